@@ -1,0 +1,194 @@
+//! The initbox runtime: everything the applets share, so no applet re-implements it.
+//!
+//! - [`exit`]: the toolkit's exit-code table and the [`Failure`] type;
+//! - [`duration`], [`deadline`], [`retry`]: durations, the overall deadline, the retry policy;
+//! - [`signals`]: SIGTERM/SIGINT end a run at once, also as PID 1;
+//! - [`exec`]: `-- CMD ARGS` replaces initbox after success, never after failure;
+//! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
+//! - [`atomic`]: atomic file writes with tight modes;
+//! - [`target`]: `host:port` parsing; [`resolve`]: system or direct-server DNS;
+//! - [`wait`]: the parallel wait engine with progress lines and a summary;
+//! - [`tls`]: verified-by-default rustls client configuration.
+//!
+//! An applet is a clap `Parser` that implements [`Applet`]; the multi-call front calls
+//! [`launch`] with its arguments.
+
+pub mod atomic;
+pub mod deadline;
+pub mod duration;
+pub mod exec;
+pub mod exit;
+pub mod logging;
+pub mod redact;
+#[cfg(feature = "resolve")]
+pub mod resolve;
+pub mod retry;
+pub mod signals;
+pub mod target;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub mod wait;
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::Write;
+
+pub use deadline::Deadline;
+pub use exit::{Code, Failure, Outcome};
+pub use logging::LogArgs;
+pub use wait::WaitArgs;
+
+/// One initbox applet: its clap arguments and its async entry point.
+pub trait Applet: clap::Parser + Send + 'static {
+    /// Adjust the environment before the arguments are parsed (drop-in compatibility variables
+    /// such as docker-compose-wait's `WAIT_HOSTS`). Runs single-threaded, before anything else.
+    fn before_parse() {}
+
+    /// The logging flags of this applet.
+    fn logging(&self) -> &LogArgs;
+
+    /// Do the work.
+    fn run(self) -> impl Future<Output = Result<Outcome, Failure>> + Send;
+}
+
+/// Parse the arguments of applet `A` as `initbox NAME ARGS...` would.
+///
+/// `--help`/`--version` print to stdout and exit 0; a usage error prints one line naming the bad
+/// input and exits 2.
+pub fn parse<A: Applet, I, T>(argv: I) -> A
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match A::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) && !e.use_stderr()
+            {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            let name = A::command().get_name().to_string();
+            eprintln!("{}", usage_line(&name, &e.render().to_string()));
+            std::process::exit(Code::USAGE.as_i32());
+        }
+    }
+}
+
+/// The first line of a clap error, with a pointer to `--help`: one line, always.
+pub fn usage_line(applet: &str, rendered: &str) -> String {
+    // clap's message, up to its usage/tip paragraphs, folded onto one line.
+    let message: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| {
+            !l.starts_with("Usage:") && !l.starts_with("tip:") && !l.starts_with("For more")
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    let joined = if message.is_empty() {
+        "invalid arguments".to_string()
+    } else {
+        message.join(" ")
+    };
+    let joined = joined.strip_prefix("error: ").unwrap_or(&joined);
+    redact::scrub(&format!(
+        "initbox {applet}: error: {joined} (see 'initbox {applet} --help')"
+    ))
+    .into_owned()
+}
+
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("initbox: internal error{at}: {}", redact::scrub(&msg));
+    }));
+}
+
+/// Build applet `A`'s arguments from the matches the multi-call front parsed, and launch it.
+pub fn launch_from_matches<A: Applet>(matches: &mut clap::ArgMatches) -> ! {
+    match <A as clap::FromArgMatches>::from_arg_matches_mut(matches) {
+        Ok(args) => launch(args),
+        Err(e) => {
+            let name = A::command().get_name().to_string();
+            eprintln!("{}", usage_line(&name, &e.render().to_string()));
+            std::process::exit(Code::USAGE.as_i32());
+        }
+    }
+}
+
+/// Run an applet and never return: exit with the toolkit's code, or exec the follow-up command.
+pub fn launch<A: Applet>(args: A) -> ! {
+    let log = args.logging().clone();
+    logging::init(&log);
+    install_panic_hook();
+    #[cfg(feature = "tls")]
+    tls::install_crypto_provider();
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => finish(
+            &log,
+            Err(Failure::env_refused(format!("cannot start: {e}"))),
+        ),
+    };
+    let result = rt.block_on(async move {
+        let mut shutdown = signals::Shutdown::install();
+        tokio::select! {
+            biased;
+            signo = shutdown.received() => {
+                let f = Failure::new(Code::signal(signo), format!("stopped by {}", signals::name(signo)));
+                Err(f)
+            }
+            r = args.run() => r,
+        }
+    });
+    finish(&log, result)
+}
+
+/// Report the result and leave: exit code, or exec.
+pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
+    let failure = match result {
+        Ok(Outcome::Exit(code)) => exit_now(code),
+        Ok(Outcome::Exec(cmd)) => {
+            tracing::info!(
+                command = %cmd.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default(),
+                "starting command"
+            );
+            let _ = std::io::stderr().flush();
+            exec::exec(&cmd)
+        }
+        Err(f) => f,
+    };
+    if failure.code.as_i32() > 128 && failure.code.as_i32() < 160 {
+        tracing::warn!(code = failure.code.as_i32(), "{}", failure.message);
+    } else {
+        tracing::error!(code = failure.code.as_i32(), "{}", failure.message);
+    }
+    logging::write_termination_log(log, &failure.message);
+    exit_now(failure.code)
+}
+
+fn exit_now(code: Code) -> ! {
+    let _ = std::io::stderr().flush();
+    let _ = std::io::stdout().flush();
+    std::process::exit(code.as_i32())
+}

@@ -1,0 +1,9 @@
+//! The multi-call front of initbox: `initbox APPLET ARGS`, or a link named after an applet.
+//! It only dispatches; every behaviour lives in the applet crates under `applets/`.
+
+mod front;
+mod registry;
+
+fn main() {
+    front::main(std::env::args_os().collect())
+}

@@ -1,0 +1,36 @@
+//! The applets compiled into this binary, one cargo feature each.
+
+use clap::{ArgMatches, Command};
+
+/// One applet of the multi-call binary.
+pub struct Entry {
+    pub name: &'static str,
+    pub command: fn() -> Command,
+    pub before_parse: fn(),
+    pub launch: fn(&mut ArgMatches) -> !,
+}
+
+macro_rules! applets {
+    ($($feature:literal => $args:ty),* $(,)?) => {
+        /// Every applet enabled at build time, in the order `--list` shows them.
+        pub fn all() -> Vec<Entry> {
+            #[allow(unused_mut)]
+            let mut v = Vec::new();
+            $(
+                #[cfg(feature = $feature)]
+                v.push(Entry {
+                    name: $feature,
+                    command: || <$args as clap::CommandFactory>::command().name($feature),
+                    before_parse: <$args as initbox_runtime::Applet>::before_parse,
+                    launch: initbox_runtime::launch_from_matches::<$args>,
+                });
+            )*
+            v
+        }
+    };
+}
+
+applets! {
+    "wait-for-tcp" => initbox_wait_for_tcp::Args,
+    "wait-for-dns" => initbox_wait_for_dns::Args,
+}
