@@ -33,4 +33,12 @@ macro_rules! applets {
 applets! {
     "wait-for-tcp" => initbox_wait_for_tcp::Args,
     "wait-for-dns" => initbox_wait_for_dns::Args,
+    "wait-for" => initbox_wait_for::Args,
+    "run-migrations" => initbox_run_migrations::Args,
+    "fetch-secret" => initbox_fetch_secret::Args,
+    "render-config" => initbox_render_config::Args,
+    "network-check" => initbox_network_check::Args,
+    "notify" => initbox_notify::Args,
+    "run" => initbox_run::Args,
+    "copy-self" => initbox_copy_self::Args,
 }

@@ -1,0 +1,19 @@
+//! `initbox network-check`: placeholder until its issue lands (the helper building it replaces this file).
+use clap::Parser;
+use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
+
+#[derive(Debug, Parser)]
+#[command(name = "network-check", about = "(not built yet)")]
+pub struct Args {
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl Applet for Args {
+    fn logging(&self) -> &LogArgs {
+        &self.log
+    }
+    async fn run(self) -> Result<Outcome, Failure> {
+        Err(Failure::failed("network-check is not built yet"))
+    }
+}

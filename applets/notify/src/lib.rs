@@ -1,0 +1,19 @@
+//! `initbox notify`: placeholder until its issue lands (the helper building it replaces this file).
+use clap::Parser;
+use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
+
+#[derive(Debug, Parser)]
+#[command(name = "notify", about = "(not built yet)")]
+pub struct Args {
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+impl Applet for Args {
+    fn logging(&self) -> &LogArgs {
+        &self.log
+    }
+    async fn run(self) -> Result<Outcome, Failure> {
+        Err(Failure::failed("notify is not built yet"))
+    }
+}

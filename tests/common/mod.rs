@@ -1,0 +1,132 @@
+//! Shared helpers of the end-to-end tests: run the built `initbox` binary with a time bound,
+//! find free ports, and check that the real servers the tests need are up.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `initbox` binary cargo built for these tests.
+pub fn initbox() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_initbox"));
+    // Tests must not inherit a developer's or CI's INITBOX_* settings.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("INITBOX_") || k.to_string_lossy().starts_with("WAIT_") {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// The result of a bounded run.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+    /// Everything the process printed.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Run `cmd` to completion, killing it (and failing the test) after `limit`.
+pub fn run(cmd: &mut Command, limit: Duration) -> Run {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn initbox");
+    wait_child(child, limit)
+}
+
+/// Wait for a spawned child with piped output, bounded by `limit`.
+pub fn wait_child(mut child: Child, limit: Duration) -> Run {
+    let start = Instant::now();
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let elapsed = start.elapsed();
+            return Run {
+                status,
+                stdout: t_out.join().unwrap(),
+                stderr: t_err.join().unwrap(),
+                elapsed,
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "process did not finish within {limit:?}; stderr: {}",
+                t_err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Output of a plain `Command::output()`, as text.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A TCP port nobody listens on right now (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fail the test with a clear message if a real server the test needs is not reachable.
+/// (`bash tests/run-all.sh` installs and starts them.)
+pub fn require_service(name: &str, addr: &str) {
+    let ok = addr
+        .parse()
+        .ok()
+        .and_then(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).ok())
+        .is_some();
+    assert!(
+        ok,
+        "{name} is not reachable at {addr}: run `bash tests/run-all.sh`, which starts it"
+    );
+}
+
+/// Assert that a usage or input error is one line naming `needle`, with `code`.
+pub fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
+    assert_eq!(r.code(), code, "exit code; output: {}", r.all());
+    let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {:?}", lines);
+    assert!(lines[0].contains(needle), "{:?} should name {needle:?}", lines[0]);
+    assert!(!r.all().contains("panicked"), "no panic: {}", r.all());
+}

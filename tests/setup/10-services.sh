@@ -1,0 +1,47 @@
+# The real servers the end-to-end tests talk to: installed from Debian if missing, started if
+# not running, reused if already up. Addresses are the defaults the tests expect.
+
+ensure_service() { # NAME PORT START-COMMAND...
+  local name=$1 port=$2; shift 2
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "$name: already running on :$port"
+    return 0
+  fi
+  echo "$name: starting"
+  "$@" >/dev/null 2>&1 || true
+  wait_port 127.0.0.1 "$port" 90
+}
+
+# PostgreSQL (trust auth for local connections, databases test, root, postgres)
+need_packages postgresql postgresql-client
+ensure_service postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main start'
+for db in test root; do
+  su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='$db'\"" | grep -q 1 \
+    || su postgres -c "createdb $db" >/dev/null
+done
+su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" | grep -q 1 \
+  || su postgres -c "createuser -s root" >/dev/null
+
+# MariaDB (root with an empty password, database test)
+need_packages mariadb-server mariadb-client
+mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+ensure_service mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test" 2>/dev/null || true
+
+# Redis
+need_packages redis-server
+mkdir -p /var/lib/redis /var/log/redis
+ensure_service redis 6379 redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+
+# RabbitMQ (guest/guest)
+need_packages rabbitmq-server
+ensure_service rabbitmq 5672 rabbitmq-server -detached
+
+# Mosquitto
+need_packages mosquitto
+ensure_service mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
+
+# NATS with JetStream
+need_packages nats-server
+mkdir -p /var/lib/nats-server
+ensure_service nats 4222 start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server -- -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log
