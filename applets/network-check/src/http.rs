@@ -2,7 +2,6 @@
 //! (tokio-rustls with the runtime's TLS configuration) and first byte (hyper over the stream we
 //! connected ourselves), then the expectations on status, body and JSON.
 
-
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
 use hyper::body::Bytes;
@@ -46,9 +45,12 @@ pub fn validate_url(s: &str) -> Result<String, String> {
 }
 
 pub fn validate_body_regex(re: &str) -> Result<(), String> {
-    regex::Regex::new(re)
-        .map(|_| ())
-        .map_err(|e| format!("body regex '{re}' is invalid: {}", e.to_string().replace('\n', " ")))
+    regex::Regex::new(re).map(|_| ()).map_err(|e| {
+        format!(
+            "body regex '{re}' is invalid: {}",
+            e.to_string().replace('\n', " ")
+        )
+    })
 }
 
 /// `PATH=VALUE`: PATH is `$.a.b[0]`, `.a.b` or `a.b`; VALUE is JSON (`true`, `3`, `"x"`) or a bare
@@ -203,7 +205,12 @@ pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
                     .data("address", addr.to_string());
             }
             Ok(Ok(s)) => {
-                certs = s.get_ref().1.peer_certificates().unwrap_or_default().to_vec();
+                certs = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .unwrap_or_default()
+                    .to_vec();
                 Box::new(s)
             }
         }
@@ -226,7 +233,10 @@ pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
         let mut req = Request::builder()
             .method(c.method.as_str())
             .uri(path)
-            .header(hyper::header::HOST, authority.as_str().rsplit('@').next().unwrap_or_default())
+            .header(
+                hyper::header::HOST,
+                authority.as_str().rsplit('@').next().unwrap_or_default(),
+            )
             .header(hyper::header::USER_AGENT, "initbox-network-check")
             .header(hyper::header::ACCEPT, "*/*");
         if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
@@ -314,7 +324,11 @@ mod tests {
         assert!(json_matches(&doc, "n=3").is_ok());
         let e = json_matches(&doc, "$.status=DOWN").unwrap_err();
         assert!(e.contains("\"UP\""), "{e}");
-        assert!(json_matches(&doc, "$.missing=1").unwrap_err().contains("missing"));
+        assert!(
+            json_matches(&doc, "$.missing=1")
+                .unwrap_err()
+                .contains("missing")
+        );
         assert!(validate_json_expectation("$.a[x]=1").is_err());
         assert!(validate_json_expectation("nothing").is_err());
     }

@@ -74,12 +74,12 @@ fn open(v6: bool) -> Result<(Socket, Method), Observation> {
     };
     match Socket::new(domain, Type::RAW, Some(proto)) {
         Ok(s) => Ok((s, Method::Raw)),
-        Err(raw_err) if is_permission(&dgram_err) && is_permission(&raw_err) => Err(
-            Observation::new(
+        Err(raw_err) if is_permission(&dgram_err) && is_permission(&raw_err) => {
+            Err(Observation::new(
                 Observed::NotPermitted,
                 not_permitted_message(&dgram_err, &raw_err),
-            ),
-        ),
+            ))
+        }
         Err(raw_err) => Err(Observation::new(
             Observed::Error,
             format!("cannot open an ICMP socket: ping socket: {dgram_err}; raw socket: {raw_err}"),
@@ -242,7 +242,10 @@ async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
     }
     let got: Vec<Duration> = rtts.iter().flatten().copied().collect();
     let loss = 1.0 - got.len() as f64 / count as f64;
-    let elapsed = |o: Observation| o.data("method", method.as_str()).data("address", ip.to_string());
+    let elapsed = |o: Observation| {
+        o.data("method", method.as_str())
+            .data("address", ip.to_string())
+    };
     if got.is_empty() {
         if let Some(e) = send_error {
             return elapsed(Observation::new(
@@ -275,10 +278,7 @@ async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
     let o = if loss > c.max_loss + 1e-9 {
         Observation::new(
             Observed::Mismatch,
-            format!(
-                "{summary}: loss above max_loss {:.0}%",
-                c.max_loss * 100.0
-            ),
+            format!("{summary}: loss above max_loss {:.0}%", c.max_loss * 100.0),
         )
     } else {
         Observation::ok(summary)

@@ -13,6 +13,10 @@ pub mod report;
 pub mod run;
 pub mod spec;
 
+/// For the end-to-end tests, which read the JSON report.
+#[doc(hidden)]
+pub use serde_json;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,12 +55,17 @@ use crate::spec::{Check, Defaults, Kind, RawCheck};
 )]
 pub struct Args {
     /// Checks: dns:NAME, tcp:HOST:PORT, tls:HOST[:PORT], icmp:HOST, udp:HOST:PORT, http(s)://URL,
-    /// each optionally followed by ,key=value options (space-separated in the variable).
-    #[arg(value_name = "CHECK", env = "INITBOX_CHECKS", value_delimiter = ' ')]
+    /// each optionally followed by ,key=value options; white space separates checks.
+    #[arg(value_name = "CHECK", env = "INITBOX_CHECKS")]
     pub checks: Vec<String>,
 
     /// YAML spec file with `defaults` and `checks` (see the README for the keys).
-    #[arg(short = 'f', long = "file", value_name = "PATH", env = "INITBOX_CHECKS_FILE")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PATH",
+        env = "INITBOX_CHECKS_FILE"
+    )]
     pub file: Option<PathBuf>,
 
     /// Bound on one attempt of a check (resolve, connect, handshake, request).
@@ -65,12 +74,7 @@ pub struct Args {
     pub timeout: Duration,
 
     /// Extra attempts for a failing check.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 0,
-        env = "INITBOX_RETRIES"
-    )]
+    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_RETRIES")]
     pub retries: u32,
 
     /// First delay between attempts (doubling).
@@ -125,13 +129,7 @@ pub struct Args {
     pub max_loss: f64,
 
     /// Report format on stdout.
-    #[arg(
-        short = 'o',
-        long,
-        value_enum,
-        default_value_t,
-        env = "INITBOX_OUTPUT"
-    )]
+    #[arg(short = 'o', long, value_enum, default_value_t, env = "INITBOX_OUTPUT")]
     pub output: Format,
 
     /// JUnit suite name (test classes are SUITE.TYPE, test names the check names).
@@ -200,7 +198,8 @@ impl Args {
         if let Some(f) = &self.file {
             checks = spec::read_spec(f, &d).map_err(Failure::invalid_input)?;
         }
-        for arg in self.checks.iter().filter(|a| !a.trim().is_empty()) {
+        // Checks are separated by white space, in arguments and in INITBOX_CHECKS alike.
+        for arg in self.checks.iter().flat_map(|a| a.split_whitespace()) {
             let c = RawCheck::from_arg(arg)
                 .and_then(|raw| raw.into_check(&d))
                 .map_err(|e| Failure::usage(format!("check '{arg}': {e}")))?;
@@ -211,12 +210,9 @@ impl Args {
                 "no checks given (expected CHECK arguments, INITBOX_CHECKS or -f FILE)",
             ));
         }
-        spec::validate_set(&checks).map_err(|e| {
-            if self.file.is_some() {
-                Failure::invalid_input(e)
-            } else {
-                Failure::usage(e)
-            }
+        spec::validate_set(&checks).map_err(|e| match &self.file {
+            Some(f) => Failure::invalid_input(format!("spec {}: {e}", f.display())),
+            None => Failure::usage(e),
         })?;
         Ok(checks)
     }
@@ -291,9 +287,9 @@ async fn watch(
                 .map(|b| b.0.as_str().to_string())
                 .unwrap_or_else(|| "new".into());
             if r.status.passed() {
-                tracing::info!(check = %r.check.name, from = %from, status = r.status.as_str(), "{}", r.reason);
+                tracing::info!(check = %r.check.name, from = %from, status = %r.status.as_str(), "{}", r.reason);
             } else {
-                tracing::warn!(check = %r.check.name, from = %from, status = r.status.as_str(), "{}", r.reason);
+                tracing::warn!(check = %r.check.name, from = %from, status = %r.status.as_str(), "{}", r.reason);
             }
         }
         if changed {

@@ -112,7 +112,9 @@ pub async fn resolve(
     let found = tokio::time::timeout_at(deadline, resolver.lookup_ip(name)).await;
     let took = t.elapsed();
     match found {
-        Err(_) => Err(timed_out(&format!("resolving {name}"), started, deadline).timing("dns", took)),
+        Err(_) => {
+            Err(timed_out(&format!("resolving {name}"), started, deadline).timing("dns", took))
+        }
         Ok(Err(e)) => Err(lookup_failure(name, &e).timing("dns", took)),
         Ok(Ok(ips)) if ips.is_empty() => Err(Observation::new(
             Observed::DnsError,
@@ -450,7 +452,11 @@ pub fn tls_error_text(e: &std::io::Error, name: &str) -> String {
             ),
             C::NotValidForNameContext { presented, .. } => format!(
                 "name mismatch: the certificate is for [{}], not {name}",
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|p| presented_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             C::NotValidForName => format!("name mismatch: the certificate is not for {name}"),
             C::UnknownIssuer => {
@@ -460,6 +466,14 @@ pub fn tls_error_text(e: &std::io::Error, name: &str) -> String {
             other => format!("certificate rejected: {other:?}"),
         },
         other => format!("TLS handshake: {other}"),
+    }
+}
+
+/// rustls shows presented names as `DnsName("a.example")` / `IpAddress(10.0.0.1)`: keep the name.
+fn presented_name(p: &str) -> String {
+    match (p.find('('), p.rfind(')')) {
+        (Some(a), Some(b)) if a < b => p[a + 1..b].trim_matches('"').to_string(),
+        _ => p.to_string(),
     }
 }
 
@@ -484,10 +498,13 @@ pub async fn tls(c: &TlsCheck, ctx: &Ctx, deadline: Instant) -> Observation {
         Ok(n) => n,
         Err(e) => return Observation::new(Observed::Error, e),
     };
-    let shown_name = c
-        .sni
-        .clone()
-        .unwrap_or_else(|| c.target.host.to_string().trim_matches(['[', ']']).to_string());
+    let shown_name = c.sni.clone().unwrap_or_else(|| {
+        c.target
+            .host
+            .to_string()
+            .trim_matches(['[', ']'])
+            .to_string()
+    });
     let (addr, stream, mut timings) =
         match connect(&c.target, &ctx.resolver(None), started, deadline).await {
             Ok(x) => x,
@@ -499,8 +516,12 @@ pub async fn tls(c: &TlsCheck, ctx: &Ctx, deadline: Instant) -> Observation {
     timings.push(("tls", t.elapsed()));
     let tls = match hs {
         Err(_) => {
-            return timed_out(&format!("to the TLS handshake with {addr}"), started, deadline)
-                .with_timings(&timings);
+            return timed_out(
+                &format!("to the TLS handshake with {addr}"),
+                started,
+                deadline,
+            )
+            .with_timings(&timings);
         }
         Ok(Err(e)) => {
             return Observation::new(Observed::TlsError, tls_error_text(&e, &shown_name))
@@ -535,7 +556,11 @@ pub fn dns_query(id: u16, name: &str) -> Vec<u8> {
     let mut q = Vec::with_capacity(32 + name.len());
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }

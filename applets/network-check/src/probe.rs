@@ -129,9 +129,10 @@ pub fn judge(expect: Expect, o: &Observation) -> (Status, String) {
             _ => (Status::Fail, o.detail.clone()),
         },
         Expect::Blocked => match o.observed {
-            Observed::Timeout | Observed::Unreachable | Observed::Denied => {
-                (Status::Pass, format!("blocked ({}): {}", o.observed.as_str(), o.detail))
-            }
+            Observed::Timeout | Observed::Unreachable | Observed::Denied => (
+                Status::Pass,
+                format!("blocked ({}): {}", o.observed.as_str(), o.detail),
+            ),
             Observed::Refused => (
                 Status::Fail,
                 format!(
@@ -141,7 +142,10 @@ pub fn judge(expect: Expect, o: &Observation) -> (Status, String) {
             ),
             Observed::DnsError => (
                 Status::Fail,
-                format!("cannot tell whether blocked: the name did not resolve ({})", o.detail),
+                format!(
+                    "cannot tell whether blocked: the name did not resolve ({})",
+                    o.detail
+                ),
             ),
             Observed::Ok | Observed::TlsError | Observed::Mismatch => (
                 Status::Fail,
@@ -212,14 +216,26 @@ mod tests {
         w.warning = Some("expires soon".into());
         assert_eq!(j(w), Status::Warn);
         assert_eq!(j(Observation::new(Observed::Timeout, "x")), Status::Fail);
-        assert_eq!(j(Observation::new(Observed::NotPermitted, "x")), Status::Error);
+        assert_eq!(
+            j(Observation::new(Observed::NotPermitted, "x")),
+            Status::Error
+        );
     }
 
     #[test]
     fn tcp_probe_texts_are_classified() {
-        assert_eq!(classify_text("10.0.0.1:5: connection refused"), Observed::Refused);
-        assert_eq!(classify_text("10.0.0.1:5: host unreachable"), Observed::Unreachable);
-        assert_eq!(classify_text("10.0.0.1:5: permission denied"), Observed::Denied);
+        assert_eq!(
+            classify_text("10.0.0.1:5: connection refused"),
+            Observed::Refused
+        );
+        assert_eq!(
+            classify_text("10.0.0.1:5: host unreachable"),
+            Observed::Unreachable
+        );
+        assert_eq!(
+            classify_text("10.0.0.1:5: permission denied"),
+            Observed::Denied
+        );
         assert_eq!(classify_text("10.0.0.1:5: timed out"), Observed::Timeout);
     }
 }

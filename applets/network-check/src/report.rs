@@ -88,11 +88,7 @@ fn human_table(results: &[CheckResult], wall: Duration) -> String {
     let (w0, w1, w2) = (width(0), width(1), width(2));
     let mut out = String::new();
     for r in std::iter::once(&head).chain(rows.iter()) {
-        let _ = writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            r[0], r[1], r[2], r[3]
-        );
+        let _ = writeln!(out, "{:<w0$}  {:<w1$}  {:>w2$}  {}", r[0], r[1], r[2], r[3]);
     }
     let _ = writeln!(out, "{}", summary(results, wall));
     out

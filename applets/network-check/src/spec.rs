@@ -357,11 +357,7 @@ impl RawCheck {
             _ => {
                 return Err(format!(
                     "more than one check in one entry ({}); give each its own entry",
-                    forms
-                        .iter()
-                        .map(|(k, _)| *k)
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    forms.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ")
                 ));
             }
         };
@@ -798,7 +794,9 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     if t.is_empty() || t.len() % 2 != 0 {
-        return Err(format!("send_hex '{s}' is not an even number of hex digits"));
+        return Err(format!(
+            "send_hex '{s}' is not an even number of hex digits"
+        ));
     }
     (0..t.len())
         .step_by(2)
@@ -1057,7 +1055,10 @@ mod tests {
         assert!(e.contains("unknown field `cont`"), "{e}");
         std::fs::write(&f, "checks:\n  - name: db\n    tcp: db\n").unwrap();
         let e = read_spec(&f, &defaults()).unwrap_err();
-        assert!(e.contains("checks[0] (db)") && e.contains("missing port"), "{e}");
+        assert!(
+            e.contains("checks[0] (db)") && e.contains("missing port"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
