@@ -31,10 +31,12 @@ pub fn validate_url(s: &str) -> Result<String, String> {
     let authority = uri
         .authority()
         .ok_or_else(|| format!("URL '{s}' has no host"))?;
-    if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
-        if let Some((_, password)) = userinfo.split_once(':') {
-            redact::register(password);
-        }
+    if let Some((_, password)) = authority
+        .as_str()
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+    {
+        redact::register(password);
     }
     let host = authority.host().trim_matches(['[', ']']);
     if host.is_empty() {

@@ -224,10 +224,10 @@ async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
             Ok(Ok(n)) => {
                 if let Some(seq) = parse_reply(&buf[..n], v6, method, ident) {
                     let seq = usize::from(seq);
-                    if let (Some(Some(at)), Some(slot)) = (sent_at.get(seq), rtts.get_mut(seq)) {
-                        if slot.is_none() {
-                            *slot = Some(at.elapsed());
-                        }
+                    if let (Some(Some(at)), Some(slot @ None)) =
+                        (sent_at.get(seq), rtts.get_mut(seq))
+                    {
+                        *slot = Some(at.elapsed());
                     }
                 }
             }

@@ -188,10 +188,8 @@ impl Args {
                 self.fail_days, self.warn_days
             )));
         }
-        if let Some(w) = self.watch {
-            if w.is_zero() {
-                return Err(Failure::usage("--watch interval must be more than 0"));
-            }
+        if self.watch.is_some_and(|w| w.is_zero()) {
+            return Err(Failure::usage("--watch interval must be more than 0"));
         }
         let d = self.defaults();
         let mut checks = Vec::new();

@@ -13,6 +13,7 @@ use initbox_runtime::resolve::{Lookup, Resolver, ResolverArgs};
 use initbox_runtime::target::{Host, HostPort};
 use initbox_runtime::tls::TlsArgs;
 use initbox_runtime::wait::NotReady;
+use initbox_wait_for_dns::{DnsProbe, DnsQuery, QueryType};
 use initbox_wait_for_tcp::TcpProbe;
 use rustls::pki_types::ServerName;
 use serde_json::json;
@@ -230,40 +231,32 @@ pub async fn tcp(target: &HostPort, ctx: &Ctx, deadline: Instant) -> Observation
     }
 }
 
+/// A DNS check through wait-for-dns's probe (the same lookup and value formatting `wait-for-dns`
+/// waits with), with NXDOMAIN, NODATA, SERVFAIL, REFUSED and timeouts told apart.
 pub async fn dns(c: &DnsCheck, ctx: &Ctx, deadline: Instant) -> Observation {
     let resolver = ctx.resolver(c.server);
+    let via = resolver.mode().to_string();
+    let probe = DnsProbe::new(
+        DnsQuery {
+            name: c.name.clone(),
+            kind: c.kind,
+            min_count: 1,
+            expect: c.values.clone(),
+            absent: false,
+        },
+        resolver,
+    );
     let started = Instant::now();
-    let lookup = async {
-        match c.record_type {
-            None => resolver
-                .lookup_ip(&c.name)
-                .await
-                .map(|ips| ips.iter().map(IpAddr::to_string).collect()),
-            Some(rt) => {
-                resolver.hickory().clear_cache();
-                match resolver.hickory().lookup(c.name.as_str(), rt).await {
-                    Ok(l) => Ok(l
-                        .answers()
-                        .iter()
-                        .filter(|r| r.record_type() == rt)
-                        .map(|r| r.data.to_string())
-                        .collect()),
-                    Err(e) => Err(Lookup::from_error(&e)),
-                }
-            }
-        }
-    };
-    let answers: Result<Vec<String>, Lookup> = tokio::time::timeout_at(deadline, lookup)
+    let found = tokio::time::timeout_at(deadline, probe.lookup())
         .await
         .unwrap_or(Err(Lookup::Timeout));
     let took = started.elapsed();
-    let rt = c
-        .record_type
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "A/AAAA".into());
-    let via = resolver.mode().to_string();
-    let answers = match answers {
-        Ok(a) => a,
+    let rt = match c.kind {
+        QueryType::Address => "A/AAAA",
+        k => k.label(),
+    };
+    let values: Vec<String> = match found {
+        Ok(v) => v.into_iter().collect(),
         Err(e) => {
             let mut o = lookup_failure(&c.name, &e).timing("dns", took);
             o.detail = format!("{} via {via}", o.detail);
@@ -272,28 +265,24 @@ pub async fn dns(c: &DnsCheck, ctx: &Ctx, deadline: Instant) -> Observation {
     };
     let base = |o: Observation| {
         o.timing("dns", took)
-            .data("answers", answers.clone())
+            .data("answers", values.clone())
             .data("resolver", via.clone())
             .data("dns_result", "NOERROR")
     };
-    if answers.is_empty() {
-        return base(Observation::new(
-            Observed::DnsError,
-            format!("lookup {}: no {rt} records via {via}", c.name),
-        ));
-    }
+    // Compared as wait-for-dns compares: IPs canonical, names without the trailing dot.
     let norm = |s: &str| {
-        let t = s.trim().trim_end_matches('.').to_ascii_lowercase();
+        let t = s.trim();
         match t.parse::<IpAddr>() {
             Ok(ip) => ip.to_string(),
-            Err(_) => t.trim_matches('"').to_string(),
+            Err(_) => t.trim_end_matches('.').to_ascii_lowercase(),
         }
     };
-    let have: Vec<String> = answers.iter().map(|a| norm(a)).collect();
-    let missing: Vec<&String> = c
+    let have: Vec<String> = values.iter().map(|a| norm(a)).collect();
+    let missing: Vec<&str> = c
         .values
         .iter()
         .filter(|v| !have.contains(&norm(v)))
+        .map(String::as_str)
         .collect();
     if !missing.is_empty() {
         return base(Observation::new(
@@ -301,19 +290,15 @@ pub async fn dns(c: &DnsCheck, ctx: &Ctx, deadline: Instant) -> Observation {
             format!(
                 "{rt} {}: expected {} not among the answers [{}]",
                 c.name,
-                missing
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                answers.join(", ")
+                missing.join(", "),
+                values.join(", ")
             ),
         ));
     }
     base(Observation::ok(format!(
         "{rt} {} = {} via {via} in {}",
         c.name,
-        answers.join(", "),
+        values.join(", "),
         human(took)
     )))
 }
@@ -617,9 +602,7 @@ pub async fn udp(c: &UdpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
     // UDP may lose a datagram: send again every 500ms until a reply or the deadline.
     let exchange = async {
         loop {
-            if let Err(e) = sock.send(&payload).await {
-                return Err(e);
-            }
+            sock.send(&payload).await?;
             match tokio::time::timeout(Duration::from_millis(500), sock.recv(&mut buf)).await {
                 Ok(Ok(n)) => {
                     if let UdpPayload::Dns(_) = c.payload {

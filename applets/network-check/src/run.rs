@@ -53,12 +53,10 @@ pub async fn run_check(check: Check, ctx: Arc<Ctx>) -> CheckResult {
         let observation = observe(&check, &ctx).await;
         let (status, reason) = judge(check.expect, &observation);
         let done = status.passed() || status == Status::Error;
-        if !done {
-            if let Some(delay) = delays.next() {
-                tracing::debug!(check = %check.name, attempt = attempts, %reason, "retrying");
-                tokio::time::sleep(delay).await;
-                continue;
-            }
+        if !done && let Some(delay) = delays.next() {
+            tracing::debug!(check = %check.name, attempt = attempts, %reason, "retrying");
+            tokio::time::sleep(delay).await;
+            continue;
         }
         return CheckResult {
             status,

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use initbox_runtime::duration;
-use initbox_runtime::resolve::{RecordType, parse_server};
+use initbox_runtime::resolve::parse_server;
 use initbox_runtime::target::{Host, HostPort, parse_host, parse_host_port};
+use initbox_wait_for_dns::QueryType;
 use serde::Deserialize;
 
 /// What a check asserts.
@@ -40,8 +41,8 @@ pub struct Defaults {
 #[derive(Debug, Clone)]
 pub struct DnsCheck {
     pub name: String,
-    /// `None`: A and AAAA, as an application's getaddrinfo would ask.
-    pub record_type: Option<RecordType>,
+    /// `Address`: A and AAAA (and the hosts file in system mode), as an application would ask.
+    pub kind: QueryType,
     /// Every one of these must be among the answers.
     pub values: Vec<String>,
     pub server: Option<SocketAddr>,
@@ -403,9 +404,9 @@ impl RawCheck {
                         "dns:{target}: an IP address needs no lookup (expected a name)"
                     ));
                 };
-                let record_type = match take!(record_type, "type") {
-                    None => None,
-                    Some(t) => Some(parse_record_type(t)?),
+                let kind = match take!(record_type, "type") {
+                    None => QueryType::Address,
+                    Some(t) => parse_record_type(t)?,
                 };
                 let values = take!(values, "values")
                     .as_ref()
@@ -417,7 +418,7 @@ impl RawCheck {
                 };
                 Kind::Dns(DnsCheck {
                     name,
-                    record_type,
+                    kind,
                     values,
                     server,
                 })
@@ -712,19 +713,14 @@ pub fn parse_loss(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-fn parse_record_type(t: &str) -> Result<RecordType, String> {
-    let up = t.trim().to_ascii_uppercase();
-    const KNOWN: &[&str] = &[
-        "A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT", "CAA",
-    ];
-    if !KNOWN.contains(&up.as_str()) {
-        return Err(format!(
-            "record type '{t}' is not supported (expected one of {})",
-            KNOWN.join(", ")
-        ));
-    }
-    up.parse::<RecordType>()
-        .map_err(|_| format!("record type '{t}' is not supported"))
+/// The record types wait-for-dns knows (its probe does the lookup).
+fn parse_record_type(t: &str) -> Result<QueryType, String> {
+    use clap::ValueEnum;
+    QueryType::from_str(t.trim(), true).map_err(|_| {
+        format!(
+            "record type '{t}' is not supported (expected address, A, AAAA, CNAME, SRV, TXT or MX)"
+        )
+    })
 }
 
 /// `200`, `2xx`, `200-299`.
@@ -793,7 +789,7 @@ fn unescape(s: &str) -> Result<Vec<u8>, String> {
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if t.is_empty() || t.len() % 2 != 0 {
+    if t.is_empty() || !t.len().is_multiple_of(2) {
         return Err(format!(
             "send_hex '{s}' is not an even number of hex digits"
         ));
@@ -842,12 +838,10 @@ pub fn read_spec(path: &Path, defaults: &Defaults) -> Result<Vec<Check>, String>
         let msg = e.to_string().replace('\n', " ");
         format!("spec {shown}: {msg}")
     })?;
-    if let Some(v) = spec.version {
-        if v != 1 {
-            return Err(format!(
-                "spec {shown}: version {v} is not supported (expected 1)"
-            ));
-        }
+    if let Some(v) = spec.version.filter(|v| *v != 1) {
+        return Err(format!(
+            "spec {shown}: version {v} is not supported (expected 1)"
+        ));
     }
     let mut d = defaults.clone();
     if let Some(sd) = spec.defaults {
