@@ -142,7 +142,7 @@ pub struct Args {
     pub suite: String,
 
     /// Treat warnings (certificate close to expiry) as failures.
-    #[arg(long, env = "INITBOX_STRICT")]
+    #[arg(long, env = "INITBOX_STRICT", value_parser = clap::builder::BoolishValueParser::new())]
     pub strict: bool,
 
     /// Keep checking every INTERVAL and log every change (for a native sidecar); never exits on

@@ -166,15 +166,20 @@ pub async fn connect(
             },
             Arc::clone(resolver),
         );
-        set.spawn(async move { probe.connect().await });
+        let addr = SocketAddr::new(*ip, target.port);
+        set.spawn(async move { (addr, probe.connect().await) });
     }
     let mut errors: Vec<(Observed, String)> = Vec::new();
     let race = async {
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(Ok((addr, stream))) => return Some((addr, stream)),
-                Ok(Err(NotReady::Retry(text))) => errors.push((classify_text(&text), text)),
-                Ok(Err(NotReady::Fatal(f))) => errors.push((Observed::Error, f.message)),
+                Ok((_, Ok((addr, stream)))) => return Some((addr, stream)),
+                Ok((addr, Err(NotReady::Retry(text)))) => {
+                    errors.push((classify_text(&text), format!("{addr}: {text}")))
+                }
+                Ok((addr, Err(NotReady::Fatal(f)))) => {
+                    errors.push((Observed::Error, format!("{addr}: {}", f.message)))
+                }
                 Err(e) => errors.push((Observed::Error, e.to_string())),
             }
         }
