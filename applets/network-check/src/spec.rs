@@ -387,15 +387,6 @@ impl RawCheck {
         let retries = opt_uint("retries", &self.retries)?.unwrap_or(d.retries);
         let retry_delay = opt_duration("retry_delay", &self.retry_delay)?.unwrap_or(d.retry_delay);
 
-        let mut used: Vec<&'static str> = Vec::new();
-        macro_rules! take {
-            ($field:ident, $key:literal) => {{
-                if self.$field.is_some() {
-                    used.push($key);
-                }
-                &self.$field
-            }};
-        }
         let kind = match kind_name {
             "dns" => {
                 let host = parse_host(&target).map_err(|e| format!("dns name: {e}"))?;
@@ -404,15 +395,16 @@ impl RawCheck {
                         "dns:{target}: an IP address needs no lookup (expected a name)"
                     ));
                 };
-                let kind = match take!(record_type, "type") {
+                let kind = match &self.record_type {
                     None => QueryType::Address,
                     Some(t) => parse_record_type(t)?,
                 };
-                let values = take!(values, "values")
+                let values = &self
+                    .values
                     .as_ref()
                     .map(OneOrMany::texts)
                     .unwrap_or_default();
-                let server = match take!(server, "server") {
+                let server = match &self.server {
                     Some(s) => Some(parse_server(s)?),
                     None => d.server,
                 };
@@ -427,10 +419,10 @@ impl RawCheck {
             "tls" => {
                 let target = parse_host_port(&target, Some(443))?;
                 let (warn_days, fail_days) = days(
-                    opt_uint("warn_days", take!(warn_days, "warn_days"))?.unwrap_or(d.warn_days),
-                    opt_uint("fail_days", take!(fail_days, "fail_days"))?.unwrap_or(d.fail_days),
+                    opt_uint("warn_days", &self.warn_days)?.unwrap_or(d.warn_days),
+                    opt_uint("fail_days", &self.fail_days)?.unwrap_or(d.fail_days),
                 )?;
-                let sni = take!(sni, "sni").clone();
+                let sni = &self.sni.clone();
                 if let Some(s) = &sni {
                     parse_host(s).map_err(|e| format!("sni: {e}"))?;
                 }
@@ -439,18 +431,17 @@ impl RawCheck {
                     sni,
                     warn_days,
                     fail_days,
-                    ca_file: take!(ca_file, "ca_file").clone().or(d.ca_file.clone()),
+                    ca_file: &self.ca_file.clone().or(d.ca_file.clone()),
                 })
             }
             "icmp" => {
                 let host = parse_host(&target)?;
-                let count = opt_uint("count", take!(count, "count"))?.unwrap_or(d.count);
+                let count = opt_uint("count", &self.count)?.unwrap_or(d.count);
                 if count == 0 || count > 1000 {
                     return Err(format!("count {count} is out of range (expected 1-1000)"));
                 }
-                let interval =
-                    opt_duration("interval", take!(interval, "interval"))?.unwrap_or(d.interval);
-                let max_loss = match take!(max_loss, "max_loss") {
+                let interval = opt_duration("interval", &self.interval)?.unwrap_or(d.interval);
+                let max_loss = match &self.max_loss {
                     Some(s) => parse_loss(&s.text())?,
                     None => d.max_loss,
                 };
@@ -464,9 +455,9 @@ impl RawCheck {
             "udp" => {
                 let target = parse_host_port(&target, None)?;
                 let given = [
-                    take!(send, "send").is_some(),
-                    take!(send_hex, "send_hex").is_some(),
-                    take!(query, "query").is_some(),
+                    &self.send.is_some(),
+                    &self.send_hex.is_some(),
+                    &self.query.is_some(),
                 ];
                 let payload = match given.iter().filter(|g| **g).count() {
                     0 if target.port == 53 => UdpPayload::Dns(".".into()),
@@ -491,7 +482,7 @@ impl RawCheck {
                     }
                     _ => return Err("give only one of send, send_hex, query".into()),
                 };
-                let reply = match take!(reply, "reply") {
+                let reply = match &self.reply {
                     Some(r) => Some(unescape(r)?),
                     None => None,
                 };
@@ -510,10 +501,11 @@ impl RawCheck {
             "http" => {
                 let url = crate::http::validate_url(&target)?;
                 let (warn_days, fail_days) = days(
-                    opt_uint("warn_days", take!(warn_days, "warn_days"))?.unwrap_or(d.warn_days),
-                    opt_uint("fail_days", take!(fail_days, "fail_days"))?.unwrap_or(d.fail_days),
+                    opt_uint("warn_days", &self.warn_days)?.unwrap_or(d.warn_days),
+                    opt_uint("fail_days", &self.fail_days)?.unwrap_or(d.fail_days),
                 )?;
-                let method = take!(method, "method")
+                let method = &self
+                    .method
                     .clone()
                     .unwrap_or_else(|| "GET".into())
                     .to_ascii_uppercase();
@@ -522,7 +514,8 @@ impl RawCheck {
                 {
                     return Err(format!("method '{method}' is not known"));
                 }
-                let status_texts = take!(status, "status")
+                let status_texts = &self
+                    .status
                     .as_ref()
                     .map(OneOrMany::texts)
                     .unwrap_or_default();
@@ -537,18 +530,16 @@ impl RawCheck {
                 } else {
                     status_texts.join(",")
                 };
-                let body = take!(body, "body").clone();
+                let body = &self.body.clone();
                 if let Some(b) = &body {
                     crate::http::validate_body_regex(b)?;
                 }
-                let json = take!(json, "json")
-                    .as_ref()
-                    .map(OneOrMany::texts)
-                    .unwrap_or_default();
+                let json = &self.json.as_ref().map(OneOrMany::texts).unwrap_or_default();
                 for j in &json {
                     crate::http::validate_json_expectation(j)?;
                 }
-                let mut headers: Vec<(String, String)> = take!(headers, "headers")
+                let mut headers: Vec<(String, String)> = &self
+                    .headers
                     .clone()
                     .unwrap_or_default()
                     .into_iter()
@@ -562,7 +553,7 @@ impl RawCheck {
                     body,
                     json,
                     headers,
-                    ca_file: take!(ca_file, "ca_file").clone().or(d.ca_file.clone()),
+                    ca_file: &self.ca_file.clone().or(d.ca_file.clone()),
                     warn_days,
                     fail_days,
                 })
@@ -616,7 +607,6 @@ impl RawCheck {
                 ));
             }
         }
-        let _ = used;
         let shown = match &kind {
             Kind::Dns(dns) => dns.name.clone(),
             Kind::Tcp(t) => t.to_string(),
@@ -1015,6 +1005,22 @@ mod tests {
             let e = check(input).unwrap_err();
             assert!(e.contains(needle), "{input}: {e}");
             assert!(!e.contains('\n'), "{input}: {e}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(s in "\\PC{0,60}") {
+            if let Ok(raw) = RawCheck::from_arg(&s) {
+                let _ = raw.into_check(&defaults());
+            }
+        }
+
+        #[test]
+        fn tcp_targets_round_trip(host in "[a-z][a-z0-9-]{0,20}[a-z0-9]", port in 1u16..=65535) {
+            let c = check(&format!("tcp:{host}:{port},timeout=2s")).unwrap();
+            proptest::prop_assert_eq!(c.target, format!("{host}:{port}"));
+            proptest::prop_assert_eq!(c.timeout, Duration::from_secs(2));
         }
     }
 
