@@ -422,7 +422,7 @@ impl RawCheck {
                     opt_uint("warn_days", &self.warn_days)?.unwrap_or(d.warn_days),
                     opt_uint("fail_days", &self.fail_days)?.unwrap_or(d.fail_days),
                 )?;
-                let sni = &self.sni.clone();
+                let sni = self.sni.clone();
                 if let Some(s) = &sni {
                     parse_host(s).map_err(|e| format!("sni: {e}"))?;
                 }
@@ -431,7 +431,7 @@ impl RawCheck {
                     sni,
                     warn_days,
                     fail_days,
-                    ca_file: &self.ca_file.clone().or(d.ca_file.clone()),
+                    ca_file: self.ca_file.clone().or(d.ca_file.clone()),
                 })
             }
             "icmp" => {
@@ -455,9 +455,9 @@ impl RawCheck {
             "udp" => {
                 let target = parse_host_port(&target, None)?;
                 let given = [
-                    &self.send.is_some(),
-                    &self.send_hex.is_some(),
-                    &self.query.is_some(),
+                    self.send.is_some(),
+                    self.send_hex.is_some(),
+                    self.query.is_some(),
                 ];
                 let payload = match given.iter().filter(|g| **g).count() {
                     0 if target.port == 53 => UdpPayload::Dns(".".into()),
@@ -530,11 +530,11 @@ impl RawCheck {
                 } else {
                     status_texts.join(",")
                 };
-                let body = &self.body.clone();
+                let body = self.body.clone();
                 if let Some(b) = &body {
                     crate::http::validate_body_regex(b)?;
                 }
-                let json = &self.json.as_ref().map(OneOrMany::texts).unwrap_or_default();
+                let json = self.json.as_ref().map(OneOrMany::texts).unwrap_or_default();
                 for j in &json {
                     crate::http::validate_json_expectation(j)?;
                 }
@@ -553,7 +553,7 @@ impl RawCheck {
                     body,
                     json,
                     headers,
-                    ca_file: &self.ca_file.clone().or(d.ca_file.clone()),
+                    ca_file: self.ca_file.clone().or(d.ca_file.clone()),
                     warn_days,
                     fail_days,
                 })
