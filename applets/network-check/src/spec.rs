@@ -399,7 +399,7 @@ impl RawCheck {
                     None => QueryType::Address,
                     Some(t) => parse_record_type(t)?,
                 };
-                let values = &self
+                let values = self
                     .values
                     .as_ref()
                     .map(OneOrMany::texts)
@@ -504,7 +504,7 @@ impl RawCheck {
                     opt_uint("warn_days", &self.warn_days)?.unwrap_or(d.warn_days),
                     opt_uint("fail_days", &self.fail_days)?.unwrap_or(d.fail_days),
                 )?;
-                let method = &self
+                let method = self
                     .method
                     .clone()
                     .unwrap_or_else(|| "GET".into())
@@ -514,7 +514,7 @@ impl RawCheck {
                 {
                     return Err(format!("method '{method}' is not known"));
                 }
-                let status_texts = &self
+                let status_texts = self
                     .status
                     .as_ref()
                     .map(OneOrMany::texts)
@@ -538,7 +538,7 @@ impl RawCheck {
                 for j in &json {
                     crate::http::validate_json_expectation(j)?;
                 }
-                let mut headers: Vec<(String, String)> = &self
+                let mut headers: Vec<(String, String)> = self
                     .headers
                     .clone()
                     .unwrap_or_default()
