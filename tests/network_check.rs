@@ -294,11 +294,22 @@ fn expect_blocked_needs_a_timeout_or_unreachable_and_a_passing_control() {
             &control,
             &blocked(&format!("{DROPPED}:443"), "dropped"),
             &blocked(&format!("{PROHIBITED}:443"), "prohibited"),
+            &format!("udp:{DROPPED}:53,expect=blocked,control=control,name=udp,timeout=700ms"),
+            &format!(
+                "dns:db.test,server={DROPPED},expect=blocked,control=control,name=dns,timeout=700ms"
+            ),
+            &format!(
+                "icmp:{DROPPED},expect=blocked,control=control,name=icmp,timeout=500ms,count=1"
+            ),
         ]),
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
     let doc = json_of(&r.stdout);
+    for name in ["udp", "dns", "icmp"] {
+        assert_eq!(field(&doc, name, "status"), "pass", "{doc}");
+        assert_eq!(field(&doc, name, "observed"), "timeout", "{doc}");
+    }
     assert_eq!(field(&doc, "dropped", "status"), "pass");
     assert_eq!(field(&doc, "dropped", "observed"), "timeout");
     assert_eq!(field(&doc, "dropped", "expect"), "blocked");
@@ -848,6 +859,7 @@ fn dns_answers_expected_values_nxdomain_servfail_and_timeout() {
                 "dns:txt.test,type=TXT,value=v=ok,name=txt".to_string(),
                 "dns:db.test,value=10.0.0.6,name=wrong-value".to_string(),
                 "dns:nope.test,name=nx".to_string(),
+                "dns:nope.test,name=nx-blocked,expect=blocked,control=db".to_string(),
                 format!("dns:x.example,server=127.0.0.1:{servfail},name=servfail"),
                 format!("dns:x.example,server=127.0.0.1:{silent_port},name=silent"),
             ]),
@@ -863,6 +875,11 @@ fn dns_answers_expected_values_nxdomain_servfail_and_timeout() {
     assert!(field(&doc, "wrong-value", "detail").contains("expected 10.0.0.6 not among"));
     assert_eq!(field(&doc, "nx", "dns_result"), "NXDOMAIN");
     assert!(field(&doc, "nx", "detail").contains("NXDOMAIN"));
+    // An NXDOMAIN is an answer: the DNS server is reachable, not blocked.
+    assert_eq!(field(&doc, "nx-blocked", "status"), "fail");
+    assert!(
+        field(&doc, "nx-blocked", "detail").starts_with("not blocked: the DNS server answered")
+    );
     assert_eq!(field(&doc, "servfail", "dns_result"), "SERVFAIL", "{doc}");
     assert_eq!(field(&doc, "silent", "observed"), "timeout", "{doc}");
     drop(silent);

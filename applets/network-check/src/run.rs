@@ -51,7 +51,18 @@ pub async fn run_check(check: Check, ctx: Arc<Ctx>) -> CheckResult {
     loop {
         attempts += 1;
         let observation = observe(&check, &ctx).await;
-        let (status, reason) = judge(check.expect, &observation);
+        let (mut status, mut reason) = judge(check.expect, &observation);
+        if check.expect == Expect::Blocked
+            && matches!(check.kind, Kind::Dns(_))
+            && observation.observed == Observed::DnsError
+        {
+            // For a DNS check, an NXDOMAIN or SERVFAIL is an answer: the server is reachable.
+            status = Status::Fail;
+            reason = format!(
+                "not blocked: the DNS server answered ({})",
+                observation.detail
+            );
+        }
         let done = status.passed() || status == Status::Error;
         if !done && let Some(delay) = delays.next() {
             tracing::debug!(check = %check.name, attempt = attempts, %reason, "retrying");
