@@ -405,7 +405,7 @@ pub struct HttpArgs {
     pub method: Method,
 
     /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
-    /// (a mounted Secret). Values of credential headers are redacted from every log line.
+    /// (a mounted Secret), `Authorization: Bearer @PATH` the token. Values of credential headers are redacted from every log line.
     #[arg(
         short = 'H',
         long = "header",
@@ -532,7 +532,15 @@ impl HttpArgs {
             let name = name.trim();
             let hn = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Failure::usage(format!("--header: '{name}' is not a header name")))?;
-            let value = value_or_file(value.trim(), &format!("--header {name}"))?;
+            let what = format!("--header {name}");
+            let value = value.trim();
+            // `Name: @PATH` (the whole value) or `Name: Bearer @PATH` (a scheme, then the token).
+            let value = match value.split_once(' ') {
+                Some((scheme, file)) if !value.starts_with('@') && file.trim().starts_with('@') => {
+                    format!("{scheme} {}", value_or_file(file.trim(), &what)?)
+                }
+                _ => value_or_file(value, &what)?,
+            };
             if is_credential_header(name) {
                 redact::register(&value);
                 // `Bearer xyz`, `Basic xyz`: the token alone too.
@@ -846,6 +854,7 @@ mod tests {
         };
         let spec = args.request().unwrap();
         assert_eq!(spec.headers["x-api-key"], "tok-canary-8812");
+        assert_eq!(spec.headers["authorization"], "Bearer tok-canary-8812");
         assert_eq!(spec.headers["accept"], "application/json");
         assert!(!redact::scrub("tok-canary-8812").contains("canary"));
         let bad = HttpArgs {
