@@ -1092,3 +1092,77 @@ fn bad_input_is_a_one_line_error() {
     assert_one_line_error(&r, 2, "gopher");
     assert!(!r.all().contains("bad-url-canary"), "{}", r.all());
 }
+
+/// Redis answers `-LOADING` while it reads its dataset: a throwaway server is filled, saved,
+/// and restarted with a per-key load delay so the loading phase lasts a few seconds.
+#[test]
+fn redis_loading_is_not_ready() {
+    let dir = tmpdir("redis-loading");
+    let port = free_port();
+    let p = port.to_string();
+    let d = dir.to_str().unwrap();
+    let cli = |args: &[&str]| {
+        let o = Command::new("redis-cli")
+            .args(["-p", &p])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "redis-cli {args:?}: {}",
+            common::text(&o)
+        );
+    };
+    {
+        let _first = Server(
+            Command::new("redis-server")
+                .args([
+                    "--port",
+                    &p,
+                    "--bind",
+                    "127.0.0.1",
+                    "--dir",
+                    d,
+                    "--enable-debug-command",
+                    "yes",
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server"),
+        );
+        wait_listening(port);
+        cli(&["DEBUG", "POPULATE", "20000"]);
+        cli(&["SAVE"]);
+    }
+    let _srv = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &p,
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                d,
+                "--key-load-delay",
+                "100",
+                "--loading-process-events-interval-bytes",
+                "1024",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_listening(port);
+    let u = format!("redis://127.0.0.1:{port}");
+    let r = wait_for(&["--once", &u]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("LOADING"), "{}", r.stderr);
+    let r = wait_for(&["--timeout", "40s", "--progress-interval", "500ms", &u]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("LOADING"),
+        "progress lines say why: {}",
+        r.stderr
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
