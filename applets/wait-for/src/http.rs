@@ -420,7 +420,7 @@ pub struct HttpArgs {
     pub data: Option<String>,
 
     /// Do not follow redirects: a 3xx is the answer (match it with --status).
-    #[arg(long, env = "INITBOX_HTTP_NO_REDIRECT")]
+    #[arg(long, env = "INITBOX_HTTP_NO_REDIRECT", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_redirect: bool,
 
     #[command(flatten)]

@@ -79,7 +79,7 @@ pub struct Args {
     pub cmds: Vec<String>,
 
     /// Run `exec:` and --cmd commands with /bin/sh -c (shell syntax: pipes, &&, globs).
-    #[arg(long, env = "INITBOX_WAIT_FOR_SHELL")]
+    #[arg(long, env = "INITBOX_WAIT_FOR_SHELL", value_parser = clap::builder::BoolishValueParser::new())]
     pub shell: bool,
 
     /// Password for every target whose URL has none (database, Redis, AMQP, NATS, MQTT);
@@ -171,10 +171,10 @@ impl Shared<'_> {
 
     /// The `--password-file` content, read once.
     fn global_password(&mut self) -> Result<Option<String>, Failure> {
-        if self.password.is_none() {
-            if let Some(p) = &self.args.password_file {
-                self.password = Some(read_password_file(p, "--password-file")?);
-            }
+        if self.password.is_none()
+            && let Some(p) = &self.args.password_file
+        {
+            self.password = Some(read_password_file(p, "--password-file")?);
         }
         Ok(self.password.clone())
     }
