@@ -732,9 +732,15 @@ fn http_status_body_json_and_phase_timings() {
     );
     assert_eq!(result(&doc, "health")["http_status"], 200);
     assert_eq!(field(&doc, "down", "status"), "fail");
-    assert!(field(&doc, "down", "detail").contains("status 503, expected 2xx"));
+    assert!(
+        field(&doc, "down", "detail").contains("HTTP 503 Service Unavailable (expected 200-299)"),
+        "{doc}"
+    );
     assert_eq!(field(&doc, "down-ok", "status"), "pass");
-    assert!(field(&doc, "wrong-json", "detail").contains(r#"$.status is "UP", expected "DOWN""#));
+    assert!(
+        field(&doc, "wrong-json", "detail").contains(r#"JSON '$.status' is "UP", expected "DOWN""#),
+        "{doc}"
+    );
     assert!(field(&doc, "wrong-body", "detail").contains("body does not match"));
     assert_eq!(field(&doc, "slow", "observed"), "timeout");
     assert_eq!(field(&doc, "auth", "status"), "pass", "{doc}");
@@ -1101,9 +1107,10 @@ fn malformed_checks_get_one_line_usage_errors() {
         ("tcp:h:1,expect=sometimes", "expect 'sometimes'"),
         ("tcp:h:1,sni=x", "'sni' does not apply to a tcp check"),
         ("udp:h:9,send_hex=zz", "non-hex"),
-        ("http://h/,status=99", "status '99'"),
-        ("http://h/,body=(", "body regex '('"),
-        ("http://h/,json=novalue", "not PATH=VALUE"),
+        ("http://h/,status=99", "'99' is not an HTTP status"),
+        ("http://h/,body=(", "'(' is not a valid regular expression"),
+        ("http://h/,json=a[x]=1", "not an array index"),
+        ("http://h/,header=Bad(Name:x", "header name 'Bad(Name'"),
         ("gopher://h/", "unknown check type 'gopher'"),
     ];
     for (check, needle) in cases {

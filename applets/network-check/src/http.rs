@@ -1,6 +1,7 @@
 //! `http(s)://` checks with a time for every phase: DNS, connect (through `TcpProbe`), TLS
 //! (tokio-rustls with the runtime's TLS configuration) and first byte (hyper over the stream we
-//! connected ourselves), then the expectations on status, body and JSON.
+//! connected ourselves). Status, body and JSON expectations are `initbox_wait_for::http::Expect`,
+//! the matching `wait-for` uses.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
@@ -16,8 +17,7 @@ use crate::net::{self, Ctx};
 use crate::probe::{Observation, Observed};
 use crate::spec::HttpCheck;
 
-/// Most of a body read for matching.
-const BODY_LIMIT: usize = 1 << 20;
+use initbox_wait_for::http::BODY_LIMIT;
 
 /// Check a URL's form: scheme, host, port. Credentials in it are registered as secrets.
 pub fn validate_url(s: &str) -> Result<String, String> {
@@ -44,108 +44,6 @@ pub fn validate_url(s: &str) -> Result<String, String> {
     }
     parse_host(host).map_err(|e| format!("URL '{}': {e}", redact::url_for_display(s)))?;
     Ok(s.to_string())
-}
-
-pub fn validate_body_regex(re: &str) -> Result<(), String> {
-    regex::Regex::new(re).map(|_| ()).map_err(|e| {
-        format!(
-            "body regex '{re}' is invalid: {}",
-            e.to_string().replace('\n', " ")
-        )
-    })
-}
-
-/// `PATH=VALUE`: PATH is `$.a.b[0]`, `.a.b` or `a.b`; VALUE is JSON (`true`, `3`, `"x"`) or a bare
-/// string.
-pub fn validate_json_expectation(e: &str) -> Result<(), String> {
-    let (path, _) = e
-        .split_once('=')
-        .ok_or_else(|| format!("json '{e}' is not PATH=VALUE (e.g. $.status=UP)"))?;
-    json_path(path).map(|_| ())
-}
-
-#[derive(Debug, PartialEq)]
-enum Step {
-    Key(String),
-    Index(usize),
-}
-
-fn json_path(path: &str) -> Result<Vec<Step>, String> {
-    let p = path.trim();
-    let p = p.strip_prefix('$').unwrap_or(p);
-    let mut steps = Vec::new();
-    for part in p.split('.').filter(|s| !s.is_empty()) {
-        let (key, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !key.is_empty() {
-            steps.push(Step::Key(key.to_string()));
-        }
-        while let Some(r) = rest.strip_prefix('[') {
-            let (idx, after) = r
-                .split_once(']')
-                .ok_or_else(|| format!("json path '{path}': missing ']'"))?;
-            steps.push(Step::Index(idx.parse().map_err(|_| {
-                format!("json path '{path}': '[{idx}]' is not an index")
-            })?));
-            rest = after;
-        }
-        if !rest.is_empty() {
-            return Err(format!("json path '{path}': unexpected '{rest}'"));
-        }
-    }
-    if steps.is_empty() {
-        return Err(format!("json path '{path}' selects nothing"));
-    }
-    Ok(steps)
-}
-
-/// Does `body` satisfy `PATH=VALUE`? `Err` says what was found instead.
-fn json_matches(body: &serde_json::Value, expectation: &str) -> Result<(), String> {
-    let (path, want) = expectation.split_once('=').unwrap_or((expectation, ""));
-    let steps = json_path(path)?;
-    let mut v = body;
-    for s in &steps {
-        v = match s {
-            Step::Key(k) => v.get(k.as_str()),
-            Step::Index(i) => v.get(*i),
-        }
-        .ok_or_else(|| format!("{path} is missing"))?;
-    }
-    let want_v: serde_json::Value =
-        serde_json::from_str(want).unwrap_or_else(|_| serde_json::Value::String(want.into()));
-    if *v == want_v {
-        Ok(())
-    } else {
-        Err(format!("{path} is {v}, expected {want_v}"))
-    }
-}
-
-/// Status, body and JSON expectations. `Err` is the first unmet one.
-fn expectations(c: &HttpCheck, status: u16, body: &[u8]) -> Result<(), String> {
-    let status_ok = if c.status.is_empty() {
-        (200..=299).contains(&status)
-    } else {
-        c.status.iter().any(|(a, b)| (*a..=*b).contains(&status))
-    };
-    if !status_ok {
-        return Err(format!("status {status}, expected {}", c.status_text));
-    }
-    if let Some(re) = &c.body {
-        let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
-        if !re.is_match(&String::from_utf8_lossy(body)) {
-            return Err(format!("body does not match /{re}/"));
-        }
-    }
-    if !c.json.is_empty() {
-        let doc: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|e| format!("body is not JSON ({e}), but json= expectations were given"))?;
-        for j in &c.json {
-            json_matches(&doc, j)?;
-        }
-    }
-    Ok(())
 }
 
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -261,7 +159,7 @@ pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
         let status = resp.status().as_u16();
         let mut body = Vec::new();
         let mut incoming = resp.into_body();
-        if c.method != "HEAD" {
+        if c.method != "HEAD" && c.expect.needs_body() {
             while let Some(frame) = incoming.frame().await {
                 let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
                 if let Some(data) = frame.data_ref() {
@@ -294,13 +192,13 @@ pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
     };
     timings.push(("first_byte", first_byte));
     timings.push(("total", started.elapsed()));
-    let o = match expectations(c, status, &body) {
+    let o = match c.expect.check(status, &body) {
         Ok(()) => Observation::ok(format!(
             "{status} from {addr} in {} (first byte {})",
             human(started.elapsed()),
             human(first_byte)
         )),
-        Err(why) => Observation::new(Observed::Mismatch, format!("{shown}: {why}")),
+        Err(why) => Observation::new(Observed::Mismatch, why),
     }
     .with_timings(&timings)
     .data("address", addr.to_string())
@@ -316,24 +214,6 @@ pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn json_expectations() {
-        let doc = json!({"status": "UP", "checks": [{"ok": true}], "n": 3});
-        assert!(json_matches(&doc, "$.status=UP").is_ok());
-        assert!(json_matches(&doc, ".checks[0].ok=true").is_ok());
-        assert!(json_matches(&doc, "n=3").is_ok());
-        let e = json_matches(&doc, "$.status=DOWN").unwrap_err();
-        assert!(e.contains("\"UP\""), "{e}");
-        assert!(
-            json_matches(&doc, "$.missing=1")
-                .unwrap_err()
-                .contains("missing")
-        );
-        assert!(validate_json_expectation("$.a[x]=1").is_err());
-        assert!(validate_json_expectation("nothing").is_err());
-    }
 
     #[test]
     fn urls() {

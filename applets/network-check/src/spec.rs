@@ -85,13 +85,9 @@ pub struct UdpCheck {
 pub struct HttpCheck {
     pub url: String,
     pub method: String,
-    /// Status codes or ranges; empty = 2xx.
-    pub status: Vec<(u16, u16)>,
-    pub status_text: String,
-    /// Regex the body must match.
-    pub body: Option<String>,
-    /// `PATH=VALUE` JSON expectations (`$.status=UP`, `.ready=true`).
-    pub json: Vec<String>,
+    /// Status set, body regex and JSON matches: wait-for's own expectation type, so a response
+    /// is judged the same way by `wait-for` and `network-check`.
+    pub expect: initbox_wait_for::http::Expect,
     pub headers: Vec<(String, String)>,
     pub ca_file: Option<PathBuf>,
     pub warn_days: u32,
@@ -514,30 +510,29 @@ impl RawCheck {
                 {
                     return Err(format!("method '{method}' is not known"));
                 }
+                use initbox_wait_for::http::{JsonMatch, StatusSet, parse_regex};
                 let status_texts = self
                     .status
                     .as_ref()
                     .map(OneOrMany::texts)
                     .unwrap_or_default();
-                let mut status = Vec::new();
-                for t in &status_texts {
-                    for part in t.split(',') {
-                        status.push(parse_status(part.trim())?);
-                    }
-                }
-                let status_text = if status_texts.is_empty() {
-                    "2xx".to_string()
+                let status = if status_texts.is_empty() {
+                    StatusSet::success()
                 } else {
-                    status_texts.join(",")
+                    status_texts.join(",").parse::<StatusSet>()?
                 };
-                let body = self.body.clone();
-                if let Some(b) = &body {
-                    crate::http::validate_body_regex(b)?;
-                }
-                let json = self.json.as_ref().map(OneOrMany::texts).unwrap_or_default();
-                for j in &json {
-                    crate::http::validate_json_expectation(j)?;
-                }
+                let body = match &self.body {
+                    Some(b) => Some(parse_regex(b).map_err(|e| format!("body: {e}"))?),
+                    None => None,
+                };
+                let json = self
+                    .json
+                    .as_ref()
+                    .map(OneOrMany::texts)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|j| j.parse::<JsonMatch>())
+                    .collect::<Result<Vec<_>, _>>()?;
                 let mut headers: Vec<(String, String)> = self
                     .headers
                     .clone()
@@ -545,13 +540,31 @@ impl RawCheck {
                     .into_iter()
                     .collect();
                 headers.sort();
+                for (k, v) in &headers {
+                    hyper::header::HeaderName::from_bytes(k.as_bytes())
+                        .map_err(|_| format!("header name '{k}' is not valid"))?;
+                    hyper::header::HeaderValue::from_str(v)
+                        .map_err(|_| format!("header '{k}' has a value that is not valid"))?;
+                    let n = k.to_ascii_lowercase();
+                    if [
+                        "authorization",
+                        "cookie",
+                        "token",
+                        "secret",
+                        "key",
+                        "password",
+                        "auth",
+                    ]
+                    .iter()
+                    .any(|w| n.contains(w))
+                    {
+                        initbox_runtime::redact::register(v);
+                    }
+                }
                 Kind::Http(HttpCheck {
                     url,
                     method,
-                    status,
-                    status_text,
-                    body,
-                    json,
+                    expect: initbox_wait_for::http::Expect { status, body, json },
                     headers,
                     ca_file: self.ca_file.clone().or(d.ca_file.clone()),
                     warn_days,
@@ -711,28 +724,6 @@ fn parse_record_type(t: &str) -> Result<QueryType, String> {
             "record type '{t}' is not supported (expected address, A, AAAA, CNAME, SRV, TXT or MX)"
         )
     })
-}
-
-/// `200`, `2xx`, `200-299`.
-fn parse_status(s: &str) -> Result<(u16, u16), String> {
-    let bad = || format!("status '{s}' is not a code, class or range (e.g. 200, 2xx, 200-204)");
-    let t = s.to_ascii_lowercase();
-    let range = if let Some(c) = t.strip_suffix("xx") {
-        let c: u16 = c.parse().map_err(|_| bad())?;
-        (c * 100, c * 100 + 99)
-    } else if let Some((a, b)) = t.split_once('-') {
-        (
-            a.trim().parse().map_err(|_| bad())?,
-            b.trim().parse().map_err(|_| bad())?,
-        )
-    } else {
-        let c: u16 = t.parse().map_err(|_| bad())?;
-        (c, c)
-    };
-    if !(100..=599).contains(&range.0) || !(100..=599).contains(&range.1) || range.0 > range.1 {
-        return Err(bad());
-    }
-    Ok(range)
 }
 
 /// Text with `\n`, `\r`, `\t`, `\0`, `\\` and `\xHH` escapes.
@@ -972,7 +963,7 @@ mod tests {
         let c = check("https://api/x?a=1,2,status=200,204,body=ok").unwrap();
         let Kind::Http(h) = c.kind else { panic!() };
         assert_eq!(h.url, "https://api/x?a=1,2");
-        assert_eq!(h.status, vec![(200, 200), (204, 204)]);
+        assert!(h.expect.status.contains(204) && !h.expect.status.contains(201));
         assert_eq!(c.name, "https://api/x?a=1,2");
     }
 
@@ -998,7 +989,12 @@ mod tests {
             ("tcp:db:1,timeout=soon", "timeout"),
             ("tcp:db:1,retries=-1", "retries"),
             ("http://", "URL"),
-            ("https://h/,status=700", "status '700'"),
+            ("https://h/,status=700", "'700' is not an HTTP status"),
+            (
+                "https://h/,body=(",
+                "body: '(' is not a valid regular expression",
+            ),
+            ("https://h/,json=a[x]=1", "not an array index"),
             ("ftp://h/", "unknown check type 'ftp'"),
         ];
         for (input, needle) in cases {
