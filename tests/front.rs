@@ -104,3 +104,27 @@ fn a_renamed_binary_behaves_as_initbox() {
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("wait-for-tcp"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    // `initbox --list | head -1`: the reader goes away before the listing ends.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --list | head -c0; echo \"rc=${{PIPESTATUS:-0}}\"",
+            env!("CARGO_BIN_EXE_initbox")
+        ))
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(!all.contains("panicked"), "{all}");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' --list | head -c0; exit ${{PIPESTATUS[0]}}",
+            env!("CARGO_BIN_EXE_initbox")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

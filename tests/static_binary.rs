@@ -24,11 +24,22 @@ fn static_binary() -> PathBuf {
 fn scratch_root(bin: &Path) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("etc")).unwrap();
-    std::fs::write(root.path().join("etc/hosts"), "127.0.0.1 localhost\n::1 localhost\n").unwrap();
-    std::fs::write(root.path().join("etc/resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
+    std::fs::write(
+        root.path().join("etc/hosts"),
+        "127.0.0.1 localhost\n::1 localhost\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("etc/resolv.conf"),
+        "nameserver 127.0.0.1\n",
+    )
+    .unwrap();
     std::fs::copy(bin, root.path().join("initbox")).unwrap();
     // chroot --userspec needs the root to be traversable by uid 65532.
-    Command::new("chmod").args(["755", root.path().to_str().unwrap()]).status().unwrap();
+    Command::new("chmod")
+        .args(["755", root.path().to_str().unwrap()])
+        .status()
+        .unwrap();
     root
 }
 
@@ -54,7 +65,10 @@ fn the_static_binary_has_no_interpreter_and_runs_in_an_empty_root() {
     );
     let ldd = Command::new("ldd").arg(&bin).output().unwrap();
     let ldd = text(&ldd);
-    assert!(ldd.contains("not a dynamic executable") || ldd.contains("statically linked"), "{ldd}");
+    assert!(
+        ldd.contains("not a dynamic executable") || ldd.contains("statically linked"),
+        "{ldd}"
+    );
 
     let root = scratch_root(&bin);
     let r = in_root(root.path(), &["--list"]);
@@ -64,9 +78,24 @@ fn the_static_binary_has_no_interpreter_and_runs_in_an_empty_root() {
     // A wait on a port this test opens, through the hosts file, then exec inside the root.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = format!("localhost:{}", l.local_addr().unwrap().port());
-    let r = in_root(root.path(), &["wait-for-tcp", "--timeout", "10s", &target, "--", "/initbox", "--version"]);
+    let r = in_root(
+        root.path(),
+        &[
+            "wait-for-tcp",
+            "--timeout",
+            "10s",
+            &target,
+            "--",
+            "/initbox",
+            "--version",
+        ],
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stdout.contains(env!("CARGO_PKG_VERSION")), "the exec'd command ran: {}", r.all());
+    assert!(
+        r.stdout.contains(env!("CARGO_PKG_VERSION")),
+        "the exec'd command ran: {}",
+        r.all()
+    );
 
     let r = in_root(root.path(), &["wait-for-dns", "--once", "localhost"]);
     assert_eq!(r.code(), 0, "{}", r.all());
