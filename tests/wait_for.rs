@@ -18,13 +18,33 @@ use common::{assert_one_line_error, free_port, initbox, require_service, run, wa
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
+/// `initbox wait-for`, with no proxy from the caller's environment (tests talk to 127.0.0.1).
+fn cmd() -> Command {
+    let mut c = initbox();
+    for v in PROXY_VARS {
+        c.env_remove(v);
+    }
+    c.arg("wait-for");
+    c
+}
+
 fn wait_for(args: &[&str]) -> common::Run {
-    run(initbox().arg("wait-for").args(args), LIMIT)
+    run(cmd().args(args), LIMIT)
 }
 
 fn spawn_wait_for(args: &[&str]) -> Child {
-    initbox()
-        .arg("wait-for")
+    cmd()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -277,6 +297,37 @@ fn http_method_headers_and_body_with_a_secret_from_a_file() {
     let r = wait_for(&["--once", "--method", "POST", &url(&h, "/ready")]);
     assert_eq!(r.code(), 1, "{}", r.all());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn http_goes_through_the_proxy_from_the_environment() {
+    // The "proxy" answers 200 to absolute-form requests; the target name does not resolve, so
+    // only a proxied request can be ready.
+    let proxy = http_server(|_, req| {
+        if req.starts_with("GET http://backend.invalid:8080/health HTTP/1.1") {
+            (200, "via proxy".into(), Duration::ZERO)
+        } else {
+            (400, "not a proxy request".into(), Duration::ZERO)
+        }
+    });
+    let r = run(
+        cmd()
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .args(["--once", "http://backend.invalid:8080/health"]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    // NO_PROXY is honoured.
+    let r = run(
+        cmd()
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .env("NO_PROXY", "backend.invalid")
+            .args(["--once", "http://backend.invalid:8080/health"]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
 }
 
 #[test]
