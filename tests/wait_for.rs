@@ -1217,3 +1217,47 @@ fn redis_loading_is_not_ready() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `rediss://`: TLS through the same verified rustls configuration as https (and amqps, mqtts).
+#[test]
+fn rediss_is_verified_with_the_ca_file() {
+    let dir = tmpdir("rediss");
+    test_pki(&dir);
+    let port = free_port();
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let _srv = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_listening(port);
+    let u = format!("rediss://127.0.0.1:{port}");
+    let r = wait_for(&["--once", &u]);
+    assert_eq!(r.code(), 1, "unknown CA: {}", r.all());
+    assert!(r.stderr.contains("TLS handshake"), "{}", r.stderr);
+    let r = wait_for(&["--once", "--ca-file", &file("ca.pem"), &u]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stderr.contains("PONG"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
