@@ -1261,3 +1261,49 @@ fn rediss_is_verified_with_the_ca_file() {
     assert!(r.stderr.contains("PONG"), "{}", r.stderr);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A throwaway MariaDB that starts (and is even created) after the wait began.
+#[test]
+fn mariadb_started_late() {
+    let dir = tmpdir("mariadb");
+    let data = dir.join("data");
+    let port = free_port();
+    let u = format!("mariadb://root@127.0.0.1:{port}/mysql");
+    let child = spawn_wait_for(&["--timeout", "120s", "--progress-interval", "1s", &u]);
+    let o = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            &format!("--datadir={}", data.display()),
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--user=root",
+        ])
+        .output()
+        .expect("mariadb-install-db");
+    assert!(o.status.success(), "{}", common::text(&o));
+    let srv = Server(
+        Command::new("mariadbd")
+            .args([
+                "--no-defaults",
+                &format!("--datadir={}", data.display()),
+                &format!("--port={port}"),
+                "--bind-address=127.0.0.1",
+                &format!("--socket={}", dir.join("sock").display()),
+                "--user=root",
+                "--skip-log-bin",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd"),
+    );
+    let r = wait_child(child, Duration::from_secs(150));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("still waiting"),
+        "progress lines while it was down: {}",
+        r.stderr
+    );
+    drop(srv);
+    let _ = std::fs::remove_dir_all(dir);
+}
