@@ -116,8 +116,33 @@ impl Applet for Args {
 
     async fn run(self) -> Result<Outcome, Failure> {
         self.wait.validate()?;
-        let probes = build_probes(&self)?;
+        let mut probes = build_probes(&self)?;
+        if self.wait.once {
+            // The engine names the target of a permanent failure while waiting; a single check
+            // must too.
+            probes = probes
+                .into_iter()
+                .map(|p| Arc::new(Named(p)) as Arc<dyn Probe>)
+                .collect();
+        }
         wait::wait(probes, &self.wait, self.command).await
+    }
+}
+
+/// A probe whose permanent failures carry the target's name.
+struct Named(Arc<dyn Probe>);
+
+impl Probe for Named {
+    fn target(&self) -> String {
+        self.0.target()
+    }
+    fn probe(&self) -> wait::ProbeFuture<'_> {
+        Box::pin(async move {
+            self.0.probe().await.map_err(|e| match e {
+                wait::NotReady::Fatal(f) => wait::NotReady::Fatal(f.context(self.0.target())),
+                retry => retry,
+            })
+        })
     }
 }
 
@@ -374,7 +399,11 @@ fn service_probe(
         "nats" => (4222, false),
         "mqtt" => (1883, false),
         "mqtts" => (8883, true),
-        _ => unreachable_scheme(scheme)?,
+        _ => {
+            return Err(Failure::usage(format!(
+                "'{shown}': unknown scheme '{scheme}://'"
+            )));
+        }
     };
     let parts = UrlParts::parse(url, &shown, port)?;
     let tls = if tls { Some(shared.tls()?) } else { None };
@@ -385,10 +414,6 @@ fn service_probe(
         "nats" => Arc::new(nats::NatsProbe::new(shown, &parts, endpoint, password)),
         _ => Arc::new(mqtt::MqttProbe::new(shown, &parts, endpoint, password)),
     })
-}
-
-fn unreachable_scheme<T>(scheme: &str) -> Result<T, Failure> {
-    Err(Failure::usage(format!("unknown scheme '{scheme}://'")))
 }
 
 /// `dns://NAME[?type=A|AAAA|CNAME|SRV|TXT|MX&min=N&expect=VALUE]`: the same check as
