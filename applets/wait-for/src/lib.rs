@@ -116,33 +116,8 @@ impl Applet for Args {
 
     async fn run(self) -> Result<Outcome, Failure> {
         self.wait.validate()?;
-        let mut probes = build_probes(&self)?;
-        if self.wait.once {
-            // The engine names the target of a permanent failure while waiting; a single check
-            // must too.
-            probes = probes
-                .into_iter()
-                .map(|p| Arc::new(Named(p)) as Arc<dyn Probe>)
-                .collect();
-        }
+        let probes = build_probes(&self)?;
         wait::wait(probes, &self.wait, self.command).await
-    }
-}
-
-/// A probe whose permanent failures carry the target's name.
-struct Named(Arc<dyn Probe>);
-
-impl Probe for Named {
-    fn target(&self) -> String {
-        self.0.target()
-    }
-    fn probe(&self) -> wait::ProbeFuture<'_> {
-        Box::pin(async move {
-            self.0.probe().await.map_err(|e| match e {
-                wait::NotReady::Fatal(f) => wait::NotReady::Fatal(f.context(self.0.target())),
-                retry => retry,
-            })
-        })
     }
 }
 
