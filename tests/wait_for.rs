@@ -18,13 +18,33 @@ use common::{assert_one_line_error, free_port, initbox, require_service, run, wa
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
+/// `initbox wait-for`, with no proxy from the caller's environment (tests talk to 127.0.0.1).
+fn cmd() -> Command {
+    let mut c = initbox();
+    for v in PROXY_VARS {
+        c.env_remove(v);
+    }
+    c.arg("wait-for");
+    c
+}
+
 fn wait_for(args: &[&str]) -> common::Run {
-    run(initbox().arg("wait-for").args(args), LIMIT)
+    run(cmd().args(args), LIMIT)
 }
 
 fn spawn_wait_for(args: &[&str]) -> Child {
-    initbox()
-        .arg("wait-for")
+    cmd()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -277,6 +297,37 @@ fn http_method_headers_and_body_with_a_secret_from_a_file() {
     let r = wait_for(&["--once", "--method", "POST", &url(&h, "/ready")]);
     assert_eq!(r.code(), 1, "{}", r.all());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn http_goes_through_the_proxy_from_the_environment() {
+    // The "proxy" answers 200 to absolute-form requests; the target name does not resolve, so
+    // only a proxied request can be ready.
+    let proxy = http_server(|_, req| {
+        if req.starts_with("GET http://backend.invalid:8080/health HTTP/1.1") {
+            (200, "via proxy".into(), Duration::ZERO)
+        } else {
+            (400, "not a proxy request".into(), Duration::ZERO)
+        }
+    });
+    let r = run(
+        cmd()
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .args(["--once", "http://backend.invalid:8080/health"]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    // NO_PROXY is honoured.
+    let r = run(
+        cmd()
+            .env("HTTP_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+            .env("NO_PROXY", "backend.invalid")
+            .args(["--once", "http://backend.invalid:8080/health"]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
 }
 
 #[test]
@@ -1164,5 +1215,95 @@ fn redis_loading_is_not_ready() {
         "progress lines say why: {}",
         r.stderr
     );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `rediss://`: TLS through the same verified rustls configuration as https (and amqps, mqtts).
+#[test]
+fn rediss_is_verified_with_the_ca_file() {
+    let dir = tmpdir("rediss");
+    test_pki(&dir);
+    let port = free_port();
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let _srv = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-ca-cert-file",
+                &file("ca.pem"),
+                "--tls-auth-clients",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_listening(port);
+    let u = format!("rediss://127.0.0.1:{port}");
+    let r = wait_for(&["--once", &u]);
+    assert_eq!(r.code(), 1, "unknown CA: {}", r.all());
+    assert!(r.stderr.contains("TLS handshake"), "{}", r.stderr);
+    let r = wait_for(&["--once", "--ca-file", &file("ca.pem"), &u]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stderr.contains("PONG"), "{}", r.stderr);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A throwaway MariaDB that starts (and is even created) after the wait began.
+#[test]
+fn mariadb_started_late() {
+    let dir = tmpdir("mariadb");
+    let data = dir.join("data");
+    let port = free_port();
+    let u = format!("mariadb://root@127.0.0.1:{port}/mysql");
+    let child = spawn_wait_for(&["--timeout", "120s", "--progress-interval", "1s", &u]);
+    let o = Command::new("mariadb-install-db")
+        .args([
+            "--no-defaults",
+            &format!("--datadir={}", data.display()),
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--user=root",
+        ])
+        .output()
+        .expect("mariadb-install-db");
+    assert!(o.status.success(), "{}", common::text(&o));
+    let srv = Server(
+        Command::new("mariadbd")
+            .args([
+                "--no-defaults",
+                &format!("--datadir={}", data.display()),
+                &format!("--port={port}"),
+                "--bind-address=127.0.0.1",
+                &format!("--socket={}", dir.join("sock").display()),
+                "--user=root",
+                "--skip-log-bin",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd"),
+    );
+    let r = wait_child(child, Duration::from_secs(150));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("still waiting"),
+        "progress lines while it was down: {}",
+        r.stderr
+    );
+    drop(srv);
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -374,7 +374,11 @@ fn service_probe(
         "nats" => (4222, false),
         "mqtt" => (1883, false),
         "mqtts" => (8883, true),
-        _ => unreachable_scheme(scheme)?,
+        _ => {
+            return Err(Failure::usage(format!(
+                "'{shown}': unknown scheme '{scheme}://'"
+            )));
+        }
     };
     let parts = UrlParts::parse(url, &shown, port)?;
     let tls = if tls { Some(shared.tls()?) } else { None };
@@ -385,10 +389,6 @@ fn service_probe(
         "nats" => Arc::new(nats::NatsProbe::new(shown, &parts, endpoint, password)),
         _ => Arc::new(mqtt::MqttProbe::new(shown, &parts, endpoint, password)),
     })
-}
-
-fn unreachable_scheme<T>(scheme: &str) -> Result<T, Failure> {
-    Err(Failure::usage(format!("unknown scheme '{scheme}://'")))
 }
 
 /// `dns://NAME[?type=A|AAAA|CNAME|SRV|TXT|MX&min=N&expect=VALUE]`: the same check as
