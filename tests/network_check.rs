@@ -395,7 +395,12 @@ fn icmp_with_raw_and_ping_sockets_and_the_not_permitted_path() {
     // Unprivileged user, ping sockets allowed: the ping socket is used.
     lab.set_ping_range("0 2147483647");
     let r = run(
-        &mut lab.check_unprivileged(&["-o", "json", &format!("icmp:{REACHABLE},count=2")]),
+        &mut lab.check_unprivileged(&[
+            "-o",
+            "json",
+            &format!("icmp:{REACHABLE},count=2"),
+            "icmp:::1,count=2,name=v6",
+        ]),
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -404,6 +409,9 @@ fn icmp_with_raw_and_ping_sockets_and_the_not_permitted_path() {
         result(&doc, &format!("icmp:{REACHABLE}"))["method"],
         "ping socket"
     );
+    // ICMPv6 through a ping socket too.
+    assert_eq!(result(&doc, "v6")["method"], "ping socket");
+    assert_eq!(result(&doc, "v6")["received"], 2);
 
     // Unprivileged user, no ping sockets, no CAP_NET_RAW: exit 4 with the sysctl to set.
     lab.set_ping_range("1 0");
