@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{assert_one_line_error, free_port, initbox, run};
-use initbox_network_check::serde_json::{self, Value};
+use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

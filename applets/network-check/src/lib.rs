@@ -13,10 +13,6 @@ pub mod report;
 pub mod run;
 pub mod spec;
 
-/// For the end-to-end tests, which read the JSON report.
-#[doc(hidden)]
-pub use serde_json;
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
