@@ -14,6 +14,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -94,6 +95,16 @@ def main():
     listener.bind(("127.0.0.1", 0))
     listener.listen(1024)
     port = listener.getsockname()[1]
+
+    def accept_and_close():  # busybox nc ends only when the peer closes
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=accept_and_close, daemon=True).start()
     probes = [("initbox wait-for-tcp --once", [ib, "wait-for-tcp", "-q", "--once", f"127.0.0.1:{port}"])]
     if shutil.which("busybox"):
         probes.append(("busybox nc", ["busybox", "nc", "-w", "1", "127.0.0.1", str(port)]))
