@@ -103,16 +103,24 @@ fn io_failure(action: &str, path: &Path, e: std::io::Error) -> Failure {
     }
 }
 
-/// The bytes of the running binary (`/proc/self/exe` works even if the file was replaced).
+/// The bytes of the running binary: `/proc/self/exe` (works even if the file was replaced), or
+/// argv\[0\] when /proc is not mounted (a bare chroot) and argv\[0\] is a path.
 fn own_binary() -> Result<Vec<u8>, Failure> {
-    match std::fs::read("/proc/self/exe") {
-        Ok(b) => Ok(b),
-        Err(_) => {
-            let exe = std::env::current_exe()
-                .map_err(|e| Failure::failed(format!("cannot find this binary: {e}")))?;
-            std::fs::read(&exe).map_err(|e| io_failure("cannot read", &exe, e))
-        }
+    if let Ok(b) = std::fs::read("/proc/self/exe") {
+        return Ok(b);
     }
+    let exe = std::env::current_exe().ok().or_else(|| {
+        std::env::args_os()
+            .next()
+            .map(PathBuf::from)
+            .filter(|p| p.components().count() > 1)
+    });
+    let Some(exe) = exe else {
+        return Err(Failure::failed(
+            "cannot find this binary (no /proc/self/exe and argv[0] is not a path)",
+        ));
+    };
+    std::fs::read(&exe).map_err(|e| io_failure("cannot read", &exe, e))
 }
 
 /// Copy the running binary to `dir/name` and, with `links`, link each applet name to it.
@@ -229,7 +237,10 @@ mod tests {
         let r = copy_self(&dir, "initbox", 0o755, true, &["wait-for-tcp", "notify"]).unwrap();
         let meta = std::fs::metadata(&r.dest).unwrap();
         assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
-        assert_eq!(meta.len(), std::fs::metadata("/proc/self/exe").unwrap().len());
+        assert_eq!(
+            meta.len(),
+            std::fs::metadata("/proc/self/exe").unwrap().len()
+        );
         assert_eq!(
             std::fs::read_link(dir.join("wait-for-tcp")).unwrap(),
             PathBuf::from("initbox")

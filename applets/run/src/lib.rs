@@ -97,20 +97,27 @@ impl Applet for Args {
             return Ok(Outcome::OK);
         }
         if let Some(dir) = &plan.workdir {
-            std::env::set_current_dir(dir).map_err(|e| {
-                Failure::invalid_input(format!("workdir {}: {e}", dir.display()))
-            })?;
+            std::env::set_current_dir(dir)
+                .map_err(|e| Failure::invalid_input(format!("workdir {}: {e}", dir.display())))?;
         }
         let started = Instant::now();
         let mut runner = Runner::default();
-        let deadline = initbox_runtime::Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        let deadline =
+            initbox_runtime::Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
         let result = deadline
-            .run(runner.run_all(prepared), || "initbox run did not finish".into())
+            .run(runner.run_all(prepared), || {
+                "initbox run did not finish".into()
+            })
             .await;
         runner.stop_background().await;
         runner.mark_unfinished();
         runner.sort_results();
-        report(&runner.results, started.elapsed(), self.log.quiet, self.log.log_format);
+        report(
+            &runner.results,
+            started.elapsed(),
+            self.log.quiet,
+            self.log.log_format,
+        );
         let outcome = result?;
         match outcome {
             Some(exec) => Ok(Outcome::Exec(exec)),
@@ -365,7 +372,11 @@ impl Runner {
             let (idx, (result, elapsed)) = match joined {
                 Ok(r) => r,
                 Err(e) if e.is_cancelled() => continue,
-                Err(e) => return Err(Failure::failed(format!("group '{name}': a step task failed: {e}"))),
+                Err(e) => {
+                    return Err(Failure::failed(format!(
+                        "group '{name}': a step task failed: {e}"
+                    )));
+                }
             };
             done[idx] = true;
             if let Err(f) = self.record(&steps[idx], result, elapsed, false) {
@@ -472,16 +483,18 @@ async fn run_step(p: Prepared) -> StepOutput {
             match (work, &step.action) {
                 (Work::Applet(fut), _) => match fut.await {
                     Ok(Outcome::Exit(Code::OK)) => Ok(None),
-                    Ok(Outcome::Exit(code)) => Err(Failure::new(code, format!("exited with {code}"))),
+                    Ok(Outcome::Exit(code)) => {
+                        Err(Failure::new(code, format!("exited with {code}")))
+                    }
                     Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
                     Err(f) => Err(f),
                 },
                 (Work::Command, Action::Command { argv, env, .. }) => {
                     run_command(argv, env).await.map(|()| None)
                 }
-                (Work::Command, Action::Applet { .. }) => {
-                    Err(Failure::failed("internal: applet step without parsed arguments"))
-                }
+                (Work::Command, Action::Applet { .. }) => Err(Failure::failed(
+                    "internal: applet step without parsed arguments",
+                )),
             }
         };
         match step.timeout {
@@ -544,7 +557,9 @@ async fn run_command(argv: &[OsString], env: &[(String, String)]) -> Result<(), 
             Code::signal(sig),
             format!("command '{shown}' was killed by signal {sig}"),
         )),
-        _ => Err(Failure::failed(format!("command '{shown}' failed: {status}"))),
+        _ => Err(Failure::failed(format!(
+            "command '{shown}' failed: {status}"
+        ))),
     }
 }
 
@@ -603,7 +618,10 @@ pub fn table(results: &[StepResult]) -> String {
     ]];
     for r in results {
         let (result, code, detail) = status_text(&r.status);
-        let time = if matches!(r.status, Status::Skipped | Status::Cancelled | Status::Background) {
+        let time = if matches!(
+            r.status,
+            Status::Skipped | Status::Cancelled | Status::Background
+        ) {
             "-".to_string()
         } else {
             human(r.elapsed)

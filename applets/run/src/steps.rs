@@ -202,7 +202,9 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
             items.push(Item::Step(step));
         }
     }
-    let workdir = raw.workdir.map(|w| if w.is_absolute() { w } else { dir.join(w) });
+    let workdir = raw
+        .workdir
+        .map(|w| if w.is_absolute() { w } else { dir.join(w) });
     Ok(Plan { workdir, items })
 }
 
@@ -235,7 +237,9 @@ fn step(
     };
     let action = match (raw.applet, raw.command) {
         (Some(_), Some(_)) => {
-            return Err(format!("{at}: give either 'applet:' or 'command:', not both"));
+            return Err(format!(
+                "{at}: give either 'applet:' or 'command:', not both"
+            ));
         }
         (None, None) => return Err(format!("{at}: missing 'applet:' or 'command:'")),
         (Some(applet), None) => {
@@ -253,11 +257,20 @@ fn step(
             if !known.contains(&applet.as_str()) {
                 return Err(format!(
                     "{at}: unknown applet '{applet}' (this binary has: {})",
-                    known.iter().filter(|k| **k != "run").copied().collect::<Vec<_>>().join(", ")
+                    known
+                        .iter()
+                        .filter(|k| **k != "run")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
             let mut argv: Vec<OsString> = vec![applet.clone().into()];
-            argv.extend(raw.args.into_iter().map(|w| OsString::from(w.into_string())));
+            argv.extend(
+                raw.args
+                    .into_iter()
+                    .map(|w| OsString::from(w.into_string())),
+            );
             if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
                 return Err(format!(
                     "{at}: a follow-up command ('--') is only allowed in the last step \
@@ -282,7 +295,10 @@ fn step(
                 ));
             }
             Action::Command {
-                argv: command.into_iter().map(|w| w.into_string().into()).collect(),
+                argv: command
+                    .into_iter()
+                    .map(|w| w.into_string().into())
+                    .collect(),
                 env: raw
                     .env
                     .into_iter()
@@ -342,7 +358,10 @@ mod tests {
             ("steps:\n  - applet: nope", "unknown applet 'nope'"),
             ("steps:\n  - applet: run", "cannot run 'run'"),
             ("steps:\n  - applet: notify\n    tiemout: 5s", "tiemout"),
-            ("steps:\n  - applet: notify\n  - applet: notify", "duplicate step name"),
+            (
+                "steps:\n  - applet: notify\n  - applet: notify",
+                "duplicate step name",
+            ),
             (
                 "steps:\n  - applet: wait-for-tcp\n    args: [a:1, --, app]\n  - applet: notify",
                 "only allowed in the last step",
@@ -351,8 +370,14 @@ mod tests {
             ("steps:\n  - command: []", "'command' is empty"),
             ("steps:\n  - {applet: notify, command: [x]}", "not both"),
             ("steps:\n  - parallel: []", "is empty"),
-            ("steps:\n  - parallel:\n    - parallel: [{applet: notify}]", "nested"),
-            ("steps:\n  - {command: [x], background: true, timeout: 5s}", "background"),
+            (
+                "steps:\n  - parallel:\n    - parallel: [{applet: notify}]",
+                "nested",
+            ),
+            (
+                "steps:\n  - {command: [x], background: true, timeout: 5s}",
+                "background",
+            ),
             ("steps: [", "steps.yaml"),
         ];
         for (text, needle) in cases {
