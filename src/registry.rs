@@ -15,6 +15,7 @@ pub struct Entry {
 macro_rules! applets {
     ($($feature:literal => $args:ty),* $(,)?) => {
         /// Every applet enabled at build time, in the order `--list` shows them.
+        #[allow(clippy::vec_init_then_push)] // one push per enabled feature
         pub fn all() -> Vec<Entry> {
             #[allow(unused_mut)]
             let mut v = Vec::new();

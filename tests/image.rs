@@ -255,7 +255,7 @@ impl HttpsServer {
              s.serve_forever()\n",
             d = dir.display()
         );
-        let child = Command::new("python3")
+        let mut child = Command::new("python3")
             .args(["-c", &script])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -267,6 +267,8 @@ impl HttpsServer {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("TLS server did not start on {port}");
     }
 }

@@ -379,12 +379,12 @@ impl Runner {
                 }
             };
             done[idx] = true;
-            if let Err(f) = self.record(&steps[idx], result, elapsed, false) {
-                if first_failure.is_none() {
-                    first_failure = Some(f);
-                    // Fail fast: the group cannot succeed any more.
-                    set.abort_all();
-                }
+            if let Err(f) = self.record(&steps[idx], result, elapsed, false)
+                && first_failure.is_none()
+            {
+                first_failure = Some(f);
+                // Fail fast: the group cannot succeed any more.
+                set.abort_all();
             }
         }
         if let Some(f) = first_failure {

@@ -166,8 +166,8 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
                 if matches!(&v, Value::Mapping(m) if m.contains_key("parallel")) {
                     return Err(bad(format!("{pos}: parallel groups cannot be nested")));
                 }
-                let step = step(v, &pos, &format!("{gname}-{}", j + 1), false, known)
-                    .map_err(|m| bad(m))?;
+                let step =
+                    step(v, &pos, &format!("{gname}-{}", j + 1), false, known).map_err(bad)?;
                 if step.is_background() {
                     return Err(bad(format!(
                         "{pos} ('{}'): background commands belong at the top level, not in a parallel group",
