@@ -5,8 +5,7 @@
 # Build from source (needs the official Rust image):
 #   docker build -t initbox .
 # Package a prebuilt static binary instead (hosts that cannot pull base images, CI here):
-#   scripts/build-static.sh        # or the cargo command in the build stage below
-#   scripts/image-rootfs.sh target/x86_64-unknown-linux-gnu/release/initbox dist/rootfs
+#   scripts/image-rootfs.sh "$(scripts/build-static.sh)" dist/rootfs
 #   buildah bud --build-arg BINARY_SOURCE=prebuilt -t initbox .   # docker build works the same
 # Both paths end in the same final stage.
 
@@ -17,12 +16,12 @@ ARG RUST_IMAGE=docker.io/library/rust:1.95-bookworm
 FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
+# e.g. --build-arg CARGO_FEATURES="--no-default-features --features wait-for-tcp,wait-for-dns"
 ARG CARGO_FEATURES=""
-ENV RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --locked --release --target x86_64-unknown-linux-gnu ${CARGO_FEATURES} \
- && install -D -m 0755 target/x86_64-unknown-linux-gnu/release/initbox /out/initbox \
+    bin=$(bash scripts/build-static.sh ${CARGO_FEATURES}) \
+ && install -D -m 0755 "$bin" /out/initbox \
  && bash scripts/image-rootfs.sh /out/initbox /rootfs
 
 # ---- prebuilt: a rootfs laid out by scripts/image-rootfs.sh in the build context ------------

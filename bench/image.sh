@@ -9,8 +9,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200}
-TRIPLE=x86_64-unknown-linux-gnu
-export RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"'
 work=$(mktemp -d /var/tmp/initbox-bench-XXXXXX)
 store=(--root "$work/storage" --runroot "$work/run" --storage-driver vfs)
 cleanup() {
@@ -20,14 +18,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-build() { # NAME TARGET_DIR CARGO_ARGS...
-  local name=$1 tdir=$2; shift 2
-  echo "building $name (release, static)..." >&2
-  if [ "$name" = all ] && [ -x scripts/build-static.sh ]; then
-    bash scripts/build-static.sh >/dev/null
-  else
-    CARGO_TARGET_DIR=$tdir cargo build --quiet --release --locked --target $TRIPLE "$@"
-  fi
+build() { # TARGET_DIR [CARGO_ARGS...] -> prints the binary's path
+  local tdir=$1; shift
+  echo "building static release binary $* ..." >&2
+  CARGO_TARGET_DIR=$tdir bash scripts/build-static.sh "$@"
 }
 
 image() { # NAME BINARY -> prints "image_bytes layer_gzip_bytes"
@@ -45,10 +39,8 @@ image() { # NAME BINARY -> prints "image_bytes layer_gzip_bytes"
 
 mib() { awk -v b="$1" 'BEGIN { printf "%.2f MiB", b / 1048576 }'; }
 
-build all target
-ALL=target/$TRIPLE/release/initbox
-build waits target/bench-waits --no-default-features --features wait-for-tcp,wait-for-dns
-WAITS=target/bench-waits/$TRIPLE/release/initbox
+ALL=$(build "$PWD/target/static")
+WAITS=$(build "$PWD/target/static-waits" --no-default-features --features wait-for-tcp,wait-for-dns)
 
 read -r all_img all_gz < <(image all "$ALL")
 read -r waits_img waits_gz < <(image waits "$WAITS")

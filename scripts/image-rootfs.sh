@@ -9,7 +9,7 @@
 #
 # usage: scripts/image-rootfs.sh BINARY OUT [CA_BUNDLE]
 # Used by the Dockerfile's build stage and by the prebuilt path (CI, `make`-less hosts):
-#   scripts/build-static.sh && scripts/image-rootfs.sh target/x86_64-unknown-linux-gnu/release/initbox dist/rootfs
+#   scripts/image-rootfs.sh "$(scripts/build-static.sh)" dist/rootfs
 set -euo pipefail
 bin=${1:?usage: image-rootfs.sh BINARY OUT [CA_BUNDLE]}
 out=${2:?usage: image-rootfs.sh BINARY OUT [CA_BUNDLE]}

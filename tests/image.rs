@@ -21,45 +21,22 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NONROOT: &str = "65532:65532";
 const MAX_IMAGE_BYTES: u64 = 10 * 1024 * 1024;
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(ROOT).join("target"))
-}
-
-/// The static release binary: `INITBOX_TEST_STATIC_BIN`, else built by scripts/build-static.sh
-/// (or the same cargo command when the script is absent). Incremental: a no-op when up to date.
+/// The static release binary: `INITBOX_TEST_STATIC_BIN`, else what scripts/build-static.sh
+/// builds (incremental: a no-op when up to date; it prints the binary's path).
 fn static_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("INITBOX_TEST_STATIC_BIN") {
         return PathBuf::from(p);
     }
-    let script = Path::new(ROOT).join("scripts/build-static.sh");
-    let status = if script.exists() {
-        Command::new("bash").arg(&script).current_dir(ROOT).status()
-    } else {
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                "x86_64-unknown-linux-gnu",
-            ])
-            .env(
-                "RUSTFLAGS",
-                "-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\"",
-            )
-            .current_dir(ROOT)
-            .status()
-    }
-    .expect("run the static build");
-    assert!(status.success(), "static build failed");
-    let bin = target_dir().join("x86_64-unknown-linux-gnu/release/initbox");
-    assert!(
-        bin.exists(),
-        "{} missing after the static build",
-        bin.display()
-    );
+    let out = Command::new("bash")
+        .arg(Path::new(ROOT).join("scripts/build-static.sh"))
+        .current_dir(ROOT)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/build-static.sh");
+    assert!(out.status.success(), "static build failed");
+    let path = String::from_utf8_lossy(&out.stdout);
+    let bin = PathBuf::from(path.lines().last().expect("the binary's path").trim());
+    assert!(bin.exists(), "{} missing after the static build", bin.display());
     bin
 }
 

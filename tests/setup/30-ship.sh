@@ -6,11 +6,5 @@ need_packages buildah podman openssl ca-certificates coreutils file python3
 need_pip helm-python-sdk kubernetes-validate pyyaml
 
 # The static release binary the image test packages (incremental; the test rebuilds it if stale).
-if [ -x scripts/build-static.sh ]; then
-  echo "ship: static binary (scripts/build-static.sh)"
-  bash scripts/build-static.sh >/dev/null
-else
-  echo "ship: static binary (cargo build --release, crt-static)"
-  RUSTFLAGS='-C target-feature=+crt-static --cfg getrandom_backend="linux_getrandom"' \
-    cargo build --quiet --release --locked --target x86_64-unknown-linux-gnu
-fi
+echo "ship: static binary (scripts/build-static.sh)"
+bash scripts/build-static.sh >/dev/null
