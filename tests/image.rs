@@ -482,7 +482,6 @@ fn render_in_image(root: &Path, env: &[(String, String)]) {
             "/initbox",
             "render-config",
             "/in/app.conf.tmpl",
-            "--output",
             "/out/app.conf",
         ],
     );

@@ -156,7 +156,7 @@ initbox.fetchSecret: fetch secrets into files on a shared volume (mode 0400, own
 initbox.renderConfig: render configuration templates into a shared volume.
   templatesVolume (required: where the templates are, mounted read-only at /templates)
   outputVolume (required: emptyDir shared with the app, mounted at /config)
-  args (required: render-config arguments, e.g. (list "/templates/app.conf.j2" "--output" "/config/app.conf"))
+  args (required: render-config arguments, e.g. (list "/templates/app.conf.j2" "/config/app.conf"))
 */}}
 {{- define "initbox.renderConfig" -}}
 {{- $mounts := list
