@@ -84,7 +84,7 @@ fn write_man_pages(mut front: Command, dir: &Path) -> Result<usize, initbox_runt
         create_dirs: true,
     };
     let mut pages = vec![("initbox.1".to_string(), render(front.clone())?)];
-    for sub in front.get_subcommands() {
+    for sub in front.get_subcommands().filter(|s| s.get_name() != "help") {
         // clap names are `&'static str` without its `string` feature; this process ends soon.
         let page: &'static str = Box::leak(format!("initbox-{}", sub.get_name()).into_boxed_str());
         let cmd = sub

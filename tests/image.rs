@@ -36,7 +36,11 @@ fn static_binary() -> PathBuf {
     assert!(out.status.success(), "static build failed");
     let path = String::from_utf8_lossy(&out.stdout);
     let bin = PathBuf::from(path.lines().last().expect("the binary's path").trim());
-    assert!(bin.exists(), "{} missing after the static build", bin.display());
+    assert!(
+        bin.exists(),
+        "{} missing after the static build",
+        bin.display()
+    );
     bin
 }
 
