@@ -147,11 +147,15 @@ fn a_directory_the_user_cannot_write_is_refused_with_4() {
     // As uid 65532 (like the image), into a root-owned 0755 directory.
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = std::path::Path::new(env!("CARGO_BIN_EXE_initbox"));
+    // A copy of the binary 65532 can reach (the build tree may sit under a 0700 home).
+    let bin_dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = bin_dir.path().join("initbox");
+    std::fs::copy(env!("CARGO_BIN_EXE_initbox"), &exe).unwrap();
     let r = run(
         Command::new("setpriv")
             .args(["--reuid=65532", "--regid=65532", "--clear-groups"])
-            .arg(exe)
+            .arg(&exe)
             .arg("copy-self")
             .arg(dir.path()),
         LIMIT,
