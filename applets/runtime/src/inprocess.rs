@@ -52,7 +52,13 @@ pub fn parse<A: Applet>(argv: Vec<OsString>) -> Result<AppletFuture, Failure> {
     match A::try_parse_from(argv) {
         Ok(args) => Ok(Box::pin(args.run())),
         Err(e) => {
+            use clap::error::ErrorKind;
             let name = A::command().get_name().to_string();
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                return Err(Failure::usage(format!(
+                    "initbox {name}: --help and --version print and exit; they are not steps"
+                )));
+            }
             Err(Failure::usage(usage_line(&name, &e.render().to_string())))
         }
     }
