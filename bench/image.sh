@@ -79,7 +79,7 @@ steps:
 YAML
 
 now_ns() { date +%s%N; }
-time_loop() { # LABEL COMMAND...
+time_loop() { # COMMAND...
   local start end
   start=$(now_ns)
   for _ in $(seq "$N"); do "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; done
@@ -94,9 +94,9 @@ one_wait() { "$ALL" wait-for-tcp -q "127.0.0.1:$PORT"; }
 
 # warm-up
 one_run; three_processes
-run_us=$(time_loop run one_run)
-three_us=$(time_loop three three_processes)
-one_us=$(time_loop one one_wait)
+run_us=$(time_loop one_run)
+three_us=$(time_loop three_processes)
+one_us=$(time_loop one_wait)
 echo
 echo "== pod-start latency model: process start to exit, mean of $N runs (3 x wait-for-tcp on an open port)"
 printf '%-44s %10s\n' "initbox run -f steps.yaml (3 steps, 1 process)" "$(awk -v u="$run_us" 'BEGIN{printf "%.2f ms", u/1000}')"
