@@ -50,6 +50,10 @@ fn front_command(applets: &[Entry]) -> Command {
     for a in applets {
         front = front.subcommand((a.command)());
     }
+    #[cfg(feature = "completions")]
+    {
+        front = crate::docs::commands(front);
+    }
     front
 }
 
@@ -72,6 +76,15 @@ fn named_applet<'a>(argv: &[OsString], applets: &'a [Entry]) -> Option<&'a Entry
 
 pub fn main(mut argv: Vec<OsString>) -> ! {
     let applets = registry::all();
+    initbox_runtime::inprocess::register(
+        applets
+            .iter()
+            .map(|a| initbox_runtime::inprocess::InProcess {
+                name: a.name,
+                parse: a.in_process,
+            })
+            .collect(),
+    );
     // A renamed binary (`/initbox-x86_64`, `/usr/local/bin/ib`) behaves as `initbox`.
     let known = |s: &str| s == FRONT || applets.iter().any(|a| a.name == s);
     match argv.first().and_then(|a| Path::new(a).file_name()) {
@@ -120,6 +133,10 @@ fn launch(applets: &[Entry], name: &str, matches: &mut ArgMatches) -> ! {
 
 fn front_main(applets: &[Entry], m: &mut ArgMatches) -> ! {
     if let Some((name, mut sub)) = m.remove_subcommand() {
+        #[cfg(feature = "completions")]
+        if let Some(code) = crate::docs::main(&name, &sub, || front_command(applets)) {
+            std::process::exit(code);
+        }
         launch(applets, &name, &mut sub);
     }
     if m.get_flag("list") {

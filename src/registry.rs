@@ -8,6 +8,8 @@ pub struct Entry {
     pub command: fn() -> Command,
     pub before_parse: fn(),
     pub launch: fn(&mut ArgMatches) -> !,
+    /// Parse and run in this process (for `run`), returning the outcome instead of exiting.
+    pub in_process: initbox_runtime::inprocess::ParseFn,
 }
 
 macro_rules! applets {
@@ -23,6 +25,7 @@ macro_rules! applets {
                     command: || <$args as clap::CommandFactory>::command().name($feature),
                     before_parse: <$args as initbox_runtime::Applet>::before_parse,
                     launch: initbox_runtime::launch_from_matches::<$args>,
+                    in_process: initbox_runtime::inprocess::parse::<$args>,
                 });
             )*
             v

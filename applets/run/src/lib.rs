@@ -1,19 +1,661 @@
-//! `initbox run`: placeholder until its issue lands (the helper building it replaces this file).
+//! `initbox run -f steps.yaml`: several steps in one init container (one image pull, one
+//! process): applets run in this process one after another, `parallel:` groups at once, each
+//! step with its own timeout and optional `continue-on-error`, and a summary table at the end.
+//!
+//! Applet steps are parsed up front through the runtime's in-process registry (the multi-call
+//! front fills it), so a typo in step 5 is reported before step 1 runs. A follow-up command
+//! (`-- CMD`) is only allowed in the last step or after `initbox run -f FILE --`.
+
+mod steps;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use clap::Parser;
-use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
+use initbox_runtime::duration::{self, human};
+use initbox_runtime::exec::Command as ExecCommand;
+use initbox_runtime::inprocess::{self, AppletFuture};
+use initbox_runtime::logging::LogFormat;
+use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, redact};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::{Instrument, info, info_span, warn};
+
+pub use steps::{Action, Item, Plan, Step};
 
 #[derive(Debug, Parser)]
-#[command(name = "run", about = "(not built yet)")]
+#[command(
+    name = "run",
+    version,
+    about = "Run several steps from a steps file in one process: sequential, parallel groups, summary",
+    long_about = "Run the steps of a YAML steps file in this one process: initbox applets \
+                  (`applet:` + `args:`, parsed exactly as `initbox APPLET ARGS` would, with the \
+                  same INITBOX_* environment), external commands (`command:`), `parallel:` groups, \
+                  a per-step `timeout:`, `continue-on-error: true` where a step may fail, and \
+                  `background: true` commands that run until the last step ends. Every step is \
+                  checked before the first one runs. A summary table is printed to stderr at the \
+                  end; the exit code is the first failed step's.\n\n\
+                  One init container running `initbox run` starts faster than several init \
+                  containers (one image pull check and one container start instead of N); use \
+                  separate init containers when steps need different security contexts, images, \
+                  volumes or credentials.",
+    after_help = "Steps file:\n  workdir: .                      # relative to the file (optional)\n  \
+                  steps:\n    - name: database\n      applet: wait-for-tcp\n      \
+                  args: [db:5432]\n      timeout: 2m\n    - parallel:\n        \
+                  - {applet: wait-for-tcp, args: [cache:6379]}\n        \
+                  - {name: hello, applet: notify, args: [stdout://], continue-on-error: true}\n    \
+                  - name: migrate\n      applet: run-migrations\n      \
+                  args: [--database-url, \"sqlite://app.db\", --dir, migrations]\n\n\
+                  Examples:\n  initbox run -f /etc/initbox/steps.yaml\n  \
+                  initbox run -f steps.yaml --check\n  initbox run -f steps.yaml -- /app/server --port 8080"
+)]
 pub struct Args {
+    /// The steps file (YAML); `-` reads it from standard input.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "FILE",
+        env = "INITBOX_RUN_FILE",
+        required = true
+    )]
+    pub file: PathBuf,
+
+    /// Bound on the whole run (exit 124); 0 means none (each step still has its own).
+    #[arg(long, value_name = "DURATION", default_value = "0",
+          value_parser = duration::parse, env = "INITBOX_RUN_TIMEOUT")]
+    pub timeout: Duration,
+
+    /// Check the steps file and every step's arguments, print the plan, run nothing.
+    #[arg(long, env = "INITBOX_RUN_CHECK")]
+    pub check: bool,
+
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Command to exec once every step succeeded (never after a failure).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
 }
 
 impl Applet for Args {
     fn logging(&self) -> &LogArgs {
         &self.log
     }
+
     async fn run(self) -> Result<Outcome, Failure> {
-        Err(Failure::failed("run is not built yet"))
+        let plan = load(&self.file)?;
+        let prepared = prepare(&plan)?;
+        if !self.command.is_empty() && ends_with_exec(&plan) {
+            return Err(Failure::usage(
+                "both the last step and 'initbox run --' give a follow-up command; keep one",
+            ));
+        }
+        if self.check {
+            print_plan(&plan);
+            return Ok(Outcome::OK);
+        }
+        if let Some(dir) = &plan.workdir {
+            std::env::set_current_dir(dir)
+                .map_err(|e| Failure::invalid_input(format!("workdir {}: {e}", dir.display())))?;
+        }
+        let started = Instant::now();
+        let mut runner = Runner::default();
+        let deadline =
+            initbox_runtime::Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        let result = deadline
+            .run(runner.run_all(prepared), || {
+                "initbox run did not finish".into()
+            })
+            .await;
+        runner.stop_background().await;
+        runner.mark_unfinished();
+        runner.sort_results();
+        report(
+            &runner.results,
+            started.elapsed(),
+            self.log.quiet,
+            self.log.log_format,
+        );
+        let outcome = result?;
+        match outcome {
+            Some(exec) => Ok(Outcome::Exec(exec)),
+            None if self.command.is_empty() => Ok(Outcome::OK),
+            None => Ok(Outcome::Exec(ExecCommand::new(self.command))),
+        }
     }
+}
+
+fn ends_with_exec(plan: &Plan) -> bool {
+    match plan.items.last() {
+        Some(Item::Step(Step {
+            action: Action::Applet { argv, .. },
+            ..
+        })) => argv.iter().skip(1).any(|a| a == "--"),
+        _ => false,
+    }
+}
+
+/// Read and parse the steps file.
+pub fn load(file: &Path) -> Result<Plan, Failure> {
+    let (text, source, dir) = if file.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| Failure::invalid_input(format!("steps from stdin: {e}")))?;
+        (text, "steps from stdin".to_string(), PathBuf::from("."))
+    } else {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            let msg = format!("steps file {}: {e}", file.display());
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Failure::env_refused(msg)
+            } else {
+                Failure::invalid_input(msg)
+            }
+        })?;
+        let dir = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        (text, file.display().to_string(), dir)
+    };
+    let known: Vec<&str> = inprocess::all().iter().map(|a| a.name).collect();
+    steps::parse(&text, &source, &dir, &known)
+}
+
+/// A step with its applet already parsed (its future not started).
+struct Prepared {
+    step: Step,
+    group: Option<String>,
+    work: Work,
+}
+
+enum Work {
+    Applet(AppletFuture),
+    Command,
+}
+
+enum PreparedItem {
+    Step(Prepared),
+    Parallel(String, Vec<Prepared>),
+}
+
+/// Parse every applet step's arguments before anything runs.
+fn prepare(plan: &Plan) -> Result<Vec<PreparedItem>, Failure> {
+    let one = |step: &Step, group: Option<&str>| -> Result<Prepared, Failure> {
+        let work = match &step.action {
+            Action::Applet { name, argv } => {
+                let applet = inprocess::find(name).ok_or_else(|| {
+                    Failure::invalid_input(format!("step '{}': unknown applet '{name}'", step.name))
+                })?;
+                Work::Applet(
+                    (applet.parse)(argv.clone())
+                        .map_err(|f| f.context(format!("step '{}'", step.name)))?,
+                )
+            }
+            Action::Command { .. } => Work::Command,
+        };
+        Ok(Prepared {
+            step: step.clone(),
+            group: group.map(str::to_string),
+            work,
+        })
+    };
+    plan.items
+        .iter()
+        .map(|item| match item {
+            Item::Step(s) => one(s, None).map(PreparedItem::Step),
+            Item::Parallel { name, steps } => steps
+                .iter()
+                .map(|s| one(s, Some(name)))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| PreparedItem::Parallel(name.clone(), v)),
+        })
+        .collect()
+}
+
+fn print_plan(plan: &Plan) {
+    let mut out = std::io::stdout().lock();
+    let mut n = 0;
+    for item in &plan.items {
+        match item {
+            Item::Step(s) => {
+                n += 1;
+                let _ = writeln!(out, "{n}. {}", describe(s));
+            }
+            Item::Parallel { name, steps } => {
+                n += 1;
+                let _ = writeln!(out, "{n}. {name} (parallel):");
+                for s in steps {
+                    let _ = writeln!(out, "   - {}", describe(s));
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "{} steps checked", plan.step_count());
+}
+
+fn describe(s: &Step) -> String {
+    let mut d = format!("{}: {}", s.name, s.what());
+    if let Some(t) = s.timeout {
+        d.push_str(&format!(", timeout {}", human(t)));
+    }
+    if s.continue_on_error {
+        d.push_str(", continue-on-error");
+    }
+    if s.is_background() {
+        d.push_str(", background");
+    }
+    d
+}
+
+/// How a step ended.
+#[derive(Debug, Clone)]
+pub enum Status {
+    Ok,
+    Failed(Failure),
+    /// Failed, but the step has `continue-on-error: true`.
+    Ignored(Failure),
+    /// Stopped because another step of its parallel group failed.
+    Cancelled,
+    /// Not started because an earlier step failed.
+    Skipped,
+    /// A background command, running until the end.
+    Background,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub name: String,
+    pub what: String,
+    pub status: Status,
+    pub elapsed: Duration,
+}
+
+#[derive(Default)]
+struct Runner {
+    results: Vec<StepResult>,
+    background: Vec<(String, tokio::process::Child)>,
+    /// Steps not yet finished, in order, for the summary (skipped if the run stops early).
+    pending: Vec<(String, String)>,
+    /// Declaration order of the steps, so the summary follows the file.
+    order: Vec<String>,
+}
+
+type StepOutput = (Result<Option<ExecCommand>, Failure>, Duration);
+
+impl Runner {
+    async fn run_all(&mut self, items: Vec<PreparedItem>) -> Result<Option<ExecCommand>, Failure> {
+        for item in &items {
+            match item {
+                PreparedItem::Step(p) => self.pending.push((p.step.name.clone(), p.step.what())),
+                PreparedItem::Parallel(_, ps) => self
+                    .pending
+                    .extend(ps.iter().map(|p| (p.step.name.clone(), p.step.what()))),
+            }
+        }
+        self.order = self.pending.iter().map(|(n, _)| n.clone()).collect();
+        let total = items.len();
+        let mut final_exec = None;
+        for (i, item) in items.into_iter().enumerate() {
+            let last = i + 1 == total;
+            match item {
+                PreparedItem::Step(p) if p.step.is_background() => {
+                    self.start_background(p.step)?;
+                }
+                PreparedItem::Step(p) => {
+                    let step = p.step.clone();
+                    let (result, elapsed) = run_step(p).await;
+                    let exec = self.record(&step, result, elapsed, last)?;
+                    if exec.is_some() {
+                        final_exec = exec;
+                    }
+                }
+                PreparedItem::Parallel(name, members) => {
+                    self.run_group(&name, members).await?;
+                }
+            }
+        }
+        Ok(final_exec)
+    }
+
+    /// Record a finished step; `Err` stops the run.
+    fn record(
+        &mut self,
+        step: &Step,
+        result: Result<Option<ExecCommand>, Failure>,
+        elapsed: Duration,
+        may_exec: bool,
+    ) -> Result<Option<ExecCommand>, Failure> {
+        self.pending.retain(|(n, _)| n != &step.name);
+        let result = match result {
+            Ok(Some(_)) if !may_exec => Err(Failure::usage(format!(
+                "step '{}' asked to exec a command, which only the last step may do",
+                step.name
+            ))),
+            other => other,
+        };
+        let (status, outcome) = match result {
+            Ok(exec) => {
+                info!(step = %step.name, elapsed = %human(elapsed), "step done");
+                (Status::Ok, Ok(exec))
+            }
+            Err(f) if step.continue_on_error => {
+                warn!(step = %step.name, code = f.code.as_i32(), "step failed, continuing (continue-on-error): {f}");
+                (Status::Ignored(f), Ok(None))
+            }
+            Err(f) => {
+                let f = f.context(format!("step '{}'", step.name));
+                (Status::Failed(f.clone()), Err(f))
+            }
+        };
+        self.results.push(StepResult {
+            name: step.name.clone(),
+            what: step.what(),
+            status,
+            elapsed,
+        });
+        outcome
+    }
+
+    async fn run_group(&mut self, name: &str, members: Vec<Prepared>) -> Result<(), Failure> {
+        info!(group = %name, steps = members.len(), "starting parallel group");
+        let steps: Vec<Step> = members.iter().map(|p| p.step.clone()).collect();
+        let mut set = JoinSet::new();
+        for (idx, p) in members.into_iter().enumerate() {
+            set.spawn(async move { (idx, run_step(p).await) });
+        }
+        let mut first_failure = None;
+        let mut done = vec![false; steps.len()];
+        while let Some(joined) = set.join_next().await {
+            let (idx, (result, elapsed)) = match joined {
+                Ok(r) => r,
+                Err(e) if e.is_cancelled() => continue,
+                Err(e) => {
+                    return Err(Failure::failed(format!(
+                        "group '{name}': a step task failed: {e}"
+                    )));
+                }
+            };
+            done[idx] = true;
+            if let Err(f) = self.record(&steps[idx], result, elapsed, false)
+                && first_failure.is_none()
+            {
+                first_failure = Some(f);
+                // Fail fast: the group cannot succeed any more.
+                set.abort_all();
+            }
+        }
+        if let Some(f) = first_failure {
+            for (i, s) in steps.iter().enumerate() {
+                if !done[i] {
+                    self.pending.retain(|(n, _)| n != &s.name);
+                    self.results.push(StepResult {
+                        name: s.name.clone(),
+                        what: s.what(),
+                        status: Status::Cancelled,
+                        elapsed: Duration::ZERO,
+                    });
+                }
+            }
+            return Err(f);
+        }
+        Ok(())
+    }
+
+    fn start_background(&mut self, step: Step) -> Result<(), Failure> {
+        let Action::Command { argv, env, .. } = &step.action else {
+            return Ok(());
+        };
+        self.pending.retain(|(n, _)| n != &step.name);
+        let child = spawn(argv, env).map_err(|f| f.context(format!("step '{}'", step.name)))?;
+        info!(step = %step.name, pid = child.id().unwrap_or(0), "background command started");
+        self.results.push(StepResult {
+            name: step.name.clone(),
+            what: step.what(),
+            status: Status::Background,
+            elapsed: Duration::ZERO,
+        });
+        self.background.push((step.name, child));
+        Ok(())
+    }
+
+    /// SIGTERM every background command, then SIGKILL what is left after 2 s.
+    async fn stop_background(&mut self) {
+        for (name, child) in &mut self.background {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    warn!(step = %name, %status, "background command had already exited");
+                    continue;
+                }
+                Ok(None) => {}
+                Err(_) => continue,
+            }
+            if let Some(pid) = child.id() {
+                // SAFETY: plain syscall on a child we spawned and have not reaped yet.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGTERM);
+                }
+            }
+            if tokio::time::timeout(Duration::from_secs(2), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
+            info!(step = %name, "background command stopped");
+        }
+        self.background.clear();
+    }
+
+    fn sort_results(&mut self) {
+        let order = &self.order;
+        let rank = |n: &str| order.iter().position(|o| o == n).unwrap_or(usize::MAX);
+        self.results.sort_by_key(|r| rank(&r.name));
+    }
+
+    fn mark_unfinished(&mut self) {
+        for (name, what) in std::mem::take(&mut self.pending) {
+            self.results.push(StepResult {
+                name,
+                what,
+                status: Status::Skipped,
+                elapsed: Duration::ZERO,
+            });
+        }
+    }
+}
+
+/// Run one step (applet in-process or a command), bounded by its timeout, inside a span that
+/// puts the step's name on every log line it writes.
+async fn run_step(p: Prepared) -> StepOutput {
+    let Prepared { step, group, work } = p;
+    let span = match &group {
+        Some(g) => info_span!("step", name = %step.name, group = %g),
+        None => info_span!("step", name = %step.name),
+    };
+    let started = Instant::now();
+    let body = async move {
+        info!(what = %step.what(), "starting");
+        let work = async {
+            match (work, &step.action) {
+                (Work::Applet(fut), _) => match fut.await {
+                    Ok(Outcome::Exit(Code::OK)) => Ok(None),
+                    Ok(Outcome::Exit(code)) => {
+                        Err(Failure::new(code, format!("exited with {code}")))
+                    }
+                    Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
+                    Err(f) => Err(f),
+                },
+                (Work::Command, Action::Command { argv, env, .. }) => {
+                    run_command(argv, env).await.map(|()| None)
+                }
+                (Work::Command, Action::Applet { .. }) => Err(Failure::failed(
+                    "internal: applet step without parsed arguments",
+                )),
+            }
+        };
+        match step.timeout {
+            None => work.await,
+            Some(limit) => match tokio::time::timeout(limit, work).await {
+                Ok(r) => r,
+                Err(_) => Err(Failure::deadline(format!(
+                    "did not finish within its timeout of {}",
+                    human(limit)
+                ))),
+            },
+        }
+    };
+    let result = body.instrument(span).await;
+    (result, started.elapsed())
+}
+
+fn spawn(argv: &[OsString], env: &[(String, String)]) -> Result<tokio::process::Child, Failure> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(Failure::invalid_input("empty command"));
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    cmd.spawn().map_err(|e| {
+        let shown = program.to_string_lossy();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => Failure::new(
+                Code::NOT_FOUND,
+                format!("command '{shown}' not found (checked PATH)"),
+            ),
+            std::io::ErrorKind::PermissionDenied => Failure::new(
+                Code::NOT_EXECUTABLE,
+                format!("command '{shown}' is not executable: permission denied"),
+            ),
+            _ => Failure::new(Code::NOT_EXECUTABLE, format!("command '{shown}': {e}")),
+        }
+    })
+}
+
+async fn run_command(argv: &[OsString], env: &[(String, String)]) -> Result<(), Failure> {
+    let mut child = spawn(argv, env)?;
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| Failure::failed(format!("waiting for the command: {e}")))?;
+    let shown = argv[0].to_string_lossy();
+    if status.success() {
+        return Ok(());
+    }
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Err(Failure::new(
+            Code(code),
+            format!("command '{shown}' exited with {code}"),
+        )),
+        (None, Some(sig)) => Err(Failure::new(
+            Code::signal(sig),
+            format!("command '{shown}' was killed by signal {sig}"),
+        )),
+        _ => Err(Failure::failed(format!(
+            "command '{shown}' failed: {status}"
+        ))),
+    }
+}
+
+fn status_text(s: &Status) -> (&'static str, i32, String) {
+    match s {
+        Status::Ok => ("ok", 0, String::new()),
+        Status::Failed(f) => ("FAILED", f.code.as_i32(), f.to_string()),
+        Status::Ignored(f) => ("failed, ignored", f.code.as_i32(), f.to_string()),
+        Status::Cancelled => ("cancelled", 0, "another step of its group failed".into()),
+        Status::Skipped => ("skipped", 0, "an earlier step failed".into()),
+        Status::Background => ("background", 0, "stopped at the end of the run".into()),
+    }
+}
+
+/// The summary: a table on stderr (text logs) or one JSON log line per step; then one line.
+fn report(results: &[StepResult], total: Duration, quiet: bool, format: LogFormat) {
+    let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();
+    let ok = count(|s| matches!(s, Status::Ok));
+    let failed = count(|s| matches!(s, Status::Failed(_)));
+    let ignored = count(|s| matches!(s, Status::Ignored(_)));
+    let not_run = count(|s| matches!(s, Status::Skipped | Status::Cancelled));
+    match format {
+        LogFormat::Json => {
+            for r in results {
+                let (result, code, detail) = status_text(&r.status);
+                info!(step = %r.name, what = %r.what, result, code, elapsed = %human(r.elapsed), detail = %detail, "step summary");
+            }
+        }
+        LogFormat::Text if !quiet => {
+            let _ = std::io::stderr().write_all(table(results).as_bytes());
+        }
+        LogFormat::Text => {}
+    }
+    let line = format!(
+        "{} step{}: {ok} ok, {failed} failed, {ignored} failed but ignored, {not_run} not run, in {}",
+        results.len(),
+        if results.len() == 1 { "" } else { "s" },
+        human(total)
+    );
+    if failed > 0 {
+        warn!("{line}");
+    } else {
+        info!("{line}");
+    }
+}
+
+/// The summary table, scrubbed of registered secrets.
+pub fn table(results: &[StepResult]) -> String {
+    let mut rows = vec![[
+        "STEP".to_string(),
+        "WHAT".to_string(),
+        "RESULT".to_string(),
+        "CODE".to_string(),
+        "TIME".to_string(),
+        "DETAIL".to_string(),
+    ]];
+    for r in results {
+        let (result, code, detail) = status_text(&r.status);
+        let time = if matches!(
+            r.status,
+            Status::Skipped | Status::Cancelled | Status::Background
+        ) {
+            "-".to_string()
+        } else {
+            human(r.elapsed)
+        };
+        rows.push([
+            r.name.clone(),
+            r.what.clone(),
+            result.to_string(),
+            code.to_string(),
+            time,
+            detail,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (c, w) in widths.iter().enumerate() {
+            let cell = &row[c];
+            let pad = w - cell.chars().count();
+            if c == 3 {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        line.push_str(&row[5]);
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    redact::scrub(&out).into_owned()
 }

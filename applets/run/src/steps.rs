@@ -1,0 +1,390 @@
+//! The steps file: what `initbox run -f FILE` reads, parsed strictly (unknown keys, unknown
+//! applets, duplicate names and misplaced follow-up commands are refused before anything runs).
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use initbox_runtime::Failure;
+use initbox_runtime::duration;
+use serde::Deserialize;
+use serde_norway::Value;
+
+/// One scalar YAML value used as a command-line word (`5`, `true` and `"5s"` are all words).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Word {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Word {
+    fn into_string(self) -> String {
+        match self {
+            Word::Text(s) => s,
+            Word::Int(i) => i.to_string(),
+            Word::Float(f) => f.to_string(),
+            Word::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawFile {
+    /// Directory the steps run in, relative to the steps file.
+    workdir: Option<PathBuf>,
+    steps: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawStep {
+    name: Option<String>,
+    applet: Option<String>,
+    #[serde(default)]
+    args: Vec<Word>,
+    command: Option<Vec<Word>>,
+    #[serde(default)]
+    env: BTreeMap<String, Word>,
+    #[serde(default)]
+    background: bool,
+    timeout: Option<Word>,
+    #[serde(default)]
+    continue_on_error: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawGroup {
+    name: Option<String>,
+    parallel: Vec<Value>,
+}
+
+/// What a step runs.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// An initbox applet, in this process: `argv[0]` is the applet name.
+    Applet { name: String, argv: Vec<OsString> },
+    /// An external program, with extra environment variables.
+    Command {
+        argv: Vec<OsString>,
+        env: Vec<(String, String)>,
+        background: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub name: String,
+    pub action: Action,
+    pub timeout: Option<Duration>,
+    pub continue_on_error: bool,
+}
+
+impl Step {
+    /// The applet name, or the program of a command step.
+    pub fn what(&self) -> String {
+        match &self.action {
+            Action::Applet { name, .. } => name.clone(),
+            Action::Command { argv, .. } => {
+                let program = argv
+                    .first()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let base = Path::new(&program)
+                    .file_name()
+                    .map(|b| b.to_string_lossy().into_owned())
+                    .unwrap_or(program);
+                format!("command {base}")
+            }
+        }
+    }
+
+    pub fn is_background(&self) -> bool {
+        matches!(
+            self.action,
+            Action::Command {
+                background: true,
+                ..
+            }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Item {
+    Step(Step),
+    Parallel { name: String, steps: Vec<Step> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub workdir: Option<PathBuf>,
+    pub items: Vec<Item>,
+}
+
+impl Plan {
+    pub fn step_count(&self) -> usize {
+        self.items
+            .iter()
+            .map(|i| match i {
+                Item::Step(_) => 1,
+                Item::Parallel { steps, .. } => steps.len(),
+            })
+            .sum()
+    }
+}
+
+/// Parse a steps file. `source` names it in errors; `dir` is where relative `workdir` starts;
+/// `known` are the applets this binary can run in-process.
+pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Plan, Failure> {
+    let bad = |msg: String| Failure::invalid_input(format!("{source}: {msg}"));
+    let raw: RawFile = serde_norway::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+    if raw.steps.is_empty() {
+        return Err(bad("no steps (expected a list under 'steps:')".into()));
+    }
+    let mut names = HashSet::new();
+    let mut items = Vec::with_capacity(raw.steps.len());
+    let last = raw.steps.len() - 1;
+    for (i, value) in raw.steps.into_iter().enumerate() {
+        let position = format!("step {}", i + 1);
+        let is_group = matches!(&value, Value::Mapping(m) if m.contains_key("parallel"));
+        if is_group {
+            let group: RawGroup = serde_norway::from_value(value)
+                .map_err(|e| bad(format!("{position}: {}", one_line(&e.to_string()))))?;
+            let gname = group.name.unwrap_or_else(|| format!("parallel-{}", i + 1));
+            if group.parallel.is_empty() {
+                return Err(bad(format!("{position} ('{gname}'): 'parallel' is empty")));
+            }
+            let mut steps = Vec::with_capacity(group.parallel.len());
+            for (j, v) in group.parallel.into_iter().enumerate() {
+                let pos = format!("{position}.{} (in '{gname}')", j + 1);
+                if matches!(&v, Value::Mapping(m) if m.contains_key("parallel")) {
+                    return Err(bad(format!("{pos}: parallel groups cannot be nested")));
+                }
+                let step =
+                    step(v, &pos, &format!("{gname}-{}", j + 1), false, known).map_err(bad)?;
+                if step.is_background() {
+                    return Err(bad(format!(
+                        "{pos} ('{}'): background commands belong at the top level, not in a parallel group",
+                        step.name
+                    )));
+                }
+                if !names.insert(step.name.clone()) {
+                    return Err(bad(format!("{pos}: duplicate step name '{}'", step.name)));
+                }
+                steps.push(step);
+            }
+            if !names.insert(gname.clone()) {
+                return Err(bad(format!("{position}: duplicate step name '{gname}'")));
+            }
+            items.push(Item::Parallel { name: gname, steps });
+        } else {
+            let default_name = match &value {
+                Value::Mapping(m) => m
+                    .get("applet")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("step-{}", i + 1)),
+                _ => format!("step-{}", i + 1),
+            };
+            let step = step(value, &position, &default_name, i == last, known).map_err(bad)?;
+            if !names.insert(step.name.clone()) {
+                return Err(bad(format!(
+                    "{position}: duplicate step name '{}' (give each step a 'name:')",
+                    step.name
+                )));
+            }
+            items.push(Item::Step(step));
+        }
+    }
+    let workdir = raw
+        .workdir
+        .map(|w| if w.is_absolute() { w } else { dir.join(w) });
+    Ok(Plan { workdir, items })
+}
+
+fn step(
+    value: Value,
+    position: &str,
+    default_name: &str,
+    may_exec: bool,
+    known: &[&str],
+) -> Result<Step, String> {
+    if !matches!(value, Value::Mapping(_)) {
+        return Err(format!(
+            "{position}: expected a mapping with 'applet:' or 'command:' (or 'parallel:')"
+        ));
+    }
+    let raw: RawStep = serde_norway::from_value(value)
+        .map_err(|e| format!("{position}: {}", one_line(&e.to_string())))?;
+    let name = raw.name.clone().unwrap_or_else(|| default_name.to_string());
+    let at = format!("{position} ('{name}')");
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(format!("{position}: a step name must be non-empty text"));
+    }
+    let timeout = match raw.timeout {
+        None => None,
+        Some(w) => {
+            let text = w.into_string();
+            let d = duration::parse(&text).map_err(|e| format!("{at}: timeout: {e}"))?;
+            (!d.is_zero()).then_some(d)
+        }
+    };
+    let action = match (raw.applet, raw.command) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{at}: give either 'applet:' or 'command:', not both"
+            ));
+        }
+        (None, None) => return Err(format!("{at}: missing 'applet:' or 'command:'")),
+        (Some(applet), None) => {
+            if raw.background {
+                return Err(format!("{at}: 'background' is only for 'command:' steps"));
+            }
+            if !raw.env.is_empty() {
+                return Err(format!(
+                    "{at}: 'env' is only for 'command:' steps (applets read the process environment)"
+                ));
+            }
+            if applet == "run" {
+                return Err(format!("{at}: a steps file cannot run 'run' itself"));
+            }
+            if !known.contains(&applet.as_str()) {
+                return Err(format!(
+                    "{at}: unknown applet '{applet}' (this binary has: {})",
+                    known
+                        .iter()
+                        .filter(|k| **k != "run")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let mut argv: Vec<OsString> = vec![applet.clone().into()];
+            argv.extend(
+                raw.args
+                    .into_iter()
+                    .map(|w| OsString::from(w.into_string())),
+            );
+            if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
+                return Err(format!(
+                    "{at}: a follow-up command ('--') is only allowed in the last step \
+                     (or after 'initbox run -f FILE --')"
+                ));
+            }
+            Action::Applet { name: applet, argv }
+        }
+        (None, Some(command)) => {
+            if !raw.args.is_empty() {
+                return Err(format!(
+                    "{at}: 'args' is for applets; put a command's arguments in 'command:'"
+                ));
+            }
+            if command.is_empty() {
+                return Err(format!("{at}: 'command' is empty"));
+            }
+            if raw.background && (timeout.is_some() || raw.continue_on_error) {
+                return Err(format!(
+                    "{at}: a background command has no 'timeout' or 'continue-on-error' \
+                     (it runs until the last step ends)"
+                ));
+            }
+            Action::Command {
+                argv: command
+                    .into_iter()
+                    .map(|w| w.into_string().into())
+                    .collect(),
+                env: raw
+                    .env
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_string()))
+                    .collect(),
+                background: raw.background,
+            }
+        }
+    };
+    Ok(Step {
+        name,
+        action,
+        timeout,
+        continue_on_error: raw.continue_on_error,
+    })
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KNOWN: &[&str] = &["wait-for-tcp", "notify", "run"];
+
+    fn plan(text: &str) -> Result<Plan, Failure> {
+        parse(text, "steps.yaml", Path::new("/x"), KNOWN)
+    }
+
+    #[test]
+    fn parses_steps_groups_and_defaults() {
+        let p = plan(
+            "workdir: demo\nsteps:\n  - applet: wait-for-tcp\n    args: [db:5432, --timeout, 5]\n  \
+             - name: both\n    parallel:\n      - {name: a, applet: notify}\n      - {name: b, command: [true]}\n",
+        )
+        .unwrap();
+        assert_eq!(p.workdir.as_deref(), Some(Path::new("/x/demo")));
+        assert_eq!(p.step_count(), 3);
+        match &p.items[0] {
+            Item::Step(s) => {
+                assert_eq!(s.name, "wait-for-tcp");
+                match &s.action {
+                    Action::Applet { argv, .. } => assert_eq!(argv[3], "5"),
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_wrong_before_running() {
+        let cases = [
+            ("steps: []", "no steps"),
+            ("steps:\n  - applet: nope", "unknown applet 'nope'"),
+            ("steps:\n  - applet: run", "cannot run 'run'"),
+            ("steps:\n  - applet: notify\n    tiemout: 5s", "tiemout"),
+            (
+                "steps:\n  - applet: notify\n  - applet: notify",
+                "duplicate step name",
+            ),
+            (
+                "steps:\n  - applet: wait-for-tcp\n    args: [a:1, --, app]\n  - applet: notify",
+                "only allowed in the last step",
+            ),
+            ("steps:\n  - applet: notify\n    timeout: soon", "timeout"),
+            ("steps:\n  - command: []", "'command' is empty"),
+            ("steps:\n  - {applet: notify, command: [x]}", "not both"),
+            ("steps:\n  - parallel: []", "is empty"),
+            (
+                "steps:\n  - parallel:\n    - parallel: [{applet: notify}]",
+                "nested",
+            ),
+            (
+                "steps:\n  - {command: [x], background: true, timeout: 5s}",
+                "background",
+            ),
+            ("steps: [", "steps.yaml"),
+        ];
+        for (text, needle) in cases {
+            let err = plan(text).unwrap_err();
+            assert_eq!(err.code, initbox_runtime::Code::INVALID_INPUT, "{text}");
+            assert!(err.message.contains(needle), "{text}: {}", err.message);
+            assert!(!err.message.contains('\n'));
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! `initbox run -f steps.yaml`, end to end with the built binary: steps run in one process
+//! (applets through the in-process registry), parallel groups, per-step timeouts,
+//! continue-on-error, background commands, the summary table, exit codes and follow-up commands.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{assert_one_line_error, free_port, initbox, run, wait_child};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+struct Dir(tempfile::TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Dir(tempfile::tempdir().unwrap())
+    }
+    fn steps(&self, yaml: &str) -> PathBuf {
+        let p = self.0.path().join("steps.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
+fn run_steps(file: &Path, extra: &[&str]) -> common::Run {
+    run(initbox().arg("run").arg("-f").arg(file).args(extra), LIMIT)
+}
+
+/// The summary table rows (after the header), as (step, result) pairs.
+fn table(stderr: &str) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let mut inside = false;
+    for line in stderr.lines() {
+        if line.starts_with("STEP ") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            if line.contains(" INFO ") || line.contains(" WARN ") || line.trim().is_empty() {
+                break;
+            }
+            let cols: Vec<&str> = line.split("  ").filter(|c| !c.trim().is_empty()).collect();
+            rows.push((cols[0].trim().to_string(), cols[2].trim().to_string()));
+        }
+    }
+    rows
+}
+
+#[test]
+fn sequential_and_parallel_steps_run_in_one_process_with_a_summary() {
+    let d = Dir::new();
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (pa, pb) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let marker = d.path("marker");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: first\n  applet: wait-for-tcp\n  args: [127.0.0.1:{pa}, --timeout, 10s]\n\
+         - name: both\n  parallel:\n\
+         \x20   - {{name: left, applet: wait-for-tcp, args: [127.0.0.1:{pa}]}}\n\
+         \x20   - {{name: right, applet: wait-for-tcp, args: [\"127.0.0.1:{pb}\"], timeout: 10s}}\n\
+         - name: touch\n  command: [sh, -c, 'echo \"$GREETING\" > {m}']\n  env: {{GREETING: hello}}\n",
+        m = marker.display()
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "hello\n");
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("first".into(), "ok".into()),
+            ("left".into(), "ok".into()),
+            ("right".into(), "ok".into()),
+            ("touch".into(), "ok".into()),
+        ]
+    );
+    // Each applet's log lines carry the step's name.
+    assert!(r.stderr.contains("step{name=first}"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("step{name=right group=both}"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("4 steps: 4 ok, 0 failed"), "{}", r.stderr);
+}
+
+#[test]
+fn a_step_timeout_fails_the_run_with_124_and_skips_the_rest() {
+    let d = Dir::new();
+    let closed = free_port();
+    let marker = d.path("must-not-exist");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: slow\n  applet: wait-for-tcp\n  args: [127.0.0.1:{closed}, --timeout, 60s]\n  timeout: 300ms\n\
+         - name: later\n  command: [touch, {m}]\n",
+        m = marker.display()
+    ));
+    let r = run_steps(&file, &["--", "touch", marker.to_str().unwrap()]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+    assert!(!marker.exists(), "nothing runs after a failed step");
+    assert!(
+        r.stderr
+            .contains("step 'slow': did not finish within its timeout of 300ms"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("slow".into(), "FAILED".into()),
+            ("later".into(), "skipped".into())
+        ]
+    );
+}
+
+#[test]
+fn continue_on_error_keeps_going_and_the_run_succeeds() {
+    let d = Dir::new();
+    let marker = d.path("ran");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: optional\n  command: [sh, -c, 'exit 7']\n  continue-on-error: true\n\
+         - name: after\n  command: [touch, {m}]\n",
+        m = marker.display()
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(marker.exists());
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("optional".into(), "failed, ignored".into()),
+            ("after".into(), "ok".into())
+        ]
+    );
+    assert!(r.stderr.contains("exited with 7"), "{}", r.stderr);
+}
+
+#[test]
+fn a_failing_step_in_a_group_cancels_the_others_and_gives_its_code() {
+    let d = Dir::new();
+    let closed = free_port();
+    let file = d.steps(&format!(
+        "steps:\n\
+         - parallel:\n\
+         \x20   - {{name: forever, applet: wait-for-tcp, args: [127.0.0.1:{closed}, --timeout, 0]}}\n\
+         \x20   - {{name: broken, command: [sh, -c, 'sleep 0.2; exit 7']}}\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 7, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("forever".into(), "cancelled".into()),
+            ("broken".into(), "FAILED".into())
+        ]
+    );
+}
+
+#[test]
+fn every_step_is_checked_before_the_first_one_runs() {
+    let d = Dir::new();
+    let marker = d.path("must-not-exist");
+    // Step 2's arguments are wrong: a usage error (2) naming the step, and step 1 never ran.
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: first\n  command: [touch, {m}]\n\
+         - name: second\n  applet: wait-for-tcp\n  args: [--no-such-flag, 127.0.0.1:1]\n",
+        m = marker.display()
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 2, "{}", r.all());
+    assert!(r.stderr.contains("step 'second'"), "{}", r.stderr);
+    assert!(r.stderr.contains("--no-such-flag"), "{}", r.stderr);
+    assert!(!marker.exists());
+
+    // Structure errors: invalid input (3), one line naming the file and the problem.
+    for (yaml, needle) in [
+        ("steps:\n- applet: wait-for-tcp\n  tiemout: 5s\n", "tiemout"),
+        (
+            "steps:\n- applet: wiat-for-tcp\n",
+            "unknown applet 'wiat-for-tcp'",
+        ),
+        ("steps:\n- applet: run\n", "cannot run 'run'"),
+        (
+            "steps:\n- {applet: wait-for-tcp, args: ['127.0.0.1:1', --, x]}\n- {command: [x]}\n",
+            "only allowed in the last step",
+        ),
+        ("steps: {oops\n", "steps.yaml"),
+    ] {
+        let file = d.steps(yaml);
+        let r = run_steps(&file, &[]);
+        assert_one_line_error(&r, 3, needle);
+        assert!(r.stderr.contains("steps.yaml"), "{}", r.stderr);
+    }
+    let r = run(
+        initbox().args(["run", "-f", "/nonexistent/steps.yaml"]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "/nonexistent/steps.yaml");
+}
+
+#[test]
+fn check_prints_the_plan_and_runs_nothing() {
+    let d = Dir::new();
+    let marker = d.path("must-not-exist");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - {{name: a, command: [touch, {m}], timeout: 5s}}\n\
+         - parallel: [{{name: b, applet: wait-for-tcp, args: ['127.0.0.1:1']}}]\n",
+        m = marker.display()
+    ));
+    let r = run_steps(&file, &["--check"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(!marker.exists());
+    assert!(
+        r.stdout.contains("1. a: command touch, timeout 5.00s"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("2 steps checked"), "{}", r.stdout);
+}
+
+#[test]
+fn the_last_step_or_run_itself_may_exec_a_command() {
+    let d = Dir::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // The last step's `--` command replaces initbox: its exit code is the run's.
+    let file = d.steps(&format!(
+        "steps:\n- applet: wait-for-tcp\n  args: ['127.0.0.1:{port}', --, sh, -c, 'echo from-exec; exit 5']\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert_eq!(r.stdout, "from-exec\n");
+    assert!(
+        r.stderr.contains("STEP "),
+        "summary before exec: {}",
+        r.stderr
+    );
+
+    // `initbox run -f FILE -- CMD` runs CMD after every step succeeded.
+    let file = d.steps(&format!(
+        "steps:\n- applet: wait-for-tcp\n  args: ['127.0.0.1:{port}']\n"
+    ));
+    let r = run_steps(&file, &["--", "sh", "-c", "echo after-run"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "after-run\n");
+
+    // Both at once is ambiguous: refused before anything runs.
+    let file = d.steps(&format!(
+        "steps:\n- applet: wait-for-tcp\n  args: ['127.0.0.1:{port}', --, 'true']\n"
+    ));
+    let r = run_steps(&file, &["--", "true"]);
+    assert_one_line_error(&r, 2, "keep one");
+}
+
+#[test]
+fn the_applets_environment_applies_to_steps_and_the_file_comes_from_env() {
+    let d = Dir::new();
+    let closed = free_port();
+    let file = d.steps(&format!(
+        "steps:\n- applet: wait-for-tcp\n  args: ['127.0.0.1:{closed}']\n"
+    ));
+    // INITBOX_TIMEOUT is the wait applets' --timeout: a step reads it as the applet would.
+    let r = run(
+        initbox()
+            .arg("run")
+            .env("INITBOX_RUN_FILE", &file)
+            .env("INITBOX_TIMEOUT", "300ms"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("timed out after 300ms"), "{}", r.stderr);
+}
+
+#[test]
+fn background_commands_run_until_the_last_step_ends() {
+    let d = Dir::new();
+    let port = free_port();
+    let server = format!(
+        "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1',{port}))\ns.listen()\ntime.sleep(300)\n"
+    );
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: listener\n  command: [python3, -c, {server:?}]\n  background: true\n\
+         - name: wait\n  applet: wait-for-tcp\n  args: ['127.0.0.1:{port}', --timeout, 20s]\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("listener".into(), "background".into()),
+            ("wait".into(), "ok".into())
+        ]
+    );
+    // Stopped (SIGTERM) when the run ended: nothing listens any more.
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "background command still running"
+    );
+}
+
+#[test]
+fn sigterm_ends_a_run_with_143() {
+    let d = Dir::new();
+    let closed = free_port();
+    let file = d.steps(&format!(
+        "steps:\n- applet: wait-for-tcp\n  args: ['127.0.0.1:{closed}', --timeout, 0]\n"
+    ));
+    let child = initbox()
+        .arg("run")
+        .arg("-f")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling a child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let r = wait_child(child, Duration::from_secs(10));
+    assert_eq!(r.code(), 143, "{}", r.all());
+}
+
+#[test]
+fn json_logs_carry_one_summary_line_per_step() {
+    let d = Dir::new();
+    let file =
+        d.steps("steps:\n- {name: one, command: ['true']}\n- {name: two, command: ['true']}\n");
+    let r = run_steps(&file, &["--log-format", "json"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let summaries: Vec<serde_json::Value> = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "step summary")
+        .collect();
+    assert_eq!(summaries.len(), 2, "{}", r.stderr);
+    assert_eq!(summaries[0]["step"], "one");
+    assert_eq!(summaries[1]["result"], "ok");
+    assert!(!r.stderr.contains("STEP "), "no table in JSON mode");
+}
+
+/// The README's first command: the demo steps file runs end to end with no server (python3
+/// serves the port it waits for). Skipped, with a message, while an applet it uses is still a
+/// placeholder in this build.
+#[test]
+fn the_demo_runs_end_to_end() {
+    let d = Dir::new();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo");
+    let r = run(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(d.path("demo")),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let demo = d.path("demo");
+    let placeholders: Vec<&str> = ["run-migrations", "fetch-secret", "render-config", "notify"]
+        .into_iter()
+        .filter(|a| {
+            run(initbox().args([a, "--help"]), LIMIT)
+                .stdout
+                .contains("(not built yet)")
+        })
+        .collect();
+    if !placeholders.is_empty() {
+        eprintln!("demo skipped: placeholders in this build: {placeholders:?}");
+        return;
+    }
+    let r = run(
+        initbox().arg("run").arg("-f").arg(demo.join("steps.yaml")),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let out = demo.join("out");
+    assert!(out.join("demo.db").is_file());
+    let secret = out.join("secrets/api-key");
+    assert_eq!(
+        std::fs::read_to_string(&secret).unwrap().trim_end(),
+        "demo-api-key-not-a-real-secret"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o400
+    );
+    let conf = std::fs::read_to_string(out.join("app.conf")).unwrap();
+    assert!(conf.contains("listen = \"127.0.0.1:8080\""), "{conf}");
+    assert!(
+        r.stdout.contains("demo is ready"),
+        "notification on stdout: {}",
+        r.stdout
+    );
+    for step in ["web", "wait-web", "migrate", "secret", "config", "hello"] {
+        assert!(
+            table(&r.stderr).iter().any(|(s, _)| s == step),
+            "{step} in the summary: {}",
+            r.stderr
+        );
+    }
+    assert!(
+        !r.all().contains("demo-api-key-not-a-real-secret"),
+        "the secret value never reaches the output"
+    );
+    // Idempotent: a second run succeeds (migrations already applied).
+    let r = run(
+        initbox().arg("run").arg("-f").arg(demo.join("steps.yaml")),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "second run: {}", r.all());
+}
