@@ -499,9 +499,10 @@ impl Db {
                     .map_err(|e| q(e, "pg_try_advisory_lock"))
             }
             (Conn::MySql(c), LockKey::MySql(name)) => {
-                // Wait up to 1 s inside the server (a release wakes us at once); the result is
-                // checked: 1 acquired, 0 timed out, NULL an error (MariaDB rejects -1 this way).
-                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 1)")
+                // Polled without waiting in the server, so --lock-timeout is exact and the
+                // holder is named in between. The result is checked: 1 acquired, 0 held
+                // elsewhere, NULL an error (how MariaDB answers sqlx's GET_LOCK(name, -1)).
+                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
                     .bind(name)
                     .fetch_one(&mut *c)
                     .await
@@ -510,7 +511,7 @@ impl Db {
                     Some(1) => Ok(true),
                     Some(_) => Ok(false),
                     None => Err(Failure::failed(format!(
-                        "GET_LOCK('{name}', 1) returned NULL: the server refused the lock"
+                        "GET_LOCK('{name}', 0) returned NULL: the server refused the lock"
                     ))),
                 }
             }
@@ -559,10 +560,11 @@ impl Db {
                 }
             }
             (Conn::MySql(c), LockKey::MySql(name)) => {
-                let id: Result<Option<u64>, _> = sqlx::query_scalar("SELECT IS_USED_LOCK(?)")
-                    .bind(name)
-                    .fetch_one(&mut *c)
-                    .await;
+                let id: Result<Option<i64>, _> =
+                    sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+                        .bind(name)
+                        .fetch_one(&mut *c)
+                        .await;
                 let id = match id {
                     Ok(Some(id)) => id,
                     Ok(None) => return "held by another session (just released?)".into(),
