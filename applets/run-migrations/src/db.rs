@@ -537,7 +537,7 @@ impl Db {
     async fn holder(&mut self, key: &LockKey) -> String {
         match (&mut self.conn, key) {
             (Conn::Postgres(c), LockKey::Postgres(k)) => {
-                let row: Result<Option<(i32, String, String, String, i64)>, _> = sqlx::query_as(
+                let row: Result<Option<PgHolder>, _> = sqlx::query_as(
                     "SELECT a.pid, COALESCE(a.application_name, ''), \
                             COALESCE(host(a.client_addr), 'local socket'), COALESCE(a.state, ''), \
                             COALESCE(EXTRACT(EPOCH FROM now() - a.backend_start)::bigint, 0) \
@@ -919,6 +919,9 @@ where
         }
     })
 }
+
+/// pid, application_name, client, state, seconds connected.
+type PgHolder = (i32, String, String, String, i64);
 
 enum LockKey {
     Postgres(i64),

@@ -180,11 +180,11 @@ pub enum Action {
 impl Applet for Args {
     fn before_parse() {
         // sqlx-cli's and most frameworks' variable, as a fallback.
-        if std::env::var_os("INITBOX_DATABASE_URL").is_none() {
-            if let Some(url) = std::env::var_os("DATABASE_URL") {
-                // SAFETY: called by the front before any other thread exists.
-                unsafe { std::env::set_var("INITBOX_DATABASE_URL", url) };
-            }
+        if std::env::var_os("INITBOX_DATABASE_URL").is_none()
+            && let Some(url) = std::env::var_os("DATABASE_URL")
+        {
+            // SAFETY: called by the front before any other thread exists.
+            unsafe { std::env::set_var("INITBOX_DATABASE_URL", url) };
         }
     }
 

@@ -113,15 +113,13 @@ pub fn validate<'a>(
     policy: Policy,
     locked: bool,
 ) -> Result<Vec<&'a Local>, Failure> {
-    if locked {
-        if let Some(r) = rows.iter().find(|r| r.state == State::Failed) {
-            return Err(Failure::failed(format!(
-                "{} failed part-way on an earlier run and is marked failed in {TABLE}: \
+    if locked && let Some(r) = rows.iter().find(|r| r.state == State::Failed) {
+        return Err(Failure::failed(format!(
+            "{} failed part-way on an earlier run and is marked failed in {TABLE}: \
                  fix the database by hand, then run `initbox run-migrations repair` \
                  (the migration runs again) or `repair --mark-applied` (you completed it)",
-                name(r)
-            )));
-        }
+            name(r)
+        )));
     }
     for r in rows {
         if let (State::Changed { applied }, Some(l)) = (&r.state, r.local) {

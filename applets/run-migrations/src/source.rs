@@ -394,10 +394,10 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
             continue;
         }
         sql.push_str(line);
-        if trimmed.is_empty() || (trimmed.starts_with("--") && current.trim().is_empty()) {
-            if !in_block {
-                continue;
-            }
+        if !in_block
+            && (trimmed.is_empty() || (trimmed.starts_with("--") && current.trim().is_empty()))
+        {
+            continue;
         }
         if current.trim().is_empty() {
             current.clear();
