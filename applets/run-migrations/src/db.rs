@@ -395,7 +395,7 @@ impl Db {
         let deadline = Deadline::after(timeout);
         let policy = RetryPolicy {
             min: Duration::from_millis(20),
-            max: Duration::from_millis(500),
+            max: Duration::from_millis(250),
             ..RetryPolicy::REQUESTS
         };
         let started = Instant::now();

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Benchmark `initbox run-migrations` against sql-migrate (Debian package) on PostgreSQL:
+# 200 migrations, each a table, an index and 100 rows, the same SQL for both tools (sqlx file
+# names for initbox, `-- +migrate Up/Down` files for sql-migrate). Measures
+#   1. one run on an empty database (median of 3, each on a fresh database);
+#   2. a re-run when everything is applied (the common pod restart; median of 3);
+#   3. 10 concurrent runs on one empty database (every replica's init container at once):
+#      how many exit 0, total wall time, and whether every migration was applied once;
+# with the peak RSS of every process (GNU time). Both connect without TLS (sslmode=disable).
+# sqlx-cli is not included: `cargo install sqlx-cli` is a long build (and `sqlx migrate run`
+# takes no lock at all, see shared/reference/migrations-anchors.md).
+#
+#   bench/run-migrations.sh                 # builds the static release binary first
+#   INITBOX_BIN=target/release/initbox bench/run-migrations.sh
+#   N=50 CONC=5 bench/run-migrations.sh     # smaller
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-200}
+CONC=${CONC:-10}
+PGURL_BASE=${PGURL_BASE:-postgres://postgres@127.0.0.1:5432}
+
+command -v sql-migrate >/dev/null || {
+  echo "installing sql-migrate" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sql-migrate >/dev/null
+}
+command -v psql >/dev/null || { echo "psql is needed (tests/setup/10-services.sh)" >&2; exit 2; }
+bin="${INITBOX_BIN:-$(scripts/build-static.sh --no-default-features --features run-migrations)}"
+
+work=$(mktemp -d)
+dbs=()
+cleanup() {
+  for db in "${dbs[@]}"; do
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# ---- the migrations, in both layouts
+mkdir -p "$work/sqlx" "$work/sqlmigrate"
+python3 - "$work" "$N" <<'EOF'
+import sys, os
+work, n = sys.argv[1], int(sys.argv[2])
+for i in range(1, n + 1):
+    rows = ",\n  ".join(f"({r}, 'row {r} of table {i}', {r * i})" for r in range(1, 101))
+    up = (f"CREATE TABLE bench_{i} (id integer PRIMARY KEY, name text NOT NULL, value integer NOT NULL);\n"
+          f"CREATE INDEX bench_{i}_name_idx ON bench_{i} (name);\n"
+          f"INSERT INTO bench_{i} (id, name, value) VALUES\n  {rows};\n")
+    name = f"{i:04d}_table_{i}.sql"
+    with open(os.path.join(work, "sqlx", name), "w") as f:
+        f.write(up)
+    with open(os.path.join(work, "sqlmigrate", name), "w") as f:
+        f.write(f"-- +migrate Up\n{up}\n-- +migrate Down\nDROP TABLE bench_{i};\n")
+EOF
+
+seq_no=0
+fresh_db() { # sets $db to a new empty database (dropped on exit)
+  seq_no=$((seq_no + 1))
+  db="initbox_bench_$$_$seq_no"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE $db" >/dev/null
+  dbs+=("$db")
+}
+
+# cmd_for TOOL DB: the command line of one run.
+cmd_for() {
+  local tool=$1 db=$2
+  case $tool in
+    initbox)
+      echo "$bin run-migrations -q --database-url $PGURL_BASE/$db?sslmode=disable --dir $work/sqlx"
+      ;;
+    sql-migrate)
+      cat >"$work/dbconfig-$db.yml" <<EOF
+bench:
+  dialect: postgres
+  datasource: host=127.0.0.1 port=5432 user=postgres dbname=$db sslmode=disable
+  dir: $work/sqlmigrate
+  table: gorp_migrations
+EOF
+      echo "sql-migrate up -config=$work/dbconfig-$db.yml -env=bench"
+      ;;
+  esac
+}
+
+now() { date +%s.%N; }
+
+# timed OUTFILE CMD...: run under GNU time; OUTFILE gets "exit wall_s max_rss_kib".
+timed() {
+  local out=$1; shift
+  local t0 t1 rc=0
+  t0=$(now)
+  /usr/bin/time -f "%M" -o "$out.rss" "$@" >"$out.log" 2>&1 || rc=$?
+  t1=$(now)
+  echo "$rc $(echo "$t1 - $t0" | bc -l) $(tail -1 "$out.rss")" >"$out"
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k/1024}'; }
+
+applied_ok() { # TOOL DB: every migration applied exactly once?
+  local tool=$1 db=$2 table rows
+  [ "$tool" = initbox ] && table=_sqlx_migrations || table=gorp_migrations
+  rows=$(psql -h 127.0.0.1 -U postgres -d "$db" -tAc "SELECT count(*) FROM $table" 2>/dev/null || echo 0)
+  local tables
+  tables=$(psql -h 127.0.0.1 -U postgres -d "$db" -tAc "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench\_%'")
+  local data
+  data=$(psql -h 127.0.0.1 -U postgres -d "$db" -tAc "SELECT count(*) FROM bench_$N" 2>/dev/null || echo 0)
+  [ "$rows" = "$N" ] && [ "$tables" = "$N" ] && [ "$data" = 100 ]
+}
+
+declare -A single rerun rss_single conc_ok conc_wall conc_rss conc_exact
+for tool in initbox sql-migrate; do
+  walls=() rewalls=() peak=0
+  for i in 1 2 3; do
+    fresh_db
+    read -r -a cmd <<<"$(cmd_for "$tool" "$db")"
+    timed "$work/r" "${cmd[@]}"
+    read -r rc wall rss <"$work/r"
+    [ "$rc" = 0 ] || { echo "$tool failed:"; cat "$work/r.log"; exit 1; }
+    applied_ok "$tool" "$db" || { echo "$tool: migrations not applied as expected"; exit 1; }
+    walls+=("$wall"); [ "$rss" -gt "$peak" ] && peak=$rss
+    timed "$work/r" "${cmd[@]}"
+    read -r rc wall rss <"$work/r"
+    [ "$rc" = 0 ] || { echo "$tool re-run failed:"; cat "$work/r.log"; exit 1; }
+    rewalls+=("$wall"); [ "$rss" -gt "$peak" ] && peak=$rss
+  done
+  single[$tool]=$(printf '%s\n' "${walls[@]}" | median)
+  rerun[$tool]=$(printf '%s\n' "${rewalls[@]}" | median)
+  rss_single[$tool]=$peak
+
+  fresh_db
+  read -r -a cmd <<<"$(cmd_for "$tool" "$db")"
+  t0=$(now)
+  pids=()
+  for j in $(seq 1 "$CONC"); do
+    timed "$work/c$j" "${cmd[@]}" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  t1=$(now)
+  ok=0 peak=0
+  for j in $(seq 1 "$CONC"); do
+    read -r rc wall rss <"$work/c$j"
+    [ "$rc" = 0 ] && ok=$((ok + 1))
+    [ "$rss" -gt "$peak" ] && peak=$rss
+  done
+  conc_ok[$tool]=$ok
+  conc_wall[$tool]=$(echo "$t1 - $t0" | bc -l)
+  conc_rss[$tool]=$peak
+  if applied_ok "$tool" "$db"; then conc_exact[$tool]=yes; else conc_exact[$tool]=NO; fi
+  if [ "$ok" != "$CONC" ]; then
+    first_fail=$(for j in $(seq 1 "$CONC"); do read -r rc _ _ <"$work/c$j"; [ "$rc" != 0 ] && { tail -2 "$work/c$j.log"; break; }; done)
+    echo "note: $tool, $((CONC - ok)) of $CONC concurrent runs failed, e.g.: $first_fail" >&2
+  fi
+done
+
+pgv=$(psql -h 127.0.0.1 -U postgres -d postgres -tAc "SHOW server_version" | cut -d' ' -f1)
+printf '\nrun-migrations: %d migrations (table + index + 100 rows each), PostgreSQL %s on 127.0.0.1, %d cores\n' "$N" "$pgv" "$(nproc)"
+printf 'binary: %s (%s bytes)\n\n' "$bin" "$(stat -c %s "$bin")"
+printf '%-24s %12s %12s %12s   %-14s %12s %12s %8s\n' tool "single" "re-run" "peak RSS" "${CONC} concurrent" "total" "peak RSS" "exactly-once"
+for tool in initbox sql-migrate; do
+  label=$tool; [ "$tool" = initbox ] && label="initbox run-migrations"
+  printf '%-24s %11.2fs %11.3fs %12s   %-14s %11.2fs %12s %8s\n' "$label" "${single[$tool]}" "${rerun[$tool]}" \
+    "$(mib "${rss_single[$tool]}")" "${conc_ok[$tool]}/$CONC exit 0" "${conc_wall[$tool]}" "$(mib "${conc_rss[$tool]}")" "${conc_exact[$tool]}"
+done
+echo
+ratio=$(echo "${single[initbox]} / ${single[sql-migrate]}" | bc -l)
+cratio=$(echo "${conc_wall[initbox]} / ${single[initbox]}" | bc -l)
+peak=${rss_single[initbox]}; [ "${conc_rss[initbox]}" -gt "$peak" ] && peak=${conc_rss[initbox]}
+verdict() { if [ "$1" = 1 ]; then echo met; else echo MISSED; fi; }
+printf 'goal: single run <= 1.0x sql-migrate:          %.2fx  %s\n' "$ratio" "$(verdict "$(echo "$ratio <= 1.0" | bc -l)")"
+printf 'goal: %d/%d concurrent exit 0, total <= 1.5x single: %d/%d, %.2fx  %s\n' "$CONC" "$CONC" "${conc_ok[initbox]}" "$CONC" "$cratio" \
+  "$(verdict "$( [ "${conc_ok[initbox]}" = "$CONC" ] && echo "$cratio <= 1.5" | bc -l || echo 0)")"
+printf 'goal: peak RSS <= 16 MiB:                        %s  %s\n' "$(mib "$peak")" "$(verdict "$(echo "$peak <= 16384" | bc -l)")"
