@@ -906,3 +906,31 @@ fn exec_holds_the_lock_and_passes_the_exit_code() {
     );
     assert_eq!(r.code(), 127, "{}", r.all());
 }
+
+#[test]
+fn exec_child_is_stopped_before_the_lock_is_released() {
+    let db = Db::new(Kind::Sqlite);
+    let pidfile = db._dir.as_ref().unwrap().path().join("child.pid");
+    let mut c = initbox();
+    c.args(["run-migrations", "--database-url", &db.url(), "--exec", "--"])
+        .arg("sh")
+        .arg("-c")
+        .arg(format!("echo $$ > {}; exec sleep 30", pidfile.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    let start = Instant::now();
+    while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(20), "child never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let child: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    // SAFETY: signalling the process we spawned.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    let r = wait_child(holder, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(8), "{:?}", r.elapsed);
+    // SAFETY: signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(child, 0) } == 0;
+    assert!(!alive, "the command outlived initbox (and its lock)");
+}
