@@ -262,7 +262,7 @@ fn apply_rerun_status_plan(kind: Kind) {
 
     // A new file: status says pending (exit 1), plan names it and changes nothing.
     std::fs::write(
-        dir.path().join("3_posts.sql"),
+        dir.path().join("3_o'neil_posts.sql"),
         "CREATE TABLE posts (id integer PRIMARY KEY);\n",
     )
     .unwrap();
@@ -278,14 +278,19 @@ fn apply_rerun_status_plan(kind: Kind) {
     let r = go(&db, dir.path(), &["plan"]);
     assert_ok(&r);
     assert!(
-        r.stdout
-            .contains("would apply 3 posts (3_posts.sql, 1 statement, in a transaction)"),
+        r.stdout.contains(
+            "would apply 3 o'neil posts (3_o'neil_posts.sql, 1 statement, in a transaction)"
+        ),
         "{}",
         r.stdout
     );
     assert!(!db.has_table("posts"));
     assert_ok(&go(&db, dir.path(), &[]));
     assert!(db.has_table("posts"));
+    assert_eq!(
+        db.query("SELECT description FROM _sqlx_migrations WHERE version = 3"),
+        "o'neil posts"
+    );
     assert_ok(&go(&db, dir.path(), &["status"]));
 }
 
@@ -912,19 +917,32 @@ fn exec_child_is_stopped_before_the_lock_is_released() {
     let db = Db::new(Kind::Sqlite);
     let pidfile = db._dir.as_ref().unwrap().path().join("child.pid");
     let mut c = initbox();
-    c.args(["run-migrations", "--database-url", &db.url(), "--exec", "--"])
-        .arg("sh")
-        .arg("-c")
-        .arg(format!("echo $$ > {}; exec sleep 30", pidfile.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .arg("sh")
+    .arg("-c")
+    .arg(format!("echo $$ > {}; exec sleep 30", pidfile.display()))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let holder = c.spawn().unwrap();
     let start = Instant::now();
     while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(20), "child never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "child never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let child: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let child: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     // SAFETY: signalling the process we spawned.
     unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
     let r = wait_child(holder, LIMIT);

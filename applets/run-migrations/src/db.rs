@@ -270,14 +270,12 @@ pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Res
         }
         _ => None,
     };
-    let mut db = Db {
+    Ok(Db {
         conn,
         shown: shown.to_string(),
         sqlite_path,
         held: Held::None,
-    };
-    db.session_setup().await?;
-    Ok(db)
+    })
 }
 
 fn q(e: sqlx::Error, what: &str) -> Failure {
@@ -304,15 +302,19 @@ impl Db {
         }
     }
 
+    /// Session settings for the lock holder.
     async fn session_setup(&mut self) -> Result<(), Failure> {
         if let Conn::Postgres(c) = &mut self.conn {
+            // Literals in the bookkeeping INSERT rely on standard strings (the default).
+            let mut sql = String::from("SET standard_conforming_strings = on;");
             // PostgreSQL 14+: notice a vanished client (a SIGKILLed holder) during a long
             // statement, so its session, transaction and lock end promptly.
             if c.server_version_num().is_some_and(|v| v >= 140000) {
-                c.execute("SET client_connection_check_interval = '1s'")
-                    .await
-                    .map_err(|e| q(e, "session set-up"))?;
+                sql.push_str("SET client_connection_check_interval = '1s';");
             }
+            run_script(&mut *c, &sql)
+                .await
+                .map_err(|(_, e)| q(e, "session set-up"))?;
         }
         Ok(())
     }
@@ -480,6 +482,7 @@ impl Db {
             tracing::debug!("migration lock acquired");
         }
         self.verify_lock().await?;
+        self.session_setup().await?;
         if let Held::SqliteFile(f) = &mut self.held {
             // Tell waiters who holds it.
             let _ = f.set_len(0);
@@ -767,20 +770,26 @@ impl Db {
 
         match &mut self.conn {
             Conn::Postgres(c) if !mm.no_tx => {
-                let mut tx = c.begin().await.map_err(|e| other(e, false))?;
-                if let Err(e) = run_script(&mut *tx, &sql).await {
-                    let _ = tx.rollback().await;
-                    return Err(failed_at(e, false));
+                // One round trip: the migration and its row in one transaction, sent as one
+                // simple-query string (the row's values are literals built here, never from
+                // the SQL; the session has standard_conforming_strings on).
+                let script = format!(
+                    "BEGIN;\n{sql}\n;\nINSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+                     VALUES ({}, '{}', TRUE, '\\x{}'::bytea, \
+                     (EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1e9)::bigint);\nCOMMIT;",
+                    mm.version,
+                    mm.description.replace('\'', "''"),
+                    crate::plan::hex(&mm.checksum),
+                );
+                if let Err((done, e)) = run_script(&mut *c, &script).await {
+                    let _ = c.execute("ROLLBACK").await;
+                    // `done` counts BEGIN too.
+                    let done = done.saturating_sub(1);
+                    if done >= statements.len() {
+                        return Err(other(e, false));
+                    }
+                    return Err(failed_at((done, e), false));
                 }
-                sqlx::query(AssertSqlSafe(insert_true))
-                    .bind(mm.version)
-                    .bind(&*mm.description)
-                    .bind(&*mm.checksum)
-                    .bind(nanos(started.elapsed()))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| other(e, false))?;
-                tx.commit().await.map_err(|e| other(e, false))?;
             }
             Conn::Postgres(c) => {
                 // One statement at a time: a multi-statement query string is an implicit
