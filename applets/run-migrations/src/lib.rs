@@ -243,6 +243,13 @@ impl Applet for Args {
             migrations = source.migrations.len(),
             "read migrations"
         );
+        if source.migrations.is_empty() {
+            tracing::warn!(
+                "no migrations found in {} (format {})",
+                source.dir.display(),
+                source.format
+            );
+        }
         let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
         let mut db = db::connect(&options, &shown, &wait).await?;
 
