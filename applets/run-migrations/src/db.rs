@@ -448,7 +448,9 @@ impl Db {
         };
         // The attempts share this state; a tokio mutex keeps the future Send.
         // The first refusal is logged at once, then every few seconds.
-        let first = Instant::now().checked_sub(PROGRESS_EVERY).unwrap_or(started);
+        let first = Instant::now()
+            .checked_sub(PROGRESS_EVERY)
+            .unwrap_or(started);
         let state = tokio::sync::Mutex::new((&mut *self, Some(key), first));
         retry(&policy, &deadline, &what, |_| {
             let state = &state;

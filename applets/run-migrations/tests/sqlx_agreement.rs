@@ -100,28 +100,63 @@ async fn sqlite_initbox_then_sqlx() {
     assert_eq!(n, 2, "sqlx did not apply anything twice");
 }
 
-async fn pg_fresh() -> (String, String) {
+/// Drops a test database when the test ends, also when it panics.
+struct DropDb {
+    admin_url: &'static str,
+    name: String,
+}
+
+impl Drop for DropDb {
+    fn drop(&mut self) {
+        let (url, name) = (self.admin_url, self.name.clone());
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if url.starts_with("postgres") {
+                    if let Ok(mut c) = PgConnection::connect(url).await {
+                        let _ = c
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                    }
+                } else if let Ok(mut c) = MySqlConnection::connect(url).await {
+                    let _ = c
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name}"
+                        )))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const MY_ADMIN: &str = "mysql://root@127.0.0.1:3306/test";
+
+async fn pg_fresh() -> (String, DropDb) {
     let name = unique();
-    let mut admin = PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+    let mut admin = PgConnection::connect(PG_ADMIN)
         .await
         .expect("PostgreSQL on 127.0.0.1:5432 (tests/setup/10-services.sh)");
     admin
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
-    (format!("postgres://postgres@127.0.0.1:5432/{name}"), name)
-}
-
-async fn pg_drop(name: &str) {
-    if let Ok(mut admin) =
-        PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres").await
-    {
-        let _ = admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await;
-    }
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    (
+        url,
+        DropDb {
+            admin_url: PG_ADMIN,
+            name,
+        },
+    )
 }
 
 #[tokio::test]
@@ -130,16 +165,16 @@ async fn postgres_both_directions_and_the_shared_lock() {
     let migrator = Migrator::new(dir.path()).await.unwrap();
 
     // initbox first, then the application's migrator.
-    let (url, name) = pg_fresh().await;
+    let (url, dropper) = pg_fresh().await;
     assert_eq!(initbox(&url, dir.path(), &[]).await.unwrap(), 0);
     let mut conn = PgConnection::connect(&url).await.unwrap();
     migrator.run(&mut conn).await.unwrap();
     assert_agree(&mut conn, &migrator).await;
     conn.close().await.unwrap();
-    pg_drop(&name).await;
+    drop(dropper);
 
     // The application first, then initbox: up to date.
-    let (url, name) = pg_fresh().await;
+    let (url, _dropper) = pg_fresh().await;
     let mut conn = PgConnection::connect(&url).await.unwrap();
     migrator.run(&mut conn).await.unwrap();
     assert_eq!(initbox(&url, dir.path(), &["status"]).await.unwrap(), 0);
@@ -173,19 +208,22 @@ async fn postgres_both_directions_and_the_shared_lock() {
     let migrator = Migrator::new(dir.path()).await.unwrap();
     migrator.run(&mut conn).await.unwrap();
     conn.close().await.unwrap();
-    pg_drop(&name).await;
 }
 
 #[tokio::test]
 async fn mariadb_same_lock_name_as_sqlx() {
     let name = unique();
-    let mut admin = MySqlConnection::connect("mysql://root@127.0.0.1:3306/test")
+    let mut admin = MySqlConnection::connect(MY_ADMIN)
         .await
         .expect("MariaDB on 127.0.0.1:3306 (tests/setup/10-services.sh)");
     admin
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await
         .unwrap();
+    let _dropper = DropDb {
+        admin_url: MY_ADMIN,
+        name: name.clone(),
+    };
     let url = format!("mysql://root@127.0.0.1:3306/{name}");
     let dir = migrations();
 
@@ -211,7 +249,4 @@ async fn mariadb_same_lock_name_as_sqlx() {
     migrator.run(&mut conn).await.unwrap();
     assert_agree(&mut conn, &migrator).await;
     conn.close().await.unwrap();
-    let _ = admin
-        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {name}")))
-        .await;
 }
