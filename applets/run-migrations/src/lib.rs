@@ -198,6 +198,17 @@ impl Applet for Args {
                 "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
             ));
         };
+        // A password may also sit in the query (`?password=`): registered before anything
+        // shows the URL.
+        if let Some((_, query)) = url.split_once('?') {
+            for pair in query.split('&') {
+                if let Some((k, v)) = pair.split_once('=')
+                    && k.eq_ignore_ascii_case("password")
+                {
+                    redact::register(v);
+                }
+            }
+        }
         let shown = redact::url_for_display(url);
         let password = match &self.password_file {
             None => None,
@@ -223,6 +234,11 @@ impl Applet for Args {
         };
         let lock_timeout = (!self.lock_timeout.is_zero()).then_some(self.lock_timeout);
 
+        if self.exec && self.action.is_some() {
+            return Err(Failure::usage(
+                "--exec runs a command under the lock; it cannot be combined with a subcommand",
+            ));
+        }
         if self.exec {
             let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
             let db = db::connect(&options, &shown, &wait).await?;
