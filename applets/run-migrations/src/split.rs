@@ -106,12 +106,20 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement> {
         match c {
             b'\'' | b'"' | b'`' => {
                 let quote = c;
+                // Backslash escapes: MySQL strings, and PostgreSQL E'...' strings.
+                let is_ident = |x: u8| x.is_ascii_alphanumeric() || x == b'_';
+                let e_string = dialect == Dialect::Postgres
+                    && quote == b'\''
+                    && i >= 1
+                    && matches!(b[i - 1], b'e' | b'E')
+                    && (i < 2 || !is_ident(b[i - 2]));
+                let backslash = e_string || (dialect == Dialect::MySql && quote != b'`');
                 i += 1;
                 while i < b.len() {
                     if b[i] == b'\n' {
                         line += 1;
                     }
-                    if dialect == Dialect::MySql && quote != b'`' && b[i] == b'\\' {
+                    if backslash && b[i] == b'\\' {
                         i += 2;
                         continue;
                     }
@@ -225,6 +233,15 @@ mod tests {
         let t = texts(sql, Dialect::Postgres);
         assert_eq!(t.len(), 4, "{t:?}");
         assert!(t[2].ends_with("LANGUAGE plpgsql;"));
+    }
+
+    #[test]
+    fn postgres_escape_strings() {
+        let t = texts(
+            "INSERT INTO t VALUES (E'it\\'s; fine', 'a\\');\nSELECT 2;",
+            Dialect::Postgres,
+        );
+        assert_eq!(t.len(), 2, "{t:?}");
     }
 
     #[test]
