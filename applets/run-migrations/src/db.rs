@@ -451,12 +451,14 @@ impl Db {
         let first = Instant::now()
             .checked_sub(PROGRESS_EVERY)
             .unwrap_or(started);
-        let state = tokio::sync::Mutex::new((&mut *self, Some(key), first));
+        // The holder is looked up (pg_locks/processlist) only for a progress line and near the
+        // end, not on every poll: those views are not free on a busy server.
+        let state = tokio::sync::Mutex::new((&mut *self, Some(key), first, String::new()));
         retry(&policy, &deadline, &what, |_| {
             let state = &state;
             async move {
                 let mut guard = state.lock().await;
-                let (this, key_slot, last_progress) = &mut *guard;
+                let (this, key_slot, last_progress, holder) = &mut *guard;
                 let key = key_slot.as_ref().expect("lock key until acquired");
                 let acquired = this.try_lock(key).await.map_err(Attempt::Fatal)?;
                 if acquired {
@@ -468,15 +470,21 @@ impl Db {
                     return Ok(());
                 }
                 let key = key_slot.as_ref().expect("lock key until acquired");
-                let holder = this.holder(key).await;
-                if last_progress.elapsed() >= PROGRESS_EVERY {
+                let progress = last_progress.elapsed() >= PROGRESS_EVERY;
+                let ending = deadline
+                    .remaining()
+                    .is_some_and(|r| r < Duration::from_secs(1));
+                if progress || ending || holder.is_empty() {
+                    *holder = this.holder(key).await;
+                }
+                if progress {
                     *last_progress = Instant::now();
                     tracing::info!(
                         waited = %human(started.elapsed()),
                         "waiting for the migration lock: {holder}"
                     );
                 }
-                Err(Attempt::transient(holder))
+                Err(Attempt::transient(holder.clone()))
             }
         })
         .await?;
@@ -728,7 +736,9 @@ impl Db {
     /// Returns `Ok(false)` when another migrator applied it meanwhile (SQLite re-check).
     pub async fn apply(&mut self, m: &Local) -> Result<bool, ApplyError> {
         let dialect = self.dialect();
-        let statements = m.statements(dialect);
+        // Split only where needed: PostgreSQL no-transaction files, and naming a failure.
+        let split_cache = std::sync::OnceLock::new();
+        let statements = || split_cache.get_or_init(|| m.statements(dialect));
         let insert = |success: &str, this: &Self| {
             format!(
                 "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
@@ -756,7 +766,7 @@ impl Db {
             partial,
         };
         let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| ApplyError {
-            statement: statements
+            statement: statements()
                 .get(done)
                 .cloned()
                 .map(|s| (done + 1, s))
@@ -789,7 +799,7 @@ impl Db {
                     let _ = c.execute("ROLLBACK").await;
                     // `done` counts BEGIN too.
                     let done = done.saturating_sub(1);
-                    if done >= statements.len() {
+                    if done >= statements().len() {
                         return Err(other(e, false));
                     }
                     return Err(failed_at((done, e), false));
@@ -806,7 +816,7 @@ impl Db {
                     .execute(&mut *c)
                     .await
                     .map_err(|e| other(e, false))?;
-                for (i, s) in statements.iter().enumerate() {
+                for (i, s) in statements().iter().enumerate() {
                     if let Err(e) = run_script(&mut *c, &s.text).await {
                         return Err(failed_at((i, e.1), true));
                     }
