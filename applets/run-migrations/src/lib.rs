@@ -161,18 +161,18 @@ pub enum Action {
     /// whose schema already exists). Refused when the history table has rows.
     Baseline {
         /// The last version the existing schema already contains.
-        #[arg(value_name = "VERSION")]
+        #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
         version: i64,
     },
     /// Clear failed markers after a person fixed the database: the migration runs again on the
     /// next `up` (or, with --mark-applied, counts as applied).
     Repair {
         /// Mark failed migrations as applied instead of clearing them (you completed them).
-        #[arg(long)]
+        #[arg(long, env = "INITBOX_REPAIR_MARK_APPLIED")]
         mark_applied: bool,
         /// Also re-stamp the checksums of applied migrations whose files were changed on
         /// purpose (after review) with the files' current checksums.
-        #[arg(long)]
+        #[arg(long, env = "INITBOX_REPAIR_CHECKSUMS")]
         checksums: bool,
     },
 }
