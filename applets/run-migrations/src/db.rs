@@ -159,9 +159,17 @@ macro_rules! on_conn {
     };
 }
 
+/// The server's message, with its SQLSTATE (and MySQL error number) for searching.
 fn db_error(e: &sqlx::Error) -> String {
     match e {
-        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            match d.try_downcast_ref::<MySqlDatabaseError>() {
+                Some(my) => format!("{} [{code}, error {}]", d.message(), my.number()),
+                None if !code.is_empty() => format!("{} [{code}]", d.message()),
+                None => d.message().to_string(),
+            }
+        }
         e => e.to_string(),
     }
 }
