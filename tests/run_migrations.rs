@@ -952,3 +952,103 @@ fn exec_child_is_stopped_before_the_lock_is_released() {
     let alive = unsafe { libc::kill(child, 0) } == 0;
     assert!(!alive, "the command outlived initbox (and its lock)");
 }
+
+#[test]
+fn mariadb_password_file_works_and_never_shows() {
+    let db = Db::new(Kind::Mariadb);
+    let user = unique("initbox_u");
+    let password = "Pw-initbox-canary-7f3a";
+    mariadb(
+        "",
+        &format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
+             CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'; \
+             GRANT ALL ON {db}.* TO '{user}'@'%'; GRANT ALL ON {db}.* TO '{user}'@'localhost'",
+            db = db.name
+        ),
+    );
+    let dir = dir_with(BASIC);
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), format!("{password}\n")).unwrap();
+    let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "-vv",
+                "--database-url",
+                &url,
+                "--password-file",
+            ])
+            .arg(pw.path())
+            .arg("--dir")
+            .arg(dir.path()),
+        LIMIT,
+    );
+    let _ = Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", "-e"])
+        .arg(format!(
+            "DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost'"
+        ))
+        .output();
+    assert_ok(&r);
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+
+    // In the URL instead: masked in every line, also at -vv and in errors.
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "-vv",
+                "--database-url",
+                &format!("mysql://{user}:{password}@127.0.0.1:3306/{}", db.name),
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 5, "user dropped meanwhile: {}", r.all());
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+    assert!(r.all().contains("[REDACTED]"), "{}", r.all());
+}
+
+#[test]
+fn sqlite_file_lock_names_its_holder() {
+    let db = Db::new(Kind::Sqlite);
+    let dir = dir_with(BASIC);
+    let mut c = initbox();
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .args(["sleep", "3"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    let lock = PathBuf::from(format!(
+        "{}-migrate.lock",
+        db.file.as_ref().unwrap().display()
+    ));
+    let start = Instant::now();
+    while std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no lock file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = go(&db, dir.path(), &["--lock-timeout", "500ms"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(
+        r.stderr.contains("held by host=") && r.stderr.contains(&format!("pid={}", holder.id())),
+        "{}",
+        r.stderr
+    );
+    assert_ok(&wait_child(holder, LIMIT));
+    assert_ok(&go(&db, dir.path(), &["--lock-timeout", "5s"]));
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+}
