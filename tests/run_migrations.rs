@@ -415,6 +415,10 @@ fn out_of_order_and_unknown_versions() {
         ("1_a.sql", "CREATE TABLE a (id integer);"),
         ("3_c.sql", "CREATE TABLE c (id integer);"),
     ]);
+    // Read-only commands never create the SQLite file.
+    let r = go(&db, dir.path(), &["status"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(!db.file.as_ref().unwrap().exists());
     assert_ok(&go(&db, dir.path(), &[]));
     std::fs::write(dir.path().join("2_b.sql"), "CREATE TABLE b (id integer);").unwrap();
     let r = go(&db, dir.path(), &[]);

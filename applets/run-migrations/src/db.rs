@@ -39,7 +39,13 @@ pub enum Options {
 
 /// `--database-url` (with `--password-file`'s password) as connection options.
 /// `shown` is the URL with its password masked.
-pub fn parse_url(url: &str, password: Option<&str>, shown: &str) -> Result<Options, Failure> {
+/// `create`: create a missing SQLite file (not for the read-only commands).
+pub fn parse_url(
+    url: &str,
+    password: Option<&str>,
+    shown: &str,
+    create: bool,
+) -> Result<Options, Failure> {
     let scheme = url
         .split(':')
         .next()
@@ -79,7 +85,7 @@ pub fn parse_url(url: &str, password: Option<&str>, shown: &str) -> Result<Optio
         "sqlite" => {
             let o = SqliteConnectOptions::from_str(url).map_err(invalid)?;
             Options::Sqlite(
-                o.create_if_missing(true)
+                o.create_if_missing(create)
                     .busy_timeout(Duration::from_secs(30))
                     .statement_cache_capacity(16)
                     .disable_statement_logging(),

@@ -227,7 +227,8 @@ impl Applet for Args {
                 Some(pw)
             }
         };
-        let options = db::parse_url(url, password.as_deref(), &shown)?;
+        let read_only = matches!(self.action, Some(Action::Status | Action::Plan));
+        let options = db::parse_url(url, password.as_deref(), &shown, !read_only)?;
         let policy = Policy {
             strict: self.strict,
             allow_out_of_order: self.allow_out_of_order,
