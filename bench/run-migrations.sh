@@ -2,8 +2,9 @@
 # Benchmark `initbox run-migrations` against sql-migrate (Debian package) on PostgreSQL:
 # 200 migrations, each a table, an index and 100 rows, the same SQL for both tools (sqlx file
 # names for initbox, `-- +migrate Up/Down` files for sql-migrate). Measures
-#   1. one run on an empty database (median of 3, each on a fresh database);
-#   2. a re-run when everything is applied (the common pod restart; median of 3);
+#   1. one run on an empty database (median of $REPS=5, each on a fresh database, alternating
+#      between the tools so drifting machine load affects both alike);
+#   2. a re-run when everything is applied (the common pod restart; median of 5);
 #   3. 10 concurrent runs on one empty database (every replica's init container at once):
 #      how many exit 0, total wall time, and whether every migration was applied once;
 # with the peak RSS of every process (GNU time). Both connect without TLS (sslmode=disable).
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 N=${N:-200}
 CONC=${CONC:-10}
+REPS=${REPS:-5}
 PGURL_BASE=${PGURL_BASE:-postgres://postgres@127.0.0.1:5432}
 
 command -v sql-migrate >/dev/null || {
@@ -108,26 +110,34 @@ applied_ok() { # TOOL DB: every migration applied exactly once?
   [ "$rows" = "$N" ] && [ "$tables" = "$N" ] && [ "$data" = 100 ]
 }
 
-declare -A single rerun rss_single conc_ok conc_wall conc_rss conc_exact
-for tool in initbox sql-migrate; do
-  walls=() rewalls=() peak=0
-  for i in 1 2 3; do
+declare -A single rerun rss_single conc_ok conc_wall conc_rss conc_exact walls rewalls
+# Single runs alternate between the tools (the machine's load drifts; alternating keeps the
+# comparison fair), each on a fresh database; the median of $REPS is reported.
+for tool in initbox sql-migrate; do rss_single[$tool]=0 walls[$tool]="" rewalls[$tool]=""; done
+for i in $(seq 1 "$REPS"); do
+  for tool in initbox sql-migrate; do
     fresh_db
     read -r -a cmd <<<"$(cmd_for "$tool" "$db")"
     timed "$work/r" "${cmd[@]}"
     read -r rc wall rss <"$work/r"
     [ "$rc" = 0 ] || { echo "$tool failed:"; cat "$work/r.log"; exit 1; }
     applied_ok "$tool" "$db" || { echo "$tool: migrations not applied as expected"; exit 1; }
-    walls+=("$wall"); [ "$rss" -gt "$peak" ] && peak=$rss
+    walls[$tool]+="$wall "
+    [ "$rss" -gt "${rss_single[$tool]}" ] && rss_single[$tool]=$rss
     timed "$work/r" "${cmd[@]}"
     read -r rc wall rss <"$work/r"
     [ "$rc" = 0 ] || { echo "$tool re-run failed:"; cat "$work/r.log"; exit 1; }
-    rewalls+=("$wall"); [ "$rss" -gt "$peak" ] && peak=$rss
+    rewalls[$tool]+="$wall "
+    [ "$rss" -gt "${rss_single[$tool]}" ] && rss_single[$tool]=$rss
   done
-  single[$tool]=$(printf '%s\n' "${walls[@]}" | median)
-  rerun[$tool]=$(printf '%s\n' "${rewalls[@]}" | median)
-  rss_single[$tool]=$peak
+done
+for tool in initbox sql-migrate; do
+  single[$tool]=$(printf '%s\n' ${walls[$tool]} | median)
+  rerun[$tool]=$(printf '%s\n' ${rewalls[$tool]} | median)
+  echo "$tool single runs: ${walls[$tool]}" >&2
+done
 
+for tool in initbox sql-migrate; do
   fresh_db
   read -r -a cmd <<<"$(cmd_for "$tool" "$db")"
   t0=$(now)
