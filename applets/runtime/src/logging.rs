@@ -39,7 +39,7 @@ pub struct LogArgs {
     #[arg(
         short,
         long,
-        env = "INITBOX_QUIET",
+        env = "INITBOX_QUIET", value_parser = clap::builder::BoolishValueParser::new(),
         global = true,
         conflicts_with = "verbose"
     )]

@@ -79,7 +79,7 @@ pub struct WaitArgs {
     pub backoff_factor: f32,
 
     /// Add up to 100% random jitter to each delay (for fleets polling one server).
-    #[arg(long, env = "INITBOX_JITTER")]
+    #[arg(long, env = "INITBOX_JITTER", value_parser = clap::builder::BoolishValueParser::new())]
     pub jitter: bool,
 
     /// Log a progress line per target this often while waiting.
@@ -88,19 +88,19 @@ pub struct WaitArgs {
     pub progress_interval: Duration,
 
     /// Succeed when every target is ready (the default).
-    #[arg(long, conflicts_with = "any", env = "INITBOX_ALL")]
+    #[arg(long, conflicts_with = "any", env = "INITBOX_ALL", value_parser = clap::builder::BoolishValueParser::new())]
     pub all: bool,
 
     /// Succeed as soon as one target is ready.
-    #[arg(long, env = "INITBOX_ANY")]
+    #[arg(long, env = "INITBOX_ANY", value_parser = clap::builder::BoolishValueParser::new())]
     pub any: bool,
 
     /// Wait until the targets are NOT ready (port closed, name gone).
-    #[arg(long, env = "INITBOX_INVERT")]
+    #[arg(long, env = "INITBOX_INVERT", value_parser = clap::builder::BoolishValueParser::new())]
     pub invert: bool,
 
     /// One attempt per target, no waiting: exit 0 if ready, 1 if not (for HEALTHCHECK).
-    #[arg(long, env = "INITBOX_ONCE")]
+    #[arg(long, env = "INITBOX_ONCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub once: bool,
 }
 
@@ -238,7 +238,7 @@ async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<(), Failur
                 info!(target = %target, detail = %detail, "ready");
                 ok.push(target);
             }
-            Err(NotReady::Fatal(f)) => return Err(f),
+            Err(NotReady::Fatal(f)) => return Err(f.context(&target)),
             Err(NotReady::Retry(why)) => failures.push(format!("{target}: {why}")),
         }
     }
@@ -492,6 +492,31 @@ mod tests {
     async fn a_command_is_returned_for_exec_only_on_success() {
         let out = wait(vec![probe(1)], &WaitArgs::default(), vec!["true".into()]).await;
         assert!(matches!(out, Ok(Outcome::Exec(c)) if c.argv == vec![OsString::from("true")]));
+    }
+
+    struct Denied;
+    impl Probe for Denied {
+        fn target(&self) -> String {
+            "db:5432".into()
+        }
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async { Err(NotReady::Fatal(Failure::credentials("password rejected"))) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_name_their_target_waiting_or_once() {
+        for once in [false, true] {
+            let args = WaitArgs {
+                once,
+                ..Default::default()
+            };
+            let err = wait(vec![Arc::new(Denied)], &args, vec![])
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, crate::Code::CREDENTIALS);
+            assert_eq!(err.message, "db:5432: password rejected");
+        }
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub struct Args {
     pub expect: Vec<String>,
 
     /// Wait until the name no longer resolves (NXDOMAIN or NODATA); --invert means the same.
-    #[arg(long, env = "INITBOX_DNS_ABSENT")]
+    #[arg(long, env = "INITBOX_DNS_ABSENT", value_parser = clap::builder::BoolishValueParser::new())]
     pub absent: bool,
 
     #[command(flatten)]
