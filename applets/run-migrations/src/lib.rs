@@ -1,19 +1,621 @@
-//! `initbox run-migrations`: placeholder until its issue lands (the helper building it replaces this file).
-use clap::Parser;
-use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
+//! `initbox run-migrations`: apply SQL migrations exactly once, from every replica at once.
+//!
+//! The order of a run: read and validate the directory (bad files fail before any connection);
+//! wait for the database; read `_sqlx_migrations` without locking and stop there when everything
+//! is applied (the common pod restart); otherwise take the cross-process lock (the same lock an
+//! application's `sqlx::migrate!` takes), read again, validate, apply each pending migration in
+//! its own transaction where the server allows, and release the lock on every path.
+//!
+//! The table, its rows and the checksums are sqlx's, so an application embedding
+//! `sqlx::migrate!` on the same directory agrees with initbox on what is applied.
+
+/// Run `$body` (a future using `$db`) under the migration lock; the lock is released whatever it
+/// returns. (If the run is stopped by a signal, the connection and the lock file close with the
+/// process, which releases the lock on the server.)
+macro_rules! locked {
+    ($db:expr, $timeout:expr, $body:expr) => {{
+        $db.lock($timeout).await?;
+        let result = $body.await;
+        if let Err(e) = $db.unlock().await {
+            tracing::warn!("releasing the migration lock: {e} (it ends with the connection)");
+        }
+        result
+    }};
+}
+
+mod db;
+mod plan;
+mod source;
+mod split;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use initbox_runtime::duration::{human, parse};
+use initbox_runtime::exit::Code;
+use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, redact};
+
+pub use db::lock_id;
+pub use source::Format;
+
+use crate::db::{ApplyError, Db, TABLE};
+use crate::plan::{Policy, State, compare, validate};
+use crate::source::{Local, Source};
 
 #[derive(Debug, Parser)]
-#[command(name = "run-migrations", about = "(not built yet)")]
+#[command(
+    name = "run-migrations",
+    version,
+    about = "Apply SQL migrations exactly once, safely from many replicas at once",
+    long_about = "Apply the SQL migrations of a directory to PostgreSQL, MySQL/MariaDB or SQLite, \
+                  keeping sqlx's _sqlx_migrations table and checksums (an application's \
+                  sqlx::migrate! agrees with it and both take the same lock).\n\n\
+                  Waits for the database first, exits at once without locking when everything is \
+                  applied, otherwise takes a cross-process lock (bounded by --lock-timeout, \
+                  naming the holder while it waits), re-checks, validates and applies each \
+                  migration in its own transaction. Reads sqlx, golang-migrate, goose and dbmate \
+                  directories (only the up part runs).\n\n\
+                  With --exec, holds the same lock while it runs another tool's migrate command \
+                  and exits with that command's code.",
+    after_help = "Examples:\n  \
+        initbox run-migrations --database-url postgres://app@db/app --dir /migrations\n  \
+        initbox run-migrations --database-url sqlite://app.db status\n  \
+        initbox run-migrations --database-url mysql://root@db/app baseline 20240101000000\n  \
+        initbox run-migrations --database-url postgres://app@db/app --exec -- python manage.py migrate\n\n\
+        Exit codes: 0 done (status: up to date); 1 a migration failed, a failed marker needs repair \
+        (status: migrations pending); 2 usage; 3 invalid migration files, a changed applied file, \
+        out-of-order or (with --strict) unknown applied versions, missing database; 5 credentials \
+        rejected; 124 database not up within --timeout or lock not acquired within --lock-timeout; \
+        with --exec the command's own code."
+)]
 pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+
+    /// postgres://, mysql:// (mariadb://) or sqlite: URL. The password is never logged.
+    /// DATABASE_URL is used when INITBOX_DATABASE_URL is not set.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "INITBOX_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Read the database password from this file (a mounted Secret); a trailing newline is
+    /// ignored. Overrides a password in the URL.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "INITBOX_DATABASE_PASSWORD_FILE",
+        global = true
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// Directory of migration files.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "migrations",
+        env = "INITBOX_MIGRATIONS_DIR",
+        global = true
+    )]
+    pub dir: PathBuf,
+
+    /// Layout of the directory.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = Format::Auto,
+        env = "INITBOX_MIGRATIONS_FORMAT",
+        global = true
+    )]
+    pub format: Format,
+
+    /// How long to wait for the database to accept connections (0 = forever).
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "60s",
+          value_parser = parse, env = "INITBOX_TIMEOUT", global = true)]
+    pub timeout: Duration,
+
+    /// How long to wait for another migrator to finish (0 = forever).
+    #[arg(long, value_name = "DURATION", default_value = "30m",
+          value_parser = parse, env = "INITBOX_LOCK_TIMEOUT", global = true)]
+    pub lock_timeout: Duration,
+
+    /// Refuse versions applied in the database that have no local file (by default they are
+    /// tolerated with a warning, so an older release rolled back mid-rollout still starts).
+    #[arg(long, env = "INITBOX_STRICT", global = true)]
+    pub strict: bool,
+
+    /// Apply new migrations whose version is lower than the newest applied one (refused by
+    /// default: they were likely merged late and never tested in this order).
+    #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", global = true)]
+    pub allow_out_of_order: bool,
+
+    /// Hold the migration lock while running CMD (another tool's migrate command) and exit
+    /// with its code; no migration files are read.
+    #[arg(long, env = "INITBOX_EXEC", requires = "command")]
+    pub exec: bool,
+
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// With --exec: the command to run under the lock.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Action {
+    /// Apply pending migrations (the default).
+    Up,
+    /// Show applied, pending, changed, failed and unknown versions (read-only). Exit 0 when up
+    /// to date, 1 when migrations are pending or one failed, 3 when an applied file changed.
+    Status,
+    /// Show what `up` would run, and validate (read-only).
+    Plan,
+    /// Record the migrations up to VERSION as applied without running them (adopt a database
+    /// whose schema already exists). Refused when the history table has rows.
+    Baseline {
+        /// The last version the existing schema already contains.
+        #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
+        version: i64,
+    },
+    /// Clear failed markers after a person fixed the database: the migration runs again on the
+    /// next `up` (or, with --mark-applied, counts as applied).
+    Repair {
+        /// Mark failed migrations as applied instead of clearing them (you completed them).
+        #[arg(long, env = "INITBOX_REPAIR_MARK_APPLIED")]
+        mark_applied: bool,
+        /// Also re-stamp the checksums of applied migrations whose files were changed on
+        /// purpose (after review) with the files' current checksums.
+        #[arg(long, env = "INITBOX_REPAIR_CHECKSUMS")]
+        checksums: bool,
+    },
 }
 
 impl Applet for Args {
+    fn before_parse() {
+        // sqlx-cli's and most frameworks' variable, as a fallback.
+        if std::env::var_os("INITBOX_DATABASE_URL").is_none()
+            && let Some(url) = std::env::var_os("DATABASE_URL")
+        {
+            // SAFETY: called by the front before any other thread exists.
+            unsafe { std::env::set_var("INITBOX_DATABASE_URL", url) };
+        }
+    }
+
     fn logging(&self) -> &LogArgs {
         &self.log
     }
+
     async fn run(self) -> Result<Outcome, Failure> {
-        Err(Failure::failed("run-migrations is not built yet"))
+        let Some(url) = self.database_url.as_deref() else {
+            return Err(Failure::usage(
+                "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
+            ));
+        };
+        // A password may also sit in the query (`?password=`): registered before anything
+        // shows the URL.
+        if let Some((_, query)) = url.split_once('?') {
+            for pair in query.split('&') {
+                if let Some((k, v)) = pair.split_once('=')
+                    && k.eq_ignore_ascii_case("password")
+                {
+                    redact::register(v);
+                }
+            }
+        }
+        let shown = redact::url_for_display(url);
+        let password = match &self.password_file {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    Failure::invalid_input(format!("--password-file {}: {e}", p.display()))
+                })?;
+                let pw = text.trim_end_matches(['\n', '\r']).to_string();
+                redact::register(&pw);
+                if pw.is_empty() {
+                    return Err(Failure::invalid_input(format!(
+                        "--password-file {}: the file is empty",
+                        p.display()
+                    )));
+                }
+                Some(pw)
+            }
+        };
+        let read_only = matches!(self.action, Some(Action::Status | Action::Plan));
+        let options = db::parse_url(url, password.as_deref(), &shown, !read_only)?;
+        let policy = Policy {
+            strict: self.strict,
+            allow_out_of_order: self.allow_out_of_order,
+        };
+        let lock_timeout = (!self.lock_timeout.is_zero()).then_some(self.lock_timeout);
+
+        if self.exec && self.action.is_some() {
+            return Err(Failure::usage(
+                "--exec runs a command under the lock; it cannot be combined with a subcommand",
+            ));
+        }
+        if self.exec {
+            let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+            let db = db::connect(&options, &shown, &wait).await?;
+            return exec_locked(db, lock_timeout, self.command).await;
+        }
+        if !self.command.is_empty() {
+            return Err(Failure::usage(
+                "a command after -- needs --exec (run-migrations does not exec after migrating; \
+                 chain it with `initbox run` or your entrypoint)",
+            ));
+        }
+
+        // Files first: a broken directory fails before any connection.
+        let source = source::load(&self.dir, self.format)?;
+        tracing::debug!(
+            dir = %source.dir.display(),
+            format = %source.format,
+            migrations = source.migrations.len(),
+            "read migrations"
+        );
+        if source.migrations.is_empty() {
+            tracing::warn!(
+                "no migrations found in {} (format {})",
+                source.dir.display(),
+                source.format
+            );
+        }
+        let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        let mut db = db::connect(&options, &shown, &wait).await?;
+
+        let action = self.action.clone().unwrap_or(Action::Up);
+        let result = match action {
+            Action::Up => up(&mut db, &source, policy, lock_timeout).await,
+            Action::Status => status(&mut db, &source).await,
+            Action::Plan => plan_only(&mut db, &source, policy).await,
+            Action::Baseline { version } => {
+                locked!(db, lock_timeout, baseline(&mut db, &source, version))
+            }
+            Action::Repair {
+                mark_applied,
+                checksums,
+            } => {
+                locked!(
+                    db,
+                    lock_timeout,
+                    repair(&mut db, &source, mark_applied, checksums)
+                )
+            }
+        };
+        db.close().await;
+        result
+    }
+}
+
+async fn up(
+    db: &mut Db,
+    source: &Source,
+    policy: Policy,
+    lock_timeout: Option<Duration>,
+) -> Result<Outcome, Failure> {
+    // Fast path: everything applied with matching checksums → done, without the lock.
+    let applied = db.applied().await?;
+    let rows = compare(source, &applied);
+    let pending = validate(&rows, policy, false)?;
+    if pending.is_empty() && !rows.iter().any(|r| r.state == State::Failed) {
+        tracing::info!(
+            applied = applied.len(),
+            "database {} is up to date ({} migrations applied); nothing to do",
+            db.shown,
+            applied.iter().filter(|a| a.success).count()
+        );
+        return Ok(Outcome::OK);
+    }
+    locked!(db, lock_timeout, apply_pending(db, source, policy))
+}
+
+async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
+    db.ensure_table().await?;
+    // Re-read under the lock: another replica has usually done the work meanwhile.
+    let applied = db.applied().await?;
+    let rows = compare(source, &applied);
+    let pending = validate(&rows, policy, true)?;
+    if pending.is_empty() {
+        tracing::info!(
+            "database {} is up to date (migrated by another process meanwhile)",
+            db.shown
+        );
+        return Ok(Outcome::OK);
+    }
+    let started = Instant::now();
+    let mut done = 0;
+    for m in &pending {
+        let t = Instant::now();
+        match db.apply(m).await {
+            Ok(true) => {
+                done += 1;
+                tracing::info!(
+                    version = m.version(),
+                    file = %m.file,
+                    transaction = !m.migration.no_tx,
+                    took = %human(t.elapsed()),
+                    "applied migration {} ({})",
+                    m.version(),
+                    m.migration.description
+                );
+            }
+            Ok(false) => tracing::info!(
+                version = m.version(),
+                "migration {} was applied by another process meanwhile",
+                m.version()
+            ),
+            Err(e) => return Err(apply_failure(source, m, e)),
+        }
+    }
+    let last = pending.last().map(|m| m.version()).unwrap_or_default();
+    tracing::info!(
+        applied = done,
+        took = %human(started.elapsed()),
+        "applied {done} migration{} to {}; now at version {last}",
+        if done == 1 { "" } else { "s" },
+        db.shown
+    );
+    Ok(Outcome::OK)
+}
+
+fn apply_failure(source: &Source, m: &Local, e: ApplyError) -> Failure {
+    let path = source.dir.join(&m.file);
+    let at = match &e.statement {
+        Some((n, s)) if s.line > 0 => {
+            format!(" at statement {n} (line {}: {})", s.line, s.summary())
+        }
+        Some((n, _)) => format!(" at statement {n}"),
+        None => String::new(),
+    };
+    let after = if e.partial {
+        format!(
+            "; it may be partly applied and is marked failed in {TABLE}: fix the database by hand, \
+             then run `initbox run-migrations repair`"
+        )
+    } else {
+        "; rolled back, the database is unchanged".into()
+    };
+    Failure::failed(format!(
+        "migration {} ({}) failed{at}: {}{after}",
+        m.version(),
+        path.display(),
+        e.error
+    ))
+}
+
+async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
+    let applied = db.applied().await?;
+    let rows = compare(source, &applied);
+    let mut out = String::from("VERSION               STATE             DESCRIPTION\n");
+    for r in &rows {
+        out.push_str(&format!(
+            "{:<21} {:<17} {}\n",
+            r.version,
+            r.state.label(),
+            r.description
+        ));
+    }
+    print!("{out}");
+    let count = |f: fn(&State) -> bool| rows.iter().filter(|r| f(&r.state)).count();
+    let pending = count(|s| *s == State::Pending);
+    let changed = count(|s| matches!(s, State::Changed { .. }));
+    let failed = count(|s| *s == State::Failed);
+    let unknown = count(|s| *s == State::Unknown);
+    tracing::info!(
+        applied = count(|s| *s == State::Applied),
+        pending,
+        changed,
+        failed,
+        unknown,
+        "status of {}",
+        db.shown
+    );
+    Ok(Outcome::Exit(if changed > 0 {
+        Code::INVALID_INPUT
+    } else if pending > 0 || failed > 0 {
+        Code::FAILED
+    } else {
+        Code::OK
+    }))
+}
+
+async fn plan_only(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
+    let applied = db.applied().await?;
+    let rows = compare(source, &applied);
+    let pending = validate(&rows, policy, true)?;
+    if pending.is_empty() {
+        println!("nothing to apply: {} is up to date", db.shown);
+    }
+    for m in &pending {
+        let statements = m.statements(db.dialect()).len();
+        println!(
+            "would apply {} {} ({}, {} statement{}, {})",
+            m.version(),
+            m.migration.description,
+            m.file,
+            statements,
+            if statements == 1 { "" } else { "s" },
+            if m.migration.no_tx {
+                "no transaction"
+            } else {
+                "in a transaction"
+            }
+        );
+    }
+    tracing::info!(pending = pending.len(), "plan for {}", db.shown);
+    Ok(Outcome::OK)
+}
+
+async fn baseline(db: &mut Db, source: &Source, version: i64) -> Result<Outcome, Failure> {
+    if source.get(version).is_none() {
+        return Err(Failure::invalid_input(format!(
+            "baseline {version}: no migration with that version in {}",
+            source.dir.display()
+        )));
+    }
+    db.ensure_table().await?;
+    let applied = db.applied().await?;
+    if !applied.is_empty() {
+        return Err(Failure::failed(format!(
+            "baseline {version} refused: {TABLE} already has {} rows (baseline adopts a database \
+             with no migration history)",
+            applied.len()
+        )));
+    }
+    let mut n = 0;
+    for m in source.migrations.iter().filter(|m| m.version() <= version) {
+        db.record(m).await?;
+        n += 1;
+    }
+    tracing::info!(
+        recorded = n,
+        "baseline: recorded {n} migrations up to {version} as applied without running them"
+    );
+    Ok(Outcome::OK)
+}
+
+async fn repair(
+    db: &mut Db,
+    source: &Source,
+    mark_applied: bool,
+    checksums: bool,
+) -> Result<Outcome, Failure> {
+    let applied = db.applied().await?;
+    let rows = compare(source, &applied);
+    let mut fixed = 0;
+    for r in &rows {
+        match (&r.state, r.local) {
+            (State::Failed, Some(l)) if mark_applied => {
+                db.mark(r.version, &l.migration.checksum).await?;
+                tracing::info!(
+                    version = r.version,
+                    "repair: marked failed migration {} as applied",
+                    r.version
+                );
+                fixed += 1;
+            }
+            (State::Failed, None) if mark_applied => {
+                return Err(Failure::invalid_input(format!(
+                    "repair --mark-applied: failed migration {} has no local file",
+                    r.version
+                )));
+            }
+            (State::Failed, _) => {
+                db.forget(r.version).await?;
+                tracing::info!(
+                    version = r.version,
+                    "repair: cleared the failed marker of migration {}; it runs again on the next up",
+                    r.version
+                );
+                fixed += 1;
+            }
+            (State::Changed { applied }, Some(l)) if checksums => {
+                db.mark(r.version, &l.migration.checksum).await?;
+                tracing::info!(
+                    version = r.version,
+                    old = %plan::hex(applied),
+                    new = %plan::hex(&l.migration.checksum),
+                    "repair: re-stamped the checksum of migration {}",
+                    r.version
+                );
+                fixed += 1;
+            }
+            _ => {}
+        }
+    }
+    if fixed == 0 {
+        tracing::info!("repair: nothing to repair");
+    }
+    Ok(Outcome::OK)
+}
+
+/// `--exec`: hold the lock while another tool migrates; its exit code is ours.
+async fn exec_locked(
+    mut db: Db,
+    lock_timeout: Option<Duration>,
+    command: Vec<OsString>,
+) -> Result<Outcome, Failure> {
+    if command.is_empty() {
+        return Err(Failure::usage("--exec needs a command after --"));
+    }
+    let result = locked!(db, lock_timeout, async move {
+        let (program, args) = command.split_first().expect("checked above");
+        let shown_cmd = program.to_string_lossy().into_owned();
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Failure::new(
+                    Code::NOT_FOUND,
+                    format!("command '{shown_cmd}' not found (checked PATH)"),
+                ),
+                _ => Failure::new(
+                    Code::NOT_EXECUTABLE,
+                    format!("command '{shown_cmd}' could not be executed: {e}"),
+                ),
+            })?;
+        tracing::info!(command = %shown_cmd, "running under the migration lock");
+        let started = Instant::now();
+        let mut guard = ChildGuard(Some(child));
+        let status = guard
+            .0
+            .as_mut()
+            .expect("child")
+            .wait()
+            .await
+            .map_err(|e| Failure::failed(format!("waiting for '{shown_cmd}': {e}")))?;
+        guard.0 = None;
+        use std::os::unix::process::ExitStatusExt;
+        let code = match (status.code(), status.signal()) {
+            (Some(c), _) => Code(c),
+            (None, Some(s)) => Code::signal(s),
+            _ => Code::FAILED,
+        };
+        tracing::info!(
+            command = %shown_cmd,
+            code = code.as_i32(),
+            took = %human(started.elapsed()),
+            "command finished; releasing the migration lock"
+        );
+        Ok(Outcome::Exit(code))
+    });
+    db.close().await;
+    result
+}
+
+/// Ends the child when the run is stopped (SIGTERM drops the future): SIGTERM, a grace period,
+/// then SIGKILL, all before the connection (and with it the lock) goes away.
+struct ChildGuard(Option<tokio::process::Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let Some(child) = self.0.as_mut() else {
+            return;
+        };
+        let Some(pid) = child.id() else {
+            return;
+        };
+        let pid = pid as libc::pid_t;
+        // SAFETY: signalling and reaping our own child process.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut st = 0;
+            while Instant::now() < deadline {
+                if libc::waitpid(pid, &mut st, libc::WNOHANG) != 0 {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut st, 0);
+        }
     }
 }

@@ -1,0 +1,1007 @@
+//! One dedicated database connection (never a pool, so a session lock cannot leak into one),
+//! the migration lock on it, and sqlx's `_sqlx_migrations` bookkeeping.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::TryStreamExt;
+use initbox_runtime::duration::human;
+use initbox_runtime::retry::{Attempt, RetryPolicy, retry};
+use initbox_runtime::{Deadline, Failure};
+use sqlx::migrate::Migrate;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, SqlSafeStr};
+
+use crate::source::Local;
+use crate::split::{Dialect, Statement};
+
+/// sqlx's bookkeeping table.
+pub const TABLE: &str = "_sqlx_migrations";
+
+/// How long one connection attempt may take before it counts as a transient failure.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a long wait logs a progress line.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Connection options for one of the supported servers.
+#[derive(Debug, Clone)]
+pub enum Options {
+    Postgres(PgConnectOptions),
+    MySql(MySqlConnectOptions),
+    Sqlite(SqliteConnectOptions),
+}
+
+/// `--database-url` (with `--password-file`'s password) as connection options.
+/// `shown` is the URL with its password masked.
+/// `create`: create a missing SQLite file (not for the read-only commands).
+pub fn parse_url(
+    url: &str,
+    password: Option<&str>,
+    shown: &str,
+    create: bool,
+) -> Result<Options, Failure> {
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let invalid = |e: sqlx::Error| {
+        Failure::usage(format!(
+            "--database-url {shown}: {}",
+            initbox_runtime::redact::scrub(&e.to_string())
+        ))
+    };
+    let me = whoami();
+    Ok(match scheme.as_str() {
+        "postgres" | "postgresql" => {
+            let mut o = PgConnectOptions::from_str(url).map_err(invalid)?;
+            if let Some(p) = password {
+                o = o.password(p);
+            }
+            // Shown in pg_stat_activity, so waiters can name the lock holder.
+            Options::Postgres(
+                o.application_name(&format!("initbox run-migrations {me}"))
+                    .statement_cache_capacity(16)
+                    .disable_statement_logging(),
+            )
+        }
+        "mysql" | "mariadb" => {
+            let url = match url.strip_prefix("mariadb:") {
+                Some(rest) => format!("mysql:{rest}"),
+                None => url.to_string(),
+            };
+            let mut o = MySqlConnectOptions::from_str(&url).map_err(invalid)?;
+            if let Some(p) = password {
+                o = o.password(p);
+            }
+            Options::MySql(o.statement_cache_capacity(16).disable_statement_logging())
+        }
+        "sqlite" => {
+            let o = SqliteConnectOptions::from_str(url).map_err(invalid)?;
+            Options::Sqlite(
+                o.create_if_missing(create)
+                    .busy_timeout(Duration::from_secs(30))
+                    .statement_cache_capacity(16)
+                    .disable_statement_logging(),
+            )
+        }
+        _ => {
+            return Err(Failure::usage(format!(
+                "--database-url {shown}: unsupported scheme '{scheme}' (expected postgres://, mysql://, mariadb:// or sqlite:)"
+            )));
+        }
+    })
+}
+
+/// `host=NAME pid=N`, to identify this process in the server's session list.
+pub fn whoami() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    let host = if rc == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown".into()
+    };
+    format!("host={host} pid={}", std::process::id())
+}
+
+pub enum Conn {
+    Postgres(PgConnection),
+    MySql(MySqlConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// The lock this process holds (released explicitly, or by the server when the connection or
+/// the process goes away).
+enum Held {
+    None,
+    Postgres(i64),
+    MySql(String),
+    SqliteFile(File),
+    SqliteMemory,
+}
+
+pub struct Db {
+    pub conn: Conn,
+    pub shown: String,
+    sqlite_path: Option<PathBuf>,
+    held: Held,
+}
+
+/// One row of `_sqlx_migrations`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub version: i64,
+    pub description: String,
+    pub success: bool,
+    pub checksum: Vec<u8>,
+}
+
+/// Why applying a migration failed.
+pub struct ApplyError {
+    /// 1-based index of the statement that failed, if known.
+    pub statement: Option<(usize, Statement)>,
+    pub error: String,
+    /// The migration may be partly applied and is recorded as failed.
+    pub partial: bool,
+}
+
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            Conn::Postgres($c) => $body,
+            Conn::MySql($c) => $body,
+            Conn::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// The server's message, with its SQLSTATE (and MySQL error number) for searching.
+fn db_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => {
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            match d.try_downcast_ref::<MySqlDatabaseError>() {
+                Some(my) => format!("{} [{code}, error {}]", d.message(), my.number()),
+                None if !code.is_empty() => format!("{} [{code}]", d.message()),
+                None => d.message().to_string(),
+            }
+        }
+        e => e.to_string(),
+    }
+}
+
+/// Whether a connection error is worth retrying; fatal ones carry the exit code.
+fn classify(e: sqlx::Error, shown: &str) -> Attempt {
+    let msg = initbox_runtime::redact::scrub(&db_error(&e)).into_owned();
+    match &e {
+        sqlx::Error::Io(_) => Attempt::transient(msg),
+        sqlx::Error::Database(d) => {
+            if let Some(my) = d.try_downcast_ref::<MySqlDatabaseError>() {
+                return match my.number() {
+                    1045 | 1044 | 1698 => Attempt::Fatal(Failure::credentials(format!(
+                        "{shown}: credentials rejected: {msg}"
+                    ))),
+                    1049 => Attempt::Fatal(Failure::invalid_input(format!(
+                        "{shown}: database does not exist: {msg}"
+                    ))),
+                    // too many connections, server shutting down, host blocked, lost connection
+                    1040 | 1053 | 1129 | 1203 | 2002 | 2003 | 2006 | 2013 => {
+                        Attempt::transient(msg)
+                    }
+                    _ => Attempt::Fatal(Failure::failed(format!("{shown}: {msg}"))),
+                };
+            }
+            let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+            match code.as_str() {
+                "28P01" | "28000" => Attempt::Fatal(Failure::credentials(format!(
+                    "{shown}: credentials rejected: {msg}"
+                ))),
+                "3D000" => Attempt::Fatal(Failure::invalid_input(format!(
+                    "{shown}: database does not exist: {msg}"
+                ))),
+                // starting up, shutting down, too many connections, connection exceptions
+                "57P03" | "57P01" | "57P02" | "53300" | "53000" => Attempt::transient(msg),
+                c if c.starts_with("08") => Attempt::transient(msg),
+                // SQLite: cannot open / not a database.
+                "14" | "26" => Attempt::Fatal(Failure::invalid_input(format!(
+                    "{shown}: cannot open the database file: {msg}"
+                ))),
+                _ => Attempt::Fatal(Failure::failed(format!("{shown}: {msg}"))),
+            }
+        }
+        sqlx::Error::Tls(_) => Attempt::Fatal(Failure::failed(format!("{shown}: TLS: {msg}"))),
+        sqlx::Error::Configuration(_) => Attempt::Fatal(Failure::usage(format!("{shown}: {msg}"))),
+        _ => Attempt::Fatal(Failure::failed(format!("{shown}: {msg}"))),
+    }
+}
+
+/// Connect, retrying transient failures until `deadline`; fail fast on credentials and a missing
+/// database.
+pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Result<Db, Failure> {
+    let policy = RetryPolicy {
+        min: Duration::from_millis(100),
+        max: Duration::from_secs(2),
+        ..RetryPolicy::REQUESTS
+    };
+    let started = Instant::now();
+    // Milliseconds after `started` of the last progress line.
+    let last_progress = AtomicU64::new(0);
+    let what = format!("connect to {shown}");
+    let conn = retry(&policy, deadline, &what, |attempt| {
+        let last_progress = &last_progress;
+        async move {
+            let attempt_limit = deadline.cap(ATTEMPT_TIMEOUT);
+            let result = tokio::time::timeout(attempt_limit, async {
+                match options {
+                    Options::Postgres(o) => o.connect().await.map(Conn::Postgres),
+                    Options::MySql(o) => o.connect().await.map(Conn::MySql),
+                    Options::Sqlite(o) => o.connect().await.map(Conn::Sqlite),
+                }
+            })
+            .await;
+            let result = match result {
+                Ok(Ok(c)) => Ok(c),
+                Ok(Err(e)) => Err(classify(e, shown)),
+                Err(_) => Err(Attempt::transient(format!(
+                    "no answer within {}",
+                    human(attempt_limit)
+                ))),
+            };
+            if let Err(Attempt::Transient { error, .. }) = &result {
+                let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let last = last_progress.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= PROGRESS_EVERY.as_millis() as u64 {
+                    last_progress.store(now, Ordering::Relaxed);
+                    tracing::info!(
+                        attempt,
+                        waited = %human(started.elapsed()),
+                        "waiting for the database {shown}: {error}"
+                    );
+                }
+            }
+            result
+        }
+    })
+    .await?;
+    if started.elapsed() >= Duration::from_secs(1) {
+        tracing::info!(waited = %human(started.elapsed()), "database {shown} is up");
+    }
+    let sqlite_path = match options {
+        Options::Sqlite(o) => {
+            let p = o.get_filename();
+            let s = p.to_string_lossy();
+            (!s.is_empty() && s != ":memory:" && !s.starts_with("file:")).then(|| p.to_path_buf())
+        }
+        _ => None,
+    };
+    Ok(Db {
+        conn,
+        shown: shown.to_string(),
+        sqlite_path,
+        held: Held::None,
+    })
+}
+
+fn q(e: sqlx::Error, what: &str) -> Failure {
+    Failure::failed(format!(
+        "{what}: {}",
+        initbox_runtime::redact::scrub(&db_error(&e))
+    ))
+}
+
+impl Db {
+    pub fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::MySql(_) => Dialect::MySql,
+            Conn::Sqlite(_) => Dialect::Sqlite,
+        }
+    }
+
+    /// Placeholder `n` (1-based) in this server's syntax.
+    fn p(&self, n: usize) -> String {
+        match self.conn {
+            Conn::Postgres(_) => format!("${n}"),
+            _ => "?".into(),
+        }
+    }
+
+    /// Session settings for the lock holder.
+    async fn session_setup(&mut self) -> Result<(), Failure> {
+        if let Conn::Postgres(c) = &mut self.conn {
+            // Literals in the bookkeeping INSERT rely on standard strings (the default).
+            let mut sql = String::from("SET standard_conforming_strings = on;");
+            // PostgreSQL 14+: notice a vanished client (a SIGKILLed holder) during a long
+            // statement, so its session, transaction and lock end promptly.
+            if c.server_version_num().is_some_and(|v| v >= 140000) {
+                sql.push_str("SET client_connection_check_interval = '1s';");
+            }
+            run_script(&mut *c, &sql)
+                .await
+                .map_err(|(_, e)| q(e, "session set-up"))?;
+        }
+        Ok(())
+    }
+
+    /// The rows of `_sqlx_migrations`; empty when the table does not exist yet. Creates nothing.
+    pub async fn applied(&mut self) -> Result<Vec<Applied>, Failure> {
+        let sql =
+            format!("SELECT version, description, success, checksum FROM {TABLE} ORDER BY version");
+        let exists = self.table_exists().await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(i64, String, bool, Vec<u8>)> = on_conn!(&mut self.conn, c => {
+            sqlx::query_as(AssertSqlSafe(sql)).fetch_all(&mut *c).await
+        })
+        .map_err(|e| q(e, &format!("reading {TABLE}")))?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, description, success, checksum)| Applied {
+                version,
+                description,
+                success,
+                checksum,
+            })
+            .collect())
+    }
+
+    async fn table_exists(&mut self) -> Result<bool, Failure> {
+        let r: Result<bool, sqlx::Error> = match &mut self.conn {
+            Conn::Postgres(c) => {
+                sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(TABLE)
+                    .fetch_one(&mut *c)
+                    .await
+            }
+            Conn::MySql(c) => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+            )
+            .bind(TABLE)
+            .fetch_one(&mut *c)
+            .await
+            .map(|n| n > 0),
+            Conn::Sqlite(c) => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+            )
+            .bind(TABLE)
+            .fetch_one(&mut *c)
+            .await
+            .map(|n| n > 0),
+        };
+        r.map_err(|e| q(e, "checking for the migrations table"))
+    }
+
+    /// Create `_sqlx_migrations` with sqlx's own definition if it does not exist.
+    pub async fn ensure_table(&mut self) -> Result<(), Failure> {
+        if self.table_exists().await? {
+            return Ok(());
+        }
+        on_conn!(&mut self.conn, c => c.ensure_migrations_table(TABLE).await)
+            .map_err(|e| Failure::failed(format!("creating {TABLE}: {e}")))
+    }
+
+    // ---------------------------------------------------------------- the lock
+
+    /// A short name of the lock, for log lines.
+    pub fn lock_name(&self) -> String {
+        match &self.conn {
+            Conn::Postgres(_) => "PostgreSQL advisory lock (sqlx's key)".into(),
+            Conn::MySql(_) => "MySQL named lock (sqlx's name)".into(),
+            Conn::Sqlite(_) => match &self.sqlite_path {
+                Some(p) => format!("file lock {}", lock_path(p).display()),
+                None => "in-memory database (no lock needed)".into(),
+            },
+        }
+    }
+
+    /// Take the migration lock, polling with the runtime's retry policy until `timeout`.
+    /// While waiting, logs who holds it every few seconds.
+    pub async fn lock(&mut self, timeout: Option<Duration>) -> Result<(), Failure> {
+        let deadline = Deadline::after(timeout);
+        let policy = RetryPolicy {
+            // Polls are one cheap query; waiters notice a release within ~0.1-0.2 s.
+            min: Duration::from_millis(10),
+            max: Duration::from_millis(100),
+            ..RetryPolicy::REQUESTS
+        };
+        let started = Instant::now();
+        let name = self.lock_name();
+        let what = format!("waiting for the migration lock ({name})");
+        // Prepare the key once.
+        let key = match &mut self.conn {
+            Conn::Postgres(c) => {
+                let db: String = sqlx::query_scalar("SELECT current_database()")
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "reading the database name"))?;
+                LockKey::Postgres(lock_id(&db))
+            }
+            Conn::MySql(c) => {
+                let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "reading the database name"))?;
+                let db = db.ok_or_else(|| {
+                    Failure::usage(format!("{}: the URL names no database", self.shown))
+                })?;
+                LockKey::MySql(format!("{:x}", lock_id(&db)))
+            }
+            Conn::Sqlite(_) => match &self.sqlite_path {
+                Some(p) => {
+                    let path = lock_path(p);
+                    let file = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode_0600()
+                        .open(&path)
+                        .map_err(|e| {
+                            Failure::env_refused(format!(
+                                "cannot open the lock file {}: {e}",
+                                path.display()
+                            ))
+                        })?;
+                    LockKey::File(file)
+                }
+                None => {
+                    self.held = Held::SqliteMemory;
+                    return Ok(());
+                }
+            },
+        };
+        // The attempts share this state; a tokio mutex keeps the future Send.
+        // The first refusal is logged at once, then every few seconds.
+        let first = Instant::now()
+            .checked_sub(PROGRESS_EVERY)
+            .unwrap_or(started);
+        // The holder is looked up (pg_locks/processlist) only for a progress line and near the
+        // end, not on every poll: those views are not free on a busy server.
+        let state = tokio::sync::Mutex::new((&mut *self, Some(key), first, String::new()));
+        retry(&policy, &deadline, &what, |_| {
+            let state = &state;
+            async move {
+                let mut guard = state.lock().await;
+                let (this, key_slot, last_progress, holder) = &mut *guard;
+                let key = key_slot.as_ref().expect("lock key until acquired");
+                let acquired = this.try_lock(key).await.map_err(Attempt::Fatal)?;
+                if acquired {
+                    this.held = match key_slot.take().expect("lock key until acquired") {
+                        LockKey::Postgres(k) => Held::Postgres(k),
+                        LockKey::MySql(n) => Held::MySql(n),
+                        LockKey::File(f) => Held::SqliteFile(f),
+                    };
+                    return Ok(());
+                }
+                let key = key_slot.as_ref().expect("lock key until acquired");
+                let progress = last_progress.elapsed() >= PROGRESS_EVERY;
+                let ending = deadline
+                    .remaining()
+                    .is_some_and(|r| r < Duration::from_secs(1));
+                if progress || ending || holder.is_empty() {
+                    *holder = this.holder(key).await;
+                }
+                if progress {
+                    *last_progress = Instant::now();
+                    tracing::info!(
+                        waited = %human(started.elapsed()),
+                        "waiting for the migration lock: {holder}"
+                    );
+                }
+                Err(Attempt::transient(holder.clone()))
+            }
+        })
+        .await?;
+        if started.elapsed() >= Duration::from_millis(200) {
+            tracing::info!(waited = %human(started.elapsed()), "migration lock acquired");
+        } else {
+            tracing::debug!("migration lock acquired");
+        }
+        self.verify_lock().await?;
+        self.session_setup().await?;
+        if let Held::SqliteFile(f) = &mut self.held {
+            // Tell waiters who holds it.
+            let _ = f.set_len(0);
+            let _ = f.rewind();
+            let _ = writeln!(f, "{}", whoami());
+        }
+        Ok(())
+    }
+
+    async fn try_lock(&mut self, key: &LockKey) -> Result<bool, Failure> {
+        match (&mut self.conn, key) {
+            (Conn::Postgres(c), LockKey::Postgres(k)) => {
+                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                    .bind(*k)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "pg_try_advisory_lock"))
+            }
+            (Conn::MySql(c), LockKey::MySql(name)) => {
+                // Polled without waiting in the server, so --lock-timeout is exact and the
+                // holder is named in between. The result is checked: 1 acquired, 0 held
+                // elsewhere, NULL an error (how MariaDB answers sqlx's GET_LOCK(name, -1)).
+                let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                    .bind(name)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "GET_LOCK"))?;
+                match got {
+                    Some(1) => Ok(true),
+                    Some(_) => Ok(false),
+                    None => Err(Failure::failed(format!(
+                        "GET_LOCK('{name}', 0) returned NULL: the server refused the lock"
+                    ))),
+                }
+            }
+            (_, LockKey::File(f)) => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: flock on a file descriptor we own.
+                let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+                if rc == 0 {
+                    return Ok(true);
+                }
+                let err = std::io::Error::last_os_error();
+                if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                    Ok(false)
+                } else {
+                    Err(Failure::env_refused(format!("flock: {err}")))
+                }
+            }
+            _ => Err(Failure::failed("internal error: lock kind mismatch")),
+        }
+    }
+
+    /// Who holds the lock, and how to end that holder if it is stuck.
+    async fn holder(&mut self, key: &LockKey) -> String {
+        match (&mut self.conn, key) {
+            (Conn::Postgres(c), LockKey::Postgres(k)) => {
+                let row: Result<Option<PgHolder>, _> = sqlx::query_as(
+                    "SELECT a.pid, COALESCE(a.application_name, ''), \
+                            COALESCE(host(a.client_addr), 'local socket'), COALESCE(a.state, ''), \
+                            COALESCE(EXTRACT(EPOCH FROM now() - a.backend_start)::bigint, 0) \
+                     FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                     WHERE l.locktype = 'advisory' AND l.granted \
+                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                       AND ((l.classid::bigint << 32) | l.objid::bigint) = $1 LIMIT 1",
+                )
+                .bind(*k)
+                .fetch_optional(&mut *c)
+                .await;
+                match row {
+                    Ok(Some((pid, app, client, state, age))) => format!(
+                        "held by PostgreSQL backend pid {pid} ('{app}', client {client}, {state}, connected {}s); \
+                         if that process is gone: SELECT pg_terminate_backend({pid})",
+                        age
+                    ),
+                    Ok(None) => "held by another session (just released?)".into(),
+                    Err(e) => format!("held by another session ({})", db_error(&e)),
+                }
+            }
+            (Conn::MySql(c), LockKey::MySql(name)) => {
+                let id: Result<Option<i64>, _> =
+                    sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+                        .bind(name)
+                        .fetch_one(&mut *c)
+                        .await;
+                let id = match id {
+                    Ok(Some(id)) => id,
+                    Ok(None) => return "held by another session (just released?)".into(),
+                    Err(e) => return format!("held by another session ({})", db_error(&e)),
+                };
+                let row: Result<Option<(String, String, String, i64)>, _> = sqlx::query_as(
+                    "SELECT CAST(USER AS CHAR), CAST(HOST AS CHAR), CAST(COMMAND AS CHAR), CAST(TIME AS SIGNED) \
+                     FROM information_schema.PROCESSLIST WHERE ID = ?",
+                )
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await;
+                match row {
+                    Ok(Some((user, host, command, time))) => format!(
+                        "held by connection {id} ({user}@{host}, {command} for {time}s); \
+                         if that process is gone: KILL {id}"
+                    ),
+                    _ => format!("held by connection {id}; if that process is gone: KILL {id}"),
+                }
+            }
+            (_, LockKey::File(f)) => {
+                let mut s = String::new();
+                let mut f = f;
+                let _ = f.rewind();
+                let _ = f.read_to_string(&mut s);
+                let s = s.trim();
+                if s.is_empty() {
+                    "held by another process".into()
+                } else {
+                    format!("held by {s}")
+                }
+            }
+            _ => "held by another session".into(),
+        }
+    }
+
+    /// After acquiring: make sure this session really holds it (a transaction-pooling proxy in
+    /// between would hand the lock to a session we do not keep).
+    async fn verify_lock(&mut self) -> Result<(), Failure> {
+        if let (Conn::Postgres(c), Held::Postgres(k)) = (&mut self.conn, &self.held) {
+            let held: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                 AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = $1)",
+            )
+            .bind(*k)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(|e| q(e, "checking the lock"))?;
+            if !held {
+                return Err(Failure::env_refused(
+                    "the advisory lock is not held by this session after taking it: is a \
+                     transaction-pooling proxy (PgBouncer) in between? Connect to the server directly",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Release the lock (also safe when none is held).
+    pub async fn unlock(&mut self) -> Result<(), Failure> {
+        let held = std::mem::replace(&mut self.held, Held::None);
+        match (&mut self.conn, held) {
+            (Conn::Postgres(c), Held::Postgres(k)) => {
+                let ok: bool = sqlx::query_scalar("SELECT pg_advisory_unlock($1)")
+                    .bind(k)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "pg_advisory_unlock"))?;
+                if !ok {
+                    tracing::warn!("pg_advisory_unlock: the lock was not held by this session");
+                }
+            }
+            (Conn::MySql(c), Held::MySql(name)) => {
+                let _: Option<i64> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                    .bind(name)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "RELEASE_LOCK"))?;
+            }
+            (_, Held::SqliteFile(f)) => {
+                let _ = f.set_len(0);
+                drop(f); // closing the descriptor releases the flock
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Close the connection cleanly (for SQLite this also checkpoints the WAL).
+    pub async fn close(self) {
+        let r = on_conn!(self.conn, c => c.close().await);
+        if let Err(e) = r {
+            tracing::debug!("closing the connection: {e}");
+        }
+        drop(self.held);
+    }
+
+    // ---------------------------------------------------------------- bookkeeping
+
+    /// Record `m` as applied without running it (baseline).
+    pub async fn record(&mut self, m: &Local) -> Result<(), Failure> {
+        let sql = format!(
+            "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+             VALUES ({}, {}, TRUE, {}, -1)",
+            self.p(1),
+            self.p(2),
+            self.p(3)
+        );
+        let mm = &m.migration;
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(mm.version)
+                .bind(&*mm.description)
+                .bind(&*mm.checksum)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| q(e, &format!("recording migration {}", mm.version)))
+    }
+
+    /// Delete the row of `version` (repair of a failed marker).
+    pub async fn forget(&mut self, version: i64) -> Result<(), Failure> {
+        let sql = format!("DELETE FROM {TABLE} WHERE version = {}", self.p(1));
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(sql)).bind(version).execute(&mut *c).await.map(|_| ())
+        })
+        .map_err(|e| q(e, &format!("clearing migration {version}")))
+    }
+
+    /// Mark `version` as successfully applied with `checksum` (repair).
+    pub async fn mark(&mut self, version: i64, checksum: &[u8]) -> Result<(), Failure> {
+        let sql = format!(
+            "UPDATE {TABLE} SET success = TRUE, checksum = {} WHERE version = {}",
+            self.p(1),
+            self.p(2)
+        );
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(checksum)
+                .bind(version)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| q(e, &format!("updating migration {version}")))
+    }
+
+    // ---------------------------------------------------------------- applying
+
+    /// Apply one migration: in a transaction with its bookkeeping row where the server allows;
+    /// otherwise (no-transaction files, MySQL DDL) with a `success = FALSE` row first, so a
+    /// failure part-way stays recorded and the next run refuses until `repair`.
+    /// Returns `Ok(false)` when another migrator applied it meanwhile (SQLite re-check).
+    pub async fn apply(&mut self, m: &Local) -> Result<bool, ApplyError> {
+        let dialect = self.dialect();
+        // Split only where needed: PostgreSQL no-transaction files, and naming a failure.
+        let split_cache = std::sync::OnceLock::new();
+        let statements = || split_cache.get_or_init(|| m.statements(dialect));
+        let insert = |success: &str, this: &Self| {
+            format!(
+                "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+                 VALUES ({}, {}, {success}, {}, {})",
+                this.p(1),
+                this.p(2),
+                this.p(3),
+                this.p(4)
+            )
+        };
+        let insert_true = insert("TRUE", self);
+        let insert_false = insert("FALSE", self);
+        let finish = format!(
+            "UPDATE {TABLE} SET success = TRUE, execution_time = {} WHERE version = {}",
+            self.p(1),
+            self.p(2)
+        );
+        let exists = format!("SELECT COUNT(*) FROM {TABLE} WHERE version = {}", self.p(1));
+        let mm = &m.migration;
+        let sql = m.sql().to_string();
+        let started = Instant::now();
+        let other = |e: sqlx::Error, partial: bool| ApplyError {
+            statement: None,
+            error: db_error(&e),
+            partial,
+        };
+        let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| ApplyError {
+            statement: statements()
+                .get(done)
+                .cloned()
+                .map(|s| (done + 1, s))
+                .or(Some((
+                    done + 1,
+                    Statement {
+                        line: 0,
+                        text: String::new(),
+                    },
+                ))),
+            error: db_error(&e),
+            partial,
+        };
+        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
+
+        match &mut self.conn {
+            Conn::Postgres(c) if !mm.no_tx => {
+                // One round trip: the migration and its row in one transaction, sent as one
+                // simple-query string (the row's values are literals built here, never from
+                // the SQL; the session has standard_conforming_strings on).
+                let script = format!(
+                    "BEGIN;\n{sql}\n;\nINSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+                     VALUES ({}, '{}', TRUE, '\\x{}'::bytea, \
+                     (EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1e9)::bigint);\nCOMMIT;",
+                    mm.version,
+                    mm.description.replace('\'', "''"),
+                    crate::plan::hex(&mm.checksum),
+                );
+                if let Err((done, e)) = run_script(&mut *c, &script).await {
+                    let _ = c.execute("ROLLBACK").await;
+                    // `done` counts BEGIN too.
+                    let done = done.saturating_sub(1);
+                    if done >= statements().len() {
+                        return Err(other(e, false));
+                    }
+                    return Err(failed_at((done, e), false));
+                }
+            }
+            Conn::Postgres(c) => {
+                // One statement at a time: a multi-statement query string is an implicit
+                // transaction in PostgreSQL, which CREATE INDEX CONCURRENTLY refuses.
+                sqlx::query(AssertSqlSafe(insert_false))
+                    .bind(mm.version)
+                    .bind(&*mm.description)
+                    .bind(&*mm.checksum)
+                    .bind(-1i64)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, false))?;
+                for (i, s) in statements().iter().enumerate() {
+                    if let Err(e) = run_script(&mut *c, &s.text).await {
+                        return Err(failed_at((i, e.1), true));
+                    }
+                }
+                sqlx::query(AssertSqlSafe(finish))
+                    .bind(nanos(started.elapsed()))
+                    .bind(mm.version)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, true))?;
+            }
+            Conn::MySql(c) => {
+                // As sqlx does: the row goes in first with success = FALSE, in the migration's
+                // transaction. DDL commits implicitly in MySQL, so after a failure the row tells
+                // whether anything stuck (then it stays, marked failed).
+                let tx = !mm.no_tx;
+                if tx {
+                    c.execute("BEGIN").await.map_err(|e| other(e, false))?;
+                }
+                sqlx::query(AssertSqlSafe(insert_false))
+                    .bind(mm.version)
+                    .bind(&*mm.description)
+                    .bind(&*mm.checksum)
+                    .bind(-1i64)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, false))?;
+                if let Err(e) = run_script(&mut *c, &sql).await {
+                    if tx {
+                        let _ = c.execute("ROLLBACK").await;
+                    }
+                    let left: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
+                        .bind(mm.version)
+                        .fetch_one(&mut *c)
+                        .await
+                        .unwrap_or(1);
+                    return Err(failed_at(e, left > 0));
+                }
+                sqlx::query(AssertSqlSafe(finish))
+                    .bind(nanos(started.elapsed()))
+                    .bind(mm.version)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, true))?;
+                if tx {
+                    c.execute("COMMIT").await.map_err(|e| other(e, true))?;
+                }
+            }
+            Conn::Sqlite(c) if !mm.no_tx => {
+                // BEGIN IMMEDIATE takes SQLite's write lock; re-check inside it, so a migrator
+                // that does not use our lock (an app's sqlx::migrate!) cannot double-apply.
+                let mut tx = c
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(|e| other(e, false))?;
+                let n: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
+                    .bind(mm.version)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| other(e, false))?;
+                if n > 0 {
+                    let _ = tx.rollback().await;
+                    return Ok(false);
+                }
+                if let Err(e) = run_script(&mut *tx, &sql).await {
+                    let _ = tx.rollback().await;
+                    return Err(failed_at(e, false));
+                }
+                sqlx::query(AssertSqlSafe(insert_true))
+                    .bind(mm.version)
+                    .bind(&*mm.description)
+                    .bind(&*mm.checksum)
+                    .bind(nanos(started.elapsed()))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| other(e, false))?;
+                tx.commit().await.map_err(|e| other(e, false))?;
+            }
+            Conn::Sqlite(c) => {
+                sqlx::query(AssertSqlSafe(insert_false))
+                    .bind(mm.version)
+                    .bind(&*mm.description)
+                    .bind(&*mm.checksum)
+                    .bind(-1i64)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, false))?;
+                if let Err(e) = run_script(&mut *c, &sql).await {
+                    return Err(failed_at(e, true));
+                }
+                sqlx::query(AssertSqlSafe(finish))
+                    .bind(nanos(started.elapsed()))
+                    .bind(mm.version)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(|e| other(e, true))?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Run a script as one multi-statement request; on failure, how many statements completed.
+/// (Returns a boxed future: the stream is created here, so the future holds no generic executor,
+/// which keeps it `Send` for every lifetime.)
+fn run_script<'c, E>(
+    ex: E,
+    sql: &str,
+) -> futures_util::future::BoxFuture<'c, Result<(), (usize, sqlx::Error)>>
+where
+    E: Executor<'c> + 'c,
+{
+    let mut stream = sqlx::raw_sql(AssertSqlSafe(sql.to_string()).into_sql_str()).fetch_many(ex);
+    Box::pin(async move {
+        let mut done = 0usize;
+        loop {
+            match stream.try_next().await {
+                Ok(Some(Either::Left(_))) => done += 1,
+                Ok(Some(Either::Right(_))) => {}
+                Ok(None) => return Ok(()),
+                Err(e) => return Err((done, e)),
+            }
+        }
+    })
+}
+
+/// pid, application_name, client, state, seconds connected.
+type PgHolder = (i32, String, String, String, i64);
+
+enum LockKey {
+    Postgres(i64),
+    MySql(String),
+    File(File),
+}
+
+/// sqlx's lock id (taken from Rails): `0x3d32ad9e * crc32(database name)`, so an application
+/// running `sqlx::migrate!` and initbox exclude each other.
+pub fn lock_id(database: &str) -> i64 {
+    const CRC_IEEE: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    0x3d32ad9e * i64::from(CRC_IEEE.checksum(database.as_bytes()))
+}
+
+fn lock_path(db: &std::path::Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push("-migrate.lock");
+    PathBuf::from(s)
+}
+
+trait Mode0600 {
+    fn mode_0600(&mut self) -> &mut Self;
+}
+
+impl Mode0600 for std::fs::OpenOptions {
+    fn mode_0600(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_id_matches_sqlx() {
+        // sqlx: 0x3d32ad9e * crc32_ieee("test"); crc32("test") = 0xd87f7e0c
+        assert_eq!(lock_id("test"), 0x3d32ad9e_i64 * 0xd87f7e0c_i64);
+        assert_eq!(
+            format!("{:x}", lock_id("test")),
+            format!("{:x}", 0x3d32ad9e_i64 * 0xd87f7e0c_i64)
+        );
+    }
+}

@@ -1,0 +1,1058 @@
+//! End-to-end tests of `initbox run-migrations` against the real PostgreSQL and MariaDB servers
+//! of this machine (a fresh database per test, dropped afterwards) and SQLite files.
+//! The state of each database is checked with the servers' own clients (psql, mariadb, sqlite3).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Run, initbox, require_service, run, wait_child};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+// ------------------------------------------------------------------------------ databases
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Postgres,
+    Mariadb,
+    Sqlite,
+}
+
+/// A fresh database, dropped (or deleted) when the test ends.
+struct Db {
+    kind: Kind,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+    file: Option<PathBuf>,
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+impl Db {
+    fn new(kind: Kind) -> Db {
+        let name = unique("initbox_rm");
+        match kind {
+            Kind::Postgres => {
+                require_service("PostgreSQL", "127.0.0.1:5432");
+                psql("postgres", &format!("CREATE DATABASE {name}"));
+            }
+            Kind::Mariadb => {
+                require_service("MariaDB", "127.0.0.1:3306");
+                mariadb("", &format!("CREATE DATABASE {name}"));
+            }
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let file = dir.path().join("app.db");
+                return Db {
+                    kind,
+                    name,
+                    file: Some(file),
+                    _dir: Some(dir),
+                };
+            }
+        }
+        Db {
+            kind,
+            name,
+            _dir: None,
+            file: None,
+        }
+    }
+
+    fn url(&self) -> String {
+        match self.kind {
+            Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
+            Kind::Mariadb => format!("mysql://root@127.0.0.1:3306/{}", self.name),
+            Kind::Sqlite => format!("sqlite://{}", self.file.as_ref().unwrap().display()),
+        }
+    }
+
+    /// Run SQL with the server's own client; rows as lines, columns tab-separated.
+    fn query(&self, sql: &str) -> String {
+        match self.kind {
+            Kind::Postgres => psql(&self.name, sql),
+            Kind::Mariadb => mariadb(&self.name, sql),
+            Kind::Sqlite => {
+                let o = Command::new("sqlite3")
+                    .arg("-separator")
+                    .arg("\t")
+                    .arg(self.file.as_ref().unwrap())
+                    .arg(sql)
+                    .output()
+                    .expect("sqlite3 (tests/setup/20-run-migrations.sh installs it)");
+                assert!(o.status.success(), "sqlite3 {sql}: {}", common::text(&o));
+                String::from_utf8_lossy(&o.stdout).trim().to_string()
+            }
+        }
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let out = self.query(sql);
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{sql} gave {out:?}"))
+    }
+
+    /// `version success` lines of `_sqlx_migrations`.
+    fn history(&self) -> Vec<(i64, bool)> {
+        let out = self.query("SELECT version, success FROM _sqlx_migrations ORDER BY version");
+        out.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut it = l.split('\t');
+                let v = it.next().unwrap().trim().parse().unwrap();
+                let s = it.next().unwrap().trim();
+                (v, matches!(s, "t" | "1" | "true"))
+            })
+            .collect()
+    }
+
+    fn has_table(&self, table: &str) -> bool {
+        let sql = match self.kind {
+            Kind::Postgres => {
+                format!("SELECT count(*) FROM pg_tables WHERE tablename = '{table}'")
+            }
+            Kind::Mariadb => format!(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"
+            ),
+            Kind::Sqlite => {
+                format!(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+                )
+            }
+        };
+        self.count(&sql) == 1
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        match self.kind {
+            Kind::Postgres => {
+                let _ = Command::new("psql")
+                    .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+                    .arg(format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
+                    .output();
+            }
+            Kind::Mariadb => {
+                let _ = Command::new("mariadb")
+                    .args(["-h127.0.0.1", "-uroot", "-e"])
+                    .arg(format!("DROP DATABASE IF EXISTS {}", self.name))
+                    .output();
+            }
+            Kind::Sqlite => {}
+        }
+    }
+}
+
+fn psql(db: &str, sql: &str) -> String {
+    let o = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qtA", "-F"])
+        .arg("\t")
+        .arg("-c")
+        .arg(sql)
+        .output()
+        .expect("psql");
+    assert!(o.status.success(), "psql {sql}: {}", common::text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn mariadb(db: &str, sql: &str) -> String {
+    let mut c = Command::new("mariadb");
+    c.args(["-h127.0.0.1", "-uroot", "-N", "-B"]);
+    if !db.is_empty() {
+        c.arg(db);
+    }
+    let o = c.arg("-e").arg(sql).output().expect("mariadb client");
+    assert!(o.status.success(), "mariadb {sql}: {}", common::text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+// ------------------------------------------------------------------------------ helpers
+
+fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for (n, t) in files {
+        std::fs::write(d.path().join(n), t).unwrap();
+    }
+    d
+}
+
+fn rm(db: &Db, dir: &Path, extra: &[&str]) -> Command {
+    let mut c = initbox();
+    c.arg("run-migrations")
+        .arg("--database-url")
+        .arg(db.url())
+        .arg("--dir")
+        .arg(dir)
+        .args(extra);
+    c
+}
+
+fn go(db: &Db, dir: &Path, extra: &[&str]) -> Run {
+    run(&mut rm(db, dir, extra), LIMIT)
+}
+
+fn spawn(db: &Db, dir: &Path, extra: &[&str]) -> Child {
+    rm(db, dir, extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn initbox")
+}
+
+fn assert_ok(r: &Run) {
+    assert_eq!(r.code(), 0, "exit code; output:\n{}", r.all());
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/run-migrations")
+        .join(name)
+}
+
+const BASIC: &[(&str, &str)] = &[
+    (
+        "1_create_users.sql",
+        "CREATE TABLE users (id integer PRIMARY KEY, name varchar(100) NOT NULL);\n",
+    ),
+    (
+        "2_seed.up.sql",
+        "-- seed\nINSERT INTO users VALUES (1, 'ada; lovelace');\nINSERT INTO users VALUES (2, 'grace');\n",
+    ),
+    ("2_seed.down.sql", "DELETE FROM users;\n"),
+];
+
+// ------------------------------------------------------------------------------ the basics
+
+fn apply_rerun_status_plan(kind: Kind) {
+    let db = Db::new(kind);
+    let dir = dir_with(BASIC);
+
+    let r = go(&db, dir.path(), &[]);
+    assert_ok(&r);
+    assert!(r.stderr.contains("applied 2 migrations"), "{}", r.stderr);
+    assert_eq!(db.count("SELECT count(*) FROM users"), 2);
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+
+    // Re-run: nothing to do, nothing changes.
+    let r = go(&db, dir.path(), &["up"]);
+    assert_ok(&r);
+    assert!(r.stderr.contains("up to date"), "{}", r.stderr);
+    assert_eq!(db.count("SELECT count(*) FROM users"), 2);
+
+    let r = go(&db, dir.path(), &["status"]);
+    assert_ok(&r);
+    assert!(r.stdout.contains("applied"), "{}", r.stdout);
+
+    // A new file: status says pending (exit 1), plan names it and changes nothing.
+    std::fs::write(
+        dir.path().join("3_o'neil_posts.sql"),
+        "CREATE TABLE posts (id integer PRIMARY KEY);\n",
+    )
+    .unwrap();
+    let r = go(&db, dir.path(), &["status"]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with('3') && l.contains("pending")),
+        "{}",
+        r.stdout
+    );
+    let r = go(&db, dir.path(), &["plan"]);
+    assert_ok(&r);
+    assert!(
+        r.stdout.contains(
+            "would apply 3 o'neil posts (3_o'neil_posts.sql, 1 statement, in a transaction)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!db.has_table("posts"));
+    assert_ok(&go(&db, dir.path(), &[]));
+    assert!(db.has_table("posts"));
+    assert_eq!(
+        db.query("SELECT description FROM _sqlx_migrations WHERE version = 3"),
+        "o'neil posts"
+    );
+    assert_ok(&go(&db, dir.path(), &["status"]));
+}
+
+#[test]
+fn postgres_apply_rerun_status_plan() {
+    apply_rerun_status_plan(Kind::Postgres);
+}
+
+#[test]
+fn mariadb_apply_rerun_status_plan() {
+    apply_rerun_status_plan(Kind::Mariadb);
+}
+
+#[test]
+fn sqlite_apply_rerun_status_plan() {
+    apply_rerun_status_plan(Kind::Sqlite);
+}
+
+fn sql_error_leaves_database_unchanged(kind: Kind) {
+    let db = Db::new(kind);
+    let dir = dir_with(&BASIC[..1]);
+    assert_ok(&go(&db, dir.path(), &[]));
+    // MariaDB commits DDL implicitly, so its failing file holds only DML.
+    let bad = if kind == Kind::Mariadb {
+        "INSERT INTO users VALUES (7, 'x');\n\nINSERT INTO no_such_table VALUES (1);\n"
+    } else {
+        "CREATE TABLE half (id integer);\nINSERT INTO users VALUES (7, 'x');\n\nINSERT INTO no_such_table VALUES (1);\n"
+    };
+    std::fs::write(dir.path().join("2_broken.sql"), bad).unwrap();
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let err = r.stderr.lines().find(|l| l.contains("ERROR")).unwrap_or("");
+    assert!(err.contains("2_broken.sql"), "names the file: {err}");
+    assert!(
+        err.contains("INSERT INTO no_such_table VALUES (1)"),
+        "names the statement: {err}"
+    );
+    assert!(err.contains("database is unchanged"), "{err}");
+    assert!(!r.all().contains("panicked"));
+    // Unchanged: no row, no table, no history entry.
+    assert_eq!(db.count("SELECT count(*) FROM users"), 0);
+    assert!(!db.has_table("half"));
+    assert_eq!(db.history(), vec![(1, true)]);
+    // Fixed file: the next run applies it.
+    std::fs::write(
+        dir.path().join("2_broken.sql"),
+        "INSERT INTO users VALUES (7, 'x');\n",
+    )
+    .unwrap();
+    assert_ok(&go(&db, dir.path(), &[]));
+    assert_eq!(db.count("SELECT count(*) FROM users"), 1);
+}
+
+#[test]
+fn postgres_sql_error_leaves_database_unchanged() {
+    sql_error_leaves_database_unchanged(Kind::Postgres);
+}
+
+#[test]
+fn mariadb_sql_error_leaves_database_unchanged() {
+    sql_error_leaves_database_unchanged(Kind::Mariadb);
+}
+
+#[test]
+fn sqlite_sql_error_leaves_database_unchanged() {
+    sql_error_leaves_database_unchanged(Kind::Sqlite);
+}
+
+#[test]
+fn changed_applied_file_is_refused_with_exit_3() {
+    for kind in [Kind::Postgres, Kind::Mariadb, Kind::Sqlite] {
+        let db = Db::new(kind);
+        let dir = dir_with(BASIC);
+        assert_ok(&go(&db, dir.path(), &[]));
+        // Same SQL with CRLF line endings: a different checksum, as for sqlx.
+        let f = dir.path().join("1_create_users.sql");
+        let text = std::fs::read_to_string(&f).unwrap().replace('\n', "\r\n");
+        std::fs::write(&f, text).unwrap();
+        for action in ["up", "status", "plan"] {
+            let r = go(&db, dir.path(), &[action]);
+            assert_eq!(r.code(), 3, "{kind:?} {action}: {}", r.all());
+            if action != "status" {
+                assert!(
+                    r.stderr.contains("1_create_users.sql") && r.stderr.contains("changed"),
+                    "{}",
+                    r.stderr
+                );
+            }
+        }
+        // After review, repair --checksums accepts the edit.
+        assert_ok(&go(&db, dir.path(), &["repair", "--checksums"]));
+        assert_ok(&go(&db, dir.path(), &["status"]));
+    }
+}
+
+#[test]
+fn bad_files_fail_before_connecting() {
+    let dir = dir_with(&[("1_a.sql", "SELECT 1;"), ("01_b.sql", "SELECT 2;")]);
+    // Nothing listens on this port: the error must come from the files, not the network.
+    let url = format!("postgres://x@127.0.0.1:{}/x", common::free_port());
+    let r = run(
+        initbox()
+            .args(["run-migrations", "--database-url", &url, "--dir"])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    common::assert_one_line_error(&r, 3, "duplicate migration version 1");
+    let dir = dir_with(&[("create_users.sql", "SELECT 1;")]);
+    let r = run(
+        initbox()
+            .args(["run-migrations", "--database-url", &url, "--dir"])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    common::assert_one_line_error(&r, 3, "create_users.sql");
+}
+
+#[test]
+fn out_of_order_and_unknown_versions() {
+    let db = Db::new(Kind::Sqlite);
+    let dir = dir_with(&[
+        ("1_a.sql", "CREATE TABLE a (id integer);"),
+        ("3_c.sql", "CREATE TABLE c (id integer);"),
+    ]);
+    // Read-only commands never create the SQLite file.
+    let r = go(&db, dir.path(), &["status"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(!db.file.as_ref().unwrap().exists());
+    assert_ok(&go(&db, dir.path(), &[]));
+    std::fs::write(dir.path().join("2_b.sql"), "CREATE TABLE b (id integer);").unwrap();
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(r.stderr.contains("out of order"), "{}", r.stderr);
+    assert!(!db.has_table("b"));
+    assert_ok(&go(&db, dir.path(), &["--allow-out-of-order"]));
+    assert!(db.has_table("b"));
+    // An older release (file 3 unknown to it) still starts; --strict refuses.
+    std::fs::remove_file(dir.path().join("3_c.sql")).unwrap();
+    let r = go(&db, dir.path(), &[]);
+    assert_ok(&r);
+    assert!(r.stderr.contains("no local file"), "{}", r.stderr);
+    let r = go(&db, dir.path(), &["--strict"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+}
+
+// ------------------------------------------------------------------------------ baseline, repair
+
+#[test]
+fn baseline_adopts_an_existing_database() {
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        let db = Db::new(kind);
+        let dir = dir_with(BASIC);
+        // The schema of migration 1 exists already (made by hand or another tool).
+        db.query("CREATE TABLE users (id integer PRIMARY KEY, name varchar(100) NOT NULL)");
+        let r = go(&db, dir.path(), &["baseline", "1"]);
+        assert_ok(&r);
+        assert_eq!(db.history(), vec![(1, true)]);
+        let r = go(&db, dir.path(), &[]);
+        assert_ok(&r);
+        assert_eq!(db.history(), vec![(1, true), (2, true)]);
+        assert_eq!(db.count("SELECT count(*) FROM users"), 2);
+        // A second baseline would rewrite history: refused.
+        let r = go(&db, dir.path(), &["baseline", "2"]);
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(r.stderr.contains("refused"), "{}", r.stderr);
+        let r = go(&db, dir.path(), &["baseline", "42"]);
+        assert_eq!(r.code(), 3, "{}", r.all());
+    }
+}
+
+#[test]
+fn postgres_failed_no_transaction_migration_needs_repair() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&BASIC[..1]);
+    assert_ok(&go(&db, dir.path(), &[]));
+    std::fs::write(
+        dir.path().join("2_index.sql"),
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY users_name_idx ON users (name);\nINSERT INTO nope VALUES (1);\n",
+    )
+    .unwrap();
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("statement 2") && r.stderr.contains("marked failed"),
+        "{}",
+        r.stderr
+    );
+    // CREATE INDEX CONCURRENTLY ran (outside a transaction) and stays: recorded as failed.
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_indexes WHERE indexname = 'users_name_idx'"),
+        1
+    );
+    assert_eq!(db.history(), vec![(1, true), (2, false)]);
+    // Every later run refuses, naming repair, until a person fixes it.
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("repair"), "{}", r.stderr);
+    let r = go(&db, dir.path(), &["status"]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stdout.contains("failed"), "{}", r.stdout);
+    // The person drops the half-made index, fixes the file, clears the marker.
+    db.query("DROP INDEX users_name_idx");
+    std::fs::write(
+        dir.path().join("2_index.sql"),
+        "-- no-transaction\nCREATE INDEX CONCURRENTLY users_name_idx ON users (name);\n",
+    )
+    .unwrap();
+    let r = go(&db, dir.path(), &["repair"]);
+    assert_ok(&r);
+    assert!(
+        r.stderr.contains("cleared the failed marker"),
+        "{}",
+        r.stderr
+    );
+    assert_ok(&go(&db, dir.path(), &[]));
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+}
+
+#[test]
+fn mariadb_partial_ddl_failure_needs_repair() {
+    let db = Db::new(Kind::Mariadb);
+    let dir = dir_with(&[(
+        "1_two_tables.sql",
+        "CREATE TABLE t1 (id integer);\nCREATE TABLE t1 (id integer);\n",
+    )]);
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("marked failed"), "{}", r.stderr);
+    assert_eq!(db.history(), vec![(1, false)]);
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1);
+    assert!(r.stderr.contains("repair"), "{}", r.stderr);
+    // The person completed it by hand instead: mark it applied.
+    let r = go(&db, dir.path(), &["repair", "--mark-applied"]);
+    assert_ok(&r);
+    assert_eq!(db.history(), vec![(1, true)]);
+    assert_ok(&go(&db, dir.path(), &["status"]));
+}
+
+// ------------------------------------------------------------------------------ concurrency
+
+/// Five migrations, one of them outside a transaction; each logs its version in `ran`
+/// (a table without a key), so a double application shows as a duplicate.
+fn concurrent_dir(kind: Kind) -> tempfile::TempDir {
+    let no_tx = match kind {
+        Kind::Postgres => {
+            "-- no-transaction\nCREATE INDEX CONCURRENTLY t3_idx ON t3 (id);\nINSERT INTO ran VALUES (4);\n"
+        }
+        _ => "-- no-transaction\nCREATE INDEX t3_idx ON t3 (id);\nINSERT INTO ran VALUES (4);\n",
+    };
+    dir_with(&[
+        (
+            "1_ran.sql",
+            "CREATE TABLE ran (version integer NOT NULL);\nINSERT INTO ran VALUES (1);\n",
+        ),
+        (
+            "2_t2.sql",
+            "CREATE TABLE t2 (id integer);\nINSERT INTO ran VALUES (2);\n",
+        ),
+        (
+            "3_t3.sql",
+            "CREATE TABLE t3 (id integer);\nINSERT INTO ran VALUES (3);\n",
+        ),
+        ("4_idx.sql", no_tx),
+        (
+            "5_t5.sql",
+            "CREATE TABLE t5 (id integer);\nINSERT INTO ran VALUES (5);\n",
+        ),
+    ])
+}
+
+fn concurrent(kind: Kind, n: usize) {
+    let db = Db::new(kind);
+    let dir = concurrent_dir(kind);
+    let children: Vec<Child> = (0..n).map(|_| spawn(&db, dir.path(), &[])).collect();
+    let runs: Vec<Run> = children.into_iter().map(|c| wait_child(c, LIMIT)).collect();
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.code(), 0, "process {i} of {n}: {}", r.all());
+    }
+    let appliers = runs
+        .iter()
+        .filter(|r| r.stderr.contains("applied migration"))
+        .count();
+    assert!(appliers >= 1, "someone applied");
+    assert_eq!(
+        db.query("SELECT version FROM ran ORDER BY version")
+            .lines()
+            .collect::<Vec<_>>(),
+        ["1", "2", "3", "4", "5"],
+        "each migration ran exactly once"
+    );
+    assert_eq!(db.history(), (1..=5).map(|v| (v, true)).collect::<Vec<_>>());
+}
+
+#[test]
+fn postgres_10_concurrent_processes() {
+    concurrent(Kind::Postgres, 10);
+}
+
+#[test]
+fn postgres_50_concurrent_processes() {
+    concurrent(Kind::Postgres, 50);
+}
+
+#[test]
+fn mariadb_10_concurrent_processes() {
+    concurrent(Kind::Mariadb, 10);
+}
+
+#[test]
+fn mariadb_50_concurrent_processes() {
+    concurrent(Kind::Mariadb, 50);
+}
+
+#[test]
+fn sqlite_10_concurrent_processes() {
+    concurrent(Kind::Sqlite, 10);
+}
+
+/// Wait until some session of `db` holds an advisory lock.
+fn wait_for_advisory_lock(db: &Db) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let n = psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+                 WHERE l.locktype = 'advisory' AND l.granted AND d.datname = '{}'",
+                db.name
+            ),
+        );
+        if n.trim() == "1" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("nobody took the advisory lock");
+}
+
+#[test]
+fn postgres_holder_killed_mid_migration_waiters_take_over() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&[
+        ("1_a.sql", "CREATE TABLE a (id integer);\n"),
+        (
+            "2_slow.sql",
+            "CREATE TABLE slow (id integer);\nSELECT pg_sleep(4);\nINSERT INTO slow VALUES (1);\n",
+        ),
+    ]);
+    let mut holder = spawn(&db, dir.path(), &[]);
+    wait_for_advisory_lock(&db);
+    // Let the holder get into the slow migration.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        let n = psql(
+            "postgres",
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+                db.name
+            ),
+        );
+        if n.trim() != "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let waiters: Vec<Child> = (0..3).map(|_| spawn(&db, dir.path(), &[])).collect();
+    // A waiter with a short bound names the holder and how to end it.
+    let impatient = go(&db, dir.path(), &["--lock-timeout", "1s"]);
+    assert_eq!(impatient.code(), 124, "{}", impatient.all());
+    assert!(
+        impatient.stderr.contains("held by PostgreSQL backend pid")
+            && impatient.stderr.contains("pg_terminate_backend"),
+        "{}",
+        impatient.stderr
+    );
+    // SAFETY: killing the child we spawned.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
+    let _ = holder.wait();
+    for w in waiters {
+        let r = wait_child(w, LIMIT);
+        assert_ok(&r);
+    }
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+    assert_eq!(db.count("SELECT count(*) FROM slow"), 1, "applied once");
+}
+
+#[test]
+fn sigterm_releases_the_lock() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&[(
+        "1_slow.sql",
+        "CREATE TABLE slow (id integer);\nSELECT pg_sleep(30);\n",
+    )]);
+    let holder = spawn(&db, dir.path(), &[]);
+    wait_for_advisory_lock(&db);
+    std::thread::sleep(Duration::from_millis(200));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    let r = wait_child(holder, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.all());
+    // The transaction rolled back and the lock is free: a new run takes over at once.
+    let fixed = dir_with(&[("1_slow.sql", "CREATE TABLE slow (id integer);\n")]);
+    let r = go(&db, fixed.path(), &["--lock-timeout", "10s"]);
+    assert_ok(&r);
+    assert_eq!(db.history(), vec![(1, true)]);
+}
+
+// ------------------------------------------------------------------------------ formats
+
+#[test]
+fn goose_directory_on_postgres() {
+    let db = Db::new(Kind::Postgres);
+    let r = go(&db, &fixture("goose"), &[]);
+    assert_ok(&r);
+    assert_eq!(db.history(), vec![(1, true), (2, true), (3, true)]);
+    // Down sections never ran; the trigger from the StatementBegin block works; the
+    // NO TRANSACTION index was built concurrently and is valid.
+    assert_eq!(
+        db.query("SELECT name FROM users ORDER BY id")
+            .lines()
+            .collect::<Vec<_>>(),
+        ["ada", "GRACE"]
+    );
+    assert_eq!(
+        db.count(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+             WHERE c.relname = 'users_name_idx' AND i.indisvalid"
+        ),
+        1
+    );
+    assert_ok(&go(&db, &fixture("goose"), &["status"]));
+}
+
+#[test]
+fn dbmate_directory_on_sqlite_and_mariadb() {
+    for kind in [Kind::Sqlite, Kind::Mariadb] {
+        let db = Db::new(kind);
+        let r = go(&db, &fixture("dbmate"), &["--format", "dbmate"]);
+        assert_ok(&r);
+        assert_eq!(
+            db.history(),
+            vec![
+                (20240101000001, true),
+                (20240101000002, true),
+                (20240101000003, true)
+            ]
+        );
+        assert_eq!(db.count("SELECT count(*) FROM posts"), 2, "down never ran");
+        // Auto-detection gives the same versions and checksums: nothing pending.
+        assert_ok(&go(&db, &fixture("dbmate"), &["status"]));
+    }
+}
+
+// ------------------------------------------------------------------------------ connection
+
+#[test]
+fn missing_database_exits_3_and_bad_credentials_exit_5() {
+    require_service("PostgreSQL", "127.0.0.1:5432");
+    let dir = dir_with(BASIC);
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "--database-url",
+                "postgres://postgres@127.0.0.1:5432/initbox_no_such_db",
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(10), "fails fast");
+
+    require_service("MariaDB", "127.0.0.1:3306");
+    let password = "Hunter2-initbox-canary";
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "--database-url",
+                &format!("mysql://initbox_nobody:{password}@127.0.0.1:3306/test"),
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(r.stderr.contains("credentials rejected"), "{}", r.stderr);
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+    assert!(r.elapsed < Duration::from_secs(10), "fails fast");
+
+    // The same with --password-file.
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), format!("{password}\n")).unwrap();
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "--database-url",
+                "mysql://initbox_nobody@127.0.0.1:3306/test",
+                "--password-file",
+            ])
+            .arg(pw.path())
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("-v"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+}
+
+/// Forward connections on `port` to PostgreSQL, starting only after `delay`: a database
+/// that comes up while initbox waits.
+fn late_proxy(port: u16, delay: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        for client in listener.incoming().take(4) {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect("127.0.0.1:5432") else {
+                continue;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c1, &mut s1);
+                let _ = s1.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s2, &mut c2);
+                let _ = c2.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+}
+
+#[test]
+fn waits_for_a_database_that_comes_up_later() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(BASIC);
+    let port = common::free_port();
+    late_proxy(port, Duration::from_millis(1500));
+    let url = format!("postgres://postgres@127.0.0.1:{port}/{}", db.name);
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "--timeout",
+                "30s",
+                "--database-url",
+                &url,
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_ok(&r);
+    assert!(r.elapsed >= Duration::from_millis(1400), "{:?}", r.elapsed);
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+
+    // Nothing ever comes up: the deadline ends the wait with 124.
+    let port = common::free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "--timeout",
+                "1s",
+                "--database-url",
+                &url,
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("deadline"), "{}", r.stderr);
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+}
+
+// ------------------------------------------------------------------------------ --exec
+
+#[test]
+fn exec_holds_the_lock_and_passes_the_exit_code() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(BASIC);
+    let mut c = initbox();
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .args(["sh", "-c", "sleep 2; exit 7"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    wait_for_advisory_lock(&db);
+    // Meanwhile a migrator cannot take the same lock.
+    let r = go(&db, dir.path(), &["--lock-timeout", "500ms"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    let r = wait_child(holder, LIMIT);
+    assert_eq!(r.code(), 7, "{}", r.all());
+    // Released afterwards.
+    assert_ok(&go(&db, dir.path(), &["--lock-timeout", "5s"]));
+
+    let r = run(
+        initbox().args([
+            "run-migrations",
+            "--database-url",
+            &db.url(),
+            "--exec",
+            "--",
+            "initbox-no-such-command",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 127, "{}", r.all());
+}
+
+#[test]
+fn exec_child_is_stopped_before_the_lock_is_released() {
+    let db = Db::new(Kind::Sqlite);
+    let pidfile = db._dir.as_ref().unwrap().path().join("child.pid");
+    let mut c = initbox();
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .arg("sh")
+    .arg("-c")
+    .arg(format!("echo $$ > {}; exec sleep 30", pidfile.display()))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    let start = Instant::now();
+    while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "child never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let child: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: signalling the process we spawned.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    let r = wait_child(holder, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(8), "{:?}", r.elapsed);
+    // SAFETY: signal 0 only checks whether the process exists.
+    let alive = unsafe { libc::kill(child, 0) } == 0;
+    assert!(!alive, "the command outlived initbox (and its lock)");
+}
+
+#[test]
+fn mariadb_password_file_works_and_never_shows() {
+    let db = Db::new(Kind::Mariadb);
+    let user = unique("initbox_u");
+    let password = "Pw-initbox-canary-7f3a";
+    mariadb(
+        "",
+        &format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
+             CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'; \
+             GRANT ALL ON {db}.* TO '{user}'@'%'; GRANT ALL ON {db}.* TO '{user}'@'localhost'",
+            db = db.name
+        ),
+    );
+    let dir = dir_with(BASIC);
+    let pw = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(pw.path(), format!("{password}\n")).unwrap();
+    let url = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "-vv",
+                "--database-url",
+                &url,
+                "--password-file",
+            ])
+            .arg(pw.path())
+            .arg("--dir")
+            .arg(dir.path()),
+        LIMIT,
+    );
+    let _ = Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", "-e"])
+        .arg(format!(
+            "DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost'"
+        ))
+        .output();
+    assert_ok(&r);
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+
+    // In the URL instead: masked in every line, also at -vv and in errors.
+    let r = run(
+        initbox()
+            .args([
+                "run-migrations",
+                "-vv",
+                "--database-url",
+                &format!("mysql://{user}:{password}@127.0.0.1:3306/{}", db.name),
+                "--dir",
+            ])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 5, "user dropped meanwhile: {}", r.all());
+    assert!(!r.all().contains(password), "password leaked: {}", r.all());
+    assert!(r.all().contains("[REDACTED]"), "{}", r.all());
+}
+
+#[test]
+fn sqlite_file_lock_names_its_holder() {
+    let db = Db::new(Kind::Sqlite);
+    let dir = dir_with(BASIC);
+    let mut c = initbox();
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .args(["sleep", "3"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    let lock = PathBuf::from(format!(
+        "{}-migrate.lock",
+        db.file.as_ref().unwrap().display()
+    ));
+    let start = Instant::now();
+    while std::fs::read_to_string(&lock)
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(start.elapsed() < Duration::from_secs(20), "no lock file");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = go(&db, dir.path(), &["--lock-timeout", "500ms"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(
+        r.stderr.contains("held by host=") && r.stderr.contains(&format!("pid={}", holder.id())),
+        "{}",
+        r.stderr
+    );
+    assert_ok(&wait_child(holder, LIMIT));
+    assert_ok(&go(&db, dir.path(), &["--lock-timeout", "5s"]));
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+}
