@@ -69,7 +69,12 @@ impl Response {
 }
 
 /// Whether a transport error is worth retrying.
+/// A TLS verification failure is not transient: retrying cannot make a certificate valid.
 pub fn transient_transport(e: &reqwest::Error) -> bool {
+    let text = chain(e);
+    if text.contains("certificate") || text.contains("InvalidCertificate") {
+        return false;
+    }
     e.is_connect() || e.is_timeout() || e.is_request() && e.source().is_some()
 }
 

@@ -8,14 +8,16 @@
 //! tells the mount and its KV version (cached per mount), then `GET /v1/MOUNT/data/PATH` (KV v2)
 //! or `GET /v1/PATH` (KV v1 and every other engine, lease metadata kept).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use initbox_runtime::retry::{Attempt, RetryPolicy, retry};
 use initbox_runtime::{Deadline, Failure, redact};
 use serde_json::Value;
+use tracing::instrument::WithSubscriber;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
@@ -184,6 +186,9 @@ pub struct Vault {
     token: String,
     deadline: Deadline,
     mounts: Mutex<Vec<Mount>>,
+    /// One mount lookup at a time per (namespace, first path segment): concurrent reads of one
+    /// mount wait for its first lookup instead of each asking Vault.
+    lookups: Mutex<HashMap<(Option<String>, String), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Vault {
@@ -236,6 +241,7 @@ impl Vault {
             token: String::new(),
             deadline,
             mounts: Mutex::new(Vec::new()),
+            lookups: Mutex::new(HashMap::new()),
         };
         vault.token = vault.login(args).await?;
         Ok(vault)
@@ -413,7 +419,9 @@ impl Vault {
         Fut: std::future::Future<Output = Result<T, ClientError>>,
     {
         retry(&policy(&self.deadline), &self.deadline, what, |_| {
-            let fut = op();
+            // vaultrs logs every API error itself, at ERROR level and over several lines; the
+            // failure is reported once, on one line, by initbox instead.
+            let fut = op().with_subscriber(tracing::subscriber::NoSubscriber::default());
             async move { fut.await.map_err(|e| classify(what, e)) }
         })
         .await
@@ -438,14 +446,24 @@ impl Vault {
         namespace: Option<&str>,
     ) -> Result<Option<Mount>, Failure> {
         let ns = namespace.or(self.namespace.as_deref()).map(str::to_string);
-        {
+        let cached = || {
             let cache = self.mounts.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(m) = cache
+            cache
                 .iter()
                 .find(|m| m.namespace == ns && format!("{path}/").starts_with(&m.path))
-            {
-                return Ok(Some(m.clone()));
-            }
+                .cloned()
+        };
+        if let Some(m) = cached() {
+            return Ok(Some(m));
+        }
+        let first = path.split('/').next().unwrap_or_default().to_string();
+        let gate = {
+            let mut l = self.lookups.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(l.entry((ns.clone(), first)).or_default())
+        };
+        let _turn = gate.lock().await;
+        if let Some(m) = cached() {
+            return Ok(Some(m));
         }
         let what = format!("vault mount lookup for {path}");
         let resp = http::send(&self.deadline, &what, || {
