@@ -35,6 +35,7 @@ impl fmt::Debug for Document {
 }
 
 /// What a backend read found.
+#[derive(Clone, Debug)]
 pub enum Fetched {
     Found(Document),
     /// Nothing there: the message says where it looked.

@@ -189,7 +189,11 @@ pub struct Vault {
     /// One mount lookup at a time per (namespace, first path segment): concurrent reads of one
     /// mount wait for its first lookup instead of each asking Vault.
     lookups: Mutex<HashMap<(Option<String>, String), Arc<tokio::sync::Mutex<()>>>>,
+    /// Reads by (namespace, API path): `secret/app` and `secret/data/app` are one read.
+    reads: Mutex<HashMap<(Option<String>, String), ReadCell>>,
 }
+
+type ReadCell = Arc<tokio::sync::OnceCell<Result<Fetched, Failure>>>;
 
 impl Vault {
     /// Build the client and log in (once).
@@ -242,6 +246,7 @@ impl Vault {
             deadline,
             mounts: Mutex::new(Vec::new()),
             lookups: Mutex::new(HashMap::new()),
+            reads: Mutex::new(HashMap::new()),
         };
         vault.token = vault.login(args).await?;
         Ok(vault)
@@ -560,6 +565,27 @@ impl Vault {
             };
             (r.path.clone(), format!("{label} path={}", r.path))
         };
+        let key = (
+            ns.or(self.namespace.as_deref()).map(str::to_string),
+            api_path.clone(),
+        );
+        let cell = {
+            let mut reads = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(reads.entry(key).or_default())
+        };
+        cell.get_or_init(|| self.read_api(r, api_path, label, kv))
+            .await
+            .clone()
+    }
+
+    async fn read_api(
+        &self,
+        r: &Reference,
+        api_path: String,
+        label: String,
+        kv: u8,
+    ) -> Result<Fetched, Failure> {
+        let ns = r.namespace.as_deref();
         let what = format!("vault read {}", r.path);
         let resp = http::send(&self.deadline, &what, || self.request(&api_path, ns)).await?;
         match resp.status {
