@@ -442,7 +442,7 @@ fn not_found_or_fail(
     } else {
         "secretsmanager"
     };
-    if not_found.iter().any(|n| kind == *n) {
+    if not_found.contains(&kind) {
         return Ok(Fetched::NotFound(format!(
             "secret not found: aws {service} {} ({kind})",
             r.path
@@ -496,12 +496,11 @@ fn ini_value(text: &str, sections: &[String], key: &str) -> Option<String> {
                 in_section = name.trim() == wanted;
                 continue;
             }
-            if in_section {
-                if let Some((k, v)) = line.split_once('=') {
-                    if k.trim() == key {
-                        return Some(v.trim().to_string());
-                    }
-                }
+            if in_section
+                && let Some((k, v)) = line.split_once('=')
+                && k.trim() == key
+            {
+                return Some(v.trim().to_string());
             }
         }
     }

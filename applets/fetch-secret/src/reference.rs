@@ -256,9 +256,7 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
         r.optional = true;
     }
     r.path = normalize_path(backend, path)?;
-    if r.kv.is_some() && backend != Backend::Vault
-        || r.namespace.is_some() && backend != Backend::Vault
-    {
+    if (r.kv.is_some() || r.namespace.is_some()) && backend != Backend::Vault {
         return Err("kv= and namespace= apply to vault references only".into());
     }
     if r.stage.is_some() && backend != Backend::AwsSecretsManager {

@@ -48,10 +48,10 @@ pub fn register_all(v: &Value) {
         Value::String(s) => {
             redact::register(s);
             // A JSON document stored as one string (Secrets Manager): its leaves too.
-            if s.trim_start().starts_with('{') {
-                if let Ok(inner) = serde_json::from_str::<Value>(s) {
-                    register_all(&inner);
-                }
+            if s.trim_start().starts_with('{')
+                && let Ok(inner) = serde_json::from_str::<Value>(s)
+            {
+                register_all(&inner);
             }
         }
         Value::Number(n) => redact::register(&n.to_string()),

@@ -188,11 +188,13 @@ pub struct Vault {
     mounts: Mutex<Vec<Mount>>,
     /// One mount lookup at a time per (namespace, first path segment): concurrent reads of one
     /// mount wait for its first lookup instead of each asking Vault.
-    lookups: Mutex<HashMap<(Option<String>, String), Arc<tokio::sync::Mutex<()>>>>,
+    lookups: Mutex<HashMap<NsPath, Arc<tokio::sync::Mutex<()>>>>,
     /// Reads by (namespace, API path): `secret/app` and `secret/data/app` are one read.
-    reads: Mutex<HashMap<(Option<String>, String), ReadCell>>,
+    reads: Mutex<HashMap<NsPath, ReadCell>>,
 }
 
+/// (namespace, path)
+type NsPath = (Option<String>, String);
 type ReadCell = Arc<tokio::sync::OnceCell<Result<Fetched, Failure>>>;
 
 impl Vault {
