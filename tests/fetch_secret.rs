@@ -1154,7 +1154,7 @@ fn aws_secrets_manager_and_ssm_with_every_credential_source() {
         r.stderr
     );
     // No credentials at all: a usage error naming the sources.
-    let r = run(&mut aws("none").args(["a=ref+awssm://prod/db"]), LIMIT);
+    let r = run(aws("none").args(["a=ref+awssm://prod/db"]), LIMIT);
     assert_one_line_error(&r, 2, "no AWS credentials");
 }
 
