@@ -2,7 +2,8 @@
 # Benchmark: fetch 50 secrets from the stand-in Vault (tests/fixtures/fetch-secret/standin.py,
 # KV v2) in one `initbox fetch-secret` run, versus what shell-based init containers do: 50
 # sequential `curl` calls (plus jq-less extraction with python would add more; curl alone is the
-# floor). Prints wall time and peak RSS side by side. Build first: cargo build --release.
+# floor). Prints wall time and peak RSS side by side. Build first: cargo build --release (the
+# figures in the report used `--no-default-features --features fetch-secret`, a 4.5 MB binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${INITBOX_BIN:-target/release/initbox}
