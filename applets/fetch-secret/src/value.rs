@@ -1,0 +1,284 @@
+//! Fetched secrets: the whole document a backend returned, and the value a reference selects.
+//!
+//! Every string a backend returns is registered with the runtime's scrubber the moment it
+//! arrives ([`Document::new`]), so no later log line, error or termination message can show it.
+
+use std::fmt;
+
+use base64::Engine;
+use initbox_runtime::{Failure, redact};
+use serde_json::Value;
+
+use crate::reference::{Decode, Reference, Selector};
+
+/// Lease metadata of a dynamic secret (database credentials, AWS credentials, ...).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Lease {
+    pub lease_id: String,
+    /// Seconds.
+    pub lease_duration: u64,
+    pub renewable: bool,
+}
+
+/// What one backend read returned: the secret (a JSON value: a map of keys, or a string) and,
+/// for Vault, lease metadata.
+#[derive(Clone)]
+pub struct Document {
+    value: Value,
+    lease: Option<Lease>,
+}
+
+impl fmt::Debug for Document {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Document([REDACTED])")
+    }
+}
+
+/// What a backend read found.
+#[derive(Clone, Debug)]
+pub enum Fetched {
+    Found(Document),
+    /// Nothing there: the message says where it looked.
+    NotFound(String),
+}
+
+/// Register every string (and number) leaf of `v` with the scrubber.
+pub fn register_all(v: &Value) {
+    match v {
+        Value::String(s) => {
+            redact::register(s);
+            // A JSON document stored as one string (Secrets Manager): its leaves too.
+            if s.trim_start().starts_with('{')
+                && let Ok(inner) = serde_json::from_str::<Value>(s)
+            {
+                register_all(&inner);
+            }
+        }
+        Value::Number(n) => redact::register(&n.to_string()),
+        Value::Array(a) => a.iter().for_each(register_all),
+        Value::Object(o) => o.values().for_each(register_all),
+        Value::Bool(_) | Value::Null => {}
+    }
+}
+
+impl Document {
+    /// A fetched document; every value in it is registered for redaction at once.
+    pub fn new(value: Value, lease: Option<Lease>) -> Self {
+        register_all(&value);
+        if let Some(l) = &lease {
+            redact::register(&l.lease_id);
+        }
+        Document { value, lease }
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// Select the part `r` asks for; a missing key is an error listing the key names.
+    pub fn select(&self, r: &Reference) -> Result<SecretValue, Failure> {
+        self.try_select(r)?
+    }
+
+    /// Select the part `r` asks for: `Ok(Err(_))` when the key is missing (the failure lists the
+    /// existing key names, never values), `Err(_)` for other problems.
+    pub fn try_select(&self, r: &Reference) -> Result<Result<SecretValue, Failure>, Failure> {
+        let root = match (&r.selector, &self.value) {
+            (Selector::Whole, _) => {
+                return finish(self.value.clone(), self.lease.clone(), r).map(Ok);
+            }
+            // A JSON document stored as a string (Secrets Manager, a file, an env var).
+            (_, Value::String(s)) => match parse_structured(s) {
+                Some(v) => v,
+                None => {
+                    return Err(Failure::failed(format!(
+                        "{r}: the secret is a plain string, not a JSON/YAML document with keys"
+                    )));
+                }
+            },
+            (_, v) => v.clone(),
+        };
+        let found = match &r.selector {
+            Selector::Pointer(p) => root.pointer(p),
+            Selector::Key(k) => root.get(k),
+            Selector::Whole => unreachable!("handled above"),
+        };
+        match found {
+            Some(v) => finish(v.clone(), self.lease.clone(), r).map(Ok),
+            None => Ok(Err(missing_key(r, &root))),
+        }
+    }
+}
+
+fn parse_structured(s: &str) -> Option<Value> {
+    let t = s.trim_start();
+    if t.starts_with('{') || t.starts_with('[') {
+        return serde_json::from_str(s).ok();
+    }
+    match serde_norway::from_str::<Value>(s) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// "key 'x' not found in REF; available keys: a, b" — names only, never values.
+fn missing_key(r: &Reference, root: &Value) -> Failure {
+    let (wanted, parent) = match &r.selector {
+        Selector::Key(k) => (k.clone(), Some(root)),
+        Selector::Pointer(p) => {
+            let (parent_ptr, last) = p.rsplit_once('/').unwrap_or(("", p));
+            (
+                last.replace("~1", "/").replace("~0", "~"),
+                root.pointer(parent_ptr),
+            )
+        }
+        Selector::Whole => (String::new(), None),
+    };
+    let names = match parent {
+        Some(Value::Object(o)) => {
+            let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            if keys.is_empty() {
+                "none".to_string()
+            } else {
+                keys.join(", ")
+            }
+        }
+        Some(Value::Array(a)) => format!("indexes 0..{}", a.len()),
+        Some(_) => "none (not a map)".to_string(),
+        None => "none (the parent path does not exist)".to_string(),
+    };
+    Failure::failed(format!(
+        "{r}: key '{wanted}' not found; available keys: {names}"
+    ))
+}
+
+fn finish(v: Value, lease: Option<Lease>, r: &Reference) -> Result<SecretValue, Failure> {
+    let v = match r.decode {
+        Decode::None => v,
+        Decode::Base64 => {
+            let Value::String(s) = &v else {
+                return Err(Failure::failed(format!(
+                    "{r}: decode=base64 needs a string value"
+                )));
+            };
+            let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(&compact)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&compact))
+                .map_err(|_| Failure::failed(format!("{r}: the value is not valid base64")))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                Failure::failed(format!("{r}: the base64-decoded value is not UTF-8 text"))
+            })?;
+            redact::register(&text);
+            Value::String(text)
+        }
+    };
+    Ok(SecretValue {
+        value: Some(v),
+        lease,
+    })
+}
+
+/// The value a reference resolved to. Its `Debug` never shows the value.
+#[derive(Clone, Default)]
+pub struct SecretValue {
+    value: Option<Value>,
+    lease: Option<Lease>,
+}
+
+impl fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value {
+            Some(_) => f.write_str("SecretValue([REDACTED])"),
+            None => f.write_str("SecretValue(absent)"),
+        }
+    }
+}
+
+impl SecretValue {
+    /// A value given directly (a reference's `default=`); registered for redaction.
+    pub fn from_text(text: &str) -> Self {
+        redact::register(text);
+        SecretValue {
+            value: Some(Value::String(text.to_string())),
+            lease: None,
+        }
+    }
+
+    /// An optional reference that was not found and has no default.
+    pub fn absent() -> Self {
+        SecretValue::default()
+    }
+
+    pub fn is_absent(&self) -> bool {
+        self.value.is_none()
+    }
+
+    /// The value as text: a string as is, anything else as compact JSON; "" when absent.
+    pub fn text(&self) -> String {
+        match &self.value {
+            None => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }
+    }
+
+    /// The value as JSON (a map for a whole Vault secret); `None` when absent.
+    pub fn json(&self) -> Option<&Value> {
+        self.value.as_ref()
+    }
+
+    /// Lease metadata, for dynamic Vault secrets.
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::parse;
+    use serde_json::json;
+
+    #[test]
+    fn selects_pointers_keys_and_whole() {
+        let d = Document::new(
+            json!({"user": "app", "pw": "s3cr3t-one", "n": {"k": 5}}),
+            None,
+        );
+        let get = |r: &str| d.select(&parse(r).unwrap()).map(|v| v.text());
+        assert_eq!(get("ref+vault://a#/pw").unwrap(), "s3cr3t-one");
+        assert_eq!(get("ref+vault://a#user").unwrap(), "app");
+        assert_eq!(get("ref+vault://a#/n/k").unwrap(), "5");
+        assert_eq!(get("ref+vault://a#/n").unwrap(), r#"{"k":5}"#);
+        assert!(get("ref+vault://a").unwrap().contains("\"pw\""));
+    }
+
+    #[test]
+    fn missing_key_lists_names_not_values() {
+        let d = Document::new(json!({"username": "u1", "password": "v4lue-xyz"}), None);
+        let f = d
+            .select(&parse("ref+vault://a#/passwrod").unwrap())
+            .unwrap_err();
+        assert!(
+            f.message.contains("available keys: password, username"),
+            "{}",
+            f.message
+        );
+        assert!(!f.message.contains("v4lue-xyz"));
+        assert_eq!(f.code, initbox_runtime::Code::FAILED);
+    }
+
+    #[test]
+    fn json_strings_are_looked_into_and_base64_decoded() {
+        let d = Document::new(json!(r#"{"k":"aGVsbG8td29ybGQ="}"#), None);
+        let v = d
+            .select(&parse("ref+awssm://x?decode=base64#/k").unwrap())
+            .unwrap();
+        assert_eq!(v.text(), "hello-world");
+        assert!(!redact::scrub("hello-world").contains("hello-world"));
+        let d = Document::new(json!("plain"), None);
+        assert!(d.select(&parse("ref+awssm://x#/k").unwrap()).is_err());
+    }
+}
