@@ -191,8 +191,13 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     // Display; only the first line, the reason, is kept.
     let full = e.to_string();
     let line = first_line(&full);
-    let line = line.trim_start_matches("error: ").to_string();
-    strip_position(&line)
+    let line = line.trim_start_matches("error: ");
+    // "line 1 column 4: reason": the location is shown separately.
+    let line = match line.split_once(": ") {
+        Some((loc, rest)) if loc.starts_with("line ") && loc.contains(" column ") => rest,
+        _ => line,
+    };
+    strip_position(line)
 }
 
 /// Every string in `value` (for registering secret data with the scrubber).

@@ -373,7 +373,7 @@ impl Expander<'_, '_> {
                     } else {
                         format!("variable {var} is {state}: {}", w.trim())
                     };
-                    return Err(self.error(start, end, msg));
+                    self.missing.push(self.error(start, end, msg));
                 }
             }
         }

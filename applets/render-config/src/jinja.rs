@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use initbox_runtime::{Failure, redact};
-use minijinja::value::{Kwargs, ValueKind};
+use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 /// Resolves a secret reference (`ref+vault://...`, `ref+file://...`) to its value.
@@ -388,6 +388,7 @@ fn build_environment(
     minijinja_contrib::add_to_environment(&mut env);
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
 
+    env.add_filter("tojson", to_json_sorted);
     env.add_filter("toyaml", to_yaml);
     env.add_filter("to_yaml", to_yaml);
     env.add_filter("to_json", to_json_alias);
@@ -400,6 +401,8 @@ fn build_environment(
     env.add_filter("required", required);
     env.add_filter("sha256", sha256);
     env.add_filter("quote", shell_quote);
+    env.add_filter("center", center);
+    env.add_filter("truncate", truncate);
 
     env.add_function("secret", move |reference: String| -> Result<Value, Error> {
         resolve_secret(&secrets, &reference).map(Value::from)
@@ -473,6 +476,79 @@ fn to_json_alias(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from_safe_string(text))
 }
 
+/// Jinja2's `tojson`: keys sorted, `", "`/`": "` separators (or `indent=N`), and `<`, `>`,
+/// `&`, `'` escaped so the output is safe inside HTML too.
+fn to_json_sorted(value: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<Value, Error> {
+    if value.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    let indent = kwargs.get::<Option<usize>>("indent")?.or(indent);
+    kwargs.assert_all_used()?;
+    let json = serde_json::to_value(value).map_err(|e| invalid(format!("tojson: {e}")))?;
+    let mut out = String::new();
+    write_json(&json, indent, 0, &mut out);
+    let out = out
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\'', "\\u0027");
+    // Python's json.dumps escapes every non-ASCII character (ensure_ascii).
+    let mut ascii = String::with_capacity(out.len());
+    for c in out.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut buf = [0u16; 2];
+            for unit in c.encode_utf16(&mut buf) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    Ok(Value::from_safe_string(ascii))
+}
+
+fn write_json(v: &serde_json::Value, indent: Option<usize>, level: usize, out: &mut String) {
+    use serde_json::Value as J;
+    let newline = |out: &mut String, level: usize| {
+        if let Some(n) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(n * level));
+        }
+    };
+    let sep = if indent.is_some() { "," } else { ", " };
+    match v {
+        J::Array(items) if !items.is_empty() => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(sep);
+                }
+                newline(out, level + 1);
+                write_json(item, indent, level + 1, out);
+            }
+            newline(out, level);
+            out.push(']');
+        }
+        J::Object(map) if !map.is_empty() => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(sep);
+                }
+                newline(out, level + 1);
+                out.push_str(&J::String(k.clone()).to_string());
+                out.push_str(": ");
+                write_json(&map[k], indent, level + 1, out);
+            }
+            newline(out, level);
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 fn from_json(text: &str) -> Result<Value, Error> {
     serde_json::from_str::<Value>(text).map_err(|e| invalid(format!("fromjson: {e}")))
 }
@@ -533,6 +609,76 @@ fn shell_quote(value: &Value) -> Result<String, Error> {
     }
     let s = value.to_string();
     Ok(format!("'{}'", s.replace('\'', r"'\''")))
+}
+
+/// Jinja2's `truncate(length=255, killwords=false, end='...', leeway=5)`, positional or named.
+fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    if args.len() > 4 {
+        return Err(Error::from(ErrorKind::TooManyArguments));
+    }
+    let pos = |i: usize| args.get(i).filter(|v| !v.is_none() && !v.is_undefined());
+    let num = |i: usize| -> Result<Option<usize>, Error> {
+        pos(i)
+            .map(|v| usize::try_from(v.clone()))
+            .transpose()
+            .map_err(|_| invalid("truncate: expected a whole number"))
+    };
+    let length = kwargs
+        .get::<Option<usize>>("length")?
+        .or(num(0)?)
+        .unwrap_or(255);
+    let killwords = kwargs
+        .get::<Option<bool>>("killwords")?
+        .or(pos(1).map(Value::is_true))
+        .unwrap_or(false);
+    let end = kwargs
+        .get::<Option<String>>("end")?
+        .or(pos(2).map(Value::to_string))
+        .unwrap_or_else(|| "...".into());
+    let leeway = kwargs
+        .get::<Option<usize>>("leeway")?
+        .or(num(3)?)
+        .unwrap_or(5);
+    kwargs.assert_all_used()?;
+    let s = value.to_string();
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= length + leeway {
+        return Ok(s);
+    }
+    let keep = length.saturating_sub(end.chars().count());
+    let head: String = chars[..keep.min(chars.len())].iter().collect();
+    if killwords {
+        return Ok(head + &end);
+    }
+    let head = match head.rsplit_once(' ') {
+        Some((h, _)) => h.to_string(),
+        None => head,
+    };
+    Ok(head + &end)
+}
+
+/// Jinja2's `center`: pad to `width`, the extra space on the right.
+fn center(value: &Value, width: Option<usize>) -> Result<String, Error> {
+    if value.is_undefined() {
+        return Err(Error::from(ErrorKind::UndefinedError));
+    }
+    let s = value.to_string();
+    let width = width.unwrap_or(80);
+    let len = s.chars().count();
+    if len >= width {
+        return Ok(s);
+    }
+    let total = width - len;
+    // Python's str.center puts the odd space on the left when the width is odd.
+    let left = total / 2 + (total & width & 1);
+    Ok(format!(
+        "{}{s}{}",
+        " ".repeat(left),
+        " ".repeat(total - left)
+    ))
 }
 
 fn describe_kind(e: &Error) -> String {
