@@ -696,8 +696,7 @@ impl Applet for Args {
         }
         // 5. Commit all.
         let total = staged.len();
-        let mut written = 0;
-        for f in staged {
+        for (written, f) in staged.into_iter().enumerate() {
             let dest = f.destination().to_path_buf();
             output::commit(f).map_err(|e| {
                 if written > 0 {
@@ -709,7 +708,6 @@ impl Applet for Args {
                     e
                 }
             })?;
-            written += 1;
         }
         tracing::info!(
             files = total,
