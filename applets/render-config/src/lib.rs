@@ -133,11 +133,11 @@ pub struct Args {
     pub undefined: UndefinedArg,
 
     /// Jinja: remove the first newline after a block tag.
-    #[arg(long, env = "INITBOX_RENDER_TRIM_BLOCKS")]
+    #[arg(long, env = "INITBOX_RENDER_TRIM_BLOCKS", value_parser = clap::builder::BoolishValueParser::new())]
     pub trim_blocks: bool,
 
     /// Jinja: strip spaces and tabs before a block tag.
-    #[arg(long, env = "INITBOX_RENDER_LSTRIP_BLOCKS")]
+    #[arg(long, env = "INITBOX_RENDER_LSTRIP_BLOCKS", value_parser = clap::builder::BoolishValueParser::new())]
     pub lstrip_blocks: bool,
 
     /// envsubst: substitute only these variables (names or NAME_* prefixes, comma or space
@@ -183,7 +183,7 @@ pub struct Args {
 
     /// List the variables each template needs and which are missing; write nothing.
     /// Exit 3 if a template does not render.
-    #[arg(long, env = "INITBOX_RENDER_LINT")]
+    #[arg(long, env = "INITBOX_RENDER_LINT", value_parser = clap::builder::BoolishValueParser::new())]
     pub lint: bool,
 
     #[command(flatten)]
