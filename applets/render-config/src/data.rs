@@ -148,10 +148,8 @@ pub fn parse(text: &str, format: Format) -> Result<Value, ParseError> {
             if text.trim().is_empty() {
                 return Ok(Value::from(BTreeMap::<String, Value>::new()));
             }
-            serde_saphyr::from_str::<Value>(text).map_err(|e| {
-                let loc = e
-                    .location()
-                    .map(|l| (l.line() as usize, l.column() as usize));
+            serde_norway::from_str::<Value>(text).map_err(|e| {
+                let loc = e.location().map(|l| (l.line(), l.column()));
                 (loc, format!("invalid YAML: {}", yaml_message(&e)))
             })
         }
@@ -186,18 +184,13 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    // serde-saphyr renders a snippet of the document (which could hold a secret) in its
-    // Display; only the first line, the reason, is kept.
-    let full = e.to_string();
-    let line = first_line(&full);
-    let line = line.trim_start_matches("error: ");
-    // "line 1 column 4: reason": the location is shown separately.
-    let line = match line.split_once(": ") {
-        Some((loc, rest)) if loc.starts_with("line ") && loc.contains(" column ") => rest,
-        _ => line,
-    };
-    strip_position(line)
+fn yaml_message(e: &serde_norway::Error) -> String {
+    // The location is shown separately; libyaml's messages name tokens, not document content.
+    let full = first_line(&e.to_string());
+    match full.find(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    }
 }
 
 /// Every string in `value` (for registering secret data with the scrubber).

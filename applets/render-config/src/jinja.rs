@@ -452,7 +452,7 @@ fn to_yaml(value: &Value) -> Result<String, Error> {
     if value.is_undefined() {
         return Err(Error::from(ErrorKind::UndefinedError));
     }
-    serde_saphyr::to_string(value).map_err(|e| invalid(format!("toyaml: {e}")))
+    serde_norway::to_string(value).map_err(|e| invalid(format!("toyaml: {e}")))
 }
 
 fn to_json_alias(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
@@ -554,7 +554,7 @@ fn from_json(text: &str) -> Result<Value, Error> {
 }
 
 fn from_yaml(text: &str) -> Result<Value, Error> {
-    serde_saphyr::from_str::<Value>(text)
+    serde_norway::from_str::<Value>(text)
         .map_err(|e| invalid(format!("fromyaml: {}", first_line(&e.to_string()))))
 }
 
