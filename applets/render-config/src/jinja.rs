@@ -102,11 +102,19 @@ impl Delimiters {
                 if l.chars().count() < 2 || r.chars().count() < 2 {
                     return Err(bad());
                 }
-                Ok(Delimiters {
+                let d = Delimiters {
                     variable: pair(l, r),
                     block: (format!("{lf}%"), format!("%{rl}")),
                     comment: (format!("{lf}#"), format!("#{rl}")),
-                })
+                };
+                if d.block == d.variable || d.comment == d.variable {
+                    return Err(format!(
+                        "'{spec}': the block delimiters derived from it ({} {}) are the same; \
+                         give all six, e.g. '{l} {r} {{% %}} {{# #}}'",
+                        d.block.0, d.block.1
+                    ));
+                }
+                Ok(d)
             }
             [vl, vr, bl, br, cl, cr] => Ok(Delimiters {
                 variable: pair(vl, vr),
@@ -956,6 +964,13 @@ mod tests {
             .unwrap();
         assert_eq!(out.text, "{{ helm }} 1!");
         assert!(Delimiters::parse("[").is_err());
+        assert!(
+            Delimiters::parse("<% %>")
+                .unwrap_err()
+                .contains("give all six")
+        );
+        let six = Delimiters::parse("<% %> {% %} {# #}").unwrap();
+        assert_eq!(six.block, ("{%".to_string(), "%}".to_string()));
     }
 
     #[test]
@@ -1001,6 +1016,13 @@ mod tests {
         assert_eq!(e.line, Some(2));
         assert!(e.message.starts_with("syntax error"), "{}", e.message);
         assert!(e.excerpt().unwrap().contains("{% for x in %}"));
+    }
+
+    #[test]
+    fn engine_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Engine>();
+        shareable::<RenderError>();
     }
 
     #[test]
