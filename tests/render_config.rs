@@ -691,9 +691,16 @@ fn canary_secret_values_never_appear_in_errors() {
         outputs[4].all()
     );
 
+    let plain = w("plain.j2", "x=1\n".to_string());
+    // Into a directory, cp-style: the template suffix is dropped.
+    let into = d.join("into");
+    fs::create_dir(&into).unwrap();
+    let r = go(rc().arg(&plain).arg(&into));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(fs::read_to_string(into.join("plain")).unwrap(), "x=1\n");
+
     // Success: files with a secret get 0400, the others 0644; --mode wins.
     let t = w("ok.j2", format!("pw={{{{ secret('{secret_ref}') }}}}\n"));
-    let plain = w("plain.j2", "x=1\n".to_string());
     let r = go(rc()
         .args(["-t", &format!("{}:{}", t.display(), out.display())])
         .args([

@@ -193,7 +193,8 @@ fn yaml_message(e: &serde_norway::Error) -> String {
     }
 }
 
-/// Every string in `value` (for registering secret data with the scrubber).
+/// Every string in `value` (for registering secret data with the scrubber; numbers and booleans
+/// are not treated as secrets).
 pub fn leaf_strings(value: &Value, out: &mut Vec<String>) {
     match value.kind() {
         ValueKind::String => {
@@ -201,7 +202,6 @@ pub fn leaf_strings(value: &Value, out: &mut Vec<String>) {
                 out.push(s.to_string());
             }
         }
-        ValueKind::Number => out.push(value.to_string()),
         ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => {
             if let Ok(iter) = value.try_iter() {
                 for item in iter {

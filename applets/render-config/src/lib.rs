@@ -77,7 +77,9 @@ pub struct Args {
     #[arg(value_name = "SOURCE", env = "INITBOX_RENDER_SOURCE")]
     pub source: Option<PathBuf>,
 
-    /// Output file or directory; omitted or '-': standard output (one template only).
+    /// Output file or directory (a template file into an existing directory or a path ending in
+    /// '/' lands there under its name without the template suffix); omitted or '-': standard
+    /// output (one template only).
     #[arg(value_name = "DEST", env = "INITBOX_RENDER_DEST")]
     pub dest: Option<PathBuf>,
 
@@ -477,6 +479,17 @@ impl Args {
                     });
                 }
             } else {
+                // Like cp: into an existing directory (or a path ending in '/'), under the
+                // template's name without its template suffix.
+                let dest = dest.map(|d| {
+                    let into_dir = d.is_dir() || d.as_os_str().to_string_lossy().ends_with('/');
+                    match src.file_name() {
+                        Some(name) if into_dir => {
+                            d.join(strip_template_suffix(&name.to_string_lossy()))
+                        }
+                        _ => d,
+                    }
+                });
                 jobs.push(Job {
                     executable: meta.permissions().mode() & 0o111 != 0,
                     template: src,
