@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use initbox_runtime::{Failure, redact};
+use initbox_runtime::{Code, Failure, redact};
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
@@ -41,6 +41,13 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Va
 /// a value.
 pub trait SecretSource: Send + Sync {
     fn resolve(&self, reference: &str) -> Result<String, String>;
+
+    /// Like [`SecretSource::resolve`], with the exit code the failure should end the run with
+    /// (default 3, invalid input). Backends override it to keep 1 (not found), 4 (permission),
+    /// 5 (credentials rejected) or 124 (deadline).
+    fn resolve_with_code(&self, reference: &str) -> Result<String, Failure> {
+        self.resolve(reference).map_err(Failure::invalid_input)
+    }
 }
 
 impl<F> SecretSource for F
@@ -180,6 +187,8 @@ struct SecretState {
     cache: Mutex<HashMap<String, String>>,
     used: AtomicBool,
     values: Mutex<Vec<String>>,
+    /// The exit code of a failed `secret()` call during the current render.
+    failure: Mutex<Option<Code>>,
 }
 
 /// The result of a render.
@@ -246,7 +255,7 @@ impl Engine {
         let text = self
             .env
             .render_named_str(name, source, ctx)
-            .map_err(|e| RenderError::from_minijinja(&e, name))?;
+            .map_err(|e| self.error(&e, name))?;
         Ok(self.finish(text))
     }
 
@@ -258,9 +267,7 @@ impl Engine {
             .env
             .get_template(&name)
             .map_err(|e| RenderError::from_minijinja(&e, &name))?;
-        let text = tmpl
-            .render(ctx)
-            .map_err(|e| RenderError::from_minijinja(&e, &name))?;
+        let text = tmpl.render(ctx).map_err(|e| self.error(&e, &name))?;
         Ok(self.finish(text))
     }
 
@@ -300,6 +307,16 @@ impl Engine {
 
     fn begin(&self) {
         self.secrets.used.store(false, Ordering::SeqCst);
+        *lock(&self.secrets.failure) = None;
+    }
+
+    /// A render error, with the exit code of a failed `secret()` call if one caused it.
+    fn error(&self, e: &Error, name: &str) -> RenderError {
+        let mut out = RenderError::from_minijinja(e, name);
+        if let Some(code) = lock(&self.secrets.failure).take() {
+            out.code = code;
+        }
+        out
     }
 
     fn finish(&self, text: String) -> Rendered {
@@ -429,10 +446,11 @@ fn resolve_secret(state: &SecretState, reference: &str) -> Result<String, Error>
             format!("secret({reference:?}): no secret backend is available"),
         ));
     };
-    let value = source.resolve(reference).map_err(|e| {
+    let value = source.resolve_with_code(reference).map_err(|f| {
+        *lock(&state.failure) = Some(f.code);
         Error::new(
             ErrorKind::InvalidOperation,
-            format!("secret({reference:?}): {e}"),
+            format!("secret({reference:?}): {}", f.message),
         )
     })?;
     redact::register(&value);
@@ -710,6 +728,8 @@ pub struct RenderError {
     pub source_line: Option<String>,
     /// Length of the failing expression on that line (for the caret).
     pub span: usize,
+    /// Exit code: 3 (invalid input) unless a secret backend failed otherwise.
+    pub code: Code,
 }
 
 impl RenderError {
@@ -721,6 +741,7 @@ impl RenderError {
             message: message.into(),
             source_line: None,
             span: 1,
+            code: Code::INVALID_INPUT,
         }
     }
 
@@ -806,9 +827,9 @@ impl RenderError {
         Some(redact::scrub(&out).into_owned())
     }
 
-    /// Exit 3 with the one-line form.
+    /// The one-line form with its exit code (3 unless a secret backend said otherwise).
     pub fn to_failure(&self) -> Failure {
-        Failure::invalid_input(self.to_string())
+        Failure::new(self.code, self.to_string())
     }
 }
 
@@ -1006,6 +1027,29 @@ mod tests {
             .render_str("t", "{{ secret('ref+env://NOPE') }}", context! {})
             .unwrap_err();
         assert!(err.message.contains("not found"), "{err}");
+        assert_eq!(err.to_failure().code, Code::INVALID_INPUT);
+
+        struct Denied;
+        impl SecretSource for Denied {
+            fn resolve(&self, _: &str) -> Result<String, String> {
+                Err("permission denied".into())
+            }
+            fn resolve_with_code(&self, r: &str) -> Result<String, Failure> {
+                Err(Failure::credentials(format!("{r}: token rejected")))
+            }
+        }
+        let e = Engine::new(Options {
+            secrets: Some(Arc::new(Denied)),
+            ..Default::default()
+        })
+        .unwrap();
+        let err = e
+            .render_str("t", "x\n{{ secret('ref+vault://a#/b') }}", context! {})
+            .unwrap_err();
+        assert_eq!(err.to_failure().code, Code::CREDENTIALS);
+        assert!(err.to_string().contains("token rejected"), "{err}");
+        let ok = e.render_str("t", "fine", context! {}).unwrap();
+        assert_eq!(ok.text, "fine");
     }
 
     #[test]
