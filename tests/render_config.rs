@@ -809,6 +809,8 @@ fn lint_lists_needed_and_missing_variables_and_writes_nothing() {
         .args(["--set", "db.port=1", "--set", "region=eu"]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("a.j2: renders"), "{}", r.stdout);
+    assert!(r.stdout.contains("a.j2: not set, defaulted opt\n"), "{}", r.stdout);
+    assert!(!r.stdout.contains("missing"), "{}", r.stdout);
     // envsubst lint separates required from defaulted.
     fs::write(d.join("e.tmpl"), "$RC_REQ ${RC_OPT:-x} ${RC_SET}\n").unwrap();
     let r = go(rc()

@@ -810,6 +810,14 @@ fn lint(r: &Renderer, jobs: &[Job]) -> (String, Vec<RenderError>) {
                     }
                 }
             };
+        let rendered = r.render_job(job);
+        // Jinja: unset variables of a template that still renders are handled by it
+        // (`default()`, `is defined`); only a failed render makes them missing.
+        let (missing, optional_missing) = if r.kind == EngineKind::Jinja && rendered.is_ok() {
+            (Vec::new(), missing)
+        } else {
+            (missing, optional_missing)
+        };
         let list = |v: &mut dyn Iterator<Item = &String>| {
             let s: Vec<&str> = v.map(String::as_str).collect();
             if s.is_empty() {
@@ -828,7 +836,7 @@ fn lint(r: &Renderer, jobs: &[Job]) -> (String, Vec<RenderError>) {
                 list(&mut optional_missing.iter())
             ));
         }
-        match r.render_job(job) {
+        match rendered {
             Ok(_) => report.push_str(&format!("{name}: renders\n")),
             Err(e) => {
                 report.push_str(&format!("{name}: does not render: {e}\n"));
