@@ -870,6 +870,47 @@ mod tests {
         assert_eq!(strip_template_suffix("plain.conf"), "plain.conf");
     }
 
+    /// `secret()` backends are async (HTTP); rendering runs on a blocking thread and waits on
+    /// the applet's current-thread runtime, which keeps driving timers and IO meanwhile.
+    #[test]
+    fn async_secret_backends_work_from_the_render_thread() {
+        struct Slow(tokio::runtime::Handle);
+        impl SecretSource for Slow {
+            fn resolve(&self, reference: &str) -> Result<String, String> {
+                let r = reference.to_string();
+                self.0.block_on(async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let addr = l.local_addr().unwrap();
+                    let c = tokio::spawn(async move { tokio::net::TcpStream::connect(addr).await });
+                    let _ = l.accept().await.unwrap();
+                    c.await.unwrap().unwrap();
+                    Ok(format!("value-of-{}", r.trim_start_matches("ref+test://")))
+                })
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out = rt.block_on(async {
+            let engine = Engine::new(Options {
+                secrets: Some(Arc::new(Slow(tokio::runtime::Handle::current()))),
+                ..Default::default()
+            })
+            .unwrap();
+            tokio::task::spawn_blocking(move || {
+                engine
+                    .render_str("t", "{{ secret('ref+test://a') }}", Value::from(()))
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        });
+        assert_eq!(out.text, "value-of-a");
+        assert!(out.contains_secret);
+    }
+
     #[test]
     fn cli_is_well_formed() {
         use clap::CommandFactory;
