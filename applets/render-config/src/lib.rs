@@ -695,10 +695,10 @@ impl Applet for Args {
         }
 
         // 3. Stage all (dropping the list on any error removes every temporary file).
-        let mut staged = Vec::with_capacity(planned.len());
-        for p in planned {
-            staged.push(output::stage(p)?);
-        }
+        let total = planned.len();
+        let staged = tokio::task::spawn_blocking(move || output::stage_all(planned))
+            .await
+            .map_err(|e| Failure::failed(format!("staging stopped: {e}")))??;
         // 4. Validate.
         if let Some(check) = &self.check_cmd {
             for f in &staged {
@@ -708,19 +708,15 @@ impl Applet for Args {
             }
         }
         // 5. Commit all.
-        let total = staged.len();
-        for (written, f) in staged.into_iter().enumerate() {
-            let dest = f.destination().to_path_buf();
-            output::commit(f).map_err(|e| {
-                if written > 0 {
-                    e.context(format!(
-                        "{written} of {total} files were already installed; {}",
-                        dest.display()
-                    ))
-                } else {
-                    e
-                }
-            })?;
+        let (installed, failure) = tokio::task::spawn_blocking(move || output::commit_all(staged))
+            .await
+            .map_err(|e| Failure::failed(format!("installing stopped: {e}")))?;
+        if let Some(f) = failure {
+            return Err(if installed > 0 {
+                f.context(format!("{installed} of {total} files were installed"))
+            } else {
+                f
+            });
         }
         tracing::info!(
             files = total,

@@ -120,6 +120,64 @@ pub fn stage(planned: Planned) -> Result<StagedFile, Failure> {
     })
 }
 
+/// How many files are staged or committed at once: the fsyncs dominate, and the filesystem
+/// journals concurrent ones together.
+pub const PARALLEL: usize = 16;
+
+/// Run `f` on every item, up to [`PARALLEL`] at once, results in input order.
+fn parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let n = items.len();
+    if n <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let workers = n.min(PARALLEL);
+    let mut lanes: Vec<Vec<(usize, T)>> = (0..workers).map(|_| Vec::new()).collect();
+    for (i, item) in items.into_iter().enumerate() {
+        lanes[i % workers].push((i, item));
+    }
+    let f = &f;
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = lanes
+            .into_iter()
+            .map(|lane| {
+                s.spawn(move || lane.into_iter().map(|(i, t)| (i, f(t))).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Stage every file (directories first, then the files several at once). All or nothing: on a
+/// failure every staged file is dropped, which removes its temporary file.
+pub fn stage_all(planned: Vec<Planned>) -> Result<Vec<StagedFile>, Failure> {
+    for p in &planned {
+        if let Ok(meta) = fs::metadata(&p.dest)
+            && meta.is_dir()
+        {
+            return Err(Failure::usage(format!(
+                "{} is a directory (rendering {} needs a file path there)",
+                p.dest.display(),
+                p.source
+            )));
+        }
+        create_parent_dirs(&p.dest, p.owner)?;
+    }
+    parallel(planned, stage).into_iter().collect()
+}
+
+/// Commit every staged file, several at once. Returns how many were installed and the first
+/// failure, if any.
+pub fn commit_all(staged: Vec<StagedFile>) -> (usize, Option<Failure>) {
+    let results = parallel(staged, commit);
+    let installed = results.iter().filter(|r| r.is_ok()).count();
+    (installed, results.into_iter().find_map(Result::err))
+}
+
 /// Install a staged file: rename over the destination, or write in place when the
 /// destination is a mount point (also when the rename is refused with EBUSY).
 pub fn commit(file: StagedFile) -> Result<(), Failure> {
