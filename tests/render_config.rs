@@ -725,6 +725,18 @@ fn canary_secret_values_never_appear_in_errors() {
         .arg(format!("db={}", secret_file.display())));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(mode_of(&out2), 0o400);
+    // Also in envsubst mode (unnamed secret data: its top-level values are variables).
+    let t = w("sd.tmpl", "p=$password\n".to_string());
+    let out3 = d.join("out/sd.env");
+    let r = go(rc()
+        .args(["--engine", "envsubst"])
+        .arg(&t)
+        .arg(&out3)
+        .arg("--secret-data")
+        .arg(&secret_file));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(fs::read_to_string(&out3).unwrap(), format!("p={CANARY}\n"));
+    assert_eq!(mode_of(&out3), 0o400);
 }
 
 #[test]
@@ -809,7 +821,11 @@ fn lint_lists_needed_and_missing_variables_and_writes_nothing() {
         .args(["--set", "db.port=1", "--set", "region=eu"]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("a.j2: renders"), "{}", r.stdout);
-    assert!(r.stdout.contains("a.j2: not set, defaulted opt\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("a.j2: not set, defaulted opt\n"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("missing"), "{}", r.stdout);
     // envsubst lint separates required from defaulted.
     fs::write(d.join("e.tmpl"), "$RC_REQ ${RC_OPT:-x} ${RC_SET}\n").unwrap();

@@ -244,6 +244,13 @@ impl Engine {
         }
     }
 
+    /// Whether `text` contains a value known to be secret (from `secret()` or
+    /// [`Engine::add_secret_values`]).
+    pub fn contains_secret_value(&self, text: &str) -> bool {
+        let known = lock(&self.secrets.values);
+        known.iter().any(|v| text.contains(v.as_str()))
+    }
+
     /// Render `source` under `name` (the name appears in error locations).
     pub fn render_str(
         &self,
@@ -320,11 +327,8 @@ impl Engine {
     }
 
     fn finish(&self, text: String) -> Rendered {
-        let mut contains_secret = self.secrets.used.load(Ordering::SeqCst);
-        if !contains_secret {
-            let known = lock(&self.secrets.values);
-            contains_secret = known.iter().any(|v| text.contains(v.as_str()));
-        }
+        let contains_secret =
+            self.secrets.used.load(Ordering::SeqCst) || self.contains_secret_value(&text);
         Rendered {
             text,
             contains_secret,

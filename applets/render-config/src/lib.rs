@@ -211,8 +211,7 @@ struct Job {
     executable: bool,
 }
 
-/// One rendered template.
-#[derive(Debug)]
+/// One rendered template (no `Debug`: the text may hold secrets).
 struct Done {
     template: PathBuf,
     dest: Option<PathBuf>,
@@ -247,7 +246,8 @@ impl Renderer {
             EngineKind::Envsubst => {
                 let text =
                     envsubst::render(name, source, &|k| self.lookup(k), self.allow.as_ref())?;
-                Ok((text, false))
+                let secret = self.engine.contains_secret_value(&text);
+                Ok((text, secret))
             }
         }
     }
