@@ -1192,3 +1192,54 @@ impl Certs {
         Certs { dir }
     }
 }
+
+/// render-config's `secret()` resolves through fetch-secret's backends: one reference syntax,
+/// one Vault client, the same redaction.
+#[test]
+fn render_config_secret_function_reads_vault_through_fetch_secret() {
+    let v = vault();
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("app.conf.j2");
+    std::fs::write(
+        &template,
+        "user={{ secret(\"ref+vault://secret/app/db#/username\") }}\n\
+         password={{ secret(\"ref+vault://secret/app/db#/password\") }}\n",
+    )
+    .unwrap();
+    let dest = dir.path().join("out/app.conf");
+    let render = |tpl: &Path, dest: &Path| {
+        let mut c = initbox();
+        c.args(["render-config", "-v", "-v"])
+            .arg(tpl)
+            .arg(dest)
+            .env("VAULT_ADDR", v.addr())
+            .env("VAULT_TOKEN", "root-token-1")
+            .env("HOME", "/nonexistent");
+        run(&mut c, LIMIT)
+    };
+    let r = render(&template, &dest);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dest), format!("user=dbuser\npassword={CANARY}\n"));
+    assert_eq!(mode(&dest), 0o400, "a file holding a secret is 0400");
+    assert!(!r.all().contains(CANARY), "the value leaked: {}", r.all());
+    // Both references point into one secret: one read.
+    assert_eq!(v.count("GET secret/data/app/db"), 1, "{}", v.stats());
+
+    // A missing key fails closed: exit 1, key names listed, no value, nothing written.
+    let bad = dir.path().join("bad.j2");
+    std::fs::write(
+        &bad,
+        "x={{ secret(\"ref+vault://secret/app/db#/nope\") }}\n",
+    )
+    .unwrap();
+    let bad_dest = dir.path().join("out/bad.conf");
+    let r = render(&bad, &bad_dest);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("username") && r.stderr.contains("password"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.all().contains(CANARY), "{}", r.all());
+    assert!(!bad_dest.exists());
+}

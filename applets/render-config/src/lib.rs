@@ -23,7 +23,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use initbox_runtime::atomic::{parse_mode, parse_owner};
 use initbox_runtime::logging::LogFormat;
-use initbox_runtime::{Applet, Failure, LogArgs, Outcome, redact};
+use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, redact};
 use minijinja::Value;
 
 use crate::data::{Context, DataArg, SetArg, parse_data_arg, parse_set_arg};
@@ -187,6 +187,20 @@ pub struct Args {
     /// Exit 3 if a template does not render.
     #[arg(long, env = "INITBOX_RENDER_LINT", value_parser = clap::builder::BoolishValueParser::new())]
     pub lint: bool,
+
+    /// Deadline for resolving every secret("ref+...") (0 = none).
+    #[arg(long, value_name = "DURATION", env = "INITBOX_TIMEOUT", default_value = "60s",
+          value_parser = initbox_runtime::duration::parse)]
+    pub timeout: std::time::Duration,
+
+    /// Timeout of each request to a secret backend.
+    #[arg(long, value_name = "DURATION", env = "INITBOX_REQUEST_TIMEOUT", default_value = "10s",
+          value_parser = initbox_runtime::duration::parse)]
+    pub request_timeout: std::time::Duration,
+
+    /// Secret backends for secret("ref+..."), as in fetch-secret.
+    #[command(flatten)]
+    pub backends: initbox_fetch_secret::BackendArgs,
 
     #[command(flatten)]
     pub log: LogArgs,
@@ -539,7 +553,13 @@ impl Args {
     }
 
     fn engine(&self) -> Result<Engine, Failure> {
-        let secrets: Arc<dyn SecretSource> = Arc::new(secret::LocalSecrets);
+        let mut backends = self.backends.clone();
+        backends.request_timeout = self.request_timeout;
+        let deadline = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        let secrets: Arc<dyn SecretSource> = Arc::new(secret::FetchSecrets::new(
+            initbox_fetch_secret::Resolver::new(&backends, deadline),
+            tokio::runtime::Handle::current(),
+        ));
         Engine::new(Options {
             undefined: match self.undefined {
                 UndefinedArg::SemiStrict => Undefined::SemiStrict,
