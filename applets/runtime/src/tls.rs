@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -56,7 +57,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> {
     let data = std::fs::read(path)
         .map_err(|e| Failure::invalid_input(format!("cannot read {}: {e}", path.display())))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut data.as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<_, _>>()
         .map_err(|e| Failure::invalid_input(format!("{}: bad PEM: {e}", path.display())))?;
     if certs.is_empty() {
@@ -71,9 +72,12 @@ pub fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Failure> 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Failure> {
     let data = std::fs::read(path)
         .map_err(|e| Failure::invalid_input(format!("cannot read {}: {e}", path.display())))?;
-    rustls_pemfile::private_key(&mut data.as_slice())
-        .map_err(|e| Failure::invalid_input(format!("{}: bad PEM: {e}", path.display())))?
-        .ok_or_else(|| Failure::invalid_input(format!("{}: no private key found", path.display())))
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => {
+            Failure::invalid_input(format!("{}: no private key found", path.display()))
+        }
+        e => Failure::invalid_input(format!("{}: bad PEM: {e}", path.display())),
+    })
 }
 
 /// System roots plus the CA file.
