@@ -408,8 +408,19 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
             vec![json_request(&h.url, &body)]
         }
     };
+    let auth = match (&h.bearer, &h.basic) {
+        (Some(token), _) => Some(format!("Bearer {token}")),
+        (None, Some((user, pass))) => Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        )),
+        (None, None) => None,
+    };
     for r in &mut reqs {
         let mut headers = h.headers.clone();
+        if let Some(a) = &auth {
+            headers.push(("Authorization".into(), a.clone()));
+        }
         headers.append(&mut r.headers);
         if let Some(sign) = &h.sign {
             headers.extend(signature_headers(sign, &n.id, unix, &r.body));
