@@ -170,7 +170,8 @@ impl JsonParser<'_> {
                                 b'b' => '\u{8}',
                                 b'f' => '\u{c}',
                                 b'u' => {
-                                    let hex = std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
+                                    let hex =
+                                        std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
                                     self.i += 4;
                                     out.push(u16::from_str_radix(hex, 16).unwrap());
                                     continue;
@@ -444,9 +445,15 @@ fn each_service_gets_its_documented_request() {
             ),
             &format!("discord://dtoken12345@424242?endpoint=http://127.0.0.1:{p}"),
             &cap.url("googlechat+http", "/v1/spaces/AAA/messages?key=k1&token=t1"),
-            &format!("telegram://123456:TGSECRET99@telegram?chats=@chan,42&endpoint=http://127.0.0.1:{p}"),
-            &format!("ntfy://alice:ntfypw99@127.0.0.1:{p}/alerts?scheme=http&priority=high&tags=rocket"),
-            &format!("pagerduty:///PDROUTINGKEY0123?endpoint=http://127.0.0.1:{p}&severity=critical"),
+            &format!(
+                "telegram://123456:TGSECRET99@telegram?chats=@chan,42&endpoint=http://127.0.0.1:{p}"
+            ),
+            &format!(
+                "ntfy://alice:ntfypw99@127.0.0.1:{p}/alerts?scheme=http&priority=high&tags=rocket"
+            ),
+            &format!(
+                "pagerduty:///PDROUTINGKEY0123?endpoint=http://127.0.0.1:{p}&severity=critical"
+            ),
             &cap.url("webhook+http", "/generic"),
         ])
         .args(["--event", "failure", "--data"])
@@ -516,7 +523,10 @@ fn each_service_gets_its_documented_request() {
     // Telegram Bot API: sendMessage once per chat, HTML-escaped.
     let tg = cap.to("/bot123456:TGSECRET99/sendMessage");
     assert_eq!(tg.len(), 2, "{tg:?}");
-    let mut chats: Vec<String> = tg.iter().map(|r| r.json().s("chat_id").to_string()).collect();
+    let mut chats: Vec<String> = tg
+        .iter()
+        .map(|r| r.json().s("chat_id").to_string())
+        .collect();
     chats.sort();
     assert_eq!(chats, ["42", "@chan"]);
     let j = tg[0].json();
@@ -564,7 +574,15 @@ fn each_service_gets_its_documented_request() {
 
     assert_eq!(cap.all().len(), 10, "{:?}", cap.all());
     // Tokens in URLs never reach the log.
-    for secret in ["SLACKTOKEN123", "mmtoken123", "SIGVALUE99", "dtoken12345", "TGSECRET99", "ntfypw99", "PDROUTINGKEY0123"] {
+    for secret in [
+        "SLACKTOKEN123",
+        "mmtoken123",
+        "SIGVALUE99",
+        "dtoken12345",
+        "TGSECRET99",
+        "ntfypw99",
+        "PDROUTINGKEY0123",
+    ] {
         assert!(!r.stderr.contains(secret), "{secret} leaked: {}", r.stderr);
     }
 }
@@ -594,12 +612,23 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
             "{}?sign=standard-webhooks&secret_env=STD_SECRET",
             cap.url("webhook+http", "/std")
         ))
-        .args(["-vv", "--body", body, "-m", "line \"one\"\nline two", "--event", "start"]));
+        .args([
+            "-vv",
+            "--body",
+            body,
+            "-m",
+            "line \"one\"\nline two",
+            "--event",
+            "start",
+        ]));
     assert_eq!(r.code(), 0, "{}", r.all());
 
     let h = cap.one("/hook");
     assert_eq!(h.method, "PUT");
-    assert_eq!(h.target, "/hook?keep=1", "our options are not forwarded, others are");
+    assert_eq!(
+        h.target, "/hook?keep=1",
+        "our options are not forwarded, others are"
+    );
     assert_eq!(h.header("authorization"), "Bearer bearer-tok-77");
     assert_eq!(h.header("x-env"), "prod");
     assert_eq!(h.header("content-type"), "application/json");
@@ -628,7 +657,11 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
     );
     assert_eq!(s.header("webhook-signature"), want);
 
-    for leaked in ["It's a Secret", "bearer-tok-77", "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"] {
+    for leaked in [
+        "It's a Secret",
+        "bearer-tok-77",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
         assert!(!r.stderr.contains(leaked), "{leaked} leaked: {}", r.stderr);
     }
 }
@@ -644,8 +677,18 @@ fn cloudevents_structured_and_binary() {
         .env("POD_NAME", "web-0")
         .env("POD_NAMESPACE", "prod")
         .arg(cap.url("cloudevents+http", "/structured"))
-        .arg(cap.url("cloudevents+http", "/binary?mode=binary&type=com.example.init"))
-        .args(["--event", "start", "--title", "Starting", "-m", "web-0 is starting"]));
+        .arg(cap.url(
+            "cloudevents+http",
+            "/binary?mode=binary&type=com.example.init",
+        ))
+        .args([
+            "--event",
+            "start",
+            "--title",
+            "Starting",
+            "-m",
+            "web-0 is starting",
+        ]));
     assert_eq!(r.code(), 0, "{}", r.all());
 
     let s = cap.one("/structured");
@@ -675,7 +718,10 @@ fn cloudevents_structured_and_binary() {
     assert!(!b.headers.contains_key("ce-datacontenttype"));
     let j = b.json();
     assert_eq!(j.s("message"), "web-0 is starting");
-    assert!(!j.has("specversion"), "binary mode: the body is the data only");
+    assert!(
+        !j.has("specversion"),
+        "binary mode: the body is the data only"
+    );
     // Same notification, same id: both targets share it.
     assert_eq!(b.header("ce-id"), s.json().s("id"));
 }
@@ -693,14 +739,21 @@ fn retry_after_on_429_is_honoured_then_delivered() {
             ok()
         }
     });
-    let r = go(notify()
-        .arg(cap.url("webhook+http", "/rate"))
-        .args(["-m", "hello", "--required", "--timeout", "10s"]));
+    let r = go(notify().arg(cap.url("webhook+http", "/rate")).args([
+        "-m",
+        "hello",
+        "--required",
+        "--timeout",
+        "10s",
+    ]));
     assert_eq!(r.code(), 0, "{}", r.all());
     let reqs = cap.to("/rate");
     assert_eq!(reqs.len(), 2, "{reqs:?}");
     let gap = reqs[1].at - reqs[0].at;
-    assert!(gap >= Duration::from_millis(950), "waited {gap:?}, Retry-After said 1s");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, Retry-After said 1s"
+    );
     assert_eq!(
         reqs[0].header("idempotency-key"),
         reqs[1].header("idempotency-key"),
@@ -720,14 +773,24 @@ fn server_errors_forever_best_effort_exits_0_required_exits_1_within_the_time_bo
     assert_eq!(r.code(), 0, "best effort: {}", r.all());
     assert!(r.stderr.contains("not delivered"), "{}", r.stderr);
     assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
-    assert!(r.elapsed < Duration::from_secs(5), "time box: {:?}", r.elapsed);
+    assert!(
+        r.elapsed < Duration::from_secs(5),
+        "time box: {:?}",
+        r.elapsed
+    );
     let first = cap.to("/down").len();
     assert!(first >= 2, "retried: {first}");
 
-    let r = go(notify().arg(&url).args(["-m", "x", "--timeout", "2s", "--required"]));
+    let r = go(notify()
+        .arg(&url)
+        .args(["-m", "x", "--timeout", "2s", "--required"]));
     assert_eq!(r.code(), 1, "required: {}", r.all());
     assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
-    assert!(r.elapsed < Duration::from_secs(5), "time box: {:?}", r.elapsed);
+    assert!(
+        r.elapsed < Duration::from_secs(5),
+        "time box: {:?}",
+        r.elapsed
+    );
     assert!(cap.to("/down").len() >= first + 2);
 
     // 4xx other than 408/425/429 is not retried.
@@ -761,7 +824,9 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
             .env("POD_NAMESPACE", "prod")
             .arg("run")
             .arg(cap.url("webhook+http", "/hook"))
-            .arg(format!("pagerduty:///PDKEY123456?endpoint=http://127.0.0.1:{p}"))
+            .arg(format!(
+                "pagerduty:///PDKEY123456?endpoint=http://127.0.0.1:{p}"
+            ))
             .arg("--dedupe-file")
             .arg(&state)
             .args(["--cooldown", "10m", "--", "sh", "-c", &cmd]);
@@ -793,7 +858,11 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
     let j = hooks[1].json();
     assert_eq!(j.s("event"), "success");
     assert_eq!(*j.at("resolves"), J::Bool(true));
-    assert!(j.s("message").contains("resolves the earlier failure"), "{}", j.s("message"));
+    assert!(
+        j.s("message").contains("resolves the earlier failure"),
+        "{}",
+        j.s("message")
+    );
     let pds = cap.to("/v2/enqueue");
     assert_eq!(pds.len(), 2);
     let j = pds[1].json();
@@ -809,14 +878,34 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
 #[test]
 fn run_passes_the_exit_code_through() {
     let last_line = |r: &Run| J::parse(r.stdout.lines().last().unwrap_or("{}"));
-    let r = go(notify().args(["run", "stdout://", "--", "sh", "-c", "echo out; echo e1 >&2; echo e2 >&2; exit 7"]));
+    let r = go(notify().args([
+        "run",
+        "stdout://",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo e1 >&2; echo e2 >&2; exit 7",
+    ]));
     assert_eq!(r.code(), 7, "{}", r.all());
-    assert!(r.stdout.starts_with("out\n"), "the command's stdout passes through");
-    assert!(r.stderr.contains("e1\ne2\n"), "the command's stderr passes through");
+    assert!(
+        r.stdout.starts_with("out\n"),
+        "the command's stdout passes through"
+    );
+    assert!(
+        r.stderr.contains("e1\ne2\n"),
+        "the command's stderr passes through"
+    );
     let j = last_line(&r);
     assert_eq!(j.s("event"), "failure");
-    assert_eq!(j.s("title"), format!("sh failed (exit 7) on {}", hostname()));
-    assert!(j.s("message").ends_with("Last lines of stderr:\ne1\ne2"), "{}", j.s("message"));
+    assert_eq!(
+        j.s("title"),
+        format!("sh failed (exit 7) on {}", hostname())
+    );
+    assert!(
+        j.s("message").ends_with("Last lines of stderr:\ne1\ne2"),
+        "{}",
+        j.s("message")
+    );
 
     let r = go(notify().args(["run", "stdout://", "--", "sh", "-c", "kill -KILL $$"]));
     assert_eq!(r.code(), 137, "128 + SIGKILL: {}", r.all());
@@ -854,14 +943,38 @@ fn hostname() -> String {
 #[test]
 fn malformed_urls_and_unknown_schemes_exit_2_with_secrets_redacted() {
     let cases: &[(&str, &str, &str)] = &[
-        ("bogus://user:Passw0rdBogus@host/x", "Passw0rdBogus", "unknown scheme 'bogus'"),
-        ("smtp://me:Sm7pSecretPw@mail.example.com:99999/?to=a@b.c", "Sm7pSecretPw", "malformed URL"),
-        ("telegram://123456:TgBotSecret77@telegram", "TgBotSecret77", "no chats"),
-        ("slack://only-two/SlackTok3nZ", "SlackTok3nZ", "expected slack://"),
+        (
+            "bogus://user:Passw0rdBogus@host/x",
+            "Passw0rdBogus",
+            "unknown scheme 'bogus'",
+        ),
+        (
+            "smtp://me:Sm7pSecretPw@mail.example.com:99999/?to=a@b.c",
+            "Sm7pSecretPw",
+            "malformed URL",
+        ),
+        (
+            "telegram://123456:TgBotSecret77@telegram",
+            "TgBotSecret77",
+            "no chats",
+        ),
+        (
+            "slack://only-two/SlackTok3nZ",
+            "SlackTok3nZ",
+            "expected slack://",
+        ),
         ("webhook+https://u:HookPw55@[::1/x", "HookPw55", "malformed"),
         ("discord://DiscordTok9@", "DiscordTok9", "URL #1"),
-        ("ntfy://u:NtfyPw88@ntfy.example.com/t?colour=red", "NtfyPw88", "unknown option 'colour'"),
-        ("no-scheme-Secr3tT0kenValue", "Secr3tT0kenValue", "not a URL"),
+        (
+            "ntfy://u:NtfyPw88@ntfy.example.com/t?colour=red",
+            "NtfyPw88",
+            "unknown option 'colour'",
+        ),
+        (
+            "no-scheme-Secr3tT0kenValue",
+            "Secr3tT0kenValue",
+            "not a URL",
+        ),
     ];
     for (url, secret, why) in cases {
         let r = go(notify().args([url, "-m", "x"]));
@@ -898,24 +1011,82 @@ fn openssl(dir: &Path, args: &[&str]) {
         .args(args)
         .output()
         .expect("openssl CLI (tests/setup/20-notify.sh installs it)");
-    assert!(out.status.success(), "openssl {args:?}: {}", common::text(&out));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        common::text(&out)
+    );
 }
 
 /// A test CA and a server certificate for 127.0.0.1 / localhost signed by it.
 fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "2", "-subj", "/CN=initbox notify test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=127.0.0.1"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=initbox notify test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
     std::fs::write(
         dir.join("ext.cnf"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    openssl(dir, &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf"]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }
 
 fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16) {
@@ -949,7 +1120,10 @@ fn wait_for_mail(dir: &Path, n: usize) -> J {
     let path = dir.join(format!("{n}.json"));
     let start = Instant::now();
     while !path.exists() {
-        assert!(start.elapsed() < Duration::from_secs(10), "no mail {n} received");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no mail {n} received"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     J::parse(&std::fs::read_to_string(path).unwrap())
@@ -976,7 +1150,14 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
         .arg(&url)
         .arg("--ca-file")
         .arg(&ca)
-        .args(["--required", "-vv", "--title", "{{ pod.name }} failed", "-m", "see logs\nline 2"]));
+        .args([
+            "--required",
+            "-vv",
+            "--title",
+            "{{ pod.name }} failed",
+            "-m",
+            "see logs\nline 2",
+        ]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(!r.stderr.contains("S3cret/pw@x"), "{}", r.stderr);
     let m = wait_for_mail(&starttls_out, 1);
@@ -987,14 +1168,24 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
     assert_eq!(*m.at("starttls"), J::Bool(true));
     let data = m.s("data");
     assert!(data.contains("Subject: web-0 failed"), "{data}");
-    assert!(data.contains("see logs\r\nline 2") || data.contains("see logs\nline 2"), "{data}");
-    assert!(data.contains("@initbox>"), "Message-ID from the idempotency key: {data}");
+    assert!(
+        data.contains("see logs\r\nline 2") || data.contains("see logs\nline 2"),
+        "{data}"
+    );
+    assert!(
+        data.contains("@initbox>"),
+        "Message-ID from the idempotency key: {data}"
+    );
 
     // Implicit TLS (smtps://, as on port 465).
     let url = format!(
         "smtps://notify:S3cret%2Fpw%40x@127.0.0.1:{p2}/?from=init@example.com&to=ops@example.com"
     );
-    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args(["--required", "-m", "implicit"]));
+    let r = go(notify()
+        .arg(&url)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--required", "-m", "implicit"]));
     assert_eq!(r.code(), 0, "{}", r.all());
     let m = wait_for_mail(&implicit_out, 1);
     assert_eq!(m.s("mode"), "implicit");
@@ -1002,7 +1193,9 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
     assert!(m.s("data").contains("implicit"));
 
     // Without the private CA the server is not trusted: verified by default.
-    let r = go(notify().arg(&url).args(["--required", "-m", "x", "--timeout", "5s"]));
+    let r = go(notify()
+        .arg(&url)
+        .args(["--required", "-m", "x", "--timeout", "5s"]));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!implicit_out.join("2.json").exists());
 
@@ -1010,11 +1203,44 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
     let bad = format!(
         "smtp://notify:wrong-pass-1@127.0.0.1:{p1}/?from=init@example.com&to=ops@example.com"
     );
-    let r = go(notify().arg(&bad).arg("--ca-file").arg(&ca).args(["--required", "-m", "x"]));
+    let r = go(notify()
+        .arg(&bad)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--required", "-m", "x"]));
     assert_eq!(r.code(), 5, "{}", r.all());
     assert!(!r.all().contains("wrong-pass-1"), "{}", r.all());
     // Best effort: logged, exit 0.
-    let r = go(notify().arg(&bad).arg("--ca-file").arg(&ca).args(["-m", "x"]));
+    let r = go(notify()
+        .arg(&bad)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["-m", "x"]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(!starttls_out.join("2.json").exists());
+}
+
+#[test]
+fn proxies_from_the_environment_with_no_proxy() {
+    // The capture server plays an HTTP proxy: it receives the absolute-form request.
+    let proxy = Capture::start(|_, _| ok());
+    let direct = Capture::start(|_, _| ok());
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let r = go(notify()
+        .env("HTTP_PROXY", &proxy_url)
+        .env("NO_PROXY", "127.0.0.1,.cluster.local")
+        .args([
+            "webhook+http://hooks.example.invalid/via-proxy",
+            &direct.url("webhook+http", "/direct"),
+        ])
+        .args(["-m", "x", "--required"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let p = proxy.all();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].target, "http://hooks.example.invalid/via-proxy");
+    assert_eq!(
+        direct.one("/direct").method,
+        "POST",
+        "NO_PROXY bypasses the proxy"
+    );
 }

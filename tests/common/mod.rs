@@ -127,6 +127,10 @@ pub fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
     assert_eq!(r.code(), code, "exit code; output: {}", r.all());
     let lines: Vec<&str> = r.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line expected, got: {:?}", lines);
-    assert!(lines[0].contains(needle), "{:?} should name {needle:?}", lines[0]);
+    assert!(
+        lines[0].contains(needle),
+        "{:?} should name {needle:?}",
+        lines[0]
+    );
     assert!(!r.all().contains("panicked"), "no panic: {}", r.all());
 }

@@ -25,7 +25,10 @@ pub fn pod(dir: Option<&Path>) -> Result<Map<String, Value>, Failure> {
     let mut pod = Map::new();
     if let Some(dir) = dir {
         let entries = std::fs::read_dir(dir).map_err(|e| {
-            Failure::usage(format!("--downward-api {}: cannot read: {e}", dir.display()))
+            Failure::usage(format!(
+                "--downward-api {}: cannot read: {e}",
+                dir.display()
+            ))
         })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(Result::ok)
@@ -44,9 +47,8 @@ pub fn pod(dir: Option<&Path>) -> Result<Map<String, Value>, Failure> {
                 .file_name()
                 .map(|n| n.to_string_lossy().replace(['-', '.'], "_"))
                 .unwrap_or_default();
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::usage(format!("--downward-api {}: {e}", path.display()))
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Failure::usage(format!("--downward-api {}: {e}", path.display())))?;
             let key = match name.as_str() {
                 "podname" | "pod_name" => "name".to_string(),
                 "nodename" | "node_name" => "node".to_string(),
@@ -62,10 +64,10 @@ pub fn pod(dir: Option<&Path>) -> Result<Map<String, Value>, Failure> {
         }
     }
     for (var, key) in POD_ENV {
-        if let Ok(v) = std::env::var(var) {
-            if !v.is_empty() {
-                pod.insert((*key).to_string(), Value::String(v));
-            }
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            pod.insert((*key).to_string(), Value::String(v));
         }
     }
     Ok(pod)
@@ -139,7 +141,10 @@ pub fn base(pod: Map<String, Value>, data: Map<String, Value>, event: &str) -> V
 
 /// RFC 3339 UTC time, second precision (`2026-11-22T03:04:05Z`).
 pub fn rfc3339(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's days-to-civil.
     let z = days + 719_468;

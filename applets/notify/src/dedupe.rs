@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use initbox_runtime::atomic::{self, WriteOptions};
 use initbox_runtime::Failure;
+use initbox_runtime::atomic::{self, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -119,18 +119,36 @@ mod tests {
     #[test]
     fn crash_loop_sends_once_then_resolves() {
         let mut s = State::default();
-        assert_eq!(s.decide("k", "failure", 100, TEN_MIN), Decision::Send { resolves: false });
+        assert_eq!(
+            s.decide("k", "failure", 100, TEN_MIN),
+            Decision::Send { resolves: false }
+        );
         s.record_sent("k", "failure", 100);
-        assert!(matches!(s.decide("k", "failure", 200, TEN_MIN), Decision::Skip { .. }));
+        assert!(matches!(
+            s.decide("k", "failure", 200, TEN_MIN),
+            Decision::Skip { .. }
+        ));
         s.record_skipped("k");
-        assert_eq!(s.decide("k", "success", 300, TEN_MIN), Decision::Send { resolves: true });
+        assert_eq!(
+            s.decide("k", "success", 300, TEN_MIN),
+            Decision::Send { resolves: true }
+        );
         s.record_sent("k", "success", 300);
-        assert!(matches!(s.decide("k", "success", 310, TEN_MIN), Decision::Skip { .. }));
+        assert!(matches!(
+            s.decide("k", "success", 310, TEN_MIN),
+            Decision::Skip { .. }
+        ));
         // After the cooldown, a repeated failure is sent again as a reminder.
         s.record_sent("k", "failure", 400);
-        assert_eq!(s.decide("k", "failure", 1001, TEN_MIN), Decision::Send { resolves: false });
+        assert_eq!(
+            s.decide("k", "failure", 1001, TEN_MIN),
+            Decision::Send { resolves: false }
+        );
         // Keys are independent.
-        assert_eq!(s.decide("other", "failure", 401, TEN_MIN), Decision::Send { resolves: false });
+        assert_eq!(
+            s.decide("other", "failure", 401, TEN_MIN),
+            Decision::Send { resolves: false }
+        );
     }
 
     #[test]
@@ -141,9 +159,15 @@ mod tests {
         s.record_sent("k", "failure", 5);
         s.save(&path).unwrap();
         let back = State::load(&path);
-        assert!(matches!(back.decide("k", "failure", 6, TEN_MIN), Decision::Skip { .. }));
+        assert!(matches!(
+            back.decide("k", "failure", 6, TEN_MIN),
+            Decision::Skip { .. }
+        ));
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

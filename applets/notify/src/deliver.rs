@@ -28,7 +28,10 @@ pub struct Delivery {
 }
 
 /// The HTTP client every HTTP target shares.
-pub fn http_client(tls_args: &TlsArgs, attempt_timeout: Duration) -> Result<reqwest::Client, Failure> {
+pub fn http_client(
+    tls_args: &TlsArgs,
+    attempt_timeout: Duration,
+) -> Result<reqwest::Client, Failure> {
     let config = tls::client_config(tls_args)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
@@ -47,14 +50,19 @@ fn transient_status(s: u16) -> bool {
 
 /// `Retry-After`: seconds or an HTTP date.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    if let Ok(secs) = v.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs));
-        }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(
@@ -147,9 +155,13 @@ impl Delivery {
                 Err(Attempt::Fatal(match status {
                     300..=399 => Failure::failed(format!(
                         "{what}: {msg}: redirects are not followed{}",
-                        location.map(|l| format!(" (Location: {l})")).unwrap_or_default()
+                        location
+                            .map(|l| format!(" (Location: {l})"))
+                            .unwrap_or_default()
                     )),
-                    401 | 403 => Failure::credentials(format!("{what}: credentials rejected: {msg}")),
+                    401 | 403 => {
+                        Failure::credentials(format!("{what}: credentials rejected: {msg}"))
+                    }
                     410 => Failure::failed(format!(
                         "{what}: {msg}: the endpoint is gone, not retrying"
                     )),
@@ -196,7 +208,11 @@ impl Delivery {
         .await
     }
 
-    fn smtp_transport(&self, what: &str, s: &Smtp) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
+    fn smtp_transport(
+        &self,
+        what: &str,
+        s: &Smtp,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
             .port(s.port)
             .timeout(Some(self.attempt_timeout));
@@ -205,14 +221,19 @@ impl Delivery {
             if let Some(ca) = &self.tls.ca_file {
                 for der in tls::read_certs(ca)? {
                     let cert = Certificate::from_der(der.to_vec()).map_err(|e| {
-                        Failure::invalid_input(format!("{}: unusable CA certificate: {e}", ca.display()))
+                        Failure::invalid_input(format!(
+                            "{}: unusable CA certificate: {e}",
+                            ca.display()
+                        ))
                     })?;
                     params = params.add_root_certificate(cert);
                 }
             }
             if let (Some(cert), Some(key)) = (&self.tls.client_cert, &self.tls.client_key) {
                 let read = |p: &std::path::Path| {
-                    std::fs::read(p).map_err(|e| Failure::invalid_input(format!("cannot read {}: {e}", p.display())))
+                    std::fs::read(p).map_err(|e| {
+                        Failure::invalid_input(format!("cannot read {}: {e}", p.display()))
+                    })
                 };
                 let key_pem = read(key)?;
                 if let Ok(k) = std::str::from_utf8(&key_pem) {
@@ -256,7 +277,11 @@ fn build_mail(what: &str, s: &Smtp, n: &Note) -> Result<Message, Failure> {
     };
     let mut b = Message::builder()
         .from(parse(&s.from)?)
-        .subject(if n.title.is_empty() { "initbox notification" } else { n.title.as_str() })
+        .subject(if n.title.is_empty() {
+            "initbox notification"
+        } else {
+            n.title.as_str()
+        })
         .message_id(Some(format!("<{}@initbox>", n.id)))
         .header(ContentType::TEXT_PLAIN);
     for to in &s.to {
@@ -334,12 +359,19 @@ mod tests {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("retry-after", "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        let future = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        let future =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
         h.insert("retry-after", future.parse().unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(80) && d <= Duration::from_secs(90), "{d:?}");
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
         assert_eq!(
             body_retry_after(r#"{"ok":false,"parameters":{"retry_after":7}}"#),
             Some(Duration::from_secs(7))

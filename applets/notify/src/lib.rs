@@ -83,12 +83,22 @@ pub struct RunArgs {
 
     /// Events to notify: start, success, failure (comma-separated). With --dedupe-file, a
     /// success that resolves an earlier failure alert is always sent.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "success,failure",
-          env = "INITBOX_NOTIFY_ON")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "success,failure",
+        env = "INITBOX_NOTIFY_ON"
+    )]
     pub on: Vec<Event>,
 
     /// Lines of the command's stderr put in the message (at most 4 KiB).
-    #[arg(long, value_name = "LINES", default_value_t = 20, env = "INITBOX_NOTIFY_TAIL")]
+    #[arg(
+        long,
+        value_name = "LINES",
+        default_value_t = 20,
+        env = "INITBOX_NOTIFY_TAIL"
+    )]
     pub tail: usize,
 
     /// The command to run.
@@ -131,7 +141,12 @@ pub struct SendArgs {
     pub message: Option<String>,
 
     /// Read the message template from a file.
-    #[arg(long, value_name = "PATH", env = "INITBOX_NOTIFY_MESSAGE_FILE", conflicts_with = "message")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "INITBOX_NOTIFY_MESSAGE_FILE",
+        conflicts_with = "message"
+    )]
     pub message_file: Option<PathBuf>,
 
     /// What this notification is about (PagerDuty: success resolves, others trigger).
@@ -144,11 +159,21 @@ pub struct SendArgs {
     pub body: Option<String>,
 
     /// Read the JSON body template from a file.
-    #[arg(long, value_name = "PATH", env = "INITBOX_NOTIFY_BODY_FILE", conflicts_with = "body")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "INITBOX_NOTIFY_BODY_FILE",
+        conflicts_with = "body"
+    )]
     pub body_file: Option<PathBuf>,
 
     /// JSON data for templates: `PATH` merges its object into `data`, `NAME=PATH` sets `data.NAME`.
-    #[arg(long = "data", value_name = "[NAME=]PATH", env = "INITBOX_NOTIFY_DATA", value_delimiter = ',')]
+    #[arg(
+        long = "data",
+        value_name = "[NAME=]PATH",
+        env = "INITBOX_NOTIFY_DATA",
+        value_delimiter = ','
+    )]
     pub data: Vec<String>,
 
     /// Downward-API volume directory (labels, annotations, name, namespace... become `pod.*`);
@@ -222,8 +247,16 @@ impl Applet for Args {
                 })?;
                 let event = send.event;
                 let base = Base::new(&send)?;
-                let outcome =
-                    notify(&send, &targets, &base, event, &message, Map::new(), json!({})).await?;
+                let outcome = notify(
+                    &send,
+                    &targets,
+                    &base,
+                    event,
+                    &message,
+                    Map::new(),
+                    json!({}),
+                )
+                .await?;
                 Ok(Outcome::Exit(outcome))
             }
             Some(Sub::Run(r)) => run_command(r).await,
@@ -276,9 +309,10 @@ impl Base {
         };
         let body = match body_src {
             None => None,
-            Some((what, src)) => Some(serde_json::from_str::<Value>(&src).map_err(|e| {
-                Failure::invalid_input(format!("{what}: not valid JSON: {e}"))
-            })?),
+            Some((what, src)) => Some(
+                serde_json::from_str::<Value>(&src)
+                    .map_err(|e| Failure::invalid_input(format!("{what}: not valid JSON: {e}")))?,
+            ),
         };
         Ok(Base { pod, data, body })
     }
@@ -340,7 +374,10 @@ async fn notify(
         None => false,
         Some(s) => match s.decide(&key, event.as_str(), now, send.cooldown) {
             dedupe::Decision::Send { resolves } => resolves,
-            dedupe::Decision::Skip { sent_at, suppressed } => {
+            dedupe::Decision::Skip {
+                sent_at,
+                suppressed,
+            } => {
                 tracing::info!(
                     key = %key,
                     event = event.as_str(),
@@ -396,7 +433,9 @@ async fn notify(
         return dry_run(targets, &note, unix);
     }
 
-    let needs_http = targets.iter().any(|t| matches!(t.service, Service::Http(_)));
+    let needs_http = targets
+        .iter()
+        .any(|t| matches!(t.service, Service::Http(_)));
     let deadline = Deadline::after((!send.timeout.is_zero()).then_some(send.timeout));
     let delivery = deliver::Delivery {
         client: if needs_http {
@@ -421,12 +460,12 @@ async fn notify(
 
     let failures: Vec<Failure> = results.into_iter().filter_map(Result::err).collect();
     let delivered = targets.len() - failures.len();
-    if delivered > 0 {
-        if let (Some(s), Some(path)) = (state.as_mut(), &send.dedupe_file) {
-            s.record_sent(&key, event.as_str(), now);
-            if let Err(f) = s.save(path) {
-                tracing::warn!("dedupe state not saved: {f}");
-            }
+    if delivered > 0
+        && let (Some(s), Some(path)) = (state.as_mut(), &send.dedupe_file)
+    {
+        s.record_sent(&key, event.as_str(), now);
+        if let Err(f) = s.save(path) {
+            tracing::warn!("dedupe state not saved: {f}");
         }
     }
     let elapsed = human(deadline.elapsed());
@@ -488,11 +527,20 @@ async fn deliver_one(
 fn dry_run(targets: &[Target], n: &Note, unix: u64) -> Result<Code, Failure> {
     let mut out = String::new();
     for t in targets {
-        out.push_str(&format!("# {} #{} {}\n", t.service.name(), t.index, t.shown));
+        out.push_str(&format!(
+            "# {} #{} {}\n",
+            t.service.name(),
+            t.index,
+            t.shown
+        ));
         match &t.service {
             Service::Http(h) => {
                 for r in payload::requests(h, n, unix) {
-                    out.push_str(&format!("{} {}\n", r.method, target::display(r.url.as_str())));
+                    out.push_str(&format!(
+                        "{} {}\n",
+                        r.method,
+                        target::display(r.url.as_str())
+                    ));
                     for (k, v) in &r.headers {
                         let sensitive = k.eq_ignore_ascii_case("authorization");
                         out.push_str(&format!(
@@ -527,8 +575,7 @@ fn shell_join(argv: &[OsString]) -> String {
         .map(|a| {
             let s = a.to_string_lossy();
             if !s.is_empty()
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
             {
                 s.into_owned()
@@ -574,7 +621,16 @@ async fn run_command(r: RunArgs) -> Result<Outcome, Failure> {
         c.insert("duration".into(), Value::String(String::new()));
         c.insert("duration_ms".into(), json!(0));
         c.insert("stderr_tail".into(), Value::String(String::new()));
-        let code = notify(&send, &targets, &base, Event::Start, &message, c, json!({"command": command})).await?;
+        let code = notify(
+            &send,
+            &targets,
+            &base,
+            Event::Start,
+            &message,
+            c,
+            json!({"command": command}),
+        )
+        .await?;
         if code != Code::OK {
             return Ok(Outcome::Exit(code));
         }
@@ -598,7 +654,9 @@ async fn run_command(r: RunArgs) -> Result<Outcome, Failure> {
         "stderr_tail": tail,
     });
     let wanted = r.on.contains(&event)
-        || (event == Event::Success && send.dedupe_file.is_some() && would_resolve(&send, &base, &ctx));
+        || (event == Event::Success
+            && send.dedupe_file.is_some()
+            && would_resolve(&send, &base, &ctx));
     let notified = if wanted {
         // The command's outcome decides the exit code; a failed --required notification only
         // turns a success into exit 1.
@@ -664,7 +722,16 @@ mod tests {
     #[test]
     fn run_subcommand_parses() {
         let a = Args::try_parse_from([
-            "notify", "run", "-v", "stdout://", "--tail", "5", "--", "sh", "-c", "exit 3",
+            "notify",
+            "run",
+            "-v",
+            "stdout://",
+            "--tail",
+            "5",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
         ])
         .unwrap();
         match a.command {
@@ -679,7 +746,8 @@ mod tests {
 
     #[test]
     fn body_templates_keep_structure_and_escape() {
-        let body: Value = serde_json::from_str(r#"{"a": {"b": ["{{ x }}", 3]}, "q": "{{ y }}"}"#).unwrap();
+        let body: Value =
+            serde_json::from_str(r#"{"a": {"b": ["{{ x }}", 3]}, "q": "{{ y }}"}"#).unwrap();
         let ctx = json!({"x": "1", "y": "say \"hi\"\nbye"});
         let out = render_json("--body", &body, &ctx).unwrap();
         assert_eq!(out, json!({"a": {"b": ["1", 3]}, "q": "say \"hi\"\nbye"}));
@@ -691,9 +759,15 @@ mod tests {
             "event": "failure", "exit_code": 3, "command": "migrate up", "command_name": "migrate",
             "duration": "1.20s", "stderr_tail": "boom", "resolves": false, "pod": {}, "hostname": "h",
         });
-        assert_eq!(template::render("t", RUN_TITLE, &ctx).unwrap(), "migrate failed (exit 3) on h");
+        assert_eq!(
+            template::render("t", RUN_TITLE, &ctx).unwrap(),
+            "migrate failed (exit 3) on h"
+        );
         let m = template::render("m", RUN_MESSAGE, &ctx).unwrap();
-        assert!(m.contains("`migrate up` failed with exit code 3 after 1.20s."), "{m}");
+        assert!(
+            m.contains("`migrate up` failed with exit code 3 after 1.20s."),
+            "{m}"
+        );
         assert!(m.ends_with("Last lines of stderr:\nboom"), "{m}");
     }
 }

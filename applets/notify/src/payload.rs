@@ -61,7 +61,9 @@ fn truncate_bytes(s: &str, max: usize) -> String {
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn join_title(bold: &str, title: &str, message: &str) -> String {
@@ -96,10 +98,10 @@ pub fn default_body(n: &Note, title_key: &str, message_key: &str, details: &Valu
     if n.resolves {
         m.insert("resolves".into(), Value::Bool(true));
     }
-    if let Value::Object(d) = details {
-        if !d.is_empty() {
-            m.insert("details".into(), details.clone());
-        }
+    if let Value::Object(d) = details
+        && !d.is_empty()
+    {
+        m.insert("details".into(), details.clone());
     }
     Value::Object(m)
 }
@@ -171,7 +173,9 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
                 None => {
                     headers.push(("Content-Type".into(), content_type.clone()));
                     match &data {
-                        Value::String(s) if !content_type.contains("json") => s.clone().into_bytes(),
+                        Value::String(s) if !content_type.contains("json") => {
+                            s.clone().into_bytes()
+                        }
                         v => serde_json::to_vec(v).unwrap_or_default(),
                     }
                 }
@@ -294,7 +298,11 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
             let text = if n.title.is_empty() {
                 html_escape(&n.message)
             } else {
-                format!("<b>{}</b>\n{}", html_escape(&n.title), html_escape(&n.message))
+                format!(
+                    "<b>{}</b>\n{}",
+                    html_escape(&n.title),
+                    html_escape(&n.message)
+                )
             };
             let mut url = h.url.clone();
             let base = url.path().trim_end_matches('/').to_string();
@@ -376,7 +384,11 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
             let body = if resolve {
                 json!({"routing_key": routing_key, "event_action": "resolve", "dedup_key": dedup})
             } else {
-                let summary = if n.title.is_empty() { &n.message } else { &n.title };
+                let summary = if n.title.is_empty() {
+                    &n.message
+                } else {
+                    &n.title
+                };
                 let severity = if n.event == "failure" || severity != "error" {
                     severity.clone()
                 } else {
@@ -469,10 +481,7 @@ mod tests {
             1614265330,
             br#"{"test": 2432232314}"#,
         );
-        assert_eq!(
-            h[2].1,
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
+        assert_eq!(h[2].1, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
     #[test]

@@ -26,12 +26,12 @@ struct TermOnDrop(Option<u32>);
 
 impl Drop for TermOnDrop {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            if let Ok(pid) = i32::try_from(pid) {
-                // SAFETY: kill(2) on our own child's pid.
-                unsafe {
-                    libc::kill(pid, libc::SIGTERM);
-                }
+        if let Some(pid) = self.0.take()
+            && let Ok(pid) = i32::try_from(pid)
+        {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
             }
         }
     }
@@ -69,7 +69,8 @@ impl Tail {
         if self.max_lines == 0 {
             return;
         }
-        self.lines.push_back(line.trim_end_matches('\r').to_string());
+        self.lines
+            .push_back(line.trim_end_matches('\r').to_string());
         while self.lines.len() > self.max_lines {
             self.lines.pop_front();
         }
@@ -192,7 +193,9 @@ mod tests {
 
     #[tokio::test]
     async fn exit_codes_pass_through() {
-        let argv: Vec<OsString> = ["sh", "-c", "echo oops >&2; exit 7"].map(Into::into).to_vec();
+        let argv: Vec<OsString> = ["sh", "-c", "echo oops >&2; exit 7"]
+            .map(Into::into)
+            .to_vec();
         let r = run(&argv, 5, 4096).await;
         assert_eq!(r.code, Code(7));
         assert_eq!(r.stderr_tail, "oops");

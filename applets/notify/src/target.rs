@@ -63,7 +63,7 @@ pub struct Target {
 
 #[derive(Debug, Clone)]
 pub enum Service {
-    Http(Http),
+    Http(Box<Http>),
     Smtp(Smtp),
     Stdout,
     File(PathBuf),
@@ -585,7 +585,9 @@ fn host_port(url: &Url) -> Result<String, String> {
 
 /// `endpoint=` overrides the fixed API host of a service (self-hosted gateway, proxy, tests).
 fn endpoint_override(opts: &mut Options, default: &str) -> Result<Url, String> {
-    let base = opts.take(&["endpoint"]).unwrap_or_else(|| default.to_string());
+    let base = opts
+        .take(&["endpoint"])
+        .unwrap_or_else(|| default.to_string());
     let u = Url::parse(&base).map_err(|e| format!("option 'endpoint': malformed URL: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err("option 'endpoint' must be an http or https URL".into());
@@ -593,15 +595,15 @@ fn endpoint_override(opts: &mut Options, default: &str) -> Result<Url, String> {
     Ok(u)
 }
 
-fn http(kind: Kind, url: Url) -> Http {
-    Http {
+fn http(kind: Kind, url: Url) -> Box<Http> {
+    Box::new(Http {
         kind,
         url,
         headers: Vec::new(),
         sign: None,
         bearer: None,
         basic: None,
-    }
+    })
 }
 
 fn service(scheme: &str, url: Url) -> Result<Service, String> {
@@ -624,24 +626,27 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 _ => !disable_tls,
             };
             let hp = host_port(&url)?;
-            let mut s = format!("{}://{hp}{}", if https { "https" } else { "http" }, url.path());
-            if let (Some(u), p) = (Some(url.username()), url.password()) {
-                if !u.is_empty() {
-                    // apprise json://user:pass@host: Basic auth.
-                    s = format!(
-                        "{}://{hp}{}",
-                        if https { "https" } else { "http" },
-                        url.path()
-                    );
-                    let mut svc = webhook(false, Url::parse(&s).map_err(|e| e.to_string())?, &mut opts, true)?;
-                    if let Service::Http(h) = &mut svc {
-                        h.basic = Some((percent_decode(u), p.map(percent_decode).unwrap_or_default()));
-                        h.headers.extend(headers);
-                    }
-                    return Ok(svc);
-                }
+            let s = format!(
+                "{}://{hp}{}",
+                if https { "https" } else { "http" },
+                url.path()
+            );
+            let mut svc = webhook(
+                false,
+                Url::parse(&s).map_err(|e| e.to_string())?,
+                &mut opts,
+                true,
+            )?;
+            // apprise json://user:pass@host: Basic auth.
+            if let Service::Http(h) = &mut svc
+                && !url.username().is_empty()
+            {
+                h.basic = Some((
+                    percent_decode(url.username()),
+                    url.password().map(percent_decode).unwrap_or_default(),
+                ));
             }
-            webhook(false, Url::parse(&s).map_err(|e| e.to_string())?, &mut opts, true)?
+            svc
         }
         ("slack" | "mattermost" | "rocketchat", Some(rest)) => {
             let endpoint = endpoint_from(rest, &url)?;
@@ -664,10 +669,10 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             let mut base_url = endpoint_override(&mut opts, "https://hooks.slack.com")?;
             base_url.set_path(&format!("/services/{}", tokens.join("/")));
             let mut kind = slack_kind("slack", &mut opts);
-            if !url.username().is_empty() {
-                if let Kind::Slack { extra, .. } = &mut kind {
-                    extra.push(("username".into(), percent_decode(url.username())));
-                }
+            if !url.username().is_empty()
+                && let Kind::Slack { extra, .. } = &mut kind
+            {
+                extra.push(("username".into(), percent_decode(url.username())));
             }
             opts.finish_strict()?;
             Service::Http(http(kind, base_url))
@@ -680,8 +685,8 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 return Err("expected mattermost://[username@]HOST[:PORT]/TOKEN[/CHANNEL]".into());
             };
             let scheme = opts.take(&["scheme"]).unwrap_or_else(|| "https".into());
-            let endpoint = Url::parse(&format!("{scheme}://{hp}/hooks/{token}"))
-                .map_err(|e| e.to_string())?;
+            let endpoint =
+                Url::parse(&format!("{scheme}://{hp}/hooks/{token}")).map_err(|e| e.to_string())?;
             let mut kind = slack_kind("mattermost", &mut opts);
             if let Kind::Slack { extra, .. } = &mut kind {
                 if !url.username().is_empty() {
@@ -731,7 +736,9 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             if segs.len() != 2 {
                 return Err("expected workflows://HOST[:PORT]/WORKFLOW_ID/SIGNATURE (or teams+https://<the workflow URL>)".into());
             }
-            let api = opts.take(&["api-version", "ver"]).unwrap_or_else(|| "2016-06-01".into());
+            let api = opts
+                .take(&["api-version", "ver"])
+                .unwrap_or_else(|| "2016-06-01".into());
             let mut endpoint = Url::parse(&format!(
                 "https://{hp}/workflows/{}/triggers/manual/paths/invoke",
                 segs[0]
@@ -822,7 +829,10 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 // The token's "123:ABC" form parses as host:port only if numeric; accept both.
                 let token = match url.port() {
                     Some(p) => format!("{host}:{p}"),
-                    None if !segs.is_empty() && host.chars().all(|c| c.is_ascii_digit()) && !url.username().is_empty() => {
+                    None if !segs.is_empty()
+                        && host.chars().all(|c| c.is_ascii_digit())
+                        && !url.username().is_empty() =>
+                    {
                         format!("{}:{}", url.username(), host)
                     }
                     None => {
@@ -841,7 +851,12 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             }
             redact::register(&token);
             if let Some(c) = opts.take(&["chats", "chat", "to"]) {
-                chats.extend(c.split(',').map(str::trim).filter(|c| !c.is_empty()).map(String::from));
+                chats.extend(
+                    c.split(',')
+                        .map(str::trim)
+                        .filter(|c| !c.is_empty())
+                        .map(String::from),
+                );
             }
             if chats.is_empty() {
                 return Err("no chats given (option chats=ID,@channel)".into());
@@ -884,7 +899,12 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             };
             let tags = opts
                 .take(&["tags", "tag"])
-                .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .map(|t| {
+                    t.split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default();
             let click = opts.take(&["click"]);
             let icon = opts.take(&["icon"]);
@@ -1040,11 +1060,20 @@ fn ntfy_priority(p: &str) -> Result<u8, String> {
         "3" | "default" => 3,
         "4" | "high" => 4,
         "5" | "max" | "urgent" => 5,
-        _ => return Err(format!("option 'priority' must be 1-5 or min..max, not '{p}'")),
+        _ => {
+            return Err(format!(
+                "option 'priority' must be 1-5 or min..max, not '{p}'"
+            ));
+        }
     })
 }
 
-fn webhook(cloudevents: bool, mut endpoint: Url, opts: &mut Options, forward: bool) -> Result<Service, String> {
+fn webhook(
+    cloudevents: bool,
+    mut endpoint: Url,
+    opts: &mut Options,
+    forward: bool,
+) -> Result<Service, String> {
     let method = opts
         .take(&["method", "requestmethod"])
         .map(|m| m.to_ascii_uppercase())
@@ -1059,7 +1088,9 @@ fn webhook(cloudevents: bool, mut endpoint: Url, opts: &mut Options, forward: bo
         .unwrap_or_else(|| "application/json".into());
     let _ = opts.take(&["template"]);
     let title_key = opts.take(&["titlekey"]).unwrap_or_else(|| "title".into());
-    let message_key = opts.take(&["messagekey"]).unwrap_or_else(|| "message".into());
+    let message_key = opts
+        .take(&["messagekey"])
+        .unwrap_or_else(|| "message".into());
     let extra = opts.take_extra();
     let ce_mode = opts.take(&["cloudevents", "ce_mode", "mode"]);
     let cloudevents = match (cloudevents, ce_mode.as_deref()) {
@@ -1111,7 +1142,9 @@ fn webhook(cloudevents: bool, mut endpoint: Url, opts: &mut Options, forward: bo
                     let b64 = secret.strip_prefix("whsec_").unwrap_or(&secret);
                     base64::engine::general_purpose::STANDARD
                         .decode(b64)
-                        .map_err(|_| "a standard-webhooks secret must be whsec_<base64>".to_string())?
+                        .map_err(|_| {
+                            "a standard-webhooks secret must be whsec_<base64>".to_string()
+                        })?
                 }
             };
             Some(Sign {
@@ -1168,13 +1201,15 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
             ));
         }
     };
-    if let Some(false) = opts.take_bool(&["usestarttls"])? {
-        if tls.is_none() {
-            return Err("usestarttls=no: say tls=implicit or tls=none explicitly".into());
-        }
+    if let Some(false) = opts.take_bool(&["usestarttls"])?
+        && tls.is_none()
+    {
+        return Err("usestarttls=no: say tls=implicit or tls=none explicitly".into());
     }
     let port = match opts.take(&["port"]) {
-        Some(p) => p.parse().map_err(|_| format!("option 'port': '{p}' is not a port"))?,
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("option 'port': '{p}' is not a port"))?,
         None => url.port().unwrap_or(match tls {
             Some(SmtpTls::Implicit) => 465,
             Some(_) => 587,
@@ -1198,7 +1233,12 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     let _ = opts.take(&["auth"]);
     let to: Vec<String> = opts
         .take(&["to", "toaddresses"])
-        .map(|t| t.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     if to.is_empty() {
         return Err("no recipients (option to=a@example.com,b@example.com)".into());
@@ -1208,7 +1248,10 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
         .or_else(|| user.clone().filter(|u| u.contains('@')))
         .or_else(|| {
             (base.starts_with("mailto"))
-                .then(|| user.as_ref().map(|u| format!("{u}@{}", url.host_str().unwrap_or_default())))
+                .then(|| {
+                    user.as_ref()
+                        .map(|u| format!("{u}@{}", url.host_str().unwrap_or_default()))
+                })
                 .flatten()
         })
         .ok_or("no sender (option from=initbox@example.com)")?;
@@ -1271,14 +1314,27 @@ mod tests {
             }
             k => panic!("{k:?}"),
         }
-        let t = parse(4, "workflows://prod-01.westus.logic.azure.com:443/abc/sigSIGsig").unwrap();
+        let t = parse(
+            4,
+            "workflows://prod-01.westus.logic.azure.com:443/abc/sigSIGsig",
+        )
+        .unwrap();
         let u = http_of(&t).url.as_str().to_string();
         assert!(u.starts_with("https://prod-01.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01"), "{u}");
         assert!(u.ends_with("sig=sigSIGsig"), "{u}");
-        let t = parse(5, "ntfy://ntfy.example.com/alerts?priority=high&tags=warning,skull").unwrap();
-        assert!(matches!(&http_of(&t).kind, Kind::Ntfy { topic, priority: Some(4), .. } if topic == "alerts"));
+        let t = parse(
+            5,
+            "ntfy://ntfy.example.com/alerts?priority=high&tags=warning,skull",
+        )
+        .unwrap();
+        assert!(
+            matches!(&http_of(&t).kind, Kind::Ntfy { topic, priority: Some(4), .. } if topic == "alerts")
+        );
         let t = parse(6, "pagerduty:///R0UTINGKEY0123?severity=critical").unwrap();
-        assert_eq!(http_of(&t).url.as_str(), "https://events.pagerduty.com/v2/enqueue");
+        assert_eq!(
+            http_of(&t).url.as_str(),
+            "https://events.pagerduty.com/v2/enqueue"
+        );
     }
 
     #[test]
@@ -1314,7 +1370,11 @@ mod tests {
     fn placeholders_expand_percent_encoded() {
         // SAFETY: single-threaded test set-up of a unique variable.
         unsafe { std::env::set_var("NOTIFY_TEST_PW", "p@ss/w:rd") };
-        let t = parse(1, "smtp://u:${NOTIFY_TEST_PW}@mail.x.org?to=a@x.org&from=b@x.org").unwrap();
+        let t = parse(
+            1,
+            "smtp://u:${NOTIFY_TEST_PW}@mail.x.org?to=a@x.org&from=b@x.org",
+        )
+        .unwrap();
         match t.service {
             Service::Smtp(s) => assert_eq!(s.password.as_deref(), Some("p@ss/w:rd")),
             _ => panic!(),
