@@ -479,7 +479,7 @@ async fn notify(
         );
         return Ok(Code::OK);
     }
-    for f in &failures {
+    for f in &failures[1..] {
         tracing::warn!("{}", f.message);
     }
     let summary = format!(

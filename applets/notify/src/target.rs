@@ -36,6 +36,8 @@ const HOST_SECRET_SCHEMES: &[&str] = &["slack", "tgram"];
 
 /// Schemes whose path segments are tokens (chat webhooks, paging keys).
 const SECRET_PATH_SCHEMES: &[&str] = &[
+    "https",
+    "http",
     "slack",
     "discord",
     "teams",
@@ -446,7 +448,7 @@ fn register_url_secrets(url: &str) {
         reg(host);
     }
     if SECRET_PATH_SCHEMES.contains(&base) {
-        for seg in path.split('/').filter(|s| s.len() >= 6) {
+        for seg in path.split('/').filter(|s| looks_secret(s)) {
             reg(seg);
         }
     }
@@ -456,6 +458,14 @@ fn register_url_secrets(url: &str) {
             reg(v);
         }
     }
+}
+
+/// A path segment that looks like a token rather than a word: long, with a digit or a capital.
+fn looks_secret(seg: &str) -> bool {
+    seg.len() >= 8
+        && seg
+            .chars()
+            .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '_')
 }
 
 /// A URL as it may be shown: userinfo masked, token paths and secret query values masked, and
@@ -500,7 +510,7 @@ pub fn display(url: &str) -> String {
         let shown: Vec<String> = segs
             .iter()
             .map(|s| {
-                if s.len() >= 6 && !matches!(*s, "services" | "api" | "webhooks" | "workflows") {
+                if looks_secret(s) {
                     mask.to_string()
                 } else {
                     s.to_string()
@@ -995,6 +1005,31 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             return Ok(Service::Http(h));
         }
         ("smtp" | "smtps" | "mailto" | "mailtos", None) => return smtp(base, &url, &mut opts),
+        ("http" | "https", None) => {
+            // A bare webhook URL of a well-known service is sent in that service's format.
+            let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+            let kind = if host == "hooks.slack.com" {
+                slack_kind("slack", &mut opts)
+            } else if (host == "discord.com" || host == "discordapp.com")
+                && url.path().starts_with("/api/webhooks/")
+            {
+                Kind::Discord { extra: Vec::new() }
+            } else if host == "chat.googleapis.com" {
+                Kind::GoogleChat
+            } else if host.ends_with(".logic.azure.com") || host.ends_with(".powerplatform.com") {
+                Kind::Teams
+            } else {
+                return Err(format!(
+                    "a bare {scheme} URL does not say which service it is: use \
+                     webhook+{scheme}://... for a generic webhook, or slack+, teams+, discord+, \
+                     googlechat+, mattermost+, cloudevents+{scheme}://..."
+                ));
+            };
+            let mut h = http(kind, url.clone());
+            h.url = url;
+            opts.forward(&mut h.url);
+            Service::Http(h)
+        }
         ("stdout" | "logger", None) => {
             opts.finish_strict()?;
             Service::Stdout
@@ -1291,6 +1326,19 @@ mod tests {
         assert_eq!(h.sign.as_ref().unwrap().header, "X-Hub-Signature-256");
         assert!(!t.shown.contains("abc123"), "{}", t.shown);
         assert!(!t.shown.contains("s3cr3t-value"), "{}", t.shown);
+    }
+
+    #[test]
+    fn bare_urls_of_known_services() {
+        let t = parse(1, "https://hooks.slack.com/services/T0/B0/XyZsecretXyZ").unwrap();
+        assert_eq!(t.service.name(), "slack");
+        assert!(!t.shown.contains("XyZsecretXyZ"), "{}", t.shown);
+        let t = parse(2, "https://discord.com/api/webhooks/1/abcdefgh").unwrap();
+        assert_eq!(t.service.name(), "discord");
+        let t = parse(3, "https://prod-1.westeurope.logic.azure.com:443/workflows/x/triggers/manual/paths/invoke?sig=abc").unwrap();
+        assert_eq!(t.service.name(), "teams");
+        let f = parse(4, "https://example.com/hook").unwrap_err();
+        assert!(f.message.contains("webhook+https://"), "{f}");
     }
 
     #[test]
