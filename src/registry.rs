@@ -13,8 +13,8 @@ pub struct Entry {
 macro_rules! applets {
     ($($feature:literal => $args:ty),* $(,)?) => {
         /// Every applet enabled at build time, in the order `--list` shows them.
+        #[allow(unused_mut, clippy::vec_init_then_push)]
         pub fn all() -> Vec<Entry> {
-            #[allow(unused_mut)]
             let mut v = Vec::new();
             $(
                 #[cfg(feature = $feature)]

@@ -93,10 +93,10 @@ impl Staged {
         self.temp
             .persist(&dest)
             .map_err(|e| io_failure("cannot rename into", &dest, e.error))?;
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = fs::File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         Ok(())
     }

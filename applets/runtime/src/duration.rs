@@ -16,7 +16,7 @@ pub fn parse(input: &str) -> Result<Duration, String> {
             .map_err(|_| format!("duration '{s}' is too large"));
     }
     if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs < 1e12 {
+        if secs.is_finite() && (0.0..1e12).contains(&secs) {
             return Ok(Duration::from_secs_f64(secs));
         }
         return Err(format!(

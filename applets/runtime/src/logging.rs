@@ -39,7 +39,7 @@ pub struct LogArgs {
     #[arg(
         short,
         long,
-        env = "INITBOX_QUIET",
+        env = "INITBOX_QUIET", value_parser = clap::builder::BoolishValueParser::new(),
         global = true,
         conflicts_with = "verbose"
     )]
@@ -97,10 +97,10 @@ impl<'a> MakeWriter<'a> for ScrubbedStderr {
 /// The filter: `INITBOX_LOG` (an `EnvFilter` directive) wins; else `-q`/`-v` pick the level for
 /// initbox's own crates while libraries stay at `warn` (or `trace` too with `-vv`).
 fn filter(args: &LogArgs) -> EnvFilter {
-    if let Ok(directive) = std::env::var("INITBOX_LOG") {
-        if let Ok(f) = EnvFilter::try_new(&directive) {
-            return f;
-        }
+    if let Ok(directive) = std::env::var("INITBOX_LOG")
+        && let Ok(f) = EnvFilter::try_new(&directive)
+    {
+        return f;
     }
     let (ours, libs) = match (args.quiet, args.verbose) {
         (true, _) => ("warn", "error"),

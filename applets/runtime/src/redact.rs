@@ -102,14 +102,14 @@ pub fn url_for_display(url: &str) -> String {
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
-    if let Some((userinfo, host)) = authority.rsplit_once('@') {
-        if let Some((user, password)) = userinfo.split_once(':') {
-            register(password);
-            if let Some(decoded) = percent_decode(password) {
-                register(&decoded);
-            }
-            return scrub(&format!("{scheme}://{user}:{MASK}@{host}{tail}")).into_owned();
+    if let Some((userinfo, host)) = authority.rsplit_once('@')
+        && let Some((user, password)) = userinfo.split_once(':')
+    {
+        register(password);
+        if let Some(decoded) = percent_decode(password) {
+            register(&decoded);
         }
+        return scrub(&format!("{scheme}://{user}:{MASK}@{host}{tail}")).into_owned();
     }
     scrub(url).into_owned()
 }

@@ -76,6 +76,21 @@ pub fn parse_server(s: &str) -> Result<SocketAddr, String> {
     }
 }
 
+/// Parse resolv.conf as glibc reads it: with no `nameserver` line, the local machine's server
+/// (127.0.0.1) is used (resolv.conf(5)).
+fn parse_resolv_conf(data: &[u8]) -> Result<(ResolverConfig, ResolverOpts), NetError> {
+    let has_nameserver = String::from_utf8_lossy(data)
+        .lines()
+        .any(|l| l.trim_start().starts_with("nameserver"));
+    if has_nameserver {
+        hickory_resolver::system_conf::parse_resolv_conf(data)
+    } else {
+        let mut with_default = data.to_vec();
+        with_default.extend_from_slice(b"\nnameserver 127.0.0.1\n");
+        hickory_resolver::system_conf::parse_resolv_conf(with_default)
+    }
+}
+
 /// A resolver that re-asks on every lookup.
 #[derive(Clone)]
 pub struct Resolver {
@@ -103,14 +118,12 @@ impl Resolver {
             }
             None => {
                 let (config, sys_opts) = match std::fs::read(&args.resolv_conf) {
-                    Ok(data) => {
-                        hickory_resolver::system_conf::parse_resolv_conf(data).map_err(|e| {
-                            Failure::invalid_input(format!(
-                                "cannot use {}: {e}",
-                                args.resolv_conf.display()
-                            ))
-                        })?
-                    }
+                    Ok(data) => parse_resolv_conf(&data).map_err(|e| {
+                        Failure::invalid_input(format!(
+                            "cannot use {}: {e}",
+                            args.resolv_conf.display()
+                        ))
+                    })?,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                         tracing::debug!(path = %args.resolv_conf.display(), "no resolv.conf: hosts file only");
                         (

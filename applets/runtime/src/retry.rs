@@ -112,13 +112,13 @@ where
             )));
         };
         let delay = after.map_or(delay, |a| a.max(delay));
-        if let Some(rem) = deadline.remaining() {
-            if rem <= delay {
-                return Err(Failure::deadline(format!(
-                    "{what}: deadline of {} exceeded after {attempt} attempts: {error}",
-                    human(deadline.limit().unwrap_or_default())
-                )));
-            }
+        if let Some(rem) = deadline.remaining()
+            && rem <= delay
+        {
+            return Err(Failure::deadline(format!(
+                "{what}: deadline of {} exceeded after {attempt} attempts: {error}",
+                human(deadline.limit().unwrap_or_default())
+            )));
         }
         tracing::debug!(attempt, retry_in = %human(delay), %error, "{what}: retrying");
         tokio::time::sleep(delay).await;

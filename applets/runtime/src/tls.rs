@@ -39,7 +39,7 @@ pub struct TlsArgs {
     pub client_key: Option<PathBuf>,
 
     /// Do not verify server certificates (never the default; logged as a warning).
-    #[arg(long, env = "INITBOX_INSECURE")]
+    #[arg(long, env = "INITBOX_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 

@@ -79,7 +79,7 @@ pub struct WaitArgs {
     pub backoff_factor: f32,
 
     /// Add up to 100% random jitter to each delay (for fleets polling one server).
-    #[arg(long, env = "INITBOX_JITTER")]
+    #[arg(long, env = "INITBOX_JITTER", value_parser = clap::builder::BoolishValueParser::new())]
     pub jitter: bool,
 
     /// Log a progress line per target this often while waiting.
@@ -88,19 +88,19 @@ pub struct WaitArgs {
     pub progress_interval: Duration,
 
     /// Succeed when every target is ready (the default).
-    #[arg(long, conflicts_with = "any", env = "INITBOX_ALL")]
+    #[arg(long, conflicts_with = "any", env = "INITBOX_ALL", value_parser = clap::builder::BoolishValueParser::new())]
     pub all: bool,
 
     /// Succeed as soon as one target is ready.
-    #[arg(long, env = "INITBOX_ANY")]
+    #[arg(long, env = "INITBOX_ANY", value_parser = clap::builder::BoolishValueParser::new())]
     pub any: bool,
 
     /// Wait until the targets are NOT ready (port closed, name gone).
-    #[arg(long, env = "INITBOX_INVERT")]
+    #[arg(long, env = "INITBOX_INVERT", value_parser = clap::builder::BoolishValueParser::new())]
     pub invert: bool,
 
     /// One attempt per target, no waiting: exit 0 if ready, 1 if not (for HEALTHCHECK).
-    #[arg(long, env = "INITBOX_ONCE")]
+    #[arg(long, env = "INITBOX_ONCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub once: bool,
 }
 

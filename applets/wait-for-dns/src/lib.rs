@@ -1,17 +1,334 @@
-//! placeholder
-use clap::Parser;
+//! `initbox wait-for-dns`: wait until DNS names resolve (or, with `--absent`, until they no longer
+//! do), in one of two explicit modes:
+//!
+//! - *system* (default): `/etc/resolv.conf` with its search list and ndots, and `/etc/hosts`:
+//!   what the pod's application will see when it resolves the same name;
+//! - *server* (`--server IP[:PORT]`): a direct query to one server, UDP with TCP fallback, no search
+//!   list, no hosts file: what that server answers.
+//!
+//! Every attempt asks again (nothing cached, negative answers included). NXDOMAIN, NODATA,
+//! SERVFAIL and timeouts are told apart in progress lines; only NXDOMAIN/NODATA count as absent.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use clap::{Parser, ValueEnum};
+use hickory_resolver::proto::rr::RData;
+use initbox_runtime::resolve::{Lookup, RecordType, Resolver, ResolverArgs};
+use initbox_runtime::wait::{self, NotReady, Probe, ProbeFuture, WaitArgs};
 use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
+
+/// What to look up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum QueryType {
+    /// IPv4 and IPv6 addresses (A + AAAA, and the hosts file in system mode).
+    #[default]
+    Address,
+    A,
+    Aaaa,
+    Cname,
+    Srv,
+    Txt,
+    Mx,
+}
+
+impl QueryType {
+    fn record_type(self) -> Option<RecordType> {
+        match self {
+            QueryType::Address => None,
+            QueryType::A => Some(RecordType::A),
+            QueryType::Aaaa => Some(RecordType::AAAA),
+            QueryType::Cname => Some(RecordType::CNAME),
+            QueryType::Srv => Some(RecordType::SRV),
+            QueryType::Txt => Some(RecordType::TXT),
+            QueryType::Mx => Some(RecordType::MX),
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QueryType::Address => "address",
+            QueryType::A => "A",
+            QueryType::Aaaa => "AAAA",
+            QueryType::Cname => "CNAME",
+            QueryType::Srv => "SRV",
+            QueryType::Txt => "TXT",
+            QueryType::Mx => "MX",
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
-#[command(name = "wait-for-dns", about = "Wait until a DNS name resolves")]
+#[command(
+    name = "wait-for-dns",
+    version,
+    about = "Wait until DNS names resolve (or stop resolving), then exec a command",
+    long_about = "Wait until every NAME resolves (--any: one of them), then exit 0 or exec the \
+                  command given after `--`. A failed wait never runs the command.\n\n\
+                  System mode (default) reads resolv.conf (search list, ndots) and the hosts file, \
+                  as the application will. --server queries one DNS server directly. Nothing is \
+                  cached between attempts. NXDOMAIN, NODATA, SERVFAIL and timeouts are reported \
+                  apart; only NXDOMAIN/NODATA count as absent.",
+    after_help = "Values shown and matched by --expect: A/AAAA an IP, CNAME/MX a name, \
+                  SRV TARGET:PORT, TXT the joined strings.\n\n\
+                  Examples:\n  initbox wait-for-dns db.prod.svc.cluster.local\n  \
+                  initbox wait-for-dns --min-count 3 web-headless   # all 3 pods of a headless Service\n  \
+                  initbox wait-for-dns --server 10.96.0.10 --type srv _http._tcp.web\n  \
+                  initbox wait-for-dns --absent old-service"
+)]
 pub struct Args {
+    /// DNS names to wait for.
+    #[arg(value_name = "NAME", required = true, value_delimiter = ',', value_parser = parse_name,
+          env = "INITBOX_DNS_NAMES")]
+    pub names: Vec<String>,
+
+    /// Record type to look up.
+    #[arg(long = "type", value_enum, default_value_t, env = "INITBOX_DNS_TYPE")]
+    pub record_type: QueryType,
+
+    /// Ready only when at least N distinct values are returned.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        env = "INITBOX_DNS_MIN_COUNT"
+    )]
+    pub min_count: usize,
+
+    /// Ready only when this value is among the answers (repeatable: all must be present).
+    #[arg(
+        long,
+        value_name = "VALUE",
+        env = "INITBOX_DNS_EXPECT",
+        value_delimiter = ','
+    )]
+    pub expect: Vec<String>,
+
+    /// Wait until the name no longer resolves (NXDOMAIN or NODATA); --invert means the same.
+    #[arg(long, env = "INITBOX_DNS_ABSENT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub absent: bool,
+
+    #[command(flatten)]
+    pub wait: WaitArgs,
+
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
+
     #[command(flatten)]
     pub log: LogArgs,
+
+    /// Command to exec once every name is ready (never after a failure).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
 }
+
+/// A DNS name as given: validated, kept as typed (a trailing dot makes it fully qualified).
+pub fn parse_name(s: &str) -> Result<String, String> {
+    let name = s.trim();
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Err(format!("'{name}' is an IP address, not a DNS name"));
+    }
+    initbox_runtime::target::parse_host(name)?;
+    Ok(name.to_ascii_lowercase())
+}
+
 impl Applet for Args {
     fn logging(&self) -> &LogArgs {
         &self.log
     }
+
     async fn run(self) -> Result<Outcome, Failure> {
-        Err(Failure::failed("todo"))
+        if self.min_count == 0 {
+            return Err(Failure::usage("--min-count must be at least 1"));
+        }
+        let resolver = Arc::new(Resolver::new(&self.resolver, self.wait.attempt_timeout)?);
+        tracing::debug!(mode = resolver.mode(), "resolver");
+        let mut wait_args = self.wait.clone();
+        let absent = self.absent || wait_args.invert;
+        // Absence is the probe's own condition: a SERVFAIL is not "gone".
+        wait_args.invert = false;
+        let probes: Vec<Arc<dyn Probe>> = self
+            .names
+            .into_iter()
+            .map(|name| {
+                Arc::new(DnsProbe {
+                    query: DnsQuery {
+                        name,
+                        kind: self.record_type,
+                        min_count: self.min_count,
+                        expect: self.expect.clone(),
+                        absent,
+                    },
+                    resolver: Arc::clone(&resolver),
+                }) as Arc<dyn Probe>
+            })
+            .collect();
+        wait::wait(probes, &wait_args, self.command).await
+    }
+}
+
+/// What one DNS check asks for.
+#[derive(Debug, Clone)]
+pub struct DnsQuery {
+    pub name: String,
+    pub kind: QueryType,
+    pub min_count: usize,
+    pub expect: Vec<String>,
+    pub absent: bool,
+}
+
+/// A DNS readiness probe, shared with `wait-for` (`dns://`) and `network-check` (`dns:`).
+pub struct DnsProbe {
+    pub query: DnsQuery,
+    pub resolver: Arc<Resolver>,
+}
+
+impl DnsProbe {
+    pub fn new(query: DnsQuery, resolver: Arc<Resolver>) -> Self {
+        DnsProbe { query, resolver }
+    }
+
+    /// The distinct values the name resolves to now.
+    pub async fn lookup(&self) -> Result<BTreeSet<String>, Lookup> {
+        let q = &self.query;
+        let values: BTreeSet<String> = match q.kind.record_type() {
+            None => self
+                .resolver
+                .lookup_ip(&q.name)
+                .await?
+                .into_iter()
+                .map(|ip| ip.to_string())
+                .collect(),
+            Some(rt) => {
+                let r = self.resolver.hickory();
+                r.clear_cache();
+                let found = r
+                    .lookup(q.name.as_str(), rt)
+                    .await
+                    .map_err(|e| Lookup::from_error(&e))?;
+                found
+                    .answers()
+                    .iter()
+                    .filter(|rec| rec.record_type() == rt)
+                    .filter_map(|rec| format_rdata(&rec.data))
+                    .collect()
+            }
+        };
+        if values.is_empty() {
+            return Err(Lookup::NoData);
+        }
+        Ok(values)
+    }
+
+    /// Ready (or absent, with `absent`) per the query; the detail lists the values.
+    pub async fn check(&self) -> Result<String, NotReady> {
+        let q = &self.query;
+        let result = self.lookup().await;
+        if q.absent {
+            return match result {
+                Err(e) if e.is_absent() => Ok(format!("absent: {e}")),
+                Err(e) => Err(NotReady::Retry(e.to_string())),
+                Ok(values) => Err(NotReady::Retry(format!(
+                    "still resolves to {}",
+                    join(&values)
+                ))),
+            };
+        }
+        let values = result.map_err(|e| NotReady::Retry(e.to_string()))?;
+        let missing: Vec<&String> = q
+            .expect
+            .iter()
+            .filter(|want| !values.contains(&normalize(want)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(NotReady::Retry(format!(
+                "{} not among {}",
+                missing
+                    .iter()
+                    .map(|m| m.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                join(&values)
+            )));
+        }
+        if values.len() < q.min_count {
+            return Err(NotReady::Retry(format!(
+                "{} of {} values ({})",
+                values.len(),
+                q.min_count,
+                join(&values)
+            )));
+        }
+        Ok(join(&values))
+    }
+}
+
+fn join(values: &BTreeSet<String>) -> String {
+    values.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// How a value is compared: names without the trailing dot, lower case; IPs canonical.
+fn normalize(v: &str) -> String {
+    let v = v.trim();
+    if let Ok(ip) = v.parse::<std::net::IpAddr>() {
+        return ip.to_string();
+    }
+    v.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn name_text(n: &hickory_resolver::proto::rr::Name) -> String {
+    n.to_string().trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn format_rdata(data: &RData) -> Option<String> {
+    Some(match data {
+        RData::A(a) => a.0.to_string(),
+        RData::AAAA(a) => a.0.to_string(),
+        RData::CNAME(c) => name_text(&c.0),
+        RData::MX(mx) => name_text(&mx.exchange),
+        RData::SRV(srv) => format!("{}:{}", name_text(&srv.target), srv.port),
+        RData::TXT(txt) => txt
+            .txt_data
+            .iter()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect::<String>(),
+        _ => return None,
+    })
+}
+
+impl Probe for DnsProbe {
+    fn target(&self) -> String {
+        match self.query.kind {
+            QueryType::Address => self.query.name.clone(),
+            k => format!("{} {}", self.query.name, k.label()),
+        }
+    }
+
+    fn probe(&self) -> ProbeFuture<'_> {
+        Box::pin(self.check())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert_eq!(
+            parse_name("DB.svc.cluster.local.").unwrap(),
+            "db.svc.cluster.local."
+        );
+        assert!(parse_name("10.0.0.1").unwrap_err().contains("IP address"));
+        assert!(parse_name("bad name").is_err());
+        assert!(parse_name("").is_err());
+        assert_eq!(parse_name("_http._tcp.web").unwrap(), "_http._tcp.web");
+    }
+
+    #[test]
+    fn values_compare_normalized() {
+        assert_eq!(normalize("Web.Example."), "web.example");
+        assert_eq!(normalize("::0001"), "::1");
     }
 }

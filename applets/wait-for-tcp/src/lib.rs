@@ -171,6 +171,10 @@ impl TcpProbe {
             }
         }
         errors.sort();
+        // An IP target has one address, already named by the target itself.
+        if let (Host::Ip(_), [(_, only)]) = (&self.target.host, errors.as_slice()) {
+            return Err(NotReady::Retry(only.clone()));
+        }
         Err(NotReady::Retry(
             errors
                 .into_iter()
