@@ -240,9 +240,6 @@ impl Req {
     fn json(&self) -> J {
         J::parse(std::str::from_utf8(&self.body).unwrap())
     }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
 }
 
 struct Resp {
@@ -476,6 +473,7 @@ fn each_service_gets_its_documented_request() {
     assert!(s.header("content-type").starts_with("application/json"));
     let j = s.json();
     assert_eq!(j.s("text"), format!("*{title}*\n{message}"));
+    assert_eq!(j.len("blocks"), 2);
     assert_eq!(j.s("blocks.0.type"), "header");
     assert_eq!(j.s("blocks.0.text.type"), "plain_text");
     assert_eq!(j.s("blocks.0.text.text"), title);
