@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -1087,16 +1088,58 @@ fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16) {
-    let port = common::free_port();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify/smtp_server.py");
+/// A client certificate (CN=initbox-client) signed by the test CA in `dir`.
+fn make_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=initbox-client",
+        ],
+    );
+    std::fs::write(
+        dir.join("client.cnf"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "client.cnf",
+        ],
+    );
+    (dir.join("client.pem"), dir.join("client.key"))
+}
+
+fn python_server(script: &str, args: &[&OsStr]) -> Server {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/notify")
+        .join(script);
     let mut child = Command::new("python3")
-        .arg(script)
-        .args([mode, &port.to_string()])
-        .arg(cert)
-        .arg(key)
-        .arg(out)
-        .args(["notify", "S3cret/pw@x"])
+        .arg(&script)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -1109,7 +1152,83 @@ fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16)
     assert_eq!(
         line.trim(),
         "ready",
-        "aiosmtpd did not start (tests/setup/20-notify.sh installs it)"
+        "{script:?} did not start (tests/setup/20-notify.sh installs aiosmtpd)"
+    );
+    server
+}
+
+#[test]
+fn https_with_a_private_ca_and_a_client_certificate() {
+    let dir = tempdir();
+    let (ca, cert, key) = make_certs(dir.path());
+    let (client_cert, client_key) = make_client_cert(dir.path());
+    let out = dir.path().join("https");
+    std::fs::create_dir(&out).unwrap();
+    let port = common::free_port();
+    let port_s = port.to_string();
+    let _server = python_server(
+        "https_server.py",
+        &[
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            ca.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    let url = format!("webhook+https://127.0.0.1:{port}/secure");
+
+    let r = go(notify()
+        .arg(&url)
+        .arg("--ca-file")
+        .arg(&ca)
+        .arg("--client-cert")
+        .arg(&client_cert)
+        .arg("--client-key")
+        .arg(&client_key)
+        .args(["--required", "-m", "over mTLS"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let got = wait_for_mail(&out, 1);
+    assert_eq!(got.s("path"), "/secure");
+    assert_eq!(got.s("client_cn"), "initbox-client");
+    assert!(got.s("body").contains("over mTLS"));
+
+    // Verified by default: without the private CA the server is not trusted.
+    let r = go(notify()
+        .arg(&url)
+        .args(["--required", "-m", "x", "--timeout", "3s"]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        r.stderr
+    );
+    // The server refuses a client without a certificate.
+    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args([
+        "--required",
+        "-m",
+        "x",
+        "--timeout",
+        "3s",
+    ]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(!out.join("2.json").exists());
+}
+
+fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16) {
+    let port = common::free_port();
+    let port_s = port.to_string();
+    let server = python_server(
+        "smtp_server.py",
+        &[
+            mode.as_ref(),
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            out.as_os_str(),
+            "notify".as_ref(),
+            "S3cret/pw@x".as_ref(),
+        ],
     );
     (server, port)
 }
