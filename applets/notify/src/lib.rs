@@ -336,6 +336,17 @@ fn render_json(what: &str, v: &Value, ctx: &Value) -> Result<Value, Failure> {
     })
 }
 
+/// The dedupe key: `--key`, or namespace/pod (or the hostname), plus the command in `run`.
+fn dedupe_key(send: &SendArgs, base: &Base, ctx: &Value) -> Result<String, Failure> {
+    Ok(match &send.key {
+        Some(k) => template::render("--key", k, ctx)?,
+        None => match ctx.get("command") {
+            Some(Value::String(c)) => format!("{}:{c}", default_key(&base.pod)),
+            _ => default_key(&base.pod),
+        },
+    })
+}
+
 fn default_key(pod: &Map<String, Value>) -> String {
     match (pod.get("namespace"), pod.get("name")) {
         (Some(Value::String(ns)), Some(Value::String(n))) => format!("{ns}/{n}"),
@@ -358,16 +369,7 @@ async fn notify(
     if let Value::Object(m) = &mut ctx {
         m.extend(extra_ctx);
     }
-    let key = match &send.key {
-        Some(k) => template::render("--key", k, &ctx)?,
-        None => {
-            let mut k = default_key(&base.pod);
-            if let Some(Value::String(c)) = ctx.get("command") {
-                k = format!("{k}:{c}");
-            }
-            k
-        }
-    };
+    let key = dedupe_key(send, base, &ctx)?;
     let now = dedupe::now();
     let mut state = send.dedupe_file.as_deref().map(dedupe::State::load);
     let resolves = match &state {
@@ -693,15 +695,8 @@ fn would_resolve(send: &SendArgs, base: &Base, extra: &Map<String, Value>) -> bo
     if let Value::Object(m) = &mut ctx {
         m.extend(extra.clone());
     }
-    let key = match &send.key {
-        Some(k) => match template::render("--key", k, &ctx) {
-            Ok(k) => k,
-            Err(_) => return false,
-        },
-        None => match extra.get("command") {
-            Some(Value::String(c)) => format!("{}:{c}", default_key(&base.pod)),
-            _ => default_key(&base.pod),
-        },
+    let Ok(key) = dedupe_key(send, base, &ctx) else {
+        return false;
     };
     matches!(
         dedupe::State::load(path).decide(&key, "success", dedupe::now(), send.cooldown),
