@@ -27,12 +27,24 @@ pub struct Delivery {
     pub deadline: Deadline,
 }
 
-/// The HTTP client every HTTP target shares.
+/// The HTTP client every HTTP target shares. Without an https target (or an https proxy) the
+/// system roots are not loaded at all: that is most of the start-up cost of a plain-HTTP send.
 pub fn http_client(
     tls_args: &TlsArgs,
     attempt_timeout: Duration,
+    needs_tls: bool,
 ) -> Result<reqwest::Client, Failure> {
-    let config = tls::client_config(tls_args)?;
+    let config = if needs_tls {
+        tls::client_config(tls_args)?
+    } else {
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::failed(format!("TLS set-up: {e}")))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    };
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .redirect(reqwest::redirect::Policy::none())
@@ -41,6 +53,20 @@ pub fn http_client(
         .user_agent(concat!("initbox-notify/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Failure::failed(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// Whether any proxy variable points at an https proxy (then TLS is needed even for http URLs).
+pub fn https_proxy_in_env() -> bool {
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|p| p.trim_start().starts_with("https://")))
 }
 
 /// Statuses worth another attempt (curl's transient set plus 425).

@@ -438,10 +438,20 @@ async fn notify(
     let needs_http = targets
         .iter()
         .any(|t| matches!(t.service, Service::Http(_)));
+    let needs_tls = deliver::https_proxy_in_env()
+        || send.tls.ca_file.is_some()
+        || send.tls.client_cert.is_some()
+        || targets
+            .iter()
+            .any(|t| matches!(&t.service, Service::Http(h) if h.url.scheme() == "https"));
     let deadline = Deadline::after((!send.timeout.is_zero()).then_some(send.timeout));
     let delivery = deliver::Delivery {
         client: if needs_http {
-            Some(deliver::http_client(&send.tls, send.attempt_timeout)?)
+            Some(deliver::http_client(
+                &send.tls,
+                send.attempt_timeout,
+                needs_tls,
+            )?)
         } else {
             None
         },
