@@ -913,6 +913,15 @@ fn run_passes_the_exit_code_through() {
     assert_eq!(r.code(), 127, "{}", r.all());
     assert_eq!(last_line(&r).s("event"), "failure");
 
+    let r = go(notify().args(["run", "stdout://", "--on", "start,success", "--", "true"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let events: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| J::parse(l).s("event").to_string())
+        .collect();
+    assert_eq!(events, ["start", "success"]);
+
     let r = go(notify().args(["run", "stdout://", "--on", "failure", "--", "true"]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(r.stdout, "", "success not in --on: nothing sent");
