@@ -444,8 +444,10 @@ fn register_url_secrets(url: &str) {
         }
     }
     if HOST_SECRET_SCHEMES.contains(&scheme) {
-        reg(host.split(':').next().unwrap_or(host));
         reg(host);
+        if let Some((_, secret)) = host.split_once(':') {
+            reg(secret); // a Telegram bot token's secret half
+        }
     }
     if SECRET_PATH_SCHEMES.contains(&base) {
         for seg in path.split('/').filter(|s| looks_secret(s)) {
@@ -547,6 +549,12 @@ pub fn parse(index: usize, raw: &str) -> Result<Target, Failure> {
         )));
     };
     let scheme = scheme.to_ascii_lowercase();
+    // apprise's tgram://123:ABC/CHAT has the bot token where the host goes ("123:ABC" is no
+    // host:port): move it into the path before parsing.
+    let expanded = match (scheme.as_str(), expanded.split_once("://")) {
+        ("tgram", Some((s, rest))) => format!("{s}://bot/{rest}"),
+        _ => expanded,
+    };
     let url = Url::parse(&expanded).map_err(|e| bad(format!("malformed URL: {e}")))?;
     let service = service(&scheme, url).map_err(bad)?;
     Ok(Target {
@@ -833,26 +841,12 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 };
                 (token, Vec::new())
             } else {
-                // apprise: tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID...]
-                let host = url.host_str().unwrap_or_default();
+                // apprise: tgram://BOT_TOKEN/CHAT_ID[/CHAT_ID...], read as tgram://bot/TOKEN/...
                 let mut segs = path_segments(&url);
-                // The token's "123:ABC" form parses as host:port only if numeric; accept both.
-                let token = match url.port() {
-                    Some(p) => format!("{host}:{p}"),
-                    None if !segs.is_empty()
-                        && host.chars().all(|c| c.is_ascii_digit())
-                        && !url.username().is_empty() =>
-                    {
-                        format!("{}:{}", url.username(), host)
-                    }
-                    None => {
-                        let t = host.to_string();
-                        if !t.contains(':') && !segs.is_empty() && segs[0].contains(':') {
-                            segs.remove(0)
-                        } else {
-                            t
-                        }
-                    }
+                let token = if segs.is_empty() {
+                    String::new()
+                } else {
+                    segs.remove(0)
                 };
                 (token, segs)
             };
@@ -860,6 +854,9 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 return Err("missing bot token (telegram://TOKEN@telegram?chats=ID)".into());
             }
             redact::register(&token);
+            if let Some((_, secret)) = token.split_once(':') {
+                redact::register(secret);
+            }
             if let Some(c) = opts.take(&["chats", "chat", "to"]) {
                 chats.extend(
                     c.split(',')
@@ -1412,6 +1409,44 @@ mod tests {
         assert!(f.message.contains("unknown scheme 'bogus'"), "{f}");
         let f = parse(4, "ntfy://h/topic?colour=red").unwrap_err();
         assert!(f.message.contains("unknown option 'colour'"), "{f}");
+    }
+
+    #[test]
+    fn secrets_of_every_form_are_masked_and_registered() {
+        let cases = [
+            ("slack://T0AAAAAA/B0BBBBBB/Sl4ckSecretTok", "Sl4ckSecretTok"),
+            ("discord://D1scordSecret@1234", "D1scordSecret"),
+            (
+                "telegram://111:T3legramSecret@telegram?chats=1",
+                "T3legramSecret",
+            ),
+            ("tgram://222:T3gramBotSecret/99", "T3gramBotSecret"),
+            (
+                "workflows://h.logic.azure.com/wf/W0rkflowSigSecret",
+                "W0rkflowSigSecret",
+            ),
+            ("gchat://space/GchatKey123/GchatTok456", "GchatTok456"),
+            ("pagerduty:///Pag3rDutyRoutingKey", "Pag3rDutyRoutingKey"),
+            ("ntfy://u:Ntfy-pass-9@h/t", "Ntfy-pass-9"),
+            ("smtp://u:Smtp-pass-9@h?to=a@b.c&from=c@d.e", "Smtp-pass-9"),
+            (
+                "webhook+https://h/x?token=W3bhookTok&code=AzureC0de",
+                "AzureC0de",
+            ),
+            (
+                "teams+https://h.logic.azure.com/x?sig=TeamsS1gValue",
+                "TeamsS1gValue",
+            ),
+            ("mattermost://h/Matt3rmostTok", "Matt3rmostTok"),
+        ];
+        for (url, secret) in cases {
+            let t = parse(1, url).unwrap_or_else(|f| panic!("{url}: {f}"));
+            assert!(!t.shown.contains(secret), "{url} shown as {}", t.shown);
+            assert!(
+                !redact::scrub(&format!("x {secret} y")).contains(secret),
+                "{url}: {secret} not registered"
+            );
+        }
     }
 
     #[test]
