@@ -996,6 +996,21 @@ fn malformed_urls_and_unknown_schemes_exit_2_with_secrets_redacted() {
     // A template error is invalid input.
     let r = go(notify().args(["stdout://", "-m", "{{ nope }}"]));
     assert_one_line_error(&r, 3, "--message");
+    // In `run`, a broken template stops before the command runs.
+    let dir = tempdir();
+    let marker = dir.path().join("ran");
+    let r = go(notify()
+        .args([
+            "run",
+            "stdout://",
+            "--title",
+            "{{ pod.nmae }}",
+            "--",
+            "touch",
+        ])
+        .arg(&marker));
+    assert_one_line_error(&r, 3, "--title");
+    assert!(!marker.exists(), "the command must not run");
     // No targets at all.
     let r = go(notify().args(["-m", "x"]));
     assert_one_line_error(&r, 2, "no target URLs");

@@ -355,6 +355,73 @@ fn default_key(pod: &Map<String, Value>) -> String {
     }
 }
 
+/// Title, message, idempotency key and body of one notification.
+struct Rendered {
+    title: String,
+    message: String,
+    id: String,
+    body: Option<Value>,
+}
+
+/// Render the notification's templates in order: title, then message (sees `title`), then the
+/// idempotency key and body (see both).
+fn render_parts(
+    send: &SendArgs,
+    base: &Base,
+    message_src: &str,
+    ctx: &mut Value,
+) -> Result<Rendered, Failure> {
+    let title = match &send.title {
+        Some(t) => template::render("--title", t, ctx)?,
+        None => String::new(),
+    };
+    ctx["title"] = Value::String(title.clone());
+    let message = template::render("--message", message_src, ctx)?;
+    ctx["message"] = Value::String(message.clone());
+    let id = match &send.idempotency_key {
+        Some(k) => template::render("--idempotency-key", k, ctx)?,
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let body = match &base.body {
+        Some(b) => Some(render_json("--body", b, ctx)?),
+        None => None,
+    };
+    Ok(Rendered {
+        title,
+        message,
+        id,
+        body,
+    })
+}
+
+/// `notify run`: render every template once with stand-in outcome values before the command
+/// runs, so a broken template (exit 3) never lets the command run without its notification.
+fn preflight(
+    send: &SendArgs,
+    base: &Base,
+    message_src: &str,
+    extra: &Map<String, Value>,
+) -> Result<(), Failure> {
+    for event in [Event::Failure, Event::Success] {
+        let mut ctx = context::base(base.pod.clone(), base.data.clone(), event.as_str());
+        if let Value::Object(m) = &mut ctx {
+            m.extend(extra.clone());
+            m.insert(
+                "exit_code".into(),
+                json!(i32::from(event == Event::Failure)),
+            );
+            m.insert("duration".into(), Value::String("0ms".into()));
+            m.insert("duration_ms".into(), json!(0));
+            m.insert("stderr_tail".into(), Value::String(String::new()));
+            m.insert("resolves".into(), Value::Bool(false));
+        }
+        let key = dedupe_key(send, base, &ctx)?;
+        ctx["key"] = Value::String(key);
+        render_parts(send, base, message_src, &mut ctx)?;
+    }
+    Ok(())
+}
+
 /// Send one notification to every target. Returns the exit code (0, or 1/5 with --required).
 async fn notify(
     send: &SendArgs,
@@ -401,21 +468,12 @@ async fn notify(
     };
     ctx["resolves"] = Value::Bool(resolves);
     ctx["key"] = Value::String(key.clone());
-    let title = match &send.title {
-        Some(t) => template::render("--title", t, &ctx)?,
-        None => String::new(),
-    };
-    ctx["title"] = Value::String(title.clone());
-    let message = template::render("--message", message_src, &ctx)?;
-    ctx["message"] = Value::String(message.clone());
-    let id = match &send.idempotency_key {
-        Some(k) => template::render("--idempotency-key", k, &ctx)?,
-        None => uuid::Uuid::new_v4().to_string(),
-    };
-    let body = match &base.body {
-        Some(b) => Some(render_json("--body", b, &ctx)?),
-        None => None,
-    };
+    let Rendered {
+        title,
+        message,
+        id,
+        body,
+    } = render_parts(send, base, message_src, &mut ctx)?;
     let note = Note {
         title,
         message,
@@ -626,6 +684,7 @@ async fn run_command(r: RunArgs) -> Result<Outcome, Failure> {
     let mut ctx = Map::new();
     ctx.insert("command".into(), Value::String(command.clone()));
     ctx.insert("command_name".into(), Value::String(command_name));
+    preflight(&send, &base, &message, &ctx)?;
 
     if r.on.contains(&Event::Start) {
         let mut c = ctx.clone();
