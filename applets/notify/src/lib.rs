@@ -136,7 +136,7 @@ pub struct SendArgs {
     #[arg(long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_TITLE")]
     pub title: Option<String>,
 
-    /// Message (a template).
+    /// Message (a template); `-` reads it from stdin.
     #[arg(short, long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_MESSAGE")]
     pub message: Option<String>,
 
@@ -279,6 +279,12 @@ fn parse_targets(urls: &[String]) -> Result<Vec<Target>, Failure> {
 
 fn message_template(send: &SendArgs) -> Result<Option<String>, Failure> {
     match (&send.message, &send.message_file) {
+        (Some(m), _) if m == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| Failure::usage(format!("--message -: cannot read stdin: {e}")))?;
+            Ok(Some(text.trim_end_matches('\n').to_string()))
+        }
         (Some(m), _) => Ok(Some(m.clone())),
         (None, Some(p)) => std::fs::read_to_string(p)
             .map(Some)
