@@ -1,6 +1,7 @@
 //! Dispatch by `argv[0]` or the first argument (clap multicall), `--list`, `--install DIR`.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
@@ -122,8 +123,12 @@ fn front_main(applets: &[Entry], m: &mut ArgMatches) -> ! {
         launch(applets, &name, &mut sub);
     }
     if m.get_flag("list") {
+        // A closed pipe (`initbox --list | head -1`) ends the listing quietly.
+        let mut out = std::io::stdout().lock();
         for a in applets {
-            println!("{}", a.name);
+            if writeln!(out, "{}", a.name).is_err() {
+                break;
+            }
         }
         std::process::exit(0);
     }

@@ -104,3 +104,22 @@ fn a_renamed_binary_behaves_as_initbox() {
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stdout.contains("wait-for-tcp"));
 }
+
+#[test]
+fn a_closed_stdout_ends_the_listing_quietly() {
+    // `initbox --list | head -1`: the reader is gone, so every write fails with EPIPE.
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    unsafe { libc::close(fds[0]) };
+    let write_end = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
+    let out = initbox()
+        .arg("--list")
+        .stdout(write_end)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

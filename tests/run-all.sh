@@ -16,6 +16,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== static release binary (scripts/build-static.sh)"
+scripts/build-static.sh
 echo "== cargo test"
 cargo test --workspace --locked --no-fail-fast
 

@@ -238,7 +238,7 @@ async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<(), Failur
                 info!(target = %target, detail = %detail, "ready");
                 ok.push(target);
             }
-            Err(NotReady::Fatal(f)) => return Err(f),
+            Err(NotReady::Fatal(f)) => return Err(f.context(&target)),
             Err(NotReady::Retry(why)) => failures.push(format!("{target}: {why}")),
         }
     }
@@ -492,6 +492,31 @@ mod tests {
     async fn a_command_is_returned_for_exec_only_on_success() {
         let out = wait(vec![probe(1)], &WaitArgs::default(), vec!["true".into()]).await;
         assert!(matches!(out, Ok(Outcome::Exec(c)) if c.argv == vec![OsString::from("true")]));
+    }
+
+    struct Denied;
+    impl Probe for Denied {
+        fn target(&self) -> String {
+            "db:5432".into()
+        }
+        fn probe(&self) -> ProbeFuture<'_> {
+            Box::pin(async { Err(NotReady::Fatal(Failure::credentials("password rejected"))) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn permanent_failures_name_their_target_waiting_or_once() {
+        for once in [false, true] {
+            let args = WaitArgs {
+                once,
+                ..Default::default()
+            };
+            let err = wait(vec![Arc::new(Denied)], &args, vec![])
+                .await
+                .unwrap_err();
+            assert_eq!(err.code, crate::Code::CREDENTIALS);
+            assert_eq!(err.message, "db:5432: password rejected");
+        }
     }
 
     #[test]
