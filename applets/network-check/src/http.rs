@@ -1,0 +1,224 @@
+//! `http(s)://` checks with a time for every phase: DNS, connect (through `TcpProbe`), TLS
+//! (tokio-rustls with the runtime's TLS configuration) and first byte (hyper over the stream we
+//! connected ourselves). Status, body and JSON expectations are `initbox_wait_for::http::Expect`,
+//! the matching `wait-for` uses.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use initbox_runtime::duration::human;
+use initbox_runtime::redact;
+use initbox_runtime::target::{HostPort, parse_host};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use crate::net::{self, Ctx};
+use crate::probe::{Observation, Observed};
+use crate::spec::HttpCheck;
+
+use initbox_wait_for::http::BODY_LIMIT;
+
+/// Check a URL's form: scheme, host, port. Credentials in it are registered as secrets.
+pub fn validate_url(s: &str) -> Result<String, String> {
+    let uri: hyper::Uri = s
+        .parse()
+        .map_err(|e| format!("URL '{}' is not valid: {e}", redact::url_for_display(s)))?;
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("URL '{s}': scheme must be http or https"));
+    }
+    let authority = uri
+        .authority()
+        .ok_or_else(|| format!("URL '{s}' has no host"))?;
+    if let Some((_, password)) = authority
+        .as_str()
+        .rsplit_once('@')
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+    {
+        redact::register(password);
+    }
+    let host = authority.host().trim_matches(['[', ']']);
+    if host.is_empty() {
+        return Err(format!("URL '{}' has no host", redact::url_for_display(s)));
+    }
+    parse_host(host).map_err(|e| format!("URL '{}': {e}", redact::url_for_display(s)))?;
+    Ok(s.to_string())
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+pub async fn http(c: &HttpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
+    let started = Instant::now();
+    let shown = redact::url_for_display(&c.url).to_string();
+    let uri: hyper::Uri = match c.url.parse() {
+        Ok(u) => u,
+        Err(e) => return Observation::new(Observed::Error, format!("{shown}: {e}")),
+    };
+    let https = uri.scheme_str() == Some("https");
+    let Some(authority) = uri.authority().cloned() else {
+        return Observation::new(Observed::Error, format!("{shown}: no host"));
+    };
+    let host = match parse_host(authority.host().trim_matches(['[', ']'])) {
+        Ok(h) => h,
+        Err(e) => return Observation::new(Observed::Error, format!("{shown}: {e}")),
+    };
+    let target = HostPort {
+        host: host.clone(),
+        port: authority.port_u16().unwrap_or(if https { 443 } else { 80 }),
+    };
+    let (addr, tcp, mut timings) =
+        match net::connect(&target, &ctx.resolver(None), started, deadline).await {
+            Ok(x) => x,
+            Err(o) => return o,
+        };
+    let mut certs = Vec::new();
+    let stream: Box<dyn Stream> = if https {
+        let config = match ctx.tls(&c.ca_file) {
+            Ok(cfg) => cfg,
+            Err(f) => return Observation::new(Observed::Error, f.message),
+        };
+        let name = match net::server_name(&host, None) {
+            Ok(n) => n,
+            Err(e) => return Observation::new(Observed::Error, e),
+        };
+        let t = Instant::now();
+        let hs = tokio::time::timeout_at(
+            deadline,
+            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+        )
+        .await;
+        timings.push(("tls", t.elapsed()));
+        match hs {
+            Err(_) => {
+                return Observation::new(
+                    Observed::Timeout,
+                    format!("no TLS handshake with {addr} within the timeout"),
+                )
+                .with_timings(&timings);
+            }
+            Ok(Err(e)) => {
+                let host_shown = host.to_string().trim_matches(['[', ']']).to_string();
+                return Observation::new(Observed::TlsError, net::tls_error_text(&e, &host_shown))
+                    .with_timings(&timings)
+                    .data("address", addr.to_string());
+            }
+            Ok(Ok(s)) => {
+                certs = s
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .unwrap_or_default()
+                    .to_vec();
+                Box::new(s)
+            }
+        }
+    } else {
+        Box::new(tcp)
+    };
+
+    let t = Instant::now();
+    let exchange = async {
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let mut req = Request::builder()
+            .method(c.method.as_str())
+            .uri(path)
+            .header(
+                hyper::header::HOST,
+                authority.as_str().rsplit('@').next().unwrap_or_default(),
+            )
+            .header(hyper::header::USER_AGENT, "initbox-network-check")
+            .header(hyper::header::ACCEPT, "*/*");
+        if let Some((userinfo, _)) = authority.as_str().rsplit_once('@') {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD.encode(userinfo);
+            redact::register(&token);
+            req = req.header(hyper::header::AUTHORIZATION, format!("Basic {token}"));
+        }
+        for (k, v) in &c.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let req = req
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| format!("HTTP: {e}"))?;
+        let first_byte = t.elapsed();
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        let mut incoming = resp.into_body();
+        if c.method != "HEAD" && c.expect.needs_body() {
+            while let Some(frame) = incoming.frame().await {
+                let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
+                if let Some(data) = frame.data_ref() {
+                    body.extend_from_slice(data);
+                    if body.len() >= BODY_LIMIT {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok::<_, String>((status, first_byte, body))
+    };
+    let got = tokio::time::timeout_at(deadline, exchange).await;
+    let (status, first_byte, body) = match got {
+        Err(_) => {
+            return Observation::new(
+                Observed::Timeout,
+                format!(
+                    "no response from {shown} ({addr}) within {}",
+                    human(deadline.saturating_duration_since(started))
+                ),
+            )
+            .with_timings(&timings);
+        }
+        Ok(Err(e)) => {
+            return Observation::new(Observed::Error, format!("{shown}: {e}"))
+                .with_timings(&timings);
+        }
+        Ok(Ok(x)) => x,
+    };
+    timings.push(("first_byte", first_byte));
+    timings.push(("total", started.elapsed()));
+    let o = match c.expect.check(status, &body) {
+        Ok(()) => Observation::ok(format!(
+            "{status} from {addr} in {} (first byte {})",
+            human(started.elapsed()),
+            human(first_byte)
+        )),
+        Err(why) => Observation::new(Observed::Mismatch, why),
+    }
+    .with_timings(&timings)
+    .data("address", addr.to_string())
+    .data("http_status", status)
+    .data("body_bytes", body.len());
+    if https && o.observed == Observed::Ok {
+        net::expiry(o, &certs, c.warn_days, c.fail_days)
+    } else {
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(validate_url("https://api.example:8443/healthz").is_ok());
+        assert!(validate_url("http://").is_err());
+        assert!(validate_url("http://bad host/").is_err());
+    }
+}

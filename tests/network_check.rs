@@ -1,0 +1,1234 @@
+//! End-to-end tests of `initbox network-check` with real parts: network namespaces created here
+//! (a reachable host, a host whose packets are dropped by nftables, a port that refuses, routes
+//! that prohibit), ICMP with raw and ping sockets and the not-permitted path, dnsmasq, TLS
+//! servers (`openssl s_server`) with certificates expiring in 3 days, 20 days and a year and one
+//! with the wrong name, and loopback HTTP/UDP servers.
+//!
+//! Needs root (namespaces, nftables) and `bash tests/run-all.sh`'s set-up
+//! (tests/setup/20-network-check.sh).
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{assert_one_line_error, free_port, initbox, run};
+use serde_json::Value;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn sh_stdin(args: &[&str], input: &str) {
+    let mut child = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "these tests create network namespaces and need root"
+    );
+}
+
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+/// Two network namespaces joined by a veth pair: the client (where initbox runs) at 10.213.1.1,
+/// the server at 10.213.1.2 (reachable) and 10.213.1.3 (every packet to it dropped by nftables).
+/// In the client, 10.213.9.9 has a `prohibit` route and 10.213.9.10 an `unreachable` one.
+/// Both namespaces (and with them the veth pair) are deleted on drop.
+struct Lab {
+    client: String,
+    server: String,
+    listeners: Vec<TcpListener>,
+}
+
+const REACHABLE: &str = "10.213.1.2";
+const DROPPED: &str = "10.213.1.3";
+const PROHIBITED: &str = "10.213.9.9";
+const UNREACHABLE: &str = "10.213.9.10";
+
+impl Lab {
+    fn new() -> Lab {
+        require_root();
+        let id = format!(
+            "{}x{}",
+            std::process::id() % 100_000,
+            LABS.fetch_add(1, Ordering::SeqCst)
+        );
+        let lab = Lab {
+            client: format!("ncc{id}"),
+            server: format!("ncs{id}"),
+            listeners: Vec::new(),
+        };
+        let (a, b) = (format!("nca{id}"), format!("ncb{id}"));
+        sh(&["ip", "netns", "add", &lab.client]);
+        sh(&["ip", "netns", "add", &lab.server]);
+        sh(&[
+            "ip",
+            "link",
+            "add",
+            &a,
+            "netns",
+            &lab.client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+            "netns",
+            &lab.server,
+        ]);
+        for (ns, dev, addrs) in [
+            (&lab.client, &a, vec!["10.213.1.1/24"]),
+            (&lab.server, &b, vec!["10.213.1.2/24", "10.213.1.3/24"]),
+        ] {
+            for addr in addrs {
+                sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            }
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        }
+        sh(&[
+            "ip",
+            "-n",
+            &lab.client,
+            "route",
+            "add",
+            "prohibit",
+            PROHIBITED,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            &lab.client,
+            "route",
+            "add",
+            "unreachable",
+            UNREACHABLE,
+        ]);
+        sh_stdin(
+            &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+            &format!(
+                "table inet initbox_test {{\n chain input_drop {{\n  type filter hook input priority 0;\n  ip daddr {DROPPED} drop\n }}\n}}\n"
+            ),
+        );
+        lab
+    }
+
+    /// A listener inside the server namespace.
+    fn listen(&mut self, addr: &str) {
+        let path = format!("/run/netns/{}", self.server);
+        let addr = addr.to_string();
+        let l = std::thread::spawn(move || {
+            let ns = File::open(&path).unwrap();
+            // SAFETY: setns on this thread only; the fd is valid for the call.
+            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}");
+            TcpListener::bind(&addr).unwrap()
+        })
+        .join()
+        .unwrap();
+        self.listeners.push(l);
+    }
+
+    /// `initbox network-check ARGS` run inside the client namespace.
+    fn check(&self, args: &[&str]) -> Command {
+        let bin = initbox().get_program().to_owned();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.client])
+            .arg(bin)
+            .arg("network-check")
+            .args(args);
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("INITBOX_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    fn set_ping_range(&self, range: &str) {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.client,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.ping_group_range={range}"),
+        ]);
+    }
+
+    /// As [`Lab::check`], but as the unprivileged user 65534 (no capabilities).
+    fn check_unprivileged(&self, args: &[&str]) -> Command {
+        let bin = initbox().get_program().to_owned();
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.client])
+            .args([
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ])
+            .arg(bin)
+            .arg("network-check")
+            .args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.listeners.clear();
+        for ns in [&self.client, &self.server] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn result<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no result {name} in {doc}"))
+}
+
+fn field<'a>(doc: &'a Value, name: &str, key: &str) -> &'a str {
+    result(doc, name)[key].as_str().unwrap_or("")
+}
+
+#[test]
+fn tcp_reachable_refused_dropped_and_prohibited_hosts() {
+    let mut lab = Lab::new();
+    lab.listen(&format!("{REACHABLE}:8080"));
+    let r = run(
+        &mut lab.check(&[
+            "--timeout",
+            "1s",
+            "-o",
+            "json",
+            &format!("tcp:{REACHABLE}:8080,name=open"),
+            &format!("tcp:{REACHABLE}:8081,name=closed"),
+            &format!("tcp:{DROPPED}:8080,name=dropped"),
+            &format!("tcp:{PROHIBITED}:80,name=prohibited"),
+            &format!("tcp:{UNREACHABLE}:80,name=unreachable"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "open", "status"), "pass");
+    assert!(field(&doc, "open", "detail").contains("connected to 10.213.1.2:8080"));
+    assert!(result(&doc, "open")["timings"]["connect_ms"].is_number());
+    assert_eq!(field(&doc, "closed", "observed"), "refused");
+    assert_eq!(field(&doc, "closed", "status"), "fail");
+    assert_eq!(field(&doc, "dropped", "observed"), "timeout");
+    assert!(field(&doc, "dropped", "detail").contains("no answer connecting to 10.213.1.3:8080"));
+    assert_eq!(field(&doc, "prohibited", "observed"), "denied");
+    assert_eq!(field(&doc, "unreachable", "observed"), "unreachable");
+    assert_eq!(doc["summary"]["failed_count"], 4);
+    // Parallel: four failing checks, one of them waiting out its 1s timeout, take about 1s.
+    assert!(r.elapsed < Duration::from_secs(10), "{:?}", r.elapsed);
+}
+
+#[test]
+fn expect_blocked_needs_a_timeout_or_unreachable_and_a_passing_control() {
+    let mut lab = Lab::new();
+    lab.listen(&format!("{REACHABLE}:8080"));
+    let control = format!("tcp:{REACHABLE}:8080,name=control");
+    let blocked = |target: &str, name: &str| {
+        format!("tcp:{target},expect=blocked,control=control,name={name},timeout=700ms")
+    };
+    let r = run(
+        &mut lab.check(&[
+            "-o",
+            "json",
+            &control,
+            &blocked(&format!("{DROPPED}:443"), "dropped"),
+            &blocked(&format!("{PROHIBITED}:443"), "prohibited"),
+            &format!("udp:{DROPPED}:53,expect=blocked,control=control,name=udp,timeout=700ms"),
+            &format!(
+                "dns:db.test,server={DROPPED},expect=blocked,control=control,name=dns,timeout=700ms"
+            ),
+            &format!(
+                "icmp:{DROPPED},expect=blocked,control=control,name=icmp,timeout=500ms,count=1"
+            ),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    for name in ["udp", "dns", "icmp"] {
+        assert_eq!(field(&doc, name, "status"), "pass", "{doc}");
+        assert_eq!(field(&doc, name, "observed"), "timeout", "{doc}");
+    }
+    assert_eq!(field(&doc, "dropped", "status"), "pass");
+    assert_eq!(field(&doc, "dropped", "observed"), "timeout");
+    assert_eq!(field(&doc, "dropped", "expect"), "blocked");
+    assert_eq!(field(&doc, "prohibited", "status"), "pass");
+    assert_eq!(field(&doc, "prohibited", "observed"), "denied");
+
+    // Refused is reported apart: the path is open, only the port is closed.
+    let r = run(
+        &mut lab.check(&[
+            "-o",
+            "json",
+            &control,
+            &blocked(&format!("{REACHABLE}:8081"), "refused"),
+            &blocked(&format!("{REACHABLE}:8080"), "open"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "refused", "status"), "fail");
+    assert_eq!(field(&doc, "refused", "observed"), "refused");
+    assert!(
+        field(&doc, "refused", "detail").contains("connection refused, so the path is open"),
+        "{doc}"
+    );
+    assert_eq!(field(&doc, "open", "status"), "fail");
+    assert_eq!(field(&doc, "open", "observed"), "ok");
+    assert!(field(&doc, "open", "detail").starts_with("not blocked"));
+
+    // A dead network must not look like a working policy: the control fails, so does the check.
+    let r = run(
+        &mut lab.check(&[
+            "-o",
+            "json",
+            &format!("tcp:{DROPPED}:8080,name=control,timeout=500ms"),
+            &blocked(&format!("{DROPPED}:443"), "dropped"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "dropped", "status"), "fail");
+    assert!(field(&doc, "dropped", "detail").contains("inconclusive: control 'control' failed"));
+
+    // No control at all is a usage error.
+    let r = run(
+        &mut lab.check(&[&format!("tcp:{DROPPED}:443,expect=blocked")]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "names no control");
+}
+
+#[test]
+fn icmp_with_raw_and_ping_sockets_and_the_not_permitted_path() {
+    let lab = Lab::new();
+    // Root: a raw socket (the new namespace's ping_group_range is "1 0").
+    lab.set_ping_range("1 0");
+    let r = run(
+        &mut lab.check(&[
+            "-o",
+            "json",
+            "--count",
+            "3",
+            "--interval",
+            "50ms",
+            "--timeout",
+            "700ms",
+            &format!("icmp:{REACHABLE}"),
+            &format!("icmp:{DROPPED},name=dropped"),
+        ]),
+        LIMIT,
+    );
+    let doc = json_of(&r.stdout);
+    let ok = result(&doc, &format!("icmp:{REACHABLE}"));
+    assert_eq!(ok["status"], "pass", "{doc}");
+    assert_eq!(ok["method"], "raw socket");
+    assert_eq!(ok["received"], 3);
+    assert!(ok["rtt_ms"]["avg"].as_f64().unwrap() >= 0.0);
+    assert_eq!(field(&doc, "dropped", "observed"), "timeout");
+    assert!(field(&doc, "dropped", "detail").contains("100% loss"));
+    assert_eq!(r.code(), 1);
+
+    // Unprivileged user, ping sockets allowed: the ping socket is used.
+    lab.set_ping_range("0 2147483647");
+    let r = run(
+        &mut lab.check_unprivileged(&[
+            "-o",
+            "json",
+            &format!("icmp:{REACHABLE},count=2"),
+            "icmp:::1,count=2,name=v6",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(
+        result(&doc, &format!("icmp:{REACHABLE}"))["method"],
+        "ping socket"
+    );
+    // ICMPv6 through a ping socket too.
+    assert_eq!(result(&doc, "v6")["method"], "ping socket");
+    assert_eq!(result(&doc, "v6")["received"], 2);
+
+    // Unprivileged user, no ping sockets, no CAP_NET_RAW: exit 4 with the sysctl to set.
+    lab.set_ping_range("1 0");
+    let r = run(
+        &mut lab.check_unprivileged(&[
+            "--termination-log",
+            "/dev/null",
+            &format!("icmp:{REACHABLE}"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 4, "{}", r.all());
+    assert!(
+        r.stdout.contains("ICMP not permitted here (exit 4)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.all()
+            .contains("net.ipv4.ping_group_range=\"0 2147483647\""),
+        "{}",
+        r.all()
+    );
+    assert!(r.all().contains("CAP_NET_RAW"));
+}
+
+/// Test certificates made with the openssl CLI: a CA, and leaves for localhost/127.0.0.1 that
+/// expire in 3 days, 20 days and a year, and one for the wrong name.
+struct Certs {
+    dir: tempfile::TempDir,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
+        sh(&[
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "3650",
+            "-subj",
+            "/CN=initbox test CA",
+        ]);
+        for (name, days, san) in [
+            ("d3", "3", "DNS:localhost,IP:127.0.0.1"),
+            ("d20", "20", "DNS:localhost,IP:127.0.0.1"),
+            ("d365", "365", "DNS:localhost,IP:127.0.0.1"),
+            ("wrong", "365", "DNS:other.example"),
+        ] {
+            std::fs::write(
+                p(&format!("{name}.ext")),
+                format!(
+                    "subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
+                ),
+            )
+            .unwrap();
+            sh(&[
+                "openssl",
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &p(&format!("{name}.key")),
+                "-out",
+                &p(&format!("{name}.csr")),
+                "-subj",
+                "/CN=localhost",
+            ]);
+            sh(&[
+                "openssl",
+                "x509",
+                "-req",
+                "-in",
+                &p(&format!("{name}.csr")),
+                "-CA",
+                &p("ca.pem"),
+                "-CAkey",
+                &p("ca.key"),
+                "-CAcreateserial",
+                "-days",
+                days,
+                "-out",
+                &p(&format!("{name}.pem")),
+                "-extfile",
+                &p(&format!("{name}.ext")),
+            ]);
+        }
+        Certs { dir }
+    }
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+}
+
+/// `openssl s_server -www` on a loopback port; killed on drop.
+struct TlsServer {
+    child: Child,
+    port: u16,
+}
+
+impl TlsServer {
+    fn start(certs: &Certs, name: &str) -> TlsServer {
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(certs.path(&format!("{name}.pem")))
+            .arg("-key")
+            .arg(certs.path(&format!("{name}.key")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let server = TlsServer { child, port };
+        wait_tcp(port);
+        server
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_tcp(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "nothing on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn tls_expiry_thresholds_and_name_mismatch() {
+    let certs = Certs::new();
+    let d3 = TlsServer::start(&certs, "d3");
+    let d20 = TlsServer::start(&certs, "d20");
+    let d365 = TlsServer::start(&certs, "d365");
+    let wrong = TlsServer::start(&certs, "wrong");
+    let ca = certs.path("ca.pem");
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "--ca-file"])
+            .arg(&ca)
+            .args([
+                format!("tls:localhost:{},name=d3", d3.port),
+                format!("tls:localhost:{},name=d20", d20.port),
+                format!("tls:localhost:{},name=d365", d365.port),
+                format!("tls:127.0.0.1:{},name=ip", d365.port),
+                format!("tls:localhost:{},name=wrong", wrong.port),
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "d3", "status"), "fail");
+    assert!(
+        field(&doc, "d3", "detail").contains("within --fail-days 7"),
+        "{doc}"
+    );
+    assert_eq!(field(&doc, "d20", "status"), "warn");
+    assert!(
+        field(&doc, "d20", "detail").contains("within --warn-days 30"),
+        "{doc}"
+    );
+    assert_eq!(field(&doc, "d365", "status"), "pass");
+    let days = result(&doc, "d365")["certificate"]["days_left"]
+        .as_i64()
+        .unwrap();
+    assert!((363..=365).contains(&days), "{days}");
+    assert_eq!(field(&doc, "ip", "status"), "pass");
+    assert_eq!(field(&doc, "wrong", "status"), "fail");
+    assert_eq!(field(&doc, "wrong", "observed"), "tls_error");
+    assert!(
+        field(&doc, "wrong", "detail")
+            .contains("name mismatch: the certificate is for [other.example], not localhost"),
+        "{doc}"
+    );
+    assert!(result(&doc, "d365")["timings"]["tls_ms"].is_number());
+
+    // Warnings alone pass (exit 0), unless --strict; thresholds are flags.
+    let warn_only = format!("tls:localhost:{}", d20.port);
+    let r = run(
+        initbox()
+            .args(["network-check", "--ca-file"])
+            .arg(&ca)
+            .arg(&warn_only),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("warn"), "{}", r.stdout);
+    let r = run(
+        initbox()
+            .args(["network-check", "--strict", "--ca-file"])
+            .arg(&ca)
+            .arg(&warn_only),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let r = run(
+        initbox()
+            .args([
+                "network-check",
+                "--warn-days",
+                "10",
+                "--fail-days",
+                "2",
+                "--ca-file",
+            ])
+            .arg(&ca)
+            .arg(format!("tls:localhost:{}", d3.port)),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+
+    // Without the CA file the chain is not trusted: verified by default.
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json"])
+            .arg(format!("tls:localhost:{}", d365.port)),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1);
+    assert!(r.stdout.contains("unknown issuer"), "{}", r.stdout);
+}
+
+/// A small HTTP/1.1 server on loopback (root namespace), one thread per connection.
+fn http_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || serve(s));
+        }
+    });
+    port
+}
+
+fn serve(mut s: TcpStream) {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let (status, body) = match path.as_str() {
+        "/health" => (
+            "200 OK",
+            r#"{"status":"UP","checks":[{"db":true}]}"#.to_string(),
+        ),
+        "/down" => (
+            "503 Service Unavailable",
+            r#"{"status":"DOWN"}"#.to_string(),
+        ),
+        "/slow" => {
+            std::thread::sleep(Duration::from_secs(3));
+            ("200 OK", "late".to_string())
+        }
+        "/auth" if head.contains("authorization: basic dxnlcjpzm2nyzxq=") => {
+            ("200 OK", "welcome".to_string())
+        }
+        "/auth" => ("401 Unauthorized", "no".to_string()),
+        _ => ("404 Not Found", "nothing here".to_string()),
+    };
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn http_status_body_json_and_phase_timings() {
+    let port = http_server();
+    let u = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "--timeout", "1s"])
+            .args([
+                format!(
+                    "{},name=health,json=$.status=UP,json=.checks[0].db=true,body=UP",
+                    u("/health")
+                ),
+                format!("{},name=down", u("/down")),
+                format!("{},name=down-ok,status=503", u("/down")),
+                format!("{},name=wrong-json,json=$.status=DOWN", u("/health")),
+                format!("{},name=wrong-body,body=^nope$", u("/health")),
+                format!("{},name=slow", u("/slow")),
+                format!("http://user:s3cret@127.0.0.1:{port}/auth,name=auth"),
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "health", "status"), "pass", "{doc}");
+    let t = &result(&doc, "health")["timings"];
+    assert!(
+        t["connect_ms"].is_number() && t["first_byte_ms"].is_number(),
+        "{t}"
+    );
+    assert_eq!(result(&doc, "health")["http_status"], 200);
+    assert_eq!(field(&doc, "down", "status"), "fail");
+    assert!(
+        field(&doc, "down", "detail").contains("HTTP 503 Service Unavailable (expected 200-299)"),
+        "{doc}"
+    );
+    assert_eq!(field(&doc, "down-ok", "status"), "pass");
+    assert!(
+        field(&doc, "wrong-json", "detail").contains(r#"JSON '$.status' is "UP", expected "DOWN""#),
+        "{doc}"
+    );
+    assert!(field(&doc, "wrong-body", "detail").contains("body does not match"));
+    assert_eq!(field(&doc, "slow", "observed"), "timeout");
+    assert_eq!(field(&doc, "auth", "status"), "pass", "{doc}");
+    // The password never shows.
+    assert!(!r.all().contains("s3cret"), "{}", r.all());
+}
+
+#[test]
+fn https_is_verified_and_timed_per_phase() {
+    let certs = Certs::new();
+    let good = TlsServer::start(&certs, "d365");
+    let soon = TlsServer::start(&certs, "d3");
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "--ca-file"])
+            .arg(certs.path("ca.pem"))
+            .args([
+                format!("https://localhost:{}/,name=good", good.port),
+                format!("https://localhost:{}/,name=soon", soon.port),
+            ]),
+        LIMIT,
+    );
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "good", "status"), "pass", "{doc}");
+    let t = &result(&doc, "good")["timings"];
+    for phase in ["dns_ms", "connect_ms", "tls_ms", "first_byte_ms"] {
+        assert!(t[phase].is_number(), "{phase} in {t}");
+    }
+    assert_eq!(field(&doc, "soon", "status"), "fail");
+    assert!(field(&doc, "soon", "detail").contains("within --fail-days"));
+    assert_eq!(r.code(), 1);
+}
+
+/// dnsmasq on a loopback high port with a generated configuration; killed on drop.
+struct Dnsmasq {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Dnsmasq {
+    fn start() -> Dnsmasq {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("dnsmasq.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n\
+                 local=/test/\naddress=/api.test/10.20.30.40\nhost-record=db.test,10.0.0.5\n\
+                 txt-record=txt.test,\"v=ok\"\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("dnsmasq")
+            .arg("--keep-in-foreground")
+            .arg(format!("--conf-file={}", conf.display()))
+            .arg("--pid-file=")
+            .arg("--user=root")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq (bash tests/run-all.sh installs it)");
+        wait_tcp(port);
+        Dnsmasq {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A stand-in DNS server that answers every query with SERVFAIL (dnsmasq cannot be made to
+/// return SERVFAIL on purpose): it echoes the query with QR set and RCODE 2, as RFC 1035 frames it.
+fn servfail_server() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            let mut r = buf[..n].to_vec();
+            r[2] |= 0x80;
+            r[3] = (r[3] & 0xf0) | 2;
+            let _ = s.send_to(&r, from);
+        }
+    });
+    port
+}
+
+#[test]
+fn dns_answers_expected_values_nxdomain_servfail_and_timeout() {
+    let dns = Dnsmasq::start();
+    let server = format!("127.0.0.1:{}", dns.port);
+    let servfail = servfail_server();
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let r = run(
+        initbox()
+            .args([
+                "network-check",
+                "-o",
+                "json",
+                "--timeout",
+                "1s",
+                "--server",
+                &server,
+            ])
+            .args([
+                "dns:db.test,name=db,value=10.0.0.5".to_string(),
+                "dns:api.test,type=A,value=10.20.30.40".to_string(),
+                "dns:txt.test,type=TXT,value=v=ok,name=txt".to_string(),
+                "dns:db.test,value=10.0.0.6,name=wrong-value".to_string(),
+                "dns:nope.test,name=nx".to_string(),
+                "dns:nope.test,name=nx-blocked,expect=blocked,control=db".to_string(),
+                format!("dns:x.example,server=127.0.0.1:{servfail},name=servfail"),
+                format!("dns:x.example,server=127.0.0.1:{silent_port},name=silent"),
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "db", "status"), "pass", "{doc}");
+    assert_eq!(result(&doc, "db")["answers"][0], "10.0.0.5");
+    assert_eq!(field(&doc, "dns:api.test", "status"), "pass", "{doc}");
+    assert_eq!(field(&doc, "txt", "status"), "pass", "{doc}");
+    assert_eq!(field(&doc, "wrong-value", "observed"), "mismatch");
+    assert!(field(&doc, "wrong-value", "detail").contains("expected 10.0.0.6 not among"));
+    assert_eq!(field(&doc, "nx", "dns_result"), "NXDOMAIN");
+    assert!(field(&doc, "nx", "detail").contains("NXDOMAIN"));
+    // An NXDOMAIN is an answer: the DNS server is reachable, not blocked.
+    assert_eq!(field(&doc, "nx-blocked", "status"), "fail");
+    assert!(
+        field(&doc, "nx-blocked", "detail").starts_with("not blocked: the DNS server answered")
+    );
+    assert_eq!(field(&doc, "servfail", "dns_result"), "SERVFAIL", "{doc}");
+    assert_eq!(field(&doc, "silent", "observed"), "timeout", "{doc}");
+    drop(silent);
+}
+
+#[test]
+fn udp_request_response_only() {
+    let dns = Dnsmasq::start();
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = echo.recv_from(&mut buf) {
+            let mut r = b"pong:".to_vec();
+            r.extend_from_slice(&buf[..n]);
+            let _ = echo.send_to(&r, from);
+        }
+    });
+    let closed = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "--timeout", "1s"])
+            .args([
+                format!("udp:127.0.0.1:{},query=db.test,name=dns", dns.port),
+                format!("udp:127.0.0.1:{echo_port},send=ping,reply=pong:ping,name=echo"),
+                format!("udp:127.0.0.1:{echo_port},send=ping,reply=other,name=echo-wrong"),
+                format!("udp:127.0.0.1:{closed},send=ping,name=closed"),
+            ]),
+        LIMIT,
+    );
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "dns", "status"), "pass", "{doc}");
+    assert_eq!(field(&doc, "dns", "dns_result"), "NOERROR");
+    assert_eq!(field(&doc, "echo", "status"), "pass", "{doc}");
+    assert_eq!(field(&doc, "echo-wrong", "observed"), "mismatch");
+    assert_eq!(field(&doc, "closed", "observed"), "refused");
+    assert_eq!(r.code(), 1);
+
+    // Without a request, a UDP check is refused: silence proves nothing.
+    let r = run(
+        initbox().args(["network-check", &format!("udp:127.0.0.1:{echo_port}")]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "silence proves nothing");
+}
+
+#[test]
+fn reports_junit_tap_and_the_termination_log() {
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let closed = free_port();
+    let checks = [
+        format!("tcp:127.0.0.1:{port},name=db"),
+        format!("tcp:127.0.0.1:{closed},name=cache&<queue>"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let tlog = dir.path().join("termination-log");
+    let r = run(
+        initbox()
+            .args([
+                "network-check",
+                "-o",
+                "junit",
+                "--suite",
+                "pod-net",
+                "--termination-log",
+            ])
+            .arg(&tlog)
+            .args(&checks),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let x = &r.stdout;
+    assert!(x.starts_with("<?xml"), "{x}");
+    assert!(
+        x.contains(r#"<testcase name="db" classname="pod-net.tcp""#),
+        "{x}"
+    );
+    assert!(
+        x.contains(r#"<testcase name="cache&amp;&lt;queue&gt;" classname="pod-net.tcp""#),
+        "{x}"
+    );
+    assert!(x.contains(r#"tests="2" failures="1" errors="0""#), "{x}");
+    assert!(
+        x.contains(r#"<failure message=""#) && x.contains(r#"type="refused""#),
+        "{x}"
+    );
+    let term = std::fs::read_to_string(&tlog).unwrap();
+    assert!(term.contains("2 checks: 1 ok, 1 failed"), "{term}");
+    assert!(
+        term.contains("cache&<queue>") && term.contains("connection refused"),
+        "{term}"
+    );
+    assert_eq!(term.trim_end().lines().count(), 1, "{term}");
+
+    let r = run(
+        initbox().args(["network-check", "-o", "tap"]).args(&checks),
+        LIMIT,
+    );
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "TAP version 13");
+    assert_eq!(lines[1], "1..2");
+    assert!(r.stdout.contains("\nok 1 - db\n"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("\nnot ok 2 - cache&<queue>\n"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("  observed: refused"), "{}", r.stdout);
+
+    let r = run(initbox().args(["network-check"]).args(&checks[..1]), LIMIT);
+    assert_eq!(r.code(), 0);
+    let head: Vec<&str> = r
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(head, ["STATUS", "CHECK", "TIME", "DETAIL"]);
+    assert!(r.stdout.contains("1 check: 1 ok in"), "{}", r.stdout);
+    drop(open);
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn spec_file_runs_checks_and_rejects_bad_files_with_one_line() {
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = open.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write(
+        dir.path(),
+        "checks.yaml",
+        &format!(
+            "version: 1\ndefaults:\n  timeout: 2s\n  retries: 1\nchecks:\n  - name: db\n    tcp: 127.0.0.1:{port}\n  \
+             - name: hosts\n    dns: localhost\n  - check: tcp:127.0.0.1:{port}\n    name: again\n"
+        ),
+    );
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&spec),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(doc["summary"]["passed_count"], 3);
+    assert_eq!(field(&doc, "hosts", "status"), "pass");
+
+    let bad = [
+        ("checks: [\n", "spec"),
+        (
+            "checks:\n  - name: x\n    tcp: h:1\n    cont: y\n",
+            "unknown field `cont`",
+        ),
+        (
+            "checks:\n  - name: x\n    tcp: h\n",
+            "checks[0] (x): 'h': missing port",
+        ),
+        (
+            "checks:\n  - name: x\n    tcp: h:1\n    dns: h\n",
+            "more than one check",
+        ),
+        ("checks:\n  - name: x\n", "no check given"),
+        ("checks: []\n", "'checks' is empty"),
+        ("version: 2\nchecks:\n  - tcp: h:1\n", "version 2"),
+        (
+            "checks:\n  - tcp: h:1\n    count: 3\n",
+            "'count' does not apply to a tcp check",
+        ),
+        (
+            "checks:\n  - tcp: h:1\n    expect: blocked\n",
+            "names no control",
+        ),
+        (
+            "checks:\n  - tcp: h:1\n    name: a\n  - tcp: h:2\n    name: a\n",
+            "two checks are named 'a'",
+        ),
+        (
+            "defaults:\n  timeout: soon\nchecks:\n  - tcp: h:1\n",
+            "defaults: timeout",
+        ),
+        ("chekcs:\n  - tcp: h:1\n", "unknown field `chekcs`"),
+    ];
+    for (i, (text, needle)) in bad.iter().enumerate() {
+        let f = write(dir.path(), &format!("bad{i}.yaml"), text);
+        let r = run(initbox().args(["network-check", "-f"]).arg(&f), LIMIT);
+        assert_one_line_error(&r, 3, needle);
+        assert!(r.all().contains(&format!("bad{i}.yaml")), "{}", r.all());
+    }
+    let r = run(
+        initbox().args(["network-check", "-f", "/nonexistent/checks.yaml"]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "cannot read spec /nonexistent/checks.yaml");
+    drop(open);
+}
+
+#[test]
+fn malformed_checks_get_one_line_usage_errors() {
+    let cases = [
+        ("db:5432", "unknown check type 'db'"),
+        ("tcp:db", "missing port"),
+        ("tcp:db:0", "port 0"),
+        ("tcp:[::1:80", "missing ']'"),
+        ("dns:-bad-.x", "starts or ends with '-'"),
+        ("dns:x,type=ZZZ", "record type 'ZZZ'"),
+        ("icmp:h,count=0", "count 0"),
+        ("icmp:h,max_loss=2", "between 0% and 100%"),
+        ("tls:h:443,fail_days=40", "larger than warn_days"),
+        ("tcp:h:1,expect=sometimes", "expect 'sometimes'"),
+        ("tcp:h:1,sni=x", "'sni' does not apply to a tcp check"),
+        ("udp:h:9,send_hex=zz", "non-hex"),
+        ("http://h/,status=99", "'99' is not an HTTP status"),
+        ("http://h/,body=(", "'(' is not a valid regular expression"),
+        ("http://h/,json=a[x]=1", "not an array index"),
+        ("http://h/,header=Bad(Name:x", "header name 'Bad(Name'"),
+        ("gopher://h/", "unknown check type 'gopher'"),
+    ];
+    for (check, needle) in cases {
+        let r = run(initbox().args(["network-check", check]), LIMIT);
+        assert_one_line_error(&r, 2, needle);
+        assert!(r.stderr.contains(check), "{check}: {}", r.stderr);
+    }
+    let r = run(initbox().args(["network-check"]), LIMIT);
+    assert_one_line_error(&r, 2, "no checks given");
+    let r = run(
+        initbox().args(["network-check", "--timeout", "soon", "tcp:h:1"]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "soon");
+    let r = run(
+        initbox().args([
+            "network-check",
+            "--ca-file",
+            "/nonexistent/ca.pem",
+            "tls:h:443",
+        ]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "/nonexistent/ca.pem");
+}
+
+#[test]
+fn retries_wait_for_a_target_that_comes_up() {
+    let port = free_port();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        TcpListener::bind(("127.0.0.1", port)).unwrap()
+    });
+    let r = run(
+        initbox().args([
+            "network-check",
+            "-o",
+            "json",
+            "--retries",
+            "8",
+            "--retry-delay",
+            "100ms",
+            &format!("tcp:127.0.0.1:{port}"),
+        ]),
+        LIMIT,
+    );
+    let _l = starter.join().unwrap();
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert!(doc["results"][0]["attempts"].as_u64().unwrap() > 1, "{doc}");
+}
+
+#[test]
+fn checks_run_in_parallel_env_fallback_works() {
+    // Ten checks that each wait out a 1s timeout on a silent UDP port finish together.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let checks: Vec<String> = (0..10)
+        .map(|i| format!("udp:127.0.0.1:{port},send=x,name=c{i}"))
+        .collect();
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json"])
+            .env("INITBOX_CHECK_TIMEOUT", "1s")
+            .env("INITBOX_CHECKS", checks.join(" ")),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(doc["summary"]["failed_count"], 10);
+    assert!(
+        field(&doc, "c3", "detail").contains("UDP silence cannot tell blocked"),
+        "{doc}"
+    );
+    // Sequential would be 10s; generous bound for a loaded machine.
+    assert!(r.elapsed < Duration::from_secs(6), "{:?}", r.elapsed);
+    drop(silent);
+}
+
+#[test]
+fn watch_keeps_checking_and_logs_changes() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut child = initbox()
+        .args([
+            "network-check",
+            "--watch",
+            "150ms",
+            &format!("tcp:127.0.0.1:{port},name=db"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    drop(l);
+    std::thread::sleep(Duration::from_millis(900));
+    // Still running: watch never exits on its own.
+    assert!(child.try_wait().unwrap().is_none(), "watch exited");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let r = common::wait_child(child, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.all());
+    let changes: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("check=db"))
+        .collect();
+    assert_eq!(changes.len(), 2, "one line per change: {changes:?}");
+    assert!(changes[0].contains("from=new") && changes[0].contains("status=ok"));
+    assert!(changes[1].contains("from=ok") && changes[1].contains("status=FAIL"));
+    assert!(changes[1].contains("connection refused"), "{}", changes[1]);
+}
