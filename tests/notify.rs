@@ -17,204 +17,44 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Run, assert_one_line_error, initbox, run};
+use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
-// A small JSON reader, so the tests can check payload shapes without extra dependencies.
+// JSON payloads, read with serde_json and addressed by dotted paths (`blocks.0.text.type`).
 
-#[derive(Debug, Clone, PartialEq)]
-enum J {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<J>),
-    Obj(Vec<(String, J)>),
-}
+struct J(Value);
 
 impl J {
     fn parse(text: &str) -> J {
-        let mut p = JsonParser {
-            s: text.as_bytes(),
-            i: 0,
-        };
-        let v = p.value();
-        p.ws();
-        assert_eq!(p.i, p.s.len(), "trailing data in JSON: {text}");
-        v
+        J(serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
     }
-    /// `a.b.0.c`
-    fn at(&self, path: &str) -> &J {
-        let mut cur = self;
-        for part in path.split('.') {
-            cur = match cur {
-                J::Obj(m) => m
-                    .iter()
-                    .find(|(k, _)| k == part)
-                    .map(|(_, v)| v)
-                    .unwrap_or_else(|| panic!("no key {part:?} (path {path}) in {self:?}")),
-                J::Arr(a) => a
-                    .get(part.parse::<usize>().unwrap())
-                    .unwrap_or_else(|| panic!("no index {part} (path {path})")),
-                _ => panic!("cannot index {cur:?} with {part}"),
-            };
-        }
-        cur
+    fn at(&self, path: &str) -> &Value {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        self.0
+            .pointer(&pointer)
+            .unwrap_or_else(|| panic!("no {path} in {}", self.0))
     }
     fn has(&self, path: &str) -> bool {
-        let (parent, last) = match path.rsplit_once('.') {
-            Some((p, l)) => (self.at(p), l),
-            None => (self, path),
-        };
-        matches!(parent, J::Obj(m) if m.iter().any(|(k, _)| k == last))
+        self.0
+            .pointer(&format!("/{}", path.replace('.', "/")))
+            .is_some()
     }
     fn s(&self, path: &str) -> &str {
-        match self.at(path) {
-            J::Str(s) => s,
-            other => panic!("{path} is not a string: {other:?}"),
-        }
+        self.at(path)
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} is not a string in {}", self.0))
     }
     fn n(&self, path: &str) -> f64 {
-        match self.at(path) {
-            J::Num(n) => *n,
-            other => panic!("{path} is not a number: {other:?}"),
-        }
+        self.at(path)
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path} is not a number in {}", self.0))
     }
     fn len(&self, path: &str) -> usize {
         match self.at(path) {
-            J::Arr(a) => a.len(),
-            J::Obj(m) => m.len(),
-            other => panic!("{path} has no length: {other:?}"),
+            Value::Array(a) => a.len(),
+            Value::Object(m) => m.len(),
+            other => panic!("{path} has no length: {other}"),
         }
-    }
-}
-
-struct JsonParser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl JsonParser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, lit: &str) -> bool {
-        if self.s[self.i..].starts_with(lit.as_bytes()) {
-            self.i += lit.len();
-            true
-        } else {
-            false
-        }
-    }
-    fn value(&mut self) -> J {
-        self.ws();
-        let c = self.s[self.i];
-        match c {
-            b'{' => {
-                self.i += 1;
-                let mut m = Vec::new();
-                self.ws();
-                if self.eat("}") {
-                    return J::Obj(m);
-                }
-                loop {
-                    self.ws();
-                    let J::Str(k) = self.value() else {
-                        panic!("object key must be a string")
-                    };
-                    self.ws();
-                    assert!(self.eat(":"), "expected ':'");
-                    let v = self.value();
-                    m.push((k, v));
-                    self.ws();
-                    if self.eat(",") {
-                        continue;
-                    }
-                    assert!(self.eat("}"), "expected '}}'");
-                    return J::Obj(m);
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut a = Vec::new();
-                self.ws();
-                if self.eat("]") {
-                    return J::Arr(a);
-                }
-                loop {
-                    a.push(self.value());
-                    self.ws();
-                    if self.eat(",") {
-                        continue;
-                    }
-                    assert!(self.eat("]"), "expected ']'");
-                    return J::Arr(a);
-                }
-            }
-            b'"' => {
-                self.i += 1;
-                let mut out: Vec<u16> = Vec::new();
-                let mut bytes = Vec::new();
-                loop {
-                    let c = self.s[self.i];
-                    self.i += 1;
-                    match c {
-                        b'"' => break,
-                        b'\\' => {
-                            let e = self.s[self.i];
-                            self.i += 1;
-                            let ch = match e {
-                                b'n' => '\n',
-                                b't' => '\t',
-                                b'r' => '\r',
-                                b'b' => '\u{8}',
-                                b'f' => '\u{c}',
-                                b'u' => {
-                                    let hex =
-                                        std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
-                                    self.i += 4;
-                                    out.push(u16::from_str_radix(hex, 16).unwrap());
-                                    continue;
-                                }
-                                other => other as char,
-                            };
-                            flush_u16(&mut out, &mut bytes);
-                            let mut buf = [0; 4];
-                            bytes.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
-                        }
-                        _ => {
-                            flush_u16(&mut out, &mut bytes);
-                            bytes.push(c);
-                        }
-                    }
-                }
-                flush_u16(&mut out, &mut bytes);
-                J::Str(String::from_utf8(bytes).unwrap())
-            }
-            b't' if self.eat("true") => J::Bool(true),
-            b'f' if self.eat("false") => J::Bool(false),
-            b'n' if self.eat("null") => J::Null,
-            _ => {
-                let start = self.i;
-                while self.i < self.s.len() && b"+-0123456789.eE".contains(&self.s[self.i]) {
-                    self.i += 1;
-                }
-                J::Num(
-                    std::str::from_utf8(&self.s[start..self.i])
-                        .unwrap()
-                        .parse()
-                        .unwrap_or_else(|_| panic!("bad JSON at {start}")),
-                )
-            }
-        }
-    }
-}
-
-fn flush_u16(units: &mut Vec<u16>, bytes: &mut Vec<u8>) {
-    if !units.is_empty() {
-        bytes.extend_from_slice(String::from_utf16(units).unwrap().as_bytes());
-        units.clear();
     }
 }
 
@@ -639,9 +479,9 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
     assert_eq!(j.s("pod.labels.team"), "pay\"ments");
     assert_eq!(j.s("text"), "line \"one\"\nline two");
     assert_eq!(j.n("count"), 3.0);
-    assert_eq!(*j.at("ok"), J::Bool(true));
+    assert_eq!(*j.at("ok"), Value::Bool(true));
     assert_eq!(j.s("list.0"), "start");
-    assert_eq!(*j.at("list.1"), J::Null);
+    assert_eq!(*j.at("list.1"), Value::Null);
 
     // Standard Webhooks: webhook-id/timestamp/signature over "id.timestamp.body".
     let s = cap.one("/std");
@@ -856,7 +696,7 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
     assert_eq!(hooks.len(), 2);
     let j = hooks[1].json();
     assert_eq!(j.s("event"), "success");
-    assert_eq!(*j.at("resolves"), J::Bool(true));
+    assert_eq!(*j.at("resolves"), Value::Bool(true));
     assert!(
         j.s("message").contains("resolves the earlier failure"),
         "{}",
@@ -1305,8 +1145,8 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
     assert_eq!(m.s("mail_from"), "init@example.com");
     assert_eq!(m.s("rcpt_tos.0"), "ops@example.com");
     assert_eq!(m.s("rcpt_tos.1"), "dev@example.com");
-    assert_eq!(*m.at("authenticated"), J::Bool(true));
-    assert_eq!(*m.at("starttls"), J::Bool(true));
+    assert_eq!(*m.at("authenticated"), Value::Bool(true));
+    assert_eq!(*m.at("starttls"), Value::Bool(true));
     let data = m.s("data");
     assert!(data.contains("Subject: web-0 failed"), "{data}");
     assert!(
@@ -1330,7 +1170,7 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
     assert_eq!(r.code(), 0, "{}", r.all());
     let m = wait_for_mail(&implicit_out, 1);
     assert_eq!(m.s("mode"), "implicit");
-    assert_eq!(*m.at("authenticated"), J::Bool(true));
+    assert_eq!(*m.at("authenticated"), Value::Bool(true));
     assert!(m.s("data").contains("implicit"));
 
     // Without the private CA the server is not trusted: verified by default.
