@@ -1,0 +1,416 @@
+//! Delivery: one HTTP client (rustls + ring, proxies from the environment, no redirects),
+//! SMTP through lettre, stdout/file; each request retried on transient errors with backoff,
+//! honouring Retry-After, inside the run's time box.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::time::Duration;
+
+use initbox_runtime::retry::{self, Attempt, RetryPolicy};
+use initbox_runtime::tls::{self, TlsArgs};
+use initbox_runtime::{Deadline, Failure, redact};
+use lettre::message::{Mailbox, header::ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Identity, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::payload::{Note, Request};
+use crate::target::{Smtp, SmtpTls};
+
+pub struct Delivery {
+    pub client: Option<reqwest::Client>,
+    pub tls: TlsArgs,
+    pub attempt_timeout: Duration,
+    pub policy: RetryPolicy,
+    pub deadline: Deadline,
+}
+
+/// The HTTP client every HTTP target shares. Without an https target (or an https proxy) the
+/// system roots are not loaded at all: that is most of the start-up cost of a plain-HTTP send.
+pub fn http_client(
+    tls_args: &TlsArgs,
+    attempt_timeout: Duration,
+    needs_tls: bool,
+) -> Result<reqwest::Client, Failure> {
+    let config = if needs_tls {
+        tls::client_config(tls_args)?
+    } else {
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Failure::failed(format!("TLS set-up: {e}")))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(attempt_timeout)
+        .connect_timeout(attempt_timeout)
+        .user_agent(concat!("initbox-notify/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot set up the HTTP client: {e}")))
+}
+
+/// Whether any proxy variable points at an https proxy (then TLS is needed even for http URLs).
+pub fn https_proxy_in_env() -> bool {
+    [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|p| p.trim_start().starts_with("https://")))
+}
+
+/// Statuses worth another attempt (curl's transient set plus 425).
+fn transient_status(s: u16) -> bool {
+    matches!(s, 408 | 425 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// `Retry-After`: seconds or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// Telegram and Discord also say how long to wait in the JSON body of a 429.
+fn body_retry_after(body: &str) -> Option<Duration> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let secs = v
+        .pointer("/parameters/retry_after")
+        .or_else(|| v.get("retry_after"))?
+        .as_f64()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+fn snippet(body: &str) -> String {
+    let one_line: String = body
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    redact::scrub(one_line.trim()).into_owned()
+}
+
+impl Delivery {
+    /// Send one HTTP request, retried. `what` names the target (already redacted).
+    pub async fn http(&self, what: &str, req: &Request) -> Result<u16, Failure> {
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| Failure::failed("no HTTP client"))?;
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| Failure::usage(format!("{what}: bad method {}", req.method)))?;
+        let mut headers = HeaderMap::new();
+        for (k, v) in &req.headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| Failure::usage(format!("{what}: bad header name '{k}'")))?;
+            let mut value = HeaderValue::from_str(v)
+                .map_err(|_| Failure::usage(format!("{what}: bad value for header '{k}'")))?;
+            if k.eq_ignore_ascii_case("authorization") || k.to_ascii_lowercase().contains("token") {
+                value.set_sensitive(true);
+            }
+            headers.insert(name, value);
+        }
+        let what = match &req.label {
+            Some(l) => format!("{what} ({l})"),
+            None => what.to_string(),
+        };
+        retry::retry(&self.policy, &self.deadline, &what, |attempt| {
+            let rb = client
+                .request(method.clone(), req.url.clone())
+                .headers(headers.clone())
+                .body(req.body.clone());
+            let what = what.clone();
+            async move {
+                let resp = rb.send().await.map_err(|e| {
+                    let msg = redact::scrub(&error_chain(&e)).into_owned();
+                    if e.is_builder() {
+                        Attempt::Fatal(Failure::usage(format!("{what}: {msg}")))
+                    } else {
+                        tracing::debug!(attempt, "{what}: {msg}");
+                        Attempt::transient(msg)
+                    }
+                })?;
+                let status = resp.status().as_u16();
+                let after = retry_after(resp.headers());
+                let location = resp
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .map(|l| redact::scrub(l).into_owned());
+                let body = resp.text().await.unwrap_or_default();
+                if (200..300).contains(&status) {
+                    return Ok(status);
+                }
+                let detail = snippet(&body);
+                let msg = if detail.is_empty() {
+                    format!("HTTP {status}")
+                } else {
+                    format!("HTTP {status}: {detail}")
+                };
+                tracing::debug!(attempt, "{what}: {msg}");
+                if transient_status(status) {
+                    let after = after.or_else(|| body_retry_after(&body));
+                    return Err(Attempt::Transient { error: msg, after });
+                }
+                Err(Attempt::Fatal(match status {
+                    300..=399 => Failure::failed(format!(
+                        "{what}: {msg}: redirects are not followed{}",
+                        location
+                            .map(|l| format!(" (Location: {l})"))
+                            .unwrap_or_default()
+                    )),
+                    401 | 403 => {
+                        Failure::credentials(format!("{what}: credentials rejected: {msg}"))
+                    }
+                    410 => Failure::failed(format!(
+                        "{what}: {msg}: the endpoint is gone, not retrying"
+                    )),
+                    _ => Failure::failed(format!("{what}: {msg}")),
+                }))
+            }
+        })
+        .await
+    }
+
+    /// Send an e-mail through `s`, retried on transient SMTP errors.
+    pub async fn smtp(&self, what: &str, s: &Smtp, n: &Note) -> Result<(), Failure> {
+        let transport = self.smtp_transport(what, s)?;
+        let message = build_mail(what, s, n)?;
+        retry::retry(&self.policy, &self.deadline, what, |attempt| {
+            let transport = transport.clone();
+            let message = message.clone();
+            async move {
+                match transport.send(message).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let mut msg = redact::scrub(&error_chain(&e)).into_owned();
+                        if e.is_tls() || msg.contains("wrong version number") || msg.contains("ProtocolVersion") || msg.contains("InvalidContentType") || msg.contains("corrupt message") {
+                            msg.push_str(" (hint: port 465 = implicit TLS, tls=implicit; 587 = STARTTLS, tls=starttls)");
+                        }
+                        tracing::debug!(attempt, "{what}: {msg}");
+                        let code = e.status().map(|c| c.to_string());
+                        if e.is_permanent() {
+                            let f = if code.as_deref().is_some_and(|c| c.starts_with("535") || c.starts_with("534") || c.starts_with("530")) {
+                                Failure::credentials(format!("{what}: credentials rejected: {msg}"))
+                            } else {
+                                Failure::failed(format!("{what}: {msg}"))
+                            };
+                            Err(Attempt::Fatal(f))
+                        } else if e.is_tls() {
+                            Err(Attempt::Fatal(Failure::failed(format!("{what}: {msg}"))))
+                        } else {
+                            Err(Attempt::transient(msg))
+                        }
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    fn smtp_transport(
+        &self,
+        what: &str,
+        s: &Smtp,
+    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
+            .port(s.port)
+            .timeout(Some(self.attempt_timeout));
+        if s.tls != SmtpTls::None {
+            let mut params = TlsParameters::builder(s.host.clone());
+            if let Some(ca) = &self.tls.ca_file {
+                for der in tls::read_certs(ca)? {
+                    let cert = Certificate::from_der(der.to_vec()).map_err(|e| {
+                        Failure::invalid_input(format!(
+                            "{}: unusable CA certificate: {e}",
+                            ca.display()
+                        ))
+                    })?;
+                    params = params.add_root_certificate(cert);
+                }
+            }
+            if let (Some(cert), Some(key)) = (&self.tls.client_cert, &self.tls.client_key) {
+                let read = |p: &std::path::Path| {
+                    std::fs::read(p).map_err(|e| {
+                        Failure::invalid_input(format!("cannot read {}: {e}", p.display()))
+                    })
+                };
+                let key_pem = read(key)?;
+                if let Ok(k) = std::str::from_utf8(&key_pem) {
+                    redact::register(k);
+                }
+                let id = Identity::from_pem(&read(cert)?, &key_pem)
+                    .map_err(|e| Failure::invalid_input(format!("client certificate: {e}")))?;
+                params = params.identify_with(id);
+            }
+            if self.tls.insecure {
+                tracing::warn!("{what}: --insecure: the SMTP server certificate is NOT verified");
+                params = params.dangerous_accept_invalid_certs(true);
+            }
+            let params = params
+                .build_rustls()
+                .map_err(|e| Failure::failed(format!("{what}: TLS set-up: {e}")))?;
+            b = b.tls(match s.tls {
+                SmtpTls::Implicit => Tls::Wrapper(params),
+                _ => Tls::Required(params),
+            });
+        } else {
+            b = b.tls(Tls::None);
+        }
+        if let Some(user) = &s.user {
+            b = b.credentials(Credentials::new(
+                user.clone(),
+                s.password.clone().unwrap_or_default(),
+            ));
+        }
+        if let Some(helo) = &s.helo {
+            b = b.hello_name(ClientId::Domain(helo.clone()));
+        }
+        Ok(b.build())
+    }
+}
+
+fn build_mail(what: &str, s: &Smtp, n: &Note) -> Result<Message, Failure> {
+    let parse = |a: &str| {
+        a.parse::<Mailbox>()
+            .map_err(|e| Failure::usage(format!("{what}: bad address '{a}': {e}")))
+    };
+    let mut b = Message::builder()
+        .from(parse(&s.from)?)
+        .subject(if n.title.is_empty() {
+            "initbox notification"
+        } else {
+            n.title.as_str()
+        })
+        .message_id(Some(format!("<{}@initbox>", n.id)))
+        .header(ContentType::TEXT_PLAIN);
+    for to in &s.to {
+        b = b.to(parse(to)?);
+    }
+    b.body(n.message.clone())
+        .map_err(|e| Failure::failed(format!("{what}: cannot build the message: {e}")))
+}
+
+/// A line for the stdout/file targets: one JSON object.
+pub fn log_line(n: &Note) -> String {
+    let mut v = serde_json::json!({
+        "title": n.title,
+        "message": n.message,
+        "event": n.event,
+        "id": n.id,
+        "key": n.key,
+        "time": n.time,
+    });
+    if n.resolves {
+        v["resolves"] = serde_json::Value::Bool(true);
+    }
+    let mut s = serde_json::to_string(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+pub fn to_stdout(n: &Note) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(log_line(n).as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::failed(format!("stdout: {e}")))
+}
+
+/// Append one line (a single write on an O_APPEND file, mode 0600 when created).
+pub fn to_file(path: &std::path::Path, n: &Note) -> Result<(), Failure> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            let msg = format!("file {}: {e}", path.display());
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                Failure::env_refused(msg)
+            } else {
+                Failure::failed(msg)
+            }
+        })?;
+    f.write_all(log_line(n).as_bytes())
+        .map_err(|e| Failure::failed(format!("file {}: {e}", path.display())))
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        src = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            "retry-after",
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+        let future =
+            httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(90));
+        h.insert("retry-after", future.parse().unwrap());
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(80) && d <= Duration::from_secs(90),
+            "{d:?}"
+        );
+        assert_eq!(
+            body_retry_after(r#"{"ok":false,"parameters":{"retry_after":7}}"#),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn transient_set() {
+        for s in [408, 425, 429, 500, 502, 503, 504] {
+            assert!(transient_status(s));
+        }
+        for s in [400, 401, 403, 404, 410, 422, 501] {
+            assert!(!transient_status(s));
+        }
+    }
+}

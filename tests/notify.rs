@@ -1,0 +1,1227 @@
+//! End-to-end tests of `initbox notify` against real parts:
+//! - a local HTTP capture server (below) stands in for each service's endpoint: there is no
+//!   Slack, Teams, Discord, Telegram, ntfy, PagerDuty... on loopback, so it records the exact
+//!   request each service would get and the tests check it against the service's documented API;
+//! - a real SMTP server (Python's aiosmtpd, tests/fixtures/notify/smtp_server.py) with STARTTLS,
+//!   implicit TLS and AUTH, behind a test CA made with the openssl CLI.
+
+mod common;
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Run, assert_one_line_error, initbox, run};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// JSON payloads, read with serde_json and addressed by dotted paths (`blocks.0.text.type`).
+
+struct J(Value);
+
+impl J {
+    fn parse(text: &str) -> J {
+        J(serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}")))
+    }
+    fn at(&self, path: &str) -> &Value {
+        let pointer = format!("/{}", path.replace('.', "/"));
+        self.0
+            .pointer(&pointer)
+            .unwrap_or_else(|| panic!("no {path} in {}", self.0))
+    }
+    fn has(&self, path: &str) -> bool {
+        self.0
+            .pointer(&format!("/{}", path.replace('.', "/")))
+            .is_some()
+    }
+    fn s(&self, path: &str) -> &str {
+        self.at(path)
+            .as_str()
+            .unwrap_or_else(|| panic!("{path} is not a string in {}", self.0))
+    }
+    fn n(&self, path: &str) -> f64 {
+        self.at(path)
+            .as_f64()
+            .unwrap_or_else(|| panic!("{path} is not a number in {}", self.0))
+    }
+    fn len(&self, path: &str) -> usize {
+        match self.at(path) {
+            Value::Array(a) => a.len(),
+            Value::Object(m) => m.len(),
+            other => panic!("{path} has no length: {other}"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP capture server.
+
+#[derive(Debug, Clone)]
+struct Req {
+    method: String,
+    /// Path and query as sent.
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+    at: Instant,
+}
+
+impl Req {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no header {name} in {:?}", self.headers))
+    }
+    fn json(&self) -> J {
+        J::parse(std::str::from_utf8(&self.body).unwrap())
+    }
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+fn ok() -> Resp {
+    Resp {
+        status: 200,
+        headers: vec![],
+        body: "ok".into(),
+    }
+}
+
+type Responder = dyn Fn(&Req, usize) -> Resp + Send + Sync;
+
+struct Capture {
+    port: u16,
+    reqs: Arc<Mutex<Vec<Req>>>,
+}
+
+impl Capture {
+    /// `respond(request, n)` answers the n-th (0-based) request.
+    fn start(respond: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> Capture {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reqs: Arc<Mutex<Vec<Req>>> = Arc::default();
+        let respond: Arc<Responder> = Arc::new(respond);
+        let r2 = Arc::clone(&reqs);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let reqs = Arc::clone(&r2);
+                let respond = Arc::clone(&respond);
+                std::thread::spawn(move || serve(stream, &reqs, &*respond));
+            }
+        });
+        Capture { port, reqs }
+    }
+    fn url(&self, scheme: &str, path: &str) -> String {
+        format!("{scheme}://127.0.0.1:{}{path}", self.port)
+    }
+    fn all(&self) -> Vec<Req> {
+        self.reqs.lock().unwrap().clone()
+    }
+    fn to(&self, prefix: &str) -> Vec<Req> {
+        self.all()
+            .into_iter()
+            .filter(|r| r.target.starts_with(prefix))
+            .collect()
+    }
+    fn one(&self, prefix: &str) -> Req {
+        let v = self.to(prefix);
+        assert_eq!(v.len(), 1, "one request to {prefix}, got {v:?}");
+        v.into_iter().next().unwrap()
+    }
+}
+
+fn serve(stream: TcpStream, reqs: &Mutex<Vec<Req>>, respond: &Responder) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let target = parts.next().unwrap_or_default().to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.trim_end().split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    let req = Req {
+        method,
+        target,
+        headers,
+        body,
+        at: Instant::now(),
+    };
+    let n = {
+        let mut all = reqs.lock().unwrap();
+        all.push(req.clone());
+        all.len() - 1
+    };
+    let resp = respond(&req, n);
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        resp.status,
+        resp.body.len()
+    );
+    for (k, v) in &resp.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&resp.body);
+    let mut stream = stream;
+    let _ = stream.write_all(out.as_bytes());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+fn notify() -> Command {
+    let mut c = initbox();
+    c.arg("notify");
+    for v in [
+        "POD_NAME",
+        "POD_NAMESPACE",
+        "NODE_NAME",
+        "POD_IP",
+        "POD_UID",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn go(c: &mut Command) -> Run {
+    run(c, Duration::from_secs(60))
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn python(code: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", common::text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn hmac_sha256_hex(key: &str, body: &[u8], dir: &Path) -> String {
+    let f = dir.join("signed-body");
+    std::fs::write(&f, body).unwrap();
+    python(
+        "import hmac,hashlib,sys;print(hmac.new(sys.argv[1].encode(),open(sys.argv[2],'rb').read(),hashlib.sha256).hexdigest())",
+        &[key, f.to_str().unwrap()],
+    )
+}
+
+fn assert_uuid(s: &str) {
+    assert_eq!(s.len(), 36, "uuid: {s}");
+    assert_eq!(s.matches('-').count(), 4, "uuid: {s}");
+}
+
+fn assert_rfc3339(s: &str) {
+    let b = s.as_bytes();
+    assert!(
+        s.len() == 20 && b[4] == b'-' && b[10] == b'T' && s.ends_with('Z'),
+        "RFC 3339 time: {s}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn each_service_gets_its_documented_request() {
+    let cap = Capture::start(|_, _| ok());
+    let dir = tempdir();
+    let data = dir.path().join("release.json");
+    std::fs::write(&data, r#"{"version": "v1.2.3", "owners": ["a", "b"]}"#).unwrap();
+    let podinfo = dir.path().join("podinfo");
+    std::fs::create_dir(&podinfo).unwrap();
+    std::fs::write(podinfo.join("labels"), "app=\"web\"\ntier=\"front\"\n").unwrap();
+    let p = cap.port;
+    let r = go(notify()
+        .env("POD_NAME", "web-0")
+        .env("POD_NAMESPACE", "prod")
+        .env("NODE_NAME", "node-1")
+        .args([
+            &cap.url("slack+http", "/services/T0/B0/SLACKTOKEN123"),
+            &format!("mattermost://bot@127.0.0.1:{p}/mmtoken123?scheme=http"),
+            &cap.url(
+                "teams+http",
+                "/workflows/wf1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SIGVALUE99",
+            ),
+            &format!("discord://dtoken12345@424242?endpoint=http://127.0.0.1:{p}"),
+            &cap.url("googlechat+http", "/v1/spaces/AAA/messages?key=k1&token=t1"),
+            &format!(
+                "telegram://123456:TGSECRET99@telegram?chats=@chan,42&endpoint=http://127.0.0.1:{p}"
+            ),
+            &format!(
+                "ntfy://alice:ntfypw99@127.0.0.1:{p}/alerts?scheme=http&priority=high&tags=rocket"
+            ),
+            &format!(
+                "pagerduty:///PDROUTINGKEY0123?endpoint=http://127.0.0.1:{p}&severity=critical"
+            ),
+            &cap.url("webhook+http", "/generic"),
+        ])
+        .args(["--event", "failure", "--data"])
+        .arg(format!("release={}", data.display()))
+        .arg("--downward-api")
+        .arg(&podinfo)
+        .args([
+            "--title",
+            "Deploy {{ pod.name }} <{{ pod.labels.app }}>",
+            "--message",
+            "{{ data.release.version }} on {{ pod.node }}: a & b",
+        ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let title = "Deploy web-0 <web>";
+    let message = "v1.2.3 on node-1: a & b";
+
+    // Slack incoming webhook: text fallback + Block Kit header and mrkdwn section.
+    let s = cap.one("/services/T0/B0/SLACKTOKEN123");
+    assert_eq!(s.method, "POST");
+    assert!(s.header("content-type").starts_with("application/json"));
+    let j = s.json();
+    assert_eq!(j.s("text"), format!("*{title}*\n{message}"));
+    assert_eq!(j.len("blocks"), 2);
+    assert_eq!(j.s("blocks.0.type"), "header");
+    assert_eq!(j.s("blocks.0.text.type"), "plain_text");
+    assert_eq!(j.s("blocks.0.text.text"), title);
+    assert_eq!(j.s("blocks.1.type"), "section");
+    assert_eq!(j.s("blocks.1.text.type"), "mrkdwn");
+    assert_eq!(j.s("blocks.1.text.text"), message);
+
+    // Mattermost incoming webhook: POST /hooks/TOKEN, markdown text, username.
+    let j = cap.one("/hooks/mmtoken123").json();
+    assert_eq!(j.s("text"), format!("**{title}**\n{message}"));
+    assert_eq!(j.s("username"), "bot");
+    assert!(!j.has("blocks"));
+
+    // Teams Workflows: the full trigger URL untouched, an Adaptive Card attachment.
+    let t = cap.one("/workflows/wf1/");
+    assert_eq!(
+        t.target,
+        "/workflows/wf1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SIGVALUE99"
+    );
+    let j = t.json();
+    assert_eq!(j.s("type"), "message");
+    assert_eq!(
+        j.s("attachments.0.contentType"),
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(j.s("attachments.0.content.type"), "AdaptiveCard");
+    assert_eq!(j.s("attachments.0.content.version"), "1.4");
+    assert_eq!(j.s("attachments.0.content.body.0.type"), "TextBlock");
+    assert_eq!(j.s("attachments.0.content.body.0.text"), title);
+    assert_eq!(j.s("attachments.0.content.body.1.text"), message);
+
+    // Discord webhook: /api/webhooks/ID/TOKEN?wait=true with an embed, red for a failure.
+    let d = cap.one("/api/webhooks/");
+    assert_eq!(d.target, "/api/webhooks/424242/dtoken12345?wait=true");
+    let j = d.json();
+    assert_eq!(j.s("embeds.0.title"), title);
+    assert_eq!(j.s("embeds.0.description"), message);
+    assert_eq!(j.n("embeds.0.color"), f64::from(0xE01E5A));
+
+    // Google Chat: the space URL with key and token, a text message.
+    let g = cap.one("/v1/spaces/AAA/messages");
+    assert_eq!(g.target, "/v1/spaces/AAA/messages?key=k1&token=t1");
+    assert_eq!(g.json().s("text"), format!("*{title}*\n{message}"));
+
+    // Telegram Bot API: sendMessage once per chat, HTML-escaped.
+    let tg = cap.to("/bot123456:TGSECRET99/sendMessage");
+    assert_eq!(tg.len(), 2, "{tg:?}");
+    let mut chats: Vec<String> = tg
+        .iter()
+        .map(|r| r.json().s("chat_id").to_string())
+        .collect();
+    chats.sort();
+    assert_eq!(chats, ["42", "@chan"]);
+    let j = tg[0].json();
+    assert_eq!(j.s("parse_mode"), "HTML");
+    assert_eq!(
+        j.s("text"),
+        "<b>Deploy web-0 &lt;web&gt;</b>\nv1.2.3 on node-1: a &amp; b"
+    );
+
+    // ntfy JSON publishing: POST / with topic, Basic auth.
+    let n = cap
+        .all()
+        .into_iter()
+        .find(|r| r.target == "/")
+        .expect("ntfy request");
+    assert_eq!(n.header("authorization"), "Basic YWxpY2U6bnRmeXB3OTk="); // alice:ntfypw99
+    let j = n.json();
+    assert_eq!(j.s("topic"), "alerts");
+    assert_eq!(j.s("title"), title);
+    assert_eq!(j.s("message"), message);
+    assert_eq!(j.n("priority"), 4.0);
+    assert_eq!(j.s("tags.0"), "rocket");
+
+    // PagerDuty Events v2: trigger with the dedup key, summary, source, severity.
+    let j = cap.one("/v2/enqueue").json();
+    assert_eq!(j.s("routing_key"), "PDROUTINGKEY0123");
+    assert_eq!(j.s("event_action"), "trigger");
+    assert_eq!(j.s("dedup_key"), "prod/web-0");
+    assert_eq!(j.s("payload.summary"), title);
+    assert_eq!(j.s("payload.severity"), "critical");
+    assert_eq!(j.s("payload.source"), "/namespaces/prod/pods/web-0");
+    assert_eq!(j.s("payload.custom_details.message"), message);
+    assert_rfc3339(j.s("payload.timestamp"));
+
+    // Generic webhook default body.
+    let w = cap.one("/generic");
+    let j = w.json();
+    assert_eq!(j.s("title"), title);
+    assert_eq!(j.s("message"), message);
+    assert_eq!(j.s("event"), "failure");
+    assert_eq!(j.s("pod.name"), "web-0");
+    assert_eq!(j.s("pod.labels.tier"), "front");
+    assert_eq!(j.s("id"), w.header("idempotency-key"));
+    assert_uuid(j.s("id"));
+
+    assert_eq!(cap.all().len(), 10, "{:?}", cap.all());
+    // Tokens in URLs never reach the log.
+    for secret in [
+        "SLACKTOKEN123",
+        "mmtoken123",
+        "SIGVALUE99",
+        "dtoken12345",
+        "TGSECRET99",
+        "ntfypw99",
+        "PDROUTINGKEY0123",
+    ] {
+        assert!(!r.stderr.contains(secret), "{secret} leaked: {}", r.stderr);
+    }
+}
+
+#[test]
+fn webhook_signs_the_exact_body_and_renders_nested_templates() {
+    let cap = Capture::start(|_, _| ok());
+    let dir = tempdir();
+    let secret = dir.path().join("hook-secret");
+    std::fs::write(&secret, "It's a Secret to Everybody\n").unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "bearer-tok-77\n").unwrap();
+    let std_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let body = r#"{"pod": {"name": "{{ pod.name }}", "labels": {"team": "{{ env.TEAM }}"}},
+                   "text": "{{ message }}", "count": 3, "ok": true, "list": ["{{ event }}", null]}"#;
+    let r = go(notify()
+        .env("POD_NAME", "api-1")
+        .env("TEAM", "pay\"ments")
+        .env("STD_SECRET", std_secret)
+        .arg(format!(
+            "{}?method=PUT&@X-Env=prod&sign=github&secret_file={}&token_file={}&keep=1",
+            cap.url("webhook+http", "/hook"),
+            secret.display(),
+            token.display()
+        ))
+        .arg(format!(
+            "{}?sign=standard-webhooks&secret_env=STD_SECRET",
+            cap.url("webhook+http", "/std")
+        ))
+        .args([
+            "-vv",
+            "--body",
+            body,
+            "-m",
+            "line \"one\"\nline two",
+            "--event",
+            "start",
+        ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+
+    let h = cap.one("/hook");
+    assert_eq!(h.method, "PUT");
+    assert_eq!(
+        h.target, "/hook?keep=1",
+        "our options are not forwarded, others are"
+    );
+    assert_eq!(h.header("authorization"), "Bearer bearer-tok-77");
+    assert_eq!(h.header("x-env"), "prod");
+    assert_eq!(h.header("content-type"), "application/json");
+    assert_uuid(h.header("idempotency-key"));
+    let want = hmac_sha256_hex("It's a Secret to Everybody", &h.body, dir.path());
+    assert_eq!(h.header("x-hub-signature-256"), format!("sha256={want}"));
+    let j = h.json();
+    assert_eq!(j.s("pod.name"), "api-1");
+    assert_eq!(j.s("pod.labels.team"), "pay\"ments");
+    assert_eq!(j.s("text"), "line \"one\"\nline two");
+    assert_eq!(j.n("count"), 3.0);
+    assert_eq!(*j.at("ok"), Value::Bool(true));
+    assert_eq!(j.s("list.0"), "start");
+    assert_eq!(*j.at("list.1"), Value::Null);
+
+    // Standard Webhooks: webhook-id/timestamp/signature over "id.timestamp.body".
+    let s = cap.one("/std");
+    let id = s.header("webhook-id").to_string();
+    let ts = s.header("webhook-timestamp").to_string();
+    assert_eq!(id, s.header("idempotency-key"));
+    let f = dir.path().join("std-body");
+    std::fs::write(&f, &s.body).unwrap();
+    let want = python(
+        "import hmac,hashlib,base64,sys;k=base64.b64decode(sys.argv[1][6:]);m=(sys.argv[2]+'.'+sys.argv[3]+'.').encode()+open(sys.argv[4],'rb').read();print('v1,'+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest()).decode())",
+        &[std_secret, &id, &ts, f.to_str().unwrap()],
+    );
+    assert_eq!(s.header("webhook-signature"), want);
+
+    for leaked in [
+        "It's a Secret",
+        "bearer-tok-77",
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ] {
+        assert!(!r.stderr.contains(leaked), "{leaked} leaked: {}", r.stderr);
+    }
+}
+
+#[test]
+fn cloudevents_structured_and_binary() {
+    let cap = Capture::start(|_, _| Resp {
+        status: 202,
+        headers: vec![],
+        body: String::new(),
+    });
+    let r = go(notify()
+        .env("POD_NAME", "web-0")
+        .env("POD_NAMESPACE", "prod")
+        .arg(cap.url("cloudevents+http", "/structured"))
+        .arg(cap.url(
+            "cloudevents+http",
+            "/binary?mode=binary&type=com.example.init",
+        ))
+        .args([
+            "--event",
+            "start",
+            "--title",
+            "Starting",
+            "-m",
+            "web-0 is starting",
+        ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+
+    let s = cap.one("/structured");
+    assert_eq!(
+        s.header("content-type"),
+        "application/cloudevents+json; charset=utf-8"
+    );
+    let j = s.json();
+    assert_eq!(j.s("specversion"), "1.0");
+    assert_eq!(j.s("type"), "dev.initbox.notify.start");
+    assert_eq!(j.s("source"), "/namespaces/prod/pods/web-0");
+    assert_eq!(j.s("id"), s.header("idempotency-key"));
+    assert_eq!(j.s("datacontenttype"), "application/json");
+    assert_eq!(j.s("subject"), "Starting");
+    assert_rfc3339(j.s("time"));
+    assert_eq!(j.s("data.message"), "web-0 is starting");
+    assert_eq!(j.s("data.event"), "start");
+
+    let b = cap.one("/binary");
+    assert_eq!(b.target, "/binary", "CloudEvents options are not forwarded");
+    assert_eq!(b.header("ce-specversion"), "1.0");
+    assert_eq!(b.header("ce-type"), "com.example.init");
+    assert_eq!(b.header("ce-source"), "/namespaces/prod/pods/web-0");
+    assert_eq!(b.header("ce-id"), b.header("idempotency-key"));
+    assert_rfc3339(b.header("ce-time"));
+    assert_eq!(b.header("content-type"), "application/json");
+    assert!(!b.headers.contains_key("ce-datacontenttype"));
+    let j = b.json();
+    assert_eq!(j.s("message"), "web-0 is starting");
+    assert!(
+        !j.has("specversion"),
+        "binary mode: the body is the data only"
+    );
+    // Same notification, same id: both targets share it.
+    assert_eq!(b.header("ce-id"), s.json().s("id"));
+}
+
+#[test]
+fn retry_after_on_429_is_honoured_then_delivered() {
+    let cap = Capture::start(|_, n| {
+        if n == 0 {
+            Resp {
+                status: 429,
+                headers: vec![("Retry-After", "1".into())],
+                body: "slow down".into(),
+            }
+        } else {
+            ok()
+        }
+    });
+    let r = go(notify().arg(cap.url("webhook+http", "/rate")).args([
+        "-m",
+        "hello",
+        "--required",
+        "--timeout",
+        "10s",
+    ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let reqs = cap.to("/rate");
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let gap = reqs[1].at - reqs[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited {gap:?}, Retry-After said 1s"
+    );
+    assert_eq!(
+        reqs[0].header("idempotency-key"),
+        reqs[1].header("idempotency-key"),
+        "the idempotency key is stable across retries"
+    );
+}
+
+#[test]
+fn server_errors_forever_best_effort_exits_0_required_exits_1_within_the_time_box() {
+    let cap = Capture::start(|_, _| Resp {
+        status: 500,
+        headers: vec![],
+        body: "boom".into(),
+    });
+    let url = cap.url("webhook+http", "/down");
+    let r = go(notify().arg(&url).args(["-m", "x", "--timeout", "2s"]));
+    assert_eq!(r.code(), 0, "best effort: {}", r.all());
+    assert!(r.stderr.contains("not delivered"), "{}", r.stderr);
+    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
+    assert!(
+        r.elapsed < Duration::from_secs(5),
+        "time box: {:?}",
+        r.elapsed
+    );
+    let first = cap.to("/down").len();
+    assert!(first >= 2, "retried: {first}");
+
+    let r = go(notify()
+        .arg(&url)
+        .args(["-m", "x", "--timeout", "2s", "--required"]));
+    assert_eq!(r.code(), 1, "required: {}", r.all());
+    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
+    assert!(
+        r.elapsed < Duration::from_secs(5),
+        "time box: {:?}",
+        r.elapsed
+    );
+    assert!(cap.to("/down").len() >= first + 2);
+
+    // 4xx other than 408/425/429 is not retried.
+    let cap = Capture::start(|_, _| Resp {
+        status: 400,
+        headers: vec![],
+        body: "invalid_payload".into(),
+    });
+    let r = go(notify()
+        .arg(cap.url("webhook+http", "/bad"))
+        .args(["-m", "x", "--required"]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("invalid_payload"), "{}", r.stderr);
+    assert_eq!(cap.to("/bad").len(), 1);
+}
+
+#[test]
+fn dedupe_across_three_runs_sends_once_then_resolves() {
+    let cap = Capture::start(|_, _| ok());
+    let dir = tempdir();
+    let state = dir.path().join("state/notify.json");
+    let marker = dir.path().join("fixed");
+    let cmd = format!(
+        "test -f {} || {{ echo 'db not ready' >&2; exit 3; }}",
+        marker.display()
+    );
+    let p = cap.port;
+    let step = || {
+        let mut c = notify();
+        c.env("POD_NAME", "web-0")
+            .env("POD_NAMESPACE", "prod")
+            .arg("run")
+            .arg(cap.url("webhook+http", "/hook"))
+            .arg(format!(
+                "pagerduty:///PDKEY123456?endpoint=http://127.0.0.1:{p}"
+            ))
+            .arg("--dedupe-file")
+            .arg(&state)
+            .args(["--cooldown", "10m", "--", "sh", "-c", &cmd]);
+        go(&mut c)
+    };
+    let r1 = step();
+    assert_eq!(r1.code(), 3, "{}", r1.all());
+    let hooks = cap.to("/hook");
+    assert_eq!(hooks.len(), 1);
+    let j = hooks[0].json();
+    assert_eq!(j.s("event"), "failure");
+    assert_eq!(j.n("details.exit_code"), 3.0);
+    assert_eq!(j.s("details.stderr_tail"), "db not ready");
+    let pd = cap.one("/v2/enqueue").json();
+    assert_eq!(pd.s("event_action"), "trigger");
+    let dedup = pd.s("dedup_key").to_string();
+    assert!(dedup.starts_with("prod/web-0:"), "{dedup}");
+
+    let r2 = step();
+    assert_eq!(r2.code(), 3, "{}", r2.all());
+    assert_eq!(cap.all().len(), 2, "the crash loop sends nothing new");
+    assert!(r2.stderr.contains("not sent"), "{}", r2.stderr);
+
+    std::fs::write(&marker, "").unwrap();
+    let r3 = step();
+    assert_eq!(r3.code(), 0, "{}", r3.all());
+    let hooks = cap.to("/hook");
+    assert_eq!(hooks.len(), 2);
+    let j = hooks[1].json();
+    assert_eq!(j.s("event"), "success");
+    assert_eq!(*j.at("resolves"), Value::Bool(true));
+    assert!(
+        j.s("message").contains("resolves the earlier failure"),
+        "{}",
+        j.s("message")
+    );
+    let pds = cap.to("/v2/enqueue");
+    assert_eq!(pds.len(), 2);
+    let j = pds[1].json();
+    assert_eq!(j.s("event_action"), "resolve");
+    assert_eq!(j.s("dedup_key"), dedup);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn run_passes_the_exit_code_through() {
+    let last_line = |r: &Run| J::parse(r.stdout.lines().last().unwrap_or("{}"));
+    let r = go(notify().args([
+        "run",
+        "stdout://",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo e1 >&2; echo e2 >&2; exit 7",
+    ]));
+    assert_eq!(r.code(), 7, "{}", r.all());
+    assert!(
+        r.stdout.starts_with("out\n"),
+        "the command's stdout passes through"
+    );
+    assert!(
+        r.stderr.contains("e1\ne2\n"),
+        "the command's stderr passes through"
+    );
+    let j = last_line(&r);
+    assert_eq!(j.s("event"), "failure");
+    assert_eq!(
+        j.s("title"),
+        format!("sh failed (exit 7) on {}", hostname())
+    );
+    assert!(
+        j.s("message").ends_with("Last lines of stderr:\ne1\ne2"),
+        "{}",
+        j.s("message")
+    );
+
+    let r = go(notify().args(["run", "stdout://", "--", "sh", "-c", "kill -KILL $$"]));
+    assert_eq!(r.code(), 137, "128 + SIGKILL: {}", r.all());
+
+    let r = go(notify().args(["run", "stdout://", "--", "/nonexistent/command"]));
+    assert_eq!(r.code(), 127, "{}", r.all());
+    assert_eq!(last_line(&r).s("event"), "failure");
+
+    let r = go(notify().args(["run", "stdout://", "--on", "start,success", "--", "true"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let events: Vec<String> = r
+        .stdout
+        .lines()
+        .map(|l| J::parse(l).s("event").to_string())
+        .collect();
+    assert_eq!(events, ["start", "success"]);
+
+    let r = go(notify().args(["run", "stdout://", "--on", "failure", "--", "true"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "", "success not in --on: nothing sent");
+
+    // A failed notification never changes the command's code; --required fails a success.
+    let cap = Capture::start(|_, _| Resp {
+        status: 500,
+        headers: vec![],
+        body: String::new(),
+    });
+    let url = cap.url("webhook+http", "/x");
+    let r = go(notify().args(["run", &url, "--timeout", "1s", "--", "sh", "-c", "exit 4"]));
+    assert_eq!(r.code(), 4, "{}", r.all());
+    let r = go(notify().args(["run", &url, "--timeout", "1s", "--required", "--", "true"]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let r = go(notify().args(["run", &url, "--timeout", "1s", "--", "true"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn malformed_urls_and_unknown_schemes_exit_2_with_secrets_redacted() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "bogus://user:Passw0rdBogus@host/x",
+            "Passw0rdBogus",
+            "unknown scheme 'bogus'",
+        ),
+        (
+            "smtp://me:Sm7pSecretPw@mail.example.com:99999/?to=a@b.c",
+            "Sm7pSecretPw",
+            "malformed URL",
+        ),
+        (
+            "telegram://123456:TgBotSecret77@telegram",
+            "TgBotSecret77",
+            "no chats",
+        ),
+        (
+            "slack://only-two/SlackTok3nZ",
+            "SlackTok3nZ",
+            "expected slack://",
+        ),
+        ("webhook+https://u:HookPw55@[::1/x", "HookPw55", "malformed"),
+        ("discord://DiscordTok9@", "DiscordTok9", "URL #1"),
+        (
+            "ntfy://u:NtfyPw88@ntfy.example.com/t?colour=red",
+            "NtfyPw88",
+            "unknown option 'colour'",
+        ),
+        (
+            "no-scheme-Secr3tT0kenValue",
+            "Secr3tT0kenValue",
+            "not a URL",
+        ),
+    ];
+    for (url, secret, why) in cases {
+        let r = go(notify().args([url, "-m", "x"]));
+        assert_one_line_error(&r, 2, why);
+        assert!(r.stderr.contains("URL #1"), "{}", r.stderr);
+        assert!(!r.all().contains(secret), "{secret} leaked: {}", r.all());
+    }
+    // A placeholder for a variable that is not set.
+    let r = go(notify().args(["webhook+https://h/x?token=${NOTIFY_NOT_SET}", "-m", "x"]));
+    assert_one_line_error(&r, 2, "NOTIFY_NOT_SET");
+    // A template error is invalid input.
+    let r = go(notify().args(["stdout://", "-m", "{{ nope }}"]));
+    assert_one_line_error(&r, 3, "--message");
+    // In `run`, a broken template stops before the command runs.
+    let dir = tempdir();
+    let marker = dir.path().join("ran");
+    let r = go(notify()
+        .args([
+            "run",
+            "stdout://",
+            "--title",
+            "{{ pod.nmae }}",
+            "--",
+            "touch",
+        ])
+        .arg(&marker));
+    assert_one_line_error(&r, 3, "--title");
+    assert!(!marker.exists(), "the command must not run");
+    // No targets at all.
+    let r = go(notify().args(["-m", "x"]));
+    assert_one_line_error(&r, 2, "no target URLs");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMTP against aiosmtpd.
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl CLI (tests/setup/20-notify.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        common::text(&out)
+    );
+}
+
+/// A test CA and a server certificate for 127.0.0.1 / localhost signed by it.
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=initbox notify test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A client certificate (CN=initbox-client) signed by the test CA in `dir`.
+fn make_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=initbox-client",
+        ],
+    );
+    std::fs::write(
+        dir.join("client.cnf"),
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "client.cnf",
+        ],
+    );
+    (dir.join("client.pem"), dir.join("client.key"))
+}
+
+fn python_server(script: &str, args: &[&OsStr]) -> Server {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/notify")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Server(child);
+    assert_eq!(
+        line.trim(),
+        "ready",
+        "{script:?} did not start (tests/setup/20-notify.sh installs aiosmtpd)"
+    );
+    server
+}
+
+#[test]
+fn https_with_a_private_ca_and_a_client_certificate() {
+    let dir = tempdir();
+    let (ca, cert, key) = make_certs(dir.path());
+    let (client_cert, client_key) = make_client_cert(dir.path());
+    let out = dir.path().join("https");
+    std::fs::create_dir(&out).unwrap();
+    let port = common::free_port();
+    let port_s = port.to_string();
+    let _server = python_server(
+        "https_server.py",
+        &[
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            ca.as_os_str(),
+            out.as_os_str(),
+        ],
+    );
+    let url = format!("webhook+https://127.0.0.1:{port}/secure");
+
+    let r = go(notify()
+        .arg(&url)
+        .arg("--ca-file")
+        .arg(&ca)
+        .arg("--client-cert")
+        .arg(&client_cert)
+        .arg("--client-key")
+        .arg(&client_key)
+        .args(["--required", "-m", "over mTLS"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let got = wait_for_mail(&out, 1);
+    assert_eq!(got.s("path"), "/secure");
+    assert_eq!(got.s("client_cn"), "initbox-client");
+    assert!(got.s("body").contains("over mTLS"));
+
+    // Verified by default: without the private CA the server is not trusted.
+    let r = go(notify()
+        .arg(&url)
+        .args(["--required", "-m", "x", "--timeout", "3s"]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.to_lowercase().contains("certificate"),
+        "{}",
+        r.stderr
+    );
+    // The server refuses a client without a certificate.
+    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args([
+        "--required",
+        "-m",
+        "x",
+        "--timeout",
+        "3s",
+    ]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(!out.join("2.json").exists());
+}
+
+fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16) {
+    let port = common::free_port();
+    let port_s = port.to_string();
+    let server = python_server(
+        "smtp_server.py",
+        &[
+            mode.as_ref(),
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            out.as_os_str(),
+            "notify".as_ref(),
+            "S3cret/pw@x".as_ref(),
+        ],
+    );
+    (server, port)
+}
+
+fn wait_for_mail(dir: &Path, n: usize) -> J {
+    let path = dir.join(format!("{n}.json"));
+    let start = Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no mail {n} received"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    J::parse(&std::fs::read_to_string(path).unwrap())
+}
+
+#[test]
+fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
+    let dir = tempdir();
+    let (ca, cert, key) = make_certs(dir.path());
+    let starttls_out = dir.path().join("starttls");
+    let implicit_out = dir.path().join("implicit");
+    std::fs::create_dir(&starttls_out).unwrap();
+    std::fs::create_dir(&implicit_out).unwrap();
+    let (_s1, p1) = smtp_server("starttls", &cert, &key, &starttls_out);
+    let (_s2, p2) = smtp_server("implicit", &cert, &key, &implicit_out);
+
+    // STARTTLS (the default on any port but 465), password from the environment.
+    let url = format!(
+        "smtp://notify:${{SMTP_PW}}@127.0.0.1:{p1}/?from=init@example.com&to=ops@example.com,dev@example.com"
+    );
+    let r = go(notify()
+        .env("SMTP_PW", "S3cret/pw@x")
+        .env("POD_NAME", "web-0")
+        .arg(&url)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args([
+            "--required",
+            "-vv",
+            "--title",
+            "{{ pod.name }} failed",
+            "-m",
+            "see logs\nline 2",
+        ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(!r.stderr.contains("S3cret/pw@x"), "{}", r.stderr);
+    let m = wait_for_mail(&starttls_out, 1);
+    assert_eq!(m.s("mail_from"), "init@example.com");
+    assert_eq!(m.s("rcpt_tos.0"), "ops@example.com");
+    assert_eq!(m.s("rcpt_tos.1"), "dev@example.com");
+    assert_eq!(*m.at("authenticated"), Value::Bool(true));
+    assert_eq!(*m.at("starttls"), Value::Bool(true));
+    let data = m.s("data");
+    assert!(data.contains("Subject: web-0 failed"), "{data}");
+    assert!(
+        data.contains("see logs\r\nline 2") || data.contains("see logs\nline 2"),
+        "{data}"
+    );
+    assert!(
+        data.contains("@initbox>"),
+        "Message-ID from the idempotency key: {data}"
+    );
+
+    // Implicit TLS (smtps://, as on port 465).
+    let url = format!(
+        "smtps://notify:S3cret%2Fpw%40x@127.0.0.1:{p2}/?from=init@example.com&to=ops@example.com"
+    );
+    let r = go(notify()
+        .arg(&url)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--required", "-m", "implicit"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let m = wait_for_mail(&implicit_out, 1);
+    assert_eq!(m.s("mode"), "implicit");
+    assert_eq!(*m.at("authenticated"), Value::Bool(true));
+    assert!(m.s("data").contains("implicit"));
+
+    // Without the private CA the server is not trusted: verified by default.
+    let r = go(notify()
+        .arg(&url)
+        .args(["--required", "-m", "x", "--timeout", "5s"]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(!implicit_out.join("2.json").exists());
+
+    // A wrong password is rejected: exit 5 with --required, never retried forever.
+    let bad = format!(
+        "smtp://notify:wrong-pass-1@127.0.0.1:{p1}/?from=init@example.com&to=ops@example.com"
+    );
+    let r = go(notify()
+        .arg(&bad)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--required", "-m", "x"]));
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(!r.all().contains("wrong-pass-1"), "{}", r.all());
+    // Best effort: logged, exit 0.
+    let r = go(notify()
+        .arg(&bad)
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["-m", "x"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(!starttls_out.join("2.json").exists());
+}
+
+#[test]
+fn proxies_from_the_environment_with_no_proxy() {
+    // The capture server plays an HTTP proxy: it receives the absolute-form request.
+    let proxy = Capture::start(|_, _| ok());
+    let direct = Capture::start(|_, _| ok());
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let r = go(notify()
+        .env("HTTP_PROXY", &proxy_url)
+        .env("NO_PROXY", "127.0.0.1,.cluster.local")
+        .args([
+            "webhook+http://hooks.example.invalid/via-proxy",
+            &direct.url("webhook+http", "/direct"),
+        ])
+        .args(["-m", "x", "--required"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let p = proxy.all();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].target, "http://hooks.example.invalid/via-proxy");
+    assert_eq!(
+        direct.one("/direct").method,
+        "POST",
+        "NO_PROXY bypasses the proxy"
+    );
+}
