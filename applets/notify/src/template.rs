@@ -1,16 +1,25 @@
-//! The one template hook of `notify`: title, message, body, keys and URLs are rendered here.
-//!
-//! It uses MiniJinja in strict-undefined mode (a missing variable is an error, never an empty
-//! string). TODO(render-config): switch to `initbox_render_config`'s public jinja environment
-//! once it lands on main, so both applets share one engine configuration and filter set.
+//! The one template hook of `notify`: title, message, body, keys and URLs are rendered here,
+//! with render-config's Jinja engine (the toolkit has one engine configuration and filter set):
+//! printing a missing variable is an error, never an empty string, while `is defined` and
+//! `default()` still work.
 
+use std::sync::OnceLock;
+
+use initbox_render_config::jinja::{Engine, Options};
 use initbox_runtime::Failure;
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::Value;
 
-fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env
+fn engine() -> Result<&'static Engine, Failure> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(e) = ENGINE.get() {
+        return Ok(e);
+    }
+    let built = Engine::new(Options {
+        // A message is not a file: no trailing newline is added or kept.
+        keep_trailing_newline: false,
+        ..Options::default()
+    })?;
+    Ok(ENGINE.get_or_init(|| built))
 }
 
 /// Render `source` (named `what` in errors) with `ctx`. Errors exit 3 (invalid input).
@@ -18,21 +27,10 @@ pub fn render(what: &str, source: &str, ctx: &serde_json::Value) -> Result<Strin
     if !source.contains("{{") && !source.contains("{%") && !source.contains("{#") {
         return Ok(source.to_string());
     }
-    let env = environment();
-    env.render_str(source, Value::from(minijinja::value::Serde(ctx)))
-        .map_err(|e| Failure::invalid_input(format!("{what}: template error: {}", describe(&e))))
-}
-
-fn describe(e: &minijinja::Error) -> String {
-    let mut s = e.kind().to_string();
-    if let Some(detail) = e.detail() {
-        s.push_str(": ");
-        s.push_str(detail);
-    }
-    if let Some(line) = e.line() {
-        s.push_str(&format!(" (line {line})"));
-    }
-    s
+    engine()?
+        .render_str(what, source, Value::from(minijinja::value::Serde(ctx)))
+        .map(|r| r.text)
+        .map_err(|e| e.to_failure())
 }
 
 #[cfg(test)]
