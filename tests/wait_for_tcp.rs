@@ -526,3 +526,28 @@ fn bad_input_gets_one_line_and_exit_2() {
         assert_one_line_error(&r, 2, needle);
     }
 }
+
+#[test]
+fn boolean_variables_accept_the_usual_spellings() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = format!("127.0.0.1:{}", l.local_addr().unwrap().port());
+    let closed = format!("127.0.0.1:{}", free_port());
+    for yes in ["1", "yes", "true", "on"] {
+        let r = run(
+            initbox()
+                .args(["wait-for-tcp", &closed, &open])
+                .env("INITBOX_ANY", yes)
+                .env("INITBOX_ONCE", yes),
+            T,
+        );
+        assert_eq!(r.code(), 0, "INITBOX_ANY={yes}: {}", r.all());
+    }
+    let r = run(
+        initbox()
+            .args(["wait-for-tcp", &closed, &open])
+            .env("INITBOX_ANY", "0")
+            .env("INITBOX_ONCE", "yes"),
+        T,
+    );
+    assert_eq!(r.code(), 1, "INITBOX_ANY=0 means all: {}", r.all());
+}

@@ -37,7 +37,7 @@ pub struct Args {
     pub dir: PathBuf,
 
     /// Also create one relative symlink per applet next to the copy.
-    #[arg(long, env = "INITBOX_COPY_SELF_LINKS")]
+    #[arg(long, env = "INITBOX_COPY_SELF_LINKS", value_parser = clap::builder::BoolishValueParser::new())]
     pub links: bool,
 
     /// File name of the copy.

@@ -115,7 +115,7 @@ pub struct Args {
     pub format: Format,
 
     /// Put the secrets into the environment of the command after `--` instead of files.
-    #[arg(long, env = "INITBOX_EXEC")]
+    #[arg(long, env = "INITBOX_EXEC", value_parser = clap::builder::BoolishValueParser::new())]
     pub exec: bool,
 
     /// Mode of written files (directories created 0700).
@@ -131,7 +131,7 @@ pub struct Args {
     pub token_out: Option<PathBuf>,
 
     /// Resolve and check every reference, print the names, write and run nothing.
-    #[arg(long, env = "INITBOX_CHECK", conflicts_with = "exec")]
+    #[arg(long, env = "INITBOX_CHECK", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "exec")]
     pub check: bool,
 
     /// Overall deadline (0 = none).

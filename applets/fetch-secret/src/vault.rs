@@ -112,7 +112,7 @@ pub struct VaultArgs {
     pub vault_secret_id_file: Option<PathBuf>,
 
     /// The secret-id file holds a response-wrapping token: unwrap it first (sys/wrapping/unwrap).
-    #[arg(long, env = "INITBOX_VAULT_SECRET_ID_WRAPPED")]
+    #[arg(long, env = "INITBOX_VAULT_SECRET_ID_WRAPPED", value_parser = clap::builder::BoolishValueParser::new())]
     pub vault_secret_id_wrapped: bool,
 
     /// Userpass user name.

@@ -182,11 +182,11 @@ pub struct SendArgs {
     pub downward_api: Option<PathBuf>,
 
     /// A notification that cannot be delivered fails the step (exit 1).
-    #[arg(long, env = "INITBOX_NOTIFY_REQUIRED", conflicts_with = "best_effort")]
+    #[arg(long, env = "INITBOX_NOTIFY_REQUIRED", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "best_effort")]
     pub required: bool,
 
     /// A notification that cannot be delivered is logged and initbox exits 0 (the default).
-    #[arg(long, env = "INITBOX_NOTIFY_BEST_EFFORT")]
+    #[arg(long, env = "INITBOX_NOTIFY_BEST_EFFORT", value_parser = clap::builder::BoolishValueParser::new())]
     pub best_effort: bool,
 
     /// Time box for delivering to all targets, retries included; 0 = no limit.
@@ -225,7 +225,7 @@ pub struct SendArgs {
     pub idempotency_key: Option<String>,
 
     /// Print the requests that would be sent (secrets masked) and send nothing.
-    #[arg(long, env = "INITBOX_NOTIFY_DRY_RUN")]
+    #[arg(long, env = "INITBOX_NOTIFY_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
 
     #[command(flatten)]

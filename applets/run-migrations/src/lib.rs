@@ -127,17 +127,17 @@ pub struct Args {
 
     /// Refuse versions applied in the database that have no local file (by default they are
     /// tolerated with a warning, so an older release rolled back mid-rollout still starts).
-    #[arg(long, env = "INITBOX_STRICT", global = true)]
+    #[arg(long, env = "INITBOX_STRICT", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub strict: bool,
 
     /// Apply new migrations whose version is lower than the newest applied one (refused by
     /// default: they were likely merged late and never tested in this order).
-    #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", global = true)]
+    #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub allow_out_of_order: bool,
 
     /// Hold the migration lock while running CMD (another tool's migrate command) and exit
     /// with its code; no migration files are read.
-    #[arg(long, env = "INITBOX_EXEC", requires = "command")]
+    #[arg(long, env = "INITBOX_EXEC", value_parser = clap::builder::BoolishValueParser::new(), requires = "command")]
     pub exec: bool,
 
     #[command(flatten)]

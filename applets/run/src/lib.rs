@@ -68,7 +68,7 @@ pub struct Args {
     pub timeout: Duration,
 
     /// Check the steps file and every step's arguments, print the plan, run nothing.
-    #[arg(long, env = "INITBOX_RUN_CHECK")]
+    #[arg(long, env = "INITBOX_RUN_CHECK", value_parser = clap::builder::BoolishValueParser::new())]
     pub check: bool,
 
     #[command(flatten)]
