@@ -12,16 +12,15 @@ use initbox_runtime::duration::human;
 use initbox_runtime::resolve::{Lookup, Resolver, ResolverArgs};
 use initbox_runtime::target::{Host, HostPort};
 use initbox_runtime::tls::TlsArgs;
-use initbox_runtime::wait::NotReady;
 use initbox_wait_for_dns::{DnsProbe, DnsQuery, QueryType};
-use initbox_wait_for_tcp::TcpProbe;
+use initbox_wait_for_tcp::{TcpFailure, TcpProbe};
 use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::probe::{Observation, Observed, classify_io, classify_text};
+use crate::probe::{Observation, Observed, classify_io};
 use crate::spec::{DnsCheck, TlsCheck, UdpCheck, UdpPayload};
 use initbox_runtime::Failure;
 
@@ -167,18 +166,20 @@ pub async fn connect(
             Arc::clone(resolver),
         );
         let addr = SocketAddr::new(*ip, target.port);
-        set.spawn(async move { (addr, probe.connect().await) });
+        set.spawn(async move { (addr, probe.try_connect().await) });
     }
     let mut errors: Vec<(Observed, String)> = Vec::new();
     let race = async {
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((_, Ok((addr, stream)))) => return Some((addr, stream)),
-                Ok((addr, Err(NotReady::Retry(text)))) => {
-                    errors.push((classify_text(&text), format!("{addr}: {text}")))
+                Ok((_, Err(TcpFailure::Connect(failed)))) => {
+                    for (addr, e) in failed {
+                        errors.push((classify_io(&e), format!("{addr}: {}", e.kind())))
+                    }
                 }
-                Ok((addr, Err(NotReady::Fatal(f)))) => {
-                    errors.push((Observed::Error, format!("{addr}: {}", f.message)))
+                Ok((addr, Err(TcpFailure::Lookup(why)))) => {
+                    errors.push((Observed::Error, format!("{addr}: {why:?}")))
                 }
                 Err(e) => errors.push((Observed::Error, e.to_string())),
             }

@@ -175,22 +175,6 @@ pub fn classify_io(e: &std::io::Error) -> Observed {
     }
 }
 
-/// The text `initbox_wait_for_tcp::TcpProbe` gives for a failed address (`io::ErrorKind` names).
-pub fn classify_text(e: &str) -> Observed {
-    let e = e.to_ascii_lowercase();
-    if e.contains("connection refused") || e.contains("connection reset") {
-        Observed::Refused
-    } else if e.contains("timed out") {
-        Observed::Timeout
-    } else if e.contains("unreachable") || e.contains("address not available") {
-        Observed::Unreachable
-    } else if e.contains("permission denied") || e.contains("operation not permitted") {
-        Observed::Denied
-    } else {
-        Observed::Error
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,19 +207,23 @@ mod tests {
     }
 
     #[test]
-    fn tcp_probe_texts_are_classified() {
+    fn io_errors_are_classified() {
+        use std::io::{Error, ErrorKind};
         assert_eq!(
-            classify_text("10.0.0.1:5: connection refused"),
+            classify_io(&Error::from(ErrorKind::ConnectionRefused)),
             Observed::Refused
         );
         assert_eq!(
-            classify_text("10.0.0.1:5: host unreachable"),
+            classify_io(&Error::from(ErrorKind::HostUnreachable)),
             Observed::Unreachable
         );
         assert_eq!(
-            classify_text("10.0.0.1:5: permission denied"),
+            classify_io(&Error::from_raw_os_error(libc::EPERM)),
             Observed::Denied
         );
-        assert_eq!(classify_text("10.0.0.1:5: timed out"), Observed::Timeout);
+        assert_eq!(
+            classify_io(&Error::from(ErrorKind::TimedOut)),
+            Observed::Timeout
+        );
     }
 }

@@ -155,9 +155,10 @@ impl TcpProbe {
             .collect())
     }
 
-    /// Connect to every address at once; the first to accept wins.
-    pub async fn connect(&self) -> Result<(SocketAddr, TcpStream), NotReady> {
-        let addrs = self.addresses().await?;
+    /// Connect to every address at once; the first to accept wins. On failure, what each
+    /// address answered, as `io::Error`s (network-check tells refused from unreachable with them).
+    pub async fn try_connect(&self) -> Result<(SocketAddr, TcpStream), TcpFailure> {
+        let addrs = self.addresses().await.map_err(TcpFailure::Lookup)?;
         let mut set = JoinSet::new();
         for addr in addrs {
             set.spawn(async move { (addr, TcpStream::connect(addr).await) });
@@ -166,23 +167,45 @@ impl TcpProbe {
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((addr, Ok(stream))) => return Ok((addr, stream)),
-                Ok((addr, Err(e))) => errors.push((addr, describe(&e))),
-                Err(e) => errors.push((SocketAddr::from(([0, 0, 0, 0], 0)), e.to_string())),
+                Ok((addr, Err(e))) => errors.push((addr, e)),
+                Err(e) => errors.push((
+                    SocketAddr::from(([0, 0, 0, 0], 0)),
+                    std::io::Error::other(e.to_string()),
+                )),
             }
         }
-        errors.sort();
-        // An IP target has one address, already named by the target itself.
-        if let (Host::Ip(_), [(_, only)]) = (&self.target.host, errors.as_slice()) {
-            return Err(NotReady::Retry(only.clone()));
-        }
-        Err(NotReady::Retry(
-            errors
-                .into_iter()
-                .map(|(a, e)| format!("{a}: {e}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ))
+        errors.sort_by_key(|(a, _)| *a);
+        Err(TcpFailure::Connect(errors))
     }
+
+    /// [`TcpProbe::try_connect`], with the failure as a progress-line reason.
+    pub async fn connect(&self) -> Result<(SocketAddr, TcpStream), NotReady> {
+        self.try_connect().await.map_err(|f| match f {
+            TcpFailure::Lookup(not_ready) => not_ready,
+            TcpFailure::Connect(errors) => {
+                // An IP target has one address, already named by the target itself.
+                if let (Host::Ip(_), [(_, only)]) = (&self.target.host, errors.as_slice()) {
+                    return NotReady::Retry(describe(only));
+                }
+                NotReady::Retry(
+                    errors
+                        .iter()
+                        .map(|(a, e)| format!("{a}: {}", describe(e)))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            }
+        })
+    }
+}
+
+/// Why a TCP connection could not be made.
+#[derive(Debug)]
+pub enum TcpFailure {
+    /// The name did not resolve (the reason tells NXDOMAIN, SERVFAIL and timeouts apart).
+    Lookup(NotReady),
+    /// Every address failed; what each one answered.
+    Connect(Vec<(SocketAddr, std::io::Error)>),
 }
 
 fn describe(e: &std::io::Error) -> String {
