@@ -50,9 +50,31 @@ fn in_root(root: &Path, args: &[&str]) -> Run {
             .arg(root)
             .arg("/initbox")
             .args(args)
-            .env_clear(),
+            // Nothing of this machine's environment reaches the root; PATH only finds chroot.
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         Duration::from_secs(30),
     )
+}
+
+/// Whether an ELF64 little-endian file has a PT_INTERP program header (a dynamic loader).
+fn has_interpreter(elf: &[u8]) -> bool {
+    assert_eq!(&elf[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(elf[4], 2, "not ELF64");
+    let u16_at = |o: usize| u16::from_le_bytes([elf[o], elf[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).any(|i| {
+        let ph = phoff + i * phentsize;
+        u32::from_le_bytes(elf[ph..ph + 4].try_into().unwrap()) == 3 // PT_INTERP
+    })
+}
+
+#[test]
+fn the_dynamic_test_binary_is_told_apart_from_the_static_one() {
+    // The debug build links dynamically: the check must see its interpreter.
+    let elf = std::fs::read(env!("CARGO_BIN_EXE_initbox")).unwrap();
+    assert!(has_interpreter(&elf));
 }
 
 #[test]
@@ -60,8 +82,8 @@ fn the_static_binary_has_no_interpreter_and_runs_in_an_empty_root() {
     let bin = static_binary();
     let elf = std::fs::read(&bin).unwrap();
     assert!(
-        !elf.windows(b"ld-linux".len()).any(|w| w == b"ld-linux"),
-        "the binary names a dynamic loader"
+        !has_interpreter(&elf),
+        "the binary asks for a dynamic loader (PT_INTERP)"
     );
     let ldd = Command::new("ldd").arg(&bin).output().unwrap();
     let ldd = text(&ldd);

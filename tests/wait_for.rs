@@ -1270,6 +1270,8 @@ fn mariadb_started_late() {
     let port = free_port();
     let u = format!("mariadb://root@127.0.0.1:{port}/mysql");
     let child = spawn_wait_for(&["--timeout", "120s", "--progress-interval", "1s", &u]);
+    // Down for longer than one progress interval, however fast the server is created.
+    std::thread::sleep(Duration::from_millis(1500));
     let o = Command::new("mariadb-install-db")
         .args([
             "--no-defaults",
