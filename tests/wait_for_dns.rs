@@ -20,7 +20,19 @@ struct Dnsmasq {
 }
 
 impl Dnsmasq {
+    /// Start dnsmasq on `ip`, port `port` (0: a free one). A port picked by bind-and-release can
+    /// be taken by someone else before dnsmasq binds it, so a failed start is retried on another.
     fn start(ip: &str, port: u16) -> Dnsmasq {
+        for _ in 0..5 {
+            let p = if port == 0 { free_port_udp() } else { port };
+            if let Some(d) = Self::try_start(ip, p) {
+                return d;
+            }
+        }
+        panic!("dnsmasq did not start on {ip} (port {port}) after 5 tries");
+    }
+
+    fn try_start(ip: &str, port: u16) -> Option<Dnsmasq> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("hosts")).unwrap();
         let child = Command::new("dnsmasq")
@@ -47,20 +59,23 @@ impl Dnsmasq {
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq (Debian package dnsmasq-base; tests/run-all.sh installs it)");
-        let d = Dnsmasq {
+        let mut d = Dnsmasq {
             child,
             dir,
             ip: ip.to_string(),
             port,
         };
-        // Ready when it answers a query for a local name.
-        for _ in 0..200 {
+        // Ready when it answers a query for a local name; gone at once if it could not bind.
+        for _ in 0..1000 {
             if d.answers() {
-                return d;
+                return Some(d);
+            }
+            if d.child.try_wait().ok().flatten().is_some() {
+                return None;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("dnsmasq did not start on {ip}:{port}");
+        None
     }
 
     fn answers(&self) -> bool {
@@ -108,7 +123,7 @@ fn direct(d: &Dnsmasq) -> Command {
 
 #[test]
 fn a_name_added_while_waiting_is_seen_on_the_next_attempt() {
-    let d = Dnsmasq::start("127.0.0.1", free_port_udp());
+    let d = Dnsmasq::start("127.0.0.1", 0);
     // Asked before it exists: NXDOMAIN must not be cached.
     let child = spawn(direct(&d).args(["-t", "20s", "--progress-interval", "100ms", "late.test"]));
     std::thread::sleep(Duration::from_millis(500));
@@ -125,7 +140,7 @@ fn a_name_added_while_waiting_is_seen_on_the_next_attempt() {
 
 #[test]
 fn min_count_waits_for_every_pod_of_a_headless_service() {
-    let d = Dnsmasq::start("127.0.0.1", free_port_udp());
+    let d = Dnsmasq::start("127.0.0.1", 0);
     d.hosts("web", "127.0.3.1 pods.test\n");
     let child = spawn(direct(&d).args(["-t", "20s", "--min-count", "3", "pods.test"]));
     std::thread::sleep(Duration::from_millis(300));
@@ -149,7 +164,7 @@ fn min_count_waits_for_every_pod_of_a_headless_service() {
 
 #[test]
 fn absent_waits_until_the_name_is_gone() {
-    let d = Dnsmasq::start("127.0.0.1", free_port_udp());
+    let d = Dnsmasq::start("127.0.0.1", 0);
     d.hosts("old", "127.0.4.1 old.test\n");
     let r = run(direct(&d).args(["-t", "300ms", "--absent", "old.test"]), T);
     assert_eq!(r.code(), 124);
@@ -168,7 +183,7 @@ fn absent_waits_until_the_name_is_gone() {
 
 #[test]
 fn record_types_and_expected_values() {
-    let d = Dnsmasq::start("127.0.0.1", free_port_udp());
+    let d = Dnsmasq::start("127.0.0.1", 0);
     d.hosts("web", "127.0.5.1 web.test\n::1 web.test\n");
     let cases: &[(&str, &str, &str)] = &[
         ("a", "web.test", "127.0.5.1"),
@@ -195,7 +210,7 @@ fn record_types_and_expected_values() {
 
 #[test]
 fn nxdomain_refused_and_timeout_are_told_apart() {
-    let d = Dnsmasq::start("127.0.0.1", free_port_udp());
+    let d = Dnsmasq::start("127.0.0.1", 0);
     let r = run(direct(&d).args(["--once", "missing.test"]), T);
     assert!(r.stderr.contains("NXDOMAIN"), "{}", r.stderr);
     let r = run(direct(&d).args(["--once", "example.org"]), T);
