@@ -249,27 +249,21 @@ impl Options {
     }
     /// `@Name=value` (shoutrrr) and `+Name=value` (apprise; `+` arrives as a space) headers.
     fn take_headers(&mut self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        self.pairs.retain(|(k, v)| {
-            if let Some(name) = k.strip_prefix('@').or_else(|| k.strip_prefix(' ')) {
-                out.push((name.to_string(), v.clone()));
-                false
-            } else {
-                true
-            }
-        });
-        out
+        self.take_prefixed(['@', ' '])
     }
     /// `$key=value` (shoutrrr) and `:key=value` (apprise) extra payload fields.
     fn take_extra(&mut self) -> Vec<(String, String)> {
+        self.take_prefixed(['$', ':'])
+    }
+    /// Remove the pairs whose key starts with either prefix; return them without it.
+    fn take_prefixed(&mut self, prefixes: [char; 2]) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        self.pairs.retain(|(k, v)| {
-            if let Some(name) = k.strip_prefix('$').or_else(|| k.strip_prefix(':')) {
+        self.pairs.retain(|(k, v)| match k.strip_prefix(prefixes) {
+            Some(name) => {
                 out.push((name.to_string(), v.clone()));
                 false
-            } else {
-                true
             }
+            None => true,
         });
         out
     }
