@@ -1309,3 +1309,200 @@ fn mariadb_started_late() {
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Passwords with reserved characters, and passwords from variables (issue 12, items 2 and 3)
+// ---------------------------------------------------------------------------------------------
+
+/// Every fragment of a password that must never be printed.
+fn assert_no_fragment(r: &common::Run, fragments: &[&str]) {
+    for f in fragments {
+        assert!(!r.all().contains(f), "{f:?} leaked: {}", r.all());
+    }
+}
+
+/// A password-checking PostgreSQL (throwaway cluster, scram-sha-256) with a role whose password
+/// holds `@`, `/` and `:`: the raw URL is refused (exit 2) without echoing any of it, the
+/// percent-encoded URL connects, and so do PGPASSWORD and INITBOX_PASSWORD.
+#[test]
+fn postgres_password_with_reserved_characters_and_from_variables() {
+    let admin = "pg-admin-canary-41";
+    let pg = PgCluster::init(admin);
+    pg.pg_ctl(&["-w", "start"]);
+    wait_listening(pg.port);
+    let port = pg.port.to_string();
+    let password = "p@ss/w:rd-canary";
+    let o = Command::new("psql")
+        .env("PGPASSWORD", admin)
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!("CREATE ROLE app LOGIN PASSWORD '{password}'"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "psql: {}", common::text(&o));
+    let fragments = ["p@ss", "ss/w", "w:rd", "rd-canary", "/w:rd@"];
+
+    // What compose makes of postgres://app:${DB_PASSWORD}@db:5432/app.
+    let raw = format!("postgres://app:{password}@127.0.0.1:{port}/postgres");
+    let r = wait_for(&["-vv", "--timeout", "5s", &raw]);
+    assert_one_line_error(&r, 2, "percent-encode");
+    assert!(r.stderr.contains("PGPASSWORD"), "{}", r.stderr);
+    assert_no_fragment(&r, &fragments);
+    // `#` ends the authority: the old parse printed the whole URL.
+    let r = wait_for(&["--once", "postgres://app:secret#1@127.0.0.1/postgres"]);
+    assert_one_line_error(&r, 2, "ambiguous");
+    assert_no_fragment(&r, &["secret", "#1"]);
+
+    let encoded = format!("postgres://app:p%40ss%2Fw%3Ard-canary@127.0.0.1:{port}/postgres");
+    let r = wait_for(&["-vv", "--once", &encoded]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("postgres://127.0.0.1:{port}")),
+        "{}",
+        r.stderr
+    );
+    assert_no_fragment(&r, &fragments);
+    assert_no_fragment(&r, &["p%40ss", "app:"]);
+
+    // No password in the URL: PGPASSWORD (libpq's variable), INITBOX_PASSWORD before it.
+    let plain = format!("postgres://app@127.0.0.1:{port}/postgres");
+    let r = run(
+        cmd()
+            .env("PGPASSWORD", password)
+            .args(["-vv", "--once", &plain]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_no_fragment(&r, &fragments);
+    let r = run(
+        cmd()
+            .env("PGPASSWORD", "wrong-pgpassword")
+            .env("INITBOX_PASSWORD", password)
+            .args(["-vv", "--once", &plain]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "INITBOX_PASSWORD comes first: {}", r.all());
+    assert_no_fragment(&r, &fragments);
+    // A password written in the URL wins over the variables (as with libpq).
+    let wrong = format!("postgres://app:wrong-in-url@127.0.0.1:{port}/postgres");
+    let r = run(
+        cmd()
+            .env("INITBOX_PASSWORD", password)
+            .args(["--timeout", "20s", &wrong]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert_no_fragment(&r, &["wrong-in-url"]);
+}
+
+/// MariaDB checks passwords: a user created here with `@`, `/`, `:` in its password connects
+/// with MYSQL_PWD and with the percent-encoded URL; the raw URL is exit 2.
+#[test]
+fn mysql_password_from_mysql_pwd_and_reserved_characters() {
+    require_service("MariaDB", "127.0.0.1:3306");
+    let user = format!("initbox_pw_{}", std::process::id());
+    let password = "my@pw/x:y-canary";
+    let sql = |q: &str| {
+        let o = Command::new("mysql")
+            .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", q])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "mysql {q}: {}", common::text(&o));
+    };
+    for host in ["%", "localhost"] {
+        sql(&format!("DROP USER IF EXISTS '{user}'@'{host}'"));
+        sql(&format!(
+            "CREATE USER '{user}'@'{host}' IDENTIFIED BY '{password}'"
+        ));
+    }
+    let fragments = ["my@pw", "pw/x", "x:y", "y-canary"];
+    let plain = format!("mysql://{user}@127.0.0.1:3306/");
+    let r = run(
+        cmd()
+            .env("MYSQL_PWD", password)
+            .args(["-vv", "--once", &plain]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_no_fragment(&r, &fragments);
+    let r = run(cmd().args(["--timeout", "20s", &plain]), LIMIT);
+    assert_eq!(r.code(), 5, "no password: {}", r.all());
+    let encoded = format!("mariadb://{user}:my%40pw%2Fx%3Ay-canary@127.0.0.1:3306/");
+    let r = wait_for(&["-vv", "--once", &encoded]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_no_fragment(&r, &fragments);
+    let raw = format!("mariadb://{user}:{password}@127.0.0.1:3306/");
+    let r = wait_for(&["--once", &raw]);
+    assert_one_line_error(&r, 2, "MYSQL_PWD");
+    assert_no_fragment(&r, &fragments);
+    assert!(!r.all().contains(&user), "{}", r.all());
+    for host in ["%", "localhost"] {
+        sql(&format!("DROP USER IF EXISTS '{user}'@'{host}'"));
+    }
+}
+
+/// A throwaway redis-server (never the shared one) that requires a password: REDISCLI_AUTH
+/// gives it; AMQP, NATS and MQTT URLs with an ambiguous user information are exit 2.
+#[test]
+fn redis_password_from_rediscli_auth_and_ambiguous_service_urls() {
+    let port = free_port();
+    let password = "redis@auth/canary";
+    let _srv = Server(
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                password,
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server"),
+    );
+    wait_listening(port);
+    let plain = format!("redis://127.0.0.1:{port}/0");
+    let r = run(
+        cmd()
+            .env("REDISCLI_AUTH", password)
+            .args(["-vv", "--once", &plain]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_no_fragment(&r, &["redis@auth", "auth/canary"]);
+    let r = wait_for(&["--timeout", "20s", &plain]);
+    assert_eq!(r.code(), 5, "no password: {}", r.all());
+
+    for raw in [
+        format!("redis://:{password}@127.0.0.1:{port}/0"),
+        "amqp://guest:gu@st/x@127.0.0.1:5672/%2f".to_string(),
+        "nats://u:n@ts?pw@127.0.0.1:4222".to_string(),
+        "mqtt://u:mq#tt@127.0.0.1:1883".to_string(),
+    ] {
+        let r = wait_for(&["--once", &raw]);
+        assert_one_line_error(&r, 2, "percent-encode");
+        assert_no_fragment(
+            &r,
+            &[
+                "redis@auth",
+                "auth/canary",
+                "gu@st",
+                "st/x",
+                "n@ts",
+                "ts?pw",
+                "mq#tt",
+            ],
+        );
+    }
+}

@@ -35,7 +35,12 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use initbox_runtime::duration::{human, parse};
 use initbox_runtime::exit::Code;
+use initbox_runtime::url as safe_url;
 use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, redact};
+
+/// The variable that gives the database password when neither the URL nor --password-file does
+/// (before the service's own PGPASSWORD / MYSQL_PWD).
+pub const PASSWORD_VAR: &str = "INITBOX_DATABASE_PASSWORD";
 
 pub use db::lock_id;
 pub use source::Format;
@@ -86,7 +91,8 @@ pub struct Args {
     pub database_url: Option<String>,
 
     /// Read the database password from this file (a mounted Secret); a trailing newline is
-    /// ignored. Overrides a password in the URL.
+    /// ignored. Overrides a password in the URL. Without either, the password comes from
+    /// INITBOX_DATABASE_PASSWORD, then PGPASSWORD (postgres) or MYSQL_PWD (mysql, mariadb).
     #[arg(
         long,
         value_name = "PATH",
@@ -198,20 +204,33 @@ impl Applet for Args {
                 "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
             ));
         };
-        // A password may also sit in the query (`?password=`): registered before anything
-        // shows the URL.
-        if let Some((_, query)) = url.split_once('?') {
-            for pair in query.split('&') {
-                if let Some((k, v)) = pair.split_once('=')
-                    && k.eq_ignore_ascii_case("password")
-                {
-                    redact::register(v);
-                }
-            }
-        }
-        let shown = redact::url_for_display(url);
+        // The URL's password (and a `?password=` value) is registered before anything shows
+        // it; an ambiguous user information is refused before anything parses it.
+        let scheme = url
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let url_has_password = if scheme == "sqlite" {
+            false
+        } else {
+            let separately = match safe_url::service_password_var(&scheme) {
+                Some(var) => format!("{var}, {PASSWORD_VAR} or --password-file"),
+                None => format!("{PASSWORD_VAR} or --password-file"),
+            };
+            let parsed = safe_url::parse_service_url(url, &separately)
+                .map_err(|e| Failure::usage(format!("--database-url: {}", e.message)))?;
+            parsed.as_url().password().is_some()
+        };
+        let shown = safe_url::display(url);
+        // --password-file beats the URL (as documented); a variable is the fallback when
+        // neither gives one, as PGPASSWORD and MYSQL_PWD are for libpq and mysql.
         let password = match &self.password_file {
-            None => None,
+            None if url_has_password => None,
+            None => safe_url::password_from_env(&scheme, PASSWORD_VAR).map(|(p, var)| {
+                tracing::debug!("database password from {var}");
+                p
+            }),
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
                     Failure::invalid_input(format!("--password-file {}: {e}", p.display()))

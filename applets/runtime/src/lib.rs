@@ -29,6 +29,7 @@ pub mod signals;
 pub mod target;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod url;
 pub mod wait;
 
 use std::ffi::OsString;

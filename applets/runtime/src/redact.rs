@@ -94,24 +94,10 @@ pub fn is_active() -> bool {
     REGISTRY.read().map(|r| r.matcher.is_some()).unwrap_or(true)
 }
 
-/// The password of a URL such as `postgres://user:pass@host/db`, registered and masked:
-/// returns the URL as it may be shown.
+/// A URL as it may be shown (its password registered and masked): forwards to
+/// [`crate::url::display`], the one URL display of the toolkit.
 pub fn url_for_display(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return scrub(url).into_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    if let Some((userinfo, host)) = authority.rsplit_once('@')
-        && let Some((user, password)) = userinfo.split_once(':')
-    {
-        register(password);
-        if let Some(decoded) = percent_decode(password) {
-            register(&decoded);
-        }
-        return scrub(&format!("{scheme}://{user}:{MASK}@{host}{tail}")).into_owned();
-    }
-    scrub(url).into_owned()
+    crate::url::display(url)
 }
 
 fn percent_encode(s: &str) -> String {
@@ -124,26 +110,6 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return None;
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -165,17 +131,6 @@ mod tests {
     fn short_values_are_not_registered() {
         register("ab");
         assert_eq!(scrub("abcabc"), "abcabc");
-    }
-
-    #[test]
-    fn url_passwords_are_masked_and_registered() {
-        let shown = url_for_display("postgres://app:s3cr%40t-pw@db:5432/app?sslmode=require");
-        assert_eq!(
-            shown,
-            format!("postgres://app:{MASK}@db:5432/app?sslmode=require")
-        );
-        assert!(!scrub("error: auth for s3cr@t-pw failed").contains("s3cr@t-pw"));
-        assert_eq!(url_for_display("redis://db:6379/0"), "redis://db:6379/0");
     }
 
     #[test]

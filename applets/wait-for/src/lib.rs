@@ -23,6 +23,7 @@ use std::sync::Arc;
 use clap::{Parser, ValueEnum};
 use initbox_runtime::resolve::{Resolver, ResolverArgs};
 use initbox_runtime::target::parse_host_port;
+use initbox_runtime::url as safe_url;
 use initbox_runtime::wait::{self, Probe, WaitArgs};
 use initbox_runtime::{Applet, Failure, LogArgs, Outcome, redact};
 use initbox_wait_for_dns::{DnsProbe, DnsQuery, QueryType};
@@ -51,8 +52,13 @@ pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, m
                   ?contains=REGEX], unix:///PATH (the socket accepts), exec:CMD ARGS and --cmd \
                   (exits 0; no shell unless --shell).\n\n\
                   Passwords may come from files: --password-file, ?password_file=PATH in a URL, \
-                  or @PATH to read the whole URL from a file (a mounted Kubernetes Secret). \
-                  Passwords never appear in logs.",
+                  or @PATH to read the whole URL from a file (a mounted Kubernetes Secret); or \
+                  from variables: INITBOX_PASSWORD, then PGPASSWORD (postgres), MYSQL_PWD \
+                  (mysql, mariadb), REDISCLI_AUTH (redis). A password in the URL wins, then \
+                  ?password_file=, --password-file, INITBOX_PASSWORD, the service's variable. \
+                  A password in a URL must be percent-encoded (@ as %40, / as %2F, : as %3A, \
+                  # as %23); an ambiguous one is refused (exit 2). Logs show database, Redis, \
+                  AMQP, NATS and MQTT URLs as scheme://host:port only; passwords never appear.",
     after_help = "Examples:\n  \
                   initbox wait-for postgres://app@db:5432/app --password-file /run/secrets/pg -- /app/server\n  \
                   initbox wait-for http://api:8080/healthz --json status=UP redis://cache:6379\n  \
@@ -238,7 +244,7 @@ fn url_from_file(path: &str) -> Result<String, Failure> {
         )));
     }
     // Register its password before anything can print it.
-    redact::url_for_display(&url);
+    safe_url::display(&url);
     Ok(url)
 }
 
@@ -254,7 +260,7 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
             shared.args.shell,
         )?));
     }
-    let shown = redact::url_for_display(&url);
+    let shown = safe_url::display(&url);
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(Failure::usage(format!(
             "'{shown}': not a URL (expected SCHEME://...; schemes: {SCHEMES})"
@@ -281,7 +287,9 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
         "unix" => Ok(Arc::new(local::UnixProbe::new(&url)?)),
         "postgres" | "postgresql" | "mysql" | "mariadb" | "redis" | "rediss" | "amqp" | "amqps"
         | "nats" | "mqtt" | "mqtts" => {
-            let (with_password, password) = with_password(&url, &shown, shared)?;
+            let parsed = safe_url::parse_service_url(&url, &separately(&scheme))?;
+            let shown = parsed.to_string();
+            let (with_password, password) = with_password(parsed.into_url(), &shown, shared)?;
             match scheme.as_str() {
                 "postgres" | "postgresql" | "mysql" | "mariadb" => {
                     shared.sql_targets += 1;
@@ -301,15 +309,27 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
     }
 }
 
-/// The URL with its password filled in (from the URL itself, `?password_file=`, or
-/// `--password-file`, in that order) and the `password_file` parameter removed.
+/// How a password can be given instead of inside a URL of `scheme`, for the ambiguity error.
+fn separately(scheme: &str) -> String {
+    match safe_url::service_password_var(scheme) {
+        Some(var) => format!("{var}, {PASSWORD_VAR} or --password-file"),
+        None => format!("{PASSWORD_VAR} or --password-file"),
+    }
+}
+
+/// The variable that gives every password-less target its password (after `--password-file`).
+pub const PASSWORD_VAR: &str = "INITBOX_PASSWORD";
+
+/// The URL with its password filled in and the `password_file` parameter removed. The password
+/// comes from the first of: the URL itself, `?password_file=`, `--password-file`,
+/// `INITBOX_PASSWORD`, then the service's own variable (`PGPASSWORD`, `MYSQL_PWD`,
+/// `REDISCLI_AUTH`): what is written for this target beats what is set for every target, and a
+/// variable is the fallback, as with libpq, mysql and redis-cli.
 fn with_password(
-    url: &str,
+    mut parsed: url::Url,
     shown: &str,
     shared: &mut Shared<'_>,
 ) -> Result<(url::Url, Option<String>), Failure> {
-    let mut parsed = url::Url::parse(url)
-        .map_err(|e| Failure::usage(format!("'{shown}': not a valid URL: {e}")))?;
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(Failure::usage(format!("'{shown}': missing host")));
     }
@@ -342,8 +362,13 @@ fn with_password(
             std::path::Path::new(&path),
             "password_file",
         )?)
+    } else if let Some(p) = shared.global_password()? {
+        Some(p)
     } else {
-        shared.global_password()?
+        safe_url::password_from_env(parsed.scheme(), PASSWORD_VAR).map(|(p, var)| {
+            tracing::debug!("{shown}: password from {var}");
+            p
+        })
     };
     if let Some(p) = &password {
         if parsed.password().is_none() {
@@ -484,7 +509,7 @@ mod tests {
             shown.iter().all(|s| !s.contains("pw-canary-1")),
             "{shown:?}"
         );
-        assert!(shown.contains(&"postgres://u:[REDACTED]@127.0.0.1/db".to_string()));
+        assert!(shown.contains(&"postgres://127.0.0.1".to_string()));
     }
 
     #[test]
@@ -496,6 +521,8 @@ mod tests {
             ("redis://", "missing host"),
             ("redis://h:99999", "99999"),
             ("redis://h/abc", "not a database number"),
+            ("postgres://app:p@ss/w:rd@db:5432/app", "percent-encode"),
+            ("redis://:secret#1@cache", "REDISCLI_AUTH"),
             ("tcp://h", "missing port"),
             ("dns://", "missing name"),
             ("dns://x?type=bogus", "type 'bogus'"),
@@ -533,12 +560,14 @@ mod tests {
             password: None,
             sql_targets: 0,
         };
-        let (u, p) = with_password("postgres://app@127.0.0.1/app", "x", &mut shared).unwrap();
+        let parse = |s: &str| url::Url::parse(s).unwrap();
+        let (u, p) =
+            with_password(parse("postgres://app@127.0.0.1/app"), "x", &mut shared).unwrap();
         assert_eq!(p.as_deref(), Some("file-canary-p@ss"));
         assert_eq!(u.password(), Some("file-canary-p%40ss"));
         assert!(!redact::scrub(u.as_str()).contains("canary"));
         let q = format!("redis://127.0.0.1/0?password_file={}", pw.display());
-        let (u, p) = with_password(&q, "x", &mut shared).unwrap();
+        let (u, p) = with_password(parse(&q), "x", &mut shared).unwrap();
         assert_eq!(p.as_deref(), Some("file-canary-p@ss"));
         assert!(u.query().is_none(), "{u}");
 
@@ -551,7 +580,7 @@ mod tests {
         std::fs::write(&urlfile, "redis://:url-canary-77@127.0.0.1:6379\n").unwrap();
         let a = args(&[&format!("@{}", urlfile.display())]);
         let p = build_probes(&a).unwrap();
-        assert_eq!(p[0].target(), "redis://:[REDACTED]@127.0.0.1:6379");
+        assert_eq!(p[0].target(), "redis://127.0.0.1:6379");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
