@@ -1014,7 +1014,81 @@ fn mariadb_password_file_works_and_never_shows() {
     );
     assert_eq!(r.code(), 5, "user dropped meanwhile: {}", r.all());
     assert!(!r.all().contains(password), "password leaked: {}", r.all());
-    assert!(r.all().contains("[REDACTED]"), "{}", r.all());
+    // A database URL is shown as scheme://host:port only.
+    assert!(r.all().contains("mysql://127.0.0.1:3306"), "{}", r.all());
+    assert!(!r.all().contains(&format!("{user}:")), "{}", r.all());
+}
+
+/// A MariaDB user whose password holds `@`, `/`, `:` and `#`: the raw URL is a usage error that
+/// echoes none of it, the percent-encoded URL works, and so do INITBOX_DATABASE_PASSWORD and
+/// MYSQL_PWD (the variable is a fallback: --password-file and a URL password come first).
+#[test]
+fn mariadb_password_with_reserved_characters_and_from_variables() {
+    let db = Db::new(Kind::Mariadb);
+    let user = unique("initbox_v");
+    let password = "rm@pw/x:y#z-canary";
+    mariadb(
+        "",
+        &format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'; \
+             CREATE USER '{user}'@'localhost' IDENTIFIED BY '{password}'; \
+             GRANT ALL ON {db}.* TO '{user}'@'%'; GRANT ALL ON {db}.* TO '{user}'@'localhost'",
+            db = db.name
+        ),
+    );
+    let dir = dir_with(BASIC);
+    let fragments = ["rm@pw", "pw/x", "x:y", "y#z", "z-canary"];
+    let no_leak = |r: &Run| {
+        for f in fragments {
+            assert!(!r.all().contains(f), "{f:?} leaked: {}", r.all());
+        }
+    };
+    let go_with = |url: &str, envs: &[(&str, &str)], extra: &[&str]| {
+        let mut c = initbox();
+        c.args(["run-migrations", "-vv", "--database-url", url, "--dir"])
+            .arg(dir.path())
+            .args(extra);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        run(&mut c, LIMIT)
+    };
+    let raw = format!("mysql://{user}:{password}@127.0.0.1:3306/{}", db.name);
+    let r = go_with(&raw, &[], &["status"]);
+    common::assert_one_line_error(&r, 2, "percent-encode");
+    assert!(r.stderr.contains("--database-url"), "{}", r.stderr);
+    assert!(r.stderr.contains("MYSQL_PWD"), "{}", r.stderr);
+    no_leak(&r);
+    assert!(!r.all().contains(&db.name), "no path echoed: {}", r.all());
+
+    let plain = format!("mysql://{user}@127.0.0.1:3306/{}", db.name);
+    let r = go_with(&plain, &[("MYSQL_PWD", password)], &["status"]);
+    assert_eq!(r.code(), 1, "pending, so it connected: {}", r.all());
+    no_leak(&r);
+    let r = go_with(
+        &plain,
+        &[
+            ("MYSQL_PWD", "wrong-mysql-pwd"),
+            ("INITBOX_DATABASE_PASSWORD", password),
+        ],
+        &[],
+    );
+    assert_ok(&r);
+    no_leak(&r);
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+    let encoded = format!(
+        "mariadb://{user}:rm%40pw%2Fx%3Ay%23z-canary@127.0.0.1:3306/{}",
+        db.name
+    );
+    let r = go_with(&encoded, &[("MYSQL_PWD", "wrong-mysql-pwd")], &["status"]);
+    assert_ok(&r);
+    no_leak(&r);
+    let _ = Command::new("mariadb")
+        .args(["-h127.0.0.1", "-uroot", "-e"])
+        .arg(format!(
+            "DROP USER IF EXISTS '{user}'@'%'; DROP USER IF EXISTS '{user}'@'localhost'"
+        ))
+        .output();
 }
 
 #[test]
