@@ -1232,3 +1232,134 @@ fn watch_keeps_checking_and_logs_changes() {
     assert!(changes[1].contains("from=ok") && changes[1].contains("status=FAIL"));
     assert!(changes[1].contains("connection refused"), "{}", changes[1]);
 }
+
+/// `--strict` (issue 12, item 5): a certificate within the warning window fails the run, and
+/// every report says so (JSON `ok: false`, JUnit `failures="1"`, TAP `not ok`), and the last
+/// line (the termination message) names the check and why.
+#[test]
+fn strict_warnings_fail_in_every_report_and_the_exit_code() {
+    let certs = Certs::new();
+    let d20 = TlsServer::start(&certs, "d20");
+    let ca = certs.path("ca.pem");
+    let check = format!("tls:localhost:{},name=soon", d20.port);
+    let dir = tempfile::tempdir().unwrap();
+    let strict = |format: &str| {
+        let tlog = dir.path().join(format!("tlog-{format}"));
+        let r = run(
+            initbox()
+                .args(["network-check", "--strict", "-o", format, "--ca-file"])
+                .arg(&ca)
+                .arg("--termination-log")
+                .arg(&tlog)
+                .arg(&check),
+            LIMIT,
+        );
+        assert_eq!(r.code(), 1, "{}", r.all());
+        let term = std::fs::read_to_string(&tlog).unwrap();
+        assert!(
+            term.contains("soon: ") && term.contains("within --warn-days 30"),
+            "{term}"
+        );
+        let last = r.stderr.lines().last().unwrap_or_default();
+        assert!(last.contains("within --warn-days 30"), "{}", r.stderr);
+        r.stdout
+    };
+    let doc = json_of(&strict("json"));
+    assert_eq!(doc["summary"]["ok"], false, "{doc}");
+    assert_eq!(doc["summary"]["failed_count"], 1, "{doc}");
+    assert_eq!(field(&doc, "soon", "status"), "fail", "{doc}");
+    let x = strict("junit");
+    assert!(x.contains(r#"tests="1" failures="1""#), "{x}");
+    assert!(x.contains("<failure message="), "{x}");
+    let t = strict("tap");
+    assert!(t.contains("\nnot ok 1 - soon\n"), "{t}");
+    let h = strict("human");
+    assert!(h.contains("FAIL") && h.contains("1 failed"), "{h}");
+    // Without --strict the same check is a passing warning, in the report and the exit code.
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "--ca-file"])
+            .arg(&ca)
+            .arg(&check),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(json_of(&r.stdout)["summary"]["ok"], true);
+}
+
+/// TAP names (issue 12, item 6): a newline in a name stays on its line, a `#` cannot start a
+/// directive (`# TODO` would hide the failure), and a backslash cannot unescape it.
+#[test]
+fn tap_names_are_escaped() {
+    let closed = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write(
+        dir.path(),
+        "checks.yaml",
+        &format!(
+            "checks:\n  - name: \"line one\\nnot ok 9 - injected\"\n    tcp: 127.0.0.1:{closed}\n  \
+             - name: 'cache # TODO later'\n    tcp: 127.0.0.1:{closed}\n  \
+             - name: 'back\\# SKIP slash'\n    tcp: 127.0.0.1:{closed}\n"
+        ),
+    );
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "tap", "--timeout", "2s", "-f"])
+            .arg(&spec),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let t = &r.stdout;
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(&lines[..2], ["TAP version 13", "1..3"], "{t}");
+    // Every line is a result, or indented YAML diagnostics.
+    for l in &lines[2..] {
+        assert!(
+            l.starts_with("not ok ") || l.starts_with("  "),
+            "stray line {l:?} in\n{t}"
+        );
+    }
+    assert!(
+        lines.contains(&"not ok 1 - line one not ok 9 - injected"),
+        "{t}"
+    );
+    assert!(lines.contains(&r"not ok 2 - cache \# TODO later"), "{t}");
+    assert!(lines.contains(&r"not ok 3 - back\\\# SKIP slash"), "{t}");
+    assert_eq!(lines.iter().filter(|l| l.starts_with("not ok")).count(), 3);
+}
+
+/// Reports carry no URL password (issue 21, item 3): the default name of an http check is the
+/// URL as shown, and every report passes through the scrubber, like stderr.
+#[test]
+fn reports_never_show_url_passwords() {
+    let port = http_server();
+    let pw = "rep0rt-pw-canary";
+    let checks = [
+        format!("http://user:{pw}@127.0.0.1:{port}/health"),
+        format!("http://user:{pw}@127.0.0.1:{port}/down"),
+    ];
+    for format in ["human", "json", "junit", "tap"] {
+        let r = run(
+            initbox()
+                .args(["network-check", "-o", format, "--timeout", "2s"])
+                .args(&checks),
+            LIMIT,
+        );
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(!r.all().contains(pw), "{format}: {}", r.all());
+        assert!(
+            r.stdout.contains(&format!("127.0.0.1:{port}/down")),
+            "{format}: {}",
+            r.stdout
+        );
+        if format == "json" {
+            let doc = json_of(&r.stdout);
+            let name = doc["results"][1]["name"].as_str().unwrap();
+            assert_eq!(
+                name,
+                format!("http://user:[REDACTED]@127.0.0.1:{port}/down"),
+                "{doc}"
+            );
+        }
+    }
+}

@@ -23,7 +23,7 @@ use clap::Parser;
 use initbox_runtime::duration::{self, human};
 use initbox_runtime::resolve::ResolverArgs;
 use initbox_runtime::tls::TlsArgs;
-use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome};
+use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, redact};
 use tokio::time::Instant;
 
 use crate::probe::Status;
@@ -235,10 +235,10 @@ fn context(args: &Args, checks: &[Check]) -> Result<net::Ctx, Failure> {
 }
 
 /// The run's exit: failures first (the network is wrong), then checks the environment refused.
-fn verdict(results: &[CheckResult], strict: bool, wall: Duration) -> Result<Outcome, Failure> {
-    let failed = results
-        .iter()
-        .any(|r| r.status == Status::Fail || (strict && r.status == Status::Warn));
+/// Drawn from the same statuses the reports show (`--strict` already applied to them), so the
+/// exit code and every report always agree.
+fn verdict(results: &[CheckResult], wall: Duration) -> Result<Outcome, Failure> {
+    let failed = results.iter().any(|r| r.status == Status::Fail);
     let refused = results.iter().any(|r| r.status == Status::Error);
     let line = report::failure_line(results, wall, 1024);
     if failed {
@@ -251,7 +251,10 @@ fn verdict(results: &[CheckResult], strict: bool, wall: Duration) -> Result<Outc
     }
 }
 
+/// Reports go to stdout through the scrubber, as every log line goes to stderr: a check name or
+/// a detail that holds a registered secret (a URL's password) shows `[REDACTED]`.
 fn print(out: &str) {
+    let out = redact::scrub(out);
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
@@ -268,7 +271,10 @@ async fn watch(
     loop {
         round += 1;
         let started = Instant::now();
-        let results = run::run_all(checks, Arc::clone(&ctx), args.concurrency).await;
+        let mut results = run::run_all(checks, Arc::clone(&ctx), args.concurrency).await;
+        if args.strict {
+            run::apply_strict(&mut results);
+        }
         let mut changed = false;
         for r in &results {
             let now = (r.status, r.observation.observed.as_str().to_string());
@@ -316,9 +322,12 @@ impl Applet for Args {
             return watch(&self, &checks, ctx, every).await;
         }
         let started = Instant::now();
-        let results = run::run_all(&checks, ctx, self.concurrency).await;
+        let mut results = run::run_all(&checks, ctx, self.concurrency).await;
+        if self.strict {
+            run::apply_strict(&mut results);
+        }
         let wall = started.elapsed();
         print(&report::render(self.output, &results, &self.suite, wall));
-        verdict(&results, self.strict, wall)
+        verdict(&results, wall)
     }
 }

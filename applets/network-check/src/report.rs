@@ -66,7 +66,7 @@ fn human_table(results: &[CheckResult], wall: Duration) -> String {
         .map(|r| {
             [
                 r.status.as_str().to_string(),
-                r.check.name.clone(),
+                one_line(&r.check.name),
                 human(r.duration),
                 one_line(&r.reason),
             ]
@@ -232,11 +232,28 @@ fn yaml_str(s: &str) -> String {
     serde_json::to_string(&one_line(s)).unwrap_or_default()
 }
 
+/// A TAP test description: `\` and `#` escaped (TAP 13/14: an unescaped `#` starts a directive,
+/// so `# TODO` would turn a failure into a TODO) and line breaks replaced, so one result stays one
+/// line for every consumer.
+fn tap_description(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '#' => out.push_str("\\#"),
+            '\n' | '\r' => out.push(' '),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn tap(results: &[CheckResult]) -> String {
     let mut out = format!("TAP version 13\n1..{}\n", results.len());
     for (i, r) in results.iter().enumerate() {
         let ok = if r.status.passed() { "ok" } else { "not ok" };
-        let name = r.check.name.replace('#', "\\#");
+        let name = tap_description(&r.check.name);
         let _ = writeln!(out, "{ok} {} - {name}", i + 1);
         let _ = writeln!(out, "  ---");
         let _ = writeln!(out, "  type: {}", r.check.kind.type_name());
@@ -282,7 +299,7 @@ pub fn failure_line(results: &[CheckResult], wall: Duration, limit: usize) -> St
     let bad: Vec<String> = results
         .iter()
         .filter(|r| !r.status.passed())
-        .map(|r| format!("{}: {}", r.check.name, one_line(&r.reason)))
+        .map(|r| format!("{}: {}", one_line(&r.check.name), one_line(&r.reason)))
         .collect();
     let mut line = format!("{}; {}", summary(results, wall), bad.join("; "));
     if line.len() > limit {

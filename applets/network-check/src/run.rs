@@ -117,6 +117,15 @@ pub async fn run_all(checks: &[Check], ctx: Arc<Ctx>, concurrency: usize) -> Vec
     results
 }
 
+/// `--strict`: a warning (a certificate close to expiry) is a failure. Applied to the results
+/// themselves, before any report or the exit code is drawn from them, so they cannot disagree.
+pub fn apply_strict(results: &mut [CheckResult]) {
+    for r in results.iter_mut().filter(|r| r.status == Status::Warn) {
+        r.status = Status::Fail;
+        r.reason = format!("{} (a warning fails under --strict)", r.reason);
+    }
+}
+
 /// A blocked check only counts when its control passed: otherwise a dead network would look like
 /// a working policy.
 pub fn apply_controls(results: &mut [CheckResult]) {

@@ -359,7 +359,8 @@ impl RawCheck {
             }
         };
         let default_name = match kind_name {
-            "http" => target.clone(),
+            // The URL as it may be shown: a password in it never becomes the check's name.
+            "http" => initbox_runtime::url::display(&target),
             k => format!("{k}:{target}"),
         };
         let name = self.name.clone().unwrap_or_else(|| default_name.clone());
@@ -626,7 +627,7 @@ impl RawCheck {
             Kind::Tls(t) => t.target.to_string(),
             Kind::Icmp(i) => i.host.to_string(),
             Kind::Udp(u) => u.target.to_string(),
-            Kind::Http(h) => initbox_runtime::redact::url_for_display(&h.url).to_string(),
+            Kind::Http(h) => initbox_runtime::url::display(&h.url),
         };
         Ok(Check {
             name,
