@@ -1225,3 +1225,83 @@ fn proxies_from_the_environment_with_no_proxy() {
         "NO_PROXY bypasses the proxy"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// URL forms notify does not understand, and webhook credentials in paths and queries
+// (issue 12, item 4).
+
+/// apprise's `pagerduty://INTEGRATION_KEY@API_KEY` is refused (exit 2) without showing either
+/// key; before, the API key became the host name, was looked up in DNS and sent the alert.
+#[test]
+fn apprise_pagerduty_userinfo_form_is_a_usage_error() {
+    for url in [
+        "pagerduty://IntegKeyCanary0123@ApiKeyHostCanary99",
+        "pagerduty://IntegKeyCanary0123@ApiKeyHostCanary99/source/component",
+        "pagerduty://IntegKeyCanary0123:x@events.pagerduty.com/",
+    ] {
+        let r = go(notify().args([url, "-m", "x", "--dry-run"]));
+        assert_one_line_error(&r, 2, "user information");
+        assert!(
+            r.stderr.contains("pagerduty:///ROUTING_KEY"),
+            "{}",
+            r.stderr
+        );
+        for secret in ["IntegKeyCanary0123", "ApiKeyHostCanary99"] {
+            assert!(!r.all().contains(secret), "{secret} leaked: {}", r.all());
+        }
+    }
+}
+
+/// A webhook's path and query are its credential: never in logs, errors or --dry-run, also when
+/// the server's error body echoes the URL back; the target is shown as scheme://host:port.
+#[test]
+fn webhook_path_and_query_are_secret_everywhere() {
+    let cap = Capture::start(|req, _| Resp {
+        status: 400,
+        headers: vec![],
+        body: format!(
+            "invalid payload for webhook http://127.0.0.1{} (path {})",
+            req.target,
+            req.target.split('?').next().unwrap_or_default()
+        ),
+    });
+    let secrets = [
+        "lowercasepathtokenvalue",
+        "querycanaryvalue42",
+        "B0BBBBcanary",
+    ];
+    let targets = [
+        cap.url(
+            "webhook+http",
+            "/hooks/lowercasepathtokenvalue?apikey2=querycanaryvalue42",
+        ),
+        cap.url("slack+http", "/services/T0AAAAAA/B0BBBBcanary/xyzzy"),
+    ];
+    let r = go(notify()
+        .args(["-vv", "--required", "-m", "x"])
+        .args(&targets));
+    assert_ne!(r.code(), 0, "{}", r.all());
+    assert!(r.stderr.contains("HTTP 400"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("127.0.0.1:{}", cap.port)),
+        "{}",
+        r.stderr
+    );
+    for s in secrets {
+        assert!(!r.all().contains(s), "{s} leaked: {}", r.all());
+    }
+    let sent = cap.all();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().any(|q| q.target.contains("querycanaryvalue42")));
+
+    let r = go(notify().args(["--dry-run", "-m", "x"]).args(&targets));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    for s in secrets {
+        assert!(!r.all().contains(s), "{s} leaked in --dry-run: {}", r.all());
+    }
+    assert!(
+        r.stdout.contains(&format!("http://127.0.0.1:{}", cap.port)),
+        "{}",
+        r.stdout
+    );
+}

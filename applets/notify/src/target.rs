@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use initbox_runtime::url as safe_url;
 use initbox_runtime::{Failure, redact};
 use url::Url;
 
@@ -33,20 +34,6 @@ const USERINFO_SECRET_SCHEMES: &[&str] = &["telegram", "discord", "pagerduty"];
 
 /// Schemes whose host part is a token (`slack://TOKEN-A/...`, `tgram://BOT_TOKEN/...`).
 const HOST_SECRET_SCHEMES: &[&str] = &["slack", "tgram"];
-
-/// Schemes whose path segments are tokens (chat webhooks, paging keys).
-const SECRET_PATH_SCHEMES: &[&str] = &[
-    "https",
-    "http",
-    "slack",
-    "discord",
-    "teams",
-    "workflows",
-    "mattermost",
-    "rocketchat",
-    "pagerduty",
-    "gchat",
-];
 
 pub const SCHEMES: &str = "webhook+https, webhook+http, generic, generic+https, json, jsons, \
     cloudevents+https, slack, slack+https, mattermost, mattermost+https, rocketchat, \
@@ -332,9 +319,12 @@ fn resolve_input(index: usize, raw: &str) -> Result<(String, String), Failure> {
     } else {
         (raw.to_string(), None)
     };
+    register_url_secrets(&raw);
+    register_path_and_query(&raw, false);
     let shown = display(&raw);
     let expanded = expand(&raw).map_err(|why| bad(&shown, why))?;
     register_url_secrets(&expanded);
+    register_path_and_query(&expanded, false);
     let shown = match from {
         Some(f) => format!("{f} = {}", display(&expanded)),
         None => shown,
@@ -401,8 +391,9 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_else(|| s.to_string())
 }
 
-/// Register the secret parts of a URL before anything can print it: userinfo, secret query
-/// values, and the path tokens of chat/paging schemes. Works on malformed URLs too.
+/// Register the secret parts of a URL's authority and query before anything can print it:
+/// userinfo, token hosts, secret query values ([`register_path_and_query`] does the path).
+/// Works on malformed URLs too.
 fn register_url_secrets(url: &str) {
     let Some((scheme, rest)) = url.split_once("://") else {
         return;
@@ -410,10 +401,7 @@ fn register_url_secrets(url: &str) {
     let base = scheme.split('+').next().unwrap_or(scheme);
     let (before_frag, _) = rest.split_once('#').unwrap_or((rest, ""));
     let (before_query, query) = before_frag.split_once('?').unwrap_or((before_frag, ""));
-    let (authority, path) = match before_query.find('/') {
-        Some(i) => before_query.split_at(i),
-        None => (before_query, ""),
-    };
+    let authority = before_query.split('/').next().unwrap_or_default();
     let reg = |v: &str| {
         if !v.is_empty() {
             redact::register(v);
@@ -443,10 +431,8 @@ fn register_url_secrets(url: &str) {
             reg(secret); // a Telegram bot token's secret half
         }
     }
-    if SECRET_PATH_SCHEMES.contains(&base) {
-        for seg in path.split('/').filter(|s| looks_secret(s)) {
-            reg(seg);
-        }
+    if USERINFO_SECRET_SCHEMES.contains(&base) && userinfo.is_some() {
+        reg(host); // apprise's pagerduty://INTEGRATION_KEY@API_KEY: the host is a key too
     }
     for pair in query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -456,16 +442,97 @@ fn register_url_secrets(url: &str) {
     }
 }
 
-/// A path segment that looks like a token rather than a word: long, with a digit or a capital.
-fn looks_secret(seg: &str) -> bool {
-    seg.len() >= 8
-        && seg
-            .chars()
-            .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase() || c == '_')
+/// Path words of the services' own routes: not credentials, and too common to mask.
+const ROUTE_WORDS: &[&str] = &[
+    "services",
+    "hooks",
+    "hook",
+    "webhook",
+    "webhooks",
+    "api",
+    "enqueue",
+    "workflows",
+    "triggers",
+    "manual",
+    "paths",
+    "invoke",
+    "spaces",
+    "messages",
+    "webhookb2",
+    "incomingwebhook",
+    "sendmessage",
+    "notify",
+    "events",
+];
+
+/// Schemes whose path is not a credential (a file path, a mailbox).
+const PLAIN_PATH_SCHEMES: &[&str] = &[
+    "file", "stdout", "logger", "smtp", "smtps", "mailto", "mailtos",
+];
+
+/// A path segment or query value worth registering: long enough to be a token, not a route
+/// word of a known service, not part of the host name (which is shown).
+fn secret_part(part: &str, host: &str) -> bool {
+    let d = percent_decode(part).to_ascii_lowercase();
+    d.len() >= 6 && !ROUTE_WORDS.contains(&d.as_str()) && !host.contains(&d)
 }
 
-/// A URL as it may be shown: userinfo masked, token paths and secret query values masked, and
-/// anything registered scrubbed. Never fails, also for malformed input.
+/// Register a notification URL's path and query as secrets (webhooks carry their credential
+/// there): the whole path, the whole query, and each segment and value that can be a token.
+/// `all_query`: every query value (the endpoint URL actually requested), not only those of
+/// secret keys (the URL as given, whose query also holds notify's own options).
+fn register_path_and_query(url: &str, all_query: bool) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return;
+    };
+    let base = scheme
+        .split('+')
+        .next()
+        .unwrap_or(scheme)
+        .to_ascii_lowercase();
+    if PLAIN_PATH_SCHEMES.contains(&base.as_str()) {
+        return;
+    }
+    let (before_frag, _) = rest.split_once('#').unwrap_or((rest, ""));
+    let (before_query, query) = before_frag.split_once('?').unwrap_or((before_frag, ""));
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .to_ascii_lowercase();
+    let reg = |v: &str| {
+        if !v.is_empty() {
+            redact::register(v);
+            redact::register(&percent_decode(v));
+        }
+    };
+    let segments: Vec<&str> = path.split('/').filter(|s| secret_part(s, &host)).collect();
+    let values: Vec<&str> = query
+        .split('&')
+        .map(|pair| pair.split_once('=').map_or(pair, |(_, v)| v))
+        .filter(|v| all_query && secret_part(v, &host))
+        .collect();
+    // The whole path and query too (a server echoes them back whole), but only when they hold
+    // a token: `/hook` alone would mask the `/hook` of `//hooks.example.com`.
+    if !segments.is_empty() {
+        reg(path);
+    }
+    if !values.is_empty() {
+        reg(query);
+        reg(&format!("{path}?{query}"));
+    }
+    for part in segments.into_iter().chain(values) {
+        reg(part);
+    }
+}
+
+/// A URL as it may be shown: `scheme://host[:port]` only (the runtime's URL display), since a
+/// notification URL's path and query are its credential; the host too is masked where it is a
+/// token (`slack://TOKEN-A/...`, `tgram://BOT_TOKEN/...`, `discord://TOKEN@WEBHOOK_ID`). Never
+/// fails, also for malformed input.
 pub fn display(url: &str) -> String {
     let mask = redact::MASK;
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -474,63 +541,15 @@ pub fn display(url: &str) -> String {
         let cut = if url.chars().count() > 8 { "…" } else { "" };
         return redact::scrub(&format!("{head}{cut}")).into_owned();
     };
-    let base = scheme.split('+').next().unwrap_or(scheme);
-    let (before_frag, _) = rest.split_once('#').unwrap_or((rest, ""));
-    let (before_query, query) = match before_frag.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (before_frag, None),
-    };
-    let (authority, path) = match before_query.find('/') {
-        Some(i) => before_query.split_at(i),
-        None => (before_query, ""),
-    };
-    let mut out = format!("{scheme}://");
-    let host = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            match userinfo.split_once(':') {
-                _ if USERINFO_SECRET_SCHEMES.contains(&base) => out.push_str(&format!("{mask}@")),
-                Some((user, _)) => out.push_str(&format!("{user}:{mask}@")),
-                None => out.push_str(&format!("{userinfo}@")),
-            }
-            host
-        }
-        None => authority,
-    };
-    if HOST_SECRET_SCHEMES.contains(&scheme) {
-        out.push_str(mask);
-    } else {
-        out.push_str(host);
+    let scheme = scheme.to_ascii_lowercase();
+    let base = scheme.split('+').next().unwrap_or(&scheme);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if HOST_SECRET_SCHEMES.contains(&base)
+        || (USERINFO_SECRET_SCHEMES.contains(&base) && authority.contains('@'))
+    {
+        return format!("{scheme}://{mask}");
     }
-    if SECRET_PATH_SCHEMES.contains(&base) {
-        let segs: Vec<&str> = path.split('/').collect();
-        let shown: Vec<String> = segs
-            .iter()
-            .map(|s| {
-                if looks_secret(s) {
-                    mask.to_string()
-                } else {
-                    s.to_string()
-                }
-            })
-            .collect();
-        out.push_str(&shown.join("/"));
-    } else {
-        out.push_str(path);
-    }
-    if let Some(q) = query {
-        out.push('?');
-        let parts: Vec<String> = q
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
-                    format!("{k}={mask}")
-                }
-                _ => pair.to_string(),
-            })
-            .collect();
-        out.push_str(&parts.join("&"));
-    }
-    redact::scrub(&out).into_owned()
+    safe_url::display_origin(url)
 }
 
 /// Parse target argument `raw` (position `index`, 1-based).
@@ -551,6 +570,9 @@ pub fn parse(index: usize, raw: &str) -> Result<Target, Failure> {
     };
     let url = Url::parse(&expanded).map_err(|e| bad(format!("malformed URL: {e}")))?;
     let service = service(&scheme, url).map_err(bad)?;
+    if let Service::Http(h) = &service {
+        register_path_and_query(h.url.as_str(), true);
+    }
     Ok(Target {
         index,
         shown,
@@ -934,12 +956,18 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             let (endpoint, key_from_url) = match plus {
                 Some(rest) => (endpoint_from(rest, &url)?, None),
                 None => {
-                    // pagerduty://[HOST[:PORT]]/ROUTING_KEY  or  pagerduty://ROUTING_KEY@HOST
+                    // pagerduty://[HOST[:PORT]]/ROUTING_KEY. A user information is refused:
+                    // apprise's pagerduty://INTEGRATION_KEY@API_KEY would make a key the API
+                    // host (resolved through DNS, sent the alert); notify never guesses.
+                    if !url.username().is_empty() || url.password().is_some() {
+                        return Err("pagerduty:// takes no user information (apprise's \
+                             pagerduty://INTEGRATION_KEY@API_KEY form is not supported); use \
+                             pagerduty:///ROUTING_KEY, pagerduty://HOST[:PORT]/ROUTING_KEY for \
+                             another Events API v2 host, or routing_key_file=/routing_key_env="
+                            .into());
+                    }
                     let segs = path_segments(&url);
-                    let key = segs
-                        .first()
-                        .cloned()
-                        .or_else(|| Some(percent_decode(url.username())).filter(|u| !u.is_empty()));
+                    let key = segs.first().cloned();
                     let host = url.host_str().filter(|h| !h.is_empty());
                     let default = match host {
                         Some(_) => format!("https://{}/v2/enqueue", host_port(&url)?),
@@ -1441,6 +1469,23 @@ mod tests {
                 "{url}: {secret} not registered"
             );
         }
+    }
+
+    #[test]
+    fn targets_are_shown_as_scheme_and_host_and_unknown_forms_refused() {
+        let t = parse(
+            1,
+            "webhook+https://hooks.example.com:8443/in/abc?x=QueryValue77",
+        )
+        .unwrap();
+        assert_eq!(t.shown, "webhook+https://hooks.example.com:8443");
+        assert!(!redact::scrub("x QueryValue77 y").contains("QueryValue77"));
+        let t = parse(2, "slack://T0AAAAAA/B0BBBBBB/XXXXXXXX").unwrap();
+        assert_eq!(t.shown, format!("slack://{}", redact::MASK));
+        let f = parse(3, "pagerduty://IntegKey123456@ApiKey654321").unwrap_err();
+        assert_eq!(f.code, initbox_runtime::Code::USAGE);
+        assert!(!f.message.contains("IntegKey123456"), "{f}");
+        assert!(!f.message.contains("ApiKey654321"), "{f}");
     }
 
     #[test]
