@@ -19,30 +19,25 @@ use crate::spec::HttpCheck;
 
 use initbox_wait_for::http::BODY_LIMIT;
 
-/// Check a URL's form: scheme, host, port. Credentials in it are registered as secrets.
+/// Check a URL's form: scheme, host, port. Credentials in it are registered as secrets (by the
+/// runtime's URL display, which every message here uses).
 pub fn validate_url(s: &str) -> Result<String, String> {
+    let shown = initbox_runtime::url::display(s);
     let uri: hyper::Uri = s
         .parse()
-        .map_err(|e| format!("URL '{}' is not valid: {e}", redact::url_for_display(s)))?;
+        .map_err(|e| format!("URL '{shown}' is not valid: {e}"))?;
     let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
-        return Err(format!("URL '{s}': scheme must be http or https"));
+        return Err(format!("URL '{shown}': scheme must be http or https"));
     }
     let authority = uri
         .authority()
-        .ok_or_else(|| format!("URL '{s}' has no host"))?;
-    if let Some((_, password)) = authority
-        .as_str()
-        .rsplit_once('@')
-        .and_then(|(userinfo, _)| userinfo.split_once(':'))
-    {
-        redact::register(password);
-    }
+        .ok_or_else(|| format!("URL '{shown}' has no host"))?;
     let host = authority.host().trim_matches(['[', ']']);
     if host.is_empty() {
-        return Err(format!("URL '{}' has no host", redact::url_for_display(s)));
+        return Err(format!("URL '{shown}' has no host"));
     }
-    parse_host(host).map_err(|e| format!("URL '{}': {e}", redact::url_for_display(s)))?;
+    parse_host(host).map_err(|e| format!("URL '{shown}': {e}"))?;
     Ok(s.to_string())
 }
 

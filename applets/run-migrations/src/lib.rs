@@ -204,6 +204,8 @@ impl Applet for Args {
                 "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
             ));
         };
+        // Scrubbed whether or not this URL uses them (sqlx reads PGPASSWORD by itself).
+        safe_url::register_env_passwords(PASSWORD_VAR);
         // The URL's password (and a `?password=` value) is registered before anything shows
         // it; an ambiguous user information is refused before anything parses it.
         let scheme = url

@@ -336,7 +336,9 @@ pub fn service_password_var(scheme: &str) -> Option<&'static str> {
 /// even when a library (sqlx reads `PGPASSWORD` itself) is the one that uses it.
 pub fn register_env_passwords(initbox_var: &str) {
     for var in [initbox_var, "PGPASSWORD", "MYSQL_PWD", "REDISCLI_AUTH"] {
-        if let Ok(v) = std::env::var(var) {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
             redact::register(&v);
         }
     }

@@ -121,6 +121,8 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
+        // Scrubbed whether or not a target uses them (sqlx reads PGPASSWORD by itself).
+        safe_url::register_env_passwords(PASSWORD_VAR);
         self.wait.validate()?;
         let probes = build_probes(&self)?;
         wait::wait(probes, &self.wait, self.command).await
