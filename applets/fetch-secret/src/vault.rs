@@ -213,11 +213,12 @@ impl Vault {
                     "no Vault address: set --vault-addr, INITBOX_VAULT_ADDR or VAULT_ADDR",
                 )
             })?;
+        let shown = initbox_runtime::url::display(&addr);
         let url = reqwest::Url::parse(addr.trim())
-            .map_err(|e| Failure::usage(format!("--vault-addr '{addr}' is not a URL: {e}")))?;
+            .map_err(|e| Failure::usage(format!("--vault-addr '{shown}' is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(Failure::usage(format!(
-                "--vault-addr '{addr}' must be an http:// or https:// URL with a host"
+                "--vault-addr '{shown}' must be an http:// or https:// URL with a host"
             )));
         }
         let addr = url.as_str().trim_end_matches('/').to_string();

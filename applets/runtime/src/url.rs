@@ -410,4 +410,25 @@ mod tests {
         assert_eq!(display("localhost:5432"), "localhost:5432");
         assert_eq!(display("app:pw@db"), format!("{MASK}@db"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Whatever a password holds, unencoded, neither the display nor the refusal shows it.
+        #[test]
+        fn no_password_fragment_is_ever_shown(tail in "[A-Za-z0-9@/:#?%&=+ .\\[\\]-]{0,16}") {
+            let pw = format!("Zq7{tail}");
+            for scheme in ["postgres", "mysql", "redis", "amqp", "nats", "mqtt", "https"] {
+                let raw = format!("{scheme}://app:{pw}@db.internal:5432/appdb?sslmode=require");
+                let shown = display(&raw);
+                proptest::prop_assert!(!shown.contains("Zq7"), "{raw} shown as {shown}");
+                if is_credential_scheme(scheme) {
+                    proptest::prop_assert!(!shown.contains("appdb"), "{raw} shown as {shown}");
+                    if let Err(e) = parse_service_url(&raw, "X") {
+                        proptest::prop_assert!(!e.message.contains("Zq7"), "{}", e.message);
+                        proptest::prop_assert!(!e.message.contains("appdb"), "{}", e.message);
+                    }
+                }
+            }
+        }
+    }
 }
