@@ -1045,6 +1045,7 @@ fn mariadb_password_with_reserved_characters_and_from_variables() {
     };
     let go_with = |url: &str, envs: &[(&str, &str)], extra: &[&str]| {
         let mut c = initbox();
+        c.env_remove("PGPASSWORD").env_remove("MYSQL_PWD");
         c.args(["run-migrations", "-vv", "--database-url", url, "--dir"])
             .arg(dir.path())
             .args(extra);

@@ -32,7 +32,11 @@ const PROXY_VARS: &[&str] = &[
 /// `initbox wait-for`, with no proxy from the caller's environment (tests talk to 127.0.0.1).
 fn cmd() -> Command {
     let mut c = initbox();
-    for v in PROXY_VARS {
+    // Neither proxies nor the services' password variables from the caller's environment.
+    for v in PROXY_VARS
+        .iter()
+        .chain(&["PGPASSWORD", "MYSQL_PWD", "REDISCLI_AUTH"])
+    {
         c.env_remove(v);
     }
     c.arg("wait-for");

@@ -549,6 +549,10 @@ pub fn display(url: &str) -> String {
     {
         return format!("{scheme}://{mask}");
     }
+    if matches!(base, "file" | "stdout" | "logger") {
+        // A local destination: its path is no credential, and worth seeing.
+        return safe_url::display(url);
+    }
     safe_url::display_origin(url)
 }
 
