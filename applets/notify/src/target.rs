@@ -644,12 +644,39 @@ fn http(kind: Kind, url: Url) -> Box<Http> {
     })
 }
 
+/// A native scheme's user information must be one its service reads: a password or user name
+/// that would be silently dropped is refused, never guessed at. (`NAME+https://` forms hand it
+/// to the endpoint; pagerduty:// has its own, more helpful, refusal.)
+fn check_userinfo(base: &str, url: &Url) -> Result<(), String> {
+    let (user, password) = match base {
+        "slack" | "mattermost" | "rocketchat" | "discord" => (true, false),
+        "teams" | "workflows" | "googlechat" | "hangouts" | "gchat" | "tgram" | "stdout"
+        | "logger" | "file" => (false, false),
+        // Services that read both, pagerduty (its own refusal), unknown schemes (refused later).
+        _ => return Ok(()),
+    };
+    if url.password().is_some() && !password {
+        return Err(format!(
+            "{base}:// reads no password from the user information (see the documented forms)"
+        ));
+    }
+    if !url.username().is_empty() && !user {
+        return Err(format!(
+            "{base}:// takes no user information (see the documented forms)"
+        ));
+    }
+    Ok(())
+}
+
 fn service(scheme: &str, url: Url) -> Result<Service, String> {
     let mut opts = Options::new(&url);
     let (base, plus) = match scheme.split_once('+') {
         Some((b, rest)) => (b, Some(rest)),
         None => (scheme, None),
     };
+    if plus.is_none() {
+        check_userinfo(base, &url)?;
+    }
     let headers = opts.take_headers();
     let svc = match (base, plus) {
         ("webhook" | "generic" | "cloudevents", Some(rest)) => {
@@ -1486,6 +1513,16 @@ mod tests {
         assert!(!redact::scrub("x QueryValue77 y").contains("QueryValue77"));
         let t = parse(2, "slack://T0AAAAAA/B0BBBBBB/XXXXXXXX").unwrap();
         assert_eq!(t.shown, format!("slack://{}", redact::MASK));
+        for url in [
+            "discord://tok:Extra@123456",
+            "gchat://user@space/KEY123456/TOKEN123456",
+            "workflows://user@h.logic.azure.com/wf/sig",
+            "slack://bot:pw@T0AAAAAA/B0BBBBBB/XXXXXXXX",
+        ] {
+            let f = parse(4, url).unwrap_err();
+            assert_eq!(f.code, initbox_runtime::Code::USAGE, "{url}");
+            assert!(f.message.contains("user information"), "{url}: {f}");
+        }
         let f = parse(3, "pagerduty://IntegKey123456@ApiKey654321").unwrap_err();
         assert_eq!(f.code, initbox_runtime::Code::USAGE);
         assert!(!f.message.contains("IntegKey123456"), "{f}");
