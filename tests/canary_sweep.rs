@@ -799,6 +799,30 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .issue("12.2")
         .codes(&[2]),
     );
+    // Issue 12 item 2 for every credential-bearing scheme: an unencoded '@' (and '/', ':')
+    // in the password makes the userinfo ambiguous: exit 2, no part of it echoed.
+    for (scheme, port) in [
+        ("mysql", 3306),
+        ("amqp", 5672),
+        ("nats", fx.nats_port),
+        ("mqtt", fx.mqtt_port),
+    ] {
+        let c = format!(
+            "{}@ss/w:rd{}",
+            canary(&format!("{scheme}amb1")),
+            canary(&format!("{scheme}amb2"))
+        );
+        v.push(
+            probe(
+                &format!("wait-for/{scheme} password with unencoded '@ / :'"),
+                "wait-for",
+                &["--once", &format!("{scheme}://app:{c}@127.0.0.1:{port}/x")],
+                &c,
+            )
+            .issue("12.2")
+            .codes(&[2]),
+        );
+    }
     let c = canary("mypwd");
     v.push(
         probe(
@@ -1380,6 +1404,36 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[0]),
     );
 
+    let c = canary("fscheck");
+    v.push(
+        probe(
+            "fetch-secret/--check prints names only/ok",
+            "fetch-secret",
+            &["--check", "fscheck=ref+env://FS_CHECK_SECRET"],
+            &c,
+        )
+        .env("FS_CHECK_SECRET", &c)
+        .codes(&[0]),
+    );
+    let c = canary("fsmissing");
+    let f = fx.file(
+        "fs-missing.json",
+        &format!("{{\"user\": \"app\", \"pw\": \"{c}\"}}"),
+    );
+    v.push(
+        probe(
+            "fetch-secret/ref+file JSON missing key lists names only/fail",
+            "fetch-secret",
+            &[
+                "--dir",
+                &fx.p("out"),
+                &format!("x=ref+file://{f}#/passwrod"),
+            ],
+            &c,
+        )
+        .codes(&[1]),
+    );
+
     // ---- render-config: --secret-data, secret(), filters, --check-cmd output.
     let c = canary("rcdata");
     let data = fx.file("rc/secret.json", &format!("{{\"pw\": \"{c}\"}}"));
@@ -1533,6 +1587,19 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
                 &t,
                 &out("rc-yaml.conf"),
             ],
+            &c,
+        )
+        .codes(&[3]),
+    );
+
+    let c = canary("rclint");
+    let data = fx.file("rc/lint.json", &format!("{{\"pw\": \"{c}\"}}"));
+    let t = fx.file("rc/lint.j2", "pw={{ s.pw }} other={{ missing }}\n");
+    v.push(
+        probe(
+            "render-config/--lint with --secret-data/fail",
+            "render-config",
+            &["--lint", "--secret-data", &format!("s={data}"), &t],
             &c,
         )
         .codes(&[3]),
@@ -1962,6 +2029,86 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[1, 5]),
     );
 
+    let c = canary("nfdryfile");
+    let f = fx.file("nf-placeholder", &format!("{c}\n"));
+    v.push(
+        probe(
+            "notify/--dry-run ${file:PATH} placeholder in the path/ok",
+            "notify",
+            &[
+                "--dry-run",
+                &format!("webhook+{}", e(&format!("/hook/${{file:{f}}}"))),
+            ],
+            &c,
+        )
+        .codes(&[0]),
+    );
+    let c = canary("nfsign");
+    let f = fx.file("nf-sign", &format!("{c}\n"));
+    v.push(
+        probe(
+            "notify/--dry-run signed webhook secret_file=/ok",
+            "notify",
+            &[
+                "--dry-run",
+                &format!("webhook+{}?sign=github&secret_file={f}", e("/hook")),
+            ],
+            &c,
+        )
+        .codes(&[0]),
+    );
+    let c = canary("nfsignfail");
+    let f = fx.file("nf-signfail", &format!("{c}\n"));
+    v.push(
+        probe(
+            "notify/signed webhook secret_file= echoed/fail",
+            "notify",
+            &[
+                "--required",
+                "--timeout",
+                "2s",
+                &format!("webhook+{}?sign=github&secret_file={f}", e("/fail/sign")),
+            ],
+            &c,
+        )
+        .codes(&[1, 5]),
+    );
+    let c = canary("nfdiscord");
+    v.push(
+        probe(
+            "notify/discord:// token echoed (endpoint=)/fail",
+            "notify",
+            &[
+                "--required",
+                "--timeout",
+                "2s",
+                &format!("discord://{c}@123456?endpoint={}", e("/fail/dc")),
+            ],
+            &c,
+        )
+        .issue("12.4")
+        .dest(Dest::Server)
+        .codes(&[1, 5]),
+    );
+    let c = canary("nfsmtpfile");
+    let f = fx.file("nf-smtp.pw", &format!("{c}\n"));
+    v.push(
+        probe(
+            "notify/smtp:// password_file=, server unreachable/fail",
+            "notify",
+            &[
+                "--required",
+                "--timeout",
+                "2s",
+                &format!(
+                    "smtp://user@127.0.0.1:1/?from=a@example.com&to=b@example.com&password_file={f}"
+                ),
+            ],
+            &c,
+        )
+        .codes(&[1]),
+    );
+
     // ---- run: steps env, applet steps, errors about steps files.
     let c = canary("runenv");
     let f = fx.file(
@@ -2007,6 +2154,72 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .env("RUN_SECRET", &c)
         .dest(file_dest("runfs"))
         .codes(&[5]),
+    );
+
+    let c = canary("runcheck");
+    let f = fx.file("run/check.yaml", &format!(
+        "steps:\n  - name: db\n    applet: wait-for\n    args: [--timeout, 2s, \"postgres://u:{c}@127.0.0.1:1/db\"]\n"
+    ));
+    v.push(
+        probe(
+            "run/--check prints the plan of a step with a URL password/ok",
+            "run",
+            &["--check", "-f", &f],
+            &c,
+        )
+        .codes(&[0]),
+    );
+    let c = canary("runtable");
+    let f = fx.file("run/table.yaml", &format!(
+        "steps:\n  - name: hook\n    applet: notify\n    args: [--required, --timeout, 2s, -m, hi, \"webhook+{}\"]\n",
+        e(&format!("/fail/{c}"))
+    ));
+    v.push(
+        probe(
+            "run/notify step with a secret webhook path, summary table/fail",
+            "run",
+            &["-f", &f],
+            &c,
+        )
+        .issue("12.4")
+        .dest(Dest::Server)
+        .codes(&[1, 5]),
+    );
+    let c = canary("runsteppw");
+    let f = fx.file("run/steppw.yaml", &format!(
+        "steps:\n  - name: db\n    applet: wait-for\n    args: [--timeout, 2s, \"postgres://postgres:{c}@127.0.0.1:{}/postgres\"]\n",
+        fx.pg_port
+    ));
+    v.push(
+        probe(
+            "run/wait-for step with a rejected postgres password, summary table/fail",
+            "run",
+            &["-f", &f],
+            &c,
+        )
+        .codes(&[5]),
+    );
+    let c = canary("pgok");
+    v.push(
+        probe(
+            "run-migrations/--exec failing command under the lock/fail",
+            "run-migrations",
+            &[
+                "--database-url",
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                "--dir",
+                &fx.p("migrations"),
+                "--timeout",
+                "2s",
+                "--exec",
+                "--",
+                "sh",
+                "-c",
+                "exit 3",
+            ],
+            &c,
+        )
+        .codes(&[3]),
     );
 
     // ---- copy-self: no secret inputs; an unrelated secret in the environment stays there.
