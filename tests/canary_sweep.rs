@@ -2359,7 +2359,7 @@ fn run_one(fx: &Fixtures, p: &Probe, variant: &str, slot: usize) -> Vec<String> 
         let _ = std::fs::remove_file(f);
     }
     let mut cmd = common::initbox();
-    cmd.env("HOME", fx.dir.path());
+    cmd.env("HOME", fx.dir.path()).current_dir(fx.dir.path());
     if !p.applet.is_empty() {
         cmd.arg(p.applet);
     }
@@ -2535,10 +2535,23 @@ fn canary_sweep() {
             report.push_str(&format!("    [{variant}] {f}\n"));
         }
     }
+    let mut by_issue: std::collections::BTreeMap<&str, usize> = Default::default();
+    for i in &failed_probes {
+        let issue = probes[*i].issue;
+        *by_issue
+            .entry(if issue.is_empty() {
+                "no issue item"
+            } else {
+                issue
+            })
+            .or_default() += 1;
+    }
+    let by_issue: Vec<String> = by_issue.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     let summary = format!(
-        "canary sweep: {} probes, {runs} runs, {} probes failed, in {:.1}s",
+        "canary sweep: {} probes, {runs} runs, {} probes failed ({}), in {:.1}s",
         probes.len(),
         failed_probes.len(),
+        by_issue.join(", "),
         started.elapsed().as_secs_f64()
     );
     println!("{summary}");
