@@ -137,6 +137,7 @@ struct Fixtures {
     nats_port: u16,
     mqtt_port: u16,
     vault_port: u16,
+    k8s_port: u16,
     /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
     /// 5432 trusts every connection, so a password is never checked there).
     pg_port: u16,
@@ -286,6 +287,32 @@ fn start_scram_cluster(dir: &Path, password: &str) -> (u16, PathBuf) {
     (port, data)
 }
 
+/// Start tests/fixtures/fetch-secret/standin.py in `mode` (vault, k8s); returns its port.
+fn start_standin(children: &mut Vec<Child>, dir: &Path, mode: &str, config: &Path) -> u16 {
+    let port_file = dir.join(format!("{mode}.port"));
+    children.push(
+        Command::new("python3")
+            .arg(format!("{FIXTURES}/standin.py"))
+            .arg(mode)
+            .arg(config)
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the stand-in"),
+    );
+    let start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(&port_file)
+            && let Ok(p) = p.trim().parse()
+        {
+            return p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{mode} stand-in");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn mysql(sql: &str) {
     let o = Command::new("mysql")
         .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "-e", sql])
@@ -365,34 +392,27 @@ fn setup() -> Fixtures {
         format!(
             r#"{{"mounts": {{"secret/": {{"type": "kv", "version": "2"}}}},
   "kv": {{"secret/": {{"app": [{{"user": "app", "pw": "{}"}}]}}}},
-  "tokens": {{"{}": {{"policies": ["root"]}}}}, "auth": {{}}}}"#,
+  "tokens": {{"{}": {{"policies": ["root"]}}}},
+  "auth": {{"userpass": {{"alice": "{}"}}}}}}"#,
             canary("vval"),
-            canary("vtok")
+            canary("vtok"),
+            canary("vup")
         ),
     )
     .unwrap();
-    let port_file = dir.path().join("vault.port");
-    children.push(
-        Command::new("python3")
-            .arg(format!("{FIXTURES}/standin.py"))
-            .arg("vault")
-            .arg(&vault_cfg)
-            .arg(&port_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs the Vault stand-in"),
-    );
-    let start = Instant::now();
-    let vault_port: u16 = loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file)
-            && let Ok(p) = p.trim().parse()
-        {
-            break p;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "Vault stand-in");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let vault_port = start_standin(&mut children, dir.path(), "vault", &vault_cfg);
+    let k8s_cfg = dir.path().join("k8s.json");
+    std::fs::write(
+        &k8s_cfg,
+        format!(
+            r#"{{"token": "{}", "allowed_namespaces": ["app"],
+  "secrets": {{"app/db": {{"password": "{}", "username": "app"}}}}}}"#,
+            canary("k8stok"),
+            canary("k8sval")
+        ),
+    )
+    .unwrap();
+    let k8s_port = start_standin(&mut children, dir.path(), "k8s", &k8s_cfg);
 
     // MariaDB users whose password is a canary (the success paths).
     for (user, tag) in [("canary_url", "myok"), ("canary_env", "mypwd")] {
@@ -404,7 +424,9 @@ fn setup() -> Fixtures {
         ));
     }
     let (pg_port, pg_data) = start_scram_cluster(dir.path(), &canary("pgok"));
-    for port in [redis_port, nats_port, mqtt_port, vault_port, pg_port] {
+    for port in [
+        redis_port, nats_port, mqtt_port, vault_port, k8s_port, pg_port,
+    ] {
         wait_listening(port);
     }
     Fixtures {
@@ -414,6 +436,7 @@ fn setup() -> Fixtures {
         nats_port,
         mqtt_port,
         vault_port,
+        k8s_port,
         pg_port,
         pg_data,
         children,
@@ -1432,6 +1455,115 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             &c,
         )
         .codes(&[1]),
+    );
+
+    let c = canary("vup");
+    let f = fx.file("vault-userpass.pw", &format!("{c}\n"));
+    v.push(
+        probe(
+            "fetch-secret/vault userpass login --vault-password-file/ok",
+            "fetch-secret",
+            &[
+                "--vault-auth",
+                "userpass",
+                "--vault-username",
+                "alice",
+                "--vault-password-file",
+                &f,
+                "--dir",
+                &fx.p("out"),
+                "vup=ref+vault://secret/app#/pw",
+            ],
+            &canary("vval"),
+        )
+        .also(&c)
+        .env("VAULT_ADDR", &vault_addr)
+        .dest(file_dest("vup"))
+        .codes(&[0]),
+    );
+    let c = canary("vupbad");
+    let f = fx.file("vault-userpass-bad.pw", &format!("{c}\n"));
+    v.push(
+        probe(
+            "fetch-secret/vault userpass login rejected password/fail",
+            "fetch-secret",
+            &[
+                "--timeout",
+                "2s",
+                "--vault-auth",
+                "userpass",
+                "--vault-username",
+                "alice",
+                "--vault-password-file",
+                &f,
+                "--dir",
+                &fx.p("out"),
+                "x=ref+vault://secret/app#/pw",
+            ],
+            &c,
+        )
+        .env("VAULT_ADDR", &vault_addr)
+        .codes(&[5]),
+    );
+    let k8s_api = format!("http://127.0.0.1:{}", fx.k8s_port);
+    let tok = fx.file("k8s.token", &format!("{}\n", canary("k8stok")));
+    v.push(
+        probe(
+            "fetch-secret/ref+k8s with a service-account token/ok",
+            "fetch-secret",
+            &[
+                "--k8s-api",
+                &k8s_api,
+                "--k8s-token-file",
+                &tok,
+                "--dir",
+                &fx.p("out"),
+                "k8s=ref+k8s://app/db#password",
+            ],
+            &canary("k8sval"),
+        )
+        .also(&canary("k8stok"))
+        .dest(file_dest("k8s"))
+        .codes(&[0]),
+    );
+    v.push(
+        probe(
+            "fetch-secret/ref+k8s missing key lists names only/fail",
+            "fetch-secret",
+            &[
+                "--k8s-api",
+                &k8s_api,
+                "--k8s-token-file",
+                &tok,
+                "--dir",
+                &fx.p("out"),
+                "x=ref+k8s://app/db#nokey",
+            ],
+            &canary("k8sval"),
+        )
+        .also(&canary("k8stok"))
+        .codes(&[1]),
+    );
+    let c = canary("k8sbad");
+    let bad = fx.file("k8s-bad.token", &format!("{c}\n"));
+    v.push(
+        probe(
+            "fetch-secret/ref+k8s rejected token/fail",
+            "fetch-secret",
+            &[
+                "--timeout",
+                "2s",
+                "--k8s-api",
+                &k8s_api,
+                "--k8s-token-file",
+                &bad,
+                "--dir",
+                &fx.p("out"),
+                "x=ref+k8s://app/db#password",
+            ],
+            &c,
+        )
+        .codes(&[5]),
     );
 
     // ---- render-config: --secret-data, secret(), filters, --check-cmd output.
