@@ -2638,7 +2638,20 @@ fn canary_sweep() {
                         &["text", "json"]
                     };
                     for variant in variants {
-                        for f in run_one(fx, &probes[i], variant, slot) {
+                        // A run that hangs (common::run kills it and panics) is one more
+                        // failure of its probe, not the end of the sweep.
+                        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            run_one(fx, &probes[i], variant, slot)
+                        }))
+                        .unwrap_or_else(|e| {
+                            let why = e
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_default();
+                            vec![format!("HARNESS: {}", last_line(&why))]
+                        });
+                        for f in found {
                             failures.lock().unwrap().push((i, variant, f));
                         }
                     }
