@@ -1044,6 +1044,86 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[5]),
     );
 
+    // TLS asked of plain servers: the handshake fails, and the error must not show the URL's
+    // password.
+    let redis_port = fx.redis_port;
+    let mqtt_port = fx.mqtt_port;
+    for (tag, url) in [
+        ("tlsredis", format!("rediss://:{{}}@127.0.0.1:{redis_port}")),
+        ("tlsamqp", "amqps://guest:{}@127.0.0.1:5672/".to_string()),
+        ("tlsmqtt", format!("mqtts://app:{{}}@127.0.0.1:{mqtt_port}")),
+        ("tlshttp", format!("https://user:{{}}@{ea}/ok")),
+        (
+            "tlspg",
+            format!(
+                "postgres://postgres:{{}}@127.0.0.1:{}/postgres?sslmode=require",
+                fx.pg_port
+            ),
+        ),
+    ] {
+        let c = canary(tag);
+        let url = url.replace("{}", &c);
+        let scheme = url.split(':').next().unwrap().to_string();
+        v.push(
+            probe(
+                &format!("wait-for/{scheme} TLS handshake with a plain server/fail"),
+                "wait-for",
+                &["--once", "--attempt-timeout", "2s", &url],
+                &c,
+            )
+            .codes(&[1]),
+        );
+    }
+    let c = canary("invert");
+    v.push(
+        probe(
+            "wait-for/--invert on a ready redis with a password/deadline",
+            "wait-for",
+            &[
+                "--invert",
+                "--timeout",
+                "2s",
+                &format!("redis://:{}@127.0.0.1:{}", canary("redisok"), fx.redis_port),
+            ],
+            &canary("redisok"),
+        )
+        .also(&c)
+        .codes(&[124]),
+    );
+    let c = canary("anybad");
+    v.push(
+        probe(
+            "wait-for/--any: a wrong mariadb password and a closed port/fail",
+            "wait-for",
+            &[
+                "--any",
+                "--timeout",
+                "2s",
+                &format!("mysql://root:{c}@127.0.0.1:3306/test"),
+                "tcp://127.0.0.1:1",
+            ],
+            &c,
+        )
+        .codes(&[5, 124]),
+    );
+    let c = canary("tlsnc");
+    v.push(
+        probe(
+            "network-check/https user:pass to a plain server, JSON report/fail",
+            "network-check",
+            &[
+                "--timeout",
+                "2s",
+                "--output",
+                "json",
+                &format!("https://user:{c}@{ea}/ok"),
+            ],
+            &c,
+        )
+        .issue("21.3")
+        .codes(&[1]),
+    );
+
     // ---- run-migrations.
     let mig = fx.file("migrations/1_init.sql", "SELECT 1;\n");
     let mig = Path::new(&mig)
@@ -1087,6 +1167,24 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             &c,
         )
         .codes(&[0, 1]),
+    );
+    let c = canary("pgok");
+    v.push(
+        probe(
+            "run-migrations/postgres (scram) plan/ok",
+            "run-migrations",
+            &[
+                "--database-url",
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                "--dir",
+                &mig,
+                "--timeout",
+                "2s",
+                "plan",
+            ],
+            &c,
+        )
+        .codes(&[0]),
     );
     let c = canary("rmbad");
     v.push(
