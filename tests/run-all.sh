@@ -18,8 +18,20 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== static release binary (scripts/build-static.sh)"
 scripts/build-static.sh
+echo "== fuzz (proptest, bounded)"
+# The property-based fuzz pass (src/fuzz_tests.rs of runtime, fetch-secret, render-config, run):
+# PROPTEST_CASES cases per property (512 by default, about 30 s on 2 cores in a debug build),
+# the whole step bounded by a hard time limit so a hang fails instead of stalling CI.
+# A failure is reported after the main test step, so it does not hide that step's results.
+fuzz_status=0
+PROPTEST_CASES="${PROPTEST_CASES:-512}" timeout 300 \
+  cargo test --workspace --locked --lib --no-fail-fast fuzz_tests:: || fuzz_status=$?
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast
+cargo test --workspace --locked --no-fail-fast -- --skip fuzz_tests::
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "== fuzz (proptest) FAILED with exit $fuzz_status (see its output above)"
+  exit "$fuzz_status"
+fi
 
 if command -v cargo-deny >/dev/null 2>&1 && [ -x ../shared/tools/check-advisories ]; then
   echo "== advisories (offline RustSec snapshot)"

@@ -2,6 +2,9 @@
 //! find free ports, and check that the real servers the tests need are up.
 #![allow(dead_code)]
 
+pub mod canary;
+pub mod echo;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

@@ -39,6 +39,8 @@
 //!   rejected, 124 deadline.
 
 pub mod aws;
+#[cfg(test)]
+mod fuzz_tests;
 mod http;
 pub mod k8s;
 pub mod output;

@@ -9,6 +9,8 @@
 
 pub mod data;
 pub mod envsubst;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod jinja;
 pub mod output;
 pub mod secret;

@@ -6,6 +6,8 @@
 //! front fills it), so a typo in step 5 is reported before step 1 runs. A follow-up command
 //! (`-- CMD`) is only allowed in the last step or after `initbox run -f FILE --`.
 
+#[cfg(test)]
+mod fuzz_tests;
 mod steps;
 
 use std::ffi::OsString;

@@ -19,6 +19,8 @@ pub mod deadline;
 pub mod duration;
 pub mod exec;
 pub mod exit;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod inprocess;
 pub mod logging;
 pub mod redact;
