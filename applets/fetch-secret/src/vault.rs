@@ -697,7 +697,10 @@ fn classify(what: &str, e: ClientError) -> Attempt {
                 let transient = source
                     .downcast_ref::<reqwest::Error>()
                     .is_none_or(http::transient_transport);
-                let text = format!("{source:#}");
+                let text = match source.downcast_ref::<reqwest::Error>() {
+                    Some(e) => chain(e),
+                    None => format!("{source:#}"),
+                };
                 if transient {
                     Attempt::transient(text)
                 } else {
