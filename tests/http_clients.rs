@@ -15,7 +15,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -730,12 +730,20 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
 
 #[test]
 fn a_server_that_is_not_tls_is_named() {
-    let plain = Server::plain(|_| Reply::Json(200, "{}".into()));
+    // A plain HTTP server on the port: it answers the TLS hello with an HTTP error, as nginx does.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
     let r = run(
-        applet("wait-for").args(["--once", &format!("https://127.0.0.1:{}/", plain.port)]),
+        applet("wait-for").args(["--once", &format!("https://127.0.0.1:{port}/")]),
         LIMIT,
     );
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(r.stderr.contains("does not answer in TLS"), "{}", r.stderr);
-    let _ = TcpStream::connect(("127.0.0.1", plain.port));
 }

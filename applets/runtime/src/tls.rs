@@ -260,12 +260,24 @@ pub fn explain_chain(e: &(dyn std::error::Error + 'static), ca_flag: &str) -> Op
         if let Some(r) = err.downcast_ref::<rustls::Error>() {
             return Some(explain(r, ca_flag));
         }
-        // An io::Error keeps its inner error behind get_ref, which source() does not always
-        // return.
         if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>())
+            && io.kind() == std::io::ErrorKind::UnexpectedEof
+            && io.to_string().contains("tls handshake eof")
         {
-            return Some(explain(r, ca_flag));
+            return Some(
+                "the server closed the connection during the TLS handshake: it does not speak TLS on \
+                 this port, or refused this client (a client certificate needed?)"
+                    .into(),
+            );
+        }
+        // An io::Error keeps its inner error (often another io::Error) behind get_ref, which
+        // source() skips.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = Some(inner as &(dyn std::error::Error + 'static));
+            continue;
         }
         cur = err.source();
     }
@@ -330,7 +342,11 @@ mod tests {
             assert!(!text.contains('\n'));
             assert!(!text.contains("Other("), "{text}");
         }
-        let io = std::io::Error::other(rustls::Error::InvalidCertificate(C::UnknownIssuer));
+        // As hyper-rustls reports it: io::Error(Other) around io::Error(InvalidData) around it.
+        let io = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(C::UnknownIssuer),
+        ));
         assert!(
             explain_chain(&io, "--vault-ca-file")
                 .unwrap()
