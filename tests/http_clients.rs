@@ -572,6 +572,24 @@ fn endless_bodies_are_cut_at_their_documented_caps() {
         ]);
     let r = capped(c);
     one_error_line(&r, 3, "larger than the limit of 16 MiB");
+    // ... and a login answer that never ends is cut the same way.
+    let vault = Server::plain(|_| Reply::Endless(200));
+    let mut c = applet("fetch-secret");
+    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
+        .env("VAULT_TOKEN", "root-token")
+        .args([
+            "--timeout",
+            "30s",
+            "--out",
+            "/nonexistent/initbox-never-written.json",
+            "x=ref+vault://secret/app#/password",
+        ]);
+    let r = capped(c);
+    one_error_line(
+        &r,
+        3,
+        "vault token lookup-self: the response body is larger than the limit",
+    );
 
     // notify: an endless error body is read for its excerpt only; an endless success body is
     // not read at all.
