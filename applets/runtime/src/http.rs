@@ -1,6 +1,9 @@
 //! The one HTTP client of the toolkit: every applet that speaks HTTP (wait-for, notify,
 //! fetch-secret's Vault, Kubernetes and AWS backends) builds its reqwest client here, on the
 //! runtime's rustls configuration, with the one redirect policy and bounded body reading.
+//! (network-check's `http` check is the one exception: it dials the connection itself to time
+//! DNS, connect, TLS and first byte, sends one request, follows no redirect and reads at most
+//! [`SMALL_BODY_LIMIT`] of the body.)
 //!
 //! The redirect policy ([`judge`]) is curl's `--location` without `--location-trusted`, made
 //! stricter where curl leaks:
