@@ -6,8 +6,9 @@ use std::error::Error as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use initbox_runtime::http as rt_http;
 use initbox_runtime::retry::{Attempt, retry};
-use initbox_runtime::tls::{TlsArgs, client_config};
+use initbox_runtime::tls::{TlsArgs, client_config, explain_chain};
 use initbox_runtime::{Deadline, Failure};
 
 /// TLS material of one backend.
@@ -18,7 +19,11 @@ pub struct Tls {
     pub client_key: Option<PathBuf>,
 }
 
-/// A reqwest client with the runtime's TLS configuration (verified; system roots + CA file).
+/// A reqwest client from the runtime's one builder: verified TLS (system roots + CA file), no
+/// proxy, and the toolkit's redirect policy with credentials (every backend request carries a
+/// token, a bearer or a signature): redirects are followed only on the origin given, never down
+/// to plain http (Vault's own client follows only standby-to-active redirects, over TLS when the
+/// origin was TLS).
 pub fn client(tls: &Tls, timeout: Duration) -> Result<reqwest::Client, Failure> {
     if tls.client_cert.is_some() != tls.client_key.is_some() {
         return Err(Failure::usage(
@@ -31,18 +36,26 @@ pub fn client(tls: &Tls, timeout: Duration) -> Result<reqwest::Client, Failure> 
         client_key: tls.client_key.clone(),
         insecure: false,
     })?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .no_proxy()
-        .user_agent(concat!("initbox-fetch-secret/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot set up the HTTP client: {}", chain(&e))))
+    let mut opts = rt_http::ClientOptions::new(
+        config,
+        concat!("initbox-fetch-secret/", env!("CARGO_PKG_VERSION")),
+        timeout,
+    );
+    opts.connect_timeout = timeout.min(Duration::from_secs(10));
+    opts.proxy_from_env = false;
+    opts.credentials = true;
+    rt_http::client(opts)
 }
 
+/// The options that add a CA, named in TLS failure reasons.
+const CA_FLAGS: &str = "--vault-ca-file, --k8s-ca-file or --aws-ca-file";
+
 /// An error and its causes on one line.
+/// A TLS failure anywhere in the chain is its named reason instead.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(reason) = explain_chain(e, CA_FLAGS) {
+        return format!("TLS: {reason}");
+    }
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -71,8 +84,11 @@ impl Response {
 /// Whether a transport error is worth retrying.
 /// A TLS verification failure is not transient: retrying cannot make a certificate valid.
 pub fn transient_transport(e: &reqwest::Error) -> bool {
-    let text = chain(e);
-    if text.contains("certificate") || text.contains("InvalidCertificate") {
+    if explain_chain(e, CA_FLAGS).is_some() {
+        return false;
+    }
+    // A refused redirect stays refused.
+    if e.is_redirect() {
         return false;
     }
     e.is_connect() || e.is_timeout() || e.is_request() && e.source().is_some()
@@ -120,9 +136,19 @@ pub async fn send_with(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(Duration::from_secs);
-            let body = match resp.bytes().await {
-                Ok(b) => b.to_vec(),
-                Err(e) => return Err(Attempt::transient(chain(&e))),
+            // A secret payload up to 16 MiB (past it: exit 3, not retried); of an error
+            // answer only the first 1 MiB, for its message.
+            let body = if (200..300).contains(&status) {
+                rt_http::read_body(resp, rt_http::SECRET_BODY_LIMIT).await
+            } else {
+                rt_http::read_prefix(resp, rt_http::SMALL_BODY_LIMIT).await
+            };
+            let body = match body {
+                Ok(b) => b,
+                Err(e @ rt_http::BodyError::TooLarge { .. }) => {
+                    return Err(Attempt::Fatal(e.into_failure(what)));
+                }
+                Err(e) => return Err(Attempt::transient(e.to_string())),
             };
             if status == 429
                 || (500..600).contains(&status) && status != 501

@@ -1,10 +1,10 @@
 //! HashiCorp Vault / OpenBao.
 //!
-//! Logins (kubernetes, approle with optionally response-wrapped secret-id, jwt/oidc, userpass,
-//! cert) and the token check go through vaultrs' auth API, on a reqwest client built with the
-//! runtime's ring-only TLS configuration. Reads use Vault's documented HTTP API directly, because
-//! vaultrs has no generic logical read that keeps lease metadata, no KV version detection, no
-//! per-request namespace and does not expose Retry-After: `GET /v1/sys/internal/ui/mounts/PATH`
+//! Every call uses Vault's documented HTTP API on the runtime's one HTTP client (ring-only TLS,
+//! redirects only on the origin given and never down to plain http, bodies read up to a cap):
+//! logins (`POST /v1/auth/MOUNT/login` for kubernetes, approle with an optionally
+//! response-wrapped secret-id, jwt/oidc, userpass, cert), the token check
+//! (`GET /v1/auth/token/lookup-self`) and reads: `GET /v1/sys/internal/ui/mounts/PATH`
 //! tells the mount and its KV version (cached per mount), then `GET /v1/MOUNT/data/PATH` (KV v2)
 //! or `GET /v1/PATH` (KV v1 and every other engine, lease metadata kept).
 
@@ -14,14 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use initbox_runtime::retry::{Attempt, RetryPolicy, retry};
+use initbox_runtime::retry::RetryPolicy;
 use initbox_runtime::{Deadline, Failure, redact};
 use serde_json::Value;
-use tracing::instrument::WithSubscriber;
-use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
-use vaultrs::error::ClientError;
 
-use crate::http::{self, Tls, chain, short_error};
+use crate::http::{self, Tls, short_error};
 use crate::reference::Reference;
 use crate::value::{Document, Fetched, Lease};
 
@@ -260,22 +257,45 @@ impl Vault {
         &self.token
     }
 
-    fn vaultrs_client(&self, token: &str) -> Result<VaultClient, Failure> {
-        let settings = VaultClientSettingsBuilder::default()
-            .address(&self.addr)
-            .token(token)
-            .build()
-            .map_err(|e| Failure::usage(format!("Vault client settings: {e}")))?;
-        Ok(VaultClient {
-            http: rustify::clients::reqwest::Client::new(&self.addr, self.http.clone()),
-            middle: vaultrs::api::EndpointMiddleware {
-                token: token.to_string(),
-                version: "v1".into(),
-                wrap: None,
-                namespace: self.namespace.clone(),
-            },
-            settings,
+    /// A request to Vault's API at `/v1/PATH`, with the token (if any) and the namespace.
+    fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        namespace: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1/{path}", self.addr))
+            .header("X-Vault-Request", "true");
+        if !token.is_empty() {
+            req = req.header("X-Vault-Token", token);
+        }
+        if let Some(ns) = namespace.or(self.namespace.as_deref()) {
+            req = req.header("X-Vault-Namespace", ns);
+        }
+        req
+    }
+
+    /// POST `body` to `path` (a login, an unwrap) and return the JSON answer of a 2xx; a
+    /// refusal (400/401/403) is rejected credentials with Vault's reason.
+    async fn post(
+        &self,
+        what: &str,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<Value, Failure> {
+        let body = serde_json::to_vec(body)
+            .map_err(|e| Failure::failed(format!("{what}: cannot encode the request: {e}")))?;
+        let resp = http::send(&self.deadline, what, || {
+            self.api(reqwest::Method::POST, path, token, None)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone())
         })
+        .await?;
+        answer(what, resp)
     }
 
     async fn login(&self, args: &VaultArgs) -> Result<String, Failure> {
@@ -286,7 +306,6 @@ impl Vault {
             .unwrap_or_else(|| method.default_mount().to_string());
         let mount = mount.trim_matches('/').to_string();
         let what = format!("vault {} login (auth/{mount})", method.default_mount());
-        let client = self.vaultrs_client("")?;
         let role = || {
             args.vault_role.clone().ok_or_else(|| {
                 Failure::usage(format!(
@@ -295,7 +314,8 @@ impl Vault {
                 ))
             })
         };
-        let auth = match method {
+        let login = format!("auth/{mount}/login");
+        let answer = match method {
             AuthMethod::Token => return self.check_token(args).await,
             AuthMethod::Kubernetes => {
                 let jwt_path = args
@@ -303,11 +323,8 @@ impl Vault {
                     .clone()
                     .unwrap_or_else(|| PathBuf::from(SA_TOKEN));
                 let jwt = read_secret_file(&jwt_path, "service-account token")?;
-                let role = role()?;
-                self.vaultrs_retry(&what, || {
-                    vaultrs::auth::kubernetes::login(&client, &mount, &role, &jwt)
-                })
-                .await?
+                let body = serde_json::json!({"role": role()?, "jwt": jwt});
+                self.post(&what, &login, "", &body).await?
             }
             AuthMethod::Jwt => {
                 let jwt_path = args
@@ -315,11 +332,11 @@ impl Vault {
                     .clone()
                     .ok_or_else(|| Failure::usage("--vault-auth jwt needs --vault-jwt-file"))?;
                 let jwt = read_secret_file(&jwt_path, "JWT")?;
-                let role = args.vault_role.clone();
-                self.vaultrs_retry(&what, || {
-                    vaultrs::auth::oidc::login(&client, &mount, &jwt, role.clone())
-                })
-                .await?
+                let mut body = serde_json::json!({"jwt": jwt});
+                if let Some(role) = &args.vault_role {
+                    body["role"] = Value::String(role.clone());
+                }
+                self.post(&what, &login, "", &body).await?
             }
             AuthMethod::Approle => {
                 let role_id = match (&args.vault_role_id, &args.vault_role_id_file) {
@@ -338,10 +355,8 @@ impl Vault {
                 if args.vault_secret_id_wrapped {
                     secret_id = self.unwrap_secret_id(&secret_id).await?;
                 }
-                self.vaultrs_retry(&what, || {
-                    vaultrs::auth::approle::login(&client, &mount, &role_id, &secret_id)
-                })
-                .await?
+                let body = serde_json::json!({"role_id": role_id, "secret_id": secret_id});
+                self.post(&what, &login, "", &body).await?
             }
             AuthMethod::Userpass => {
                 let user = args.vault_username.clone().ok_or_else(|| {
@@ -351,27 +366,41 @@ impl Vault {
                     Failure::usage("--vault-auth userpass needs --vault-password-file")
                 })?;
                 let password = read_secret_file(&pw_path, "password")?;
-                self.vaultrs_retry(&what, || {
-                    vaultrs::auth::userpass::login(&client, &mount, &user, &password)
-                })
-                .await?
+                let path = format!(
+                    "{login}/{}",
+                    percent_encoding::utf8_percent_encode(
+                        &user,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                );
+                let body = serde_json::json!({"password": password});
+                self.post(&what, &path, "", &body).await?
             }
             AuthMethod::Cert => {
                 let name = args.vault_cert_role.clone().unwrap_or_default();
-                self.vaultrs_retry(&what, || vaultrs::auth::cert::login(&client, &mount, &name))
-                    .await?
+                let body = serde_json::json!({"name": name});
+                self.post(&what, &login, "", &body).await?
             }
         };
-        redact::register(&auth.client_token);
-        redact::register(&auth.accessor);
+        let auth = &answer["auth"];
+        let Some(token) = auth["client_token"].as_str().filter(|t| !t.is_empty()) else {
+            return Err(Failure::failed(format!(
+                "{what}: the answer has no auth.client_token"
+            )));
+        };
+        let token = token.to_string();
+        redact::register(&token);
+        if let Some(accessor) = auth["accessor"].as_str() {
+            redact::register(accessor);
+        }
         tracing::info!(
             method = method.default_mount(),
             mount = %mount,
-            ttl = auth.lease_duration,
-            policies = %auth.policies.join(","),
+            ttl = auth["lease_duration"].as_u64().unwrap_or(0),
+            policies = %strings(&auth["policies"]),
             "vault: logged in"
         );
-        Ok(auth.client_token)
+        Ok(token)
     }
 
     async fn check_token(&self, args: &VaultArgs) -> Result<String, Failure> {
@@ -394,57 +423,46 @@ impl Vault {
                 }
             }
         };
-        let client = self.vaultrs_client(&token)?;
-        let info = self
-            .vaultrs_retry("vault token lookup-self", || {
-                vaultrs::token::lookup_self(&client)
-            })
-            .await?;
-        redact::register(&info.id);
-        redact::register(&info.accessor);
-        tracing::info!(ttl = info.ttl, policies = %info.policies.join(","), "vault: token accepted");
+        let what = "vault token lookup-self";
+        let resp = http::send(&self.deadline, what, || {
+            self.api(reqwest::Method::GET, "auth/token/lookup-self", &token, None)
+        })
+        .await?;
+        let info = &answer(what, resp)?["data"];
+        for field in ["id", "accessor"] {
+            if let Some(v) = info[field].as_str() {
+                redact::register(v);
+            }
+        }
+        tracing::info!(
+            ttl = info["ttl"].as_u64().unwrap_or(0),
+            policies = %strings(&info["policies"]),
+            "vault: token accepted"
+        );
         Ok(token)
     }
 
     async fn unwrap_secret_id(&self, wrapping_token: &str) -> Result<String, Failure> {
-        #[derive(serde::Deserialize)]
-        struct Unwrapped {
-            secret_id: String,
-        }
-        let client = self.vaultrs_client(wrapping_token)?;
-        let out: Unwrapped = self
-            .vaultrs_retry("vault unwrap of the wrapped secret-id", || {
-                vaultrs::sys::wrapping::unwrap(&client, None)
-            })
+        let what = "vault unwrap of the wrapped secret-id";
+        let answer = self
+            .post(
+                what,
+                "sys/wrapping/unwrap",
+                wrapping_token,
+                &Value::Object(Default::default()),
+            )
             .await?;
-        redact::register(&out.secret_id);
-        Ok(out.secret_id)
-    }
-
-    async fn vaultrs_retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T, Failure>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, ClientError>>,
-    {
-        retry(&policy(&self.deadline), &self.deadline, what, |_| {
-            // vaultrs logs every API error itself, at ERROR level and over several lines; the
-            // failure is reported once, on one line, by initbox instead.
-            let fut = op().with_subscriber(tracing::subscriber::NoSubscriber::default());
-            async move { fut.await.map_err(|e| classify(what, e)) }
-        })
-        .await
+        let Some(secret_id) = answer["data"]["secret_id"].as_str() else {
+            return Err(Failure::failed(format!(
+                "{what}: the answer has no data.secret_id"
+            )));
+        };
+        redact::register(secret_id);
+        Ok(secret_id.to_string())
     }
 
     fn request(&self, path: &str, namespace: Option<&str>) -> reqwest::RequestBuilder {
-        let mut req = self
-            .http
-            .get(format!("{}/v1/{path}", self.addr))
-            .header("X-Vault-Request", "true")
-            .header("X-Vault-Token", &self.token);
-        if let Some(ns) = namespace.or(self.namespace.as_deref()) {
-            req = req.header("X-Vault-Namespace", ns);
-        }
-        req
+        self.api(reqwest::Method::GET, path, &self.token, namespace)
     }
 
     /// The mount `path` lives in, from the cache or `sys/internal/ui/mounts`.
@@ -668,60 +686,32 @@ pub(crate) fn policy(deadline: &Deadline) -> RetryPolicy {
     }
 }
 
-fn classify(what: &str, e: ClientError) -> Attempt {
-    match e {
-        ClientError::APIError { code, errors } => {
-            let detail = errors
-                .iter()
-                .map(|e| e.replace('\n', " ").trim().to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {detail}")
-            };
-            match code {
-                429 | 500..=599 if code != 501 => {
-                    Attempt::transient(format!("HTTP {code}{detail}"))
-                }
-                400 | 401 | 403 => Attempt::Fatal(Failure::credentials(format!(
-                    "{what}: rejected (HTTP {code}{detail})"
-                ))),
-                _ => Attempt::Fatal(Failure::failed(format!(
-                    "{what}: failed (HTTP {code}{detail})"
-                ))),
-            }
-        }
-        ClientError::RestClientError { source } => match source {
-            rustify::errors::ClientError::RequestError { source, .. } => {
-                let transient = source
-                    .downcast_ref::<reqwest::Error>()
-                    .is_none_or(http::transient_transport);
-                let text = format!("{source:#}");
-                if transient {
-                    Attempt::transient(text)
-                } else {
-                    Attempt::Fatal(Failure::failed(format!("{what}: {text}")))
-                }
-            }
-            rustify::errors::ClientError::ServerResponseError { code, content } => {
-                let body = content.unwrap_or_default();
-                let detail = short_error(body.as_bytes());
-                if code == 429 || (500..600).contains(&code) {
-                    Attempt::transient(format!("HTTP {code}{detail}"))
-                } else if matches!(code, 400 | 401 | 403) {
-                    Attempt::Fatal(Failure::credentials(format!(
-                        "{what}: rejected (HTTP {code}{detail})"
-                    )))
-                } else {
-                    Attempt::Fatal(Failure::failed(format!("{what}: HTTP {code}{detail}")))
-                }
-            }
-            other => Attempt::Fatal(Failure::failed(format!("{what}: {}", chain(&other)))),
-        },
-        other => Attempt::Fatal(Failure::failed(format!("{what}: {}", chain(&other)))),
+/// The JSON of a 2xx answer; a refusal (400, 401, 403) is rejected credentials, anything else
+/// a failure, each with Vault's `errors`. (429 and 5xx were retried by [`http::send`].)
+fn answer(what: &str, resp: http::Response) -> Result<Value, Failure> {
+    let detail = short_error(&resp.body);
+    match resp.status {
+        200..=299 => serde_json::from_slice(&resp.body)
+            .map_err(|e| Failure::failed(format!("{what}: the answer is not JSON: {e}"))),
+        code @ (400 | 401 | 403) => Err(Failure::credentials(format!(
+            "{what}: rejected (HTTP {code}{detail})"
+        ))),
+        code => Err(Failure::failed(format!(
+            "{what}: failed (HTTP {code}{detail})"
+        ))),
     }
+}
+
+/// A JSON array of strings as `a,b`.
+fn strings(v: &Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -729,30 +719,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn api_errors_are_classified() {
-        let a = classify(
-            "login",
-            ClientError::APIError {
-                code: 403,
-                errors: vec!["permission denied".into()],
-            },
+    fn answers_are_classified() {
+        let r = |status, body: &str| http::Response {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        let f = answer("login", r(403, r#"{"errors":["permission denied"]}"#)).unwrap_err();
+        assert_eq!(f.code, initbox_runtime::Code::CREDENTIALS);
+        assert!(
+            f.message.contains("rejected (HTTP 403: permission denied)"),
+            "{}",
+            f.message
         );
-        match a {
-            Attempt::Fatal(f) => {
-                assert_eq!(f.code, initbox_runtime::Code::CREDENTIALS);
-                assert!(f.message.contains("permission denied"));
-            }
-            _ => panic!("403 must be fatal"),
-        }
-        assert!(matches!(
-            classify(
-                "x",
-                ClientError::APIError {
-                    code: 503,
-                    errors: vec!["Vault is sealed".into()]
-                }
-            ),
-            Attempt::Transient { .. }
-        ));
+        let f = answer("login", r(404, "{}")).unwrap_err();
+        assert_eq!(f.code, initbox_runtime::Code::FAILED);
+        assert_eq!(
+            answer("x", r(200, r#"{"auth":{}}"#)).unwrap()["auth"],
+            serde_json::json!({})
+        );
+        assert_eq!(strings(&serde_json::json!(["a", "b"])), "a,b");
     }
 }

@@ -424,47 +424,11 @@ pub fn expiry(
     o
 }
 
-/// A rustls error as a person reads it.
-pub fn tls_error_text(e: &std::io::Error, name: &str) -> String {
-    use rustls::CertificateError as C;
-    let Some(err) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
-        return format!("TLS handshake: {e}");
-    };
-    match err {
-        rustls::Error::InvalidCertificate(c) => match c {
-            C::ExpiredContext { not_after, .. } => format!(
-                "certificate expired on {}",
-                date(not_after.as_secs() as i64)
-            ),
-            C::Expired => "certificate expired".into(),
-            C::NotValidYetContext { not_before, .. } => format!(
-                "certificate not valid before {}",
-                date(not_before.as_secs() as i64)
-            ),
-            C::NotValidForNameContext { presented, .. } => format!(
-                "name mismatch: the certificate is for [{}], not {name}",
-                presented
-                    .iter()
-                    .map(|p| presented_name(p))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            C::NotValidForName => format!("name mismatch: the certificate is not for {name}"),
-            C::UnknownIssuer => {
-                "certificate chain not trusted: unknown issuer (not signed by a system root or the --ca-file)"
-                    .into()
-            }
-            other => format!("certificate rejected: {other:?}"),
-        },
-        other => format!("TLS handshake: {other}"),
-    }
-}
-
-/// rustls shows presented names as `DnsName("a.example")` / `IpAddress(10.0.0.1)`: keep the name.
-fn presented_name(p: &str) -> String {
-    match (p.find('('), p.rfind(')')) {
-        (Some(a), Some(b)) if a < b => p[a + 1..b].trim_matches('"').to_string(),
-        _ => p.to_string(),
+/// A TLS failure as a person reads it: the runtime's named reason, which says what to do.
+pub fn tls_error_text(e: &std::io::Error, _name: &str) -> String {
+    match initbox_runtime::tls::explain_chain(e, "the check's ca_file (or --ca-file)") {
+        Some(reason) => reason,
+        None => format!("TLS handshake: {e}"),
     }
 }
 

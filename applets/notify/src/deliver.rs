@@ -1,4 +1,5 @@
-//! Delivery: one HTTP client (rustls + ring, proxies from the environment, no redirects),
+//! Delivery: one HTTP client (the runtime's builder: rustls + ring, proxies from the
+//! environment, no redirects; error bodies read up to 1 MiB, success bodies not at all),
 //! SMTP through lettre, stdout/file; each request retried on transient errors with backoff,
 //! honouring Retry-After, inside the run's time box.
 
@@ -6,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use initbox_runtime::http;
 use initbox_runtime::retry::{self, Attempt, RetryPolicy};
 use initbox_runtime::tls::{self, TlsArgs};
 use initbox_runtime::{Deadline, Failure, redact};
@@ -45,14 +47,15 @@ pub fn http_client(
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth()
     };
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(attempt_timeout)
-        .connect_timeout(attempt_timeout)
-        .user_agent(concat!("initbox-notify/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Failure::failed(format!("cannot set up the HTTP client: {e}")))
+    // The runtime's one client; webhooks are POSTs whose URL, headers or body carry the
+    // credential: a 3xx is reported with its Location, never followed.
+    let mut opts = http::ClientOptions::new(
+        config,
+        concat!("initbox-notify/", env!("CARGO_PKG_VERSION")),
+        attempt_timeout,
+    );
+    opts.redirects = http::Redirects::Never;
+    http::client(opts)
 }
 
 /// Whether any proxy variable points at an https proxy (then TLS is needed even for http URLs).
@@ -148,7 +151,8 @@ impl Delivery {
             let what = what.clone();
             async move {
                 let resp = rb.send().await.map_err(|e| {
-                    let msg = redact::scrub(&error_chain(&e)).into_owned();
+                    // Without the URL (its path and query are secret), TLS failures named.
+                    let msg = http::describe(&e, "--ca-file");
                     if e.is_builder() {
                         Attempt::Fatal(Failure::usage(format!("{what}: {msg}")))
                     } else {
@@ -163,10 +167,16 @@ impl Delivery {
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .map(|l| redact::scrub(l).into_owned());
-                let body = resp.text().await.unwrap_or_default();
                 if (200..300).contains(&status) {
+                    // Nothing in a success body is needed: it is not read at all.
                     return Ok(status);
                 }
+                // An error body is read for its first bytes only (the excerpt and a JSON
+                // retry_after), however long the server keeps sending.
+                let body = http::read_prefix(resp, http::SMALL_BODY_LIMIT)
+                    .await
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(&body).into_owned();
                 let detail = snippet(&body);
                 let msg = if detail.is_empty() {
                     format!("HTTP {status}")
@@ -209,7 +219,10 @@ impl Delivery {
                 match transport.send(message).await {
                     Ok(_) => Ok(()),
                     Err(e) => {
-                        let mut msg = redact::scrub(&error_chain(&e)).into_owned();
+                        let mut msg = match tls::explain_chain(&e, "--ca-file") {
+                            Some(reason) => format!("TLS: {reason}"),
+                            None => redact::scrub(&error_chain(&e)).into_owned(),
+                        };
                         if e.is_tls() || msg.contains("wrong version number") || msg.contains("ProtocolVersion") || msg.contains("InvalidContentType") || msg.contains("corrupt message") {
                             msg.push_str(" (hint: port 465 = implicit TLS, tls=implicit; 587 = STARTTLS, tls=starttls)");
                         }

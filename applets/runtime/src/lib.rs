@@ -8,7 +8,8 @@
 //! - [`atomic`]: atomic file writes with tight modes;
 //! - [`target`]: `host:port` parsing; [`resolve`]: system or direct-server DNS;
 //! - [`wait`]: the parallel wait engine with progress lines and a summary;
-//! - [`tls`]: verified-by-default rustls client configuration;
+//! - [`tls`]: verified-by-default rustls client configuration, TLS failures as named reasons;
+//! - [`http`]: the one HTTP client builder, its redirect policy and bounded body reading;
 //! - [`inprocess`]: the registry that lets `run` execute other applets in one process.
 //!
 //! An applet is a clap `Parser` that implements [`Applet`]; the multi-call front calls
@@ -21,6 +22,8 @@ pub mod exec;
 pub mod exit;
 #[cfg(test)]
 mod fuzz_tests;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod inprocess;
 pub mod logging;
 pub mod redact;

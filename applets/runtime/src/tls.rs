@@ -162,3 +162,196 @@ impl ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// TLS failures as named, one-line reasons that say what to do
+// ---------------------------------------------------------------------------------------------
+
+/// A TLS failure as one line: what is wrong and what to do about it. `ca_flag` names the option
+/// that adds a CA for this connection (`--ca-file`, `--vault-ca-file`, ...).
+pub fn explain(err: &rustls::Error, ca_flag: &str) -> String {
+    use rustls::CertificateError as C;
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer => format!(
+                "certificate not trusted (unknown issuer): it is not signed by a system root or a CA \
+                 in {ca_flag}; pass the CA certificate that signed it with {ca_flag}"
+            ),
+            C::ExpiredContext { not_after, .. } => format!(
+                "certificate expired on {}: renew the server's certificate (or check this machine's clock)",
+                date(not_after.as_secs())
+            ),
+            C::Expired => "certificate expired: renew the server's certificate (or check this machine's clock)".into(),
+            C::NotValidYetContext { not_before, .. } => format!(
+                "certificate not valid before {}: check this machine's clock, or the certificate's start date",
+                date(not_before.as_secs())
+            ),
+            C::NotValidYet => "certificate not valid yet: check this machine's clock, or the certificate's start date".into(),
+            C::NotValidForNameContext { expected, presented } => format!(
+                "name mismatch: the certificate is for [{}], not {}: connect with a name it lists, \
+                 or re-issue it with this name in subjectAltName",
+                presented.iter().map(|p| presented_name(p)).collect::<Vec<_>>().join(", "),
+                expected.to_str()
+            ),
+            C::NotValidForName => "name mismatch: the certificate is not for this host: connect with a name it lists, \
+                 or re-issue it with this name in subjectAltName".into(),
+            C::InvalidPurpose | C::InvalidPurposeContext { .. } => "certificate not valid for a TLS server \
+                 (its extendedKeyUsage lacks serverAuth): re-issue it with extendedKeyUsage=serverAuth".into(),
+            C::BadSignature => "certificate signature invalid: the chain is corrupt or was not signed by the key of the CA it names".into(),
+            C::BadEncoding => "certificate malformed (bad DER encoding): re-issue it".into(),
+            C::Revoked => "certificate revoked by its CA: install a new one on the server".into(),
+            C::UnhandledCriticalExtension => "certificate has a critical extension this client does not \
+                 understand: re-issue it without that extension".into(),
+            C::UnsupportedSignatureAlgorithmContext { .. }
+            | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => "certificate signed with an algorithm \
+                 this client does not accept (SHA-1, or a weak key?): re-issue it with ECDSA or RSA and SHA-256".into(),
+            C::Other(o) => match o.0.downcast_ref::<webpki::Error>() {
+                Some(webpki::Error::CaUsedAsEndEntity) => format!(
+                    "the server presents a CA certificate (basicConstraints CA:TRUE, which `openssl req -x509` \
+                     makes by default) as its own certificate: issue the server a leaf certificate \
+                     (CA:FALSE, with subjectAltName) signed by that CA, and pass the CA with {ca_flag}"
+                ),
+                Some(webpki::Error::EndEntityUsedAsCa) => "certificate chain invalid: a certificate that signs \
+                     another is not a CA (CA:FALSE): fix the chain the server sends".into(),
+                Some(webpki::Error::PathLenConstraintViolated) => "certificate chain invalid: longer than a \
+                     CA's pathlen constraint allows: fix the chain the server sends".into(),
+                Some(webpki::Error::MaximumPathDepthExceeded) => "certificate chain too long: fix the chain the server sends".into(),
+                Some(webpki::Error::NameConstraintViolation) => "certificate outside its CA's name constraints: \
+                     re-issue it under a CA allowed to sign this name".into(),
+                Some(other) => format!("certificate rejected: {other}"),
+                None => format!("certificate rejected: {o}"),
+            },
+            other => format!("certificate rejected: {other}"),
+        },
+        E::AlertReceived(alert) => {
+            use rustls::AlertDescription as A;
+            match alert {
+                A::CertificateRequired | A::BadCertificate | A::UnknownCA | A::CertificateUnknown
+                | A::HandshakeFailure => format!(
+                    "the server refused the TLS handshake ({alert:?}): it may require a client certificate \
+                     (--client-cert/--client-key) or not trust the one given"
+                ),
+                A::ProtocolVersion | A::InsufficientSecurity => format!(
+                    "the server refused the TLS handshake ({alert:?}): no TLS version or cipher in common \
+                     (this client speaks TLS 1.2 and 1.3)"
+                ),
+                other => format!("the server refused the TLS handshake ({other:?})"),
+            }
+        }
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } | E::InappropriateHandshakeMessage { .. } => {
+            "the server does not answer in TLS (plain HTTP or another protocol on this port?): \
+             check the port, or use a plain scheme"
+                .into()
+        }
+        E::PeerIncompatible(p) => format!(
+            "no TLS version or cipher in common with the server ({p:?}): this client speaks TLS 1.2 and 1.3"
+        ),
+        E::NoCertificatesPresented => "the server presented no certificate".into(),
+        other => format!("TLS handshake failed: {other}"),
+    }
+}
+
+/// The TLS reason for the first rustls error in `e`'s source chain (reqwest, hyper and io errors
+/// wrap it), or `None` when the failure is not about TLS.
+pub fn explain_chain(e: &(dyn std::error::Error + 'static), ca_flag: &str) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+            return Some(explain(r, ca_flag));
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::UnexpectedEof
+            && io.to_string().contains("tls handshake eof")
+        {
+            return Some(
+                "the server closed the connection during the TLS handshake: it does not speak TLS on \
+                 this port, or refused this client (a client certificate needed?)"
+                    .into(),
+            );
+        }
+        // An io::Error keeps its inner error (often another io::Error) behind get_ref, which
+        // source() skips.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            cur = Some(inner as &(dyn std::error::Error + 'static));
+            continue;
+        }
+        cur = err.source();
+    }
+    None
+}
+
+/// rustls shows presented names as `DnsName("a.example")` / `IpAddress(10.0.0.1)`: keep the name.
+fn presented_name(p: &str) -> String {
+    match (p.find('('), p.rfind(')')) {
+        (Some(a), Some(b)) if a < b => p[a + 1..b].trim_matches('"').to_string(),
+        _ => p.to_string(),
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time.
+fn date(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let mut s = humantime::format_rfc3339_seconds(t).to_string();
+    s.truncate(10);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as C;
+    use rustls::pki_types::UnixTime;
+
+    #[test]
+    fn every_reason_is_one_named_line_that_says_what_to_do() {
+        let ca_as_leaf = rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        ))));
+        let t = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_700_000_000));
+        for (err, needle) in [
+            (
+                rustls::Error::InvalidCertificate(C::UnknownIssuer),
+                "pass the CA certificate that signed it with --ca-file",
+            ),
+            (ca_as_leaf, "leaf certificate"),
+            (
+                rustls::Error::InvalidCertificate(C::ExpiredContext {
+                    time: t,
+                    not_after: t,
+                }),
+                "expired on 2023-11-14",
+            ),
+            (
+                rustls::Error::InvalidCertificate(C::NotValidForNameContext {
+                    expected: ServerName::try_from("db.example").unwrap(),
+                    presented: vec!["DnsName(\"other.example\")".into()],
+                }),
+                "the certificate is for [other.example], not db.example",
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+                "--client-cert",
+            ),
+        ] {
+            let text = explain(&err, "--ca-file");
+            assert!(text.contains(needle), "{text}");
+            assert!(!text.contains('\n'));
+            assert!(!text.contains("Other("), "{text}");
+        }
+        // As hyper-rustls reports it: io::Error(Other) around io::Error(InvalidData) around it.
+        let io = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(C::UnknownIssuer),
+        ));
+        assert!(
+            explain_chain(&io, "--vault-ca-file")
+                .unwrap()
+                .contains("--vault-ca-file")
+        );
+        assert!(explain_chain(&std::io::Error::other("refused"), "--ca-file").is_none());
+    }
+}

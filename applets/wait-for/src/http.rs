@@ -5,7 +5,8 @@
 //! Strict by default: only 2xx is ready (wait4x counts any status as ready unless told), TLS is
 //! verified against the system roots plus `--ca-file`, every attempt opens a fresh connection
 //! (a pooled keep-alive connection would hide a server that stopped accepting), redirects are
-//! followed (at most 10) unless `--no-redirect`, proxies come from `HTTP(S)_PROXY`/`NO_PROXY`.
+//! followed by the runtime's policy (at most 10, never down to plain http, to another origin only
+//! without `--header`s or a URL password) unless `--no-redirect`, proxies come from `HTTP(S)_PROXY`/`NO_PROXY`.
 //!
 //! ```no_run
 //! # use initbox_wait_for::http::{Expect, StatusSet, JsonMatch};
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use clap::Args;
 use initbox_runtime::Failure;
+use initbox_runtime::http as rt_http;
 use initbox_runtime::redact;
 use initbox_runtime::tls::{self, TlsArgs};
 use initbox_runtime::wait::{NotReady, Probe, ProbeFuture};
@@ -35,7 +37,7 @@ use serde_json::Value;
 
 /// At most this much of a body is read for matching (a health page is small; a 1 GiB download
 /// must not be pulled on every attempt).
-pub const BODY_LIMIT: usize = 1024 * 1024;
+pub const BODY_LIMIT: usize = initbox_runtime::http::SMALL_BODY_LIMIT;
 
 // ---------------------------------------------------------------------------------------------
 // Status sets
@@ -459,21 +461,7 @@ fn parse_method(s: &str) -> Result<Method, String> {
     Method::from_bytes(up.as_bytes()).map_err(|_| format!("'{s}' is not an HTTP method"))
 }
 
-/// Header names whose values are credentials: registered with the redactor.
-fn is_credential_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "cookie",
-        "token",
-        "secret",
-        "key",
-        "password",
-        "auth",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-}
+use initbox_runtime::http::is_credential_header;
 
 /// `@PATH` → the file's content (trailing newline dropped); anything else as is.
 pub fn value_or_file(v: &str, what: &str) -> Result<String, Failure> {
@@ -567,67 +555,45 @@ impl HttpArgs {
         })
     }
 
-    /// One client for every target: the TLS configuration is read once.
-    pub fn client(&self, attempt_timeout: Duration) -> Result<reqwest::Client, Failure> {
-        client(&self.tls, !self.no_redirect, attempt_timeout)
+    /// One client for every target: the TLS configuration is read once. `url_credentials`: a
+    /// target URL holds a user name or password.
+    pub fn client(
+        &self,
+        attempt_timeout: Duration,
+        url_credentials: bool,
+    ) -> Result<reqwest::Client, Failure> {
+        let credentials = url_credentials || self.headers.iter().any(|h| !h.trim().is_empty());
+        client(&self.tls, !self.no_redirect, credentials, attempt_timeout)
     }
 }
 
-/// An HTTP client: verified rustls (ring) from the runtime, no connection reuse, proxies from
-/// the environment, at most 10 redirects (or none).
+/// An HTTP client from the runtime's one builder: verified rustls (ring), no connection reuse,
+/// proxies from the environment, the toolkit's redirect policy (at most 10 hops, never down to
+/// plain http, another origin only when the request carries no header given with `--header`
+/// and no password in the URL), or no redirects.
 pub fn client(
     tls_args: &TlsArgs,
     follow_redirects: bool,
+    credentials: bool,
     timeout: Duration,
 ) -> Result<reqwest::Client, Failure> {
-    let config = tls::client_config(tls_args)?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .user_agent(concat!("initbox/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(0)
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .redirect(if follow_redirects {
-            reqwest::redirect::Policy::limited(10)
-        } else {
-            reqwest::redirect::Policy::none()
-        })
-        .build()
-        .map_err(|e| Failure::failed(format!("HTTP client set-up: {}", describe(&e))))
+    let mut opts = rt_http::ClientOptions::new(
+        tls::client_config(tls_args)?,
+        concat!("initbox/", env!("CARGO_PKG_VERSION")),
+        timeout,
+    );
+    opts.reuse_connections = false;
+    opts.credentials = credentials;
+    if !follow_redirects {
+        opts.redirects = rt_http::Redirects::Never;
+    }
+    rt_http::client(opts)
 }
 
 /// A reqwest error as one line: the innermost causes, without the URL (which may hold a
-/// password; it is shown separately through the redactor).
+/// password; it is shown separately through the redactor); TLS failures as named reasons.
 pub fn describe(e: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let head = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else if e.is_redirect() {
-        "too many redirects".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "error reading the body".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.retain(|p| !text.contains(p.as_str()));
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    let tail = parts.last().cloned().unwrap_or_else(|| {
-        let mut e2 = e.to_string();
-        if let Some(i) = e2.find(" for url (") {
-            e2.truncate(i);
-        }
-        e2
-    });
-    redact::scrub(&format!("{head}: {tail}")).replace('\n', " ")
+    rt_http::describe(e, "--ca-file")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -683,25 +649,18 @@ impl HttpProbe {
         if let Some(body) = &self.request.body {
             req = req.body(body.clone());
         }
-        let mut resp = req
+        let resp = req
             .send()
             .await
             .map_err(|e| NotReady::Retry(describe(&e)))?;
         let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        if self.expect.needs_body() {
-            while let Some(chunk) = resp
-                .chunk()
+        let body = if self.expect.needs_body() {
+            rt_http::read_prefix(resp, BODY_LIMIT)
                 .await
-                .map_err(|e| NotReady::Retry(format!("HTTP {status}, then {}", describe(&e))))?
-            {
-                let room = BODY_LIMIT - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() >= BODY_LIMIT {
-                    break;
-                }
-            }
-        }
+                .map_err(|e| NotReady::Retry(format!("HTTP {status}, then {e}")))?
+        } else {
+            Vec::new()
+        };
         self.expect.check(status, &body).map_err(NotReady::Retry)?;
         Ok(format!(
             "HTTP {status}{}",

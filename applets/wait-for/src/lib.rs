@@ -168,8 +168,16 @@ impl Shared<'_> {
             return Ok(h.clone());
         }
         let a = &self.args.http;
+        // A user name or password in any http(s) target: the shared client keeps redirects on
+        // the origin.
+        let url_credentials = self.args.targets.iter().any(|t| {
+            url::Url::parse(t.trim()).is_ok_and(|u| {
+                u.scheme().starts_with("http")
+                    && (!u.username().is_empty() || u.password().is_some())
+            })
+        });
         let h = (
-            a.client(self.args.wait.attempt_timeout)?,
+            a.client(self.args.wait.attempt_timeout, url_credentials)?,
             Arc::new(a.request()?),
             Arc::new(a.expect()),
         );

@@ -172,10 +172,11 @@ impl Endpoint {
         match &self.tls {
             None => Ok(Box::new(stream)),
             Some((connector, name)) => {
-                let tls = connector
-                    .connect(name.clone(), stream)
-                    .await
-                    .map_err(|e| NotReady::retry(format!("{addr}: TLS handshake: {e}")))?;
+                let tls = connector.connect(name.clone(), stream).await.map_err(|e| {
+                    let why = initbox_runtime::tls::explain_chain(&e, "--ca-file")
+                        .unwrap_or_else(|| e.to_string());
+                    NotReady::retry(format!("{addr}: TLS handshake: {why}"))
+                })?;
                 Ok(Box::new(tls))
             }
         }
