@@ -5,6 +5,10 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{initbox, run};
@@ -80,4 +84,153 @@ fn help_shows_variable_names_never_values() {
         assert!(!r.all().contains(CANARY), "{args:?}:\n{}", r.all());
     }
     assert!(probes > 20);
+}
+
+fn tmpdir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("initbox-redaction-{tag}-"))
+        .tempdir()
+        .unwrap()
+}
+
+/// Assert a one-line error with `code` that names `path` and holds none of `secrets`.
+fn assert_names_source_not_content(r: &common::Run, code: i32, path: &Path, secrets: &[&str]) {
+    assert_eq!(r.code(), code, "{}", r.all());
+    let shown = path.display().to_string();
+    assert!(
+        r.stderr.contains(&shown),
+        "should name {shown}: {}",
+        r.stderr
+    );
+    for s in secrets {
+        assert!(
+            !r.all().contains(s),
+            "echoes the content {s:?}: {}",
+            r.all()
+        );
+    }
+}
+
+/// 21.5: a `--file` spec that is plain text (here: a database URL with its password) is an
+/// invalid spec named by its path; its text is not echoed.
+#[test]
+fn network_check_spec_errors_never_echo_the_file() {
+    let dir = tmpdir("nc-spec");
+    let spec = dir.path().join("checks.yaml");
+    std::fs::write(&spec, "postgres://app:spec-canary-Hy62@db:5432/app\n").unwrap();
+    let r = run(initbox().args(["network-check", "-f"]).arg(&spec), LIMIT);
+    assert_names_source_not_content(&r, 3, &spec, &["spec-canary-Hy62", "postgres://"]);
+    // A misspelt key is still named: it is a plain word.
+    std::fs::write(&spec, "chekcs:\n  - tcp: h:1\n").unwrap();
+    let r = run(initbox().args(["network-check", "-f"]).arg(&spec), LIMIT);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(r.stderr.contains("unknown field `chekcs`"), "{}", r.stderr);
+}
+
+/// 21.5: a step whose `args:` is a string (not a list) is an error naming the file and the
+/// step, without the string.
+#[test]
+fn run_steps_errors_never_echo_the_args() {
+    let dir = tmpdir("run-args");
+    let steps = dir.path().join("steps.yaml");
+    std::fs::write(
+        &steps,
+        "steps:\n  - applet: wait-for\n    args: \"postgres://app:args-canary-Ke55@db:5432/app\"\n",
+    )
+    .unwrap();
+    let r = run(initbox().args(["run", "-f"]).arg(&steps), LIMIT);
+    assert_names_source_not_content(&r, 3, &steps, &["args-canary-Ke55", "postgres://"]);
+    assert!(r.stderr.contains("step 1"), "{}", r.stderr);
+}
+
+/// 21.5: a missing key of a `ref+file://` document lists the key names, never the lines of a
+/// file that parsed as keys (the hashes of a shadow file).
+#[test]
+fn fetch_secret_available_keys_never_list_file_lines() {
+    let dir = tmpdir("fs-keys");
+    let file = dir.path().join("shadow");
+    std::fs::write(
+        &file,
+        "root:$6$shadow-canary-Pa31$Zq0xk3:19000:0:99999:7:::\n\
+         daemon:*:19000:0:99999:7:::\n\
+         user: plain\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let r = run(
+        initbox()
+            .args(["fetch-secret", "--dir"])
+            .arg(&out)
+            .arg(format!("x=ref+file://{}#/nokey", file.display())),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("available keys: user, 2 not shown"),
+        "{}",
+        r.stderr
+    );
+    for s in ["shadow-canary-Pa31", "19000", "daemon"] {
+        assert!(!r.all().contains(s), "lists {s}: {}", r.all());
+    }
+}
+
+/// 21.5: `@Header=` values of a notify URL are secrets: a server that echoes the request
+/// headers in its error body shows none of them in initbox's output, at any verbosity.
+#[test]
+fn notify_header_values_are_secrets() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            seen2.lock().unwrap().push(head.clone());
+            // Echo the request head back, as some services do in their error bodies.
+            let body = format!("bad request: {}", head.replace("\r\n", " | "));
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let url = format!(
+        "webhook+http://127.0.0.1:{port}/hook?@X-Api-Key=hdr-canary-Wp48&@Authorization=Bearer+tok-canary-Lm27"
+    );
+    for verbosity in [
+        &[][..],
+        &["-v", "-v"],
+        &["--log-format", "json", "-v", "-v"],
+    ] {
+        let r = run(
+            initbox()
+                .args(["notify", "-m", "hello", "--required"])
+                .args(verbosity)
+                .arg(&url),
+            LIMIT,
+        );
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(r.stderr.contains("bad request"), "{}", r.stderr);
+        for s in ["hdr-canary-Wp48", "tok-canary-Lm27"] {
+            assert!(!r.all().contains(s), "{verbosity:?} shows {s}: {}", r.all());
+        }
+    }
+    let heads = seen.lock().unwrap();
+    assert!(
+        heads.iter().any(|h| h
+            .to_ascii_lowercase()
+            .contains("x-api-key: hdr-canary-wp48")),
+        "the header was sent: {heads:?}"
+    );
 }

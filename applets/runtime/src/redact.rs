@@ -298,6 +298,56 @@ pub fn is_active() -> bool {
     REGISTRY.read().map(|r| !r.forms.is_empty()).unwrap_or(true)
 }
 
+/// A parser's error message about an input that may hold secrets (a spec or steps file), without
+/// the input it quotes: serde writes `invalid type: string "THE FILE'S TEXT", expected …` and
+/// `unknown variant `VALUE``. Quoted and backticked parts before `, expected` are dropped; the
+/// expectation (names from the schema) and the position are kept. One line.
+pub fn without_input_values(message: &str) -> String {
+    let message = message.lines().next().unwrap_or_default().trim();
+    let (found, expected) = message.split_at(message.find(", expected").unwrap_or(message.len()));
+    let mut out = String::with_capacity(found.len());
+    let mut chars = found.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut escaped = false;
+                for d in chars.by_ref() {
+                    match d {
+                        _ if escaped => escaped = false,
+                        '\\' => escaped = true,
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '`' => {
+                let quoted: String = chars.by_ref().take_while(|&d| d != '`').collect();
+                // A misspelt key is worth showing when it is a plain name (`chekcs`).
+                if out.ends_with("unknown field ") && is_plain_name(&quoted) {
+                    out.push_str(&format!("`{quoted}`"));
+                    continue;
+                }
+            }
+            _ => {
+                out.push(c);
+                continue;
+            }
+        }
+        out.truncate(out.trim_end().len());
+    }
+    out.push_str(expected);
+    out
+}
+
+/// Whether `key` may be shown as a name in an error: 1 to 64 letters, digits, `_`, `-`, `.`.
+/// Anything else read from a secret source (a line of a file parsed as a key) is content.
+pub fn is_plain_name(key: &str) -> bool {
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
 /// The password of a URL such as `postgres://user:pass@host/db`, registered and masked:
 /// returns the URL as it may be shown.
 pub fn url_for_display(url: &str) -> String {
@@ -444,6 +494,32 @@ mod tests {
         // Long values are masked anywhere.
         register("longer-canary-value");
         assert_eq!(scrub("xlonger-canary-valuex"), format!("x{MASK}x"));
+    }
+
+    #[test]
+    fn parser_messages_lose_the_input_they_quote() {
+        assert_eq!(
+            without_input_values(
+                r#"invalid type: string "root:$6$x\"y:1::", expected a sequence at line 3 column 7"#
+            ),
+            "invalid type: string, expected a sequence at line 3 column 7"
+        );
+        assert_eq!(
+            without_input_values("unknown field `pw=x`, expected one of `a`, `b`\nmore"),
+            "unknown field, expected one of `a`, `b`"
+        );
+        assert_eq!(
+            without_input_values("unknown field `chekcs`, expected `checks` at line 1"),
+            "unknown field `chekcs`, expected `checks` at line 1"
+        );
+        assert_eq!(
+            without_input_values("unknown variant `hunter2`, expected `tcp`"),
+            "unknown variant, expected `tcp`"
+        );
+        assert_eq!(
+            without_input_values("invalid value: integer `5`, expected u8"),
+            "invalid value: integer, expected u8"
+        );
     }
 
     /// 21.7: a 5 MB repetitive value is registered and scrubbed in linear time (the old
