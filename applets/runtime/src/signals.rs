@@ -11,9 +11,13 @@
 //!   second signal during the grace ends it at once.
 //!
 //! Whichever path reports first claims the exit ([`claim_exit`]), so the termination message
-//! is written once.
+//! is written once. Before the watchdog ends the process it removes the temporary files that
+//! are still [`Tracked`] (the staged files of atomic writes), so a signal never leaves one
+//! behind; an [`ExitHold`] keeps it from doing so in the middle of creating or renaming one.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -23,6 +27,42 @@ pub const DEFAULT_STOP_GRACE: Duration = Duration::from_millis(50);
 
 static STOP_GRACE_MS: AtomicU64 = AtomicU64::new(DEFAULT_STOP_GRACE.as_millis() as u64);
 static EXIT_CLAIMED: AtomicBool = AtomicBool::new(false);
+/// Temporary files to remove if the watchdog ends the process.
+static TRACKED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn tracked() -> MutexGuard<'static, Vec<PathBuf>> {
+    TRACKED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// While held, the watchdog cannot remove tracked files and end the process: hold it while
+/// creating a temporary file and tracking it, and while renaming it into place.
+pub struct ExitHold(MutexGuard<'static, Vec<PathBuf>>);
+
+/// Take an [`ExitHold`] (blocks, for good, if the watchdog is ending the process).
+pub fn hold_exit() -> ExitHold {
+    ExitHold(tracked())
+}
+
+impl ExitHold {
+    /// Remove `path` if the watchdog ends the process before the returned value is dropped.
+    pub fn track(&mut self, path: &Path) -> Tracked {
+        self.0.push(path.to_path_buf());
+        Tracked(path.to_path_buf())
+    }
+}
+
+/// A temporary file the watchdog removes before it ends the process; untracked on drop.
+#[derive(Debug)]
+pub struct Tracked(PathBuf);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut list = tracked();
+        if let Some(i) = list.iter().rposition(|p| *p == self.0) {
+            list.swap_remove(i);
+        }
+    }
+}
 
 /// Give the async path `grace` to finish after a signal before the process is ended with
 /// 128+N: for applets that must stop child processes gracefully (forward SIGTERM, wait, then
@@ -101,6 +141,11 @@ pub fn watchdog(on_expiry: impl FnOnce(i32) + Send + 'static) -> std::io::Result
                 let _ = tokio::time::timeout(stop_grace(), shutdown.received()).await;
                 signo
             });
+            // Remove the temporary files in flight, and keep the lock so no new one is made.
+            let in_flight = tracked();
+            for path in in_flight.iter() {
+                let _ = std::fs::remove_file(path);
+            }
             if claim_exit() {
                 on_expiry(signo);
             } else {
