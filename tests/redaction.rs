@@ -175,10 +175,9 @@ fn fetch_secret_available_keys_never_list_file_lines() {
     }
 }
 
-/// 21.5: `@Header=` values of a notify URL are secrets: a server that echoes the request
-/// headers in its error body shows none of them in initbox's output, at any verbosity.
-#[test]
-fn notify_header_values_are_secrets() {
+/// An HTTP server that answers 400 with the request's head in the body, credential headers
+/// first (as some services do in their error bodies). Returns its port and the heads it saw.
+fn echo_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -186,17 +185,17 @@ fn notify_header_values_are_secrets() {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut head = String::new();
+            let mut lines = Vec::new();
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                     break;
                 }
-                head.push_str(&line);
+                lines.push(line.trim_end().to_string());
             }
-            seen2.lock().unwrap().push(head.clone());
-            // Echo the request head back, as some services do in their error bodies.
-            let body = format!("bad request: {}", head.replace("\r\n", " | "));
+            seen2.lock().unwrap().push(lines.join("\n"));
+            lines.sort_by_key(|l| !l.to_ascii_lowercase().starts_with("authorization"));
+            let body = format!("bad request: {}", lines.join(" | "));
             let mut stream = stream;
             let _ = write!(
                 stream,
@@ -205,6 +204,57 @@ fn notify_header_values_are_secrets() {
             );
         }
     });
+    (port, seen)
+}
+
+/// 21.4: Basic credentials echoed back by a server are masked whatever the length of the user
+/// name (the password's base64 starts at any of the three alignments).
+#[test]
+fn basic_credentials_echoed_by_a_server_are_masked() {
+    use base64::Engine;
+    let (port, seen) = echo_server();
+    let pw = "basic-canary-Rt5x9Q";
+    for user in ["u", "us", "usr"] {
+        let url = format!("json://{user}:{pw}@127.0.0.1:{port}/hook");
+        let r = run(
+            initbox().args(["notify", "-m", "hello", "--required", &url]),
+            LIMIT,
+        );
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(
+            r.stderr
+                .to_ascii_lowercase()
+                .contains("authorization: basic"),
+            "the echo is shown: {}",
+            r.stderr
+        );
+        let enc = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"));
+        // The password's part of the encoding, less one character on each side.
+        let inner = &enc[(user.len() + 1) * 4 / 3 + 1..enc.len() - 3];
+        for w in inner.as_bytes().windows(8) {
+            let w = std::str::from_utf8(w).unwrap();
+            assert!(
+                !r.all().contains(w),
+                "{user}: shows {w} of {enc}: {}",
+                r.all()
+            );
+        }
+        assert!(!r.all().contains(pw));
+    }
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.to_ascii_lowercase().contains("authorization: basic")),
+        "Basic auth was sent"
+    );
+}
+
+/// 21.5: `@Header=` values of a notify URL are secrets: a server that echoes the request
+/// headers in its error body shows none of them in initbox's output, at any verbosity.
+#[test]
+fn notify_header_values_are_secrets() {
+    let (port, seen) = echo_server();
     let url = format!(
         "webhook+http://127.0.0.1:{port}/hook?@X-Api-Key=hdr-canary-Wp48&@Authorization=Bearer+tok-canary-Lm27"
     );
