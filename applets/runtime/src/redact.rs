@@ -53,9 +53,8 @@ const LONG: usize = 256;
 struct Registry {
     /// Values already registered (so registering again, as `url_for_display` does per call, is cheap).
     values: HashSet<String>,
-    /// Every distinct form of every value.
-    forms: Vec<String>,
-    seen: HashSet<String>,
+    /// Every distinct form of every value (order does not matter: every match is masked).
+    forms: HashSet<String>,
     /// The matcher for `forms`; `None` while `forms` changed since it was built.
     matcher: Option<Arc<Matcher>>,
 }
@@ -81,8 +80,7 @@ pub fn register(secret: &str) {
         return;
     }
     for form in forms {
-        if form.len() >= MIN_LEN && reg.seen.insert(form.clone()) {
-            reg.forms.push(form);
+        if form.len() >= MIN_LEN && reg.forms.insert(form) {
             reg.matcher = None;
         }
     }
@@ -174,33 +172,42 @@ struct Matcher {
     automaton: Option<AhoCorasick>,
     /// Per automaton pattern: whether it must stand as a whole token.
     whole_token: Vec<bool>,
-    /// Forms of [`LONG`] bytes or more.
-    long: Vec<memmem::Finder<'static>>,
+    /// Forms of [`LONG`] bytes or more (all forms if the automaton could not be built), each
+    /// with whether it must stand as a whole token.
+    alone: Vec<(memmem::Finder<'static>, bool)>,
 }
 
 impl Matcher {
-    fn build(forms: &[String]) -> Option<Matcher> {
-        let (short, long): (Vec<&String>, Vec<&String>) =
+    fn build(forms: &HashSet<String>) -> Matcher {
+        let (mut short, mut alone): (Vec<&String>, Vec<&String>) =
             forms.iter().partition(|f| f.len() < LONG);
         let automaton = if short.is_empty() {
             None
         } else {
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .build(&short)
-                    .ok()?,
-            )
+            match AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::ContiguousNFA))
+                .build(&short)
+            {
+                Ok(ac) => Some(ac),
+                // Never unmasked: without an automaton every form is searched on its own.
+                Err(_) => {
+                    alone.append(&mut short);
+                    None
+                }
+            }
         };
-        Some(Matcher {
+        Matcher {
             automaton,
             whole_token: short.iter().map(|f| f.len() < TOKEN_LEN).collect(),
-            long: long
+            alone: alone
                 .iter()
-                .map(|f| memmem::Finder::new(f.as_bytes()).into_owned())
+                .map(|f| {
+                    let finder = memmem::Finder::new(f.as_bytes()).into_owned();
+                    (finder, f.len() < TOKEN_LEN)
+                })
                 .collect(),
-        })
+        }
     }
 
     /// The byte ranges of `text` to mask: sorted, disjoint, adjoining ranges joined.
@@ -226,10 +233,15 @@ impl Matcher {
                 spans.push((start, end));
             }
         }
-        if !self.long.is_empty() {
-            for finder in &self.long {
+        if !self.alone.is_empty() {
+            for (finder, whole) in &self.alone {
                 let len = finder.needle().len();
-                spans.extend(finder.find_iter(bytes).map(|s| (s, s + len)));
+                spans.extend(
+                    finder
+                        .find_iter(bytes)
+                        .map(|s| (s, s + len))
+                        .filter(|&(s, e)| !whole || whole_token(bytes, s, e)),
+                );
             }
             spans.sort_unstable();
             let mut joined: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
@@ -268,7 +280,7 @@ fn matcher() -> Option<Arc<Matcher>> {
     }
     let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     if reg.matcher.is_none() {
-        reg.matcher = Matcher::build(&reg.forms).map(Arc::new);
+        reg.matcher = Some(Arc::new(Matcher::build(&reg.forms)));
     }
     reg.matcher.clone()
 }
