@@ -96,6 +96,12 @@ fn once_negative_answer_is_no_error_and_silent_under_quiet() {
         assert_eq!(r.code(), 1, "{}", r.all());
         assert_eq!(r.all(), "", "{quiet:?} printed something");
     }
+    // The same engine answers for `wait-for` (HTTP, TCP, databases).
+    for url in [format!("http://{target}/"), format!("tcp://{target}")] {
+        let r = run(initbox().args(["wait-for", "--once", "-q", &url]), T);
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert_eq!(r.all(), "", "wait-for -q printed something");
+    }
     // An error that is not the answer still shows under -q.
     let r = run(
         initbox().args(["wait-for-tcp", "--once", "-q", "host:notaport"]),
