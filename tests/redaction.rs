@@ -284,3 +284,26 @@ fn notify_header_values_are_secrets() {
         "the header was sent: {heads:?}"
     );
 }
+
+/// 21.7: a large repetitive secret (256 KiB of `A`s, read from a file) is registered and every
+/// log line scrubbed in linear time: the old scrubber took 6 s to build its matcher for 4 KiB
+/// and grew quadratically (hours for this size).
+#[test]
+fn a_large_repetitive_secret_costs_linear_time() {
+    let dir = tmpdir("big");
+    let file = dir.path().join("secret");
+    let secret = "A".repeat(256 << 10);
+    std::fs::write(&file, &secret).unwrap();
+    let out = dir.path().join("out");
+    let r = run(
+        initbox()
+            .args(["fetch-secret", "-v", "-v", "--dir"])
+            .arg(&out)
+            .arg(format!("x=ref+file://{}", file.display())),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", &r.all()[..r.all().len().min(500)]);
+    assert!(r.stderr.contains("secrets fetched"), "{}", r.stderr);
+    assert!(!r.all().contains("AAAAAAAA"));
+    assert_eq!(std::fs::read_to_string(out.join("x")).unwrap(), secret);
+}
