@@ -54,7 +54,7 @@ fn front_command(applets: &[Entry]) -> Command {
     {
         front = crate::docs::commands(front);
     }
-    front
+    initbox_runtime::env_names_only(front)
 }
 
 /// The applet that `argv` names, for hooks that must run before parsing.

@@ -72,6 +72,45 @@ fn once_reports_closed_ports_with_exit_1() {
     assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
 }
 
+/// 12.10: the negative answer of `--once` is the answer (exit 1), not an error: an INFO line,
+/// nothing at all under `-q`.
+#[test]
+fn once_negative_answer_is_no_error_and_silent_under_quiet() {
+    let target = format!("127.0.0.1:{}", free_port());
+    let r = run(initbox().args(["wait-for-tcp", "--once", &target]), T);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(!r.stderr.contains("ERROR"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("INFO") && r.stderr.contains(&target),
+        "{}",
+        r.stderr
+    );
+    for quiet in [&["-q"][..], &["--quiet"]] {
+        let r = run(
+            initbox()
+                .args(["wait-for-tcp", "--once"])
+                .args(quiet)
+                .arg(&target),
+            T,
+        );
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert_eq!(r.all(), "", "{quiet:?} printed something");
+    }
+    // The same engine answers for `wait-for` (HTTP, TCP, databases).
+    for url in [format!("http://{target}/"), format!("tcp://{target}")] {
+        let r = run(initbox().args(["wait-for", "--once", "-q", &url]), T);
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert_eq!(r.all(), "", "wait-for -q printed something");
+    }
+    // An error that is not the answer still shows under -q.
+    let r = run(
+        initbox().args(["wait-for-tcp", "--once", "-q", "host:notaport"]),
+        T,
+    );
+    assert_eq!(r.code(), 2, "{}", r.all());
+    assert!(!r.stderr.is_empty());
+}
+
 #[test]
 fn any_is_satisfied_by_one_open_target() {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -136,12 +136,24 @@ fn missing_key(r: &Reference, root: &Value) -> Failure {
     };
     let names = match parent {
         Some(Value::Object(o)) => {
-            let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+            // A key that is not a plain name is content (the lines of a file such as
+            // /etc/shadow parse as keys): counted, never shown.
+            let (mut keys, hidden): (Vec<&str>, Vec<&str>) = o
+                .keys()
+                .map(String::as_str)
+                .partition(|k| redact::is_plain_name(k));
             keys.sort_unstable();
-            if keys.is_empty() {
+            let mut names = keys.join(", ");
+            if !hidden.is_empty() {
+                if !names.is_empty() {
+                    names.push_str(", ");
+                }
+                names.push_str(&format!("{} not shown (not plain names)", hidden.len()));
+            }
+            if names.is_empty() {
                 "none".to_string()
             } else {
-                keys.join(", ")
+                names
             }
         }
         Some(Value::Array(a)) => format!("indexes 0..{}", a.len()),

@@ -817,7 +817,8 @@ pub fn read_spec(path: &Path, defaults: &Defaults) -> Result<Vec<Check>, String>
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {shown}: {e}"))?;
     let spec: SpecFile = serde_norway::from_str(&text).map_err(|e| {
-        let msg = e.to_string().replace('\n', " ");
+        // The file may hold passwords: the message names the problem, never the text.
+        let msg = initbox_runtime::redact::without_input_values(&e.to_string());
         format!("spec {shown}: {msg}")
     })?;
     if let Some(v) = spec.version.filter(|v| *v != 1) {

@@ -235,8 +235,16 @@ impl Options {
         }
     }
     /// `@Name=value` (shoutrrr) and `+Name=value` (apprise; `+` arrives as a space) headers.
+    /// Header values carry credentials (`@Authorization=Bearer …`, `@X-Api-Key=…`): each is
+    /// registered with the redactor, and so is each word after the first (the credential of
+    /// `Bearer TOKEN`), so a server that echoes the header back prints no part of it.
     fn take_headers(&mut self) -> Vec<(String, String)> {
-        self.take_prefixed(['@', ' '])
+        let headers = self.take_prefixed(['@', ' ']);
+        for (_, v) in &headers {
+            redact::register(v);
+            v.split_whitespace().skip(1).for_each(redact::register);
+        }
+        headers
     }
     /// `$key=value` (shoutrrr) and `:key=value` (apprise) extra payload fields.
     fn take_extra(&mut self) -> Vec<(String, String)> {

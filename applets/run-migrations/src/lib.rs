@@ -584,6 +584,8 @@ async fn exec_locked(
             })?;
         tracing::info!(command = %shown_cmd, "running under the migration lock");
         let started = Instant::now();
+        // The guard's SIGTERM-then-SIGKILL (10 s) must finish before the process ends.
+        initbox_runtime::signals::set_stop_grace(Duration::from_secs(11));
         let mut guard = ChildGuard(Some(child));
         let status = guard
             .0

@@ -316,8 +316,9 @@ fn step(
     })
 }
 
+/// A parser's message in one line, without the file's text it quotes (it may hold secrets).
 fn one_line(s: &str) -> String {
-    s.lines().next().unwrap_or(s).trim().to_string()
+    initbox_runtime::redact::without_input_values(s)
 }
 
 #[cfg(test)]

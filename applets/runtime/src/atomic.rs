@@ -75,6 +75,8 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Failure> {
 pub struct Staged {
     temp: tempfile::NamedTempFile,
     dest: PathBuf,
+    /// Removed by the signal watchdog if it ends the process before the commit.
+    _tracked: crate::signals::Tracked,
 }
 
 impl Staged {
@@ -90,9 +92,11 @@ impl Staged {
     /// Rename the staged file over its destination and fsync the directory.
     pub fn commit(self) -> Result<(), Failure> {
         let dest = self.dest;
+        let hold = crate::signals::hold_exit();
         self.temp
             .persist(&dest)
             .map_err(|e| io_failure("cannot rename into", &dest, e.error))?;
+        drop(hold);
         if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(d) = fs::File::open(dir)
         {
@@ -112,11 +116,14 @@ pub fn stage(dest: &Path, contents: &[u8], opts: &WriteOptions) -> Result<Staged
     if opts.create_dirs && !dir.exists() {
         create_private_dir(&dir)?;
     }
+    let mut hold = crate::signals::hold_exit();
     let mut temp = tempfile::Builder::new()
         .prefix(".initbox-")
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(&dir)
         .map_err(|e| io_failure("cannot create a temporary file in", &dir, e))?;
+    let tracked = hold.track(temp.path());
+    drop(hold);
     // The final mode before the content: a secret is never readable by others, not even briefly.
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(opts.mode & 0o7777))
         .or_else(|e| {
@@ -138,6 +145,7 @@ pub fn stage(dest: &Path, contents: &[u8], opts: &WriteOptions) -> Result<Staged
     Ok(Staged {
         temp,
         dest: dest.to_path_buf(),
+        _tracked: tracked,
     })
 }
 

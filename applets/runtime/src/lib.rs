@@ -2,7 +2,8 @@
 //!
 //! - [`exit`]: the toolkit's exit-code table and the [`Failure`] type;
 //! - [`duration`], [`deadline`], [`retry`]: durations, the overall deadline, the retry policy;
-//! - [`signals`]: SIGTERM/SIGINT end a run at once, also as PID 1;
+//! - [`signals`]: SIGTERM/SIGINT end a run at once, also as PID 1 and while the applet's thread
+//!   is busy (a watchdog thread; [`signals::set_stop_grace`] for applets that stop children);
 //! - [`exec`]: `-- CMD ARGS` replaces initbox after success, never after failure;
 //! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
 //! - [`atomic`]: atomic file writes with tight modes;
@@ -68,7 +69,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match A::try_parse_from(argv) {
+    let parsed = env_names_only(A::command())
+        .try_get_matches_from(argv)
+        .and_then(|mut m| <A as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(args) => args,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -87,6 +91,14 @@ where
             std::process::exit(Code::USAGE.as_i32());
         }
     }
+}
+
+/// `cmd` with every argument of it and of its subcommands, at any depth, showing its
+/// environment variable in `--help`/`-h` by name only (`[env: INITBOX_X]`), never with the
+/// value it has now: variables carry URLs with passwords, tokens and headers.
+pub fn env_names_only(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|a| a.hide_env_values(true))
+        .mut_subcommands(env_names_only)
 }
 
 /// The first line of a clap error, with a pointer to `--help`: one line, always.
@@ -147,6 +159,11 @@ pub fn launch<A: Applet>(args: A) -> ! {
     install_panic_hook();
     #[cfg(feature = "tls")]
     tls::install_crypto_provider();
+    // Signals win even while this thread is busy in synchronous work.
+    let watchdog_log = log.clone();
+    if let Err(e) = signals::watchdog(move |signo| report(&watchdog_log, &stopped(signo))) {
+        tracing::debug!("no signal watchdog: {e}");
+    }
 
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -162,18 +179,29 @@ pub fn launch<A: Applet>(args: A) -> ! {
         let mut shutdown = signals::Shutdown::install();
         tokio::select! {
             biased;
-            signo = shutdown.received() => {
-                let f = Failure::new(Code::signal(signo), format!("stopped by {}", signals::name(signo)));
-                Err(f)
-            }
+            signo = shutdown.received() => Err(stopped(signo)),
             r = args.run() => r,
         }
     });
     finish(&log, result)
 }
 
+/// The failure of a run ended by signal `signo`.
+fn stopped(signo: i32) -> Failure {
+    Failure::new(
+        Code::signal(signo),
+        format!("stopped by {}", signals::name(signo)),
+    )
+}
+
 /// Report the result and leave: exit code, or exec.
 pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
+    if !signals::claim_exit() {
+        // The signal watchdog is reporting and ending the process.
+        loop {
+            std::thread::park();
+        }
+    }
     let failure = match result {
         Ok(Outcome::Exit(code)) => exit_now(code),
         Ok(Outcome::Exec(cmd)) => {
@@ -186,13 +214,18 @@ pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
         }
         Err(f) => f,
     };
+    report(log, &failure);
+    exit_now(failure.code)
+}
+
+/// Log a failure (a warning when a signal ended the run) and write the termination log.
+fn report(log: &LogArgs, failure: &Failure) {
     if failure.code.as_i32() > 128 && failure.code.as_i32() < 160 {
         tracing::warn!(code = failure.code.as_i32(), "{}", failure.message);
     } else {
         tracing::error!(code = failure.code.as_i32(), "{}", failure.message);
     }
     logging::write_termination_log(log, &failure.message);
-    exit_now(failure.code)
 }
 
 fn exit_now(code: Code) -> ! {

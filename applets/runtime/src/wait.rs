@@ -183,7 +183,15 @@ pub async fn wait(
         Outcome::Exec(Command::new(command))
     };
     if args.once {
-        return once(probes, args).await.map(|()| outcome);
+        // A negative answer is the answer (exit 1), not an error: logged at INFO, so `-q`
+        // prints nothing and a HEALTHCHECK's log holds no ERROR line for it.
+        return Ok(match once(probes, args).await? {
+            None => outcome,
+            Some(answer) => {
+                info!(code = crate::Code::FAILED.as_i32(), "{answer}");
+                Outcome::Exit(crate::Code::FAILED)
+            }
+        });
     }
     wait_until_ready(probes, args).await.map(|()| outcome)
 }
@@ -220,7 +228,8 @@ async fn attempt(
     }
 }
 
-async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<(), Failure> {
+/// One attempt per probe: `None` if the condition holds, else the negative answer.
+async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<Option<String>, Failure> {
     let deadline = args.deadline();
     let mut set = JoinSet::new();
     for probe in probes {
@@ -248,10 +257,10 @@ async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<(), Failur
         failures.is_empty()
     };
     if enough {
-        Ok(())
+        Ok(None)
     } else {
         failures.sort();
-        Err(Failure::failed(format!(
+        Ok(Some(format!(
             "{} {}",
             not_ready_text(args.invert),
             failures.join("; ")
@@ -483,9 +492,10 @@ mod tests {
             once: true,
             ..Default::default()
         };
-        let err = wait(vec![probe(2)], &args, vec![]).await.unwrap_err();
-        assert_eq!(err.code, crate::Code::FAILED);
-        assert!(wait(vec![probe(1)], &args, vec![]).await.is_ok());
+        let answer = wait(vec![probe(2)], &args, vec![]).await;
+        assert!(matches!(answer, Ok(Outcome::Exit(c)) if c == crate::Code::FAILED));
+        let ready = wait(vec![probe(1)], &args, vec![]).await;
+        assert!(matches!(ready, Ok(Outcome::Exit(c)) if c == crate::Code::OK));
     }
 
     #[tokio::test(start_paused = true)]
