@@ -398,19 +398,21 @@ fn build_environment(
     if options.filesystem {
         env.set_auto_reload(false);
         env.set_path_join_callback(|name, parent| Cow::Owned(join_relative(name, parent)));
-        env.set_loader(|name| match std::fs::read(name) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => Ok(Some(s)),
-                Err(_) => Err(Error::new(
-                    ErrorKind::TemplateNotFound,
-                    format!("{name} is not UTF-8 text"),
-                )),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::new(
-                ErrorKind::TemplateNotFound,
-                format!("cannot read {name}: {}", io_reason(&e)),
-            )),
+        env.set_loader(|name| {
+            if !Path::new(name).exists() {
+                return Ok(None);
+            }
+            // Bounded: a template from /dev/zero or a FIFO stops at the input limit.
+            match initbox_runtime::input::read(Path::new(name), name) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(s) => Ok(Some(s)),
+                    Err(_) => Err(Error::new(
+                        ErrorKind::TemplateNotFound,
+                        format!("{name} is not UTF-8 text"),
+                    )),
+                },
+                Err(f) => Err(Error::new(ErrorKind::InvalidOperation, f.message)),
+            }
         });
     }
 
@@ -464,14 +466,6 @@ fn resolve_secret(state: &SecretState, reference: &str) -> Result<String, Error>
         lock(&state.values).push(value.clone());
     }
     Ok(value)
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        _ => e.to_string(),
-    }
 }
 
 fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
@@ -747,6 +741,12 @@ impl RenderError {
             span: 1,
             code: Code::INVALID_INPUT,
         }
+    }
+
+    /// The same error with another exit code.
+    pub fn with_code(mut self, code: Code) -> Self {
+        self.code = code;
+        self
     }
 
     /// Point at byte `start..end` of `source`.

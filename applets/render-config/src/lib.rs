@@ -202,6 +202,11 @@ pub struct Args {
     #[command(flatten)]
     pub backends: initbox_fetch_secret::BackendArgs,
 
+    /// Largest template, data file or rendered output accepted (bytes, or 64K, 16M, 1G).
+    #[arg(long, value_name = "SIZE", default_value = "16M", env = "INITBOX_MAX_INPUT_SIZE",
+          value_parser = initbox_runtime::input::parse_size)]
+    pub max_input_size: u64,
+
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -333,14 +338,8 @@ impl Renderer {
 
 fn read_template(path: &Path) -> Result<String, RenderError> {
     let name = jinja::path_name(path);
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        RenderError::new(&name, format!("cannot read the template: {why}"))
-    })?;
+    let bytes = initbox_runtime::input::read(path, "template")
+        .map_err(|f| RenderError::new(&name, f.message).with_code(f.code))?;
     String::from_utf8(bytes).map_err(|_| RenderError::new(&name, "the template is not UTF-8 text"))
 }
 
@@ -622,6 +621,7 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
+        initbox_runtime::input::set_limit(self.max_input_size);
         self.check_flags()?;
         let jobs = self.jobs()?;
         let engine = self.engine()?;
