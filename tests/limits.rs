@@ -307,3 +307,102 @@ fn a_missing_secret_file_is_exit_3_everywhere() {
         assert!(r.stderr.contains("no such file"), "{}", r.stderr);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files: stale temporaries, directory modes.
+
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".initbox-"))
+        .collect()
+}
+
+/// issue 21.12: runs SIGKILLed while their staged file waits for --check-cmd leave
+/// `.initbox-*` files; the next successful run removes them (their writers are gone), and
+/// keeps a recent one it cannot attribute (another container may be writing it).
+#[test]
+fn a_successful_run_removes_the_temporaries_of_killed_runs() {
+    let dir = tempdir();
+    let tpl = dir.path().join("app.conf.j2");
+    std::fs::write(&tpl, "x={{ env.HOME }}\n").unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let dest = out.join("app.conf");
+    let flag = dir.path().join("staged");
+    let check = format!("/bin/sh -c 'touch {}; sleep 5' {{}}", flag.display());
+    for _ in 0..3 {
+        let _ = std::fs::remove_file(&flag);
+        let mut child = initbox()
+            .args(["render-config", "--check-cmd", &check])
+            .arg(&tpl)
+            .arg(&dest)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while !flag.exists() && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(flag.exists(), "--check-cmd never ran");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert_eq!(
+        temporaries(&out).len(),
+        3,
+        "the kills left their temporaries"
+    );
+    // One we cannot attribute, written just now: kept.
+    std::fs::write(out.join(".initbox-foreign"), "x").unwrap();
+    let r = run(initbox().arg("render-config").arg(&tpl).arg(&dest), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(temporaries(&out), vec![".initbox-foreign".to_string()]);
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// issue 21.14: created directories get their documented mode (0755) whatever the umask.
+#[test]
+fn created_directories_have_their_mode_under_any_umask() {
+    for umask in ["077", "777", "022"] {
+        let dir = tempdir();
+        let tpl = dir.path().join("t.j2");
+        std::fs::write(&tpl, "x\n").unwrap();
+        let dest = dir.path().join("cfg/a/b/app.conf");
+        let bin = env!("CARGO_BIN_EXE_initbox");
+        let script = format!(
+            "umask {umask}; exec {bin} render-config {} {}",
+            tpl.display(),
+            dest.display()
+        );
+        let r = run(Command::new("/bin/sh").args(["-c", &script]), LIMIT);
+        assert_eq!(r.code(), 0, "umask {umask}: {}", r.all());
+        for d in ["cfg", "cfg/a", "cfg/a/b"] {
+            assert_eq!(
+                mode_of(&dir.path().join(d)),
+                0o755,
+                "{d} under umask {umask}"
+            );
+        }
+        assert_eq!(mode_of(&dest), 0o644, "the file under umask {umask}");
+
+        let shared = dir.path().join("shared/bin");
+        let script = format!("umask {umask}; exec {bin} copy-self {}", shared.display());
+        let r = run(Command::new("/bin/sh").args(["-c", &script]), LIMIT);
+        assert_eq!(r.code(), 0, "umask {umask}: {}", r.all());
+        for d in ["shared", "shared/bin"] {
+            assert_eq!(
+                mode_of(&dir.path().join(d)),
+                0o755,
+                "{d} under umask {umask}"
+            );
+        }
+    }
+}
