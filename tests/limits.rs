@@ -406,3 +406,93 @@ fn created_directories_have_their_mode_under_any_umask() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Templates: bounded work and output (issue 21.9).
+
+fn render_capped(template: &str, extra: &[&str]) -> (Run, String) {
+    let dir = tempdir();
+    let tpl = dir.path().join("bomb.j2");
+    std::fs::write(&tpl, template).unwrap();
+    let tpl = tpl.to_str().unwrap().to_string();
+    let mut args = vec!["render-config"];
+    args.extend_from_slice(extra);
+    args.extend([tpl.as_str(), "-"]);
+    (run(&mut capped(&args), LIMIT), tpl)
+}
+
+#[test]
+fn template_bombs_end_with_exit_3_naming_the_template_and_line() {
+    let cases = [
+        ("a\n{{ 'x' | center(99999999999) }}\n", ":2:"),
+        ("{{ ('x' * 1000) | indent(99999999) }}", ":1:"),
+        ("{{ ('x' * 10000000) | replace('x', 'xxxxxxxxxx') }}", ":1:"),
+        ("{{ (['xxxxxxxxxx'] * 10000000) | join }}", ":1:"),
+        ("{{ [[1]] | tojson(indent=999999999) }}", ":1:"),
+        (
+            "x\ny\n{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+            ":3:",
+        ),
+        (
+            "{% for i in range(20) %}{{ 'x' * 1000000 }}{% endfor %}",
+            ":1:",
+        ),
+    ];
+    for (template, line) in cases {
+        let (r, tpl) = render_capped(template, &[]);
+        assert_eq!(r.code(), 3, "{template}: {}", r.all());
+        let last = r.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains(&format!("{tpl}{line}")),
+            "{template}: names {tpl}{line}: {}",
+            r.stderr
+        );
+        assert!(!r.all().contains("panicked"), "{}", r.all());
+    }
+    // Literal text repeated past the limit: caught by the output buffer.
+    let (r, tpl) = render_capped(
+        &format!(
+            "{{% for i in range(100000) %}}{}{{% endfor %}}",
+            "a".repeat(400)
+        ),
+        &[],
+    );
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(
+        r.stderr.contains(&tpl) && r.stderr.contains("larger than 16 MiB"),
+        "{}",
+        r.stderr
+    );
+    // The limit is the one flag.
+    let (r, _) = render_capped(
+        "{{ 'x' | center(20000000) | length }}",
+        &["--max-input-size", "32M"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "20000000");
+}
+
+#[test]
+fn envsubst_output_is_bounded_with_the_position() {
+    let dir = tempdir();
+    let tpl = dir.path().join("bomb.tmpl");
+    std::fs::write(&tpl, format!("first\n{}", "$X".repeat(200_000))).unwrap();
+    let r = run(
+        capped(&[
+            "render-config",
+            "--engine",
+            "envsubst",
+            tpl.to_str().unwrap(),
+            "-",
+        ])
+        .env("X", "y".repeat(100)),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(
+        r.stderr.contains(&format!("{}:2:", tpl.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("larger than 16 MiB"), "{}", r.stderr);
+}
