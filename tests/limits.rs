@@ -496,3 +496,69 @@ fn envsubst_output_is_bounded_with_the_position() {
     );
     assert!(r.stderr.contains("larger than 16 MiB"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// render-config: a file holding a transformed secret is still a secret file (issue 21.13).
+
+#[test]
+fn secret_data_taint_survives_filters() {
+    let dir = tempdir();
+    let secrets = dir.path().join("secrets.json");
+    std::fs::write(
+        &secrets,
+        r#"{"db": {"password": "Hunter2-Zq81-pass"}, "pin": "4711"}"#,
+    )
+    .unwrap();
+    let data = dir.path().join("values.json");
+    std::fs::write(&data, r#"{"host": "db.internal"}"#).unwrap();
+    let src = dir.path().join("t");
+    std::fs::create_dir(&src).unwrap();
+    let templates = [
+        ("b64.j2", "{{ s.db.password | b64encode }}\n", true),
+        ("upper.j2", "{{ s.db.password | upper }}\n", true),
+        ("slice.j2", "{{ s.db.password[2:9] }}\n", true),
+        ("sha.j2", "{{ s.db.password | sha256 }}\n", true),
+        ("reverse.j2", "{{ s.db.password | reverse }}\n", true),
+        ("short.j2", "pin={{ pin ~ '' }}\n", true),
+        ("plain.j2", "host={{ host }}\n", false),
+    ];
+    for (name, body, _) in templates {
+        std::fs::write(src.join(name), body).unwrap();
+    }
+    let out = dir.path().join("out");
+    let r = run(
+        initbox()
+            .arg("render-config")
+            .arg(&src)
+            .arg(&out)
+            .arg("--data")
+            .arg(&data)
+            .arg("--secret-data")
+            .arg(format!("s={}", secrets.display()))
+            .arg("--secret-data")
+            .arg(&secrets),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    for (name, _, secret) in templates {
+        let f = out.join(name.trim_end_matches(".j2"));
+        let want = if secret { 0o400 } else { 0o644 };
+        assert_eq!(mode_of(&f), want, "{name}");
+    }
+
+    // envsubst: a short secret value, substituted as is.
+    let tpl = dir.path().join("pin.tmpl");
+    std::fs::write(&tpl, "pin=${pin}\n").unwrap();
+    let dest = dir.path().join("pin.conf");
+    let r = run(
+        initbox()
+            .args(["render-config", "--engine", "envsubst"])
+            .arg(&tpl)
+            .arg(&dest)
+            .arg("--secret-data")
+            .arg(&secrets),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(mode_of(&dest), 0o400);
+}

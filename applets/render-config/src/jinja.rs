@@ -305,6 +305,22 @@ impl Engine {
         }
     }
 
+    /// Wrap the root context so that reading any top-level name in `secret_keys` (names whose
+    /// values came from a secret, e.g. `--secret-data`) marks the render as containing a
+    /// secret. The mark is taken where the value is read, so it survives every filter applied
+    /// to it afterwards (`b64encode`, `upper`, slicing, hashing); a template that merely tests
+    /// such a value is marked too, which errs on the tight side.
+    pub fn track_secret_keys(&self, root: Value, secret_keys: BTreeSet<String>) -> Value {
+        if secret_keys.is_empty() {
+            return root;
+        }
+        Value::from_object(TrackedRoot {
+            inner: root,
+            keys: secret_keys,
+            state: Arc::clone(&self.secrets),
+        })
+    }
+
     /// Whether `text` contains a value known to be secret (from `secret()` or
     /// [`Engine::add_secret_values`]).
     pub fn contains_secret_value(&self, text: &str) -> bool {
@@ -419,6 +435,45 @@ impl Engine {
         Rendered {
             text,
             contains_secret,
+        }
+    }
+}
+
+/// The root context of a render with secret top-level names (see
+/// [`Engine::track_secret_keys`]).
+struct TrackedRoot {
+    inner: Value,
+    keys: BTreeSet<String>,
+    state: Arc<SecretState>,
+}
+
+impl fmt::Debug for TrackedRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("context")
+    }
+}
+
+impl minijinja::value::Object for TrackedRoot {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = self
+            .inner
+            .get_item(key)
+            .ok()
+            .filter(|v| !v.is_undefined())?;
+        if key.as_str().is_some_and(|k| self.keys.contains(k)) {
+            self.state.used.store(true, Ordering::SeqCst);
+        }
+        Some(v)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.inner.try_iter() {
+            Ok(keys) => minijinja::value::Enumerator::Values(keys.collect()),
+            Err(_) => minijinja::value::Enumerator::Empty,
         }
     }
 }

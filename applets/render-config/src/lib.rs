@@ -247,6 +247,8 @@ struct Renderer {
     ctx: Context,
     ctx_value: Value,
     vars: BTreeMap<String, String>,
+    /// Top-level names whose values came from --secret-data.
+    secret_keys: BTreeSet<String>,
 }
 
 impl Renderer {
@@ -265,7 +267,9 @@ impl Renderer {
             EngineKind::Envsubst => {
                 let text =
                     envsubst::render(name, source, &|k| self.lookup(k), self.allow.as_ref())?;
-                let secret = self.engine.contains_secret_value(&text);
+                let secret = self.engine.contains_secret_value(&text)
+                    || envsubst::variables(name, source)
+                        .is_ok_and(|vars| vars.keys().any(|v| self.secret_keys.contains(v)));
                 Ok((text, secret))
             }
         }
@@ -525,10 +529,12 @@ impl Args {
         Ok(jobs)
     }
 
-    fn context(&self, engine: &Engine) -> Result<Context, Failure> {
+    /// The render context, and the top-level names whose values came from --secret-data.
+    fn context(&self, engine: &Engine) -> Result<(Context, BTreeSet<String>), Failure> {
         let mut ctx = Context::new();
         ctx.insert("env", jinja::env_value());
         let mut secret_values = Vec::new();
+        let mut secret_keys = BTreeSet::new();
         for (arg, secret) in self
             .data
             .iter()
@@ -538,6 +544,16 @@ impl Args {
             let value = data::load_file(&arg.path)?;
             if secret {
                 secret_values.extend(data::register_secret_data(&value));
+                match &arg.name {
+                    Some(name) => {
+                        secret_keys.insert(name.clone());
+                    }
+                    None => {
+                        if let Ok(keys) = value.try_iter() {
+                            secret_keys.extend(keys.filter_map(|k| k.as_str().map(str::to_string)));
+                        }
+                    }
+                }
             }
             match &arg.name {
                 Some(name) => ctx.insert(name, value),
@@ -548,7 +564,7 @@ impl Args {
         for s in &self.set {
             ctx.set(s);
         }
-        Ok(ctx)
+        Ok((ctx, secret_keys))
     }
 
     fn engine(&self) -> Result<Engine, Failure> {
@@ -625,7 +641,8 @@ impl Applet for Args {
         self.check_flags()?;
         let jobs = self.jobs()?;
         let engine = self.engine()?;
-        let ctx = self.context(&engine)?;
+        let (ctx, secret_keys) = self.context(&engine)?;
+        let ctx_value = engine.track_secret_keys(ctx.to_value(), secret_keys.clone());
         let mut vars = BTreeMap::new();
         if self.engine == EngineKind::Envsubst {
             vars.extend(
@@ -638,7 +655,8 @@ impl Applet for Args {
             kind: self.engine,
             engine,
             allow: self.allow.clone(),
-            ctx_value: ctx.to_value(),
+            ctx_value,
+            secret_keys,
             ctx,
             vars,
         });
