@@ -91,6 +91,17 @@ fn every_input_from_dev_zero_stops_at_its_limit_with_exit_3() {
             ],
             "token_file",
         ),
+        (
+            &[
+                "notify",
+                "-m",
+                "x",
+                "--body-file",
+                "/dev/zero",
+                "json://127.0.0.1:1/",
+            ],
+            "--body-file /dev/zero",
+        ),
         (&["network-check", "-f", "/dev/zero"], "spec /dev/zero"),
         (
             &["fetch-secret", "--spec", "/dev/zero"],

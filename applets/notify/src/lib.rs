@@ -307,8 +307,7 @@ impl Base {
             (Some(b), _) => Some(("--body".to_string(), b.clone())),
             (None, Some(p)) => Some((
                 format!("--body-file {}", p.display()),
-                std::fs::read_to_string(p)
-                    .map_err(|e| Failure::usage(format!("--body-file {}: {e}", p.display())))?,
+                initbox_runtime::input::read_string(p, &format!("--body-file {}", p.display()))?,
             )),
             _ => None,
         };
