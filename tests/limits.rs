@@ -484,6 +484,22 @@ fn template_bombs_end_with_exit_3_naming_the_template_and_line() {
 }
 
 #[test]
+fn notify_templates_share_the_bounds() {
+    let r = run(
+        &mut capped(&[
+            "notify",
+            "--dry-run",
+            "-m",
+            "{{ 'x' | center(99999999999) }}",
+            "json://127.0.0.1:1/",
+        ]),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "--message:1:");
+    assert!(r.stderr.contains("INITBOX_MAX_INPUT_SIZE"), "{}", r.stderr);
+}
+
+#[test]
 fn envsubst_output_is_bounded_with_the_position() {
     let dir = tempdir();
     let tpl = dir.path().join("bomb.tmpl");

@@ -220,8 +220,8 @@ fn too_large(what: &str) -> Error {
 pub(crate) fn too_large_message(what: &str) -> String {
     let limit = initbox_runtime::input::human_size(max_output() as u64);
     format!(
-        "{what} would be larger than {limit} (raise with --max-input-size / {})",
-        initbox_runtime::input::ENV
+        "{what} would be larger than {limit} ({})",
+        initbox_runtime::input::raise_hint()
     )
 }
 

@@ -76,6 +76,16 @@ pub fn limit() -> u64 {
     }
 }
 
+/// How to raise [`limit`]: `raise with --max-input-size / INITBOX_MAX_INPUT_SIZE` when the
+/// running applet has the flag, else the variable alone.
+pub fn raise_hint() -> String {
+    if HAS_FLAG.load(Ordering::Relaxed) {
+        format!("raise with --max-input-size / {ENV}")
+    } else {
+        format!("raise with {ENV}")
+    }
+}
+
 /// `1 MiB`, `16 MiB`, `1500 bytes`.
 pub fn human_size(n: u64) -> String {
     if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
@@ -106,10 +116,7 @@ impl Kind {
         let size = human_size(limit);
         Failure::invalid_input(match self {
             Kind::Secret => format!("{label}: larger than {size} (the limit for a secret file)"),
-            Kind::Data if HAS_FLAG.load(Ordering::Relaxed) => {
-                format!("{label}: larger than {size} (raise with --max-input-size / {ENV})")
-            }
-            Kind::Data => format!("{label}: larger than {size} (raise with {ENV})"),
+            Kind::Data => format!("{label}: larger than {size} ({})", raise_hint()),
         })
     }
 }
