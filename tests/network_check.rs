@@ -1096,7 +1096,7 @@ fn spec_file_runs_checks_and_rejects_bad_files_with_one_line() {
         initbox().args(["network-check", "-f", "/nonexistent/checks.yaml"]),
         LIMIT,
     );
-    assert_one_line_error(&r, 3, "cannot read spec /nonexistent/checks.yaml");
+    assert_one_line_error(&r, 3, "spec /nonexistent/checks.yaml: cannot read");
     drop(open);
 }
 

@@ -553,7 +553,7 @@ fn kill_during_the_write_leaves_no_partial_file() {
         let mut child = rc()
             .arg(&t)
             .arg(&out)
-            .args(["--set", &format!("pad={pad}")])
+            .args(["--set", &format!("pad={pad}"), "--max-input-size", "64M"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -575,10 +575,13 @@ fn kill_during_the_write_leaves_no_partial_file() {
     }
     assert!(killed_mid_run > 0, "no run was killed while working");
     // A complete run after all that produces the whole file.
-    let r = go(rc()
-        .arg(&t)
-        .arg(&out)
-        .args(["--set", &format!("pad={pad}")]));
+    // (24 MB is more than the default output limit of 16 MiB.)
+    let r = go(rc().arg(&t).arg(&out).args([
+        "--set",
+        &format!("pad={pad}"),
+        "--max-input-size",
+        "64M",
+    ]));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(fs::read(&out).unwrap(), full.as_bytes());
 }

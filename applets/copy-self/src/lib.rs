@@ -7,7 +7,7 @@
 //! so an application container never sees a half-written binary; links are relative symlinks,
 //! so they work wherever the volume is mounted.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -139,11 +139,9 @@ pub fn copy_self(
                 dir.display()
             )));
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(|e| io_failure("cannot create directory", dir, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            atomic::create_dirs(dir, 0o755, None)?
+        }
         Err(e) => return Err(io_failure("cannot use", dir, e)),
     }
     if links && applets.contains(&name) {

@@ -156,7 +156,7 @@ impl Aws {
                 .map(PathBuf::from)
                 .or_else(|| home.map(|h| h.join(".aws/config")))
         }?;
-        let text = std::fs::read_to_string(path).ok()?;
+        let text = initbox_runtime::input::read_string(&path, "AWS configuration").ok()?;
         let profile = self.profile();
         let wanted = if credentials || profile == "default" {
             vec![profile.clone()]

@@ -80,8 +80,9 @@ impl Kube {
             .unwrap_or_else(|| sa.join("token"));
         let token = read_secret_file(&token_file, "Kubernetes service-account token")?;
         let namespace = args.k8s_namespace.clone().or_else(|| {
-            std::fs::read_to_string(sa.join("namespace"))
+            initbox_runtime::input::read_secret_bytes(&sa.join("namespace"), "namespace")
                 .ok()
+                .and_then(|b| String::from_utf8(b).ok())
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
         });

@@ -18,7 +18,9 @@
 //! is, a map as compact JSON. Parameters: `optional=true`, `default=TEXT` (both make a missing
 //! secret or key non-fatal), `version=N` (Vault KV v2, Secrets Manager `VersionId`, SSM),
 //! `stage=AWSCURRENT` (Secrets Manager), `kv=1|2` (skip Vault's KV version detection),
-//! `namespace=NS` (Vault Enterprise/OpenBao namespace), `decode=base64`. A trailing `+` (vals'
+//! `namespace=NS` (Vault Enterprise/OpenBao namespace), `decode=base64`, `raw=true` (file:
+//! keep the content byte for byte; by default exactly one trailing newline is dropped, the
+//! toolkit's secret-file rule). A trailing `+` (vals'
 //! end-of-expression marker) is accepted and ignored.
 //!
 //! A malformed reference is an input error (exit 3) whose one-line message names the reference.
@@ -104,6 +106,9 @@ pub struct Reference {
     /// `namespace=`: the Vault namespace of this read.
     pub namespace: Option<String>,
     pub decode: Decode,
+    /// `raw=true` (file references): keep the file's content byte for byte instead of
+    /// dropping one trailing newline (the toolkit's secret-file rule).
+    pub raw: bool,
 }
 
 impl fmt::Debug for Reference {
@@ -133,6 +138,7 @@ pub const PARAMS: &[&str] = &[
     "kv",
     "namespace",
     "decode",
+    "raw",
 ];
 
 /// Whether `s` looks like a reference (starts with `ref+`).
@@ -207,6 +213,7 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
         kv: None,
         namespace: None,
         decode: Decode::None,
+        raw: false,
     };
     let mut seen = BTreeMap::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -227,6 +234,13 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
                 }
             }
             "default" => r.default = Some(v),
+            "raw" => {
+                r.raw = match v.as_str() {
+                    "" | "true" | "1" | "yes" => true,
+                    "false" | "0" | "no" => false,
+                    _ => return Err(format!("raw={v} is not true or false")),
+                }
+            }
             "version" if !v.is_empty() => r.version = Some(v),
             "stage" if !v.is_empty() => r.stage = Some(v),
             "namespace" if !v.is_empty() => r.namespace = Some(v),

@@ -142,20 +142,33 @@ impl Resolver {
             Backend::Vault => self.vault().await?.read(r).await,
             Backend::AwsSecretsManager | Backend::AwsSsm => self.aws().await?.read(r).await,
             Backend::Kubernetes => self.k8s().await?.read(r).await,
-            Backend::File => match tokio::fs::read(&r.path).await {
-                Ok(bytes) => {
-                    let text = String::from_utf8(bytes)
-                        .map_err(|_| Failure::failed(format!("{r}: the file is not UTF-8 text")))?;
-                    Ok(Fetched::Found(Document::new(Value::String(text), None)))
+            Backend::File => {
+                let path = std::path::Path::new(&r.path);
+                // Not found is the backend's "no such secret" (exit 1, or optional/default);
+                // every other problem is the runtime's one secret-file error.
+                if !path.exists() && !path.is_symlink() {
+                    return Ok(Fetched::NotFound(format!(
+                        "secret not found: no file {}",
+                        r.path
+                    )));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Fetched::NotFound(
-                    format!("secret not found: no file {}", r.path),
-                )),
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(
-                    Failure::env_refused(format!("{r}: cannot read {}: {e}", r.path)),
-                ),
-                Err(e) => Err(Failure::failed(format!("{r}: cannot read {}: {e}", r.path))),
-            },
+                let label = r.to_string();
+                let (p, raw) = (path.to_path_buf(), r.raw);
+                let bytes = tokio::task::spawn_blocking(move || {
+                    initbox_runtime::input::read_secret_bytes(&p, &label)
+                })
+                .await
+                .map_err(|e| Failure::failed(format!("{r}: {e}")))??;
+                let text = String::from_utf8(bytes).map_err(|_| {
+                    Failure::invalid_input(format!("{r}: the file is not UTF-8 text"))
+                })?;
+                let text = if raw {
+                    text
+                } else {
+                    initbox_runtime::input::strip_one_newline(&text).to_string()
+                };
+                Ok(Fetched::Found(Document::new(Value::String(text), None)))
+            }
             Backend::Env => match std::env::var(&r.path) {
                 Ok(v) => Ok(Fetched::Found(Document::new(Value::String(v), None))),
                 Err(std::env::VarError::NotPresent) => Ok(Fetched::NotFound(format!(

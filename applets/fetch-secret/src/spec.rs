@@ -36,9 +36,7 @@ enum Entry {
 
 /// `(NAME, REFERENCE TEXT)` pairs of a spec file, sorted by name.
 pub fn load(path: &Path) -> Result<Vec<(String, String)>, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Failure::usage(format!("cannot read the spec file {}: {e}", path.display()))
-    })?;
+    let text = initbox_runtime::input::read_string(path, &format!("spec file {}", path.display()))?;
     let is_toml = path.extension().is_some_and(|e| e == "toml");
     let spec: Spec = if is_toml {
         toml::from_str(&text).map_err(|e| {

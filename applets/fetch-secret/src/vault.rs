@@ -147,17 +147,13 @@ fn env_nonempty(name: &str) -> Option<String> {
 
 /// Read a credential file: trimmed, registered for redaction, non-empty.
 pub(crate) fn read_secret_file(path: &Path, what: &str) -> Result<String, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let msg = format!("cannot read the {what} file {}: {e}", path.display());
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            Failure::env_refused(msg)
-        } else {
-            Failure::usage(msg)
-        }
-    })?;
-    let text = text.trim().to_string();
+    let text = initbox_runtime::input::read_secret(
+        path,
+        &format!("{what} file {}", path.display()),
+        false,
+    )?;
     if text.is_empty() {
-        return Err(Failure::usage(format!(
+        return Err(Failure::invalid_input(format!(
             "the {what} file {} is empty",
             path.display()
         )));

@@ -814,8 +814,8 @@ struct SpecDefaults {
 /// Read a spec file; every error names the file and the entry.
 pub fn read_spec(path: &Path, defaults: &Defaults) -> Result<Vec<Check>, String> {
     let shown = path.display();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read spec {shown}: {e}"))?;
+    let text = initbox_runtime::input::read_string(path, &format!("spec {shown}"))
+        .map_err(|f| f.message)?;
     let spec: SpecFile = serde_norway::from_str(&text).map_err(|e| {
         // The file may hold passwords: the message names the problem, never the text.
         let msg = initbox_runtime::redact::without_input_values(&e.to_string());

@@ -47,8 +47,10 @@ pub fn pod(dir: Option<&Path>) -> Result<Map<String, Value>, Failure> {
                 .file_name()
                 .map(|n| n.to_string_lossy().replace(['-', '.'], "_"))
                 .unwrap_or_default();
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Failure::usage(format!("--downward-api {}: {e}", path.display())))?;
+            let text = initbox_runtime::input::read_string(
+                &path,
+                &format!("--downward-api {}", path.display()),
+            )?;
             let key = match name.as_str() {
                 "podname" | "pod_name" => "name".to_string(),
                 "nodename" | "node_name" => "node".to_string(),
@@ -96,8 +98,7 @@ pub fn data(specs: &[String]) -> Result<Map<String, Value>, Failure> {
             Some((n, p)) if !n.is_empty() && !n.contains('/') => (Some(n), p),
             _ => (None, spec.as_str()),
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("--data {path}: cannot read: {e}")))?;
+        let text = initbox_runtime::input::read_string(Path::new(path), &format!("--data {path}"))?;
         let value: Value = serde_json::from_str(&text)
             .map_err(|e| Failure::invalid_input(format!("--data {path}: not valid JSON: {e}")))?;
         match (name, value) {

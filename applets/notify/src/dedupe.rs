@@ -47,7 +47,11 @@ impl State {
     /// Load the state; a missing file is an empty state, an unreadable one is logged and
     /// replaced (a broken state file must not stop notifications).
     pub fn load(path: &Path) -> State {
-        match std::fs::read(path) {
+        let read = std::fs::File::open(path).and_then(|f| {
+            initbox_runtime::input::read_from(f, "dedupe state")
+                .map_err(|f| std::io::Error::other(f.message))
+        });
+        match read {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(file = %path.display(), "dedupe state unreadable ({e}); starting afresh");
                 State::default()

@@ -270,9 +270,7 @@ impl Delivery {
             }
             if let (Some(cert), Some(key)) = (&self.tls.client_cert, &self.tls.client_key) {
                 let read = |p: &std::path::Path| {
-                    std::fs::read(p).map_err(|e| {
-                        Failure::invalid_input(format!("cannot read {}: {e}", p.display()))
-                    })
+                    initbox_runtime::input::read_secret_bytes(p, &p.display().to_string())
                 };
                 let key_pem = read(key)?;
                 if let Ok(k) = std::str::from_utf8(&key_pem) {

@@ -280,15 +280,14 @@ fn parse_targets(urls: &[String]) -> Result<Vec<Target>, Failure> {
 fn message_template(send: &SendArgs) -> Result<Option<String>, Failure> {
     match (&send.message, &send.message_file) {
         (Some(m), _) if m == "-" => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .map_err(|e| Failure::usage(format!("--message -: cannot read stdin: {e}")))?;
+            let text = initbox_runtime::input::read_stdin("--message - (stdin)")?;
             Ok(Some(text.trim_end_matches('\n').to_string()))
         }
         (Some(m), _) => Ok(Some(m.clone())),
-        (None, Some(p)) => std::fs::read_to_string(p)
-            .map(Some)
-            .map_err(|e| Failure::usage(format!("--message-file {}: {e}", p.display()))),
+        (None, Some(p)) => {
+            initbox_runtime::input::read_string(p, &format!("--message-file {}", p.display()))
+                .map(Some)
+        }
         (None, None) => Ok(None),
     }
 }
@@ -308,8 +307,7 @@ impl Base {
             (Some(b), _) => Some(("--body".to_string(), b.clone())),
             (None, Some(p)) => Some((
                 format!("--body-file {}", p.display()),
-                std::fs::read_to_string(p)
-                    .map_err(|e| Failure::usage(format!("--body-file {}: {e}", p.display())))?,
+                initbox_runtime::input::read_string(p, &format!("--body-file {}", p.display()))?,
             )),
             _ => None,
         };

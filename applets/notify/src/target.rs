@@ -270,10 +270,7 @@ impl Options {
         let env = self.take(&[&format!("{name}_env")]);
         let value = match (inline, file, env) {
             (Some(v), None, None) => v,
-            (None, Some(path), None) => std::fs::read_to_string(&path)
-                .map_err(|e| format!("option '{name}_file': cannot read {path}: {e}"))?
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
+            (None, Some(path), None) => read_secret_file(&path, &format!("option '{name}_file'"))?,
             (None, None, Some(var)) => std::env::var(&var)
                 .map_err(|_| format!("option '{name}_env': variable {var} is not set"))?,
             (None, None, None) => return Ok(None),
@@ -321,8 +318,11 @@ fn resolve_input(index: usize, raw: &str) -> Result<(String, String), Failure> {
         })?;
         (v, Some(format!("env:{var}")))
     } else if let Some(path) = raw.strip_prefix("file:").filter(|p| !p.starts_with("//")) {
-        let v = std::fs::read_to_string(path)
-            .map_err(|e| Failure::usage(format!("URL #{index}: cannot read {path}: {e}")))?;
+        let v = initbox_runtime::input::read_secret(
+            std::path::Path::new(path),
+            &format!("URL #{index}: file {path}"),
+            false,
+        )?;
         (v.trim().to_string(), Some(format!("file:{path}")))
     } else {
         (raw.to_string(), None)
@@ -357,10 +357,7 @@ fn expand(raw: &str) -> Result<String, String> {
             .ok_or_else(|| "unterminated ${...} placeholder".to_string())?;
         let spec = &after[..end];
         let value = if let Some(path) = spec.strip_prefix("file:") {
-            std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {path} for ${{file:...}}: {e}"))?
-                .trim_end_matches(['\r', '\n'])
-                .to_string()
+            read_secret_file(path, "${file:...}")?
         } else {
             let var = spec.strip_prefix("env:").unwrap_or(spec);
             if var.is_empty() {
@@ -564,10 +561,40 @@ pub fn display(url: &str) -> String {
     safe_url::display_origin(url)
 }
 
+thread_local! {
+    /// The exit code of a secret file that could not be read while parsing a URL (the
+    /// runtime's one secret-file error, 3 or 4), so the URL's error keeps it instead of 2.
+    static FILE_CODE: std::cell::Cell<Option<initbox_runtime::Code>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// A secret file named in a URL option, read by the runtime's one secret-file rule.
+fn read_secret_file(path: &str, what: &str) -> Result<String, String> {
+    initbox_runtime::input::read_secret(
+        std::path::Path::new(path),
+        &format!("{what} {path}"),
+        false,
+    )
+    .map_err(|f| {
+        FILE_CODE.set(Some(f.code));
+        f.message
+    })
+}
+
+/// Give `f` the code of a secret file that failed during its parse, if one did.
+fn keep_file_code(mut f: Failure) -> Failure {
+    if let Some(code) = FILE_CODE.take() {
+        f.code = code;
+    }
+    f
+}
+
 /// Parse target argument `raw` (position `index`, 1-based).
 pub fn parse(index: usize, raw: &str) -> Result<Target, Failure> {
-    let (expanded, shown) = resolve_input(index, raw)?;
-    let bad = |why: String| Failure::usage(format!("URL #{index} '{shown}': {why}"));
+    FILE_CODE.set(None);
+    let (expanded, shown) = resolve_input(index, raw).map_err(keep_file_code)?;
+    let bad =
+        |why: String| keep_file_code(Failure::usage(format!("URL #{index} '{shown}': {why}")));
     let Some((scheme, _)) = expanded.split_once("://") else {
         return Err(bad(format!(
             "not a URL (expected SCHEME://...; schemes: {SCHEMES})"

@@ -117,14 +117,7 @@ pub fn load_file(path: &Path) -> Result<Value, Failure> {
             "--data {shown}: cannot tell the format from the name (expected .json, .yaml, .yml, .toml or .env)"
         ))
     })?;
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        Failure::invalid_input(format!("data file {shown}: cannot read: {why}"))
-    })?;
+    let bytes = initbox_runtime::input::read(path, &format!("data file {shown}"))?;
     let text = String::from_utf8(bytes)
         .map_err(|_| Failure::invalid_input(format!("data file {shown}: not UTF-8 text")))?;
     parse(&text, format).map_err(|(loc, msg)| {

@@ -198,6 +198,10 @@ impl Expander<'_, '_> {
                     i += 1;
                 }
             }
+            // Each value is bounded by its source, so the output stops near the limit.
+            if out.len() > crate::jinja::max_output() {
+                return Err(self.error(dollar, i, crate::jinja::too_large_message("the output")));
+            }
             lit = i;
         }
         out.push_str(&self.src[lit..end.max(lit)]);

@@ -12,6 +12,10 @@
 //!   compatibility such as `.items()` and `.upper()`);
 //! - a `secret("ref+...")` function that resolves through a [`SecretSource`], registers every
 //!   value with the runtime's scrubber and marks the render as containing a secret;
+//! - bounded work: a render has [`FUEL`] instructions, its output at most the input limit
+//!   (`--max-input-size`, 16 MiB by default), and filters that can multiply a string
+//!   (`center`, `indent`, `replace`, `join`, `tojson(indent=)`) refuse results past it; each is
+//!   exit 3 naming the template and, where minijinja knows it, the line;
 //! - errors as `file:line:col: message` plus a source excerpt with a caret ([`RenderError`]),
 //!   scrubbed of secrets; minijinja's debug dump (which prints variable values) is never shown.
 //!
@@ -27,12 +31,12 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use initbox_runtime::{Code, Failure, redact};
-use minijinja::value::{Kwargs, Rest, ValueKind};
+use minijinja::value::{Kwargs, Rest, StringInput, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 /// Resolves a secret reference (`ref+vault://...`, `ref+file://...`) to its value.
@@ -199,10 +203,62 @@ pub struct Rendered {
     pub contains_secret: bool,
 }
 
+/// Instructions one render may execute: far above any configuration template, low enough that
+/// a runaway loop ends in seconds.
+pub const FUEL: u64 = 10_000_000;
+
+/// The largest output of one render, and of any one filter result: the input limit.
+pub(crate) fn max_output() -> usize {
+    usize::try_from(initbox_runtime::input::limit()).unwrap_or(usize::MAX)
+}
+
+fn too_large(what: &str) -> Error {
+    invalid(too_large_message(what))
+}
+
+/// `WHAT would be larger than LIMIT (raise with ...)`.
+pub(crate) fn too_large_message(what: &str) -> String {
+    let limit = initbox_runtime::input::human_size(max_output() as u64);
+    format!(
+        "{what} would be larger than {limit} ({})",
+        initbox_runtime::input::raise_hint()
+    )
+}
+
+/// Bytes written by the current render; set past the limit by [`BoundedOutput`].
+#[derive(Default)]
+struct Budget {
+    written: AtomicUsize,
+    overflow: AtomicBool,
+}
+
+/// The render's output buffer, refusing to grow past [`max_output`].
+struct BoundedOutput<'a> {
+    buf: Vec<u8>,
+    budget: &'a Budget,
+    limit: usize,
+}
+
+impl std::io::Write for BoundedOutput<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len().saturating_add(data.len()) > self.limit {
+            self.budget.overflow.store(true, Ordering::SeqCst);
+            return Err(std::io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        self.budget.written.store(self.buf.len(), Ordering::SeqCst);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A strict minijinja environment with initbox's filters and functions.
 pub struct Engine {
     env: Environment<'static>,
     secrets: Arc<SecretState>,
+    budget: Arc<Budget>,
 }
 
 impl fmt::Debug for Engine {
@@ -218,8 +274,13 @@ impl Engine {
             source: options.secrets.clone(),
             ..Default::default()
         });
-        let env = build_environment(&options, Arc::clone(&secrets))?;
-        Ok(Engine { env, secrets })
+        let budget = Arc::new(Budget::default());
+        let env = build_environment(&options, Arc::clone(&secrets), Arc::clone(&budget))?;
+        Ok(Engine {
+            env,
+            secrets,
+            budget,
+        })
     }
 
     /// The underlying environment, e.g. to add filters or globals.
@@ -244,6 +305,22 @@ impl Engine {
         }
     }
 
+    /// Wrap the root context so that reading any top-level name in `secret_keys` (names whose
+    /// values came from a secret, e.g. `--secret-data`) marks the render as containing a
+    /// secret. The mark is taken where the value is read, so it survives every filter applied
+    /// to it afterwards (`b64encode`, `upper`, slicing, hashing); a template that merely tests
+    /// such a value is marked too, which errs on the tight side.
+    pub fn track_secret_keys(&self, root: Value, secret_keys: BTreeSet<String>) -> Value {
+        if secret_keys.is_empty() {
+            return root;
+        }
+        Value::from_object(TrackedRoot {
+            inner: root,
+            keys: secret_keys,
+            state: Arc::clone(&self.secrets),
+        })
+    }
+
     /// Whether `text` contains a value known to be secret (from `secret()` or
     /// [`Engine::add_secret_values`]).
     pub fn contains_secret_value(&self, text: &str) -> bool {
@@ -259,10 +336,11 @@ impl Engine {
         ctx: Value,
     ) -> Result<Rendered, RenderError> {
         self.begin();
-        let text = self
+        let tmpl = self
             .env
-            .render_named_str(name, source, ctx)
-            .map_err(|e| self.error(&e, name))?;
+            .template_from_named_str(name, source)
+            .map_err(|e| RenderError::from_minijinja(&e, name))?;
+        let text = self.render_bounded(&tmpl, ctx, name)?;
         Ok(self.finish(text))
     }
 
@@ -274,8 +352,31 @@ impl Engine {
             .env
             .get_template(&name)
             .map_err(|e| RenderError::from_minijinja(&e, &name))?;
-        let text = tmpl.render(ctx).map_err(|e| self.error(&e, &name))?;
+        let text = self.render_bounded(&tmpl, ctx, &name)?;
         Ok(self.finish(text))
+    }
+
+    /// Render into a buffer that stops at [`max_output`].
+    fn render_bounded(
+        &self,
+        tmpl: &minijinja::Template<'_, '_>,
+        ctx: Value,
+        name: &str,
+    ) -> Result<String, RenderError> {
+        let limit = max_output();
+        let mut out = BoundedOutput {
+            buf: Vec::new(),
+            budget: &self.budget,
+            limit,
+        };
+        let result = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+        if self.budget.overflow.load(Ordering::SeqCst) {
+            return Err(RenderError::new(name, too_large_message("the output")));
+        }
+        result.map_err(|e| self.error(&e, name))?;
+        // Only whole `str`s are written, so the buffer is UTF-8.
+        String::from_utf8(out.buf)
+            .map_err(|_| RenderError::new(name, "the output is not UTF-8 text"))
     }
 
     /// The variables a template reads from its context (dotted for attribute lookups such as
@@ -313,6 +414,8 @@ impl Engine {
     }
 
     fn begin(&self) {
+        self.budget.written.store(0, Ordering::SeqCst);
+        self.budget.overflow.store(false, Ordering::SeqCst);
         self.secrets.used.store(false, Ordering::SeqCst);
         *lock(&self.secrets.failure) = None;
     }
@@ -332,6 +435,45 @@ impl Engine {
         Rendered {
             text,
             contains_secret,
+        }
+    }
+}
+
+/// The root context of a render with secret top-level names (see
+/// [`Engine::track_secret_keys`]).
+struct TrackedRoot {
+    inner: Value,
+    keys: BTreeSet<String>,
+    state: Arc<SecretState>,
+}
+
+impl fmt::Debug for TrackedRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("context")
+    }
+}
+
+impl minijinja::value::Object for TrackedRoot {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let v = self
+            .inner
+            .get_item(key)
+            .ok()
+            .filter(|v| !v.is_undefined())?;
+        if key.as_str().is_some_and(|k| self.keys.contains(k)) {
+            self.state.used.store(true, Ordering::SeqCst);
+        }
+        Some(v)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        match self.inner.try_iter() {
+            Ok(keys) => minijinja::value::Enumerator::Values(keys.collect()),
+            Err(_) => minijinja::value::Enumerator::Empty,
         }
     }
 }
@@ -374,10 +516,21 @@ fn join_relative(name: &str, parent: &str) -> String {
 fn build_environment(
     options: &Options,
     secrets: Arc<SecretState>,
+    budget: Arc<Budget>,
 ) -> Result<Environment<'static>, Failure> {
     let mut env = Environment::new();
     env.set_debug(true); // needed for ranges and sources in errors; the dump is never printed
     env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_fuel(Some(FUEL));
+    // Refuse a `{{ value }}` that would take the output past its limit here, where minijinja
+    // still knows the line (the output buffer itself catches literal text).
+    env.set_formatter(move |out, state, value| {
+        let len = value.as_str().map_or(0, str::len);
+        if budget.written.load(Ordering::SeqCst).saturating_add(len) > max_output() {
+            return Err(too_large("the output"));
+        }
+        minijinja::escape_formatter(out, state, value)
+    });
     env.set_undefined_behavior(match options.undefined {
         Undefined::SemiStrict => UndefinedBehavior::SemiStrict,
         Undefined::Strict => UndefinedBehavior::Strict,
@@ -398,19 +551,21 @@ fn build_environment(
     if options.filesystem {
         env.set_auto_reload(false);
         env.set_path_join_callback(|name, parent| Cow::Owned(join_relative(name, parent)));
-        env.set_loader(|name| match std::fs::read(name) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(s) => Ok(Some(s)),
-                Err(_) => Err(Error::new(
-                    ErrorKind::TemplateNotFound,
-                    format!("{name} is not UTF-8 text"),
-                )),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::new(
-                ErrorKind::TemplateNotFound,
-                format!("cannot read {name}: {}", io_reason(&e)),
-            )),
+        env.set_loader(|name| {
+            if !Path::new(name).exists() {
+                return Ok(None);
+            }
+            // Bounded: a template from /dev/zero or a FIFO stops at the input limit.
+            match initbox_runtime::input::read(Path::new(name), name) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(s) => Ok(Some(s)),
+                    Err(_) => Err(Error::new(
+                        ErrorKind::TemplateNotFound,
+                        format!("{name} is not UTF-8 text"),
+                    )),
+                },
+                Err(f) => Err(Error::new(ErrorKind::InvalidOperation, f.message)),
+            }
         });
     }
 
@@ -431,6 +586,9 @@ fn build_environment(
     env.add_filter("sha256", sha256);
     env.add_filter("quote", shell_quote);
     env.add_filter("center", center);
+    env.add_filter("indent", bounded_indent);
+    env.add_filter("replace", bounded_replace);
+    env.add_filter("join", bounded_join);
     env.add_filter("truncate", truncate);
 
     env.add_function("secret", move |reference: String| -> Result<Value, Error> {
@@ -466,14 +624,6 @@ fn resolve_secret(state: &SecretState, reference: &str) -> Result<String, Error>
     Ok(value)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        _ => e.to_string(),
-    }
-}
-
 fn invalid(msg: impl Into<Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg)
 }
@@ -485,12 +635,25 @@ fn to_yaml(value: &Value) -> Result<String, Error> {
     serde_norway::to_string(value).map_err(|e| invalid(format!("toyaml: {e}")))
 }
 
+/// An indent wider than this is no formatting but a way to multiply the output.
+const MAX_JSON_INDENT: usize = 64;
+
+fn check_json_indent(indent: Option<usize>) -> Result<(), Error> {
+    match indent {
+        Some(n) if n > MAX_JSON_INDENT => Err(invalid(format!(
+            "tojson: indent={n} is more than {MAX_JSON_INDENT}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn to_json_alias(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     if value.is_undefined() {
         return Err(Error::from(ErrorKind::UndefinedError));
     }
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
+    check_json_indent(indent)?;
     let text = match indent {
         Some(n) => {
             let mut out = Vec::new();
@@ -514,6 +677,7 @@ fn to_json_sorted(value: &Value, indent: Option<usize>, kwargs: Kwargs) -> Resul
     }
     let indent = kwargs.get::<Option<usize>>("indent")?.or(indent);
     kwargs.assert_all_used()?;
+    check_json_indent(indent)?;
     let json = serde_json::to_value(value).map_err(|e| invalid(format!("tojson: {e}")))?;
     let mut out = String::new();
     write_json(&json, indent, 0, &mut out);
@@ -690,6 +854,72 @@ fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, 
     Ok(head + &end)
 }
 
+/// minijinja's `indent`, refusing a result past [`max_output`].
+fn bounded_indent(
+    value: StringInput<'_>,
+    width: Option<usize>,
+    first: Option<bool>,
+    blank: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let w = match width {
+        Some(w) => w,
+        None => kwargs.get::<Option<usize>>("width")?.unwrap_or(4),
+    };
+    let s = value.as_str();
+    let lines = s.matches('\n').count() + 1;
+    if lines.saturating_mul(w).saturating_add(s.len()) > max_output() {
+        return Err(too_large(&format!("indent({w})")));
+    }
+    minijinja::filters::indent(value, width, first, blank, kwargs)
+}
+
+/// minijinja's `replace`, refusing a result past [`max_output`].
+fn bounded_replace(
+    state: &mut minijinja::State,
+    value: StringInput<'_>,
+    from: StringInput<'_>,
+    to: StringInput<'_>,
+) -> Result<Value, Error> {
+    let (s, f, t) = (value.as_str(), from.as_str(), to.as_str());
+    if t.len() > f.len() {
+        let n = if f.is_empty() {
+            s.chars().count() + 1
+        } else {
+            s.matches(f).count()
+        };
+        if n.saturating_mul(t.len() - f.len()).saturating_add(s.len()) > max_output() {
+            return Err(too_large("replace()"));
+        }
+    }
+    minijinja::filters::replace(state, value, from, to)
+}
+
+/// minijinja's `join`, refusing a result past [`max_output`].
+fn bounded_join(
+    state: &mut minijinja::State,
+    value: &Value,
+    joiner: Option<StringInput<'_>>,
+    attribute: Option<&str>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let sep = joiner.as_ref().map_or(0, |j| j.as_str().len());
+    if let Ok(items) = value.try_iter() {
+        let mut total = 0usize;
+        for item in items {
+            let len = match item.as_str() {
+                Some(s) => s.len(),
+                None => 8,
+            };
+            total = total.saturating_add(len).saturating_add(sep);
+            if total > max_output() {
+                return Err(too_large("join()"));
+            }
+        }
+    }
+    minijinja::filters::join(state, value, joiner, attribute, kwargs)
+}
+
 /// Jinja2's `center`: pad to `width`, the extra space on the right.
 fn center(value: &Value, width: Option<usize>) -> Result<String, Error> {
     if value.is_undefined() {
@@ -697,6 +927,9 @@ fn center(value: &Value, width: Option<usize>) -> Result<String, Error> {
     }
     let s = value.to_string();
     let width = width.unwrap_or(80);
+    if width > max_output() {
+        return Err(too_large(&format!("center({width})")));
+    }
     let len = s.chars().count();
     if len >= width {
         return Ok(s);
@@ -747,6 +980,12 @@ impl RenderError {
             span: 1,
             code: Code::INVALID_INPUT,
         }
+    }
+
+    /// The same error with another exit code.
+    pub fn with_code(mut self, code: Code) -> Self {
+        self.code = code;
+        self
     }
 
     /// Point at byte `start..end` of `source`.

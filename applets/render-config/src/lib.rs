@@ -204,6 +204,11 @@ pub struct Args {
     #[command(flatten)]
     pub backends: initbox_fetch_secret::BackendArgs,
 
+    /// Largest template, data file or rendered output accepted (bytes, or 64K, 16M, 1G).
+    #[arg(long, value_name = "SIZE", default_value = "16M", env = "INITBOX_MAX_INPUT_SIZE",
+          value_parser = initbox_runtime::input::parse_size)]
+    pub max_input_size: u64,
+
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -244,6 +249,8 @@ struct Renderer {
     ctx: Context,
     ctx_value: Value,
     vars: BTreeMap<String, String>,
+    /// Top-level names whose values came from --secret-data.
+    secret_keys: BTreeSet<String>,
 }
 
 impl Renderer {
@@ -262,7 +269,9 @@ impl Renderer {
             EngineKind::Envsubst => {
                 let text =
                     envsubst::render(name, source, &|k| self.lookup(k), self.allow.as_ref())?;
-                let secret = self.engine.contains_secret_value(&text);
+                let secret = self.engine.contains_secret_value(&text)
+                    || envsubst::variables(name, source)
+                        .is_ok_and(|vars| vars.keys().any(|v| self.secret_keys.contains(v)));
                 Ok((text, secret))
             }
         }
@@ -335,14 +344,8 @@ impl Renderer {
 
 fn read_template(path: &Path) -> Result<String, RenderError> {
     let name = jinja::path_name(path);
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        RenderError::new(&name, format!("cannot read the template: {why}"))
-    })?;
+    let bytes = initbox_runtime::input::read(path, "template")
+        .map_err(|f| RenderError::new(&name, f.message).with_code(f.code))?;
     String::from_utf8(bytes).map_err(|_| RenderError::new(&name, "the template is not UTF-8 text"))
 }
 
@@ -528,10 +531,12 @@ impl Args {
         Ok(jobs)
     }
 
-    fn context(&self, engine: &Engine) -> Result<Context, Failure> {
+    /// The render context, and the top-level names whose values came from --secret-data.
+    fn context(&self, engine: &Engine) -> Result<(Context, BTreeSet<String>), Failure> {
         let mut ctx = Context::new();
         ctx.insert("env", jinja::env_value());
         let mut secret_values = Vec::new();
+        let mut secret_keys = BTreeSet::new();
         for (arg, secret) in self
             .data
             .iter()
@@ -541,6 +546,16 @@ impl Args {
             let value = data::load_file(&arg.path)?;
             if secret {
                 secret_values.extend(data::register_secret_data(&value));
+                match &arg.name {
+                    Some(name) => {
+                        secret_keys.insert(name.clone());
+                    }
+                    None => {
+                        if let Ok(keys) = value.try_iter() {
+                            secret_keys.extend(keys.filter_map(|k| k.as_str().map(str::to_string)));
+                        }
+                    }
+                }
             }
             match &arg.name {
                 Some(name) => ctx.insert(name, value),
@@ -551,7 +566,7 @@ impl Args {
         for s in &self.set {
             ctx.set(s);
         }
-        Ok(ctx)
+        Ok((ctx, secret_keys))
     }
 
     fn engine(&self) -> Result<Engine, Failure> {
@@ -624,10 +639,12 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
+        initbox_runtime::input::set_limit(self.max_input_size);
         self.check_flags()?;
         let jobs = self.jobs()?;
         let engine = self.engine()?;
-        let ctx = self.context(&engine)?;
+        let (ctx, secret_keys) = self.context(&engine)?;
+        let ctx_value = engine.track_secret_keys(ctx.to_value(), secret_keys.clone());
         let mut vars = BTreeMap::new();
         if self.engine == EngineKind::Envsubst {
             vars.extend(
@@ -640,7 +657,8 @@ impl Applet for Args {
             kind: self.engine,
             engine,
             allow: self.allow.clone(),
-            ctx_value: ctx.to_value(),
+            ctx_value,
+            secret_keys,
             ctx,
             vars,
         });

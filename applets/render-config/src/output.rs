@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,34 +54,13 @@ pub fn is_mount_point(path: &Path) -> bool {
     }
 }
 
-/// Create the missing directories above `dest` (mode 0755, handed to `owner`).
+/// Create the missing directories above `dest` (mode 0755 whatever the umask, handed to
+/// `owner`).
 pub fn create_parent_dirs(dest: &Path, owner: Option<(u32, u32)>) -> Result<(), Failure> {
-    let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    let mut missing = Vec::new();
-    let mut cur = Some(dir);
-    while let Some(d) = cur {
-        if d.as_os_str().is_empty() || d.exists() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        cur = d.parent();
+    match dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => atomic::create_dirs(dir, 0o755, owner),
+        None => Ok(()),
     }
-    for d in missing.iter().rev() {
-        fs::DirBuilder::new().mode(0o755).create(d).or_else(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Ok(())
-            } else {
-                Err(io_failure("cannot create directory", d, &e))
-            }
-        })?;
-        if let Some((u, g)) = owner {
-            std::os::unix::fs::chown(d, Some(u), Some(g))
-                .map_err(|e| io_failure("cannot change the owner of", d, &e))?;
-        }
-    }
-    Ok(())
 }
 
 fn io_failure(action: &str, path: &Path, e: &std::io::Error) -> Failure {

@@ -619,7 +619,10 @@ impl Db {
                 let mut s = String::new();
                 let mut f = f;
                 let _ = f.rewind();
-                let _ = f.read_to_string(&mut s);
+                // Our own lock file holds one short line; never read more than a page of it.
+                let _ = std::io::Read::by_ref(&mut f)
+                    .take(4096)
+                    .read_to_string(&mut s);
                 let s = s.trim();
                 if s.is_empty() {
                     "held by another process".into()

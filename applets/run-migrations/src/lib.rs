@@ -234,11 +234,11 @@ impl Applet for Args {
                 p
             }),
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| {
-                    Failure::invalid_input(format!("--password-file {}: {e}", p.display()))
-                })?;
-                let pw = text.trim_end_matches(['\n', '\r']).to_string();
-                redact::register(&pw);
+                let pw = initbox_runtime::input::read_secret(
+                    p,
+                    &format!("--password-file {}", p.display()),
+                    false,
+                )?;
                 if pw.is_empty() {
                     return Err(Failure::invalid_input(format!(
                         "--password-file {}: the file is empty",

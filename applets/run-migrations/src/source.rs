@@ -140,8 +140,7 @@ pub fn load(dir: &Path, format: Format) -> Result<Source, Failure> {
         if !name.ends_with(".sql") || name.starts_with('.') {
             continue;
         }
-        let text = std::fs::read(&path)
-            .map_err(|e| bad(dir, &name, format!("cannot read: {e}")))
+        let text = initbox_runtime::input::read(&path, &format!("migration {}", path.display()))
             .and_then(|b| String::from_utf8(b).map_err(|_| bad(dir, &name, "not valid UTF-8")))?;
         files.push((name, text));
     }

@@ -142,19 +142,11 @@ fn ends_with_exec(plan: &Plan) -> bool {
 /// Read and parse the steps file.
 pub fn load(file: &Path) -> Result<Plan, Failure> {
     let (text, source, dir) = if file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| Failure::invalid_input(format!("steps from stdin: {e}")))?;
+        let text = initbox_runtime::input::read_stdin("steps from stdin")?;
         (text, "steps from stdin".to_string(), PathBuf::from("."))
     } else {
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            let msg = format!("steps file {}: {e}", file.display());
-            if e.kind() == std::io::ErrorKind::PermissionDenied {
-                Failure::env_refused(msg)
-            } else {
-                Failure::invalid_input(msg)
-            }
-        })?;
+        let text =
+            initbox_runtime::input::read_string(file, &format!("steps file {}", file.display()))?;
         let dir = file
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -2,11 +2,23 @@
 //! mode set before a byte is written, fsync, optional chown, rename over the destination, fsync of
 //! the directory. A reader sees the old file or the new one, never half of one; a crash leaves at
 //! most a `.initbox-*` temporary file, never a partial destination.
+//!
+//! Temporary files are named `.initbox-NS-PID-RANDOM` (NS: the writer's PID namespace, PID its
+//! process id). The first successful commit into a directory sweeps that directory once per run:
+//! a temporary left by a killed run is removed when its writer is certainly gone (same PID
+//! namespace, process no longer alive) or when it has not been modified for
+//! [`STALE_AFTER`] (a writer in another container cannot be checked).
+//!
+//! Directories are created with their documented mode whatever the umask ([`create_dirs`]).
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use crate::exit::Failure;
 
@@ -64,11 +76,130 @@ fn io_failure(action: &str, path: &Path, e: io::Error) -> Failure {
 
 /// Create `dir` and its missing parents with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<(), Failure> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| io_failure("cannot create directory", dir, e))
+    create_dirs(dir, 0o700, None)
+}
+
+/// Create `dir` and its missing parents with exactly `mode`, whatever the umask: each created
+/// directory is chmod-ed right after its creation (before the next one is made inside it) and
+/// handed to `owner` if given. Existing directories are left as they are.
+pub fn create_dirs(dir: &Path, mode: u32, owner: Option<(u32, u32)>) -> Result<(), Failure> {
+    let mut missing = Vec::new();
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        if d.as_os_str().is_empty() || fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d.to_path_buf());
+        cur = d.parent();
+    }
+    for d in missing.iter().rev() {
+        match fs::DirBuilder::new().mode(mode & 0o7777).create(d) {
+            Ok(()) => {}
+            // Made meanwhile by someone else: theirs, keep its mode.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => continue,
+            Err(e) => return Err(io_failure("cannot create directory", d, e)),
+        }
+        fs::set_permissions(d, fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| io_failure("cannot set the mode of", d, e))?;
+        if let Some((u, g)) = owner {
+            std::os::unix::fs::chown(d, Some(u), Some(g))
+                .map_err(|e| io_failure("cannot change the owner of", d, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// A temporary file not modified for this long is stale even if its writer cannot be checked
+/// (it ran in another container's PID namespace).
+pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+
+const TEMP_PREFIX: &str = ".initbox-";
+
+/// The PID namespace of this process (its inode), 0 when /proc is not mounted.
+fn pid_namespace() -> u64 {
+    fs::metadata("/proc/self/ns/pid")
+        .map(|m| m.ino())
+        .unwrap_or(0)
+}
+
+fn temp_prefix() -> String {
+    format!("{TEMP_PREFIX}{:x}-{}-", pid_namespace(), std::process::id())
+}
+
+/// Whether process `pid` of this PID namespace is alive (or cannot be ruled out).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: signal 0 only checks that the process exists; no signal is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Whether the temporary file `name` (with metadata `meta`) was left by a run that is over.
+fn is_stale(name: &str, meta: &fs::Metadata, ns: u64, now: SystemTime) -> bool {
+    let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+        return false;
+    };
+    let mut parts = rest.splitn(3, '-');
+    let writer = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(p), Some(_)) => u64::from_str_radix(n, 16).ok().zip(p.parse::<u32>().ok()),
+        _ => None,
+    };
+    if let Some((their_ns, pid)) = writer
+        && ns != 0
+        && their_ns == ns
+        && pid != std::process::id()
+        && !alive(pid)
+    {
+        return true;
+    }
+    meta.modified()
+        .ok()
+        .and_then(|m| now.duration_since(m).ok())
+        .is_some_and(|age| age >= STALE_AFTER)
+}
+
+/// Remove the stale `.initbox-*` temporary files of `dir` (see the module documentation);
+/// returns how many were removed. Errors are ignored: cleaning is best effort.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let (ns, now) = (pid_namespace(), SystemTime::now());
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.starts_with(TEMP_PREFIX) {
+            continue;
+        }
+        // Regular files only, never through a symlink.
+        let Ok(meta) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if meta.is_file() && is_stale(name, &meta, ns, now) && fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::debug!(dir = %dir.display(), removed, "removed stale temporary files");
+    }
+    removed
+}
+
+/// Directories swept in this run (each once).
+static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+
+fn sweep_once(dir: &Path) {
+    let first = SWEPT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(dir.to_path_buf());
+    if first {
+        remove_stale_temporaries(dir);
+    }
 }
 
 /// A file written to a temporary name beside its destination, not yet visible.
@@ -97,11 +228,14 @@ impl Staged {
             .persist(&dest)
             .map_err(|e| io_failure("cannot rename into", &dest, e.error))?;
         drop(hold);
-        if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(d) = fs::File::open(dir)
-        {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if let Ok(d) = fs::File::open(dir) {
             let _ = d.sync_all();
         }
+        sweep_once(dir);
         Ok(())
     }
 }
@@ -118,7 +252,7 @@ pub fn stage(dest: &Path, contents: &[u8], opts: &WriteOptions) -> Result<Staged
     }
     let mut hold = crate::signals::hold_exit();
     let mut temp = tempfile::Builder::new()
-        .prefix(".initbox-")
+        .prefix(&temp_prefix())
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(&dir)
         .map_err(|e| io_failure("cannot create a temporary file in", &dir, e))?;
@@ -194,6 +328,41 @@ mod tests {
         drop(staged);
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_temporaries_go_live_and_recent_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = pid_namespace();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!(".initbox-{ns:x}-{dead}-abc"),
+            format!(".initbox-{ns:x}-{}-mine", std::process::id()),
+            ".initbox-old".to_string(),
+            ".initbox-fresh".to_string(),
+            "keep.conf".to_string(),
+        ];
+        for n in &names {
+            fs::write(dir.path().join(n), "x").unwrap();
+        }
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        fs::File::options()
+            .write(true)
+            .open(dir.path().join(".initbox-old"))
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 2);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![names[1].clone(), names[3].clone(), names[4].clone()];
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

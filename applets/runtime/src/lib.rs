@@ -7,6 +7,7 @@
 //! - [`exec`]: `-- CMD ARGS` replaces initbox after success, never after failure;
 //! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
 //! - [`atomic`]: atomic file writes with tight modes;
+//! - [`input`]: bounded reading of input files and stdin, the secret-file newline rule;
 //! - [`target`]: `host:port` parsing; [`resolve`]: system or direct-server DNS;
 //! - [`wait`]: the parallel wait engine with progress lines and a summary;
 //! - [`tls`]: verified-by-default rustls client configuration, TLS failures as named reasons;
@@ -26,6 +27,7 @@ mod fuzz_tests;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod inprocess;
+pub mod input;
 pub mod logging;
 pub mod redact;
 #[cfg(feature = "resolve")]

@@ -463,29 +463,23 @@ fn parse_method(s: &str) -> Result<Method, String> {
 
 use initbox_runtime::http::is_credential_header;
 
-/// `@PATH` → the file's content (trailing newline dropped); anything else as is.
+/// `@PATH` → the file's content (one trailing newline dropped, the toolkit's secret-file
+/// rule); anything else as is. Header values are read as secret files (1 MiB); `--data`
+/// bodies as inputs (16 MiB by default).
 pub fn value_or_file(v: &str, what: &str) -> Result<String, Failure> {
+    use initbox_runtime::input;
     match v.strip_prefix('@') {
         Some(path) if !path.is_empty() => {
             let path = PathBuf::from(path);
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::invalid_input(format!(
-                    "{what}: cannot read {}: {}",
-                    path.display(),
-                    io_reason(&e)
-                ))
-            })?;
-            Ok(text.trim_end_matches(['\r', '\n']).to_string())
+            let label = format!("{what} {}", path.display());
+            if what == "--data" {
+                let text = input::read_string(&path, &label)?;
+                Ok(input::strip_one_newline(&text).to_string())
+            } else {
+                input::read_secret(&path, &label, false)
+            }
         }
         _ => Ok(v.to_string()),
-    }
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
     }
 }
 

@@ -239,14 +239,11 @@ fn build_probes(args: &Args) -> Result<Vec<Arc<dyn Probe>>, Failure> {
 
 /// Read a URL from `@PATH`.
 fn url_from_file(path: &str) -> Result<String, Failure> {
-    let data = std::fs::read_to_string(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        Failure::invalid_input(format!("URL file @{path}: cannot read: {why}"))
-    })?;
+    let data = initbox_runtime::input::read_secret(
+        std::path::Path::new(path),
+        &format!("URL file @{path}"),
+        false,
+    )?;
     let url = data.trim().to_string();
     if url.is_empty() || url.contains('\n') {
         return Err(Failure::invalid_input(format!(

@@ -118,15 +118,8 @@ pub fn percent_decode(s: &str) -> Option<String> {
 
 /// Read a password file: the content without its trailing newline, registered for redaction.
 pub fn read_password_file(path: &Path, what: &str) -> Result<String, Failure> {
-    let data = std::fs::read_to_string(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "no such file".to_string(),
-            std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-            _ => e.to_string(),
-        };
-        Failure::invalid_input(format!("{what} {}: cannot read: {why}", path.display()))
-    })?;
-    let pw = data.trim_end_matches(['\r', '\n']).to_string();
+    let pw =
+        initbox_runtime::input::read_secret(path, &format!("{what} {}", path.display()), false)?;
     if pw.is_empty() {
         return Err(Failure::invalid_input(format!(
             "{what} {}: the file is empty",
