@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use initbox_runtime::Failure;
+use initbox_runtime::{Failure, redact};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -43,7 +43,7 @@ pub fn load(path: &Path) -> Result<Vec<(String, String)>, Failure> {
             Failure::invalid_input(format!(
                 "spec file {}: {}",
                 path.display(),
-                e.message().replace('\n', " ")
+                redact::without_input_values(e.message())
             ))
         })?
     } else {
@@ -51,7 +51,7 @@ pub fn load(path: &Path) -> Result<Vec<(String, String)>, Failure> {
             Failure::invalid_input(format!(
                 "spec file {}: {}",
                 path.display(),
-                e.to_string().replace('\n', " ")
+                redact::without_input_values(&e.to_string())
             ))
         })?
     };
