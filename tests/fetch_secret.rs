@@ -830,6 +830,20 @@ fn malformed_references_exit_3_with_one_line() {
 }
 
 #[test]
+fn a_repeated_default_is_a_usage_error_that_never_echoes_a_value() {
+    for arg in [
+        "x=ref+env://NOPE?default=a&default=SECRET",
+        "x=ref+env://NOPE?default=SECRET&default=a",
+    ] {
+        let r = run(initbox().args(["fetch-secret", arg]), LIMIT);
+        assert_one_line_error(&r, 2, "parameter 'default' is given more than once");
+        assert!(r.stderr.contains("secret 'x'"), "{}", r.stderr);
+        assert!(!r.all().contains("SECRET"), "{}", r.all());
+        assert!(!r.all().contains("default=a"), "{}", r.all());
+    }
+}
+
+#[test]
 fn transient_errors_are_retried_within_the_deadline() {
     let flaky = r#", "flaky": {"secret/data/app/db": {"n": 2, "status": 503},
                               "secret/data/app/other": {"n": 1, "status": 429, "retry_after": 1},

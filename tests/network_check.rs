@@ -700,6 +700,16 @@ fn serve(mut s: TcpStream) {
             ("200 OK", "welcome".to_string())
         }
         "/auth" => ("401 Unauthorized", "no".to_string()),
+        // The head is lowercased above: this is `Authorization: Bearer <BEARER>`.
+        "/bearer"
+            if head.contains(&format!(
+                "authorization: bearer {}\r\n",
+                BEARER.to_ascii_lowercase()
+            )) =>
+        {
+            ("200 OK", "welcome".to_string())
+        }
+        "/bearer" => ("401 Unauthorized", "no".to_string()),
         _ => ("404 Not Found", "nothing here".to_string()),
     };
     let _ = write!(
@@ -754,6 +764,70 @@ fn http_status_body_json_and_phase_timings() {
     assert_eq!(field(&doc, "auth", "status"), "pass", "{doc}");
     // The password never shows.
     assert!(!r.all().contains("s3cret"), "{}", r.all());
+}
+
+const BEARER: &str = "Tok-7f3a9c-Bearer";
+
+#[test]
+fn a_bearer_header_with_a_space_works_and_never_shows() {
+    let port = http_server();
+    let check = |path: &str, token: &str, extra: &str| {
+        format!("http://127.0.0.1:{port}{path},header=Authorization:Bearer {token}{extra}")
+    };
+    let leaks = |r: &common::Run| r.all().contains(BEARER) || r.all().contains("Tok-7f3a9c");
+    // One argument, one check: the server gets the whole header.
+    let r = run(
+        initbox().args([
+            "network-check",
+            "-v",
+            "-o",
+            "json",
+            &check("/bearer", BEARER, ",name=api"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "api", "status"), "pass", "{doc}");
+    assert!(!leaks(&r), "{}", r.all());
+    // INITBOX_CHECKS: white space still separates the next check.
+    let r = run(
+        initbox().args(["network-check", "-o", "json"]).env(
+            "INITBOX_CHECKS",
+            format!(
+                "{} tcp:127.0.0.1:{port}",
+                check("/bearer", BEARER, ",name=api")
+            ),
+        ),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(doc["results"].as_array().unwrap().len(), 2, "{doc}");
+    assert!(!leaks(&r), "{}", r.all());
+    // A wrong token is refused by the server: the check fails, the token is not shown.
+    let r = run(
+        initbox().args([
+            "network-check",
+            &check("/bearer", "Tok-7f3a9c-Wrong", ",name=api"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stdout.contains("401"), "{}", r.stdout);
+    assert!(!leaks(&r), "{}", r.all());
+    // A malformed check carrying a header: one usage line, the header value masked.
+    for bad in [
+        check("/bearer", BEARER, ",status=99"),
+        check("/bearer", BEARER, ",count=3"),
+        format!("{},header=Tok-7f3a9c-NoColon", check("/bearer", BEARER, "")),
+    ] {
+        let r = run(initbox().args(["network-check", &bad]), LIMIT);
+        assert_eq!(r.code(), 2, "{bad}: {}", r.all());
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains("header=Authorization:…"), "{}", r.stderr);
+        assert!(!leaks(&r), "{}", r.all());
+    }
 }
 
 #[test]
@@ -1124,7 +1198,9 @@ fn malformed_checks_get_one_line_usage_errors() {
     for (check, needle) in cases {
         let r = run(initbox().args(["network-check", check]), LIMIT);
         assert_one_line_error(&r, 2, needle);
-        assert!(r.stderr.contains(check), "{check}: {}", r.stderr);
+        if !check.contains("header=") {
+            assert!(r.stderr.contains(check), "{check}: {}", r.stderr);
+        }
     }
     let r = run(initbox().args(["network-check"]), LIMIT);
     assert_one_line_error(&r, 2, "no checks given");

@@ -387,6 +387,36 @@ fn template_and_data_errors_exit_3_and_write_nothing() {
 }
 
 #[test]
+fn an_error_inside_a_multibyte_character_is_exit_3_not_a_panic() {
+    // The engine reports a byte offset inside `é`; the excerpt must cut at character boundaries.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, line) in [
+        ("t.j2", "{{ x é", 1),
+        ("t2.j2", "a\n{{ x é", 2),
+        ("t3.j2", "{{ é", 1),
+    ] {
+        let t = dir.path().join(name);
+        fs::write(&t, text).unwrap();
+        let r = go(rc().arg(&t).arg("-"));
+        assert_eq!(r.code(), 3, "{name}: {}", r.all());
+        assert!(!r.all().contains("panicked"), "{name}: {}", r.all());
+        assert!(!r.all().contains("internal error"), "{name}: {}", r.all());
+        let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(errors.len(), 1, "{name}: {}", r.stderr);
+        assert!(
+            errors[0].contains(&format!("{name}:{line}:")) && errors[0].contains("code=3"),
+            "{name}: {}",
+            errors[0]
+        );
+        assert!(
+            r.stdout.is_empty(),
+            "{name}: nothing rendered: {}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
 fn a_failed_render_in_a_tree_of_20_leaves_all_20_old_files_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("templates");

@@ -830,6 +830,61 @@ fn mysql_and_mariadb_contract() {
     assert_eq!(r.code(), 0, "{}", r.all());
 }
 
+/// A byte relay from `[::1]:PORT` to `to`, for as long as the test runs: this machine's
+/// PostgreSQL and MariaDB listen on 127.0.0.1 only (tests/setup/10-services.sh), so this is how
+/// a URL with an IPv6 literal reaches the real servers. It forwards bytes, nothing more.
+fn ipv6_relay(to: &'static str) -> u16 {
+    use std::net::{Shutdown, TcpStream};
+    let l = TcpListener::bind("[::1]:0").expect("::1 is configured (Redis listens there too)");
+    let port = l.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(to) else {
+                continue;
+            };
+            let (mut c, mut s) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            thread::spawn(move || {
+                let _ = std::io::copy(&mut c, &mut s);
+                let _ = s.shutdown(Shutdown::Write);
+            });
+            let (mut c, mut s) = (client, server);
+            thread::spawn(move || {
+                let _ = std::io::copy(&mut s, &mut c);
+                let _ = c.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn postgres_and_mysql_urls_with_an_ipv6_literal() {
+    require_service("PostgreSQL", "127.0.0.1:5432");
+    require_service("MariaDB", "127.0.0.1:3306");
+    // Nobody listens: the connection to ::1 is refused; "[::1]" is never looked up as a name.
+    let port = free_port();
+    for u in [
+        format!("postgres://postgres@[::1]:{port}/postgres"),
+        format!("mysql://root@[::1]:{port}/test"),
+    ] {
+        let r = wait_for(&["--once", &u]);
+        assert_eq!(r.code(), 1, "{u}: {}", r.all());
+        assert!(r.stderr.contains("refused"), "{u}: {}", r.stderr);
+        assert!(!r.stderr.contains("lookup"), "{u}: {}", r.stderr);
+    }
+    // Through ::1, the real servers answer: ready.
+    let pg = ipv6_relay("127.0.0.1:5432");
+    let my = ipv6_relay("127.0.0.1:3306");
+    let r = wait_for(&[
+        "--once",
+        &format!("postgres://postgres@[::1]:{pg}/postgres"),
+        &format!("postgresql://root@[::1]:{pg}/test"),
+        &format!("mysql://root@[::1]:{my}/test"),
+        &format!("mariadb://root@[::1]:{my}/test"),
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+}
+
 // ---------------------------------------------------------------------------------------------
 // Redis
 // ---------------------------------------------------------------------------------------------

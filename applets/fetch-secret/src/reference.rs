@@ -23,9 +23,10 @@
 //! toolkit's secret-file rule). A trailing `+` (vals'
 //! end-of-expression marker) is accepted and ignored.
 //!
-//! A malformed reference is an input error (exit 3) whose one-line message names the reference.
+//! A malformed reference is an input error (exit 3) whose one-line message names the reference;
+//! a parameter given twice (`?default=a&default=b`) is a usage error (exit 2) naming the
+//! parameter. Messages never show a `default=` value.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use initbox_runtime::Failure;
@@ -146,8 +147,16 @@ pub fn is_reference(s: &str) -> bool {
     s.trim_start().starts_with("ref+")
 }
 
-/// Parse a reference; a malformed one is an input error (exit 3) naming it.
+/// Parse a reference; a malformed one is an input error (exit 3) naming it. A parameter given
+/// twice is a usage error (exit 2) naming the parameter: each has one meaning, and vals-style
+/// tools disagree on which of two values wins, so initbox picks neither.
 pub fn parse(input: &str) -> Result<Reference, Failure> {
+    if let Some(key) = repeated_param(input.trim()) {
+        return Err(Failure::usage(format!(
+            "secret reference '{}': parameter '{key}' is given more than once (give it once)",
+            shown(input)
+        )));
+    }
     parse_inner(input.trim()).map_err(|why| {
         Failure::invalid_input(format!(
             "invalid secret reference '{}': {why}",
@@ -156,19 +165,35 @@ pub fn parse(input: &str) -> Result<Reference, Failure> {
     })
 }
 
-/// The reference as it may appear in a message: without a `default=` value.
+/// The first known parameter that the query of `input` gives more than once.
+fn repeated_param(input: &str) -> Option<&str> {
+    let before_fragment = input.split_once('#').map_or(input, |(b, _)| b);
+    let (_, query) = before_fragment.split_once('?')?;
+    let keys: Vec<&str> = query
+        .split('&')
+        .map(|pair| pair.split_once('=').map_or(pair, |(k, _)| k))
+        .filter(|k| PARAMS.contains(k))
+        .collect();
+    keys.iter()
+        .enumerate()
+        .find(|(i, k)| keys[..*i].contains(k))
+        .map(|(_, k)| *k)
+}
+
+/// The reference as it may appear in a message: every `default=` value masked (a value runs to
+/// the next `&` or `#`, as the parser reads it).
 fn shown(input: &str) -> String {
-    let input = input.trim();
-    match input.find("default=") {
-        Some(i) => {
-            let end = input[i..]
-                .find(['&', '#'])
-                .map(|e| i + e)
-                .unwrap_or(input.len());
-            format!("{}default=…{}", &input[..i], &input[end..])
-        }
-        None => input.to_string(),
+    let mut rest = input.trim();
+    let mut out = String::with_capacity(rest.len());
+    while let Some(i) = rest.find("default=") {
+        let value = i + "default=".len();
+        out.push_str(&rest[..value]);
+        out.push('…');
+        rest = &rest[value..];
+        rest = &rest[rest.find(['&', '#']).unwrap_or(rest.len())..];
     }
+    out.push_str(rest);
+    out
 }
 
 impl std::str::FromStr for Reference {
@@ -215,16 +240,12 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
         decode: Decode::None,
         raw: false,
     };
-    let mut seen = BTreeMap::new();
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = percent_encoding::percent_decode_str(v)
             .decode_utf8()
             .map_err(|_| format!("parameter '{k}' is not valid UTF-8 after %-decoding"))?
             .into_owned();
-        if seen.insert(k.to_string(), ()).is_some() {
-            return Err(format!("parameter '{k}' given twice"));
-        }
         match k {
             "optional" => {
                 r.optional = match v.as_str() {
@@ -321,7 +342,8 @@ fn normalize_path(backend: Backend, path: &str) -> Result<String, String> {
             for part in &parts {
                 if !is_dns_name(part) {
                     return Err(format!(
-                        "'{part}' is not a valid Kubernetes name (lowercase letters, digits, '-', '.')"
+                        "'{}' is not a valid Kubernetes name (lowercase letters, digits, '-', '.')",
+                        shown(part)
                     ));
                 }
             }
@@ -335,7 +357,10 @@ fn normalize_path(backend: Backend, path: &str) -> Result<String, String> {
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && path.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok {
-                return Err(format!("'{path}' is not an environment variable name"));
+                return Err(format!(
+                    "'{}' is not an environment variable name",
+                    shown(path)
+                ));
             }
             path.to_string()
         }
@@ -432,6 +457,47 @@ mod tests {
         }
         let f = parse("ref+vault://a?default=hunter2&bogus=1").unwrap_err();
         assert!(!f.message.contains("hunter2"), "{}", f.message);
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_a_usage_error_that_shows_no_default() {
+        for (input, key) in [
+            ("ref+env://NOPE?default=a&default=SECRET", "default"),
+            ("ref+env://NOPE?default=SECRET&default=a", "default"),
+            ("ref+vault://a?kv=1&default=SECRET&kv=2#/k", "kv"),
+            (
+                "ref+env://NOPE?optional=true&default=SECRET&optional",
+                "optional",
+            ),
+        ] {
+            let f = parse(input).unwrap_err();
+            assert_eq!(f.code, initbox_runtime::exit::Code::USAGE, "{input}");
+            assert!(
+                f.message
+                    .contains(&format!("parameter '{key}' is given more than once")),
+                "{input}: {}",
+                f.message
+            );
+            assert!(!f.message.contains("SECRET"), "{input}: {}", f.message);
+            assert!(!f.message.contains("default=a"), "{input}: {}", f.message);
+        }
+        // An unknown parameter stays an input error at its first use.
+        let f = parse("ref+env://X?bogus=1&bogus=2").unwrap_err();
+        assert_eq!(f.code, initbox_runtime::exit::Code::INVALID_INPUT);
+    }
+
+    #[test]
+    fn messages_mask_every_default_value() {
+        assert_eq!(
+            shown(" ref+env://X?default=a&kv=3&default=SECRET#/k "),
+            "ref+env://X?default=…&kv=3&default=…#/k"
+        );
+        assert_eq!(shown("ref+env://X?default=SECRET"), "ref+env://X?default=…");
+        // A `default=` written without the `?` is masked in the path's own message too.
+        let f = parse("ref+env://X&default=SECRET").unwrap_err();
+        assert!(!f.message.contains("SECRET"), "{}", f.message);
+        let f = parse("ref+k8s://ns/x&default=SECRET").unwrap_err();
+        assert!(!f.message.contains("SECRET"), "{}", f.message);
     }
 
     #[test]

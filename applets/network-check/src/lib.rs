@@ -51,7 +51,8 @@ use crate::spec::{Check, Defaults, Kind, RawCheck};
 )]
 pub struct Args {
     /// Checks: dns:NAME, tcp:HOST:PORT, tls:HOST[:PORT], icmp:HOST, udp:HOST:PORT, http(s)://URL,
-    /// each optionally followed by ,key=value options; white space separates checks.
+    /// each optionally followed by ,key=value options; white space separates checks (a
+    /// header= value may hold spaces: header=Authorization:Bearer TOKEN).
     #[arg(value_name = "CHECK", env = "INITBOX_CHECKS")]
     pub checks: Vec<String>,
 
@@ -192,11 +193,12 @@ impl Args {
         if let Some(f) = &self.file {
             checks = spec::read_spec(f, &d).map_err(Failure::invalid_input)?;
         }
-        // Checks are separated by white space, in arguments and in INITBOX_CHECKS alike.
-        for arg in self.checks.iter().flat_map(|a| a.split_whitespace()) {
+        // Checks are separated by white space, in arguments and in INITBOX_CHECKS alike, except
+        // inside a header value; a message shows the check with its header values masked.
+        for arg in self.checks.iter().flat_map(|a| spec::split_checks(a)) {
             let c = RawCheck::from_arg(arg)
                 .and_then(|raw| raw.into_check(&d))
-                .map_err(|e| Failure::usage(format!("check '{arg}': {e}")))?;
+                .map_err(|e| Failure::usage(format!("check '{}': {e}", spec::shown_arg(arg))))?;
             checks.push(c);
         }
         if checks.is_empty() {

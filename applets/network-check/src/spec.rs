@@ -253,16 +253,75 @@ fn push(list: &mut Option<OneOrMany>, value: &str) {
     }
 }
 
+/// The option a `,`-separated segment of a check starts (`header=...` → `header`), if any.
+fn option_key(seg: &str) -> Option<String> {
+    seg.split_once('=')
+        .map(|(k, _)| k.replace('-', "_"))
+        .filter(|k| OPTION_KEYS.contains(&k.as_str()))
+}
+
+/// Split a CHECK argument (or `INITBOX_CHECKS`) into checks at white space. A header value may
+/// hold spaces (`header=Authorization:Bearer TOKEN`): a word continues the check before it when
+/// that check's last option is `header=` and the word does not start a check of its own
+/// (`TYPE:...` or an `http(s)://` URL).
+pub fn split_checks(arg: &str) -> Vec<&str> {
+    let mut checks: Vec<(usize, usize)> = Vec::new();
+    for word in arg.split_whitespace() {
+        let start = word.as_ptr() as usize - arg.as_ptr() as usize;
+        let end = start + word.len();
+        match checks.last_mut() {
+            Some((s, e)) if ends_in_header(&arg[*s..*e]) && split_kind(word).is_err() => *e = end,
+            _ => checks.push((start, end)),
+        }
+    }
+    checks.into_iter().map(|(s, e)| &arg[s..e]).collect()
+}
+
+/// Whether the last option of a command-line check is `header=` (its value may go on).
+fn ends_in_header(check: &str) -> bool {
+    check
+        .split(',')
+        .skip(1)
+        .filter_map(option_key)
+        .last()
+        .is_some_and(|k| k == "header")
+}
+
+/// A command-line check as it may appear in a message: every `header=` value masked (the header
+/// name stays), since a header usually carries a credential.
+pub fn shown_arg(check: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut in_header = false;
+    for (i, seg) in check.split(',').enumerate() {
+        let key = if i == 0 { None } else { option_key(seg) };
+        match key {
+            Some(k) if k == "header" => {
+                in_header = true;
+                let (_, value) = seg.split_once('=').unwrap_or((seg, ""));
+                out.push(match value.split_once(':') {
+                    Some((name, _)) => format!("header={name}:…"),
+                    None => "header=…".to_string(),
+                });
+            }
+            Some(_) => {
+                in_header = false;
+                out.push(seg.to_string());
+            }
+            None if in_header => {}
+            None => out.push(seg.to_string()),
+        }
+    }
+    out.join(",")
+}
+
 impl RawCheck {
     /// Parse the command-line form `CHECK[,key=value...]`. A segment that does not start with a
     /// known `key=` belongs to the value before it (so `status=200,204` and URLs with commas work).
+    /// Header values are registered as secrets before anything can fail.
     pub fn from_arg(arg: &str) -> Result<RawCheck, String> {
         let mut segments: Vec<(Option<String>, String)> = Vec::new();
         for seg in arg.split(',') {
-            let key = seg
-                .split_once('=')
-                .map(|(k, _)| k.replace('-', "_"))
-                .filter(|k| OPTION_KEYS.contains(&k.as_str()));
+            let key = option_key(seg);
             match key {
                 Some(k) if !segments.is_empty() => {
                     let value = seg.split_once('=').map(|(_, v)| v).unwrap_or("");
@@ -275,6 +334,18 @@ impl RawCheck {
                     }
                     None => segments.push((None, seg.to_string())),
                 },
+            }
+        }
+        for (key, value) in &segments {
+            if key.as_deref() == Some("header") {
+                let value = value.trim();
+                initbox_runtime::redact::register(value);
+                let credential = value.split_once(':').map_or(value, |(_, v)| v.trim());
+                initbox_runtime::redact::register(credential);
+                // `Bearer TOKEN`, `Basic B64`: the credential alone is secret too.
+                if let Some((_, c)) = credential.split_once(char::is_whitespace) {
+                    initbox_runtime::redact::register(c.trim());
+                }
             }
         }
         let mut raw = RawCheck {
@@ -313,7 +384,7 @@ impl RawCheck {
                 "header" => {
                     let (k, v) = value
                         .split_once(':')
-                        .ok_or_else(|| format!("header '{value}' is not NAME:VALUE"))?;
+                        .ok_or("a header= option is not NAME:VALUE (e.g. header=Authorization:Bearer TOKEN)")?;
                     raw.headers
                         .get_or_insert_with(HashMap::new)
                         .insert(k.trim().to_string(), v.trim().to_string());
@@ -1004,6 +1075,38 @@ mod tests {
             assert!(e.contains(needle), "{input}: {e}");
             assert!(!e.contains('\n'), "{input}: {e}");
         }
+    }
+
+    #[test]
+    fn header_values_may_hold_spaces_and_are_never_shown() {
+        let arg = "http://h/ok,header=Authorization:Bearer  tok-1 x,name=api tcp:db:5432 \
+                   https://h/b,header=X-A:1 2,header=X-B:b c  dns:x";
+        assert_eq!(
+            split_checks(arg),
+            vec![
+                "http://h/ok,header=Authorization:Bearer  tok-1 x,name=api",
+                "tcp:db:5432",
+                "https://h/b,header=X-A:1 2,header=X-B:b c",
+                "dns:x",
+            ]
+        );
+        // Outside a header value, white space still separates (and a stray word is its own check).
+        assert_eq!(
+            split_checks(" tcp:a:1,name=x y\tdns:b "),
+            vec!["tcp:a:1,name=x", "y", "dns:b"]
+        );
+        let c = check("http://h/ok,header=Authorization:Bearer tok-1,status=200").unwrap();
+        let Kind::Http(h) = c.kind else { panic!() };
+        assert_eq!(
+            h.headers,
+            vec![("Authorization".into(), "Bearer tok-1".into())]
+        );
+        assert_eq!(
+            shown_arg("http://h/,header=Authorization:Bearer a,b,status=200,header=X-K,header=Y:z"),
+            "http://h/,header=Authorization:…,status=200,header=…,header=Y:…"
+        );
+        let e = check("http://h/,header=Bearer-s3cr3t-only").unwrap_err();
+        assert!(e.contains("not NAME:VALUE") && !e.contains("s3cr3t"), "{e}");
     }
 
     proptest::proptest! {

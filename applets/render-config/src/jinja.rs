@@ -988,9 +988,14 @@ impl RenderError {
         self
     }
 
-    /// Point at byte `start..end` of `source`.
+    /// Point at byte `start..end` of `source`. The offsets come from the template engine and
+    /// may fall inside a multi-byte character (an error at the end of the source): `start` is
+    /// moved back and `end` forward to the nearest character boundary.
     pub fn at(mut self, source: &str, start: usize, end: usize) -> Self {
-        let start = start.min(source.len());
+        let mut start = start.min(source.len());
+        while !source.is_char_boundary(start) {
+            start -= 1;
+        }
         let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
         let line_end = source[start..]
             .find('\n')
@@ -998,7 +1003,10 @@ impl RenderError {
             .unwrap_or(source.len());
         let line_no = source[..start].matches('\n').count() + 1;
         let col = source[line_start..start].chars().count() + 1;
-        let end = end.clamp(start, line_end);
+        let mut end = end.clamp(start, line_end);
+        while !source.is_char_boundary(end) {
+            end += 1;
+        }
         self.line = Some(line_no);
         self.column = Some(col);
         self.source_line = Some(source[line_start..line_end].to_string());

@@ -61,6 +61,9 @@ pub fn parse_url(
     Ok(match scheme.as_str() {
         "postgres" | "postgresql" => {
             let mut o = PgConnectOptions::from_str(url).map_err(invalid)?;
+            // sqlx keeps an IPv6 literal's URL brackets in the host: `[::1]` → `::1`.
+            let host = initbox_runtime::target::url_host(o.get_host()).to_owned();
+            o = o.host(&host);
             if let Some(p) = password {
                 o = o.password(p);
             }
@@ -77,6 +80,8 @@ pub fn parse_url(
                 None => url.to_string(),
             };
             let mut o = MySqlConnectOptions::from_str(&url).map_err(invalid)?;
+            let host = initbox_runtime::target::url_host(o.get_host()).to_owned();
+            o = o.host(&host);
             if let Some(p) = password {
                 o = o.password(p);
             }

@@ -141,10 +141,29 @@ pub fn parse_host(h: &str) -> Result<Host, String> {
     Ok(Host::Name(h.to_ascii_lowercase()))
 }
 
+/// A URL's host as a resolver or a socket takes it: an IPv6 literal without the brackets a URL
+/// keeps around it (`url::Url::host_str`, and database drivers' URL parsers built on it, give
+/// `[::1]`; getaddrinfo wants `::1`). Anything else is returned as it is.
+pub fn url_host(host: &str) -> &str {
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inner) if inner.parse::<std::net::Ipv6Addr>().is_ok() => inner,
+        _ => host,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn url_hosts_lose_ipv6_brackets_only() {
+        assert_eq!(url_host("[::1]"), "::1");
+        assert_eq!(url_host("[fe80::1:2]"), "fe80::1:2");
+        assert_eq!(url_host("db.ns.svc"), "db.ns.svc");
+        assert_eq!(url_host("127.0.0.1"), "127.0.0.1");
+        assert_eq!(url_host("[not-an-ip]"), "[not-an-ip]");
+    }
 
     fn hp(s: &str) -> Result<HostPort, String> {
         s.parse()

@@ -17,6 +17,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection, Row};
 
 use initbox_runtime::Failure;
+use initbox_runtime::target::url_host;
 use initbox_runtime::tls::TlsArgs;
 use initbox_runtime::wait::{NotReady, Probe, ProbeFuture};
 
@@ -56,9 +57,13 @@ impl SqlProbe {
                 initbox_runtime::redact::scrub(&e.to_string())
             ))
         };
+        // sqlx takes the host from `Url::host_str`, brackets and all: `[::1]` would reach the
+        // resolver as a name. `url_host` gives the address.
         let opts = if postgres {
-            let mut o = PgConnectOptions::from_str(url.as_str())
-                .map_err(bad)?
+            let mut o = PgConnectOptions::from_str(url.as_str()).map_err(bad)?;
+            let host = url_host(o.get_host()).to_owned();
+            o = o
+                .host(&host)
                 .application_name("initbox wait-for")
                 .disable_statement_logging();
             if let Some(ca) = &tls.ca_file {
@@ -72,9 +77,9 @@ impl SqlProbe {
             }
             Opts::Pg(Box::new(o))
         } else {
-            let mut o = MySqlConnectOptions::from_str(url.as_str())
-                .map_err(bad)?
-                .disable_statement_logging();
+            let mut o = MySqlConnectOptions::from_str(url.as_str()).map_err(bad)?;
+            let host = url_host(o.get_host()).to_owned();
+            o = o.host(&host).disable_statement_logging();
             if let Some(ca) = &tls.ca_file {
                 check_readable(ca, "--ca-file")?;
                 if !url.query_pairs().any(|(k, _)| k == "ssl-ca") {
