@@ -1309,3 +1309,15 @@ fn mariadb_started_late() {
     drop(srv);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_chatty_command_costs_no_memory_only_its_tail_is_kept() {
+    // `yes >&2` writes gigabytes in seconds: only the tail of its stderr is kept, the rest is
+    // drained and dropped. Under a 512 MiB address-space cap, buffering it all aborts.
+    let mut c = cmd();
+    c.args(["--timeout", "3s", "--shell", "--cmd", "yes >&2"]);
+    common::cap_address_space(&mut c, 512 << 20);
+    let r = run(&mut c, Duration::from_secs(30));
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("exec:yes"), "{}", r.stderr);
+}

@@ -4,6 +4,7 @@
 //! - [`duration`], [`deadline`], [`retry`]: durations, the overall deadline, the retry policy;
 //! - [`signals`]: SIGTERM/SIGINT end a run at once, also as PID 1;
 //! - [`exec`]: `-- CMD ARGS` replaces initbox after success, never after failure;
+//! - [`child`]: child processes in their own group, stopped with a grace period, bounded output;
 //! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
 //! - [`atomic`]: atomic file writes with tight modes;
 //! - [`target`]: `host:port` parsing; [`resolve`]: system or direct-server DNS;
@@ -15,6 +16,7 @@
 //! [`launch`] with its arguments.
 
 pub mod atomic;
+pub mod child;
 pub mod deadline;
 pub mod duration;
 pub mod exec;
@@ -168,6 +170,8 @@ pub fn launch<A: Applet>(args: A) -> ! {
 
 /// Report the result and leave: exit code, or exec.
 pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
+    // Children stopped on the way out (SIGTERM, grace, SIGKILL) are gone before initbox is.
+    child::wait_for_stopping();
     let failure = match result {
         Ok(Outcome::Exit(code)) => exit_now(code),
         Ok(Outcome::Exec(cmd)) => {

@@ -46,3 +46,19 @@ pub fn name(signo: i32) -> &'static str {
         _ => "signal",
     }
 }
+
+/// How long a stop may take after SIGTERM/SIGINT, in milliseconds (0: no extension asked).
+static STOP_GRACE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Ask for time to stop children after a signal: whatever ends the process after a signal
+/// waits at least `d` (the longest request wins). Called by [`crate::child`] when it sends
+/// SIGTERM to a child's process group, with the grace period plus a margin.
+pub fn set_stop_grace(d: std::time::Duration) {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    STOP_GRACE_MS.fetch_max(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The stop grace asked for with [`set_stop_grace`].
+pub fn stop_grace() -> std::time::Duration {
+    std::time::Duration::from_millis(STOP_GRACE_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
