@@ -64,7 +64,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    match A::try_parse_from(argv) {
+    let parsed = duration::accept_hyphen_values(A::command())
+        .try_get_matches_from(argv)
+        .and_then(|mut m| A::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(args) => args,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -102,10 +105,13 @@ pub fn usage_line(applet: &str, rendered: &str) -> String {
         message.join(" ")
     };
     let joined = joined.strip_prefix("error: ").unwrap_or(&joined);
-    redact::scrub(&format!(
-        "initbox {applet}: error: {joined} (see 'initbox {applet} --help')"
-    ))
-    .into_owned()
+    // The front itself is `initbox`, an applet is `initbox APPLET`.
+    let who = if applet == "initbox" {
+        applet.to_string()
+    } else {
+        format!("initbox {applet}")
+    };
+    redact::scrub(&format!("{who}: error: {joined} (see '{who} --help')")).into_owned()
 }
 
 fn install_panic_hook() {
