@@ -517,3 +517,15 @@ fn sigterm_reaches_every_commands_process_group_and_their_traps_run() {
         assert!(!alive(pid), "process {pid} survived initbox: {}", r.all());
     }
 }
+
+#[test]
+fn a_nul_in_a_steps_env_is_refused_at_check_time_without_its_value() {
+    let d = Dir::new();
+    let file =
+        d.steps("steps:\n- name: app\n  command: [env]\n  env: {TOKEN: \"Canary\\0tail\"}\n");
+    for extra in [&["--check"][..], &[]] {
+        let r = run_steps(&file, extra);
+        assert_one_line_error(&r, 3, "value of TOKEN contains a NUL");
+        assert!(!r.all().contains("Canary"), "{}", r.all());
+    }
+}
