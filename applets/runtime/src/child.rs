@@ -2,7 +2,9 @@
 //! initbox): `run` steps, `notify run`, `run-migrations --exec`, `wait-for --cmd`,
 //! `render-config --check-cmd`.
 //!
-//! - the child starts in its own process group, so stopping it reaches everything it started;
+//! - the child starts in its own process group, so stopping it reaches everything it started
+//!   (except a child given initbox's terminal as stdin: it stays in initbox's group, where it
+//!   may read the terminal, and only it is signalled);
 //! - its exit status maps to the toolkit's table: its own code, 128+N when signal N ended it,
 //!   127 when the program is not found, 126 when it cannot be executed;
 //! - captured output is kept as a bounded [`Tail`] (the last [`TAIL_BYTES`] bytes and
@@ -158,7 +160,13 @@ impl Command {
             return Err(Failure::usage("no command given"));
         };
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).process_group(0).kill_on_drop(false);
+        // A child that shares initbox's terminal stays in initbox's process group: in a group of
+        // its own it would be stopped (SIGTTIN) as soon as it read from the terminal.
+        let own_group = !(self.stdin_inherit && std::io::IsTerminal::is_terminal(&io::stdin()));
+        cmd.args(args).kill_on_drop(false);
+        if own_group {
+            cmd.process_group(0);
+        }
         if self.clear_env {
             cmd.env_clear();
         }
@@ -171,7 +179,10 @@ impl Command {
         cmd.stdout(stdio(self.stdout));
         cmd.stderr(stdio(self.stderr));
         let mut child = cmd.spawn().map_err(|e| spawn_failure(program, &e))?;
-        let pgid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+        let target = Target {
+            id: child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0),
+            group: own_group,
+        };
         let (lines, bytes) = (self.tail_lines, self.tail_bytes);
         let stdout = child
             .stdout
@@ -183,7 +194,7 @@ impl Command {
             .map(|r| drain(r, self.stderr == Output::PassAndTail, lines, bytes));
         Ok(Running {
             child: Some(child),
-            pgid,
+            target,
             shown: self.shown(),
             grace: self.grace,
             termed: false,
@@ -307,7 +318,7 @@ impl Finished {
 /// A running child. Dropped while running, it is stopped (see the module doc).
 pub struct Running {
     child: Option<tokio::process::Child>,
-    pgid: i32,
+    target: Target,
     shown: String,
     grace: Duration,
     termed: bool,
@@ -319,7 +330,7 @@ pub struct Running {
 
 impl Running {
     pub fn id(&self) -> u32 {
-        self.pgid as u32
+        self.target.id as u32
     }
 
     /// Wait for the child to exit; its output tails are complete when this returns.
@@ -353,15 +364,12 @@ impl Running {
 
     /// Send SIGTERM to the child's process group now (once), without waiting.
     pub fn terminate(&mut self) {
-        if self.termed || self.child.is_none() || self.pgid <= 0 {
+        if self.termed || self.child.is_none() || self.target.id <= 0 {
             return;
         }
         self.termed = true;
         crate::signals::set_stop_grace(self.grace + STOP_MARGIN);
-        // SAFETY: killpg(2) on the process group of a child we started and have not reaped.
-        unsafe {
-            libc::killpg(self.pgid, libc::SIGTERM);
-        }
+        self.target.signal(libc::SIGTERM);
     }
 
     /// Stop the child: SIGTERM to its group (unless [`Running::terminate`] already sent it),
@@ -372,10 +380,10 @@ impl Running {
         let Some(child) = self.child.take() else {
             return;
         };
-        let (pgid, grace) = (self.pgid, self.grace);
+        let (target, grace) = (self.target, self.grace);
         // The blocking reaper owns the reaping from here; tokio forgets the child.
         drop(child);
-        let _ = tokio::task::spawn_blocking(move || finish_group(pgid, grace)).await;
+        let _ = tokio::task::spawn_blocking(move || target.finish(grace)).await;
     }
 }
 
@@ -386,11 +394,11 @@ impl Drop for Running {
         }
         self.terminate();
         drop(self.child.take());
-        let (pgid, grace) = (self.pgid, self.grace);
-        if pgid <= 0 {
+        let (target, grace) = (self.target, self.grace);
+        if target.id <= 0 {
             return;
         }
-        let handle = std::thread::spawn(move || finish_group(pgid, grace));
+        let handle = std::thread::spawn(move || target.finish(grace));
         if self.stop_blocks {
             let _ = handle.join();
         } else if let Ok(mut list) = STOPPING.lock() {
@@ -428,49 +436,74 @@ pub fn wait_for_stopping() {
     }
 }
 
-/// After SIGTERM: reap the group's processes as they exit; once none is left, return; at the
-/// end of the grace period, SIGKILL whatever is left and reap it.
-fn finish_group(pgid: i32, grace: Duration) {
-    let until = Instant::now() + grace;
-    loop {
-        reap(pgid);
-        if !group_alive(pgid) {
-            return;
-        }
-        if Instant::now() >= until {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // SAFETY: killpg(2) on the group of our child.
-    unsafe {
-        libc::killpg(pgid, libc::SIGKILL);
-    }
-    let until = Instant::now() + Duration::from_secs(2);
-    while group_alive(pgid) && Instant::now() < until {
-        reap(pgid);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    reap(pgid);
+/// What a stop signals: the child's process group, or only the child when it shares
+/// initbox's group (a terminal).
+#[derive(Debug, Clone, Copy)]
+struct Target {
+    id: i32,
+    group: bool,
 }
 
-/// Reap every exited process of the group that is our child (the leader; orphans too when
-/// initbox is PID 1).
-fn reap(pgid: i32) {
-    loop {
-        let mut st = 0;
-        // SAFETY: waitpid(2) with WNOHANG on our own process group.
-        let r = unsafe { libc::waitpid(-pgid, &mut st, libc::WNOHANG) };
-        if r <= 0 {
-            return;
+impl Target {
+    fn signal(self, sig: i32) {
+        // SAFETY: kill(2)/killpg(2) on a child we started (or its group) and have not reaped.
+        unsafe {
+            if self.group {
+                libc::killpg(self.id, sig);
+            } else {
+                libc::kill(self.id, sig);
+            }
         }
     }
-}
 
-fn group_alive(pgid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists.
-    let r = unsafe { libc::killpg(pgid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    /// Reap every exited process of the target that is our child (the leader; orphans too
+    /// when initbox is PID 1).
+    fn reap(self) {
+        let pid = if self.group { -self.id } else { self.id };
+        loop {
+            let mut st = 0;
+            // SAFETY: waitpid(2) with WNOHANG on our own child or process group.
+            let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+            if r <= 0 {
+                return;
+            }
+        }
+    }
+
+    fn alive(self) -> bool {
+        // SAFETY: signal 0 only checks that the process or group exists.
+        let r = unsafe {
+            if self.group {
+                libc::killpg(self.id, 0)
+            } else {
+                libc::kill(self.id, 0)
+            }
+        };
+        r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+
+    /// After SIGTERM: reap processes as they exit; once none is left, return; at the end of
+    /// the grace period, SIGKILL whatever is left and reap it.
+    fn finish(self, grace: Duration) {
+        let until = Instant::now() + grace;
+        loop {
+            self.reap();
+            if !self.alive() {
+                return;
+            }
+            if Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.signal(libc::SIGKILL);
+        let until = Instant::now() + Duration::from_secs(2);
+        while self.alive() && Instant::now() < until {
+            self.reap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.reap();
+    }
 }
 
 /// The end of a stream: at most `max_lines` lines and `max_bytes` bytes, the rest dropped as
@@ -617,7 +650,7 @@ mod tests {
             p = pids.display()
         );
         let running = sh(&script).grace(Duration::from_secs(5)).spawn().unwrap();
-        let pgid = running.pgid;
+        let target = running.target;
         for _ in 0..200 {
             if std::fs::read_to_string(&pids).is_ok_and(|s| s.ends_with('\n')) {
                 break;
@@ -627,7 +660,10 @@ mod tests {
         drop(running);
         wait_for_stopping();
         assert_eq!(std::fs::read_to_string(&marker).unwrap(), "yes\n");
-        assert!(!group_alive(pgid), "a process of the group survived");
+        assert!(
+            target.group && !target.alive(),
+            "a process of the group survived"
+        );
     }
 
     #[tokio::test]
@@ -636,11 +672,11 @@ mod tests {
             .grace(Duration::from_millis(300))
             .spawn()
             .unwrap();
-        let pgid = running.pgid;
+        let target = running.target;
         tokio::time::sleep(Duration::from_millis(100)).await;
         let t = Instant::now();
         running.stop().await;
         assert!(t.elapsed() >= Duration::from_millis(300));
-        assert!(!group_alive(pgid));
+        assert!(!target.alive());
     }
 }
