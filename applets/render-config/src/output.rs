@@ -282,10 +282,7 @@ impl CheckCmd {
         for line in said.lines().filter(|l| !l.trim().is_empty()).take(20) {
             tracing::warn!("check: {}", redact::scrub(line));
         }
-        let status = match out.status.code() {
-            Some(c) => format!("exit {c}"),
-            None => "killed".to_string(),
-        };
+        let status = child::brief(&out.status);
         let program = &program;
         let first = said
             .lines()

@@ -284,6 +284,15 @@ pub fn describe(status: &ExitStatus) -> String {
     }
 }
 
+/// The short form for probe lines: "exit 3", "killed by signal 9 (SIGKILL)".
+pub fn brief(status: &ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig} ({})", crate::signals::name(sig)),
+        _ => format!("{status}"),
+    }
+}
+
 /// A child that ended.
 #[derive(Debug)]
 pub struct Finished {

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
-use std::os::unix::process::ExitStatusExt;
-
 use initbox_runtime::Failure;
 use initbox_runtime::child::{self, Output};
 use initbox_runtime::wait::{NotReady, Probe, ProbeFuture};
@@ -236,13 +234,10 @@ impl Probe for ExecProbe {
                 .find(|l| !l.trim().is_empty())
                 .map(|l| format!(": {}", l.trim().chars().take(120).collect::<String>()))
                 .unwrap_or_default();
-            Err(NotReady::retry(
-                match (out.status.code(), out.status.signal()) {
-                    (Some(c), _) => format!("exit {c}{last}"),
-                    (None, Some(s)) => format!("killed by signal {s}{last}"),
-                    _ => format!("failed{last}"),
-                },
-            ))
+            Err(NotReady::retry(format!(
+                "{}{last}",
+                child::brief(&out.status)
+            )))
         })
     }
 }
