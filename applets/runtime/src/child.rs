@@ -390,9 +390,18 @@ impl Running {
             return;
         };
         let (target, grace) = (self.target, self.grace);
-        // The blocking reaper owns the reaping from here; tokio forgets the child.
+        // The reaper thread owns the reaping from here; tokio forgets the child. It is
+        // registered like a drop's, so a signal that ends initbox meanwhile still waits for it.
         drop(child);
-        let _ = tokio::task::spawn_blocking(move || target.finish(grace)).await;
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let handle = std::thread::spawn(move || {
+            target.finish(grace);
+            let _ = done.send(());
+        });
+        if let Ok(mut list) = STOPPING.lock() {
+            list.push(handle);
+        }
+        let _ = finished.await;
     }
 }
 
