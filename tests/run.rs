@@ -529,3 +529,27 @@ fn a_nul_in_a_steps_env_is_refused_at_check_time_without_its_value() {
         assert!(!r.all().contains("Canary"), "{}", r.all());
     }
 }
+
+#[test]
+fn a_step_timeout_stops_the_commands_whole_group_with_sigterm_first() {
+    let d = Dir::new();
+    let p = |n: &str| d.path(n).display().to_string();
+    let script = format!(
+        "trap 'echo yes > {m}; exit 0' TERM; sleep 60 & echo $! > {g}; wait",
+        m = p("trapped"),
+        g = p("grandchild"),
+    );
+    let file = d.steps(&format!(
+        "steps:\n- name: slow\n  command: [sh, -c, {script:?}]\n  timeout: 1s\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(d.path("trapped")).ok().as_deref(),
+        Some("yes\n"),
+        "the TERM trap did not run: {}",
+        r.all()
+    );
+    let grandchild = read_pid(&d.path("grandchild")).expect("grandchild pid");
+    assert!(!alive(grandchild), "the step's grandchild survived");
+}

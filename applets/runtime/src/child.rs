@@ -488,6 +488,8 @@ impl Target {
         }
     }
 
+    /// Whether a process of the target still runs. Zombies do not count: an orphaned
+    /// grandchild's zombie waits for another reaper (PID 1), which may take its time.
     fn alive(self) -> bool {
         // SAFETY: signal 0 only checks that the process or group exists.
         let r = unsafe {
@@ -497,7 +499,42 @@ impl Target {
                 libc::kill(self.id, 0)
             }
         };
-        r == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+        if r != 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+            return false;
+        }
+        self.running_in_proc().unwrap_or(true)
+    }
+
+    /// From /proc: whether a process of the target is in a state other than zombie/dead;
+    /// `None` when /proc cannot be read.
+    fn running_in_proc(self) -> Option<bool> {
+        // After the command: state, ppid, pgrp.
+        let live = |stat: &str, want_pgrp: bool| -> bool {
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let mut f = rest.split_whitespace();
+            let state = f.next().unwrap_or("Z");
+            let pgrp = f.nth(1).and_then(|p| p.parse::<i32>().ok());
+            (!want_pgrp || pgrp == Some(self.id)) && !matches!(state, "Z" | "X" | "x")
+        };
+        if !self.group {
+            return std::fs::read_to_string(format!("/proc/{}/stat", self.id))
+                .ok()
+                .map(|s| live(&s, false));
+        }
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let name = entry.file_name();
+            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat"))
+                && live(&stat, true)
+            {
+                return Some(true);
+            }
+        }
+        Some(false)
     }
 
     /// After SIGTERM: reap processes as they exit; once none is left, return; at the end of
@@ -507,6 +544,8 @@ impl Target {
         loop {
             self.reap();
             if !self.alive() {
+                // What died since the reap above may be our own zombie: reap it too.
+                self.reap();
                 return;
             }
             if Instant::now() >= until {
