@@ -553,3 +553,22 @@ fn a_step_timeout_stops_the_commands_whole_group_with_sigterm_first() {
     let grandchild = read_pid(&d.path("grandchild")).expect("grandchild pid");
     assert!(!alive(grandchild), "the step's grandchild survived");
 }
+
+#[test]
+fn what_an_exited_background_command_started_is_stopped_at_the_end() {
+    let d = Dir::new();
+    let pid = d.path("leftover");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: spawner\n  command: [sh, -c, {s:?}]\n  background: true\n\
+         - name: later\n  command: [sh, -c, 'sleep 0.5']\n",
+        s = format!("sleep 60 & echo $! > {}", pid.display()),
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let leftover = read_pid(&pid).expect("the background command ran");
+    assert!(
+        !alive(leftover),
+        "the background command's child survived the run"
+    );
+}

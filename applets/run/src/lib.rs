@@ -442,8 +442,8 @@ impl Runner {
         for (name, mut child) in std::mem::take(&mut self.background) {
             if let Some(status) = child.try_wait() {
                 warn!(step = %name, status = %child::describe(&status), "background command had already exited");
-                continue;
             }
+            // Also when it exited: what it started in its group is stopped with it.
             child.terminate();
             running.push((name, child));
         }

@@ -371,9 +371,10 @@ impl Running {
         Some(status)
     }
 
-    /// Send SIGTERM to the child's process group now (once), without waiting.
+    /// Send SIGTERM to the child's process group now (once), without waiting. After the child
+    /// itself was reaped ([`Running::try_wait`]), what is left of its group still gets it.
     pub fn terminate(&mut self) {
-        if self.termed || self.child.is_none() || self.target.id <= 0 {
+        if self.termed || self.target.id <= 0 || (self.child.is_none() && !self.target.group) {
             return;
         }
         self.termed = true;
@@ -386,9 +387,10 @@ impl Running {
     /// SIGKILL the group. Returns once the group is gone.
     pub async fn stop(mut self) {
         self.terminate();
-        let Some(child) = self.child.take() else {
+        let child = self.child.take();
+        if !self.termed {
             return;
-        };
+        }
         let (target, grace) = (self.target, self.grace);
         // The reaper thread owns the reaping from here; tokio forgets the child. It is
         // registered like a drop's, so a signal that ends initbox meanwhile still waits for it.
