@@ -1258,3 +1258,124 @@ fn render_config_secret_function_reads_vault_through_fetch_secret() {
     assert!(!r.all().contains(CANARY), "{}", r.all());
     assert!(!bad_dest.exists());
 }
+
+/// Read a dotenv file by docker compose's documented `env_file` rules (the forms initbox
+/// writes: `NAME='…'` literal except `\'`; `NAME="…"` with `\n`, `\r`, `\t`, `\\`, `\"` and `$`
+/// interpolated, which initbox never writes there).
+fn compose_env_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (k, v) = line.split_once('=').expect("NAME=VALUE");
+        let mut chars = v.chars();
+        let quote = chars.next().expect("a quoted value");
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (_, c) if c == quote => break,
+                ('\'', '\\') => match chars.clone().next() {
+                    Some('\'') => val.push(chars.next().unwrap()),
+                    _ => val.push('\\'),
+                },
+                ('"', '\\') => match chars.next().expect("escape") {
+                    'n' => val.push('\n'),
+                    'r' => val.push('\r'),
+                    't' => val.push('\t'),
+                    c @ ('\\' | '"') => val.push(c),
+                    c => panic!("escape \\{c} in {line}"),
+                },
+                ('"', '$') => panic!("a '$' compose would interpolate: {line}"),
+                (_, c) => val.push(c),
+            }
+        }
+        assert_eq!(chars.as_str().trim(), "", "text after the value: {line}");
+        out.push((k.to_string(), val));
+    }
+    out
+}
+
+#[test]
+fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
+    let dir = tempfile::tempdir().unwrap();
+    let values = [
+        ("SPACES", "two words"),
+        ("QUOTES", r#"say "hi" and it's"#),
+        ("HASH", "a#b # not a comment"),
+        ("DOLLAR", "pa$word $HOME $"),
+        ("BACKSLASH", r"C:\path\\share\x \'"),
+        ("NEWLINES", "line 1\nline 2\r\n"),
+        ("EQUALS", "k=v=w"),
+        ("PADDED", "  padded \t "),
+        ("QUOTE_DOLLAR", r"it's $5\n"),
+    ];
+    let out = dir.path().join("secrets.env");
+    let mut c = initbox();
+    c.args(["fetch-secret", "--format", "dotenv", "--out"])
+        .arg(&out);
+    for (k, v) in values {
+        c.env(format!("T_{k}"), v)
+            .arg(format!("{k}=ref+env://T_{k}"));
+    }
+    let r = run(&mut c, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let text = read(&out);
+    let mut want: Vec<(String, String)> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    want.sort();
+    let mut compose = compose_env_file(&text);
+    compose.sort();
+    assert_eq!(compose, want, "docker compose rules:\n{text}");
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json,sys,dotenv; \
+             print(json.dumps(sorted(dotenv.dotenv_values(sys.argv[1]).items())))",
+        )
+        .arg(&out)
+        .output()
+        .expect("python3");
+    assert!(py.status.success(), "python-dotenv: {}", common::text(&py));
+    let py: Vec<(String, String)> = serde_json::from_slice(&py.stdout).unwrap();
+    assert_eq!(py, want, "python-dotenv:\n{text}");
+
+    // A value no quoting keeps intact for both is refused, named, never echoed.
+    let refused = dir.path().join("refused.env");
+    let r = run(
+        initbox()
+            .args(["fetch-secret", "--format", "dotenv", "--out"])
+            .arg(&refused)
+            .env("T_X", "tok${en}Canary")
+            .arg("X=ref+env://T_X"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "value of X");
+    assert!(!r.all().contains("Canary"), "{}", r.all());
+    assert!(!refused.exists());
+    let r = run(
+        initbox()
+            .args(["fetch-secret", "--format", "dotenv", "--out"])
+            .arg(&refused)
+            .env("T_X", r"C:\dir\")
+            .arg("X=ref+env://T_X"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "ends with a backslash");
+    assert!(!refused.exists());
+}
+
+#[test]
+fn a_name_that_is_no_file_name_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [".", "sub/.", ".."] {
+        let r = run(
+            initbox()
+                .arg("fetch-secret")
+                .arg("--dir")
+                .arg(dir.path())
+                .arg(format!("{name}=ref+env://HOME")),
+            LIMIT,
+        );
+        assert_one_line_error(&r, 2, &format!("'{name}'"));
+    }
+}

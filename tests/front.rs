@@ -123,3 +123,30 @@ fn a_closed_stdout_ends_the_listing_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn an_unknown_front_flag_names_initbox_once() {
+    let r = run(initbox().arg("--bogus"), Duration::from_secs(10));
+    assert_one_line_error(&r, 2, "initbox: error: unexpected argument '--bogus'");
+    assert!(!r.stderr.contains("initbox initbox"), "{}", r.stderr);
+}
+
+#[test]
+fn negative_durations_are_refused_by_name_everywhere() {
+    for args in [
+        &["wait-for-tcp", "--timeout", "-5s", "db:5432"][..],
+        &["wait-for", "--attempt-timeout=-1", "tcp://db:5432"],
+        &["notify", "--timeout", "-3s", "stdout://"],
+        &["run-migrations", "--timeout", "-2m", "status"],
+        &["run", "-f", "x.yaml", "--stop-grace", "-1s"],
+        &["fetch-secret", "--timeout", "-5s", "A=ref+env://HOME"],
+    ] {
+        let r = run(initbox().args(args), Duration::from_secs(10));
+        assert_one_line_error(&r, 2, "negative durations are not allowed");
+        assert!(
+            !r.stderr.contains("unexpected argument"),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}

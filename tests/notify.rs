@@ -1305,3 +1305,63 @@ fn webhook_path_and_query_are_secret_everywhere() {
         r.stdout
     );
 }
+
+#[test]
+fn run_forwards_sigterm_to_the_commands_process_group() {
+    let dir = tempdir();
+    let marker = dir.path().join("trapped");
+    let pids = dir.path().join("pids");
+    let script = format!(
+        "trap 'echo yes > {m}; exit 0' TERM; sleep 60 & echo $! > {p}; wait",
+        m = marker.display(),
+        p = pids.display()
+    );
+    let child = notify()
+        .args([
+            "run",
+            "stdout://",
+            "--on",
+            "failure",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let grandchild: i32 = loop {
+        if let Some(pid) = std::fs::read_to_string(&pids)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "command did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let r = common::wait_child(child, Duration::from_secs(30));
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(&marker).ok().as_deref(),
+        Some("yes\n"),
+        "{}",
+        r.all()
+    );
+    // The grandchild got SIGTERM too (it was in the command's group), and is gone.
+    let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, s)| s.trim_start().starts_with('Z')),
+        "grandchild {grandchild} survived: {stat}"
+    );
+}

@@ -951,3 +951,41 @@ fn usage_errors_exit_2() {
     assert_eq!(r.code(), 2, "{}", r.all());
     assert!(r.stderr.contains("cannot tell the format"), "{}", r.stderr);
 }
+
+#[test]
+fn check_cmd_output_is_kept_as_a_bounded_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = d.join("app.conf.j2");
+    fs::write(&t, "x={{ x }}\n").unwrap();
+    let out = d.join("app.conf");
+    // 500 MB of output, then the validator's last words: under a 384 MiB address-space cap,
+    // only a bounded tail may be kept.
+    let mut c = rc();
+    c.arg(&t).arg(&out).args([
+        "--set",
+        "x=1",
+        "--check-cmd",
+        "sh -c 'yes | head -c 500000000; echo; echo last words >&2; exit 3'",
+    ]);
+    common::cap_address_space(&mut c, 384 << 20);
+    let r = run(&mut c, Duration::from_secs(60));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("(exit 3): last words"), "{}", r.stderr);
+    assert!(!out.exists());
+    // A validator that never stops talking nor exits: stopped at --check-timeout.
+    let mut c = rc();
+    c.arg(&t).arg(&out).args([
+        "--set",
+        "x=1",
+        "--check-cmd",
+        "yes",
+        "--check-timeout",
+        "2s",
+    ]);
+    common::cap_address_space(&mut c, 384 << 20);
+    let r = run(&mut c, Duration::from_secs(30));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("no answer within 2s"), "{}", r.stderr);
+    assert!(!out.exists());
+}

@@ -428,3 +428,147 @@ fn the_demo_runs_end_to_end() {
     );
     assert_eq!(r.code(), 0, "second run: {}", r.all());
 }
+
+/// Whether a process still exists (a zombie waiting for its reaper counts as gone).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn read_pid(p: &Path) -> Option<i32> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+#[test]
+fn sigterm_reaches_every_commands_process_group_and_their_traps_run() {
+    let d = Dir::new();
+    let p = |n: &str| d.path(n).display().to_string();
+    // Each command writes its pid and its grandchild's pid, then waits; its trap writes a marker.
+    let script = |tag: &str| {
+        format!(
+            "trap 'echo {tag} > {m}; exit 0' TERM; sleep 60 & echo $! > {g}; echo $$ > {s}; wait",
+            m = p(&format!("{tag}.trapped")),
+            g = p(&format!("{tag}.grandchild")),
+            s = p(&format!("{tag}.pid")),
+        )
+    };
+    // One background command ignores SIGTERM (it and its child): SIGKILLed after the grace.
+    let stubborn = format!(
+        "trap '' TERM; sleep 60 & echo $! > {g}; echo $$ > {s}; wait",
+        g = p("stubborn.grandchild"),
+        s = p("stubborn.pid"),
+    );
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: bg\n  command: [sh, -c, {bg:?}]\n  background: true\n\
+         - name: stubborn\n  command: [sh, -c, {stubborn:?}]\n  background: true\n\
+         - name: fg\n  command: [sh, -c, {fg:?}]\n",
+        bg = script("bg"),
+        fg = script("fg"),
+    ));
+    let child = initbox()
+        // The grace from its variable (old builds ignore it and still fail on the traps).
+        .env("INITBOX_RUN_STOP_GRACE", "1s")
+        .args(["run", "-f"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let names = ["bg", "stubborn", "fg"];
+    let files: Vec<PathBuf> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                d.path(&format!("{n}.pid")),
+                d.path(&format!("{n}.grandchild")),
+            ]
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    while !files.iter().all(|f| read_pid(f).is_some()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "steps did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pids: Vec<i32> = files.iter().map(|f| read_pid(f).unwrap()).collect();
+    // SAFETY: signalling a child we spawned.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let r = wait_child(child, Duration::from_secs(20));
+    assert_eq!(r.code(), 143, "{}", r.all());
+    for tag in ["bg", "fg"] {
+        let marker = d.path(&format!("{tag}.trapped"));
+        assert_eq!(
+            std::fs::read_to_string(&marker).ok().as_deref(),
+            Some(format!("{tag}\n").as_str()),
+            "the {tag} command's TERM trap did not run: {}",
+            r.all()
+        );
+    }
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} survived initbox: {}", r.all());
+    }
+}
+
+#[test]
+fn a_nul_in_a_steps_env_is_refused_at_check_time_without_its_value() {
+    let d = Dir::new();
+    let file =
+        d.steps("steps:\n- name: app\n  command: [env]\n  env: {TOKEN: \"Canary\\0tail\"}\n");
+    for extra in [&["--check"][..], &[]] {
+        let r = run_steps(&file, extra);
+        assert_one_line_error(&r, 3, "value of TOKEN contains a NUL");
+        assert!(!r.all().contains("Canary"), "{}", r.all());
+    }
+}
+
+#[test]
+fn a_step_timeout_stops_the_commands_whole_group_with_sigterm_first() {
+    let d = Dir::new();
+    let p = |n: &str| d.path(n).display().to_string();
+    let script = format!(
+        "trap 'echo yes > {m}; exit 0' TERM; sleep 60 & echo $! > {g}; wait",
+        m = p("trapped"),
+        g = p("grandchild"),
+    );
+    let file = d.steps(&format!(
+        "steps:\n- name: slow\n  command: [sh, -c, {script:?}]\n  timeout: 1s\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert_eq!(
+        std::fs::read_to_string(d.path("trapped")).ok().as_deref(),
+        Some("yes\n"),
+        "the TERM trap did not run: {}",
+        r.all()
+    );
+    let grandchild = read_pid(&d.path("grandchild")).expect("grandchild pid");
+    assert!(!alive(grandchild), "the step's grandchild survived");
+}
+
+#[test]
+fn what_an_exited_background_command_started_is_stopped_at_the_end() {
+    let d = Dir::new();
+    let pid = d.path("leftover");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: spawner\n  command: [sh, -c, {s:?}]\n  background: true\n\
+         - name: later\n  command: [sh, -c, 'sleep 0.5']\n",
+        s = format!("sleep 60 & echo $! > {}", pid.display()),
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let leftover = read_pid(&pid).expect("the background command ran");
+    assert!(
+        !alive(leftover),
+        "the background command's child survived the run"
+    );
+}

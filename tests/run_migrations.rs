@@ -1131,3 +1131,72 @@ fn sqlite_file_lock_names_its_holder() {
     assert_ok(&go(&db, dir.path(), &["--lock-timeout", "5s"]));
     assert_eq!(db.history(), vec![(1, true), (2, true)]);
 }
+
+// ------------------------------------------------------------------------------ deadlines
+
+/// Exit 124 at the deadline: not before it (the issue: 4.65 s for --timeout 7s), and not
+/// much after it (generous bound for a loaded machine).
+fn assert_ends_at(r: &Run, limit: Duration) {
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(
+        r.elapsed >= limit && r.elapsed <= limit + Duration::from_millis(500),
+        "exit 124 after {:?} for a deadline of {limit:?}: {}",
+        r.elapsed,
+        r.stderr
+    );
+}
+
+#[test]
+fn the_timeout_is_kept_for_a_database_that_never_answers() {
+    let dir = dir_with(BASIC);
+    let port = common::free_port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    for secs in [3, 7] {
+        let r = run(
+            initbox()
+                .args(["run-migrations", "--timeout", &format!("{secs}s")])
+                .args(["--database-url", &url, "--dir"])
+                .arg(dir.path()),
+            LIMIT,
+        );
+        assert_ends_at(&r, Duration::from_secs(secs));
+        assert!(r.stderr.contains("deadline of"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn the_lock_timeout_is_kept_while_another_session_holds_the_lock() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(BASIC);
+    // A real PostgreSQL session holds the advisory lock (run-migrations --exec).
+    let mut c = initbox();
+    c.args([
+        "run-migrations",
+        "--database-url",
+        &db.url(),
+        "--exec",
+        "--",
+    ])
+    .args(["sleep", "30"])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let holder = c.spawn().unwrap();
+    wait_for_advisory_lock(&db);
+    for secs in [3, 7] {
+        let limit = Duration::from_secs(secs);
+        let started = std::time::Instant::now();
+        let r = go(&db, dir.path(), &["--lock-timeout", &format!("{secs}s")]);
+        assert_eq!(r.code(), 124, "{}", r.all());
+        // The lock's deadline starts once connected: allow the connection on top.
+        let took = started.elapsed();
+        assert!(
+            took >= limit && took <= limit + Duration::from_millis(500),
+            "exit 124 after {took:?} for a lock timeout of {limit:?}: {}",
+            r.stderr
+        );
+    }
+    // SAFETY: signalling a child we spawned; SIGTERM also stops its command.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
+    let r = wait_child(holder, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.all());
+}

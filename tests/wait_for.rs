@@ -1565,3 +1565,40 @@ fn redis_password_from_rediscli_auth_and_ambiguous_service_urls() {
         );
     }
 }
+
+#[test]
+fn a_chatty_command_costs_no_memory_only_its_tail_is_kept() {
+    // `yes >&2` writes gigabytes in seconds: only the tail of its stderr is kept, the rest is
+    // drained and dropped. Under a 512 MiB address-space cap, buffering it all aborts.
+    let mut c = cmd();
+    c.args(["--timeout", "3s", "--shell", "--cmd", "yes >&2"]);
+    common::cap_address_space(&mut c, 512 << 20);
+    let r = run(&mut c, Duration::from_secs(30));
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("exec:yes"), "{}", r.stderr);
+}
+
+#[test]
+fn the_deadline_is_kept_to_within_a_generous_bound() {
+    // Nothing listens: each wait ends with 124 at its deadline, never before it.
+    let port = free_port();
+    let targets = [
+        format!("tcp://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{port}/"),
+        format!("postgres://postgres@127.0.0.1:{port}/x"),
+    ];
+    let started = Instant::now();
+    let children: Vec<Child> = targets
+        .iter()
+        .map(|t| spawn_wait_for(&["--timeout", "3s", t]))
+        .collect();
+    for (t, c) in targets.iter().zip(children) {
+        let r = wait_child(c, LIMIT);
+        let took = started.elapsed();
+        assert_eq!(r.code(), 124, "{t}: {}", r.all());
+        assert!(
+            took >= Duration::from_secs(3) && took <= Duration::from_millis(3500),
+            "{t}: exit 124 after {took:?} for a deadline of 3s"
+        );
+    }
+}

@@ -349,3 +349,20 @@ fn free_port_udp() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn a_resolver_file_that_is_not_there_is_named_with_exit_3() {
+    let missing = "/nonexistent/initbox-resolv.conf";
+    for args in [
+        &["wait-for-dns", "--resolv-conf", missing, "example.com"][..],
+        &["wait-for-dns", "--hosts-file", missing, "example.com"],
+        &["wait-for-tcp", "--resolv-conf", missing, "example.com:80"],
+        &["network-check", "--resolv-conf", missing, "dns:example.com"],
+    ] {
+        let r = common::run(
+            common::initbox().args(args).args(["--timeout", "5s"]),
+            std::time::Duration::from_secs(20),
+        );
+        common::assert_one_line_error(&r, 3, missing);
+    }
+}

@@ -137,3 +137,23 @@ pub fn assert_one_line_error(r: &Run, code: i32, needle: &str) {
     );
     assert!(!r.all().contains("panicked"), "no panic: {}", r.all());
 }
+
+/// Cap the address space of the process `cmd` starts (RLIMIT_AS, like `prlimit --as`), so a
+/// regression that buffers without bound fails fast with an allocation failure instead of
+/// exhausting the machine.
+pub fn cap_address_space(cmd: &mut Command, bytes: u64) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit(2), async-signal-safe, between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes as libc::rlim_t,
+                rlim_max: bytes as libc::rlim_t,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}

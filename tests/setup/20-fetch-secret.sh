@@ -4,3 +4,5 @@
 need_packages openssl curl jq time
 python3 -m pip --version >/dev/null 2>&1 || need_packages python3-pip
 python3 -c 'import moto.server, boto3, flask' 2>/dev/null || need_pip 'moto[server]'
+# python-dotenv: the dotenv output is read back by it (and by docker compose's env_file rules).
+python3 -c 'import dotenv' 2>/dev/null || need_pip python-dotenv

@@ -35,7 +35,8 @@ pub fn is_env_name(name: &str) -> bool {
 /// Relative names may not climb out of `dir`.
 pub fn file_path(dir: &Path, name: &str) -> Result<PathBuf, Failure> {
     let p = Path::new(name);
-    if name.is_empty() || name.ends_with('/') {
+    // The last part must name a file: not empty, '.' or '..' ('.', 'a/.', '/').
+    if name.is_empty() || matches!(name.rsplit('/').next(), Some("" | "." | "..")) {
         return Err(Failure::usage(format!("'{name}' is not a file name")));
     }
     if p.is_absolute() {
@@ -55,23 +56,55 @@ fn single_quoted(v: &str) -> String {
     format!("'{}'", v.replace('\'', r"'\''"))
 }
 
-fn dotenv_value(v: &str) -> String {
-    if !v.contains('\'') {
-        return format!("'{v}'");
+/// A dotenv value that docker compose's `env_file` and python-dotenv (with its default
+/// interpolation) both read back as `v`:
+/// - single quotes when possible: literal for compose; python-dotenv decodes only `\\` and
+///   `\'` there, so a `'` is written `\'` (compose reads that too) and a backslash is allowed
+///   only where it starts neither sequence;
+/// - otherwise double quotes with `\\`, `\"`, `\n`, `\r`, which both decode alike, as long as
+///   there is no `$` (compose interpolates `$` in double quotes, and no escape of it is read
+///   alike by both);
+/// - `${` is interpolated by python-dotenv inside any quotes, a `$` beside a newline or an
+///   ambiguous backslash fits neither form, and python-dotenv misreads a final backslash in
+///   double quotes: such values are refused (exit 3) rather than written so that a reader
+///   gets another value.
+fn dotenv_value(name: &str, v: &str) -> Result<String, Failure> {
+    let refuse = |why: &str| {
+        Err(Failure::invalid_input(format!(
+            "the value of {name} cannot be written as dotenv that docker compose and \
+             python-dotenv read alike ({why}); use --format json, yaml or shell, or files"
+        )))
+    };
+    if v.contains("${") {
+        return refuse("it holds '${', which python-dotenv expands inside any quotes");
+    }
+    let bytes = v.as_bytes();
+    let backslashes_plain = bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'\\' || bytes.get(i + 1).is_some_and(|n| *n != b'\\' && *n != b'\''));
+    if backslashes_plain && !v.contains(['\n', '\r']) {
+        return Ok(format!("'{}'", v.replace('\'', r"\'")));
+    }
+    if v.contains('$') {
+        return refuse("it holds '$' with a newline or a backslash sequence");
+    }
+    if v.ends_with('\\') {
+        // python-dotenv takes the `\"` of an escaped final backslash for an escaped quote.
+        return refuse("it ends with a backslash");
     }
     let mut out = String::from("\"");
     for c in v.chars() {
         match c {
             '\\' => out.push_str(r"\\"),
             '"' => out.push_str("\\\""),
-            '$' => out.push_str(r"\$"),
             '\n' => out.push_str(r"\n"),
             '\r' => out.push_str(r"\r"),
             c => out.push(c),
         }
     }
     out.push('"');
-    out
+    Ok(out)
 }
 
 /// Render `entries` (absent optional secrets left out) in `format`.
@@ -79,8 +112,8 @@ pub fn render(format: Format, entries: &[(String, SecretValue)]) -> Result<Strin
     let present = entries.iter().filter(|(_, v)| !v.is_absent());
     Ok(match format {
         Format::Dotenv => present
-            .map(|(k, v)| format!("{k}={}\n", dotenv_value(&v.text())))
-            .collect(),
+            .map(|(k, v)| Ok(format!("{k}={}\n", dotenv_value(k, &v.text())?)))
+            .collect::<Result<String, Failure>>()?,
         Format::Shell => present
             .map(|(k, v)| format!("export {k}={}\n", single_quoted(&v.text())))
             .collect(),
@@ -152,8 +185,17 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(single_quoted("a'b"), r"'a'\''b'");
-        assert_eq!(dotenv_value("p@ss $x"), "'p@ss $x'");
-        assert_eq!(dotenv_value("it's $x\n"), r#""it's \$x\n""#);
+        let d = |v: &str| dotenv_value("V", v);
+        assert_eq!(d("p@ss $x").unwrap(), "'p@ss $x'");
+        assert_eq!(d("it's $x").unwrap(), r"'it\'s $x'");
+        assert_eq!(d("a\\b").unwrap(), r"'a\b'");
+        assert_eq!(d("a\\\\b").unwrap(), r#""a\\\\b""#);
+        assert_eq!(d("it's\nx").unwrap(), r#""it's\nx""#);
+        for refused in ["${HOME}", "a$\nb", "a\\\\$b", "tail $\\", "C:\\\\"] {
+            let e = d(refused).unwrap_err();
+            assert_eq!(e.code, initbox_runtime::Code::INVALID_INPUT);
+            assert!(e.message.contains("value of V") && !e.message.contains(refused));
+        }
     }
 
     #[test]
@@ -177,6 +219,11 @@ mod tests {
         assert_eq!(file_path(d, "/abs/x").unwrap(), Path::new("/abs/x"));
         assert!(file_path(d, "../x").is_err());
         assert!(file_path(d, "a/../../x").is_err());
+        for bad in [".", "a/.", "/", "..", "x/.."] {
+            let e = file_path(d, bad).unwrap_err();
+            assert_eq!(e.code, initbox_runtime::Code::USAGE, "{bad}");
+            assert!(e.message.contains(&format!("'{bad}'")), "{}", e.message);
+        }
         assert!(is_env_name("DB_PW") && !is_env_name("1A") && !is_env_name("a-b"));
         assert!(is_stripped("INITBOX_VAULT_ADDR") && is_stripped("VAULT_TOKEN"));
         assert!(!is_stripped("VAULT_ADDR"));

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use initbox_runtime::atomic::{self, Staged, WriteOptions};
+use initbox_runtime::child::{self, Output};
 use initbox_runtime::{Failure, redact};
 
 /// One rendered file, ready to be written.
@@ -226,13 +227,22 @@ impl CheckCmd {
         if !self.words.iter().any(|w| w.contains("{}")) {
             argv.push(path.to_string());
         }
-        let program = &argv[0];
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(&argv[1..])
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let child = cmd.output();
-        let out = match tokio::time::timeout(limit, child).await {
+        let program = argv[0].clone();
+        // Its own process group, output kept as a bounded tail (the pipes are still drained),
+        // stopped (SIGTERM, then SIGKILL) when it does not answer in time.
+        let spawned = child::Command::new(&argv)
+            .stdout(Output::Tail)
+            .stderr(Output::Tail)
+            .grace(child::PROBE_GRACE)
+            .spawn()
+            .map_err(|f| {
+                let what = match f.code {
+                    initbox_runtime::Code::NOT_FOUND => "command not found".to_string(),
+                    _ => "not executable".to_string(),
+                };
+                Failure::usage(format!("--check-cmd {program}: {what}"))
+            })?;
+        let out = match tokio::time::timeout(limit, spawned.wait()).await {
             Err(_) => {
                 return Err(Failure::failed(format!(
                     "--check-cmd {program} on {}: no answer within {}",
@@ -240,33 +250,19 @@ impl CheckCmd {
                     humanize(limit)
                 )));
             }
-            Ok(Err(e)) => {
-                let what = match e.kind() {
-                    std::io::ErrorKind::NotFound => "command not found".to_string(),
-                    std::io::ErrorKind::PermissionDenied => "not executable".to_string(),
-                    _ => e.to_string(),
-                };
-                return Err(Failure::usage(format!("--check-cmd {program}: {what}")));
-            }
-            Ok(Ok(out)) => out,
+            Ok(r) => r?,
         };
-        if out.status.success() {
+        if out.success() {
             tracing::debug!(file = %dest.display(), "check passed");
             return Ok(());
         }
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let said = format!("{}\n{}", out.stderr, out.stdout);
         let said = said.replace(path.as_ref(), &dest.to_string_lossy());
         for line in said.lines().filter(|l| !l.trim().is_empty()).take(20) {
             tracing::warn!("check: {}", redact::scrub(line));
         }
-        let status = match out.status.code() {
-            Some(c) => format!("exit {c}"),
-            None => "killed".to_string(),
-        };
+        let status = child::brief(&out.status);
+        let program = &program;
         let first = said
             .lines()
             .map(str::trim)

@@ -36,7 +36,7 @@ use clap::{Parser, Subcommand};
 use initbox_runtime::duration::{human, parse};
 use initbox_runtime::exit::Code;
 use initbox_runtime::url as safe_url;
-use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, redact};
+use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, child};
 
 /// The variable that gives the database password when neither the URL nor --password-file does
 /// (before the service's own PGPASSWORD / MYSQL_PWD).
@@ -567,78 +567,23 @@ async fn exec_locked(
         return Err(Failure::usage("--exec needs a command after --"));
     }
     let result = locked!(db, lock_timeout, async move {
-        let (program, args) = command.split_first().expect("checked above");
-        let shown_cmd = program.to_string_lossy().into_owned();
-        let child = tokio::process::Command::new(program)
-            .args(args)
-            .spawn()
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Failure::new(
-                    Code::NOT_FOUND,
-                    format!("command '{shown_cmd}' not found (checked PATH)"),
-                ),
-                _ => Failure::new(
-                    Code::NOT_EXECUTABLE,
-                    format!("command '{shown_cmd}' could not be executed: {e}"),
-                ),
-            })?;
+        // Stopped (SIGTERM, grace period, SIGKILL to its process group) before the drop
+        // returns, so the connection, and with it the lock, outlives the command.
+        let cmd = child::Command::new(command)
+            .stdin_inherit()
+            .stop_before_drop_returns();
+        let shown_cmd = cmd.shown();
+        let running = cmd.spawn()?;
         tracing::info!(command = %shown_cmd, "running under the migration lock");
-        let started = Instant::now();
-        // The guard's SIGTERM-then-SIGKILL (10 s) must finish before the process ends.
-        initbox_runtime::signals::set_stop_grace(Duration::from_secs(11));
-        let mut guard = ChildGuard(Some(child));
-        let status = guard
-            .0
-            .as_mut()
-            .expect("child")
-            .wait()
-            .await
-            .map_err(|e| Failure::failed(format!("waiting for '{shown_cmd}': {e}")))?;
-        guard.0 = None;
-        use std::os::unix::process::ExitStatusExt;
-        let code = match (status.code(), status.signal()) {
-            (Some(c), _) => Code(c),
-            (None, Some(s)) => Code::signal(s),
-            _ => Code::FAILED,
-        };
+        let finished = running.wait().await?;
         tracing::info!(
             command = %shown_cmd,
-            code = code.as_i32(),
-            took = %human(started.elapsed()),
+            code = finished.code.as_i32(),
+            took = %human(finished.elapsed),
             "command finished; releasing the migration lock"
         );
-        Ok(Outcome::Exit(code))
+        Ok(Outcome::Exit(finished.code))
     });
     db.close().await;
     result
-}
-
-/// Ends the child when the run is stopped (SIGTERM drops the future): SIGTERM, a grace period,
-/// then SIGKILL, all before the connection (and with it the lock) goes away.
-struct ChildGuard(Option<tokio::process::Child>);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let Some(child) = self.0.as_mut() else {
-            return;
-        };
-        let Some(pid) = child.id() else {
-            return;
-        };
-        let pid = pid as libc::pid_t;
-        // SAFETY: signalling and reaping our own child process.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            let mut st = 0;
-            while Instant::now() < deadline {
-                if libc::waitpid(pid, &mut st, libc::WNOHANG) != 0 {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, &mut st, 0);
-        }
-    }
 }

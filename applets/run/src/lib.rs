@@ -20,7 +20,7 @@ use initbox_runtime::duration::{self, human};
 use initbox_runtime::exec::Command as ExecCommand;
 use initbox_runtime::inprocess::{self, AppletFuture};
 use initbox_runtime::logging::LogFormat;
-use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, redact};
+use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, child, redact};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
@@ -69,6 +69,12 @@ pub struct Args {
           value_parser = duration::parse, env = "INITBOX_RUN_TIMEOUT")]
     pub timeout: Duration,
 
+    /// When the run is stopped (SIGTERM/SIGINT, a step's timeout, the end of the run for
+    /// background commands): time between SIGTERM to a command's process group and SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = duration::parse, env = "INITBOX_RUN_STOP_GRACE")]
+    pub stop_grace: Duration,
+
     /// Check the steps file and every step's arguments, print the plan, run nothing.
     #[arg(long, env = "INITBOX_RUN_CHECK", value_parser = clap::builder::BoolishValueParser::new())]
     pub check: bool,
@@ -103,7 +109,10 @@ impl Applet for Args {
                 .map_err(|e| Failure::invalid_input(format!("workdir {}: {e}", dir.display())))?;
         }
         let started = Instant::now();
-        let mut runner = Runner::default();
+        let mut runner = Runner {
+            grace: self.stop_grace,
+            ..Runner::default()
+        };
         let deadline =
             initbox_runtime::Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
         let result = deadline
@@ -270,7 +279,9 @@ pub struct StepResult {
 #[derive(Default)]
 struct Runner {
     results: Vec<StepResult>,
-    background: Vec<(String, tokio::process::Child)>,
+    background: Vec<(String, child::Running)>,
+    /// Time between SIGTERM and SIGKILL when a command is stopped.
+    grace: Duration,
     /// Steps not yet finished, in order, for the summary (skipped if the run stops early).
     pending: Vec<(String, String)>,
     /// Declaration order of the steps, so the summary follows the file.
@@ -300,7 +311,7 @@ impl Runner {
                 }
                 PreparedItem::Step(p) => {
                     let step = p.step.clone();
-                    let (result, elapsed) = run_step(p).await;
+                    let (result, elapsed) = run_step(p, self.grace).await;
                     let exec = self.record(&step, result, elapsed, last)?;
                     if exec.is_some() {
                         final_exec = exec;
@@ -357,8 +368,9 @@ impl Runner {
         info!(group = %name, steps = members.len(), "starting parallel group");
         let steps: Vec<Step> = members.iter().map(|p| p.step.clone()).collect();
         let mut set = JoinSet::new();
+        let grace = self.grace;
         for (idx, p) in members.into_iter().enumerate() {
-            set.spawn(async move { (idx, run_step(p).await) });
+            set.spawn(async move { (idx, run_step(p, grace).await) });
         }
         let mut first_failure = None;
         let mut done = vec![false; steps.len()];
@@ -403,8 +415,10 @@ impl Runner {
             return Ok(());
         };
         self.pending.retain(|(n, _)| n != &step.name);
-        let child = spawn(argv, env).map_err(|f| f.context(format!("step '{}'", step.name)))?;
-        info!(step = %step.name, pid = child.id().unwrap_or(0), "background command started");
+        let child = command(argv, env, self.grace)
+            .spawn()
+            .map_err(|f| f.context(format!("step '{}'", step.name)))?;
+        info!(step = %step.name, pid = child.id(), "background command started");
         self.results.push(StepResult {
             name: step.name.clone(),
             what: step.what(),
@@ -415,33 +429,22 @@ impl Runner {
         Ok(())
     }
 
-    /// SIGTERM every background command, then SIGKILL what is left after 2 s.
+    /// SIGTERM every background command's process group at once, then wait for each group
+    /// (SIGKILL what is left after the grace period).
     async fn stop_background(&mut self) {
-        for (name, child) in &mut self.background {
-            match child.try_wait() {
-                Ok(Some(status)) => {
-                    warn!(step = %name, %status, "background command had already exited");
-                    continue;
-                }
-                Ok(None) => {}
-                Err(_) => continue,
+        let mut running = Vec::new();
+        for (name, mut child) in std::mem::take(&mut self.background) {
+            if let Some(status) = child.try_wait() {
+                warn!(step = %name, status = %child::describe(&status), "background command had already exited");
             }
-            if let Some(pid) = child.id() {
-                // SAFETY: plain syscall on a child we spawned and have not reaped yet.
-                unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGTERM);
-                }
-            }
-            if tokio::time::timeout(Duration::from_secs(2), child.wait())
-                .await
-                .is_err()
-            {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-            }
+            // Also when it exited: what it started in its group is stopped with it.
+            child.terminate();
+            running.push((name, child));
+        }
+        for (name, child) in running {
+            child.stop().await;
             info!(step = %name, "background command stopped");
         }
-        self.background.clear();
     }
 
     fn sort_results(&mut self) {
@@ -464,7 +467,7 @@ impl Runner {
 
 /// Run one step (applet in-process or a command), bounded by its timeout, inside a span that
 /// puts the step's name on every log line it writes.
-async fn run_step(p: Prepared) -> StepOutput {
+async fn run_step(p: Prepared, grace: Duration) -> StepOutput {
     let Prepared { step, group, work } = p;
     let span = match &group {
         Some(g) => info_span!("step", name = %step.name, group = %g),
@@ -483,9 +486,11 @@ async fn run_step(p: Prepared) -> StepOutput {
                     Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
                     Err(f) => Err(f),
                 },
-                (Work::Command, Action::Command { argv, env, .. }) => {
-                    run_command(argv, env).await.map(|()| None)
-                }
+                (Work::Command, Action::Command { argv, env, .. }) => command(argv, env, grace)
+                    .run()
+                    .await?
+                    .check()
+                    .map(|()| None),
                 (Work::Command, Action::Applet { .. }) => Err(Failure::failed(
                     "internal: applet step without parsed arguments",
                 )),
@@ -506,55 +511,11 @@ async fn run_step(p: Prepared) -> StepOutput {
     (result, started.elapsed())
 }
 
-fn spawn(argv: &[OsString], env: &[(String, String)]) -> Result<tokio::process::Child, Failure> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(Failure::invalid_input("empty command"));
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
+/// A step's command: its own process group, stopped with `grace` between SIGTERM and SIGKILL.
+fn command(argv: &[OsString], env: &[(String, String)], grace: Duration) -> child::Command {
+    child::Command::new(argv.iter().cloned())
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    cmd.spawn().map_err(|e| {
-        let shown = program.to_string_lossy();
-        match e.kind() {
-            std::io::ErrorKind::NotFound => Failure::new(
-                Code::NOT_FOUND,
-                format!("command '{shown}' not found (checked PATH)"),
-            ),
-            std::io::ErrorKind::PermissionDenied => Failure::new(
-                Code::NOT_EXECUTABLE,
-                format!("command '{shown}' is not executable: permission denied"),
-            ),
-            _ => Failure::new(Code::NOT_EXECUTABLE, format!("command '{shown}': {e}")),
-        }
-    })
-}
-
-async fn run_command(argv: &[OsString], env: &[(String, String)]) -> Result<(), Failure> {
-    let mut child = spawn(argv, env)?;
-    let status = child
-        .wait()
-        .await
-        .map_err(|e| Failure::failed(format!("waiting for the command: {e}")))?;
-    let shown = argv[0].to_string_lossy();
-    if status.success() {
-        return Ok(());
-    }
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Err(Failure::new(
-            Code(code),
-            format!("command '{shown}' exited with {code}"),
-        )),
-        (None, Some(sig)) => Err(Failure::new(
-            Code::signal(sig),
-            format!("command '{shown}' was killed by signal {sig}"),
-        )),
-        _ => Err(Failure::failed(format!(
-            "command '{shown}' failed: {status}"
-        ))),
-    }
+        .grace(grace)
 }
 
 fn status_text(s: &Status) -> (&'static str, i32, String) {

@@ -294,16 +294,35 @@ fn step(
                      (it runs until the last step ends)"
                 ));
             }
+            let argv: Vec<String> = command.into_iter().map(Word::into_string).collect();
+            if let Some(i) = argv.iter().position(|w| w.contains('\0')) {
+                return Err(format!(
+                    "{at}: word {} of 'command' contains a NUL byte, which no program can receive",
+                    i + 1
+                ));
+            }
+            let env: Vec<(String, String)> = raw
+                .env
+                .into_iter()
+                .map(|(k, v)| (k, v.into_string()))
+                .collect();
+            for (k, v) in &env {
+                if k.is_empty() || k.contains('=') || k.contains('\0') {
+                    return Err(format!(
+                        "{at}: 'env' name {:?} is not a valid variable name (empty, '=' or NUL)",
+                        k.replace('\0', "\\0")
+                    ));
+                }
+                if v.contains('\0') {
+                    // The value may be a secret: name the variable only.
+                    return Err(format!(
+                        "{at}: 'env' value of {k} contains a NUL byte, which no environment can hold"
+                    ));
+                }
+            }
             Action::Command {
-                argv: command
-                    .into_iter()
-                    .map(|w| w.into_string().into())
-                    .collect(),
-                env: raw
-                    .env
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_string()))
-                    .collect(),
+                argv: argv.into_iter().map(Into::into).collect(),
+                env,
                 background: raw.background,
             }
         }
@@ -380,6 +399,15 @@ mod tests {
                 "background",
             ),
             ("steps: [", "steps.yaml"),
+            (
+                "steps:\n  - {command: [env], env: {TOKEN: \"s3cr\\0et\"}}",
+                "value of TOKEN contains a NUL",
+            ),
+            (
+                "steps:\n  - {command: [env], env: {\"A=B\": x}}",
+                "not a valid variable name",
+            ),
+            ("steps:\n  - {command: [\"a\\0b\"]}", "NUL"),
         ];
         for (text, needle) in cases {
             let err = plan(text).unwrap_err();

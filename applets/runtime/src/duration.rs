@@ -9,6 +9,9 @@ pub fn parse(input: &str) -> Result<Duration, String> {
     if s.is_empty() {
         return Err("empty duration (expected e.g. 250ms, 30s, 2m)".into());
     }
+    if s.starts_with('-') {
+        return Err(format!("'{s}': negative durations are not allowed"));
+    }
     if s.bytes().all(|b| b.is_ascii_digit()) {
         return s
             .parse::<u64>()
@@ -25,6 +28,25 @@ pub fn parse(input: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(s)
         .map_err(|_| format!("'{s}' is not a duration (expected e.g. 250ms, 30s, 2m)"))
+}
+
+/// Let every duration-valued flag of `cmd` (and of its subcommands) take a value that starts
+/// with '-', so `--timeout -5s` reaches [`parse`] and is refused as a negative duration
+/// instead of being read as an unknown flag `-5`.
+pub fn accept_hyphen_values(cmd: clap::Command) -> clap::Command {
+    use std::any::TypeId;
+    cmd.mut_args(|a| {
+        let t = a.get_value_parser().type_id();
+        if a.get_num_args().is_none_or(|n| n.takes_values())
+            && !a.is_positional()
+            && (t == TypeId::of::<Duration>() || t == TypeId::of::<Option<Duration>>())
+        {
+            a.allow_hyphen_values(true)
+        } else {
+            a
+        }
+    })
+    .mut_subcommands(accept_hyphen_values)
 }
 
 /// Parse a deadline: like [`parse`], where `0` means "no deadline".
@@ -67,6 +89,23 @@ mod tests {
         assert_eq!(parse("0.5").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_deadline("0").unwrap(), None);
         assert_eq!(parse_deadline("5s").unwrap(), Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn negative_durations_reach_the_parser_and_are_named() {
+        #[derive(clap::Parser, Debug)]
+        struct A {
+            #[arg(long, value_parser = parse)]
+            timeout: Duration,
+        }
+        use clap::{CommandFactory, FromArgMatches};
+        let err = accept_hyphen_values(A::command())
+            .try_get_matches_from(["a", "--timeout", "-5s"])
+            .and_then(|mut m| A::from_arg_matches_mut(&mut m))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("negative durations are not allowed"), "{err}");
+        assert!(parse("-0").unwrap_err().contains("negative"));
     }
 
     #[test]

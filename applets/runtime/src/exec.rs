@@ -3,10 +3,9 @@
 //! command is never run.
 
 use std::ffi::OsString;
-use std::io;
 use std::os::unix::process::CommandExt;
 
-use crate::exit::{Code, Failure};
+use crate::exit::Failure;
 
 /// A command to exec, and optionally the exact environment it gets.
 #[derive(Debug, Clone, Default)]
@@ -34,19 +33,5 @@ pub fn exec(cmd: &Command) -> Failure {
         command.envs(env.iter().map(|(k, v)| (k, v)));
     }
     let err = command.exec();
-    let shown = program.to_string_lossy();
-    match err.kind() {
-        io::ErrorKind::NotFound => Failure::new(
-            Code::NOT_FOUND,
-            format!("command '{shown}' not found (checked PATH)"),
-        ),
-        io::ErrorKind::PermissionDenied => Failure::new(
-            Code::NOT_EXECUTABLE,
-            format!("command '{shown}' is not executable: permission denied"),
-        ),
-        _ => Failure::new(
-            Code::NOT_EXECUTABLE,
-            format!("command '{shown}' could not be executed: {err}"),
-        ),
-    }
+    crate::child::spawn_failure(program, &err)
 }

@@ -49,7 +49,10 @@ pub fn find(name: &str) -> Option<InProcess> {
 
 /// The [`ParseFn`] of applet `A`: parse like the front would, never print, never exit.
 pub fn parse<A: Applet>(argv: Vec<OsString>) -> Result<AppletFuture, Failure> {
-    match A::try_parse_from(argv) {
+    let parsed = crate::duration::accept_hyphen_values(A::command())
+        .try_get_matches_from(argv)
+        .and_then(|mut m| A::from_arg_matches_mut(&mut m));
+    match parsed {
         Ok(args) => Ok(Box::pin(args.run())),
         Err(e) => {
             use clap::error::ErrorKind;

@@ -5,6 +5,7 @@
 //! - [`signals`]: SIGTERM/SIGINT end a run at once, also as PID 1 and while the applet's thread
 //!   is busy (a watchdog thread; [`signals::set_stop_grace`] for applets that stop children);
 //! - [`exec`]: `-- CMD ARGS` replaces initbox after success, never after failure;
+//! - [`child`]: child processes in their own group, stopped with a grace period, bounded output;
 //! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
 //! - [`atomic`]: atomic file writes with tight modes;
 //! - [`input`]: bounded reading of input files and stdin, the secret-file newline rule;
@@ -18,6 +19,7 @@
 //! [`launch`] with its arguments.
 
 pub mod atomic;
+pub mod child;
 pub mod deadline;
 pub mod duration;
 pub mod exec;
@@ -71,7 +73,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let parsed = env_names_only(A::command())
+    let parsed = duration::accept_hyphen_values(env_names_only(A::command()))
         .try_get_matches_from(argv)
         .and_then(|mut m| <A as clap::FromArgMatches>::from_arg_matches_mut(&mut m));
     match parsed {
@@ -120,10 +122,13 @@ pub fn usage_line(applet: &str, rendered: &str) -> String {
         message.join(" ")
     };
     let joined = joined.strip_prefix("error: ").unwrap_or(&joined);
-    redact::scrub(&format!(
-        "initbox {applet}: error: {joined} (see 'initbox {applet} --help')"
-    ))
-    .into_owned()
+    // The front itself is `initbox`, an applet is `initbox APPLET`.
+    let who = if applet == "initbox" {
+        applet.to_string()
+    } else {
+        format!("initbox {applet}")
+    };
+    redact::scrub(&format!("{who}: error: {joined} (see '{who} --help')")).into_owned()
 }
 
 fn install_panic_hook() {
@@ -204,6 +209,8 @@ pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
             std::thread::park();
         }
     }
+    // Children stopped on the way out (SIGTERM, grace, SIGKILL) are gone before initbox is.
+    child::wait_for_stopping();
     let failure = match result {
         Ok(Outcome::Exit(code)) => exit_now(code),
         Ok(Outcome::Exec(cmd)) => {

@@ -37,7 +37,7 @@ pub struct ResolverArgs {
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "/etc/resolv.conf",
+        default_value = DEFAULT_RESOLV_CONF,
         env = "INITBOX_RESOLV_CONF"
     )]
     pub resolv_conf: PathBuf,
@@ -46,7 +46,7 @@ pub struct ResolverArgs {
     #[arg(
         long,
         value_name = "PATH",
-        default_value = "/etc/hosts",
+        default_value = DEFAULT_HOSTS_FILE,
         env = "INITBOX_HOSTS_FILE"
     )]
     pub hosts_file: PathBuf,
@@ -56,9 +56,23 @@ impl Default for ResolverArgs {
     fn default() -> Self {
         ResolverArgs {
             server: None,
-            resolv_conf: "/etc/resolv.conf".into(),
-            hosts_file: "/etc/hosts".into(),
+            resolv_conf: DEFAULT_RESOLV_CONF.into(),
+            hosts_file: DEFAULT_HOSTS_FILE.into(),
         }
+    }
+}
+
+const DEFAULT_RESOLV_CONF: &str = "/etc/resolv.conf";
+const DEFAULT_HOSTS_FILE: &str = "/etc/hosts";
+
+/// A resolver file that cannot be read: 4 when permission is refused, 3 otherwise (missing,
+/// a directory, unreadable).
+fn unreadable(flag: &str, path: &std::path::Path, e: &std::io::Error) -> Failure {
+    let msg = format!("{flag} {}: {e}", path.display());
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        Failure::env_refused(msg)
+    } else {
+        Failure::invalid_input(msg)
     }
 }
 
@@ -124,25 +138,31 @@ impl Resolver {
                             args.resolv_conf.display()
                         ))
                     })?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    // Only the default may be missing (images without one): a file the
+                    // user named must exist.
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && args.resolv_conf.as_os_str() == DEFAULT_RESOLV_CONF =>
+                    {
                         tracing::debug!(path = %args.resolv_conf.display(), "no resolv.conf: hosts file only");
                         (
                             ResolverConfig::from_name_servers(vec![]),
                             ResolverOpts::default(),
                         )
                     }
-                    Err(e) => {
-                        return Err(Failure::env_refused(format!(
-                            "cannot read {}: {e}",
-                            args.resolv_conf.display()
-                        )));
-                    }
+                    Err(e) => return Err(unreadable("--resolv-conf", &args.resolv_conf, &e)),
                 };
                 opts = sys_opts;
                 opts.use_hosts_file = ResolveHosts::Always;
                 let mut hosts = Hosts::default();
-                if let Ok(f) = std::fs::File::open(&args.hosts_file) {
-                    let _ = hosts.read_hosts_conf(f);
+                match std::fs::File::open(&args.hosts_file) {
+                    Ok(f) => {
+                        let _ = hosts.read_hosts_conf(f);
+                    }
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::NotFound
+                            && args.hosts_file.as_os_str() == DEFAULT_HOSTS_FILE => {}
+                    Err(e) => return Err(unreadable("--hosts-file", &args.hosts_file, &e)),
                 }
                 (
                     config,

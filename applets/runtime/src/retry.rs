@@ -115,6 +115,9 @@ where
         if let Some(rem) = deadline.remaining()
             && rem <= delay
         {
+            // No attempt fits before the deadline any more: the deadline is what ends the
+            // run, so it ends at the deadline (not a delay's length before it).
+            tokio::time::sleep(rem).await;
             return Err(Failure::deadline(format!(
                 "{what}: deadline of {} exceeded after {attempt} attempts: {error}",
                 human(deadline.limit().unwrap_or_default())
@@ -190,6 +193,23 @@ mod tests {
         .await;
         assert_eq!(out.unwrap_err().code, crate::Code::CREDENTIALS);
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn giving_up_happens_at_the_deadline_not_before() {
+        let p = RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::REQUESTS
+        };
+        let d = Deadline::after(Some(Duration::from_secs(2)));
+        let started = tokio::time::Instant::now();
+        let out: Result<(), _> = retry(&p, &d, "op", |_| async {
+            Err(Attempt::transient("refused"))
+        })
+        .await;
+        assert_eq!(out.unwrap_err().code, crate::Code::DEADLINE);
+        // Attempts at 0, 0.25, 0.75 and 1.75 s; the next delay (2 s) would overrun.
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]

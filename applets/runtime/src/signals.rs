@@ -64,13 +64,13 @@ impl Drop for Tracked {
     }
 }
 
-/// Give the async path `grace` to finish after a signal before the process is ended with
-/// 128+N: for applets that must stop child processes gracefully (forward SIGTERM, wait, then
-/// SIGKILL). Read when a signal arrives, so it can be set at any time before; the last call
-/// wins.
+/// Give the async path at least `grace` to finish after a signal before the process is ended
+/// with 128+N: for applets that stop child processes gracefully (forward SIGTERM, wait, then
+/// SIGKILL; [`crate::child`] calls it when it stops a child). Read again while the grace runs,
+/// so a stop that starts after the signal extends it; the longest request wins.
 pub fn set_stop_grace(grace: Duration) {
     let ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-    STOP_GRACE_MS.store(ms, Ordering::Relaxed);
+    STOP_GRACE_MS.fetch_max(ms, Ordering::Relaxed);
 }
 
 /// The current stop grace.
@@ -137,8 +137,19 @@ pub fn watchdog(on_expiry: impl FnOnce(i32) + Send + 'static) -> std::io::Result
         .spawn(move || {
             let signo = rt.block_on(async {
                 let signo = shutdown.received().await;
-                // A second signal cuts the grace short.
-                let _ = tokio::time::timeout(stop_grace(), shutdown.received()).await;
+                let since = tokio::time::Instant::now();
+                // The grace is read again as it runs: a child stopped after the signal extends it
+                // (`set_stop_grace`). A second signal cuts it short.
+                loop {
+                    let left = stop_grace().saturating_sub(since.elapsed());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let tick = left.min(Duration::from_millis(20));
+                    if tokio::time::timeout(tick, shutdown.received()).await.is_ok() {
+                        break;
+                    }
+                }
                 signo
             });
             // Remove the temporary files in flight, and keep the lock so no new one is made.
@@ -186,6 +197,7 @@ mod tests {
         assert_eq!(stop_grace(), DEFAULT_STOP_GRACE);
         set_stop_grace(Duration::from_secs(10));
         assert_eq!(stop_grace(), Duration::from_secs(10));
-        set_stop_grace(DEFAULT_STOP_GRACE);
+        set_stop_grace(Duration::from_secs(1));
+        assert_eq!(stop_grace(), Duration::from_secs(10), "the longest request wins");
     }
 }

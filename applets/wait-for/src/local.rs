@@ -2,12 +2,12 @@
 //! (`exec:CMD ARGS`, `--cmd 'CMD ARGS'`).
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use regex::Regex;
 use tokio::io::AsyncReadExt;
 
 use initbox_runtime::Failure;
+use initbox_runtime::child::{self, Output};
 use initbox_runtime::wait::{NotReady, Probe, ProbeFuture};
 
 use crate::net::percent_decode;
@@ -213,41 +213,31 @@ impl Probe for ExecProbe {
     }
     fn probe(&self) -> ProbeFuture<'_> {
         Box::pin(async move {
-            let mut cmd = tokio::process::Command::new(&self.argv[0]);
-            cmd.args(&self.argv[1..])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .kill_on_drop(true);
-            let child = cmd.spawn().map_err(|e| {
-                let why = match e.kind() {
-                    std::io::ErrorKind::NotFound => "not found (checked PATH)".to_string(),
-                    std::io::ErrorKind::PermissionDenied => "not executable".to_string(),
-                    _ => e.to_string(),
-                };
-                NotReady::Fatal(Failure::usage(format!("command '{}' {why}", self.argv[0])))
-            })?;
-            let out = child
-                .wait_with_output()
+            let spawned = child::Command::new(&self.argv)
+                .stdout(Output::Null)
+                .stderr(Output::Tail)
+                .grace(child::PROBE_GRACE)
+                .spawn();
+            // A probe command that cannot start is a usage error, not "not ready yet".
+            let running = spawned.map_err(|f| NotReady::Fatal(Failure::usage(f.message)))?;
+            let out = running
+                .wait()
                 .await
-                .map_err(|e| NotReady::retry(format!("waiting for the command: {e}")))?;
-            if out.status.success() {
+                .map_err(|f| NotReady::retry(f.message))?;
+            if out.success() {
                 return Ok("exit 0".into());
             }
-            let last = String::from_utf8_lossy(&out.stderr)
+            let last = out
+                .stderr
                 .lines()
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .map(|l| format!(": {}", l.trim().chars().take(120).collect::<String>()))
                 .unwrap_or_default();
-            use std::os::unix::process::ExitStatusExt;
-            Err(NotReady::retry(
-                match (out.status.code(), out.status.signal()) {
-                    (Some(c), _) => format!("exit {c}{last}"),
-                    (None, Some(s)) => format!("killed by signal {s}{last}"),
-                    _ => format!("failed{last}"),
-                },
-            ))
+            Err(NotReady::retry(format!(
+                "{}{last}",
+                child::brief(&out.status)
+            )))
         })
     }
 }
