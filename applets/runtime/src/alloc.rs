@@ -35,8 +35,11 @@ struct Refusal {
     message: Vec<u8>,
 }
 
-/// The current thread's section. `SINGLE == 0` means no section: the fast path reads only that.
+/// The current thread's section; `single == 0` means none, and that one read and compare is
+/// all the allocator adds outside a section.
 struct Section {
+    /// The largest single allocation or reallocation.
+    single: Cell<usize>,
     total: Cell<usize>,
     /// Bytes allocated in the section less bytes freed in it (frees of older memory make it
     /// negative, which only gives the section more room).
@@ -45,9 +48,9 @@ struct Section {
 }
 
 thread_local! {
-    static SINGLE: Cell<usize> = const { Cell::new(0) };
     static SECTION: Section = const {
         Section {
+            single: Cell::new(0),
             total: Cell::new(0),
             live: Cell::new(0),
             refusal: Cell::new(std::ptr::null()),
@@ -142,26 +145,26 @@ struct Guard {
 
 impl Guard {
     fn enter(limits: Limits, refusal: &Refusal) -> Guard {
-        let saved = SECTION.with(|s| Guard {
-            single: SINGLE.with(Cell::get),
-            total: s.total.get(),
-            live: s.live.get(),
-            refusal: s.refusal.get(),
-        });
         SECTION.with(|s| {
+            let saved = Guard {
+                single: s.single.get(),
+                total: s.total.get(),
+                live: s.live.get(),
+                refusal: s.refusal.get(),
+            };
             s.total.set(limits.total.max(1));
             s.live.set(0);
             s.refusal.set(refusal);
-        });
-        SINGLE.with(|c| c.set(limits.single.max(1)));
-        saved
+            s.single.set(limits.single.max(1));
+            saved
+        })
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        SINGLE.with(|c| c.set(self.single));
         SECTION.with(|s| {
+            s.single.set(self.single);
             s.total.set(self.total);
             s.live.set(self.live);
             s.refusal.set(self.refusal);
@@ -169,25 +172,21 @@ impl Drop for Guard {
     }
 }
 
-/// The current single-allocation limit (0 outside a section, or while the thread is exiting).
+/// Account a request of `request` bytes that grows the section by `grow` (negative for a
+/// free); refuse past its limits. Outside a section (or while the thread exits) only reads
+/// `single`.
 #[inline(always)]
-fn single_limit() -> usize {
-    SINGLE.try_with(Cell::get).unwrap_or(0)
-}
-
-/// Account `grow` more bytes (may be negative) in the section; refuse past its limits.
-#[inline(never)]
-fn account(single: usize, request: usize, grow: isize) {
-    let Ok((total, live, refusal)) =
-        SECTION.try_with(|s| (s.total.get(), s.live.get(), s.refusal.get()))
-    else {
-        return;
-    };
-    let live = live.saturating_add(grow);
-    if request > single || (live > 0 && live as usize > total) {
-        refuse(refusal);
-    }
-    let _ = SECTION.try_with(|s| s.live.set(live));
+fn check(request: usize, grow: isize) {
+    let _ = SECTION.try_with(|s| {
+        let single = s.single.get();
+        if single != 0 {
+            let live = s.live.get().saturating_add(grow);
+            if request > single || (live > 0 && live as usize > s.total.get()) {
+                refuse(s.refusal.get());
+            }
+            s.live.set(live);
+        }
+    });
 }
 
 #[cold]
@@ -237,44 +236,31 @@ fn write_all(fd: libc::c_int, mut buf: &[u8]) {
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let single = single_limit();
-        if single != 0 {
-            account(single, layout.size(), layout.size() as isize);
-        }
+        check(layout.size(), layout.size() as isize);
         // SAFETY: forwarded unchanged.
         unsafe { System.alloc(layout) }
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let single = single_limit();
-        if single != 0 {
-            account(single, layout.size(), layout.size() as isize);
-        }
+        check(layout.size(), layout.size() as isize);
         // SAFETY: forwarded unchanged.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        let single = single_limit();
-        if single != 0 {
-            account(single, 0, -(layout.size() as isize));
-        }
+        check(0, -(layout.size() as isize));
         // SAFETY: forwarded unchanged.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let single = single_limit();
-        if single != 0 {
-            account(
-                single,
-                new_size,
-                (new_size as isize).saturating_sub(layout.size() as isize),
-            );
-        }
+        check(
+            new_size,
+            (new_size as isize).saturating_sub(layout.size() as isize),
+        );
         // SAFETY: forwarded unchanged.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -293,7 +279,7 @@ mod tests {
     };
 
     fn single() -> usize {
-        SINGLE.with(Cell::get)
+        SECTION.with(|s| s.single.get())
     }
 
     #[test]
