@@ -6,6 +6,11 @@ mod docs;
 mod front;
 mod registry;
 
+/// The system allocator, with the bounded sections templates render in (exit 3 instead of an
+/// abort when a template builds a value past its limit).
+#[global_allocator]
+static ALLOCATOR: initbox_runtime::alloc::Allocator = initbox_runtime::alloc::Allocator;
+
 fn main() {
     front::main(std::env::args_os().collect())
 }

@@ -8,6 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,8 +22,13 @@ const LIMIT: Duration = Duration::from_secs(30);
 
 /// `initbox ARGS` under the address-space cap, with a clean INITBOX_* environment.
 fn capped(args: &[&str]) -> Command {
+    capped_at(AS_CAP, args)
+}
+
+/// `initbox ARGS` under address-space cap `cap` (a `prlimit` option).
+fn capped_at(cap: &str, args: &[&str]) -> Command {
     let mut c = Command::new("prlimit");
-    c.arg(AS_CAP).arg("--").arg(env!("CARGO_BIN_EXE_initbox"));
+    c.arg(cap).arg("--").arg(env!("CARGO_BIN_EXE_initbox"));
     c.args(args);
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().starts_with("INITBOX_") {
@@ -522,6 +528,116 @@ fn envsubst_output_is_bounded_with_the_position() {
         r.stderr
     );
     assert!(r.stderr.contains("larger than 16 MiB"), "{}", r.stderr);
+}
+
+/// 2 GiB of address space for the concatenation bombs: above what a legal render needs, far
+/// below what doubling reaches (before the allocation section they aborted with 134 here).
+const AS_CAP_TEMPLATES: &str = "--as=2147483648";
+
+/// Render `template` (file `bomb.j2`) under [`AS_CAP_TEMPLATES`], with a termination log in the
+/// same directory; returns the run, the template path and the termination log's content.
+fn render_concat(template: &str, extra: &[&str]) -> (Run, String, String) {
+    let dir = tempdir();
+    let tpl = dir.path().join("bomb.j2");
+    std::fs::write(&tpl, template).unwrap();
+    let term = dir.path().join("termination-log");
+    let log_flag = format!("--termination-log={}", term.display());
+    let mut args = vec!["render-config", log_flag.as_str()];
+    args.extend_from_slice(extra);
+    args.extend([tpl.to_str().unwrap(), "-"]);
+    let r = run(&mut capped_at(AS_CAP_TEMPLATES, &args), LIMIT);
+    let log = std::fs::read_to_string(&term).unwrap_or_default();
+    (r, tpl.to_str().unwrap().to_string(), log)
+}
+
+#[test]
+fn concatenation_bombs_end_with_exit_3_not_an_abort() {
+    let cases = [
+        // `~` doubling in a loop (issue 21.9's known gap).
+        r#"{% set s = namespace(v="xxxxxxxxxxxxxxxx") %}{% for i in range(60) %}{% set s.v = s.v ~ s.v %}{% endfor %}{{ s.v }}"#,
+        // `~` doubling through a recursive macro.
+        r#"{% macro d(s, n) %}{% if n > 0 %}{{ d(s ~ s, n - 1) }}{% else %}{{ s | length }}{% endif %}{% endmacro %}{{ d("a", 60) }}"#,
+        // List `+` doubling, materialised each round.
+        r#"{% set ns = namespace(l=["xxxxxxxx"]) %}{% for i in range(60) %}{% set ns.l = (ns.l + ns.l) | list %}{% endfor %}{{ ns.l | length }}"#,
+        // Many values, each under the single limit, together past the total one.
+        r#"{% set ns = namespace(l=[]) %}{% set big = "x" * 20000000 %}{% for i in range(20) %}{% set ns.l = ns.l + [big ~ i] %}{% endfor %}{{ ns.l | length }}"#,
+    ];
+    for template in cases {
+        let (r, tpl, log) = render_concat(template, &[]);
+        assert_eq!(
+            r.status.signal(),
+            None,
+            "{template}: killed (abort): {}",
+            r.all()
+        );
+        assert_one_line_error(&r, 3, &format!("initbox render-config: error: {tpl}: "));
+        assert!(
+            r.stderr.contains("larger than 64 MiB") && r.stderr.contains("--max-input-size"),
+            "{template}: {}",
+            r.stderr
+        );
+        assert!(r.stdout.is_empty(), "nothing printed: {}", r.stdout.len());
+        assert!(
+            log.starts_with(&format!(
+                "{tpl}: a value the template builds would be larger than"
+            )),
+            "termination log: {log:?}"
+        );
+        assert_eq!(log.lines().count(), 1, "{log:?}");
+    }
+    // JSON logs get a JSON line.
+    let (r, tpl, _) = render_concat(cases[0], &["--log-format", "json"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    let line: serde_json::Value = serde_json::from_str(r.stderr.trim()).expect("one JSON line");
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["code"], 3);
+    assert!(
+        line["message"].as_str().unwrap().starts_with(&tpl),
+        "{line}"
+    );
+    // The one flag raises these limits too (4 x 32M).
+    let (r, _, _) = render_concat(cases[0], &["--max-input-size", "32M"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(r.stderr.contains("larger than 128 MiB"), "{}", r.stderr);
+}
+
+#[test]
+fn large_legal_renders_still_succeed_in_the_section() {
+    let cases = [
+        // 8 MiB built by concatenation, then printed.
+        r#"{% set s = "z" * 1048576 %}{% set ns = namespace(v="") %}{% for i in range(8) %}{% set ns.v = ns.v ~ s %}{% endfor %}{{ ns.v }}"#,
+        // 8 MiB of loop output.
+        "{% for i in range(8192) %}{{ 'y' * 1023 }}\n{% endfor %}",
+        // A 2-million-item list.
+        "{{ ((['a'] * 1000000) + (['b'] * 1000000)) | list | join | length }}",
+    ];
+    for template in cases {
+        let (r, _, log) = render_concat(template, &[]);
+        assert_eq!(r.code(), 0, "{template}: {}", r.stderr);
+        assert!(
+            r.stdout.len() == 8 << 20 || r.stdout == "2000000",
+            "{template}: {} bytes",
+            r.stdout.len()
+        );
+        assert!(log.is_empty(), "{log}");
+    }
+    // envsubst renders run in the same section.
+    let dir = tempdir();
+    let tpl = dir.path().join("big.tmpl");
+    std::fs::write(&tpl, "$X".repeat(84)).unwrap(); // 8.4 MB from a 100 kB variable
+    let r = run(
+        capped(&[
+            "render-config",
+            "--engine",
+            "envsubst",
+            tpl.to_str().unwrap(),
+            "-",
+        ])
+        .env("X", "e".repeat(100_000)),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+    assert_eq!(r.stdout.len(), 8_400_000);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,9 @@
 //! - bounded work: a render has [`FUEL`] instructions, its output at most the input limit
 //!   (`--max-input-size`, 16 MiB by default), and filters that can multiply a string
 //!   (`center`, `indent`, `replace`, `join`, `tojson(indent=)`) refuse results past it; each is
-//!   exit 3 naming the template and, where minijinja knows it, the line;
+//!   exit 3 naming the template and, where minijinja knows it, the line; whatever else a
+//!   template builds (`~`, list `+`) is bounded by the runtime's allocation section
+//!   ([`render_section`]): exit 3 naming the template;
 //! - errors as `file:line:col: message` plus a source excerpt with a caret ([`RenderError`]),
 //!   scrubbed of secrets; minijinja's debug dump (which prints variable values) is never shown.
 //!
@@ -225,6 +227,36 @@ pub(crate) fn too_large_message(what: &str) -> String {
     )
 }
 
+/// The memory a render may use, from the output limit (16 MiB by default): one value (a
+/// string, a list) at most [`SINGLE_FACTOR`] times it, everything the render holds at once at
+/// most [`TOTAL_FACTOR`] times it. Far above any render that stays within the output limit,
+/// so only a template that builds values it can never print (`s ~ s` doubling, list `+`) meets
+/// them.
+pub const SINGLE_FACTOR: usize = 4;
+/// See [`SINGLE_FACTOR`].
+pub const TOTAL_FACTOR: usize = 16;
+
+/// Run one render of template `name` (Jinja or envsubst) in a bounded allocation section: past
+/// the limits of [`SINGLE_FACTOR`] the process ends with exit 3 and one line naming `name`
+/// (minijinja has no hook on `~` or list `+`, so this is where they are bounded).
+pub fn render_section<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    let limit = max_output();
+    let limits = initbox_runtime::alloc::Limits {
+        single: limit.saturating_mul(SINGLE_FACTOR),
+        total: limit.saturating_mul(TOTAL_FACTOR),
+    };
+    let human = |n: usize| initbox_runtime::input::human_size(n as u64);
+    let message = format!(
+        "{name}: a value the template builds would be larger than {}, or all of them together \
+         larger than {} ({SINGLE_FACTOR} and {TOTAL_FACTOR} times the {} output limit; {})",
+        human(limits.single),
+        human(limits.total),
+        human(limit),
+        initbox_runtime::input::raise_hint()
+    );
+    initbox_runtime::alloc::bounded(limits, &message, f)
+}
+
 /// Bytes written by the current render; set past the limit by [`BoundedOutput`].
 #[derive(Default)]
 struct Budget {
@@ -369,7 +401,7 @@ impl Engine {
             budget: &self.budget,
             limit,
         };
-        let result = tmpl.render_captured_to(ctx, &mut out).map(|_| ());
+        let result = render_section(name, || tmpl.render_captured_to(ctx, &mut out).map(|_| ()));
         if self.budget.overflow.load(Ordering::SeqCst) {
             return Err(RenderError::new(name, too_large_message("the output")));
         }

@@ -267,8 +267,9 @@ impl Renderer {
                 Ok((r.text, r.contains_secret))
             }
             EngineKind::Envsubst => {
-                let text =
-                    envsubst::render(name, source, &|k| self.lookup(k), self.allow.as_ref())?;
+                let text = jinja::render_section(name, || {
+                    envsubst::render(name, source, &|k| self.lookup(k), self.allow.as_ref())
+                })?;
                 let secret = self.engine.contains_secret_value(&text)
                     || envsubst::variables(name, source)
                         .is_ok_and(|vars| vars.keys().any(|v| self.secret_keys.contains(v)));

@@ -13,11 +13,13 @@
 //! - [`wait`]: the parallel wait engine with progress lines and a summary;
 //! - [`tls`]: verified-by-default rustls client configuration, TLS failures as named reasons;
 //! - [`http`]: the one HTTP client builder, its redirect policy and bounded body reading;
-//! - [`inprocess`]: the registry that lets `run` execute other applets in one process.
+//! - [`inprocess`]: the registry that lets `run` execute other applets in one process;
+//! - [`alloc`]: the global allocator and its bounded sections (memory limits for templates).
 //!
 //! An applet is a clap `Parser` that implements [`Applet`]; the multi-call front calls
 //! [`launch`] with its arguments.
 
+pub mod alloc;
 pub mod atomic;
 pub mod child;
 pub mod deadline;
@@ -163,6 +165,7 @@ pub fn launch_from_matches<A: Applet>(matches: &mut clap::ArgMatches) -> ! {
 pub fn launch<A: Applet>(args: A) -> ! {
     let log = args.logging().clone();
     logging::init(&log);
+    alloc::configure(A::command().get_name(), &log);
     install_panic_hook();
     #[cfg(feature = "tls")]
     tls::install_crypto_provider();
