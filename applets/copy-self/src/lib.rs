@@ -95,24 +95,25 @@ fn check_mode(mode: u32, allow_setid: bool) -> Result<Option<String>, Failure> {
             "--mode {mode:04o} sets the sticky bit, which means nothing on a file"
         )));
     }
-    let setid = match (mode & SETUID != 0, mode & SETGID != 0) {
+    let (uid, gid) = (euid(), egid());
+    let (setid, runs_as) = match (mode & SETUID != 0, mode & SETGID != 0) {
         (false, false) => return Ok(None),
-        (true, false) => "set-user-ID",
-        (false, true) => "set-group-ID",
-        (true, true) => "set-user-ID and set-group-ID",
+        (true, false) => ("set-user-ID", format!("as uid {uid}")),
+        (false, true) => ("set-group-ID", format!("with gid {gid}")),
+        (true, true) => (
+            "set-user-ID and set-group-ID",
+            format!("as uid {uid} with gid {gid}"),
+        ),
     };
     if !allow_setid {
         return Err(Failure::usage(format!(
-            "--mode {mode:04o} is {setid}: everyone who can run the copy would run it as its \
-             owner (uid {}); give --allow-setid (INITBOX_COPY_SELF_ALLOW_SETID) if that is meant",
-            euid()
+            "--mode {mode:04o} is {setid}: everyone who can run the copy would run it {runs_as}; \
+             give --allow-setid (INITBOX_COPY_SELF_ALLOW_SETID) if that is meant"
         )));
     }
     Ok(Some(format!(
         "--mode {mode:04o} (allowed by --allow-setid): the copy is {setid}, so everyone who can \
-         run it runs it as uid {} / gid {}",
-        euid(),
-        egid()
+         run it runs it {runs_as}"
     )))
 }
 
