@@ -4,7 +4,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -165,4 +165,161 @@ fn a_directory_the_user_cannot_write_is_refused_with_4() {
     }
     assert_one_line_error(&r, 4, &dir.path().display().to_string());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// The names in `dir`, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_file_of_ours_that_is_not_an_initbox_copy_is_left_alone() {
+    // Issue 23 item 6: --help says any other file in the way is left alone; a script of the
+    // same owner at DIR/initbox was overwritten.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("initbox");
+    std::fs::write(&script, "#!/bin/sh\nexec /app/server\n").unwrap();
+    let r = run(initbox().arg("copy-self").arg(dir.path()), LIMIT);
+    assert_one_line_error(&r, 1, &script.display().to_string());
+    assert!(
+        r.stderr
+            .contains("is a script, not an initbox copy; not replaced"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&script).unwrap(),
+        "#!/bin/sh\nexec /app/server\n"
+    );
+    // Another program is not a copy either.
+    std::fs::copy("/bin/true", &script).unwrap();
+    let r = run(initbox().arg("copy-self").arg(dir.path()), LIMIT);
+    assert_one_line_error(&r, 1, "is a program that is not initbox");
+    assert_eq!(
+        std::fs::read(&script).unwrap(),
+        std::fs::read("/bin/true").unwrap()
+    );
+    // An earlier copy (here: the same binary put there by hand) is replaced, as documented.
+    std::fs::copy(env!("CARGO_BIN_EXE_initbox"), &script).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let r = run(initbox().arg("copy-self").arg(dir.path()), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let mode = std::fs::metadata(&script).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7777, 0o755, "replaced by a fresh copy");
+}
+
+#[test]
+fn a_copy_owned_by_another_uid_is_refused_for_its_owner() {
+    // Issue 23 item 7: a byte-identical copy owned by another uid was reported as "not an initbox
+    // copy or link"; what is wrong is its owner.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("initbox");
+    std::fs::copy(env!("CARGO_BIN_EXE_initbox"), &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(65532), Some(65532)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    assert_ne!(me, 65532, "run this test as another user than 65532");
+    let r = run(initbox().arg("copy-self").arg(dir.path()), LIMIT);
+    assert_one_line_error(
+        &r,
+        1,
+        &format!("is an initbox copy owned by uid 65532, but initbox runs as uid {me}"),
+    );
+    assert!(!r.stderr.contains("not an initbox copy"), "{}", r.stderr);
+    let meta = std::fs::metadata(&copy).unwrap();
+    assert_eq!(meta.uid(), 65532, "left alone");
+}
+
+#[test]
+fn links_are_all_checked_before_anything_is_written() {
+    // Issue 23 item 8: --links stopped at the first conflict after the binary (and the links
+    // before it) were written.
+    let dir = tempfile::tempdir().unwrap();
+    let names = applets();
+    let last = names.last().unwrap().clone();
+    let first = names.first().unwrap().clone();
+    std::fs::write(dir.path().join(&last), "not ours").unwrap();
+    std::fs::create_dir(dir.path().join(&first)).unwrap();
+    let r = run(
+        initbox().args(["copy-self", "--links"]).arg(dir.path()),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 1, "nothing written");
+    assert!(
+        r.stderr.contains(&format!(
+            "{} is a directory; not replaced; also in the way: {last}",
+            dir.path().join(&first).display()
+        )),
+        "{}",
+        r.stderr
+    );
+    let mut want = vec![first, last];
+    want.sort();
+    assert_eq!(listing(dir.path()), want, "nothing written");
+}
+
+#[test]
+fn set_id_modes_need_allow_setid_and_are_logged() {
+    // Issue 23 item 9: --mode 4755 as root made a setuid-root copy without a word.
+    let dir = tempfile::tempdir().unwrap();
+    for mode in ["4755", "2755", "6755"] {
+        let r = run(
+            initbox()
+                .args(["copy-self", "--mode", mode])
+                .arg(dir.path()),
+            LIMIT,
+        );
+        assert_one_line_error(&r, 2, "--allow-setid");
+        assert!(r.stderr.contains("-ID"), "{}", r.stderr);
+    }
+    let r = run(
+        initbox()
+            .args(["copy-self", "--mode", "1755"])
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "sticky bit");
+    assert!(listing(dir.path()).is_empty(), "nothing written");
+
+    // Allowed explicitly (flag, or the variable with a boolish value): done, with a warning.
+    for allow in [
+        &["--allow-setid"][..],
+        &[][..], // from INITBOX_COPY_SELF_ALLOW_SETID below
+    ] {
+        let mut cmd = initbox();
+        cmd.args(["copy-self", "--mode", "4755"])
+            .args(allow)
+            .arg(dir.path());
+        if allow.is_empty() {
+            cmd.env("INITBOX_COPY_SELF_ALLOW_SETID", "yes");
+        }
+        let r = run(&mut cmd, LIMIT);
+        assert_eq!(r.code(), 0, "{}", r.all());
+        assert!(
+            r.stderr
+                .lines()
+                .any(|l| l.contains("WARN") && l.contains("set-user-ID")),
+            "a warning: {}",
+            r.stderr
+        );
+        let mode = std::fs::metadata(dir.path().join("initbox"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o4755);
+    }
+    let r = run(
+        initbox()
+            .args(["copy-self", "--mode", "4755"])
+            .env("INITBOX_COPY_SELF_ALLOW_SETID", "0")
+            .arg(dir.path()),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "--allow-setid");
 }

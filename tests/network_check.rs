@@ -316,7 +316,7 @@ fn expect_blocked_needs_a_timeout_or_unreachable_and_a_passing_control() {
     assert_eq!(field(&doc, "prohibited", "status"), "pass");
     assert_eq!(field(&doc, "prohibited", "observed"), "denied");
 
-    // Refused is reported apart: the path is open, only the port is closed.
+    // Refused is reported apart, as what came back (a reset), not as a guess at its cause.
     let r = run(
         &mut lab.check(&[
             "-o",
@@ -332,7 +332,7 @@ fn expect_blocked_needs_a_timeout_or_unreachable_and_a_passing_control() {
     assert_eq!(field(&doc, "refused", "status"), "fail");
     assert_eq!(field(&doc, "refused", "observed"), "refused");
     assert!(
-        field(&doc, "refused", "detail").contains("connection refused, so the path is open"),
+        field(&doc, "refused", "detail").starts_with("not counted as blocked: connection refused"),
         "{doc}"
     );
     assert_eq!(field(&doc, "open", "status"), "fail");
@@ -360,6 +360,70 @@ fn expect_blocked_needs_a_timeout_or_unreachable_and_a_passing_control() {
         LIMIT,
     );
     assert_one_line_error(&r, 2, "names no control");
+}
+
+#[test]
+fn a_rejecting_firewall_in_front_of_a_listener_is_reported_as_what_came_back() {
+    // Issue 23 item 10: a port that a firewall REJECTs (tcp reset, icmp port unreachable) while
+    // a listener runs behind it was reported "the path is open and only the port is closed".
+    let mut lab = Lab::new();
+    for port in [8080, 8082, 8083] {
+        lab.listen(&format!("{REACHABLE}:{port}"));
+    }
+    let path = format!("/run/netns/{}", lab.server);
+    let _udp = std::thread::spawn(move || {
+        let ns = File::open(&path).unwrap();
+        // SAFETY: setns on this thread only; the fd is valid for the call.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}");
+        UdpSocket::bind(format!("{REACHABLE}:5300")).unwrap()
+    })
+    .join()
+    .unwrap();
+    sh_stdin(
+        &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+        &format!(
+            "table inet initbox_reject {{\n chain input {{\n  type filter hook input priority -10;\n  \
+             ip daddr {REACHABLE} tcp dport 8082 reject with tcp reset\n  \
+             ip daddr {REACHABLE} tcp dport 8083 reject with icmpx type port-unreachable\n  \
+             ip daddr {REACHABLE} udp dport 5300 reject with icmpx type port-unreachable\n }}\n}}\n"
+        ),
+    );
+    let blocked = |target: String, name: &str| {
+        format!("{target},expect=blocked,control=control,name={name},timeout=700ms")
+    };
+    let r = run(
+        &mut lab.check(&[
+            "-o",
+            "json",
+            &format!("tcp:{REACHABLE}:8080,name=control"),
+            &blocked(format!("tcp:{REACHABLE}:8082"), "reset"),
+            &blocked(format!("tcp:{REACHABLE}:8083"), "icmp"),
+            &blocked(format!("udp:{REACHABLE}:5300,send=ping"), "udp"),
+        ]),
+        LIMIT,
+    );
+    // The documented rule stands: refused is not counted as blocked.
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(field(&doc, "control", "status"), "pass", "{doc}");
+    for name in ["reset", "icmp", "udp"] {
+        assert_eq!(field(&doc, name, "status"), "fail", "{doc}");
+        assert_eq!(field(&doc, name, "observed"), "refused", "{doc}");
+        let detail = field(&doc, name, "detail");
+        assert!(
+            detail.starts_with("not counted as blocked: connection refused (a TCP reset or ICMP port unreachable came back"),
+            "{detail}"
+        );
+        // A listener runs behind each rule: nothing here may claim otherwise.
+        for guess in ["path is open", "port is closed", "nothing listens"] {
+            assert!(!detail.contains(guess), "{name}: {detail}");
+        }
+    }
+    assert!(
+        field(&doc, "udp", "detail").contains("port unreachable (ICMP)"),
+        "{doc}"
+    );
 }
 
 #[test]

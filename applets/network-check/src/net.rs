@@ -602,7 +602,7 @@ pub async fn udp(c: &UdpCheck, ctx: &Ctx, deadline: Instant) -> Observation {
         Ok(Err(e)) => {
             let observed = classify_io(&e);
             let what = if observed == Observed::Refused {
-                "port unreachable (ICMP): nothing listens there".to_string()
+                "port unreachable (ICMP)".to_string()
             } else {
                 e.to_string()
             };

@@ -13,7 +13,8 @@ use crate::spec::Expect;
 pub enum Observed {
     /// The target answered as asked (connected, resolved, replied, handshake verified).
     Ok,
-    /// Connection refused (RST, or ICMP port unreachable for UDP): the path is open.
+    /// Connection refused: a TCP reset or an ICMP port unreachable came back. The target or a
+    /// firewall rejecting on the way may have sent it; the check cannot tell which.
     Refused,
     /// No answer within the timeout.
     Timeout,
@@ -133,10 +134,14 @@ pub fn judge(expect: Expect, o: &Observation) -> (Status, String) {
                 Status::Pass,
                 format!("blocked ({}): {}", o.observed.as_str(), o.detail),
             ),
+            // Only what was seen: a reset or port unreachable comes from a closed port and from a
+            // firewall that rejects alike, so it neither proves the path open nor the block.
             Observed::Refused => (
                 Status::Fail,
                 format!(
-                    "not blocked: connection refused, so the path is open and only the port is closed ({})",
+                    "not counted as blocked: connection refused (a TCP reset or ICMP port \
+                     unreachable came back, from the target or a firewall that rejects; only a \
+                     timeout, unreachable or local denial counts) ({})",
                     o.detail
                 ),
             ),
@@ -189,7 +194,10 @@ mod tests {
         assert_eq!(j(Observed::Refused), Status::Fail);
         assert_eq!(j(Observed::DnsError), Status::Fail);
         let (_, why) = judge(Expect::Blocked, &Observation::new(Observed::Refused, "x"));
-        assert!(why.contains("refused"), "{why}");
+        assert!(why.contains("connection refused"), "{why}");
+        // What was seen, never a guess at why: a rejecting firewall sends the same.
+        assert!(!why.contains("path is open"), "{why}");
+        assert!(!why.contains("port is closed"), "{why}");
     }
 
     #[test]
