@@ -108,7 +108,24 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        builder.with_root_certificates(root_store(args.ca_file.as_deref())?)
+        let roots = Arc::new(root_store(args.ca_file.as_deref())?);
+        match &args.ca_file {
+            // A self-signed certificate given with --ca-file is also accepted as the server's
+            // own certificate (what Python's ssl and curl do): see [`PinnedSelfSigned`].
+            Some(path) => {
+                let inner =
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                        .build()
+                        .map_err(|e| Failure::invalid_input(format!("{}: {e}", path.display())))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedSelfSigned {
+                        inner,
+                        pinned: read_certs(path)?,
+                    }))
+            }
+            None => builder.with_root_certificates(roots),
+        }
     };
     match (&args.client_cert, &args.client_key) {
         (Some(cert), Some(key)) => builder
@@ -116,6 +133,122 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .map_err(|e| Failure::invalid_input(format!("client certificate: {e}"))),
         _ => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// The system roots plus `--ca-file` (webpki), and one more rule: a CA certificate
+/// (basicConstraints CA:TRUE, as `openssl req -x509` makes by default) that the server presents
+/// as its own certificate is accepted when it is byte for byte one of the certificates given in
+/// `--ca-file` (the user pinned it as a trust anchor for this connection), it names the host, and
+/// it is valid now. The same certificate reached only through the system roots is still refused
+/// (`CaUsedAsEndEntity`). The handshake signatures are checked by webpki as always.
+#[derive(Debug)]
+struct PinnedSelfSigned {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for PinnedSelfSigned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let err =
+            match self
+                .inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+        if !is_ca_used_as_end_entity(&err)
+            || !self
+                .pinned
+                .iter()
+                .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Err(err);
+        }
+        // The name, by rustls' own check (webpki's subjectAltName rules).
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        // Validity: webpki checks it before basicConstraints, but say it here explicitly.
+        check_validity(end_entity, now)?;
+        tracing::info!(
+            "TLS: {}: the server presents the self-signed CA certificate pinned in --ca-file \
+             (sha256 {}): accepted as its own certificate",
+            server_name.to_str(),
+            fingerprint(end_entity)
+        );
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn is_ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    matches!(
+        err,
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o))
+            if matches!(o.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity))
+    )
+}
+
+/// notBefore <= now <= notAfter, as rustls' named errors.
+fn check_validity(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use rustls::CertificateError as C;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(C::BadEncoding))?;
+    let secs = now.as_secs() as i64;
+    let v = cert.validity();
+    if secs < v.not_before.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(C::NotValidYetContext {
+            time: now,
+            not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_before.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    if secs > v.not_after.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(C::ExpiredContext {
+            time: now,
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_after.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    Ok(())
+}
+
+/// The SHA-256 fingerprint of a certificate, as `openssl x509 -fingerprint -sha256` shows it.
+fn fingerprint(der: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[derive(Debug)]
@@ -210,7 +343,8 @@ pub fn explain(err: &rustls::Error, ca_flag: &str) -> String {
                 Some(webpki::Error::CaUsedAsEndEntity) => format!(
                     "the server presents a CA certificate (basicConstraints CA:TRUE, which `openssl req -x509` \
                      makes by default) as its own certificate: issue the server a leaf certificate \
-                     (CA:FALSE, with subjectAltName) signed by that CA, and pass the CA with {ca_flag}"
+                     (CA:FALSE, with subjectAltName) signed by that CA, and pass the CA with {ca_flag}; \
+                     or pass this exact self-signed certificate with {ca_flag} to pin it"
                 ),
                 Some(webpki::Error::EndEntityUsedAsCa) => "certificate chain invalid: a certificate that signs \
                      another is not a CA (CA:FALSE): fix the chain the server sends".into(),
