@@ -1545,7 +1545,7 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
                 .args(["--required", "-m", "pinned"]));
         assert_eq!(r.code(), 0, "{url}: {}", r.all());
         assert!(
-            r.stderr.contains("INFO") && r.stderr.contains("pinned in --ca-file"),
+            r.stderr.contains("INFO") && r.stderr.contains("pinned in the CA file given"),
             "{url}: {}",
             r.stderr
         );

@@ -212,7 +212,7 @@ impl Delivery {
     /// Send an e-mail through `s`, retried on transient SMTP errors. Each attempt (connect,
     /// greeting, TLS, every command) is bounded by `--attempt-timeout`.
     pub async fn smtp(&self, what: &str, s: &Smtp, n: &Note) -> Result<(), Failure> {
-        let params = self.smtp_params(what, s)?;
+        let params = self.smtp_params(s)?;
         let (envelope, message) = build_mail(what, s, n)?;
         let attempt_timeout = self.attempt_timeout;
         let params = &params;
@@ -279,13 +279,11 @@ impl Delivery {
         .await
     }
 
-    fn smtp_params(&self, what: &str, s: &Smtp) -> Result<smtp::Params, Failure> {
+    fn smtp_params(&self, s: &Smtp) -> Result<smtp::Params, Failure> {
+        // The runtime's configuration (it warns about --insecure itself).
         let tls_config = if s.tls == SmtpTls::None {
             None
         } else {
-            if self.tls.insecure {
-                tracing::warn!("{what}: --insecure: the SMTP server certificate is NOT verified");
-            }
             Some(std::sync::Arc::new(tls::client_config(&self.tls)?))
         };
         let hello = match &s.helo {
@@ -478,6 +476,35 @@ mod tests {
             body_retry_after(r#"{"ok":false,"parameters":{"retry_after":7}}"#),
             Some(Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn message_ids_are_valid_and_stable() {
+        let a = message_id("deploy 42 <a@b> été");
+        assert_eq!(a, message_id("deploy 42 <a@b> été"));
+        assert_ne!(a, message_id("deploy 43"));
+        let inner = a
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix("@initbox>"));
+        assert!(inner.is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())));
+    }
+
+    #[test]
+    fn address_lists_fold_at_78() {
+        let list: Vec<Mailbox> = (0..30)
+            .map(|i| {
+                format!("recipient-{i:02}@operations.example.com")
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let v = fold_addresses("To", &list);
+        let text = format!("To: {v}");
+        assert!(text.split("\r\n").all(|l| l.len() <= 78), "{text}");
+        assert!(text.split("\r\n").skip(1).all(|l| l.starts_with(' ')));
+        assert_eq!(text.replace("\r\n", "").matches('@').count(), 30);
+        let one: Vec<Mailbox> = vec!["a@example.com".parse().unwrap()];
+        assert_eq!(fold_addresses("To", &one), "a@example.com");
     }
 
     #[test]

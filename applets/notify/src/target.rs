@@ -1492,6 +1492,29 @@ mod tests {
     }
 
     #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST.",
+            "mail.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "mail.example.com",
+            "10.0.0.1",
+            "localhost.example.com",
+            "[::2]",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
     fn smtp_tls_defaults_follow_the_port() {
         let s = |u: &str| match parse(1, u).unwrap().service {
             Service::Smtp(s) => s,

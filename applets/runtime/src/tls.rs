@@ -178,8 +178,8 @@ impl ServerCertVerifier for PinnedSelfSigned {
         // Validity: webpki checks it before basicConstraints, but say it here explicitly.
         check_validity(end_entity, now)?;
         tracing::info!(
-            "TLS: {}: the server presents the self-signed CA certificate pinned in --ca-file \
-             (sha256 {}): accepted as its own certificate",
+            "TLS: {}: accepting the server's self-signed certificate: it is pinned in the CA \
+             file given (sha256 {})",
             server_name.to_str(),
             fingerprint(end_entity)
         );
