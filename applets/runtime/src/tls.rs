@@ -440,6 +440,63 @@ mod tests {
     use rustls::CertificateError as C;
     use rustls::pki_types::UnixTime;
 
+    /// `openssl req -x509` (ECDSA P-256, basicConstraints critical CA:TRUE, SAN DNS:pinned.test),
+    /// valid 2026-12-01 07:55:59 to 2126-11-07 07:55:59 UTC. Only its public part is here.
+    const PINNED: &str = "-----BEGIN CERTIFICATE-----\nMIIBmzCCAUGgAwIBAgIUQYmHyxqIvzH82QiVy4DJLB0gtIAwCgYIKoZIzj0EAwIw\nFjEUMBIGA1UEAwwLcGlubmVkLnRlc3QwIBcNMjYxMjAxMDc1NTU5WhgPMjEyNjEx\nMDcwNzU1NTlaMBYxFDASBgNVBAMMC3Bpbm5lZC50ZXN0MFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEZVFJQoUBjA/+bOj5Ixzql0cle8uB6GenBfojkjWiDfIoRhe6\nGPGrnsjUQHWDJZ+IiIMG55NFnEyR8iw3YYt6kqNrMGkwHQYDVR0OBBYEFFH8hDl7\nDvUUPXy/uHUuSDKicRexMB8GA1UdIwQYMBaAFFH8hDl7DvUUPXy/uHUuSDKicRex\nMA8GA1UdEwEB/wQFMAMBAf8wFgYDVR0RBA8wDYILcGlubmVkLnRlc3QwCgYIKoZI\nzj0EAwIDSAAwRQIgRyujnvlbv4htNPNTjpSuuzhsZnCrlpJ1egkns4bM/OACIQD5\noM8fHI0t06rXdgmmcUf265O2rf4K0FYTgfuwdSASbg==\n-----END CERTIFICATE-----";
+
+    fn pinned_verifier(
+        pinned: Vec<CertificateDer<'static>>,
+        anchors: &[CertificateDer<'static>],
+    ) -> PinnedSelfSigned {
+        let mut roots = RootCertStore::empty();
+        for a in anchors {
+            roots.add(a.clone()).unwrap();
+        }
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        PinnedSelfSigned { inner, pinned }
+    }
+
+    #[test]
+    fn a_pinned_self_signed_certificate_is_accepted_only_for_its_name_and_dates() {
+        let cert = CertificateDer::from_pem_slice(PINNED.as_bytes()).unwrap();
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let during = at(1_796_371_200); // 2026-12-04
+        let name = ServerName::try_from("pinned.test").unwrap();
+        let pinned = pinned_verifier(vec![cert.clone()], std::slice::from_ref(&cert));
+        assert!(
+            pinned
+                .verify_server_cert(&cert, &[], &name, &[], during)
+                .is_ok()
+        );
+        // Another name, or after notAfter, or before notBefore: refused, with a named reason.
+        let other = ServerName::try_from("other.test").unwrap();
+        let e = pinned
+            .verify_server_cert(&cert, &[], &other, &[], during)
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("name mismatch"), "{e}");
+        let e = pinned
+            .verify_server_cert(&cert, &[], &name, &[], at(5_000_000_000))
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("expired"), "{e}");
+        let e = pinned
+            .verify_server_cert(&cert, &[], &name, &[], at(1_700_000_000))
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("not valid before"), "{e}");
+        // A trust anchor (as from the system roots) but not pinned: still a CA used as a
+        // server certificate.
+        let roots_only = pinned_verifier(Vec::new(), std::slice::from_ref(&cert));
+        let e = roots_only
+            .verify_server_cert(&cert, &[], &name, &[], during)
+            .unwrap_err();
+        assert!(is_ca_used_as_end_entity(&e), "{e}");
+        assert!(explain(&e, "--ca-file").contains("pin it"), "{e}");
+    }
+
     #[test]
     fn every_reason_is_one_named_line_that_says_what_to_do() {
         let ca_as_leaf = rustls::Error::InvalidCertificate(C::Other(rustls::OtherError(Arc::new(
