@@ -291,7 +291,12 @@ impl Delivery {
             None => ClientId::default(),
         };
         Ok(smtp::Params {
-            host: s.host.clone(),
+            // An IPv6 literal comes bracketed from the URL.
+            host: s
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port: s.port,
             tls: s.tls,
             tls_config,

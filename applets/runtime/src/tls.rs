@@ -177,12 +177,18 @@ impl ServerCertVerifier for PinnedSelfSigned {
         rustls::client::verify_server_name(&parsed, server_name)?;
         // Validity: webpki checks it before basicConstraints, but say it here explicitly.
         check_validity(end_entity, now)?;
-        tracing::info!(
-            "TLS: {}: accepting the server's self-signed certificate: it is pinned in the CA \
-             file given (sha256 {})",
-            server_name.to_str(),
-            fingerprint(end_entity)
-        );
+        // Said once at INFO (a wait loop reconnects every interval), then at debug.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let name = server_name.to_str();
+        let sha = fingerprint(end_entity);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                "TLS: {name}: accepting the server's self-signed certificate: it is pinned in \
+                 the CA file given (sha256 {sha})"
+            );
+        } else {
+            tracing::debug!("TLS: {name}: pinned self-signed certificate (sha256 {sha})");
+        }
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
