@@ -661,9 +661,17 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
             LIMIT,
         )
     };
+    // The self-signed certificate trusted only through the system roots is a CA used as a
+    // server certificate: refused. (Pinned with --ca-file it is accepted: below.)
     let cases = [
         (
-            wait(self_signed.port, &selfpem),
+            run(
+                applet("wait-for").env("SSL_CERT_FILE", &selfpem).args([
+                    "--once",
+                    &format!("https://127.0.0.1:{}/", self_signed.port),
+                ]),
+                LIMIT,
+            ),
             "presents a CA certificate (basicConstraints CA:TRUE",
         ),
         (
@@ -692,6 +700,14 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
     // The same certificate trusted properly passes.
     let r = wait(leaf.port, &ca);
     assert_eq!(r.code(), 0, "{}", r.all());
+    // The self-signed one given with --ca-file is pinned: accepted, and said so (issue 22.14).
+    let r = wait(self_signed.port, &selfpem);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("pinned in the CA file given"),
+        "{}",
+        r.stderr
+    );
 
     // fetch-secret names its own CA option; network-check and notify the same reasons.
     let r = run(
@@ -701,7 +717,7 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
                 format!("https://127.0.0.1:{}", self_signed.port),
             )
             .env("VAULT_TOKEN", "t")
-            .env("VAULT_CACERT", &selfpem)
+            .env("SSL_CERT_FILE", &selfpem)
             .args([
                 "--out",
                 "/nonexistent/initbox-never-written.json",
@@ -716,11 +732,12 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
         r.stderr
     );
     let r = run(
-        applet("network-check").args([
-            "--ca-file",
-            selfpem.to_str().unwrap(),
-            &format!("https://127.0.0.1:{}/,name=self", self_signed.port),
-        ]),
+        applet("network-check")
+            .env("SSL_CERT_FILE", &selfpem)
+            .args([&format!(
+                "https://127.0.0.1:{}/,name=self",
+                self_signed.port
+            )]),
         LIMIT,
     );
     assert_eq!(r.code(), 1, "{}", r.all());

@@ -1365,3 +1365,335 @@ fn run_forwards_sigterm_to_the_commands_process_group() {
         "grandchild {grandchild} survived: {stat}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// E-mail: RFC 5322/2045 messages, attempt timeout, clear-text AUTH, pinned self-signed
+// certificates, protocol traces (issue 22, items 9-14 and 16).
+
+/// Python's `email` package as the RFC checker: parses the received message with the strict
+/// policy and prints `{"mime", "message_id", "msgid_ok", "to": [...], "longest": N, "defects"}`.
+fn check_mail(data: &str) -> J {
+    let code = r#"
+import email, email.policy, json, re, sys
+raw = sys.stdin.buffer.read()
+head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0]
+msg = email.message_from_bytes(raw, policy=email.policy.strict)
+atext = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+dot_atom = atext + r"(?:\." + atext + r")*"
+mid = str(msg["Message-ID"])
+print(json.dumps({
+    "mime": str(msg["MIME-Version"]) if msg["MIME-Version"] is not None else None,
+    "message_id": mid,
+    "msgid_ok": re.fullmatch("<" + dot_atom + "@" + dot_atom + ">", mid) is not None,
+    "to": [a.addr_spec for a in msg["To"].addresses],
+    "longest": max(len(l) for l in head.split(b"\n")),
+    "defects": len(msg.defects),
+}))
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", code])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", common::text(&out));
+    J::parse(&String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn smtp_mail_is_rfc_clean_with_30_recipients_and_any_idempotency_key() {
+    let dir = tempdir();
+    let (ca, cert, key) = make_certs(dir.path());
+    let out = dir.path().join("mail");
+    std::fs::create_dir(&out).unwrap();
+    let (_s, port) = smtp_server("starttls", &cert, &key, &out);
+    let to: Vec<String> = (0..30)
+        .map(|i| format!("recipient-number-{i:02}@operations.example.com"))
+        .collect();
+    let url = format!(
+        "smtp://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=init@example.com&to={}",
+        to.join(",")
+    );
+    let send = |key: &str| {
+        let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args([
+            "--required",
+            "-m",
+            "body",
+            "--idempotency-key",
+            key,
+        ]));
+        assert_eq!(r.code(), 0, "{}", r.all());
+    };
+    // A key with a space, '@', '<>' and non-ASCII: not a msg-id as is.
+    send("deploy 42 <a@b> été");
+    let m = wait_for_mail(&out, 1);
+    let data = m.s("data");
+    let c = check_mail(data);
+    // RFC 2045 §4.
+    assert_eq!(c.s("mime"), "1.0", "{data}");
+    // RFC 5322 §2.1.1: the 30 addresses folded, no header line over 78 characters.
+    assert!(c.n("longest") <= 78.0, "a header line is too long: {data}");
+    assert_eq!(c.len("to"), 30, "{data}");
+    assert_eq!(c.s("to.29"), "recipient-number-29@operations.example.com");
+    assert_eq!(c.n("defects"), 0.0, "{data}");
+    // RFC 5322 §3.6.4 msg-id, from the key: the same key gives the same Message-ID.
+    assert_eq!(
+        *c.at("msgid_ok"),
+        Value::Bool(true),
+        "{}",
+        c.s("message_id")
+    );
+    let first = c.s("message_id").to_string();
+    send("deploy 42 <a@b> été");
+    assert_eq!(
+        check_mail(wait_for_mail(&out, 2).s("data")).s("message_id"),
+        first
+    );
+    send("deploy 43");
+    let other = check_mail(wait_for_mail(&out, 3).s("data"));
+    assert_eq!(*other.at("msgid_ok"), Value::Bool(true));
+    assert_ne!(other.s("message_id"), first);
+}
+
+#[test]
+fn smtp_attempt_timeout_bounds_a_server_that_never_greets() {
+    // A TCP server that accepts and never says a word (no SMTP server is needed to be silent).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let held = Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            held.lock().unwrap().push(s);
+        }
+    });
+    let started = Instant::now();
+    let r = go(notify()
+        .arg(format!(
+            "smtp://127.0.0.1:{port}/?from=init@example.com&to=ops@example.com&tls=none"
+        ))
+        .args([
+            "--required",
+            "-m",
+            "x",
+            "--attempt-timeout",
+            "1s",
+            "--timeout",
+            "5s",
+        ]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("attempt timeout"), "{}", r.stderr);
+    // Each attempt gave up after 1 s and tried again: several connections inside the 5 s box
+    // (before the fix the first attempt held the whole box).
+    let n = accepted.lock().unwrap().len();
+    assert!(n >= 2, "only {n} connection(s): {}", r.all());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn smtp_refuses_clear_text_auth_unless_loopback_or_allowed() {
+    // To another host: a usage error naming the fix, before anything is sent.
+    let r = go(notify()
+        .arg("smtp://notify:Cl3arPw-canary@mail.example.com/?from=a@example.com&to=b@example.com&tls=none")
+        .args(["--required", "-m", "x"]));
+    assert_one_line_error(&r, 2, "allow_plain_auth=true");
+    assert!(r.stderr.contains("tls=starttls"), "{}", r.stderr);
+    assert!(!r.all().contains("Cl3arPw-canary"), "{}", r.all());
+    // Asked for explicitly: accepted (dry run: nothing sent).
+    let r = go(notify()
+        .arg("smtp://notify:Cl3arPw-canary@mail.example.com/?from=a@example.com&to=b@example.com&tls=none&allow_plain_auth=true")
+        .args(["--required", "-m", "x", "--dry-run"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(!r.all().contains("Cl3arPw-canary"), "{}", r.all());
+    // To a loopback address the password never leaves the machine: allowed, and delivered.
+    let dir = tempdir();
+    let (_ca, cert, key) = make_certs(dir.path());
+    let out = dir.path().join("plain");
+    std::fs::create_dir(&out).unwrap();
+    let (_s, port) = smtp_server("plain", &cert, &key, &out);
+    let r = go(notify()
+        .arg(format!(
+            "smtp://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=a@example.com&to=b@example.com&tls=none"
+        ))
+        .args(["--required", "-m", "over loopback"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let m = wait_for_mail(&out, 1);
+    assert_eq!(*m.at("authenticated"), Value::Bool(true));
+    assert_eq!(*m.at("starttls"), Value::Bool(false));
+}
+
+/// A self-signed certificate as `openssl req -x509` makes it (basicConstraints CA:TRUE) for
+/// `san`, written to `name.pem` / `name.key`.
+fn self_signed(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=initbox self-signed",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            &format!("subjectAltName={san}"),
+        ],
+    );
+    (dir.join(pem), dir.join(key))
+}
+
+#[test]
+fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https() {
+    let dir = tempdir();
+    let (cert, key) = self_signed(dir.path(), "self", "IP:127.0.0.1,DNS:localhost");
+    let starttls_out = dir.path().join("starttls");
+    let implicit_out = dir.path().join("implicit");
+    let https_out = dir.path().join("https");
+    for d in [&starttls_out, &implicit_out, &https_out] {
+        std::fs::create_dir(d).unwrap();
+    }
+    let (_s1, p1) = smtp_server("starttls", &cert, &key, &starttls_out);
+    let (_s2, p2) = smtp_server("implicit", &cert, &key, &implicit_out);
+    let hport = common::free_port();
+    let hport_s = hport.to_string();
+    let _h = python_server(
+        "https_server.py",
+        &[
+            hport_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            "-".as_ref(),
+            https_out.as_os_str(),
+        ],
+    );
+    let mail = |scheme: &str, port: u16| {
+        format!(
+            "{scheme}://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=init@example.com&to=ops@example.com"
+        )
+    };
+    let https = format!("webhook+https://127.0.0.1:{hport}/hook");
+    for (url, out) in [
+        (mail("smtp", p1), &starttls_out),
+        (mail("smtps", p2), &implicit_out),
+        (https.clone(), &https_out),
+    ] {
+        let r =
+            go(notify()
+                .arg(&url)
+                .arg("--ca-file")
+                .arg(&cert)
+                .args(["--required", "-m", "pinned"]));
+        assert_eq!(r.code(), 0, "{url}: {}", r.all());
+        assert!(
+            r.stderr.contains("INFO") && r.stderr.contains("pinned in the CA file given"),
+            "{url}: {}",
+            r.stderr
+        );
+        wait_for_mail(out, 1);
+    }
+    assert_eq!(
+        *wait_for_mail(&starttls_out, 1).at("starttls"),
+        Value::Bool(true)
+    );
+
+    // Trusted only through the system roots (SSL_CERT_FILE), it is still a CA used as a server
+    // certificate: refused, with the named reason.
+    let r = go(notify().arg(&https).env("SSL_CERT_FILE", &cert).args([
+        "--required",
+        "-m",
+        "x",
+        "--timeout",
+        "3s",
+    ]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("presents a CA certificate"),
+        "{}",
+        r.stderr
+    );
+    // Pinned, but for another name: refused (name mismatch).
+    let (other, _) = self_signed(dir.path(), "other", "DNS:other.example");
+    let r = go(notify().arg(&https).arg("--ca-file").arg(&other).args([
+        "--required",
+        "-m",
+        "x",
+        "--timeout",
+        "3s",
+    ]));
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(!https_out.join("2.json").exists());
+}
+
+#[test]
+fn vv_traces_http_request_lines_and_the_smtp_dialogue_without_secrets() {
+    let cap = Capture::start(|_, _| ok());
+    let url = cap.url("webhook+http", "/hooks/Tr4cePathSecret");
+    let r = go(notify()
+        .arg(&url)
+        .args(["--required", "-vv", "-m", "traced"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let origin = format!("http://127.0.0.1:{}", cap.port);
+    assert!(
+        r.stderr.contains(&format!("http > POST {origin}")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("http < 200 OK"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Tr4cePathSecret"), "{}", r.stderr);
+
+    let dir = tempdir();
+    let (ca, cert, key) = make_certs(dir.path());
+    let out = dir.path().join("mail");
+    std::fs::create_dir(&out).unwrap();
+    let (_s, port) = smtp_server("starttls", &cert, &key, &out);
+    let r = go(notify()
+        .arg(format!(
+            "smtp://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=init@example.com&to=ops@example.com"
+        ))
+        .arg("--ca-file")
+        .arg(&ca)
+        .args(["--required", "-vv", "-m", "B0dyCanary text"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    for needle in [
+        "smtp S: 220",
+        "smtp C: EHLO",
+        "smtp C: STARTTLS",
+        "smtp C: AUTH PLAIN [hidden]",
+        "smtp S: 235",
+        "smtp C: MAIL FROM:<init@example.com>",
+        "smtp C: RCPT TO:<ops@example.com>",
+        "smtp C: [message:",
+        "smtp S: 250",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
+    }
+    // No AUTH payload (base64 of "\0notify\0S3cret/pw@x") and no body text.
+    let payload = python(
+        "import base64,sys; print(base64.b64encode(b'\\0notify\\0S3cret/pw@x').decode())",
+        &[],
+    );
+    for secret in ["S3cret/pw@x", payload.as_str(), "B0dyCanary"] {
+        assert!(!r.stderr.contains(secret), "{secret}: {}", r.stderr);
+    }
+    wait_for_mail(&out, 1);
+}

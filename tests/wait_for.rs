@@ -356,6 +356,30 @@ fn http_password_in_the_url_never_shows() {
     assert!(r.all().contains("[REDACTED]"));
 }
 
+#[test]
+fn vv_traces_the_request_line_and_status_without_secrets() {
+    let h = http_server(|_, _| (200, "ok".into(), Duration::ZERO));
+    let u = format!(
+        "http://admin:trace-canary-5521@127.0.0.1:{}/ready?token=tok-canary-7781",
+        h.port
+    );
+    let r = wait_for(&["-vv", "--timeout", "5s", &u]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("http > GET http://"))
+        .unwrap_or_else(|| panic!("no request line: {}", r.stderr));
+    assert!(
+        line.contains(&format!("127.0.0.1:{}/ready", h.port)),
+        "{line}"
+    );
+    assert!(r.stderr.contains("http < 200"), "{}", r.stderr);
+    for secret in ["trace-canary-5521", "tok-canary-7781"] {
+        assert!(!r.all().contains(secret), "{secret}: {}", r.all());
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // TLS with a test CA: openssl makes the CA and the certificates, openssl s_server serves.
 // ---------------------------------------------------------------------------------------------

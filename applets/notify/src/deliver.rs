@@ -11,14 +11,15 @@ use initbox_runtime::http;
 use initbox_runtime::retry::{self, Attempt, RetryPolicy};
 use initbox_runtime::tls::{self, TlsArgs};
 use initbox_runtime::{Deadline, Failure, redact};
-use lettre::message::{Mailbox, header::ContentType};
+use lettre::address::Envelope;
+use lettre::message::header::{self, ContentType};
+use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Identity, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::payload::{Note, Request};
+use crate::smtp::{self, SmtpError};
 use crate::target::{Smtp, SmtpTls};
 
 pub struct Delivery {
@@ -150,7 +151,7 @@ impl Delivery {
                 .body(req.body.clone());
             let what = what.clone();
             async move {
-                let resp = rb.send().await.map_err(|e| {
+                let resp = http::send(rb, http::Show::Origin).await.map_err(|e| {
                     // Without the URL (its path and query are secret), TLS failures named.
                     let msg = http::describe(&e, "--ca-file");
                     if e.is_builder() {
@@ -208,38 +209,69 @@ impl Delivery {
         .await
     }
 
-    /// Send an e-mail through `s`, retried on transient SMTP errors.
+    /// Send an e-mail through `s`, retried on transient SMTP errors. Each attempt (connect,
+    /// greeting, TLS, every command) is bounded by `--attempt-timeout`.
     pub async fn smtp(&self, what: &str, s: &Smtp, n: &Note) -> Result<(), Failure> {
-        let transport = self.smtp_transport(what, s)?;
-        let message = build_mail(what, s, n)?;
-        retry::retry(&self.policy, &self.deadline, what, |attempt| {
-            let transport = transport.clone();
-            let message = message.clone();
-            async move {
-                match transport.send(message).await {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let mut msg = match tls::explain_chain(&e, "--ca-file") {
-                            Some(reason) => format!("TLS: {reason}"),
-                            None => redact::scrub(&error_chain(&e)).into_owned(),
-                        };
-                        if e.is_tls() || msg.contains("wrong version number") || msg.contains("ProtocolVersion") || msg.contains("InvalidContentType") || msg.contains("corrupt message") {
-                            msg.push_str(" (hint: port 465 = implicit TLS, tls=implicit; 587 = STARTTLS, tls=starttls)");
-                        }
+        let params = self.smtp_params(s)?;
+        let (envelope, message) = build_mail(what, s, n)?;
+        let attempt_timeout = self.attempt_timeout;
+        let params = &params;
+        let envelope = &envelope;
+        let message = &message;
+        retry::retry(&self.policy, &self.deadline, what, |attempt| async move {
+            let e =
+                match tokio::time::timeout(attempt_timeout, smtp::send(params, envelope, message))
+                    .await
+                {
+                    Ok(Ok(())) => return Ok(()),
+                    Ok(Err(e)) => e,
+                    Err(_) => {
+                        let msg =
+                            format!("no answer within the attempt timeout ({attempt_timeout:?})");
                         tracing::debug!(attempt, "{what}: {msg}");
-                        let code = e.status().map(|c| c.to_string());
-                        if e.is_permanent() {
-                            let f = if code.as_deref().is_some_and(|c| c.starts_with("535") || c.starts_with("534") || c.starts_with("530")) {
-                                Failure::credentials(format!("{what}: credentials rejected: {msg}"))
-                            } else {
-                                Failure::failed(format!("{what}: {msg}"))
-                            };
-                            Err(Attempt::Fatal(f))
-                        } else if e.is_tls() {
-                            Err(Attempt::Fatal(Failure::failed(format!("{what}: {msg}"))))
+                        return Err(Attempt::transient(msg));
+                    }
+                };
+            const HINT: &str =
+                " (hint: port 465 = implicit TLS, tls=implicit; 587 = STARTTLS, tls=starttls)";
+            match e {
+                SmtpError::Network(e) => {
+                    let msg = redact::scrub(&error_chain(&e)).into_owned();
+                    tracing::debug!(attempt, "{what}: {msg}");
+                    Err(Attempt::transient(msg))
+                }
+                SmtpError::Tls(e) => {
+                    let msg = match tls::explain_chain(&e, "--ca-file") {
+                        Some(reason) => format!("TLS: {reason}{HINT}"),
+                        None => format!("TLS: {}{HINT}", redact::scrub(&error_chain(&e))),
+                    };
+                    tracing::debug!(attempt, "{what}: {msg}");
+                    Err(Attempt::Fatal(Failure::failed(format!("{what}: {msg}"))))
+                }
+                SmtpError::Refused(msg) => {
+                    Err(Attempt::Fatal(Failure::failed(format!("{what}: {msg}"))))
+                }
+                SmtpError::Smtp(e) => {
+                    let mut msg = redact::scrub(&error_chain(&e)).into_owned();
+                    if msg.contains("wrong version number")
+                        || msg.contains("InvalidContentType")
+                        || msg.contains("corrupt message")
+                    {
+                        msg.push_str(HINT);
+                    }
+                    tracing::debug!(attempt, "{what}: {msg}");
+                    let code = e.status().map(|c| c.to_string());
+                    if e.is_permanent() {
+                        let f = if code.as_deref().is_some_and(|c| {
+                            c.starts_with("535") || c.starts_with("534") || c.starts_with("530")
+                        }) {
+                            Failure::credentials(format!("{what}: credentials rejected: {msg}"))
                         } else {
-                            Err(Attempt::transient(msg))
-                        }
+                            Failure::failed(format!("{what}: {msg}"))
+                        };
+                        Err(Attempt::Fatal(f))
+                    } else {
+                        Err(Attempt::transient(msg))
                     }
                 }
             }
@@ -247,71 +279,90 @@ impl Delivery {
         .await
     }
 
-    fn smtp_transport(
-        &self,
-        what: &str,
-        s: &Smtp,
-    ) -> Result<AsyncSmtpTransport<Tokio1Executor>, Failure> {
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(s.host.clone())
-            .port(s.port)
-            .timeout(Some(self.attempt_timeout));
-        if s.tls != SmtpTls::None {
-            let mut params = TlsParameters::builder(s.host.clone());
-            if let Some(ca) = &self.tls.ca_file {
-                for der in tls::read_certs(ca)? {
-                    let cert = Certificate::from_der(der.to_vec()).map_err(|e| {
-                        Failure::invalid_input(format!(
-                            "{}: unusable CA certificate: {e}",
-                            ca.display()
-                        ))
-                    })?;
-                    params = params.add_root_certificate(cert);
-                }
-            }
-            if let (Some(cert), Some(key)) = (&self.tls.client_cert, &self.tls.client_key) {
-                let read = |p: &std::path::Path| {
-                    initbox_runtime::input::read_secret_bytes(p, &p.display().to_string())
-                };
-                let key_pem = read(key)?;
-                if let Ok(k) = std::str::from_utf8(&key_pem) {
-                    redact::register(k);
-                }
-                let id = Identity::from_pem(&read(cert)?, &key_pem)
-                    .map_err(|e| Failure::invalid_input(format!("client certificate: {e}")))?;
-                params = params.identify_with(id);
-            }
-            if self.tls.insecure {
-                tracing::warn!("{what}: --insecure: the SMTP server certificate is NOT verified");
-                params = params.dangerous_accept_invalid_certs(true);
-            }
-            let params = params
-                .build_rustls()
-                .map_err(|e| Failure::failed(format!("{what}: TLS set-up: {e}")))?;
-            b = b.tls(match s.tls {
-                SmtpTls::Implicit => Tls::Wrapper(params),
-                _ => Tls::Required(params),
-            });
+    fn smtp_params(&self, s: &Smtp) -> Result<smtp::Params, Failure> {
+        // The runtime's configuration (it warns about --insecure itself).
+        let tls_config = if s.tls == SmtpTls::None {
+            None
         } else {
-            b = b.tls(Tls::None);
-        }
-        if let Some(user) = &s.user {
-            b = b.credentials(Credentials::new(
-                user.clone(),
-                s.password.clone().unwrap_or_default(),
-            ));
-        }
-        if let Some(helo) = &s.helo {
-            b = b.hello_name(ClientId::Domain(helo.clone()));
-        }
-        Ok(b.build())
+            Some(std::sync::Arc::new(tls::client_config(&self.tls)?))
+        };
+        let hello = match &s.helo {
+            Some(h) => ClientId::Domain(h.clone()),
+            None => ClientId::default(),
+        };
+        Ok(smtp::Params {
+            // An IPv6 literal comes bracketed from the URL.
+            host: s
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port: s.port,
+            tls: s.tls,
+            tls_config,
+            hello,
+            credentials: s
+                .user
+                .as_ref()
+                .map(|user| Credentials::new(user.clone(), s.password.clone().unwrap_or_default())),
+        })
     }
 }
 
-fn build_mail(what: &str, s: &Smtp, n: &Note) -> Result<Message, Failure> {
+/// The Message-ID of a notification: `<HEX@initbox>` where HEX is the first 128 bits of the
+/// SHA-256 of the idempotency key, so any key (spaces, `@`, `<>`, non-ASCII) gives a valid
+/// RFC 5322 msg-id, and the same key always gives the same Message-ID.
+pub fn message_id(key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    format!("<{}@initbox>", hex::encode(&digest[..16]))
+}
+
+/// An address-list header value folded (RFC 5322 §2.2.3) after a comma so that no line is
+/// longer than 78 characters where the addresses allow it.
+fn fold_addresses(name: &str, list: &[Mailbox]) -> String {
+    let mut out = String::new();
+    let mut line_len = name.len() + 2;
+    for (i, mb) in list.iter().enumerate() {
+        // Each mailbox encoded by lettre itself (RFC 2047 for a non-ASCII display name).
+        let mut h = lettre::message::header::Headers::new();
+        h.set(lettre::message::header::To::from(
+            lettre::message::Mailboxes::from(mb.clone()),
+        ));
+        let line = h.to_string();
+        let encoded = line
+            .strip_prefix("To: ")
+            .unwrap_or(&line)
+            .trim_end_matches("\r\n");
+        let first_len = encoded.find("\r\n").unwrap_or(encoded.len());
+        if i > 0 {
+            out.push(',');
+            line_len += 1;
+            if line_len + 1 + first_len > 78 {
+                out.push_str("\r\n");
+                line_len = 0;
+            }
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(encoded);
+        line_len = match encoded.rfind("\r\n") {
+            Some(at) => encoded.len() - at - 2,
+            None => line_len + encoded.len(),
+        };
+    }
+    out
+}
+
+fn build_mail(what: &str, s: &Smtp, n: &Note) -> Result<(Envelope, Vec<u8>), Failure> {
     let parse = |a: &str| {
         a.parse::<Mailbox>()
             .map_err(|e| Failure::usage(format!("{what}: bad address '{a}': {e}")))
     };
+    let to =
+        s.to.iter()
+            .map(|a| parse(a))
+            .collect::<Result<Vec<_>, _>>()?;
     let mut b = Message::builder()
         .from(parse(&s.from)?)
         .subject(if n.title.is_empty() {
@@ -319,13 +370,30 @@ fn build_mail(what: &str, s: &Smtp, n: &Note) -> Result<Message, Failure> {
         } else {
             n.title.as_str()
         })
-        .message_id(Some(format!("<{}@initbox>", n.id)))
+        .message_id(Some(message_id(&n.id)))
+        .header(header::MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN);
-    for to in &s.to {
-        b = b.to(parse(to)?);
+    for t in &to {
+        b = b.to(t.clone());
     }
-    b.body(n.message.clone())
-        .map_err(|e| Failure::failed(format!("{what}: cannot build the message: {e}")))
+    let mut message = b
+        .body(n.message.clone())
+        .map_err(|e| Failure::failed(format!("{what}: cannot build the message: {e}")))?;
+    // lettre writes an address list on one line (30 recipients: over 1000 characters, "500 Line
+    // too long"): the To header is written folded instead.
+    let raw = to
+        .iter()
+        .map(|m| m.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let headers = message.headers_mut();
+    headers.remove_raw("To");
+    headers.insert_raw(header::HeaderValue::dangerous_new_pre_encoded(
+        header::HeaderName::new_from_ascii_str("To"),
+        raw,
+        fold_addresses("To", &to),
+    ));
+    Ok((message.envelope().clone(), message.formatted()))
 }
 
 /// A line for the stdout/file targets: one JSON object.
@@ -413,6 +481,35 @@ mod tests {
             body_retry_after(r#"{"ok":false,"parameters":{"retry_after":7}}"#),
             Some(Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn message_ids_are_valid_and_stable() {
+        let a = message_id("deploy 42 <a@b> été");
+        assert_eq!(a, message_id("deploy 42 <a@b> été"));
+        assert_ne!(a, message_id("deploy 43"));
+        let inner = a
+            .strip_prefix('<')
+            .and_then(|s| s.strip_suffix("@initbox>"));
+        assert!(inner.is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())));
+    }
+
+    #[test]
+    fn address_lists_fold_at_78() {
+        let list: Vec<Mailbox> = (0..30)
+            .map(|i| {
+                format!("recipient-{i:02}@operations.example.com")
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let v = fold_addresses("To", &list);
+        let text = format!("To: {v}");
+        assert!(text.split("\r\n").all(|l| l.len() <= 78), "{text}");
+        assert!(text.split("\r\n").skip(1).all(|l| l.starts_with(' ')));
+        assert_eq!(text.replace("\r\n", "").matches('@').count(), 30);
+        let one: Vec<Mailbox> = vec!["a@example.com".parse().unwrap()];
+        assert_eq!(fold_addresses("To", &one), "a@example.com");
     }
 
     #[test]

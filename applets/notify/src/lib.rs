@@ -12,6 +12,7 @@ mod dedupe;
 mod deliver;
 mod payload;
 mod run;
+mod smtp;
 mod target;
 mod template;
 

@@ -1375,6 +1375,16 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
                 .flatten()
         })
         .ok_or("no sender (option from=initbox@example.com)")?;
+    let allow_plain_auth = opts.take_bool(&["allow_plain_auth"])?.unwrap_or(false);
+    // A password is never sent in clear text over the network unless asked for: AUTH without
+    // TLS only to a loopback address (as Go's net/smtp PlainAuth, which shoutrrr uses) or with
+    // allow_plain_auth=true.
+    if tls == SmtpTls::None && user.is_some() && !allow_plain_auth && !is_loopback(&host) {
+        return Err(format!(
+            "tls=none would send the password in clear text to {host}: use tls=starttls or \
+             tls=implicit, or add allow_plain_auth=true if the network is trusted"
+        ));
+    }
     let helo = opts.take(&["helo", "clienthost", "hostname"]);
     let _ = opts.take(&["fromname", "name", "subject", "usehtml"]);
     opts.finish_strict()?;
@@ -1388,6 +1398,17 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
         to,
         helo,
     }))
+}
+
+/// `localhost`, `*.localhost` (RFC 6761), 127.0.0.0/8 or ::1.
+fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or_else(|_| {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            h == "localhost" || h.ends_with(".localhost")
+        })
 }
 
 #[cfg(test)]
@@ -1468,6 +1489,29 @@ mod tests {
             http_of(&t).url.as_str(),
             "https://events.pagerduty.com/v2/enqueue"
         );
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST.",
+            "mail.localhost",
+            "127.0.0.1",
+            "127.1.2.3",
+            "[::1]",
+            "::1",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "mail.example.com",
+            "10.0.0.1",
+            "localhost.example.com",
+            "[::2]",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
     }
 
     #[test]

@@ -116,6 +116,59 @@ pub fn client(opts: ClientOptions) -> Result<reqwest::Client, Failure> {
     })
 }
 
+/// How a request line shows its URL at trace level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// Through [`crate::url::DisplaySafeUrl`]: password and secret query values masked.
+    Url,
+    /// `scheme://host[:port]` only (notify targets: the path and query are the credential).
+    Origin,
+}
+
+fn shown(u: &Url, show: Show) -> String {
+    match show {
+        Show::Url => crate::url::DisplaySafeUrl::new(u.clone()).to_string(),
+        Show::Origin => crate::url::DisplaySafeUrl::origin_only(u.clone()).to_string(),
+    }
+}
+
+/// Send one request with the protocol trace that `-v -v` promises: `http > METHOD URL` before,
+/// `http < STATUS REASON` (with the final URL when redirects were followed) or the error after,
+/// at trace level. URLs are shown as `show` says; headers and bodies never.
+pub async fn send(
+    rb: reqwest::RequestBuilder,
+    show: Show,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let (client, req) = rb.build_split();
+    let req = req?;
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return client.execute(req).await;
+    }
+    let method = req.method().clone();
+    let url = req.url().clone();
+    tracing::trace!("http > {method} {}", shown(&url, show));
+    let started = std::time::Instant::now();
+    let r = client.execute(req).await;
+    match &r {
+        Ok(resp) => {
+            let status = resp.status();
+            let moved = if resp.url() != &url {
+                format!(" (after redirects: {})", shown(resp.url(), show))
+            } else {
+                String::new()
+            };
+            tracing::trace!(
+                "http < {} {} in {} ms{moved}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or(""),
+                started.elapsed().as_millis()
+            );
+        }
+        Err(e) => tracing::trace!("http < {}", describe(e, "--ca-file")),
+    }
+    r
+}
+
 /// The toolkit's redirect policy as a reqwest policy.
 pub fn policy(max: usize, credentials: bool) -> Policy {
     Policy::custom(move |attempt: Attempt| {

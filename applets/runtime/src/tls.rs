@@ -108,7 +108,24 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        builder.with_root_certificates(root_store(args.ca_file.as_deref())?)
+        let roots = Arc::new(root_store(args.ca_file.as_deref())?);
+        match &args.ca_file {
+            // A self-signed certificate given with --ca-file is also accepted as the server's
+            // own certificate (what Python's ssl and curl do): see [`PinnedSelfSigned`].
+            Some(path) => {
+                let inner =
+                    rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
+                        .build()
+                        .map_err(|e| Failure::invalid_input(format!("{}: {e}", path.display())))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedSelfSigned {
+                        inner,
+                        pinned: read_certs(path)?,
+                    }))
+            }
+            None => builder.with_root_certificates(roots),
+        }
     };
     match (&args.client_cert, &args.client_key) {
         (Some(cert), Some(key)) => builder
@@ -116,6 +133,128 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .map_err(|e| Failure::invalid_input(format!("client certificate: {e}"))),
         _ => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// The system roots plus `--ca-file` (webpki), and one more rule: a CA certificate
+/// (basicConstraints CA:TRUE, as `openssl req -x509` makes by default) that the server presents
+/// as its own certificate is accepted when it is byte for byte one of the certificates given in
+/// `--ca-file` (the user pinned it as a trust anchor for this connection), it names the host, and
+/// it is valid now. The same certificate reached only through the system roots is still refused
+/// (`CaUsedAsEndEntity`). The handshake signatures are checked by webpki as always.
+#[derive(Debug)]
+struct PinnedSelfSigned {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for PinnedSelfSigned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let err =
+            match self
+                .inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+        if !is_ca_used_as_end_entity(&err)
+            || !self
+                .pinned
+                .iter()
+                .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Err(err);
+        }
+        // The name, by rustls' own check (webpki's subjectAltName rules).
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        // Validity: webpki checks it before basicConstraints, but say it here explicitly.
+        check_validity(end_entity, now)?;
+        // Said once at INFO (a wait loop reconnects every interval), then at debug.
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let name = server_name.to_str();
+        let sha = fingerprint(end_entity);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                "TLS: {name}: accepting the server's self-signed certificate: it is pinned in \
+                 the CA file given (sha256 {sha})"
+            );
+        } else {
+            tracing::debug!("TLS: {name}: pinned self-signed certificate (sha256 {sha})");
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn is_ca_used_as_end_entity(err: &rustls::Error) -> bool {
+    matches!(
+        err,
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(o))
+            if matches!(o.0.downcast_ref::<webpki::Error>(), Some(webpki::Error::CaUsedAsEndEntity))
+    )
+}
+
+/// notBefore <= now <= notAfter, as rustls' named errors.
+fn check_validity(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), rustls::Error> {
+    use rustls::CertificateError as C;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|_| rustls::Error::InvalidCertificate(C::BadEncoding))?;
+    let secs = now.as_secs() as i64;
+    let v = cert.validity();
+    if secs < v.not_before.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(C::NotValidYetContext {
+            time: now,
+            not_before: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_before.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    if secs > v.not_after.timestamp() {
+        return Err(rustls::Error::InvalidCertificate(C::ExpiredContext {
+            time: now,
+            not_after: UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                v.not_after.timestamp().max(0) as u64,
+            )),
+        }));
+    }
+    Ok(())
+}
+
+/// The SHA-256 fingerprint of a certificate, as `openssl x509 -fingerprint -sha256` shows it.
+fn fingerprint(der: &CertificateDer<'_>) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der.as_ref());
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 #[derive(Debug)]
@@ -210,7 +349,8 @@ pub fn explain(err: &rustls::Error, ca_flag: &str) -> String {
                 Some(webpki::Error::CaUsedAsEndEntity) => format!(
                     "the server presents a CA certificate (basicConstraints CA:TRUE, which `openssl req -x509` \
                      makes by default) as its own certificate: issue the server a leaf certificate \
-                     (CA:FALSE, with subjectAltName) signed by that CA, and pass the CA with {ca_flag}"
+                     (CA:FALSE, with subjectAltName) signed by that CA, and pass the CA with {ca_flag}; \
+                     or pass this exact self-signed certificate with {ca_flag} to pin it"
                 ),
                 Some(webpki::Error::EndEntityUsedAsCa) => "certificate chain invalid: a certificate that signs \
                      another is not a CA (CA:FALSE): fix the chain the server sends".into(),
@@ -305,6 +445,63 @@ mod tests {
     use super::*;
     use rustls::CertificateError as C;
     use rustls::pki_types::UnixTime;
+
+    /// `openssl req -x509` (ECDSA P-256, basicConstraints critical CA:TRUE, SAN DNS:pinned.test),
+    /// valid 2026-12-01 07:55:59 to 2126-11-07 07:55:59 UTC. Only its public part is here.
+    const PINNED: &str = "-----BEGIN CERTIFICATE-----\nMIIBmzCCAUGgAwIBAgIUQYmHyxqIvzH82QiVy4DJLB0gtIAwCgYIKoZIzj0EAwIw\nFjEUMBIGA1UEAwwLcGlubmVkLnRlc3QwIBcNMjYxMjAxMDc1NTU5WhgPMjEyNjEx\nMDcwNzU1NTlaMBYxFDASBgNVBAMMC3Bpbm5lZC50ZXN0MFkwEwYHKoZIzj0CAQYI\nKoZIzj0DAQcDQgAEZVFJQoUBjA/+bOj5Ixzql0cle8uB6GenBfojkjWiDfIoRhe6\nGPGrnsjUQHWDJZ+IiIMG55NFnEyR8iw3YYt6kqNrMGkwHQYDVR0OBBYEFFH8hDl7\nDvUUPXy/uHUuSDKicRexMB8GA1UdIwQYMBaAFFH8hDl7DvUUPXy/uHUuSDKicRex\nMA8GA1UdEwEB/wQFMAMBAf8wFgYDVR0RBA8wDYILcGlubmVkLnRlc3QwCgYIKoZI\nzj0EAwIDSAAwRQIgRyujnvlbv4htNPNTjpSuuzhsZnCrlpJ1egkns4bM/OACIQD5\noM8fHI0t06rXdgmmcUf265O2rf4K0FYTgfuwdSASbg==\n-----END CERTIFICATE-----";
+
+    fn pinned_verifier(
+        pinned: Vec<CertificateDer<'static>>,
+        anchors: &[CertificateDer<'static>],
+    ) -> PinnedSelfSigned {
+        let mut roots = RootCertStore::empty();
+        for a in anchors {
+            roots.add(a.clone()).unwrap();
+        }
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .unwrap();
+        PinnedSelfSigned { inner, pinned }
+    }
+
+    #[test]
+    fn a_pinned_self_signed_certificate_is_accepted_only_for_its_name_and_dates() {
+        let cert = CertificateDer::from_pem_slice(PINNED.as_bytes()).unwrap();
+        let at = |secs: u64| UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs));
+        let during = at(1_796_371_200); // 2026-12-04
+        let name = ServerName::try_from("pinned.test").unwrap();
+        let pinned = pinned_verifier(vec![cert.clone()], std::slice::from_ref(&cert));
+        assert!(
+            pinned
+                .verify_server_cert(&cert, &[], &name, &[], during)
+                .is_ok()
+        );
+        // Another name, or after notAfter, or before notBefore: refused, with a named reason.
+        let other = ServerName::try_from("other.test").unwrap();
+        let e = pinned
+            .verify_server_cert(&cert, &[], &other, &[], during)
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("name mismatch"), "{e}");
+        let e = pinned
+            .verify_server_cert(&cert, &[], &name, &[], at(5_000_000_000))
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("expired"), "{e}");
+        let e = pinned
+            .verify_server_cert(&cert, &[], &name, &[], at(1_700_000_000))
+            .unwrap_err();
+        assert!(explain(&e, "--ca-file").contains("not valid before"), "{e}");
+        // A trust anchor (as from the system roots) but not pinned: still a CA used as a
+        // server certificate.
+        let roots_only = pinned_verifier(Vec::new(), std::slice::from_ref(&cert));
+        let e = roots_only
+            .verify_server_cert(&cert, &[], &name, &[], during)
+            .unwrap_err();
+        assert!(is_ca_used_as_end_entity(&e), "{e}");
+        assert!(explain(&e, "--ca-file").contains("pin it"), "{e}");
+    }
 
     #[test]
     fn every_reason_is_one_named_line_that_says_what_to_do() {

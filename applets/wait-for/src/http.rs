@@ -643,8 +643,7 @@ impl HttpProbe {
         if let Some(body) = &self.request.body {
             req = req.body(body.clone());
         }
-        let resp = req
-            .send()
+        let resp = rt_http::send(req, rt_http::Show::Url)
             .await
             .map_err(|e| NotReady::Retry(describe(&e)))?;
         let status = resp.status().as_u16();
