@@ -1487,7 +1487,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             ],
             &c,
         )
-        .codes(&[3]),
+        .codes(&[2]),
     );
     let c = canary("fsspecok");
     let f = fx.file(
@@ -1893,12 +1893,26 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
     let c = canary("nchdrspace");
     v.push(
         probe(
-            "network-check/header=Authorization:Bearer TOKEN (a space) in a usage error",
+            "network-check/header=Authorization:Bearer TOKEN (a space) is one check",
             "network-check",
             &[
                 "--timeout",
                 "2s",
                 &format!("{},header=Authorization:Bearer {c}", e("/ok")),
+            ],
+            &c,
+        )
+        .codes(&[0]),
+    );
+    let c = canary("nchdrbad");
+    v.push(
+        probe(
+            "network-check/header=Authorization:Bearer TOKEN in a usage error",
+            "network-check",
+            &[
+                "--timeout",
+                "2s",
+                &format!("{},timeout=zz,header=Authorization:Bearer {c}", e("/ok")),
             ],
             &c,
         )
