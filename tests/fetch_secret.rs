@@ -1173,6 +1173,332 @@ fn aws_secrets_manager_and_ssm_with_every_credential_source() {
     assert_one_line_error(&r, 2, "no AWS credentials");
 }
 
+/// Every AWS variable a developer's shell may hold, removed so each case sees only its own.
+const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+];
+
+/// `initbox fetch-secret` against moto with a clean AWS environment, writing under `dir`.
+fn aws_fetch(moto: &Moto, dir: &Path) -> Command {
+    let mut c = initbox();
+    c.args(["fetch-secret", "--aws-endpoint", &moto.endpoint()])
+        .args(["--dir", dir.to_str().unwrap()])
+        .env("HOME", "/nonexistent");
+    for v in AWS_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// The stand-in for the credential endpoints that exist only inside AWS (container endpoint,
+/// IMDSv2): tests/fixtures/fetch-secret/aws_metadata.py, following AWS's documented APIs.
+struct AwsMeta {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AwsMeta {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl AwsMeta {
+    fn start(config: &str) -> AwsMeta {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.json");
+        std::fs::write(&cfg, config).unwrap();
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .arg(format!("{FIXTURES}/aws_metadata.py"))
+            .arg(&cfg)
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the stand-in");
+        let start = Instant::now();
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "stand-in did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        AwsMeta {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn count(&self, key: &str) -> u64 {
+        let stats: serde_json::Value =
+            serde_json::from_str(&http_get(self.port, "/__stats")).unwrap();
+        stats[key].as_u64().unwrap_or(0)
+    }
+}
+
+/// Issue 22 item 1: EKS Pod Identity (FULL_URI + a token file re-read on each refresh), the
+/// token from the environment, the SDKs' host rule for FULL_URI, and IMDSv2.
+#[test]
+fn aws_container_endpoint_and_imds_credentials() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, "pod-token-1\n").unwrap();
+    // Credentials that expire in 2 minutes: fetched again before the second read, with the
+    // token the agent has rotated into the file meanwhile.
+    let meta = AwsMeta::start(
+        &serde_json::json!({
+            "token": "pod-token-1",
+            "token_file": token_file,
+            "next_token": "pod-token-2",
+            "expires_in": 120,
+        })
+        .to_string(),
+    );
+    let r = run(
+        aws_fetch(&moto, &dir.path().join("eks"))
+            .args(["--aws-region", "eu-west-1", "-v"])
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args([
+                "pw=ref+awssm://prod/db#/password",
+                "api=ref+awsssm:///prod/api_key",
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("eks/pw")), CANARY);
+    assert_eq!(read(&dir.path().join("eks/api")), "ssm-api-key-1");
+    assert_eq!(meta.count("GET /creds"), 2, "one fetch, one refresh");
+    assert_eq!(
+        meta.count("rejected"),
+        0,
+        "the rotated token was read again"
+    );
+    assert!(
+        !r.all().contains("pod-token") && !r.all().contains(CANARY),
+        "{}",
+        r.all()
+    );
+
+    // AWS_CONTAINER_AUTHORIZATION_TOKEN: the token itself; a wrong one is rejected, exit 5.
+    let with_token = |token: &str| {
+        let mut c = aws_fetch(&moto, &dir.path().join("tok"));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("plain=ref+awssm://prod/plain");
+        c
+    };
+    let r = run(&mut with_token("pod-token-2"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("tok/plain")), "plain-aws-value");
+    let r = run(&mut with_token("wrong-token-xyz"), LIMIT);
+    assert_error(&r, 5, "container credentials endpoint http://127.0.0.1");
+    assert!(!r.all().contains("wrong-token-xyz"), "{}", r.all());
+
+    // Plain http to any host but loopback or the ECS/EKS hosts is refused, nothing contacted.
+    let r = run(
+        aws_fetch(&moto, &dir.path().join("bad"))
+            .args(["--aws-region", "eu-west-1"])
+            .env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://10.1.2.3/creds",
+            )
+            .arg("plain=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "only a loopback address");
+
+    // IMDSv2: a session token first, then the role and its credentials.
+    let imds = |out: &str| {
+        let mut c = aws_fetch(&moto, &dir.path().join(out));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", meta.url(""))
+            .arg("plain=ref+awssm://prod/plain");
+        c
+    };
+    let r = run(&mut imds("imds"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("imds/plain")), "plain-aws-value");
+    assert_eq!(meta.count("PUT /latest/api/token"), 1);
+    assert_eq!(
+        meta.count("GET /latest/meta-data/iam/security-credentials/app-role"),
+        1
+    );
+    // Disabled: not contacted.
+    let r = run(imds("off").env("AWS_EC2_METADATA_DISABLED", "true"), LIMIT);
+    assert_one_line_error(&r, 2, "disabled by AWS_EC2_METADATA_DISABLED");
+    assert_eq!(meta.count("PUT /latest/api/token"), 1);
+    // Off AWS (nothing listening): the chain ends at once with the reason.
+    let closed = free_port();
+    let started = Instant::now();
+    let r = run(
+        imds("offaws").env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        ),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "not reachable");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "IMDS is one short attempt"
+    );
+}
+
+/// Issue 22 item 2: shared config profiles the SDKs accept: keys in the config file only,
+/// credential_process, role_arn + source_profile chains (STS AssumeRole, moto's real STS) and
+/// web_identity_token_file; plus the region of the profile (item 3).
+#[test]
+fn aws_shared_config_profiles() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let process = d.join("creds.sh");
+    std::fs::write(
+        &process,
+        "#!/bin/sh\nprintf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"proc-secret-key\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    )
+    .unwrap();
+    let bad_process = d.join("bad.sh");
+    std::fs::write(
+        &bad_process,
+        "#!/bin/sh\nprintf '{\"Version\": 2, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"bad-secret\"}'\n",
+    )
+    .unwrap();
+    for p in [&process, &bad_process] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let wi = d.join("web-identity");
+    std::fs::write(&wi, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhcHAifQ.sig").unwrap();
+    let config = d.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-secret\nregion = eu-west-1\n\n\
+             [profile proc]\ncredential_process = {}\n\n\
+             [profile badproc]\ncredential_process = {}\n\n\
+             [profile first]\nrole_arn = arn:aws:iam::123456789012:role/first\nsource_profile = cfg\n\n\
+             [profile second]\nrole_arn = arn:aws:iam::123456789012:role/second\nsource_profile = first\n\n\
+             [profile wi]\nrole_arn = arn:aws:iam::123456789012:role/wi\nweb_identity_token_file = {}\n\n\
+             [profile loop1]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = loop2\n\
+             [profile loop2]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop1\n",
+            process.display(),
+            bad_process.display(),
+            wi.display()
+        ),
+    )
+    .unwrap();
+    let with = |profile: &str, region: bool| {
+        let mut c = aws_fetch(&moto, &d.join(profile));
+        c.env("AWS_CONFIG_FILE", &config)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["--aws-profile", profile, "-v"])
+            .arg("pw=ref+awssm://prod/db#/password");
+        if region {
+            c.args(["--aws-region", "eu-west-1"]);
+        }
+        c
+    };
+    // Keys in ~/.aws/config only, and the region of that profile.
+    for (profile, region) in [
+        ("cfg", false),
+        ("proc", true),
+        ("second", true),
+        ("wi", true),
+    ] {
+        let r = run(&mut with(profile, region), LIMIT);
+        assert_eq!(r.code(), 0, "{profile}: {}", r.all());
+        assert_eq!(read(&d.join(profile).join("pw")), CANARY, "{profile}");
+        assert!(!r.all().contains(CANARY), "{}", r.all());
+        assert!(!r.all().contains("proc-secret-key"), "{}", r.all());
+        if profile == "second" {
+            // The chain: cfg's keys assume role/first, whose credentials assume role/second.
+            let first = r.stderr.find("role/first").expect("role/first assumed");
+            let second = r.stderr.find("role/second").expect("role/second assumed");
+            assert!(first < second, "{}", r.stderr);
+        }
+        if profile == "wi" {
+            assert!(
+                r.stderr.contains("assumed role with web identity"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    let r = run(&mut with("badproc", true), LIMIT);
+    assert_error(&r, 5, "Version is not 1");
+    assert!(!r.all().contains("bad-secret"), "{}", r.all());
+    let r = run(&mut with("loop1", true), LIMIT);
+    assert_one_line_error(&r, 2, "source_profile loop: loop1 -> loop2 -> loop1");
+}
+
+/// Issue 22 item 3: half-set keys name the missing one; the no-region error lists every
+/// source, and AWS_DEFAULT_REGION works.
+#[test]
+fn aws_missing_secret_key_and_region_are_named() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        aws_fetch(&moto, dir.path())
+            .args(["--aws-region", "eu-west-1"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDONLY")
+            .arg("a=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "AWS_SECRET_ACCESS_KEY is missing");
+    let keys = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key")
+            .arg("a=ref+awssm://prod/plain");
+    };
+    let mut c = aws_fetch(&moto, dir.path());
+    keys(&mut c);
+    let r = run(&mut c, LIMIT);
+    assert_one_line_error(&r, 2, "AWS_DEFAULT_REGION, or region in profile 'default'");
+    assert!(r.stderr.contains("AWS_REGION"), "{}", r.stderr);
+    let mut c = aws_fetch(&moto, dir.path());
+    keys(&mut c);
+    let r = run(c.env("AWS_DEFAULT_REGION", "eu-west-1"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("a")), "plain-aws-value");
+}
+
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
 struct Certs {
     dir: tempfile::TempDir,

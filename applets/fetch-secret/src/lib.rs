@@ -39,6 +39,7 @@
 //!   rejected, 124 deadline.
 
 pub mod aws;
+mod aws_creds;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;

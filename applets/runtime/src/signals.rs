@@ -146,7 +146,10 @@ pub fn watchdog(on_expiry: impl FnOnce(i32) + Send + 'static) -> std::io::Result
                         break;
                     }
                     let tick = left.min(Duration::from_millis(20));
-                    if tokio::time::timeout(tick, shutdown.received()).await.is_ok() {
+                    if tokio::time::timeout(tick, shutdown.received())
+                        .await
+                        .is_ok()
+                    {
                         break;
                     }
                 }
@@ -198,6 +201,10 @@ mod tests {
         set_stop_grace(Duration::from_secs(10));
         assert_eq!(stop_grace(), Duration::from_secs(10));
         set_stop_grace(Duration::from_secs(1));
-        assert_eq!(stop_grace(), Duration::from_secs(10), "the longest request wins");
+        assert_eq!(
+            stop_grace(),
+            Duration::from_secs(10),
+            "the longest request wins"
+        );
     }
 }
