@@ -1046,7 +1046,7 @@ impl Moto {
     fn seed(&self) {
         let script = format!(
             r#"
-import boto3, json
+import base64, boto3, json
 kw = dict(endpoint_url="{ep}", region_name="eu-west-1", aws_access_key_id="AKIDSEED", aws_secret_access_key="seed")
 sm = boto3.client("secretsmanager", **kw)
 sm.create_secret(Name="prod/db", SecretString=json.dumps({{"password": "{CANARY}", "user": "aws-user"}}))
@@ -1054,6 +1054,14 @@ sm.create_secret(Name="prod/plain", SecretString="plain-aws-value")
 ssm = boto3.client("ssm", **kw)
 ssm.put_parameter(Name="/prod/api_key", Value="ssm-api-key-1", Type="SecureString")
 ssm.put_parameter(Name="flat", Value="ssm-flat-1", Type="String")
+# issue 22: a binary secret (not UTF-8), a base64 JSON document, a hierarchy of parameters
+# larger than one GetParametersByPath page.
+sm.create_secret(Name="prod/keystore", SecretBinary=bytes([0xFF, 0xD8, 0x00, 0x01, 0x80]))
+sm.create_secret(Name="prod/b64json", SecretString=base64.b64encode(json.dumps({{"key": "decoded-first"}}).encode()).decode())
+ssm.put_parameter(Name="/app/db/password", Value="ssm-db-pw", Type="SecureString")
+ssm.put_parameter(Name="/app/db/user", Value="ssm-db-user", Type="String")
+for i in range(12):
+    ssm.put_parameter(Name=f"/app/flags/f{{i}}", Value=f"on{{i}}", Type="String")
 "#,
             ep = self.endpoint()
         );
@@ -1497,6 +1505,143 @@ fn aws_missing_secret_key_and_region_are_named() {
     let r = run(c.env("AWS_DEFAULT_REGION", "eu-west-1"), LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(read(&dir.path().join("a")), "plain-aws-value");
+}
+
+/// Issue 22 items 4-6: a binary SecretBinary is written as bytes to files and refused, naming
+/// the reference as written, by --exec and dotenv; `?decode=base64#/key` decodes first, then
+/// selects; SSM parameter ARNs; SSM paths as a map (recursive, decrypted, every page).
+#[test]
+fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let aws = |out: &str| {
+        let mut c = aws_fetch(&moto, &d.join(out));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key");
+        c
+    };
+    let r = run(
+        aws("files").args([
+            "ks=ref+awssm://prod/keystore?decode=base64",
+            "j=ref+awssm://prod/b64json?decode=base64#/key",
+            "arn=ref+awsssm://arn:aws:ssm:eu-west-1:123456789012:parameter/prod/api_key",
+            "dbpw=ref+awsssm:///app/#/db/password",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let f = d.join("files");
+    assert_eq!(
+        std::fs::read(f.join("ks")).unwrap(),
+        [0xFF, 0xD8, 0x00, 0x01, 0x80]
+    );
+    assert_eq!(read(&f.join("j")), "decoded-first");
+    assert_eq!(read(&f.join("arn")), "ssm-api-key-1");
+    assert_eq!(read(&f.join("dbpw")), "ssm-db-pw");
+
+    // The path as a whole: every parameter below it, nested by path segments.
+    let out = d.join("app.json");
+    let r = run(
+        aws("json")
+            .args(["--format", "json", "--out"])
+            .arg(&out)
+            .arg("APP=ref+awsssm:///app/"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(v["APP"]["db"]["password"], "ssm-db-pw");
+    assert_eq!(v["APP"]["db"]["user"], "ssm-db-user");
+    let flags = v["APP"]["flags"].as_object().unwrap();
+    assert_eq!(flags.len(), 12, "every page read: {v}");
+    assert_eq!(flags["f11"], "on11");
+
+    // Binary values cannot be environment variables or dotenv text: exit 3, the reference as
+    // written, nothing run, nothing written.
+    let marker = d.join("ran");
+    let r = run(
+        aws("exec")
+            .args(["--exec", "KS=ref+awssm://prod/keystore?decode=base64", "--"])
+            .args(["touch", marker.to_str().unwrap()]),
+        LIMIT,
+    );
+    assert_error(
+        &r,
+        3,
+        "ref+awssm://prod/keystore?decode=base64: the value of KS is binary",
+    );
+    assert!(!marker.exists());
+    let env = d.join("ks.env");
+    let r = run(
+        aws("dotenv")
+            .args(["--format", "dotenv", "--out"])
+            .arg(&env)
+            .arg("KS=ref+awssm://prod/keystore?decode=base64"),
+        LIMIT,
+    );
+    assert_error(
+        &r,
+        3,
+        "binary (not UTF-8 text), which --format dotenv cannot hold",
+    );
+    assert!(!env.exists());
+}
+
+/// Issue 22 item 7: vals' parameters region, profile, role_arn, version_stage, version_id and
+/// mode=singleparam are accepted with vals' meaning; other modes are refused with the reason.
+#[test]
+fn aws_vals_parameters() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("config");
+    std::fs::write(
+        &config,
+        "[profile team]\naws_access_key_id = AKIDTEAM\naws_secret_access_key = team-secret\n",
+    )
+    .unwrap();
+    let env_keys = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key");
+    };
+    // No --aws-region anywhere: each reference names its region.
+    let mut c = aws_fetch(&moto, &d.join("a"));
+    env_keys(&mut c);
+    let r = run(
+        c.arg("-v").args([
+            "plain=ref+awssm://prod/plain?region=eu-west-1",
+            "pw=ref+awssm://prod/db?region=eu-west-1&version_stage=AWSCURRENT#/password",
+            "api=ref+awsssm:///prod/api_key?region=eu-west-1&mode=singleparam",
+            "role=ref+awssm://prod/plain?region=eu-west-1&role_arn=arn:aws:iam::123456789012:role/reader",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&d.join("a/plain")), "plain-aws-value");
+    assert_eq!(read(&d.join("a/pw")), CANARY);
+    assert_eq!(read(&d.join("a/api")), "ssm-api-key-1");
+    assert_eq!(read(&d.join("a/role")), "plain-aws-value");
+    assert!(r.stderr.contains("role/reader"), "{}", r.stderr);
+    // profile=: that profile's credentials, with no other source configured.
+    let r = run(
+        aws_fetch(&moto, &d.join("b"))
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("plain=ref+awssm://prod/plain?region=eu-west-1&profile=team"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&d.join("b/plain")), "plain-aws-value");
+    // Another mode is refused with the reason.
+    let r = run(
+        aws_fetch(&moto, &d.join("c")).arg("x=ref+awsssm:///prod/?mode=recursive"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "mode=recursive is not supported");
 }
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.

@@ -95,6 +95,15 @@ pub struct Aws {
     pub(crate) imds_http: reqwest::Client,
     pub(crate) deadline: Deadline,
     creds: tokio::sync::Mutex<Option<Creds>>,
+    /// Credentials of references with their own `profile=` / `role_arn=` (vals).
+    scoped: tokio::sync::Mutex<std::collections::HashMap<String, Creds>>,
+}
+
+fn fresh(c: &Creds) -> bool {
+    c.expires.is_none_or(|t| {
+        t.duration_since(SystemTime::now())
+            .is_ok_and(|left| left > REFRESH_BEFORE)
+    })
 }
 
 impl Aws {
@@ -116,6 +125,7 @@ impl Aws {
             imds_http: http::client(&Tls::default(), crate::aws_creds::IMDS_TIMEOUT)?,
             deadline,
             creds: tokio::sync::Mutex::new(None),
+            scoped: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -136,6 +146,13 @@ impl Aws {
         {
             return Ok(region.to_string());
         }
+        // vals' `region=` and `profile=` of this reference.
+        if let Some(region) = r.and_then(|r| r.region.clone()) {
+            return Ok(region);
+        }
+        let profile = r
+            .and_then(|r| r.profile.clone())
+            .unwrap_or_else(|| self.profile());
         self.args
             .aws_region
             .clone()
@@ -144,14 +161,14 @@ impl Aws {
             .or_else(|| {
                 Profiles::load()
                     .ok()?
-                    .get(&self.profile(), "region")
+                    .get(&profile, "region")
                     .map(str::to_string)
             })
             .ok_or_else(|| {
                 Failure::usage(format!(
                     "no AWS region: set --aws-region (INITBOX_AWS_REGION), AWS_REGION, \
                      AWS_DEFAULT_REGION, or region in profile '{}' of {}",
-                    self.profile(),
+                    profile,
                     config_path()
                         .map(|p| p.display().to_string())
                         .unwrap_or_else(|| "~/.aws/config".into())
@@ -174,11 +191,7 @@ impl Aws {
     async fn credentials(&self) -> Result<Creds, Failure> {
         let mut cached = self.creds.lock().await;
         if let Some(c) = cached.as_ref() {
-            let fresh = c.expires.is_none_or(|t| {
-                t.duration_since(SystemTime::now())
-                    .is_ok_and(|left| left > REFRESH_BEFORE)
-            });
-            if fresh {
+            if fresh(c) {
                 return Ok(c.clone());
             }
             tracing::info!(
@@ -188,6 +201,51 @@ impl Aws {
         }
         let c = self.find_credentials().await?;
         *cached = Some(c.clone());
+        Ok(c)
+    }
+
+    /// The credentials of one reference: the run's, or those of its `profile=`, with its
+    /// `role_arn=` assumed on top (vals' parameters).
+    async fn credentials_for(&self, r: &Reference) -> Result<Creds, Failure> {
+        if r.profile.is_none() && r.role_arn.is_none() {
+            return self.credentials().await;
+        }
+        let key = format!(
+            "{}|{}",
+            r.profile.as_deref().unwrap_or_default(),
+            r.role_arn.as_deref().unwrap_or_default()
+        );
+        let mut scoped = self.scoped.lock().await;
+        if let Some(c) = scoped.get(&key).filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let base = match &r.profile {
+            Some(p) => self
+                .profile_credentials(&Profiles::load()?, p)
+                .await?
+                .ok_or_else(|| {
+                    Failure::usage(format!(
+                        "{}: AWS profile '{p}' does not exist or has no credentials",
+                        r.written()
+                    ))
+                })?,
+            None => self.credentials().await?,
+        };
+        let c = match &r.role_arn {
+            Some(arn) => {
+                self.assume_role(
+                    &base,
+                    AssumeRole {
+                        arn,
+                        session: None,
+                        external_id: None,
+                    },
+                )
+                .await?
+            }
+            None => base,
+        };
+        scoped.insert(key, c.clone());
         Ok(c)
     }
 
@@ -315,7 +373,7 @@ impl Aws {
         body: Value,
         r: &Reference,
     ) -> Result<(u16, Value), Failure> {
-        let creds = self.credentials().await?;
+        let creds = self.credentials_for(r).await?;
         let region = self.region(Some(r))?;
         let url = format!("{}/", self.endpoint(service, env_suffix, &region));
         let body = body.to_string();
@@ -394,6 +452,7 @@ impl Aws {
                 }
                 Ok(Fetched::Found(Document::new(value, None)))
             }
+            Backend::AwsSsm if r.path.ends_with('/') => self.read_ssm_path(r).await,
             Backend::AwsSsm => {
                 let name = match &r.version {
                     Some(v) => format!("{}:{v}", r.path),
@@ -427,6 +486,95 @@ impl Aws {
             _ => unreachable!("not an AWS reference"),
         }
     }
+
+    /// Every parameter below a path (`GetParametersByPath`, recursive, decrypted, every page),
+    /// as a map nested by the path's segments below it: `/prod/db/password` under `/prod/` is
+    /// `{"db": {"password": ...}}`.
+    async fn read_ssm_path(&self, r: &Reference) -> Result<Fetched, Failure> {
+        if r.version.is_some() {
+            return Err(Failure::invalid_input(format!(
+                "{}: version= does not apply to a path (it ends with '/')",
+                r.written()
+            )));
+        }
+        let mut tree = serde_json::Map::new();
+        let mut next: Option<String> = None;
+        let mut count = 0usize;
+        loop {
+            let mut body = json!({
+                "Path": r.path,
+                "Recursive": true,
+                "WithDecryption": true,
+                "MaxResults": 10,
+            });
+            if let Some(t) = &next {
+                body["NextToken"] = json!(t);
+            }
+            let (status, v) = self
+                .call("ssm", "SSM", "AmazonSSM.GetParametersByPath", body, r)
+                .await?;
+            if status != 200 {
+                return not_found_or_fail(status, &v, r, &[]);
+            }
+            for p in v["Parameters"].as_array().into_iter().flatten() {
+                let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str()) else {
+                    continue;
+                };
+                initbox_runtime::redact::register(value);
+                let rel = name.strip_prefix(r.path.as_str()).unwrap_or(name);
+                insert_path(&mut tree, rel, value)
+                    .map_err(|why| Failure::failed(format!("aws ssm {}: {why}", r.path)))?;
+                count += 1;
+            }
+            next = v["NextToken"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        if count == 0 {
+            return Ok(Fetched::NotFound(format!(
+                "secret not found: aws ssm {} (no parameters below the path)",
+                r.path
+            )));
+        }
+        Ok(Fetched::Found(Document::new(Value::Object(tree), None)))
+    }
+}
+
+/// Put `value` at the `/`-separated `rel` path of `tree`.
+fn insert_path(
+    tree: &mut serde_json::Map<String, Value>,
+    rel: &str,
+    value: &str,
+) -> Result<(), String> {
+    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(format!("parameter {rel} has no name below the path"));
+    };
+    let mut node = tree;
+    for d in dirs {
+        let entry = node
+            .entry(d.to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        node = match entry {
+            Value::Object(m) => m,
+            _ => {
+                return Err(format!(
+                    "'{d}' is both a parameter and a path of parameters"
+                ));
+            }
+        };
+    }
+    if node.contains_key(*last) {
+        return Err(format!(
+            "'{last}' is both a parameter and a path of parameters"
+        ));
+    }
+    node.insert(last.to_string(), Value::String(value.to_string()));
+    Ok(())
 }
 
 fn default_session() -> String {

@@ -300,7 +300,7 @@ impl Aws {
 
     /// The credentials of a profile, following `source_profile` chains; `Ok(None)` when the
     /// profile does not exist or holds no credential settings.
-    async fn profile_credentials(
+    pub(crate) async fn profile_credentials(
         &self,
         profiles: &Profiles,
         top: &str,

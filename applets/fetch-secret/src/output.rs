@@ -23,6 +23,18 @@ pub enum Format {
     Yaml,
 }
 
+impl Format {
+    /// The name given to `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Dotenv => "dotenv",
+            Format::Shell => "shell",
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+        }
+    }
+}
+
 /// Whether `name` can be an environment variable.
 pub fn is_env_name(name: &str) -> bool {
     name.chars()
@@ -110,6 +122,10 @@ fn dotenv_value(name: &str, v: &str) -> Result<String, Failure> {
 /// Render `entries` (absent optional secrets left out) in `format`.
 pub fn render(format: Format, entries: &[(String, SecretValue)]) -> Result<String, Failure> {
     let present = entries.iter().filter(|(_, v)| !v.is_absent());
+    let what = format!("--format {}", format.name());
+    for (k, v) in present.clone() {
+        v.try_text(k, &what)?;
+    }
     Ok(match format {
         Format::Dotenv => present
             .map(|(k, v)| Ok(format!("{k}={}\n", dotenv_value(k, &v.text())?)))
@@ -138,10 +154,10 @@ pub fn render(format: Format, entries: &[(String, SecretValue)]) -> Result<Strin
 
 /// Stage every file, then rename them all into place: nothing is visible unless everything
 /// could be written.
-pub fn write_all(files: &[(PathBuf, String)], opts: &WriteOptions) -> Result<(), Failure> {
+pub fn write_all(files: &[(PathBuf, Vec<u8>)], opts: &WriteOptions) -> Result<(), Failure> {
     let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
     for (path, contents) in files {
-        staged.push(atomic::stage(path, contents.as_bytes(), opts)?);
+        staged.push(atomic::stage(path, contents, opts)?);
     }
     for s in staged {
         tracing::debug!(path = %s.destination().display(), mode = format!("{:04o}", opts.mode), "wrote");
