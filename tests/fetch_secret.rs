@@ -1730,53 +1730,102 @@ fn render_config_secret_function_reads_vault_through_fetch_secret() {
     assert!(!bad_dest.exists());
 }
 
-/// Read a dotenv file by docker compose's documented `env_file` rules (the forms initbox
-/// writes: `NAME='…'` literal except `\'`; `NAME="…"` with `\n`, `\r`, `\t`, `\\`, `\"` and `$`
-/// interpolated, which initbox never writes there).
-fn compose_env_file(text: &str) -> Vec<(String, String)> {
+/// `NAME=` then one quoted value (which may span lines), per line of `text`, decoded by
+/// `unquote(quote, chars)`; the forms initbox writes only.
+fn quoted_assignments(
+    text: &str,
+    unquote: impl Fn(char, &mut std::iter::Peekable<std::str::Chars>) -> String,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (k, v) = line.split_once('=').expect("NAME=VALUE");
-        let mut chars = v.chars();
+    let mut rest = text;
+    while !rest.trim().is_empty() {
+        rest = rest.trim_start_matches('\n');
+        let (k, v) = rest.split_once('=').expect("NAME=VALUE");
+        let mut chars = v.chars().peekable();
         let quote = chars.next().expect("a quoted value");
+        assert!(quote == '\'' || quote == '"', "unquoted value: {v}");
+        let value = unquote(quote, &mut chars);
+        let after: String = chars.collect();
+        let (line_rest, next) = after.split_once('\n').unwrap_or((&after, ""));
+        assert_eq!(line_rest.trim(), "", "text after the value of {k}");
+        out.push((k.to_string(), value));
+        rest = &v[v.len() - next.len()..];
+        if next.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// docker compose's documented `env_file` rules for the forms initbox writes: `'…'` literal
+/// except `\'`; `"…"` with `\n`, `\r`, `\t`, `\\`, `\"` decoded and `$` interpolated (which
+/// initbox never writes there); both may span lines.
+fn compose_env_file(text: &str) -> Vec<(String, String)> {
+    quoted_assignments(text, |quote, chars| {
         let mut val = String::new();
         while let Some(c) = chars.next() {
             match (quote, c) {
                 (_, c) if c == quote => break,
-                ('\'', '\\') => match chars.clone().next() {
-                    Some('\'') => val.push(chars.next().unwrap()),
-                    _ => val.push('\\'),
-                },
+                ('\'', '\\') if chars.peek() == Some(&'\'') => val.push(chars.next().unwrap()),
                 ('"', '\\') => match chars.next().expect("escape") {
                     'n' => val.push('\n'),
                     'r' => val.push('\r'),
                     't' => val.push('\t'),
                     c @ ('\\' | '"') => val.push(c),
-                    c => panic!("escape \\{c} in {line}"),
+                    c => panic!("escape \\{c}"),
                 },
-                ('"', '$') => panic!("a '$' compose would interpolate: {line}"),
+                ('"', '$') => panic!("a '$' compose would interpolate"),
                 (_, c) => val.push(c),
             }
         }
-        assert_eq!(chars.as_str().trim(), "", "text after the value: {line}");
-        out.push((k.to_string(), val));
-    }
-    out
+        val
+    })
 }
 
+/// systemd's `EnvironmentFile=` rules (systemd.exec(5)): `'…'` may span lines and holds every
+/// character but `'` verbatim, no escapes; in `"…"` a backslash before `"`, `\`, `` ` `` or `$`
+/// keeps that character, before a newline continues the line (both dropped), before anything
+/// else is kept with it.
+fn systemd_env_file(text: &str) -> Vec<(String, String)> {
+    quoted_assignments(text, |quote, chars| {
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (_, c) if c == quote => break,
+                ('"', '\\') => match chars.next().expect("escape") {
+                    c @ ('"' | '\\' | '`' | '$') => val.push(c),
+                    '\n' => {}
+                    c => {
+                        val.push('\\');
+                        val.push(c);
+                    }
+                },
+                (_, c) => val.push(c),
+            }
+        }
+        val
+    })
+}
+
+/// Issue 22 item 8: one dotenv file that docker compose, python-dotenv, systemd and bash
+/// (`set -a; . FILE`) all read back to the same bytes; values no quoting keeps intact for all
+/// four are refused.
 #[test]
-fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
+fn dotenv_output_reads_the_same_in_compose_python_dotenv_systemd_and_bash() {
     let dir = tempfile::tempdir().unwrap();
     let values = [
         ("SPACES", "two words"),
         ("QUOTES", r#"say "hi" and it's"#),
         ("HASH", "a#b # not a comment"),
         ("DOLLAR", "pa$word $HOME $"),
+        ("BACKTICK", "run `id` and $(id) now"),
         ("BACKSLASH", r"C:\path\\share\x \'"),
-        ("NEWLINES", "line 1\nline 2\r\n"),
+        ("NEWLINES", "line 1\nline 2\n"),
+        ("DOLLAR_NEWLINE", "a $x\nb"),
         ("EQUALS", "k=v=w"),
         ("PADDED", "  padded \t "),
-        ("QUOTE_DOLLAR", r"it's $5\n"),
+        ("ESCAPES", r"tab\t nl\n"),
+        ("EMPTY", ""),
     ];
     let out = dir.path().join("secrets.env");
     let mut c = initbox();
@@ -1797,6 +1846,9 @@ fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
     let mut compose = compose_env_file(&text);
     compose.sort();
     assert_eq!(compose, want, "docker compose rules:\n{text}");
+    let mut systemd = systemd_env_file(&text);
+    systemd.sort();
+    assert_eq!(systemd, want, "systemd EnvironmentFile rules:\n{text}");
     let py = Command::new("python3")
         .arg("-c")
         .arg(
@@ -1809,30 +1861,51 @@ fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
     assert!(py.status.success(), "python-dotenv: {}", common::text(&py));
     let py: Vec<(String, String)> = serde_json::from_slice(&py.stdout).unwrap();
     assert_eq!(py, want, "python-dotenv:\n{text}");
+    // bash: `set -a; . FILE`, then each variable printed NUL-terminated.
+    let names: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+    let sh = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "bash", "-c"])
+        .arg(r#"set -a; . "$1" || exit 9; shift; for n in "$@"; do printf '%s\0%s\0' "$n" "${!n}"; done"#)
+        .arg("bash")
+        .arg(&out)
+        .args(&names)
+        .output()
+        .expect("bash");
+    assert!(sh.status.success(), "bash: {}", common::text(&sh));
+    let parts: Vec<String> = String::from_utf8(sh.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    let mut bash: Vec<(String, String)> = parts
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    bash.sort();
+    assert_eq!(bash, want, "bash set -a; . file:\n{text}");
 
-    // A value no quoting keeps intact for both is refused, named, never echoed.
+    // A value no quoting keeps intact for all four is refused, named, never echoed.
     let refused = dir.path().join("refused.env");
-    let r = run(
-        initbox()
-            .args(["fetch-secret", "--format", "dotenv", "--out"])
-            .arg(&refused)
-            .env("T_X", "tok${en}Canary")
-            .arg("X=ref+env://T_X"),
-        LIMIT,
-    );
-    assert_one_line_error(&r, 3, "value of X");
-    assert!(!r.all().contains("Canary"), "{}", r.all());
-    assert!(!refused.exists());
-    let r = run(
-        initbox()
-            .args(["fetch-secret", "--format", "dotenv", "--out"])
-            .arg(&refused)
-            .env("T_X", r"C:\dir\")
-            .arg("X=ref+env://T_X"),
-        LIMIT,
-    );
-    assert_one_line_error(&r, 3, "ends with a backslash");
-    assert!(!refused.exists());
+    for (value, why) in [
+        ("tok${en}Canary", "value of X"),
+        ("it's $5 Canary", "together with '$' or '`'"),
+        ("it's `id` Canary", "together with '$' or '`'"),
+        ("Canary\r\n", "carriage return"),
+        (r"C:\dir\", "ends with a backslash"),
+    ] {
+        let r = run(
+            initbox()
+                .args(["fetch-secret", "--format", "dotenv", "--out"])
+                .arg(&refused)
+                .env("T_X", value)
+                .arg("X=ref+env://T_X"),
+            LIMIT,
+        );
+        assert_one_line_error(&r, 3, why);
+        assert!(!r.all().contains("Canary"), "{}", r.all());
+        assert!(!refused.exists());
+    }
 }
 
 #[test]
