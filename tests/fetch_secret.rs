@@ -1490,6 +1490,14 @@ fn aws_missing_secret_key_and_region_are_named() {
         LIMIT,
     );
     assert_one_line_error(&r, 2, "AWS_SECRET_ACCESS_KEY is missing");
+    // A profile asked for by name that no file has: named, not a silent fall-through.
+    let r = run(
+        aws_fetch(&moto, dir.path())
+            .args(["--aws-region", "eu-west-1", "--aws-profile", "nope"])
+            .arg("a=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "AWS profile 'nope'");
     let keys = |c: &mut Command| {
         c.env("AWS_ACCESS_KEY_ID", "AKIDENV")
             .env("AWS_SECRET_ACCESS_KEY", "env-secret-key")

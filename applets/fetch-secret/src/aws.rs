@@ -32,7 +32,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL", env = "INITBOX_AWS_ENDPOINT")]
     pub aws_endpoint: Option<String>,
 
-    /// Profile of the shared credentials file (falls back to AWS_PROFILE, then "default").
+    /// Profile of the shared config/credentials files (falls back to AWS_PROFILE, then "default").
     #[arg(long, value_name = "NAME", env = "INITBOX_AWS_PROFILE")]
     pub aws_profile: Option<String>,
 

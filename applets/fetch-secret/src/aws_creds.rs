@@ -287,6 +287,13 @@ impl Aws {
         if let Some(c) = self.profile_credentials(&profiles, &profile).await? {
             return Ok(c);
         }
+        // A profile asked for by name must exist (the SDKs' rule); `default` may be absent.
+        if profile != "default" && !profiles.has(&profile) {
+            return Err(Failure::usage(format!(
+                "AWS profile '{profile}' (--aws-profile or AWS_PROFILE) is in neither the shared \
+                 config file nor the credentials file"
+            )));
+        }
         // 4. The container endpoint.
         if let Some(c) = self.container_credentials().await? {
             return Ok(c);
