@@ -1385,6 +1385,45 @@ fn aws_container_endpoint_and_imds_credentials() {
         started.elapsed() < Duration::from_secs(20),
         "IMDS is one short attempt"
     );
+
+    // The SDKs' order: env, web identity and a profile each come before the container
+    // endpoint and IMDS, which are then never contacted.
+    let before = (
+        meta.count("GET /creds"),
+        meta.count("PUT /latest/api/token"),
+    );
+    let wi = dir.path().join("web-identity");
+    std::fs::write(&wi, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhcHAifQ.sig").unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[default]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-secret\n",
+    )
+    .unwrap();
+    for source in ["env", "web identity", "profile"] {
+        let mut c = imds(&format!("order-{}", source.replace(' ', "-")));
+        c.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "pod-token-2");
+        match source {
+            "env" => c
+                .env("AWS_ACCESS_KEY_ID", "AKIDENV")
+                .env("AWS_SECRET_ACCESS_KEY", "env-secret-key"),
+            "web identity" => c
+                .env("AWS_WEB_IDENTITY_TOKEN_FILE", &wi)
+                .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            _ => c.env("AWS_CONFIG_FILE", &config),
+        };
+        let r = run(&mut c, LIMIT);
+        assert_eq!(r.code(), 0, "{source}: {}", r.all());
+    }
+    assert_eq!(
+        (
+            meta.count("GET /creds"),
+            meta.count("PUT /latest/api/token")
+        ),
+        before,
+        "the container endpoint and IMDS come after env, web identity and profiles"
+    );
 }
 
 /// Issue 22 item 2: shared config profiles the SDKs accept: keys in the config file only,
