@@ -1366,6 +1366,60 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .issue("21.5")
         .codes(&[3]),
     );
+    // AWS credential sources (issue 22): the container endpoint's authorization token sent
+    // to a server that echoes it back (200 without credentials, and 401), and a
+    // credential_process printing a secret key in a document initbox refuses.
+    for (tag, path, code) in [("awsctok", "/okecho", 5), ("awsctok401", "/fail", 5)] {
+        let c = canary(tag);
+        v.push(
+            probe(
+                &format!("fetch-secret/aws container token echoed by {path}/fail"),
+                "fetch-secret",
+                &[
+                    "--aws-region",
+                    "eu-west-1",
+                    "--dir",
+                    &fx.p("out"),
+                    "x=ref+awssm://prod/x",
+                ],
+                &c,
+            )
+            .issue("22.1")
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &e(path))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", &c)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("HOME", "/nonexistent")
+            .dest(Dest::Server)
+            .codes(&[code]),
+        );
+    }
+    let c = canary("awsproc");
+    let cfg = fx.file(
+        "aws-config",
+        &format!(
+            "[profile p]\ncredential_process = printf '{{\"Version\": 2, \"AccessKeyId\": \"AKID\", \"SecretAccessKey\": \"{c}\"}}'\n"
+        ),
+    );
+    v.push(
+        probe(
+            "fetch-secret/aws credential_process output refused/fail",
+            "fetch-secret",
+            &[
+                "--aws-region",
+                "eu-west-1",
+                "--aws-profile",
+                "p",
+                "--dir",
+                &fx.p("out"),
+                "x=ref+awssm://prod/x",
+            ],
+            &c,
+        )
+        .issue("22.2")
+        .env("AWS_CONFIG_FILE", &cfg)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .codes(&[5]),
+    );
     let vault_addr = format!("http://127.0.0.1:{}", fx.vault_port);
     let c = canary("vval");
     v.push(

@@ -1046,7 +1046,7 @@ impl Moto {
     fn seed(&self) {
         let script = format!(
             r#"
-import boto3, json
+import base64, boto3, json
 kw = dict(endpoint_url="{ep}", region_name="eu-west-1", aws_access_key_id="AKIDSEED", aws_secret_access_key="seed")
 sm = boto3.client("secretsmanager", **kw)
 sm.create_secret(Name="prod/db", SecretString=json.dumps({{"password": "{CANARY}", "user": "aws-user"}}))
@@ -1054,6 +1054,14 @@ sm.create_secret(Name="prod/plain", SecretString="plain-aws-value")
 ssm = boto3.client("ssm", **kw)
 ssm.put_parameter(Name="/prod/api_key", Value="ssm-api-key-1", Type="SecureString")
 ssm.put_parameter(Name="flat", Value="ssm-flat-1", Type="String")
+# issue 22: a binary secret (not UTF-8), a base64 JSON document, a hierarchy of parameters
+# larger than one GetParametersByPath page.
+sm.create_secret(Name="prod/keystore", SecretBinary=bytes([0xFF, 0xD8, 0x00, 0x01, 0x80]))
+sm.create_secret(Name="prod/b64json", SecretString=base64.b64encode(json.dumps({{"key": "decoded-first"}}).encode()).decode())
+ssm.put_parameter(Name="/app/db/password", Value="ssm-db-pw", Type="SecureString")
+ssm.put_parameter(Name="/app/db/user", Value="ssm-db-user", Type="String")
+for i in range(12):
+    ssm.put_parameter(Name=f"/app/flags/f{{i}}", Value=f"on{{i}}", Type="String")
 "#,
             ep = self.endpoint()
         );
@@ -1173,6 +1181,516 @@ fn aws_secrets_manager_and_ssm_with_every_credential_source() {
     assert_one_line_error(&r, 2, "no AWS credentials");
 }
 
+/// Every AWS variable a developer's shell may hold, removed so each case sees only its own.
+const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+];
+
+/// `initbox fetch-secret` against moto with a clean AWS environment, writing under `dir`.
+fn aws_fetch(moto: &Moto, dir: &Path) -> Command {
+    let mut c = initbox();
+    c.args(["fetch-secret", "--aws-endpoint", &moto.endpoint()])
+        .args(["--dir", dir.to_str().unwrap()])
+        .env("HOME", "/nonexistent");
+    for v in AWS_VARS {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// The stand-in for the credential endpoints that exist only inside AWS (container endpoint,
+/// IMDSv2): tests/fixtures/fetch-secret/aws_metadata.py, following AWS's documented APIs.
+struct AwsMeta {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for AwsMeta {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl AwsMeta {
+    fn start(config: &str) -> AwsMeta {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.json");
+        std::fs::write(&cfg, config).unwrap();
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .arg(format!("{FIXTURES}/aws_metadata.py"))
+            .arg(&cfg)
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3 runs the stand-in");
+        let start = Instant::now();
+        let port = loop {
+            if let Ok(p) = std::fs::read_to_string(&port_file) {
+                break p.trim().parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "stand-in did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        AwsMeta {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn count(&self, key: &str) -> u64 {
+        let stats: serde_json::Value =
+            serde_json::from_str(&http_get(self.port, "/__stats")).unwrap();
+        stats[key].as_u64().unwrap_or(0)
+    }
+}
+
+/// Issue 22 item 1: EKS Pod Identity (FULL_URI + a token file re-read on each refresh), the
+/// token from the environment, the SDKs' host rule for FULL_URI, and IMDSv2.
+#[test]
+fn aws_container_endpoint_and_imds_credentials() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("eks-pod-identity-token");
+    std::fs::write(&token_file, "pod-token-1\n").unwrap();
+    // Credentials that expire in 2 minutes: fetched again before the second read, with the
+    // token the agent has rotated into the file meanwhile.
+    let meta = AwsMeta::start(
+        &serde_json::json!({
+            "token": "pod-token-1",
+            "token_file": token_file,
+            "next_token": "pod-token-2",
+            "expires_in": 120,
+        })
+        .to_string(),
+    );
+    let r = run(
+        aws_fetch(&moto, &dir.path().join("eks"))
+            .args(["--aws-region", "eu-west-1", "-v"])
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args([
+                "pw=ref+awssm://prod/db#/password",
+                "api=ref+awsssm:///prod/api_key",
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("eks/pw")), CANARY);
+    assert_eq!(read(&dir.path().join("eks/api")), "ssm-api-key-1");
+    assert_eq!(meta.count("GET /creds"), 2, "one fetch, one refresh");
+    assert_eq!(
+        meta.count("rejected"),
+        0,
+        "the rotated token was read again"
+    );
+    assert!(
+        !r.all().contains("pod-token") && !r.all().contains(CANARY),
+        "{}",
+        r.all()
+    );
+
+    // AWS_CONTAINER_AUTHORIZATION_TOKEN: the token itself; a wrong one is rejected, exit 5.
+    let with_token = |token: &str| {
+        let mut c = aws_fetch(&moto, &dir.path().join("tok"));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", token)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("plain=ref+awssm://prod/plain");
+        c
+    };
+    let r = run(&mut with_token("pod-token-2"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("tok/plain")), "plain-aws-value");
+    let r = run(&mut with_token("wrong-token-xyz"), LIMIT);
+    assert_error(&r, 5, "container credentials endpoint http://127.0.0.1");
+    assert!(!r.all().contains("wrong-token-xyz"), "{}", r.all());
+
+    // Plain http to any host but loopback or the ECS/EKS hosts is refused, nothing contacted.
+    let r = run(
+        aws_fetch(&moto, &dir.path().join("bad"))
+            .args(["--aws-region", "eu-west-1"])
+            .env(
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "http://10.1.2.3/creds",
+            )
+            .arg("plain=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "only a loopback address");
+
+    // IMDSv2: a session token first, then the role and its credentials.
+    let imds = |out: &str| {
+        let mut c = aws_fetch(&moto, &dir.path().join(out));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", meta.url(""))
+            .arg("plain=ref+awssm://prod/plain");
+        c
+    };
+    let r = run(&mut imds("imds"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("imds/plain")), "plain-aws-value");
+    assert_eq!(meta.count("PUT /latest/api/token"), 1);
+    assert_eq!(
+        meta.count("GET /latest/meta-data/iam/security-credentials/app-role"),
+        1
+    );
+    // Disabled: not contacted.
+    let r = run(imds("off").env("AWS_EC2_METADATA_DISABLED", "true"), LIMIT);
+    assert_one_line_error(&r, 2, "disabled by AWS_EC2_METADATA_DISABLED");
+    assert_eq!(meta.count("PUT /latest/api/token"), 1);
+    // Off AWS (nothing listening): the chain ends at once with the reason.
+    let closed = free_port();
+    let started = Instant::now();
+    let r = run(
+        imds("offaws").env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{closed}"),
+        ),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "not reachable");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "IMDS is one short attempt"
+    );
+
+    // The SDKs' order: env, web identity and a profile each come before the container
+    // endpoint and IMDS, which are then never contacted.
+    let before = (
+        meta.count("GET /creds"),
+        meta.count("PUT /latest/api/token"),
+    );
+    let wi = dir.path().join("web-identity");
+    std::fs::write(&wi, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhcHAifQ.sig").unwrap();
+    let config = dir.path().join("config");
+    std::fs::write(
+        &config,
+        "[default]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-secret\n",
+    )
+    .unwrap();
+    for source in ["env", "web identity", "profile"] {
+        let mut c = imds(&format!("order-{}", source.replace(' ', "-")));
+        c.env("AWS_CONTAINER_CREDENTIALS_FULL_URI", meta.url("/creds"))
+            .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "pod-token-2");
+        match source {
+            "env" => c
+                .env("AWS_ACCESS_KEY_ID", "AKIDENV")
+                .env("AWS_SECRET_ACCESS_KEY", "env-secret-key"),
+            "web identity" => c
+                .env("AWS_WEB_IDENTITY_TOKEN_FILE", &wi)
+                .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/app"),
+            _ => c.env("AWS_CONFIG_FILE", &config),
+        };
+        let r = run(&mut c, LIMIT);
+        assert_eq!(r.code(), 0, "{source}: {}", r.all());
+    }
+    assert_eq!(
+        (
+            meta.count("GET /creds"),
+            meta.count("PUT /latest/api/token")
+        ),
+        before,
+        "the container endpoint and IMDS come after env, web identity and profiles"
+    );
+}
+
+/// Issue 22 item 2: shared config profiles the SDKs accept: keys in the config file only,
+/// credential_process, role_arn + source_profile chains (STS AssumeRole, moto's real STS) and
+/// web_identity_token_file; plus the region of the profile (item 3).
+#[test]
+fn aws_shared_config_profiles() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let process = d.join("creds.sh");
+    std::fs::write(
+        &process,
+        "#!/bin/sh\nprintf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROC\", \"SecretAccessKey\": \"proc-secret-key\", \"Expiration\": \"2099-01-01T00:00:00Z\"}'\n",
+    )
+    .unwrap();
+    let bad_process = d.join("bad.sh");
+    std::fs::write(
+        &bad_process,
+        "#!/bin/sh\nprintf '{\"Version\": 2, \"AccessKeyId\": \"A\", \"SecretAccessKey\": \"bad-secret\"}'\n",
+    )
+    .unwrap();
+    for p in [&process, &bad_process] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let wi = d.join("web-identity");
+    std::fs::write(&wi, "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhcHAifQ.sig").unwrap();
+    let config = d.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "[profile cfg]\naws_access_key_id = AKIDCFG\naws_secret_access_key = cfg-secret\nregion = eu-west-1\n\n\
+             [profile proc]\ncredential_process = {}\n\n\
+             [profile badproc]\ncredential_process = {}\n\n\
+             [profile first]\nrole_arn = arn:aws:iam::123456789012:role/first\nsource_profile = cfg\n\n\
+             [profile second]\nrole_arn = arn:aws:iam::123456789012:role/second\nsource_profile = first\n\n\
+             [profile wi]\nrole_arn = arn:aws:iam::123456789012:role/wi\nweb_identity_token_file = {}\n\n\
+             [profile loop1]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = loop2\n\
+             [profile loop2]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = loop1\n",
+            process.display(),
+            bad_process.display(),
+            wi.display()
+        ),
+    )
+    .unwrap();
+    let with = |profile: &str, region: bool| {
+        let mut c = aws_fetch(&moto, &d.join(profile));
+        c.env("AWS_CONFIG_FILE", &config)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(["--aws-profile", profile, "-v"])
+            .arg("pw=ref+awssm://prod/db#/password");
+        if region {
+            c.args(["--aws-region", "eu-west-1"]);
+        }
+        c
+    };
+    // Keys in ~/.aws/config only, and the region of that profile.
+    for (profile, region) in [
+        ("cfg", false),
+        ("proc", true),
+        ("second", true),
+        ("wi", true),
+    ] {
+        let r = run(&mut with(profile, region), LIMIT);
+        assert_eq!(r.code(), 0, "{profile}: {}", r.all());
+        assert_eq!(read(&d.join(profile).join("pw")), CANARY, "{profile}");
+        assert!(!r.all().contains(CANARY), "{}", r.all());
+        assert!(!r.all().contains("proc-secret-key"), "{}", r.all());
+        if profile == "second" {
+            // The chain: cfg's keys assume role/first, whose credentials assume role/second.
+            let first = r.stderr.find("role/first").expect("role/first assumed");
+            let second = r.stderr.find("role/second").expect("role/second assumed");
+            assert!(first < second, "{}", r.stderr);
+        }
+        if profile == "wi" {
+            assert!(
+                r.stderr.contains("assumed role with web identity"),
+                "{}",
+                r.stderr
+            );
+        }
+    }
+    let r = run(&mut with("badproc", true), LIMIT);
+    assert_error(&r, 5, "Version is not 1");
+    assert!(!r.all().contains("bad-secret"), "{}", r.all());
+    let r = run(&mut with("loop1", true), LIMIT);
+    assert_one_line_error(&r, 2, "source_profile loop: loop1 -> loop2 -> loop1");
+}
+
+/// Issue 22 item 3: half-set keys name the missing one; the no-region error lists every
+/// source, and AWS_DEFAULT_REGION works.
+#[test]
+fn aws_missing_secret_key_and_region_are_named() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(
+        aws_fetch(&moto, dir.path())
+            .args(["--aws-region", "eu-west-1"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDONLY")
+            .arg("a=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "AWS_SECRET_ACCESS_KEY is missing");
+    // A profile asked for by name that no file has: named, not a silent fall-through.
+    let r = run(
+        aws_fetch(&moto, dir.path())
+            .args(["--aws-region", "eu-west-1", "--aws-profile", "nope"])
+            .arg("a=ref+awssm://prod/plain"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 2, "AWS profile 'nope'");
+    let keys = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key")
+            .arg("a=ref+awssm://prod/plain");
+    };
+    let mut c = aws_fetch(&moto, dir.path());
+    keys(&mut c);
+    let r = run(&mut c, LIMIT);
+    assert_one_line_error(&r, 2, "AWS_DEFAULT_REGION, or region in profile 'default'");
+    assert!(r.stderr.contains("AWS_REGION"), "{}", r.stderr);
+    let mut c = aws_fetch(&moto, dir.path());
+    keys(&mut c);
+    let r = run(c.env("AWS_DEFAULT_REGION", "eu-west-1"), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&dir.path().join("a")), "plain-aws-value");
+}
+
+/// Issue 22 items 4-6: a binary SecretBinary is written as bytes to files and refused, naming
+/// the reference as written, by --exec and dotenv; `?decode=base64#/key` decodes first, then
+/// selects; SSM parameter ARNs; SSM paths as a map (recursive, decrypted, every page).
+#[test]
+fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let aws = |out: &str| {
+        let mut c = aws_fetch(&moto, &d.join(out));
+        c.args(["--aws-region", "eu-west-1"])
+            .env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key");
+        c
+    };
+    let r = run(
+        aws("files").args([
+            "ks=ref+awssm://prod/keystore?decode=base64",
+            "j=ref+awssm://prod/b64json?decode=base64#/key",
+            "arn=ref+awsssm://arn:aws:ssm:eu-west-1:123456789012:parameter/prod/api_key",
+            "dbpw=ref+awsssm:///app/#/db/password",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let f = d.join("files");
+    assert_eq!(
+        std::fs::read(f.join("ks")).unwrap(),
+        [0xFF, 0xD8, 0x00, 0x01, 0x80]
+    );
+    assert_eq!(read(&f.join("j")), "decoded-first");
+    assert_eq!(read(&f.join("arn")), "ssm-api-key-1");
+    assert_eq!(read(&f.join("dbpw")), "ssm-db-pw");
+
+    // The path as a whole: every parameter below it, nested by path segments.
+    let out = d.join("app.json");
+    let r = run(
+        aws("json")
+            .args(["--format", "json", "--out"])
+            .arg(&out)
+            .arg("APP=ref+awsssm:///app/"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&read(&out)).unwrap();
+    assert_eq!(v["APP"]["db"]["password"], "ssm-db-pw");
+    assert_eq!(v["APP"]["db"]["user"], "ssm-db-user");
+    let flags = v["APP"]["flags"].as_object().unwrap();
+    assert_eq!(flags.len(), 12, "every page read: {v}");
+    assert_eq!(flags["f11"], "on11");
+
+    // Binary values cannot be environment variables or dotenv text: exit 3, the reference as
+    // written, nothing run, nothing written.
+    let marker = d.join("ran");
+    let r = run(
+        aws("exec")
+            .args(["--exec", "KS=ref+awssm://prod/keystore?decode=base64", "--"])
+            .args(["touch", marker.to_str().unwrap()]),
+        LIMIT,
+    );
+    assert_error(
+        &r,
+        3,
+        "ref+awssm://prod/keystore?decode=base64: the value of KS is binary",
+    );
+    assert!(!marker.exists());
+    let env = d.join("ks.env");
+    let r = run(
+        aws("dotenv")
+            .args(["--format", "dotenv", "--out"])
+            .arg(&env)
+            .arg("KS=ref+awssm://prod/keystore?decode=base64"),
+        LIMIT,
+    );
+    assert_error(
+        &r,
+        3,
+        "binary (not UTF-8 text), which --format dotenv cannot hold",
+    );
+    assert!(!env.exists());
+}
+
+/// Issue 22 item 7: vals' parameters region, profile, role_arn, version_stage, version_id and
+/// mode=singleparam are accepted with vals' meaning; other modes are refused with the reason.
+#[test]
+fn aws_vals_parameters() {
+    let moto = Moto::start();
+    moto.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("config");
+    std::fs::write(
+        &config,
+        "[profile team]\naws_access_key_id = AKIDTEAM\naws_secret_access_key = team-secret\n",
+    )
+    .unwrap();
+    let env_keys = |c: &mut Command| {
+        c.env("AWS_ACCESS_KEY_ID", "AKIDENV")
+            .env("AWS_SECRET_ACCESS_KEY", "env-secret-key");
+    };
+    // No --aws-region anywhere: each reference names its region.
+    let mut c = aws_fetch(&moto, &d.join("a"));
+    env_keys(&mut c);
+    let r = run(
+        c.arg("-v").args([
+            "plain=ref+awssm://prod/plain?region=eu-west-1",
+            "pw=ref+awssm://prod/db?region=eu-west-1&version_stage=AWSCURRENT#/password",
+            "api=ref+awsssm:///prod/api_key?region=eu-west-1&mode=singleparam",
+            "role=ref+awssm://prod/plain?region=eu-west-1&role_arn=arn:aws:iam::123456789012:role/reader",
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&d.join("a/plain")), "plain-aws-value");
+    assert_eq!(read(&d.join("a/pw")), CANARY);
+    assert_eq!(read(&d.join("a/api")), "ssm-api-key-1");
+    assert_eq!(read(&d.join("a/role")), "plain-aws-value");
+    assert!(r.stderr.contains("role/reader"), "{}", r.stderr);
+    // profile=: that profile's credentials, with no other source configured.
+    let r = run(
+        aws_fetch(&moto, &d.join("b"))
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .arg("plain=ref+awssm://prod/plain?region=eu-west-1&profile=team"),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(read(&d.join("b/plain")), "plain-aws-value");
+    // Another mode is refused with the reason.
+    let r = run(
+        aws_fetch(&moto, &d.join("c")).arg("x=ref+awsssm:///prod/?mode=recursive"),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "mode=recursive is not supported");
+}
+
 /// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
 struct Certs {
     dir: tempfile::TempDir,
@@ -1259,53 +1777,102 @@ fn render_config_secret_function_reads_vault_through_fetch_secret() {
     assert!(!bad_dest.exists());
 }
 
-/// Read a dotenv file by docker compose's documented `env_file` rules (the forms initbox
-/// writes: `NAME='…'` literal except `\'`; `NAME="…"` with `\n`, `\r`, `\t`, `\\`, `\"` and `$`
-/// interpolated, which initbox never writes there).
-fn compose_env_file(text: &str) -> Vec<(String, String)> {
+/// `NAME=` then one quoted value (which may span lines), per line of `text`, decoded by
+/// `unquote(quote, chars)`; the forms initbox writes only.
+fn quoted_assignments(
+    text: &str,
+    unquote: impl Fn(char, &mut std::iter::Peekable<std::str::Chars>) -> String,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let (k, v) = line.split_once('=').expect("NAME=VALUE");
-        let mut chars = v.chars();
+    let mut rest = text;
+    while !rest.trim().is_empty() {
+        rest = rest.trim_start_matches('\n');
+        let (k, v) = rest.split_once('=').expect("NAME=VALUE");
+        let mut chars = v.chars().peekable();
         let quote = chars.next().expect("a quoted value");
+        assert!(quote == '\'' || quote == '"', "unquoted value: {v}");
+        let value = unquote(quote, &mut chars);
+        let after: String = chars.collect();
+        let (line_rest, next) = after.split_once('\n').unwrap_or((&after, ""));
+        assert_eq!(line_rest.trim(), "", "text after the value of {k}");
+        out.push((k.to_string(), value));
+        rest = &v[v.len() - next.len()..];
+        if next.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// docker compose's documented `env_file` rules for the forms initbox writes: `'…'` literal
+/// except `\'`; `"…"` with `\n`, `\r`, `\t`, `\\`, `\"` decoded and `$` interpolated (which
+/// initbox never writes there); both may span lines.
+fn compose_env_file(text: &str) -> Vec<(String, String)> {
+    quoted_assignments(text, |quote, chars| {
         let mut val = String::new();
         while let Some(c) = chars.next() {
             match (quote, c) {
                 (_, c) if c == quote => break,
-                ('\'', '\\') => match chars.clone().next() {
-                    Some('\'') => val.push(chars.next().unwrap()),
-                    _ => val.push('\\'),
-                },
+                ('\'', '\\') if chars.peek() == Some(&'\'') => val.push(chars.next().unwrap()),
                 ('"', '\\') => match chars.next().expect("escape") {
                     'n' => val.push('\n'),
                     'r' => val.push('\r'),
                     't' => val.push('\t'),
                     c @ ('\\' | '"') => val.push(c),
-                    c => panic!("escape \\{c} in {line}"),
+                    c => panic!("escape \\{c}"),
                 },
-                ('"', '$') => panic!("a '$' compose would interpolate: {line}"),
+                ('"', '$') => panic!("a '$' compose would interpolate"),
                 (_, c) => val.push(c),
             }
         }
-        assert_eq!(chars.as_str().trim(), "", "text after the value: {line}");
-        out.push((k.to_string(), val));
-    }
-    out
+        val
+    })
 }
 
+/// systemd's `EnvironmentFile=` rules (systemd.exec(5)): `'…'` may span lines and holds every
+/// character but `'` verbatim, no escapes; in `"…"` a backslash before `"`, `\`, `` ` `` or `$`
+/// keeps that character, before a newline continues the line (both dropped), before anything
+/// else is kept with it.
+fn systemd_env_file(text: &str) -> Vec<(String, String)> {
+    quoted_assignments(text, |quote, chars| {
+        let mut val = String::new();
+        while let Some(c) = chars.next() {
+            match (quote, c) {
+                (_, c) if c == quote => break,
+                ('"', '\\') => match chars.next().expect("escape") {
+                    c @ ('"' | '\\' | '`' | '$') => val.push(c),
+                    '\n' => {}
+                    c => {
+                        val.push('\\');
+                        val.push(c);
+                    }
+                },
+                (_, c) => val.push(c),
+            }
+        }
+        val
+    })
+}
+
+/// Issue 22 item 8: one dotenv file that docker compose, python-dotenv, systemd and bash
+/// (`set -a; . FILE`) all read back to the same bytes; values no quoting keeps intact for all
+/// four are refused.
 #[test]
-fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
+fn dotenv_output_reads_the_same_in_compose_python_dotenv_systemd_and_bash() {
     let dir = tempfile::tempdir().unwrap();
     let values = [
         ("SPACES", "two words"),
         ("QUOTES", r#"say "hi" and it's"#),
         ("HASH", "a#b # not a comment"),
         ("DOLLAR", "pa$word $HOME $"),
+        ("BACKTICK", "run `id` and $(id) now"),
         ("BACKSLASH", r"C:\path\\share\x \'"),
-        ("NEWLINES", "line 1\nline 2\r\n"),
+        ("NEWLINES", "line 1\nline 2\n"),
+        ("DOLLAR_NEWLINE", "a $x\nb"),
         ("EQUALS", "k=v=w"),
         ("PADDED", "  padded \t "),
-        ("QUOTE_DOLLAR", r"it's $5\n"),
+        ("ESCAPES", r"tab\t nl\n"),
+        ("EMPTY", ""),
     ];
     let out = dir.path().join("secrets.env");
     let mut c = initbox();
@@ -1326,6 +1893,9 @@ fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
     let mut compose = compose_env_file(&text);
     compose.sort();
     assert_eq!(compose, want, "docker compose rules:\n{text}");
+    let mut systemd = systemd_env_file(&text);
+    systemd.sort();
+    assert_eq!(systemd, want, "systemd EnvironmentFile rules:\n{text}");
     let py = Command::new("python3")
         .arg("-c")
         .arg(
@@ -1338,30 +1908,51 @@ fn dotenv_output_reads_the_same_in_docker_compose_and_python_dotenv() {
     assert!(py.status.success(), "python-dotenv: {}", common::text(&py));
     let py: Vec<(String, String)> = serde_json::from_slice(&py.stdout).unwrap();
     assert_eq!(py, want, "python-dotenv:\n{text}");
+    // bash: `set -a; . FILE`, then each variable printed NUL-terminated.
+    let names: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+    let sh = Command::new("env")
+        .args(["-i", "PATH=/usr/bin:/bin", "bash", "-c"])
+        .arg(r#"set -a; . "$1" || exit 9; shift; for n in "$@"; do printf '%s\0%s\0' "$n" "${!n}"; done"#)
+        .arg("bash")
+        .arg(&out)
+        .args(&names)
+        .output()
+        .expect("bash");
+    assert!(sh.status.success(), "bash: {}", common::text(&sh));
+    let parts: Vec<String> = String::from_utf8(sh.stdout)
+        .unwrap()
+        .split('\0')
+        .map(str::to_string)
+        .collect();
+    let mut bash: Vec<(String, String)> = parts
+        .chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    bash.sort();
+    assert_eq!(bash, want, "bash set -a; . file:\n{text}");
 
-    // A value no quoting keeps intact for both is refused, named, never echoed.
+    // A value no quoting keeps intact for all four is refused, named, never echoed.
     let refused = dir.path().join("refused.env");
-    let r = run(
-        initbox()
-            .args(["fetch-secret", "--format", "dotenv", "--out"])
-            .arg(&refused)
-            .env("T_X", "tok${en}Canary")
-            .arg("X=ref+env://T_X"),
-        LIMIT,
-    );
-    assert_one_line_error(&r, 3, "value of X");
-    assert!(!r.all().contains("Canary"), "{}", r.all());
-    assert!(!refused.exists());
-    let r = run(
-        initbox()
-            .args(["fetch-secret", "--format", "dotenv", "--out"])
-            .arg(&refused)
-            .env("T_X", r"C:\dir\")
-            .arg("X=ref+env://T_X"),
-        LIMIT,
-    );
-    assert_one_line_error(&r, 3, "ends with a backslash");
-    assert!(!refused.exists());
+    for (value, why) in [
+        ("tok${en}Canary", "value of X"),
+        ("it's $5 Canary", "together with '$' or '`'"),
+        ("it's `id` Canary", "together with '$' or '`'"),
+        ("Canary\r\n", "carriage return"),
+        (r"C:\dir\", "ends with a backslash"),
+    ] {
+        let r = run(
+            initbox()
+                .args(["fetch-secret", "--format", "dotenv", "--out"])
+                .arg(&refused)
+                .env("T_X", value)
+                .arg("X=ref+env://T_X"),
+            LIMIT,
+        );
+        assert_one_line_error(&r, 3, why);
+        assert!(!r.all().contains("Canary"), "{}", r.all());
+        assert!(!refused.exists());
+    }
 }
 
 #[test]

@@ -1,10 +1,7 @@
 //! AWS Secrets Manager (`GetSecretValue`) and SSM Parameter Store (`GetParameter`, decrypted),
 //! signed with SigV4 (the `aws-sigv4` crate: ring-free of aws-lc-rs, no SDK runtime).
 //!
-//! Credentials, first found wins: the standard environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); a web identity token file (EKS IRSA:
-//! `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN`, exchanged through STS
-//! `AssumeRoleWithWebIdentity`); a profile of the shared credentials file.
+//! Credentials: the SDKs' chain, in their order (see [`crate::aws_creds`]).
 
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -14,8 +11,8 @@ use aws_sigv4::sign::v4;
 use clap::Args;
 use initbox_runtime::{Deadline, Failure, redact};
 use serde_json::{Value, json};
-use tokio::sync::OnceCell;
 
+use crate::aws_creds::{Profiles, config_path};
 use crate::http::{self, Tls, short_error};
 use crate::reference::{Backend, Reference};
 use crate::value::{Document, Fetched};
@@ -35,7 +32,7 @@ pub struct AwsArgs {
     #[arg(long, value_name = "URL", env = "INITBOX_AWS_ENDPOINT")]
     pub aws_endpoint: Option<String>,
 
-    /// Profile of the shared credentials file (falls back to AWS_PROFILE, then "default").
+    /// Profile of the shared config/credentials files (falls back to AWS_PROFILE, then "default").
     #[arg(long, value_name = "NAME", env = "INITBOX_AWS_PROFILE")]
     pub aws_profile: Option<String>,
 
@@ -44,20 +41,33 @@ pub struct AwsArgs {
     pub aws_ca_file: Option<PathBuf>,
 }
 
-fn env_nonempty(name: &str) -> Option<String> {
+pub(crate) fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 #[derive(Clone)]
-struct Creds {
+pub(crate) struct Creds {
     access_key: String,
     secret_key: String,
     session_token: Option<String>,
-    source: &'static str,
+    pub(crate) source: &'static str,
+    /// When temporary credentials expire; they are fetched again this close to it.
+    pub(crate) expires: Option<SystemTime>,
+}
+
+/// Temporary credentials closer than this to their expiry are fetched again (the container
+/// endpoint's token file is read again then).
+pub(crate) const REFRESH_BEFORE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The parameters of one STS `AssumeRole`.
+pub(crate) struct AssumeRole<'a> {
+    pub arn: &'a str,
+    pub session: Option<&'a str>,
+    pub external_id: Option<&'a str>,
 }
 
 impl Creds {
-    fn new(
+    pub(crate) fn new(
         access_key: String,
         secret_key: String,
         token: Option<String>,
@@ -72,6 +82,7 @@ impl Creds {
             secret_key,
             session_token: token,
             source,
+            expires: None,
         }
     }
 }
@@ -79,9 +90,20 @@ impl Creds {
 /// A client for Secrets Manager and SSM; credentials resolved once, on first use.
 pub struct Aws {
     args: AwsArgs,
-    http: reqwest::Client,
-    deadline: Deadline,
-    creds: OnceCell<Result<Creds, Failure>>,
+    pub(crate) http: reqwest::Client,
+    /// Instance metadata: one attempt, 1 s, so a pod off AWS is not slowed.
+    pub(crate) imds_http: reqwest::Client,
+    pub(crate) deadline: Deadline,
+    creds: tokio::sync::Mutex<Option<Creds>>,
+    /// Credentials of references with their own `profile=` / `role_arn=` (vals).
+    scoped: tokio::sync::Mutex<std::collections::HashMap<String, Creds>>,
+}
+
+fn fresh(c: &Creds) -> bool {
+    c.expires.is_none_or(|t| {
+        t.duration_since(SystemTime::now())
+            .is_ok_and(|left| left > REFRESH_BEFORE)
+    })
 }
 
 impl Aws {
@@ -100,12 +122,14 @@ impl Aws {
         Ok(Aws {
             args: args.clone(),
             http: http::client(&tls, timeout)?,
+            imds_http: http::client(&Tls::default(), crate::aws_creds::IMDS_TIMEOUT)?,
             deadline,
-            creds: OnceCell::new(),
+            creds: tokio::sync::Mutex::new(None),
+            scoped: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
-    fn profile(&self) -> String {
+    pub(crate) fn profile(&self) -> String {
         self.args
             .aws_profile
             .clone()
@@ -122,14 +146,33 @@ impl Aws {
         {
             return Ok(region.to_string());
         }
+        // vals' `region=` and `profile=` of this reference.
+        if let Some(region) = r.and_then(|r| r.region.clone()) {
+            return Ok(region);
+        }
+        let profile = r
+            .and_then(|r| r.profile.clone())
+            .unwrap_or_else(|| self.profile());
         self.args
             .aws_region
             .clone()
             .or_else(|| env_nonempty("AWS_REGION"))
             .or_else(|| env_nonempty("AWS_DEFAULT_REGION"))
-            .or_else(|| self.profile_value(false, "region"))
+            .or_else(|| {
+                Profiles::load()
+                    .ok()?
+                    .get(&profile, "region")
+                    .map(str::to_string)
+            })
             .ok_or_else(|| {
-                Failure::usage("no AWS region: set --aws-region, INITBOX_AWS_REGION or AWS_REGION")
+                Failure::usage(format!(
+                    "no AWS region: set --aws-region (INITBOX_AWS_REGION), AWS_REGION, \
+                     AWS_DEFAULT_REGION, or region in profile '{}' of {}",
+                    profile,
+                    config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "~/.aws/config".into())
+                ))
             })
     }
 
@@ -144,93 +187,153 @@ impl Aws {
             .to_string()
     }
 
-    /// A value from the shared credentials file (`credentials`) or config file (`!credentials`).
-    fn profile_value(&self, credentials: bool, key: &str) -> Option<String> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let path = if credentials {
-            env_nonempty("AWS_SHARED_CREDENTIALS_FILE")
-                .map(PathBuf::from)
-                .or_else(|| home.map(|h| h.join(".aws/credentials")))
-        } else {
-            env_nonempty("AWS_CONFIG_FILE")
-                .map(PathBuf::from)
-                .or_else(|| home.map(|h| h.join(".aws/config")))
-        }?;
-        let text = initbox_runtime::input::read_string(&path, "AWS configuration").ok()?;
-        let profile = self.profile();
-        let wanted = if credentials || profile == "default" {
-            vec![profile.clone()]
-        } else {
-            vec![format!("profile {profile}"), profile.clone()]
-        };
-        ini_value(&text, &wanted, key)
-    }
-
+    /// The run's credentials: found once, found again when temporary ones near their expiry.
     async fn credentials(&self) -> Result<Creds, Failure> {
-        self.creds
-            .get_or_init(|| async { self.find_credentials().await })
-            .await
-            .clone()
+        let mut cached = self.creds.lock().await;
+        if let Some(c) = cached.as_ref() {
+            if fresh(c) {
+                return Ok(c.clone());
+            }
+            tracing::info!(
+                source = c.source,
+                "aws: credentials expire soon; fetching them again"
+            );
+        }
+        let c = self.find_credentials().await?;
+        *cached = Some(c.clone());
+        Ok(c)
     }
 
-    async fn find_credentials(&self) -> Result<Creds, Failure> {
-        if let (Some(ak), Some(sk)) = (
-            env_nonempty("AWS_ACCESS_KEY_ID"),
-            env_nonempty("AWS_SECRET_ACCESS_KEY"),
-        ) {
-            return Ok(Creds::new(
-                ak,
-                sk,
-                env_nonempty("AWS_SESSION_TOKEN"),
-                "environment",
-            ));
+    /// The credentials of one reference: the run's, or those of its `profile=`, with its
+    /// `role_arn=` assumed on top (vals' parameters).
+    async fn credentials_for(&self, r: &Reference) -> Result<Creds, Failure> {
+        if r.profile.is_none() && r.role_arn.is_none() {
+            return self.credentials().await;
         }
-        if let (Some(file), Some(role)) = (
-            env_nonempty("AWS_WEB_IDENTITY_TOKEN_FILE"),
-            env_nonempty("AWS_ROLE_ARN"),
-        ) {
-            return self
-                .assume_role_with_web_identity(&PathBuf::from(file), &role)
-                .await;
+        let key = format!(
+            "{}|{}",
+            r.profile.as_deref().unwrap_or_default(),
+            r.role_arn.as_deref().unwrap_or_default()
+        );
+        let mut scoped = self.scoped.lock().await;
+        if let Some(c) = scoped.get(&key).filter(|c| fresh(c)) {
+            return Ok(c.clone());
         }
-        let ak = self.profile_value(true, "aws_access_key_id");
-        let sk = self.profile_value(true, "aws_secret_access_key");
-        if let (Some(ak), Some(sk)) = (ak, sk) {
-            let token = self.profile_value(true, "aws_session_token");
-            return Ok(Creds::new(ak, sk, token, "shared credentials file"));
-        }
-        Err(Failure::usage(format!(
-            "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, \
-             AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN, or profile '{}' in the shared credentials file",
-            self.profile()
-        )))
+        let base = match &r.profile {
+            Some(p) => self
+                .profile_credentials(&Profiles::load()?, p)
+                .await?
+                .ok_or_else(|| {
+                    Failure::usage(format!(
+                        "{}: AWS profile '{p}' does not exist or has no credentials",
+                        r.written()
+                    ))
+                })?,
+            None => self.credentials().await?,
+        };
+        let c = match &r.role_arn {
+            Some(arn) => {
+                self.assume_role(
+                    &base,
+                    AssumeRole {
+                        arn,
+                        session: None,
+                        external_id: None,
+                    },
+                )
+                .await?
+            }
+            None => base,
+        };
+        scoped.insert(key, c.clone());
+        Ok(c)
     }
 
-    async fn assume_role_with_web_identity(
+    /// STS `AssumeRoleWithWebIdentity` (unsigned: the token is the credential).
+    pub(crate) async fn assume_role_with_web_identity(
         &self,
         file: &std::path::Path,
         role_arn: &str,
+        session: Option<String>,
     ) -> Result<Creds, Failure> {
         let token = read_secret_file(file, "web identity token")?;
-        let region = self.region(None).unwrap_or_else(|_| "us-east-1".into());
-        let url = self.endpoint("sts", "STS", &region);
-        let session = env_nonempty("AWS_ROLE_SESSION_NAME")
-            .unwrap_or_else(|| format!("initbox-{}", std::process::id()));
+        let session = session.unwrap_or_else(default_session);
         let form = format!(
             "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn={}&RoleSessionName={}&WebIdentityToken={}",
             enc(role_arn),
             enc(&session),
             enc(&token)
         );
-        let what = format!("AWS STS AssumeRoleWithWebIdentity for {role_arn}");
-        let resp = http::send(&self.deadline, &what, || {
-            self.http
-                .post(format!("{url}/"))
-                .header(
-                    "content-type",
-                    "application/x-www-form-urlencoded; charset=utf-8",
-                )
-                .body(form.clone())
+        let c = self
+            .sts(
+                None,
+                &form,
+                &format!("AWS STS AssumeRoleWithWebIdentity for {role_arn}"),
+                "web identity",
+            )
+            .await?;
+        tracing::info!(role = role_arn, "aws: assumed role with web identity");
+        Ok(c)
+    }
+
+    /// STS `AssumeRole`, signed with `base`.
+    pub(crate) async fn assume_role(
+        &self,
+        base: &Creds,
+        role: AssumeRole<'_>,
+    ) -> Result<Creds, Failure> {
+        let session = role
+            .session
+            .map(str::to_string)
+            .unwrap_or_else(default_session);
+        let mut form = format!(
+            "Action=AssumeRole&Version=2011-06-15&RoleArn={}&RoleSessionName={}",
+            enc(role.arn),
+            enc(&session)
+        );
+        if let Some(x) = role.external_id {
+            form.push_str(&format!("&ExternalId={}", enc(x)));
+        }
+        let c = self
+            .sts(
+                Some(base),
+                &form,
+                &format!("AWS STS AssumeRole for {}", role.arn),
+                "assumed role",
+            )
+            .await?;
+        tracing::info!(role = role.arn, from = base.source, "aws: assumed role");
+        Ok(c)
+    }
+
+    /// One STS query-protocol call returning credentials.
+    async fn sts(
+        &self,
+        signer: Option<&Creds>,
+        form: &str,
+        what: &str,
+        source: &'static str,
+    ) -> Result<Creds, Failure> {
+        let region = self.region(None).unwrap_or_else(|_| "us-east-1".into());
+        let url = format!("{}/", self.endpoint("sts", "STS", &region));
+        let content_type = "application/x-www-form-urlencoded; charset=utf-8";
+        let headers = [("content-type", content_type)];
+        let sign = |c: &Creds| sign_headers(c, &region, "sts", &url, &headers, form.as_bytes());
+        if let Some(c) = signer {
+            sign(c)
+                .map_err(|e| Failure::failed(format!("{what}: cannot sign the request: {e}")))?;
+        }
+        let resp = http::send(&self.deadline, what, || {
+            let mut req = self.http.post(&url).body(form.to_string());
+            match signer {
+                Some(c) => {
+                    for (k, v) in sign(c).unwrap_or_default() {
+                        req = req.header(k, v);
+                    }
+                }
+                None => req = req.header("content-type", content_type),
+            }
+            req
         })
         .await?;
         let body = String::from_utf8_lossy(&resp.body);
@@ -250,8 +353,10 @@ impl Aws {
             xml_tag(&body, "SessionToken"),
         ) {
             (Some(ak), Some(sk), token) => {
-                tracing::info!(role = role_arn, "aws: assumed role with web identity");
-                Ok(Creds::new(ak, sk, token, "web identity"))
+                let mut c = Creds::new(ak, sk, token, source);
+                c.expires = xml_tag(&body, "Expiration")
+                    .and_then(|e| humantime::parse_rfc3339_weak(&e).ok());
+                Ok(c)
             }
             _ => Err(Failure::failed(format!(
                 "{what}: the answer has no credentials"
@@ -268,52 +373,16 @@ impl Aws {
         body: Value,
         r: &Reference,
     ) -> Result<(u16, Value), Failure> {
-        let creds = self.credentials().await?;
+        let creds = self.credentials_for(r).await?;
         let region = self.region(Some(r))?;
         let url = format!("{}/", self.endpoint(service, env_suffix, &region));
         let body = body.to_string();
         let what = format!("aws {target} {}", r.path);
-        let signed = |creds: &Creds| -> Result<Vec<(String, String)>, String> {
-            let identity = aws_credential_types::Credentials::new(
-                creds.access_key.clone(),
-                creds.secret_key.clone(),
-                creds.session_token.clone(),
-                None,
-                "initbox",
-            )
-            .into();
-            let params = v4::SigningParams::builder()
-                .identity(&identity)
-                .region(&region)
-                .name(service)
-                .time(SystemTime::now())
-                .settings(SigningSettings::default())
-                .build()
-                .map_err(|e| e.to_string())?
-                .into();
-            let headers = [
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", target),
-            ];
-            let req = SignableRequest::new(
-                "POST",
-                &url,
-                headers.into_iter(),
-                SignableBody::Bytes(body.as_bytes()),
-            )
-            .map_err(|e| e.to_string())?;
-            let (instructions, _) = sign(req, &params).map_err(|e| e.to_string())?.into_parts();
-            let mut out: Vec<(String, String)> = headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            out.extend(
-                instructions
-                    .headers()
-                    .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
-            Ok(out)
-        };
+        let headers = [
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target),
+        ];
+        let signed = |c: &Creds| sign_headers(c, &region, service, &url, &headers, body.as_bytes());
         // Fail early on a signing problem; each attempt signs again with a fresh date.
         signed(&creds)
             .map_err(|e| Failure::failed(format!("{what}: cannot sign the request: {e}")))?;
@@ -383,6 +452,7 @@ impl Aws {
                 }
                 Ok(Fetched::Found(Document::new(value, None)))
             }
+            Backend::AwsSsm if r.path.ends_with('/') => self.read_ssm_path(r).await,
             Backend::AwsSsm => {
                 let name = match &r.version {
                     Some(v) => format!("{}:{v}", r.path),
@@ -416,6 +486,145 @@ impl Aws {
             _ => unreachable!("not an AWS reference"),
         }
     }
+
+    /// Every parameter below a path (`GetParametersByPath`, recursive, decrypted, every page),
+    /// as a map nested by the path's segments below it: `/prod/db/password` under `/prod/` is
+    /// `{"db": {"password": ...}}`.
+    async fn read_ssm_path(&self, r: &Reference) -> Result<Fetched, Failure> {
+        if r.version.is_some() {
+            return Err(Failure::invalid_input(format!(
+                "{}: version= does not apply to a path (it ends with '/')",
+                r.written()
+            )));
+        }
+        let mut tree = serde_json::Map::new();
+        let mut next: Option<String> = None;
+        let mut count = 0usize;
+        loop {
+            let mut body = json!({
+                "Path": r.path,
+                "Recursive": true,
+                "WithDecryption": true,
+                "MaxResults": 10,
+            });
+            if let Some(t) = &next {
+                body["NextToken"] = json!(t);
+            }
+            let (status, v) = self
+                .call("ssm", "SSM", "AmazonSSM.GetParametersByPath", body, r)
+                .await?;
+            if status != 200 {
+                return not_found_or_fail(status, &v, r, &[]);
+            }
+            for p in v["Parameters"].as_array().into_iter().flatten() {
+                let (Some(name), Some(value)) = (p["Name"].as_str(), p["Value"].as_str()) else {
+                    continue;
+                };
+                initbox_runtime::redact::register(value);
+                let rel = name.strip_prefix(r.path.as_str()).unwrap_or(name);
+                insert_path(&mut tree, rel, value)
+                    .map_err(|why| Failure::failed(format!("aws ssm {}: {why}", r.path)))?;
+                count += 1;
+            }
+            next = v["NextToken"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        if count == 0 {
+            return Ok(Fetched::NotFound(format!(
+                "secret not found: aws ssm {} (no parameters below the path)",
+                r.path
+            )));
+        }
+        Ok(Fetched::Found(Document::new(Value::Object(tree), None)))
+    }
+}
+
+/// Put `value` at the `/`-separated `rel` path of `tree`.
+fn insert_path(
+    tree: &mut serde_json::Map<String, Value>,
+    rel: &str,
+    value: &str,
+) -> Result<(), String> {
+    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(format!("parameter {rel} has no name below the path"));
+    };
+    let mut node = tree;
+    for d in dirs {
+        let entry = node
+            .entry(d.to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        node = match entry {
+            Value::Object(m) => m,
+            _ => {
+                return Err(format!(
+                    "'{d}' is both a parameter and a path of parameters"
+                ));
+            }
+        };
+    }
+    if node.contains_key(*last) {
+        return Err(format!(
+            "'{last}' is both a parameter and a path of parameters"
+        ));
+    }
+    node.insert(last.to_string(), Value::String(value.to_string()));
+    Ok(())
+}
+
+fn default_session() -> String {
+    format!("initbox-{}", std::process::id())
+}
+
+/// The headers of a SigV4-signed POST: `headers` themselves plus the signature's.
+fn sign_headers(
+    creds: &Creds,
+    region: &str,
+    service: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Vec<(String, String)>, String> {
+    let identity = aws_credential_types::Credentials::new(
+        creds.access_key.clone(),
+        creds.secret_key.clone(),
+        creds.session_token.clone(),
+        None,
+        "initbox",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let req = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .map_err(|e| e.to_string())?;
+    let (instructions, _) = sign(req, &params).map_err(|e| e.to_string())?.into_parts();
+    let mut out: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    out.extend(
+        instructions
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Ok(out)
 }
 
 const CREDENTIAL_ERRORS: &[&str] = &[
@@ -483,51 +692,9 @@ fn xml_tag(xml: &str, tag: &str) -> Option<String> {
     Some(text.trim().to_string())
 }
 
-/// `key = value` of the first of `sections` that has it, in an INI-style AWS file.
-fn ini_value(text: &str, sections: &[String], key: &str) -> Option<String> {
-    for wanted in sections {
-        let mut in_section = false;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                in_section = name.trim() == wanted;
-                continue;
-            }
-            if in_section
-                && let Some((k, v)) = line.split_once('=')
-                && k.trim() == key
-            {
-                return Some(v.trim().to_string());
-            }
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ini_profiles() {
-        let text = "[default]\naws_access_key_id = A1\n\n[profile dev]\nregion = eu-west-1\n[dev]\naws_access_key_id=D1\n";
-        assert_eq!(
-            ini_value(text, &["default".into()], "aws_access_key_id").as_deref(),
-            Some("A1")
-        );
-        assert_eq!(
-            ini_value(text, &["dev".into()], "aws_access_key_id").as_deref(),
-            Some("D1")
-        );
-        assert_eq!(
-            ini_value(text, &["profile dev".into()], "region").as_deref(),
-            Some("eu-west-1")
-        );
-        assert_eq!(ini_value(text, &["x".into()], "region"), None);
-    }
 
     #[test]
     fn sts_xml_and_error_types() {

@@ -24,8 +24,7 @@ fn config() -> ProptestConfig {
 fn referenceish() -> impl Strategy<Value = String> {
     let backend = "(vault|awssm|awssecrets|awsssm|k8s|file|env|VAULT|x|)";
     let path = "[a-zA-Z0-9_./ %-]{0,24}";
-    let param =
-        "(optional|default|version|stage|kv|namespace|decode|bogus)(=[a-zA-Z0-9%+/=._-]{0,10})?";
+    let param = "(optional|default|version|stage|kv|namespace|decode|region|profile|role_arn|version_stage|version_id|mode|bogus)(=[a-zA-Z0-9%+/=._-]{0,10})?";
     let fragment = "(#[a-zA-Z0-9/~_.#?+-]{0,16})?";
     prop_oneof![
         "\\PC{0,60}",
@@ -68,7 +67,12 @@ proptest! {
                 prop_assert!(same_place(&r, &again), "{:?} -> {:?} -> {:?}", s, r, again);
             }
             Err(e) => {
-                prop_assert_eq!(e.code, Code::INVALID_INPUT);
+                // A repeated parameter is a usage error (exit 2); anything else malformed is 3.
+                if e.message.contains("is given more than once") {
+                    prop_assert_eq!(e.code, Code::USAGE);
+                } else {
+                    prop_assert_eq!(e.code, Code::INVALID_INPUT);
+                }
                 prop_assert!(!e.message.contains('\n'), "one line: {:?}", e.message);
             }
         }

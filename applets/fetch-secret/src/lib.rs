@@ -39,6 +39,7 @@
 //!   rejected, 124 deadline.
 
 pub mod aws;
+mod aws_creds;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
@@ -278,18 +279,27 @@ impl Applet for Args {
             return Ok(Outcome::OK);
         }
 
-        let mut writes: Vec<(PathBuf, String)> = Vec::new();
+        // An environment variable cannot hold a binary value: refused before anything is written.
+        if self.exec {
+            for (name, v) in &named {
+                v.try_text(name, "--exec (an environment variable)")?;
+            }
+        }
+        let mut writes: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         if let Some(out) = &self.out {
-            writes.push((out.clone(), output::render(self.format, &named)?));
+            writes.push((
+                out.clone(),
+                output::render(self.format, &named)?.into_bytes(),
+            ));
         } else if !self.exec {
             for (path, (_, v)) in files.into_iter().zip(&named) {
                 if !v.is_absent() {
-                    writes.push((path, v.text()));
+                    writes.push((path, v.bytes()));
                 }
             }
         }
         if let (Some(path), Some(token)) = (&self.token_out, token) {
-            writes.push((path.clone(), token));
+            writes.push((path.clone(), token.into_bytes()));
         }
         output::write_all(&writes, &opts)?;
         tracing::info!(

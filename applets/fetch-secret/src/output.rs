@@ -23,6 +23,18 @@ pub enum Format {
     Yaml,
 }
 
+impl Format {
+    /// The name given to `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Dotenv => "dotenv",
+            Format::Shell => "shell",
+            Format::Json => "json",
+            Format::Yaml => "yaml",
+        }
+    }
+}
+
 /// Whether `name` can be an environment variable.
 pub fn is_env_name(name: &str) -> bool {
     name.chars()
@@ -56,50 +68,53 @@ fn single_quoted(v: &str) -> String {
     format!("'{}'", v.replace('\'', r"'\''"))
 }
 
-/// A dotenv value that docker compose's `env_file` and python-dotenv (with its default
-/// interpolation) both read back as `v`:
-/// - single quotes when possible: literal for compose; python-dotenv decodes only `\\` and
-///   `\'` there, so a `'` is written `\'` (compose reads that too) and a backslash is allowed
-///   only where it starts neither sequence;
-/// - otherwise double quotes with `\\`, `\"`, `\n`, `\r`, which both decode alike, as long as
-///   there is no `$` (compose interpolates `$` in double quotes, and no escape of it is read
-///   alike by both);
-/// - `${` is interpolated by python-dotenv inside any quotes, a `$` beside a newline or an
-///   ambiguous backslash fits neither form, and python-dotenv misreads a final backslash in
-///   double quotes: such values are refused (exit 3) rather than written so that a reader
-///   gets another value.
+/// A dotenv value that four readers read back as `v`: docker compose's `env_file`,
+/// python-dotenv (with its default interpolation), systemd's `EnvironmentFile=` and a POSIX
+/// shell (`set -a; . FILE`). systemd.exec documents POSIX-shell quoting for it: inside `'…'`
+/// every character but `'` is literal; inside `"…"` a backslash before `"`, `\`, `` ` `` or `$`
+/// keeps that character, and both quotes may span lines.
+/// - `'v'` when possible: literal for the shell and systemd, literal for compose except `\'`,
+///   and python-dotenv decodes only `\\` and `\'` there; so `v` holds no `'`, no backslash
+///   pair and does not end with a backslash. Newlines stay literal (all four read multi-line
+///   quoted values).
+/// - otherwise `"v"` with `\\` and `\"`, which all four decode alike, as long as `v` holds no
+///   `$` and no backtick (the shell expands them, compose interpolates `$`, and python-dotenv
+///   keeps `\$` and `` \` `` as written, so no escape of them reads alike).
+/// - `${` (python-dotenv expands it inside any quotes), a carriage return (python-dotenv reads
+///   files with universal newlines, and only double-quote escapes the shell does not decode
+///   could keep it), a final backslash, and a `'` together with `$` or a backtick fit neither
+///   form: refused (exit 3) rather than written so that a reader gets another value.
 fn dotenv_value(name: &str, v: &str) -> Result<String, Failure> {
     let refuse = |why: &str| {
         Err(Failure::invalid_input(format!(
-            "the value of {name} cannot be written as dotenv that docker compose and \
-             python-dotenv read alike ({why}); use --format json, yaml or shell, or files"
+            "the value of {name} cannot be written as dotenv that docker compose, python-dotenv, \
+             systemd and a POSIX shell read alike ({why}); use --format json or yaml, or files"
         )))
     };
     if v.contains("${") {
         return refuse("it holds '${', which python-dotenv expands inside any quotes");
     }
-    let bytes = v.as_bytes();
-    let backslashes_plain = bytes
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b != b'\\' || bytes.get(i + 1).is_some_and(|n| *n != b'\\' && *n != b'\''));
-    if backslashes_plain && !v.contains(['\n', '\r']) {
-        return Ok(format!("'{}'", v.replace('\'', r"\'")));
-    }
-    if v.contains('$') {
-        return refuse("it holds '$' with a newline or a backslash sequence");
+    if v.contains('\r') {
+        return refuse("it holds a carriage return");
     }
     if v.ends_with('\\') {
-        // python-dotenv takes the `\"` of an escaped final backslash for an escaped quote.
         return refuse("it ends with a backslash");
+    }
+    let bytes = v.as_bytes();
+    let no_backslash_pair = bytes
+        .windows(2)
+        .all(|w| w[0] != b'\\' || (w[1] != b'\\' && w[1] != b'\''));
+    if !v.contains('\'') && no_backslash_pair {
+        return Ok(format!("'{v}'"));
+    }
+    if v.contains(['$', '`']) {
+        return refuse("it holds a ' or a backslash pair together with '$' or '`'");
     }
     let mut out = String::from("\"");
     for c in v.chars() {
         match c {
             '\\' => out.push_str(r"\\"),
             '"' => out.push_str("\\\""),
-            '\n' => out.push_str(r"\n"),
-            '\r' => out.push_str(r"\r"),
             c => out.push(c),
         }
     }
@@ -110,6 +125,10 @@ fn dotenv_value(name: &str, v: &str) -> Result<String, Failure> {
 /// Render `entries` (absent optional secrets left out) in `format`.
 pub fn render(format: Format, entries: &[(String, SecretValue)]) -> Result<String, Failure> {
     let present = entries.iter().filter(|(_, v)| !v.is_absent());
+    let what = format!("--format {}", format.name());
+    for (k, v) in present.clone() {
+        v.try_text(k, &what)?;
+    }
     Ok(match format {
         Format::Dotenv => present
             .map(|(k, v)| Ok(format!("{k}={}\n", dotenv_value(k, &v.text())?)))
@@ -138,10 +157,10 @@ pub fn render(format: Format, entries: &[(String, SecretValue)]) -> Result<Strin
 
 /// Stage every file, then rename them all into place: nothing is visible unless everything
 /// could be written.
-pub fn write_all(files: &[(PathBuf, String)], opts: &WriteOptions) -> Result<(), Failure> {
+pub fn write_all(files: &[(PathBuf, Vec<u8>)], opts: &WriteOptions) -> Result<(), Failure> {
     let mut staged: Vec<Staged> = Vec::with_capacity(files.len());
     for (path, contents) in files {
-        staged.push(atomic::stage(path, contents.as_bytes(), opts)?);
+        staged.push(atomic::stage(path, contents, opts)?);
     }
     for s in staged {
         tracing::debug!(path = %s.destination().display(), mode = format!("{:04o}", opts.mode), "wrote");
@@ -186,12 +205,20 @@ mod tests {
     fn quoting() {
         assert_eq!(single_quoted("a'b"), r"'a'\''b'");
         let d = |v: &str| dotenv_value("V", v);
-        assert_eq!(d("p@ss $x").unwrap(), "'p@ss $x'");
-        assert_eq!(d("it's $x").unwrap(), r"'it\'s $x'");
+        assert_eq!(d("p@ss $x `id`").unwrap(), "'p@ss $x `id`'");
         assert_eq!(d("a\\b").unwrap(), r"'a\b'");
         assert_eq!(d("a\\\\b").unwrap(), r#""a\\\\b""#);
-        assert_eq!(d("it's\nx").unwrap(), r#""it's\nx""#);
-        for refused in ["${HOME}", "a$\nb", "a\\\\$b", "tail $\\", "C:\\\\"] {
+        assert_eq!(d("it's\nx").unwrap(), "\"it's\nx\"");
+        assert_eq!(d("a$\nb").unwrap(), "'a$\nb'");
+        for refused in [
+            "${HOME}",
+            "it's $x",
+            "it's `id`",
+            "a\\\\$b",
+            "tail $\\",
+            "C:\\\\",
+            "a\r\n",
+        ] {
             let e = d(refused).unwrap_err();
             assert_eq!(e.code, initbox_runtime::Code::INVALID_INPUT);
             assert!(e.message.contains("value of V") && !e.message.contains(refused));

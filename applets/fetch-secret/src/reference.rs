@@ -110,11 +110,51 @@ pub struct Reference {
     /// `raw=true` (file references): keep the file's content byte for byte instead of
     /// dropping one trailing newline (the toolkit's secret-file rule).
     pub raw: bool,
+    /// `region=` (AWS, vals): the region of this read.
+    pub region: Option<String>,
+    /// `profile=` (AWS, vals): the shared-config profile whose credentials read this secret.
+    pub profile: Option<String>,
+    /// `role_arn=` (AWS, vals): a role assumed (STS AssumeRole) with the run's credentials
+    /// for this read.
+    pub role_arn: Option<String>,
+    /// The query as written (every `default=` value masked), for messages.
+    pub query: String,
 }
 
 impl fmt::Debug for Reference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Reference({self})")
+    }
+}
+
+impl Reference {
+    /// The reference as written, parameters included (`default=` values masked), for messages
+    /// where the parameters matter (`decode=`, `version=`).
+    pub fn written(&self) -> String {
+        let mut out = format!("ref+{}://{}", self.backend.scheme(), self.path);
+        if !self.query.is_empty() {
+            out.push('?');
+            out.push_str(&self.query);
+        }
+        match &self.selector {
+            Selector::Whole => {}
+            Selector::Pointer(p) => out.push_str(&format!("#{p}")),
+            Selector::Key(k) => out.push_str(&format!("#{k}")),
+        }
+        out
+    }
+
+    /// Whether this AWS read needs credentials or a region other than the run's.
+    pub fn aws_scope(&self) -> Option<String> {
+        if self.profile.is_none() && self.role_arn.is_none() && self.region.is_none() {
+            return None;
+        }
+        Some(format!(
+            "{}|{}|{}",
+            self.profile.as_deref().unwrap_or_default(),
+            self.role_arn.as_deref().unwrap_or_default(),
+            self.region.as_deref().unwrap_or_default()
+        ))
     }
 }
 
@@ -140,6 +180,12 @@ pub const PARAMS: &[&str] = &[
     "namespace",
     "decode",
     "raw",
+    "region",
+    "profile",
+    "role_arn",
+    "version_stage",
+    "version_id",
+    "mode",
 ];
 
 /// Whether `s` looks like a reference (starts with `ref+`).
@@ -239,6 +285,10 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
         namespace: None,
         decode: Decode::None,
         raw: false,
+        region: None,
+        profile: None,
+        role_arn: None,
+        query: query.map(shown).unwrap_or_default(),
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -262,8 +312,32 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
                     _ => return Err(format!("raw={v} is not true or false")),
                 }
             }
-            "version" if !v.is_empty() => r.version = Some(v),
-            "stage" if !v.is_empty() => r.stage = Some(v),
+            "version" | "version_id" if !v.is_empty() => {
+                if r.version.is_some() {
+                    return Err("give version= or version_id=, not both".into());
+                }
+                r.version = Some(v)
+            }
+            "stage" | "version_stage" if !v.is_empty() => {
+                if r.stage.is_some() {
+                    return Err("give stage= or version_stage=, not both".into());
+                }
+                r.stage = Some(v)
+            }
+            "region" if !v.is_empty() => r.region = Some(v),
+            "profile" if !v.is_empty() => r.profile = Some(v),
+            "role_arn" if !v.is_empty() => r.role_arn = Some(v),
+            // vals' awsssm modes: initbox always reads the one parameter named and looks into
+            // its JSON/YAML value, which is vals' `singleparam`.
+            "mode" => {
+                if v != "singleparam" {
+                    return Err(format!(
+                        "mode={v} is not supported (initbox reads one parameter and looks into \
+                         its value: vals' mode=singleparam; for every parameter below a path \
+                         end the path with '/')"
+                    ));
+                }
+            }
             "namespace" if !v.is_empty() => r.namespace = Some(v),
             "kv" => {
                 r.kv = Some(match v.as_str() {
@@ -278,7 +352,8 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
                     _ => return Err(format!("decode={v} is not supported (known: base64)")),
                 }
             }
-            "version" | "stage" | "namespace" => return Err(format!("parameter '{k}' is empty")),
+            "version" | "stage" | "namespace" | "version_id" | "version_stage" | "region"
+            | "profile" | "role_arn" => return Err(format!("parameter '{k}' is empty")),
             _ => {
                 return Err(format!(
                     "unknown parameter '{k}' (known: {})",
@@ -293,6 +368,17 @@ fn parse_inner(input: &str) -> Result<Reference, String> {
     r.path = normalize_path(backend, path)?;
     if (r.kv.is_some() || r.namespace.is_some()) && backend != Backend::Vault {
         return Err("kv= and namespace= apply to vault references only".into());
+    }
+    let aws = matches!(backend, Backend::AwsSecretsManager | Backend::AwsSsm);
+    if (r.region.is_some() || r.profile.is_some() || r.role_arn.is_some()) && !aws {
+        return Err(
+            "region=, profile= and role_arn= apply to awssm and awsssm references only".into(),
+        );
+    }
+    if query.is_some_and(|q| q.split('&').any(|p| p == "mode" || p.starts_with("mode=")))
+        && backend != Backend::AwsSsm
+    {
+        return Err("mode= applies to awsssm references only".into());
     }
     if r.stage.is_some() && backend != Backend::AwsSecretsManager {
         return Err("stage= applies to awssm references only".into());
@@ -328,7 +414,7 @@ fn normalize_path(backend: Backend, path: &str) -> Result<String, String> {
         }
         Backend::AwsSecretsManager => path.to_string(),
         Backend::AwsSsm => {
-            if path.contains('/') && !path.starts_with('/') {
+            if path.contains('/') && !path.starts_with('/') && !path.starts_with("arn:") {
                 format!("/{path}")
             } else {
                 path.to_string()

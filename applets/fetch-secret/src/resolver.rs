@@ -57,6 +57,7 @@ type DocKey = (
     Option<String>,
     Option<u8>,
     Option<String>,
+    Option<String>,
 );
 type DocCell = Arc<OnceCell<Result<Arc<Fetched>, Failure>>>;
 
@@ -191,6 +192,7 @@ impl Resolver {
             r.stage.clone(),
             r.kv,
             r.namespace.clone(),
+            r.aws_scope(),
         );
         let cell = {
             let mut docs = self.inner.docs.lock().unwrap_or_else(|e| e.into_inner());

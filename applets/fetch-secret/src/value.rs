@@ -81,11 +81,38 @@ impl Document {
     }
 
     /// Select the part `r` asks for: `Ok(Err(_))` when the key is missing (the failure lists the
-    /// existing key names, never values), `Err(_)` for other problems.
+    /// existing key names, never values), `Err(_)` for other problems. With `decode=base64`
+    /// the secret is decoded first, then the fragment selects in the decoded document.
     pub fn try_select(&self, r: &Reference) -> Result<Result<SecretValue, Failure>, Failure> {
+        if r.decode == Decode::Base64 {
+            let Value::String(s) = &self.value else {
+                return Err(Failure::failed(format!(
+                    "{}: decode=base64 needs a string secret",
+                    r.written()
+                )));
+            };
+            let bytes = decode_base64(s, r)?;
+            return match String::from_utf8(bytes) {
+                Ok(text) => Document::new(Value::String(text), self.lease.clone()).select_plain(r),
+                Err(e) if r.selector == Selector::Whole => Ok(Ok(SecretValue {
+                    value: Some(Value::Null),
+                    bytes: Some(e.into_bytes()),
+                    lease: self.lease.clone(),
+                    origin: r.written(),
+                })),
+                Err(_) => Err(Failure::failed(format!(
+                    "{}: the base64-decoded secret is binary (not UTF-8 text), so it has no keys",
+                    r.written()
+                ))),
+            };
+        }
+        self.select_plain(r)
+    }
+
+    fn select_plain(&self, r: &Reference) -> Result<Result<SecretValue, Failure>, Failure> {
         let root = match (&r.selector, &self.value) {
             (Selector::Whole, _) => {
-                return finish(self.value.clone(), self.lease.clone(), r).map(Ok);
+                return Ok(Ok(finish(self.value.clone(), self.lease.clone(), r)));
             }
             // A JSON document stored as a string (Secrets Manager, a file, an env var).
             (_, Value::String(s)) => match parse_structured(s) {
@@ -104,10 +131,19 @@ impl Document {
             Selector::Whole => unreachable!("handled above"),
         };
         match found {
-            Some(v) => finish(v.clone(), self.lease.clone(), r).map(Ok),
+            Some(v) => Ok(Ok(finish(v.clone(), self.lease.clone(), r))),
             None => Ok(Err(missing_key(r, &root))),
         }
     }
+}
+
+/// The bytes of a base64 text (standard or URL-safe alphabet, whitespace ignored).
+fn decode_base64(s: &str, r: &Reference) -> Result<Vec<u8>, Failure> {
+    let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(&compact)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&compact))
+        .map_err(|_| Failure::failed(format!("{}: the value is not valid base64", r.written())))
 }
 
 fn parse_structured(s: &str) -> Option<Value> {
@@ -165,38 +201,24 @@ fn missing_key(r: &Reference, root: &Value) -> Failure {
     ))
 }
 
-fn finish(v: Value, lease: Option<Lease>, r: &Reference) -> Result<SecretValue, Failure> {
-    let v = match r.decode {
-        Decode::None => v,
-        Decode::Base64 => {
-            let Value::String(s) = &v else {
-                return Err(Failure::failed(format!(
-                    "{r}: decode=base64 needs a string value"
-                )));
-            };
-            let compact: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(&compact)
-                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(&compact))
-                .map_err(|_| Failure::failed(format!("{r}: the value is not valid base64")))?;
-            let text = String::from_utf8(bytes).map_err(|_| {
-                Failure::failed(format!("{r}: the base64-decoded value is not UTF-8 text"))
-            })?;
-            redact::register(&text);
-            Value::String(text)
-        }
-    };
-    Ok(SecretValue {
+fn finish(v: Value, lease: Option<Lease>, r: &Reference) -> SecretValue {
+    SecretValue {
         value: Some(v),
+        bytes: None,
         lease,
-    })
+        origin: r.written(),
+    }
 }
 
 /// The value a reference resolved to. Its `Debug` never shows the value.
 #[derive(Clone, Default)]
 pub struct SecretValue {
     value: Option<Value>,
+    /// A binary value (base64-decoded bytes that are not UTF-8): written to files as is.
+    bytes: Option<Vec<u8>>,
     lease: Option<Lease>,
+    /// The reference as written, for messages about this value.
+    origin: String,
 }
 
 impl fmt::Debug for SecretValue {
@@ -214,7 +236,7 @@ impl SecretValue {
         redact::register(text);
         SecretValue {
             value: Some(Value::String(text.to_string())),
-            lease: None,
+            ..SecretValue::default()
         }
     }
 
@@ -227,8 +249,39 @@ impl SecretValue {
         self.value.is_none()
     }
 
-    /// The value as text: a string as is, anything else as compact JSON; "" when absent.
+    /// Whether the value is binary (not UTF-8 text): only files can hold it.
+    pub fn is_binary(&self) -> bool {
+        self.bytes.is_some()
+    }
+
+    /// The value's bytes: a binary value as is, anything else as [`SecretValue::text`].
+    pub fn bytes(&self) -> Vec<u8> {
+        match &self.bytes {
+            Some(b) => b.clone(),
+            None => self.text().into_bytes(),
+        }
+    }
+
+    /// The value as text, or exit 3 naming the reference (as written) and `what` cannot hold
+    /// a binary value.
+    pub fn try_text(&self, name: &str, what: &str) -> Result<String, Failure> {
+        if self.is_binary() {
+            return Err(Failure::invalid_input(format!(
+                "{}: the value of {name} is binary (not UTF-8 text), which {what} cannot hold; \
+                 write it to a file (the default output) instead",
+                self.origin
+            )));
+        }
+        Ok(self.text())
+    }
+
+    /// The value as text: a string as is, anything else as compact JSON; "" when absent. A
+    /// binary value is shown lossily here: check [`SecretValue::is_binary`] or use
+    /// [`SecretValue::try_text`] / [`SecretValue::bytes`].
     pub fn text(&self) -> String {
+        if let Some(b) = &self.bytes {
+            return String::from_utf8_lossy(b).into_owned();
+        }
         match &self.value {
             None => String::new(),
             Some(Value::String(s)) => s.clone(),
@@ -284,11 +337,25 @@ mod tests {
 
     #[test]
     fn json_strings_are_looked_into_and_base64_decoded() {
-        let d = Document::new(json!(r#"{"k":"aGVsbG8td29ybGQ="}"#), None);
+        // Decoded first, then selected in (issue 22 item 5).
+        let d = Document::new(json!("eyJrIjoiaGVsbG8td29ybGQifQ=="), None);
         let v = d
             .select(&parse("ref+awssm://x?decode=base64#/k").unwrap())
             .unwrap();
         assert_eq!(v.text(), "hello-world");
+        // Binary bytes: kept as bytes for files; text outputs refuse them naming the reference.
+        let d = Document::new(json!("/9j/AAE="), None);
+        let v = d
+            .select(&parse("ref+awssm://x?decode=base64&version=v1").unwrap())
+            .unwrap();
+        assert!(v.is_binary());
+        assert_eq!(v.bytes(), vec![0xff, 0xd8, 0xff, 0x00, 0x01]);
+        let f = v.try_text("K", "--exec").unwrap_err();
+        assert!(
+            f.message.contains("ref+awssm://x?decode=base64&version=v1"),
+            "{}",
+            f.message
+        );
         assert!(!redact::scrub("hello-world").contains("hello-world"));
         let d = Document::new(json!("plain"), None);
         assert!(d.select(&parse("ref+awssm://x#/k").unwrap()).is_err());

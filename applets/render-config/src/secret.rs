@@ -30,6 +30,7 @@ impl SecretSource for FetchSecrets {
         let parsed = reference::parse(r)?;
         // The resolver registers every value for redaction the moment it arrives.
         let value = self.handle.block_on(self.resolver.resolve(&parsed))?;
-        Ok(value.text())
+        // A binary value (non-UTF-8 bytes) cannot be template text: exit 3 naming the reference.
+        value.try_text(r, "a template's secret()")
     }
 }
