@@ -94,11 +94,17 @@ where
 {
     let mut delays = policy.delays();
     let mut attempt = 0u32;
+    let mut last_error: Option<String> = None;
     loop {
         attempt += 1;
         let result = deadline
-            .run(async { Ok(op(attempt).await) }, || {
-                format!("{what} (attempt {attempt} still running)")
+            .run(async { Ok(op(attempt).await) }, || match &last_error {
+                // The attempt the deadline cut short has no answer yet: the one before it does.
+                Some(error) => format!(
+                    "{what} (attempt {attempt} still running; attempt {}: {error})",
+                    attempt - 1
+                ),
+                None => format!("{what} (attempt {attempt} still running)"),
             })
             .await?;
         let (error, after) = match result {
@@ -106,6 +112,7 @@ where
             Err(Attempt::Fatal(f)) => return Err(f),
             Err(Attempt::Transient { error, after }) => (error, after),
         };
+        last_error = Some(error.clone());
         let Some(delay) = delays.next() else {
             return Err(Failure::failed(format!(
                 "{what}: giving up after {attempt} attempts: {error}"
@@ -193,6 +200,27 @@ mod tests {
         .await;
         assert_eq!(out.unwrap_err().code, crate::Code::CREDENTIALS);
         assert_eq!(calls, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_attempt_cut_by_the_deadline_reports_the_error_before_it() {
+        let d = Deadline::after(Some(Duration::from_secs(2)));
+        let out: Result<(), _> = retry(&RetryPolicy::REQUESTS, &d, "op", |n| async move {
+            if n == 1 {
+                Err(Attempt::transient("held by connection 42"))
+            } else {
+                std::future::pending().await
+            }
+        })
+        .await;
+        let f = out.unwrap_err();
+        assert_eq!(f.code, crate::Code::DEADLINE);
+        assert!(
+            f.message.contains("attempt 2 still running"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("held by connection 42"), "{}", f.message);
     }
 
     #[tokio::test(start_paused = true)]

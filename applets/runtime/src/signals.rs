@@ -197,13 +197,15 @@ mod tests {
 
     #[test]
     fn stop_grace_is_settable() {
-        assert_eq!(stop_grace(), DEFAULT_STOP_GRACE);
-        set_stop_grace(Duration::from_secs(10));
-        assert_eq!(stop_grace(), Duration::from_secs(10));
+        // Other tests of this process stop children, which asks for their grace: only the
+        // order is certain here.
+        assert!(stop_grace() >= DEFAULT_STOP_GRACE);
+        set_stop_grace(Duration::from_secs(3600));
+        assert_eq!(stop_grace(), Duration::from_secs(3600));
         set_stop_grace(Duration::from_secs(1));
         assert_eq!(
             stop_grace(),
-            Duration::from_secs(10),
+            Duration::from_secs(3600),
             "the longest request wins"
         );
     }
