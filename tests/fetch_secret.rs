@@ -887,6 +887,34 @@ fn transient_errors_are_retried_within_the_deadline() {
     assert_error(&r, 124, "Vault is sealed");
 }
 
+/// Issue 22 item 15: a server that always fails ends the run at its deadline, not a backoff's
+/// length before it (it exited 124 after 2.1-3.1 s of a 5 s --timeout).
+#[test]
+fn the_deadline_is_kept_against_a_server_that_always_fails() {
+    let flaky = r#", "flaky": {"kv/legacy": {"n": 100000, "status": 503}}"#;
+    let v = StandIn::start("vault", &vault_config(flaky), None);
+    let dir = tempfile::tempdir().unwrap();
+    for secs in [3u64, 5] {
+        let r = run(
+            fetch(&v).env("VAULT_TOKEN", "root-token-1").args([
+                "--timeout",
+                &format!("{secs}s"),
+                "--dir",
+                dir.path().to_str().unwrap(),
+                "c=ref+vault://kv/legacy#/api_key",
+            ]),
+            LIMIT,
+        );
+        assert_error(&r, 124, "Vault is sealed");
+        let limit = Duration::from_secs(secs);
+        assert!(
+            r.elapsed >= limit && r.elapsed < limit + Duration::from_millis(900),
+            "exit 124 after {:?} for a {secs} s deadline",
+            r.elapsed
+        );
+    }
+}
+
 #[test]
 fn spec_files_and_formats() {
     let v = vault();
