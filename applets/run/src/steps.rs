@@ -11,25 +11,27 @@ use initbox_runtime::duration;
 use serde::Deserialize;
 use serde_norway::Value;
 
-/// One scalar YAML value used as a command-line word (`5`, `true` and `"5s"` are all words).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Word {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl Word {
-    fn into_string(self) -> String {
-        match self {
-            Word::Text(s) => s,
-            Word::Int(i) => i.to_string(),
-            Word::Float(f) => f.to_string(),
-            Word::Bool(b) => b.to_string(),
+/// One scalar YAML value as a command-line word (`5`, `true` and `"5s"` are all words);
+/// `what` names it in the error for anything else ("args item 2").
+fn word(value: Value, at: &str, what: &str) -> Result<String, String> {
+    let kind = match value {
+        Value::String(s) => return Ok(s),
+        Value::Bool(b) => return Ok(b.to_string()),
+        Value::Number(n) => {
+            return Ok(match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) => f.to_string(),
+                (None, None) => n.to_string(),
+            });
         }
-    }
+        Value::Null => "empty (null)",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    };
+    Err(format!(
+        "{at}: {what} must be a string or number, not {kind}"
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,13 +48,14 @@ struct RawStep {
     name: Option<String>,
     applet: Option<String>,
     #[serde(default)]
-    args: Vec<Word>,
-    command: Option<Vec<Word>>,
+    args: Vec<Value>,
+    command: Option<Vec<Value>>,
     #[serde(default)]
-    env: BTreeMap<String, Word>,
+    env: BTreeMap<String, Value>,
     #[serde(default)]
     background: bool,
-    timeout: Option<Word>,
+    timeout: Option<Value>,
+    stop_grace: Option<Value>,
     #[serde(default)]
     continue_on_error: bool,
 }
@@ -82,6 +85,8 @@ pub struct Step {
     pub name: String,
     pub action: Action,
     pub timeout: Option<Duration>,
+    /// `command` steps: time between SIGTERM and SIGKILL when stopped (else `--stop-grace`).
+    pub stop_grace: Option<Duration>,
     pub continue_on_error: bool,
 }
 
@@ -230,9 +235,16 @@ fn step(
     let timeout = match raw.timeout {
         None => None,
         Some(w) => {
-            let text = w.into_string();
+            let text = word(w, &at, "'timeout'")?;
             let d = duration::parse(&text).map_err(|e| format!("{at}: timeout: {e}"))?;
             (!d.is_zero()).then_some(d)
+        }
+    };
+    let stop_grace = match raw.stop_grace {
+        None => None,
+        Some(w) => {
+            let text = word(w, &at, "'stop-grace'")?;
+            Some(duration::parse(&text).map_err(|e| format!("{at}: stop-grace: {e}"))?)
         }
     };
     let action = match (raw.applet, raw.command) {
@@ -251,6 +263,11 @@ fn step(
                     "{at}: 'env' is only for 'command:' steps (applets read the process environment)"
                 ));
             }
+            if stop_grace.is_some() {
+                return Err(format!(
+                    "{at}: 'stop-grace' is only for 'command:' steps (applets stop their own commands)"
+                ));
+            }
             if applet == "run" {
                 return Err(format!("{at}: a steps file cannot run 'run' itself"));
             }
@@ -266,11 +283,9 @@ fn step(
                 ));
             }
             let mut argv: Vec<OsString> = vec![applet.clone().into()];
-            argv.extend(
-                raw.args
-                    .into_iter()
-                    .map(|w| OsString::from(w.into_string())),
-            );
+            for (i, w) in raw.args.into_iter().enumerate() {
+                argv.push(word(w, &at, &format!("args item {}", i + 1))?.into());
+            }
             if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
                 return Err(format!(
                     "{at}: a follow-up command ('--') is only allowed in the last step \
@@ -294,18 +309,25 @@ fn step(
                      (it runs until the last step ends)"
                 ));
             }
-            let argv: Vec<String> = command.into_iter().map(Word::into_string).collect();
+            let argv = command
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| word(w, &at, &format!("'command' item {}", i + 1)))
+                .collect::<Result<Vec<String>, String>>()?;
             if let Some(i) = argv.iter().position(|w| w.contains('\0')) {
                 return Err(format!(
                     "{at}: word {} of 'command' contains a NUL byte, which no program can receive",
                     i + 1
                 ));
             }
-            let env: Vec<(String, String)> = raw
+            let env = raw
                 .env
                 .into_iter()
-                .map(|(k, v)| (k, v.into_string()))
-                .collect();
+                .map(|(k, v)| {
+                    let v = word(v, &at, &format!("'env' value of {k}"))?;
+                    Ok((k, v))
+                })
+                .collect::<Result<Vec<(String, String)>, String>>()?;
             for (k, v) in &env {
                 if k.is_empty() || k.contains('=') || k.contains('\0') {
                     return Err(format!(
@@ -331,6 +353,7 @@ fn step(
         name,
         action,
         timeout,
+        stop_grace,
         continue_on_error: raw.continue_on_error,
     })
 }
