@@ -826,6 +826,11 @@ fn steps_file_errors_say_what_and_where() {
         "step 2 ('bad'): args item 1 must be a string or number, not a mapping",
     );
     assert!(!r.stderr.contains("untagged"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("steps.yaml, line 4: step 2"),
+        "{}",
+        r.stderr
+    );
     let file = d.steps("steps:\n- name: abs\n  command: [/nonexistent/dir/prog]\n");
     let r = run_steps(&file, &[]);
     assert_eq!(r.code(), 127, "{}", r.all());

@@ -155,8 +155,17 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
     let mut names = HashSet::new();
     let mut items = Vec::with_capacity(raw.steps.len());
     let last = raw.steps.len() - 1;
+    // Step `ordinal` (document order, members after their group) starts on this line.
+    let at = |ordinal: usize, msg: String| match step_line(text, ordinal) {
+        Some(line) => Failure::invalid_input(format!("{source}, line {line}: {msg}")),
+        None => bad(msg),
+    };
+    let mut ordinal = 0;
     for (i, value) in raw.steps.into_iter().enumerate() {
         let position = format!("step {}", i + 1);
+        let here = ordinal;
+        ordinal += 1;
+        let bad = |msg: String| at(here, msg);
         let is_group = matches!(&value, Value::Mapping(m) if m.contains_key("parallel"));
         if is_group {
             let group: RawGroup = serde_norway::from_value(value)
@@ -166,8 +175,10 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
                 return Err(bad(format!("{position} ('{gname}'): 'parallel' is empty")));
             }
             let mut steps = Vec::with_capacity(group.parallel.len());
+            ordinal += group.parallel.len();
             for (j, v) in group.parallel.into_iter().enumerate() {
                 let pos = format!("{position}.{} (in '{gname}')", j + 1);
+                let bad = |msg: String| at(here + 1 + j, msg);
                 if matches!(&v, Value::Mapping(m) if m.contains_key("parallel")) {
                     return Err(bad(format!("{pos}: parallel groups cannot be nested")));
                 }
@@ -363,6 +374,141 @@ fn one_line(s: &str) -> String {
     initbox_runtime::redact::without_input_values(s)
 }
 
+/// The line on which step number `target` starts, counting steps in document order with a
+/// parallel group's members right after the group (0 = the first step). serde keeps no
+/// positions in a parsed value, so the text is walked again and the parser asked where it
+/// stands when it reaches that step; only error messages pay for it.
+fn step_line(text: &str, target: usize) -> Option<usize> {
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use std::cell::Cell;
+    use std::fmt;
+
+    #[derive(Clone, Copy)]
+    struct Walk<'a> {
+        seen: &'a Cell<usize>,
+        target: usize,
+    }
+    /// Fails on whatever it is given: the error carries the parser's position.
+    struct Here;
+    impl<'de> Visitor<'de> for Here {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("the step asked for")
+        }
+    }
+    /// The document: a mapping whose `steps` is a list of steps.
+    struct Doc<'a>(Walk<'a>);
+    /// A list of steps.
+    struct Steps<'a>(Walk<'a>);
+    /// One step (any value): counted, then walked for a `parallel` list.
+    struct StepSeed<'a>(Walk<'a>);
+    struct StepBody<'a>(Walk<'a>);
+
+    impl<'de> Visitor<'de> for Doc<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Value>()? {
+                if key.as_str() == Some("steps") {
+                    map.next_value_seed(Steps(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Steps<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Steps<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of steps")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(StepSeed(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for StepSeed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            let n = self.0.seen.get();
+            self.0.seen.set(n + 1);
+            if n == self.0.target {
+                return d.deserialize_any(Here);
+            }
+            d.deserialize_any(StepBody(self.0))
+        }
+    }
+    impl<'de> Visitor<'de> for StepBody<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a step")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Value>()? {
+                if key.as_str() == Some("parallel") {
+                    map.next_value_seed(Steps(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let seen = Cell::new(0);
+    let walk = Walk {
+        seen: &seen,
+        target,
+    };
+    let d = serde_norway::Deserializer::from_str(text);
+    match d.deserialize_map(Doc(walk)) {
+        Err(e) if seen.get() > target => e.location().map(|l| l.line()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +538,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_step() {
+        let text = "steps:\n  - applet: notify\n\n  - name: grp\n    parallel:\n      - {name: a, applet: notify}\n      - name: b\n        applet: nope\n  - {name: c, applet: notify, args: [{x: 1}]}\n";
+        let err = plan(text).unwrap_err();
+        assert!(
+            err.message.starts_with("steps.yaml, line 7: step 2.2"),
+            "{}",
+            err.message
+        );
+        let text = "steps:\n  - applet: notify\n  - {name: c, applet: notify, args: [{x: 1}]}\n";
+        let err = plan(text).unwrap_err();
+        assert_eq!(
+            err.message,
+            "steps.yaml, line 3: step 2 ('c'): args item 1 must be a string or number, not a mapping"
+        );
+        let err = plan("steps: [{applet: notify}, {applet: notify}]").unwrap_err();
+        assert!(
+            err.message.starts_with("steps.yaml, line 1: step 2:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
