@@ -873,3 +873,34 @@ fn applet_lines_inside_a_step_carry_its_name_in_text_and_json() {
     }
     assert_eq!(seen, 1, "{}", r.stderr);
 }
+
+#[test]
+fn sigterm_reaches_background_commands_while_a_stubborn_step_is_still_stopping() {
+    let d = Dir::new();
+    let termed = d.path("bg.termed");
+    let up = d.path("fg.up");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: bg\n  command: [sh, -c, {bg:?}]\n  background: true\n\
+         - name: fg\n  command: [sh, -c, {fg:?}]\n",
+        bg = format!(
+            "trap 'touch {}; exit 0' TERM; sleep 60 & wait",
+            termed.display()
+        ),
+        fg = format!("trap '' TERM; touch {}; sleep 60", up.display()),
+    ));
+    let child = start_run(&file, &["--stop-grace", "4s"]);
+    wait_for_file(&up);
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // The foreground step ignores SIGTERM for its whole grace period (4 s); the background
+    // command gets SIGTERM at the same moment, not after.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        termed.exists(),
+        "the background command was not signalled with the step"
+    );
+    let r = wait_child(child, Duration::from_secs(30));
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert!(r.stderr.contains("STEP "), "summary: {}", r.stderr);
+}

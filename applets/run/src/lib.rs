@@ -14,6 +14,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
@@ -128,11 +129,13 @@ impl Applet for Args {
             json: self.log.log_format == LogFormat::Json,
             stop: stop_rx,
             results: Vec::new(),
-            background: Vec::new(),
+            background: Background::default(),
             pending: Vec::new(),
             order: Vec::new(),
         };
         let deadline_at = (!self.timeout.is_zero()).then(|| started + self.timeout);
+        // The running steps and the background commands get SIGTERM at once.
+        let background = runner.background.clone();
         let result = {
             let mut work = std::pin::pin!(runner.run_all(prepared));
             loop {
@@ -141,10 +144,12 @@ impl Applet for Args {
                     r = &mut work => break r,
                     signo = shutdown.received(), if !stopping => {
                         stop_tx.send_replace(Some(Stop::Signal(signo)));
+                        background.terminate();
                     }
                     () = tokio::time::sleep_until(deadline_at.unwrap_or(started)),
                         if deadline_at.is_some() && !stopping => {
                         stop_tx.send_replace(Some(Stop::Deadline(self.timeout)));
+                        background.terminate();
                     }
                 }
             }
@@ -381,7 +386,8 @@ pub struct StepResult {
 
 struct Runner {
     results: Vec<StepResult>,
-    background: Vec<(String, child::Running)>,
+    /// Shared with the run's driver, which sends SIGTERM to them the moment the run stops.
+    background: Background,
     /// Time between SIGTERM and SIGKILL when a command is stopped (a step's `stop-grace`
     /// overrides it).
     grace: Duration,
@@ -593,7 +599,7 @@ impl Runner {
         };
         info!(step = %step.name, pid = child.id(), "background command started");
         self.push(&step, Status::Background(None), Duration::ZERO);
-        self.background.push((step.name, child));
+        self.background.add(step.name, child);
         Ok(())
     }
 
@@ -601,19 +607,20 @@ impl Runner {
     /// (SIGKILL what is left after the grace period). A command that already ended on its
     /// own keeps its exit status in the summary.
     async fn stop_background(&mut self) {
-        let mut running = Vec::new();
-        for (name, mut child) in std::mem::take(&mut self.background) {
-            if let Some(status) = child.try_wait() {
+        self.background.terminate();
+        for Bg {
+            name,
+            child,
+            exited,
+            ..
+        } in self.background.take()
+        {
+            if let Some(status) = exited {
                 warn!(step = %name, status = %child::describe(&status), "background command had already exited");
                 if let Some(r) = self.results.iter_mut().find(|r| r.name == name) {
                     r.status = Status::Background(Some(status));
                 }
             }
-            // Also when it exited: what it started in its group is stopped with it.
-            child.terminate();
-            running.push((name, child));
-        }
-        for (name, child) in running {
             child.stop().await;
             info!(step = %name, "background command stopped");
         }
@@ -634,6 +641,47 @@ impl Runner {
                 elapsed: Duration::ZERO,
             });
         }
+    }
+}
+
+/// The background commands.
+#[derive(Clone, Default)]
+struct Background(Arc<Mutex<Vec<Bg>>>);
+
+struct Bg {
+    name: String,
+    child: child::Running,
+    /// Its exit status if it ended on its own, before it was sent SIGTERM.
+    exited: Option<ExitStatus>,
+    termed: bool,
+}
+
+impl Background {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Bg>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, name: String, child: child::Running) {
+        self.lock().push(Bg {
+            name,
+            child,
+            exited: None,
+            termed: false,
+        });
+    }
+
+    /// SIGTERM to every group now (once), noting first which commands had ended on their own.
+    /// Also when one exited: what it started in its group is stopped with it.
+    fn terminate(&self) {
+        for bg in self.lock().iter_mut().filter(|bg| !bg.termed) {
+            bg.exited = bg.child.try_wait();
+            bg.termed = true;
+            bg.child.terminate();
+        }
+    }
+
+    fn take(&self) -> Vec<Bg> {
+        std::mem::take(&mut *self.lock())
     }
 }
 
