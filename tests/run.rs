@@ -43,7 +43,11 @@ fn table(stderr: &str) -> Vec<(String, String)> {
             continue;
         }
         if inside {
-            if line.contains(" INFO ") || line.contains(" WARN ") || line.trim().is_empty() {
+            if [" INFO ", " WARN ", " ERROR "]
+                .iter()
+                .any(|l| line.contains(l))
+                || line.trim().is_empty()
+            {
                 break;
             }
             let cols: Vec<&str> = line.split("  ").filter(|c| !c.trim().is_empty()).collect();
@@ -571,4 +575,332 @@ fn what_an_exited_background_command_started_is_stopped_at_the_end() {
         !alive(leftover),
         "the background command's child survived the run"
     );
+}
+
+/// Scripts for a step that starts one process in its group and one that leaves it (`setsid`),
+/// writing both pids to `<tag>.pids`, then runs `rest`.
+fn spawner(d: &Dir, tag: &str, rest: &str) -> String {
+    format!(
+        "sleep 1000 & echo $! >> {f}; setsid sleep 1000 & echo $! >> {f}; {rest}",
+        f = d.path(&format!("{tag}.pids")).display()
+    )
+}
+
+fn pids_of(d: &Dir, tag: &str) -> Vec<i32> {
+    std::fs::read_to_string(d.path(&format!("{tag}.pids")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn assert_gone(d: &Dir, tags: &[&str], r: &common::Run) {
+    for tag in tags {
+        let pids = pids_of(d, tag);
+        assert_eq!(
+            pids.len(),
+            2,
+            "{tag} did not start its processes: {}",
+            r.all()
+        );
+        for pid in pids {
+            if alive(pid) {
+                // SAFETY: cleaning up a process this test started.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                panic!("{tag}: process {pid} outlived the run: {}", r.all());
+            }
+        }
+    }
+}
+
+#[test]
+fn nothing_a_step_starts_outlives_it_however_the_step_ends() {
+    let d = Dir::new();
+    // A normal end (a later step checks that the first step's processes are gone already),
+    // a background command that exits by itself, a step timeout, then the follow-up command.
+    let check = format!(
+        "for p in $(cat {f}); do if [ \"$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)\" = S ]; then exit 9; fi; done",
+        f = d.path("first.pids").display()
+    );
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: bg\n  command: [sh, -c, {bg:?}]\n  background: true\n\
+         - name: first\n  command: [sh, -c, {first:?}]\n\
+         - name: check\n  command: [sh, -c, {check:?}]\n\
+         - name: slow\n  command: [sh, -c, {slow:?}]\n  timeout: 500ms\n  continue-on-error: true\n",
+        bg = spawner(&d, "bg", "exit 0"),
+        first = spawner(&d, "first", "exit 0"),
+        slow = spawner(&d, "slow", "wait"),
+    ));
+    let r = run_steps(
+        &file,
+        &["--stop-grace", "1s", "--", "sh", "-c", "echo exec-ran"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "exec-ran\n");
+    assert_gone(&d, &["bg", "first", "slow"], &r);
+
+    // A parallel group cancelled by a failing member, and the whole run's --timeout.
+    let file = d.steps(&format!(
+        "steps:\n\
+         - parallel:\n\
+         \x20   - {{name: member, command: [sh, -c, {member:?}]}}\n\
+         \x20   - {{name: broken, command: [sh, -c, 'sleep 0.3; exit 7']}}\n",
+        member = spawner(&d, "member", "wait"),
+    ));
+    let r = run_steps(&file, &["--stop-grace", "1s"]);
+    assert_eq!(r.code(), 7, "{}", r.all());
+    assert_gone(&d, &["member"], &r);
+    let file = d.steps(&format!(
+        "steps:\n- name: long\n  command: [sh, -c, {long:?}]\n",
+        long = spawner(&d, "long", "wait"),
+    ));
+    let r = run_steps(&file, &["--stop-grace", "1s", "--timeout", "500ms"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert_gone(&d, &["long"], &r);
+}
+
+fn start_run(file: &Path, extra: &[&str]) -> std::process::Child {
+    initbox()
+        .args(["run", "-f"])
+        .arg(file)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_file(p: &Path) {
+    let started = std::time::Instant::now();
+    while !p.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{p:?} never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_stops_the_steps_and_still_prints_a_true_summary() {
+    let d = Dir::new();
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: first\n  command: ['true']\n\
+         - name: busy\n  command: [sh, -c, {busy:?}]\n\
+         - name: later\n  command: ['true']\n",
+        busy = spawner(
+            &d,
+            "busy",
+            &format!("touch {}; wait", d.path("busy.up").display())
+        ),
+    ));
+    let child = start_run(&file, &["--stop-grace", "1s"]);
+    wait_for_file(&d.path("busy.up"));
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let r = wait_child(child, Duration::from_secs(20));
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("first".into(), "ok".into()),
+            ("busy".into(), "interrupted".into()),
+            ("later".into(), "skipped".into())
+        ],
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("not started: the run was stopped by SIGTERM"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(" WARN 3 steps: 1 ok, 1 failed, 0 failed but ignored, 1 not run"),
+        "{}",
+        r.stderr
+    );
+    assert_gone(&d, &["busy"], &r);
+}
+
+#[test]
+fn the_summary_tells_the_truth_about_deadlines_and_background_commands() {
+    let d = Dir::new();
+    let closed = free_port();
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: helper\n  command: [sh, -c, 'exit 3']\n  background: true\n\
+         - name: keeper\n  command: [sleep, '60']\n  background: true\n\
+         - name: settle\n  command: [sleep, '0.3']\n\
+         - name: wait\n  applet: wait-for-tcp\n  args: ['127.0.0.1:{closed}', --timeout, 0]\n\
+         - name: after\n  command: ['true']\n"
+    ));
+    let r = run_steps(&file, &["--timeout", "1s"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("helper".into(), "exited".into()),
+            ("keeper".into(), "background".into()),
+            ("settle".into(), "ok".into()),
+            ("wait".into(), "interrupted".into()),
+            ("after".into(), "skipped".into()),
+        ],
+        "{}",
+        r.stderr
+    );
+    let row = |name: &str| {
+        r.stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("helper").contains("exited with 3 on its own"),
+        "{}",
+        r.stderr
+    );
+    assert!(row("helper").contains(" 3 "), "code 3: {}", r.stderr);
+    assert!(row("wait").contains("124"), "{}", r.stderr);
+    assert!(
+        row("after").contains("not started: the run's --timeout of 1.00s passed"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(
+            " ERROR 5 steps: 1 ok, 1 failed, 0 failed but ignored, 1 not run, 2 background, in "
+        ),
+        "{}",
+        r.stderr
+    );
+
+    // A background command that cannot start is in the table with its code.
+    let file = d.steps(
+        "steps:\n- name: ghost\n  command: [no-such-program-xyz]\n  background: true\n\
+         - name: after\n  command: ['true']\n",
+    );
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 127, "{}", r.all());
+    assert_eq!(
+        table(&r.stderr),
+        vec![
+            ("ghost".into(), "FAILED".into()),
+            ("after".into(), "skipped".into())
+        ],
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("127"), "{}", r.stderr);
+}
+
+#[test]
+fn a_steps_stop_grace_bounds_the_wait_for_a_command_ignoring_sigterm() {
+    let d = Dir::new();
+    let file = d.steps(
+        "steps:\n- name: stubborn\n  command: [sh, -c, \"trap '' TERM; sleep 60\"]\n  \
+         timeout: 300ms\n  stop-grace: 200ms\n",
+    );
+    // The run's own grace is long: the step's applies.
+    let r = run_steps(&file, &["--stop-grace", "50s"]);
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.elapsed < Duration::from_secs(20), "{:?}", r.elapsed);
+    let file = d.steps("steps:\n- {applet: wait-for-tcp, args: ['127.0.0.1:1'], stop-grace: 1s}\n");
+    let r = run_steps(&file, &[]);
+    assert_one_line_error(&r, 3, "'stop-grace' is only for 'command:' steps");
+}
+
+#[test]
+fn steps_file_errors_say_what_and_where() {
+    let d = Dir::new();
+    let file = d.steps("steps:\n- name: ok\n  command: ['true']\n- name: bad\n  applet: notify\n  args: [{x: 1}]\n");
+    let r = run_steps(&file, &[]);
+    assert_one_line_error(
+        &r,
+        3,
+        "step 2 ('bad'): args item 1 must be a string or number, not a mapping",
+    );
+    assert!(!r.stderr.contains("untagged"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("steps.yaml, line 4: step 2"),
+        "{}",
+        r.stderr
+    );
+    let file = d.steps("steps:\n- name: abs\n  command: [/nonexistent/dir/prog]\n");
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 127, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("'/nonexistent/dir/prog' not found: does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("PATH"), "{}", r.stderr);
+}
+
+#[test]
+fn applet_lines_inside_a_step_carry_its_name_in_text_and_json() {
+    let d = Dir::new();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let file = d.steps(&format!(
+        "steps:\n- name: db\n  applet: wait-for-tcp\n  args: ['127.0.0.1:{port}']\n"
+    ));
+    let r = run_steps(&file, &[]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let ready: Vec<&str> = r.stderr.lines().filter(|l| l.contains(" ready ")).collect();
+    assert!(!ready.is_empty(), "{}", r.stderr);
+    for line in ready {
+        assert!(line.contains("step{name=db}"), "{line}");
+    }
+    let r = run_steps(&file, &["--log-format", "json"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let mut seen = 0;
+    for line in r.stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["message"] == "ready" {
+            seen += 1;
+            assert_eq!(v["spans"][0]["name"], "step", "{line}");
+            assert_eq!(v["spans"][0]["step"], "db", "{line}");
+            // One key per name: the span's field does not collide with its name.
+            assert_eq!(line.matches("\"name\"").count(), 1, "{line}");
+        }
+    }
+    assert_eq!(seen, 1, "{}", r.stderr);
+}
+
+#[test]
+fn sigterm_reaches_background_commands_while_a_stubborn_step_is_still_stopping() {
+    let d = Dir::new();
+    let termed = d.path("bg.termed");
+    let up = d.path("fg.up");
+    let file = d.steps(&format!(
+        "steps:\n\
+         - name: bg\n  command: [sh, -c, {bg:?}]\n  background: true\n\
+         - name: fg\n  command: [sh, -c, {fg:?}]\n",
+        bg = format!(
+            "trap 'touch {}; exit 0' TERM; sleep 60 & wait",
+            termed.display()
+        ),
+        fg = format!("trap '' TERM; touch {}; sleep 60", up.display()),
+    ));
+    let child = start_run(&file, &["--stop-grace", "4s"]);
+    wait_for_file(&up);
+    // SAFETY: signalling a child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    // The foreground step ignores SIGTERM for its whole grace period (4 s); the background
+    // command gets SIGTERM at the same moment, not after.
+    std::thread::sleep(Duration::from_millis(2000));
+    assert!(
+        termed.exists(),
+        "the background command was not signalled with the step"
+    );
+    let r = wait_child(child, Duration::from_secs(30));
+    assert_eq!(r.code(), 143, "{}", r.all());
+    assert!(r.stderr.contains("STEP "), "summary: {}", r.stderr);
 }

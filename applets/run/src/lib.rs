@@ -13,17 +13,21 @@ mod steps;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
+use initbox_runtime::child::orphans;
 use initbox_runtime::duration::{self, human};
 use initbox_runtime::exec::Command as ExecCommand;
 use initbox_runtime::inprocess::{self, AppletFuture};
 use initbox_runtime::logging::LogFormat;
-use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, child, redact};
+use initbox_runtime::{Applet, Code, Failure, LogArgs, Outcome, child, redact, signals};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span, warn};
 
 pub use steps::{Action, Item, Plan, Step};
 
@@ -92,6 +96,10 @@ impl Applet for Args {
         &self.log
     }
 
+    fn handles_signals() -> bool {
+        true
+    }
+
     async fn run(self) -> Result<Outcome, Failure> {
         let plan = load(&self.file)?;
         let prepared = prepare(&plan)?;
@@ -104,37 +112,134 @@ impl Applet for Args {
             print_plan(&plan);
             return Ok(Outcome::OK);
         }
+        // Signals are watched here (not by the front), so the run ends in order: steps
+        // stopped, background commands stopped, the summary printed.
+        let mut shutdown = signals::Shutdown::install();
+        signals::set_stop_grace(SUMMARY_GRACE);
         if let Some(dir) = &plan.workdir {
             std::env::set_current_dir(dir)
                 .map_err(|e| Failure::invalid_input(format!("workdir {}: {e}", dir.display())))?;
         }
+        // Orphans of the steps (daemons that left their process group) come back to initbox.
+        let subreaper = orphans::become_subreaper();
         let started = Instant::now();
+        let (stop_tx, stop_rx) = watch::channel(None);
         let mut runner = Runner {
             grace: self.stop_grace,
-            ..Runner::default()
+            json: self.log.log_format == LogFormat::Json,
+            stop: stop_rx,
+            results: Vec::new(),
+            background: Background::default(),
+            pending: Vec::new(),
+            order: Vec::new(),
         };
-        let deadline =
-            initbox_runtime::Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
-        let result = deadline
-            .run(runner.run_all(prepared), || {
-                "initbox run did not finish".into()
-            })
-            .await;
+        let deadline_at = (!self.timeout.is_zero()).then(|| started + self.timeout);
+        // The running steps and the background commands get SIGTERM at once.
+        let background = runner.background.clone();
+        let result = {
+            let mut work = std::pin::pin!(runner.run_all(prepared));
+            loop {
+                let stopping = stop_tx.borrow().is_some();
+                tokio::select! {
+                    r = &mut work => break r,
+                    signo = shutdown.received(), if !stopping => {
+                        stop_tx.send_replace(Some(Stop::Signal(signo)));
+                        background.terminate();
+                    }
+                    () = tokio::time::sleep_until(deadline_at.unwrap_or(started)),
+                        if deadline_at.is_some() && !stopping => {
+                        stop_tx.send_replace(Some(Stop::Deadline(self.timeout)));
+                        background.terminate();
+                    }
+                }
+            }
+        };
+        let stop = *stop_tx.borrow();
+        // A stop between two steps (or after the last one) still fails the run.
+        let result = match (result, stop) {
+            (Ok(_), Some(stop)) => Err(stop.failure()),
+            (r, _) => r,
+        };
         runner.stop_background().await;
-        runner.mark_unfinished();
+        // Children of applets stopped on the way, then whatever escaped its process group.
+        let grace = self.stop_grace;
+        let _ = tokio::task::spawn_blocking(move || {
+            child::wait_for_stopping();
+            if subreaper {
+                sweep(None, grace);
+            }
+        })
+        .await;
+        let skipped_why = match stop {
+            Some(stop) => format!("not started: {}", stop.text()),
+            None => "an earlier step failed".to_string(),
+        };
+        runner.mark_unfinished(&skipped_why);
         runner.sort_results();
         report(
             &runner.results,
             started.elapsed(),
-            self.log.quiet,
-            self.log.log_format,
+            &self.log,
+            result.as_ref().err(),
         );
         let outcome = result?;
+        // The follow-up command must not inherit the subreaper role.
+        orphans::stop_being_subreaper();
         match outcome {
             Some(exec) => Ok(Outcome::Exec(exec)),
             None if self.command.is_empty() => Ok(Outcome::OK),
             None => Ok(Outcome::Exec(ExecCommand::new(self.command))),
         }
+    }
+}
+
+/// Time the signal watchdog leaves the run to stop its steps and print the summary after
+/// SIGTERM/SIGINT (stopping a command extends it by that command's grace period).
+const SUMMARY_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the whole run stops before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// `--timeout` passed.
+    Deadline(Duration),
+    /// SIGTERM or SIGINT.
+    Signal(i32),
+}
+
+impl Stop {
+    fn text(self) -> String {
+        match self {
+            Stop::Deadline(d) => format!("the run's --timeout of {} passed", human(d)),
+            Stop::Signal(s) => format!("the run was stopped by {}", signals::name(s)),
+        }
+    }
+
+    fn failure(self) -> Failure {
+        match self {
+            Stop::Deadline(d) => Failure::deadline(format!(
+                "initbox run did not finish within its --timeout of {}",
+                human(d)
+            )),
+            Stop::Signal(s) => {
+                Failure::new(Code::signal(s), format!("stopped by {}", signals::name(s)))
+            }
+        }
+    }
+}
+
+/// Stop the orphans re-parented to initbox (with `tag`: only those of one step), repeatedly,
+/// since stopping a daemon may orphan its own children.
+fn sweep(tag: Option<&str>, grace: Duration) {
+    for _ in 0..5 {
+        let found = orphans::find(&[], tag);
+        if found.is_empty() {
+            return;
+        }
+        info!(
+            processes = found.len(),
+            "stopping processes a step left behind outside its process group"
+        );
+        orphans::stop(&found, grace);
     }
 }
 
@@ -260,12 +365,15 @@ pub enum Status {
     Failed(Failure),
     /// Failed, but the step has `continue-on-error: true`.
     Ignored(Failure),
+    /// Running when the whole run was stopped (`--timeout`, SIGTERM/SIGINT).
+    Interrupted(Failure),
     /// Stopped because another step of its parallel group failed.
     Cancelled,
-    /// Not started because an earlier step failed.
-    Skipped,
-    /// A background command, running until the end.
-    Background,
+    /// Not started; why.
+    Skipped(String),
+    /// A background command: stopped at the end of the run, or ended on its own before
+    /// (its exit status).
+    Background(Option<ExitStatus>),
 }
 
 #[derive(Debug, Clone)]
@@ -276,19 +384,74 @@ pub struct StepResult {
     pub elapsed: Duration,
 }
 
-#[derive(Default)]
 struct Runner {
     results: Vec<StepResult>,
-    background: Vec<(String, child::Running)>,
-    /// Time between SIGTERM and SIGKILL when a command is stopped.
+    /// Shared with the run's driver, which sends SIGTERM to them the moment the run stops.
+    background: Background,
+    /// Time between SIGTERM and SIGKILL when a command is stopped (a step's `stop-grace`
+    /// overrides it).
     grace: Duration,
+    /// JSON logs (the step span's field is `step` there: `name` is the span's own key).
+    json: bool,
+    /// Set when the whole run stops early.
+    stop: watch::Receiver<Option<Stop>>,
     /// Steps not yet finished, in order, for the summary (skipped if the run stops early).
     pending: Vec<(String, String)>,
     /// Declaration order of the steps, so the summary follows the file.
     order: Vec<String>,
 }
 
-type StepOutput = (Result<Option<ExecCommand>, Failure>, Duration);
+/// How a step's work ended.
+enum StepEnd {
+    Done(Result<Option<ExecCommand>, Failure>),
+    /// The whole run stopped while it ran.
+    Interrupted(Stop),
+    /// Another step of its group failed.
+    Cancelled,
+}
+
+/// What stops a running step early: the whole run stopping, or its group failing.
+#[derive(Clone)]
+struct Stops {
+    run: watch::Receiver<Option<Stop>>,
+    group: Option<watch::Receiver<bool>>,
+}
+
+impl Stops {
+    async fn wait(mut self) -> StepEnd {
+        let run = async {
+            let stop = match self.run.wait_for(Option::is_some).await {
+                Ok(stop) => *stop,
+                Err(_) => None,
+            };
+            match stop {
+                Some(s) => StepEnd::Interrupted(s),
+                None => std::future::pending().await,
+            }
+        };
+        let group = async {
+            if let Some(g) = &mut self.group
+                && g.wait_for(|c| *c).await.is_ok()
+            {
+                return StepEnd::Cancelled;
+            }
+            std::future::pending().await
+        };
+        tokio::select! {
+            biased;
+            end = run => end,
+            end = group => end,
+        }
+    }
+}
+
+/// What a step needs besides itself.
+#[derive(Clone)]
+struct StepCtx {
+    grace: Duration,
+    json: bool,
+    stops: Stops,
+}
 
 impl Runner {
     async fn run_all(&mut self, items: Vec<PreparedItem>) -> Result<Option<ExecCommand>, Failure> {
@@ -304,6 +467,9 @@ impl Runner {
         let total = items.len();
         let mut final_exec = None;
         for (i, item) in items.into_iter().enumerate() {
+            if self.stop.borrow().is_some() {
+                break;
+            }
             let last = i + 1 == total;
             match item {
                 PreparedItem::Step(p) if p.step.is_background() => {
@@ -311,8 +477,8 @@ impl Runner {
                 }
                 PreparedItem::Step(p) => {
                     let step = p.step.clone();
-                    let (result, elapsed) = run_step(p, self.grace).await;
-                    let exec = self.record(&step, result, elapsed, last)?;
+                    let (end, elapsed) = run_step(p, self.ctx(None)).await;
+                    let exec = self.record(&step, end, elapsed, last)?;
                     if exec.is_some() {
                         final_exec = exec;
                     }
@@ -325,21 +491,42 @@ impl Runner {
         Ok(final_exec)
     }
 
+    fn ctx(&self, group: Option<watch::Receiver<bool>>) -> StepCtx {
+        StepCtx {
+            grace: self.grace,
+            json: self.json,
+            stops: Stops {
+                run: self.stop.clone(),
+                group,
+            },
+        }
+    }
+
     /// Record a finished step; `Err` stops the run.
     fn record(
         &mut self,
         step: &Step,
-        result: Result<Option<ExecCommand>, Failure>,
+        end: StepEnd,
         elapsed: Duration,
         may_exec: bool,
     ) -> Result<Option<ExecCommand>, Failure> {
         self.pending.retain(|(n, _)| n != &step.name);
-        let result = match result {
-            Ok(Some(_)) if !may_exec => Err(Failure::usage(format!(
+        let result = match end {
+            StepEnd::Done(Ok(Some(_))) if !may_exec => Err(Failure::usage(format!(
                 "step '{}' asked to exec a command, which only the last step may do",
                 step.name
             ))),
-            other => other,
+            StepEnd::Done(r) => r,
+            StepEnd::Interrupted(stop) => {
+                let f = stop.failure();
+                warn!(step = %step.name, "step interrupted: {}", stop.text());
+                self.push(step, Status::Interrupted(f.clone()), elapsed);
+                return Err(f);
+            }
+            StepEnd::Cancelled => {
+                self.push(step, Status::Cancelled, elapsed);
+                return Ok(None);
+            }
         };
         let (status, outcome) = match result {
             Ok(exec) => {
@@ -355,59 +542,45 @@ impl Runner {
                 (Status::Failed(f.clone()), Err(f))
             }
         };
+        self.push(step, status, elapsed);
+        outcome
+    }
+
+    fn push(&mut self, step: &Step, status: Status, elapsed: Duration) {
         self.results.push(StepResult {
             name: step.name.clone(),
             what: step.what(),
             status,
             elapsed,
         });
-        outcome
     }
 
     async fn run_group(&mut self, name: &str, members: Vec<Prepared>) -> Result<(), Failure> {
         info!(group = %name, steps = members.len(), "starting parallel group");
         let steps: Vec<Step> = members.iter().map(|p| p.step.clone()).collect();
+        let (cancel, cancelled) = watch::channel(false);
         let mut set = JoinSet::new();
-        let grace = self.grace;
         for (idx, p) in members.into_iter().enumerate() {
-            set.spawn(async move { (idx, run_step(p, grace).await) });
+            let ctx = self.ctx(Some(cancelled.clone()));
+            set.spawn(async move { (idx, run_step(p, ctx).await) });
         }
         let mut first_failure = None;
-        let mut done = vec![false; steps.len()];
+        // Every member ends by itself (a cancelled command is stopped and waited for).
         while let Some(joined) = set.join_next().await {
-            let (idx, (result, elapsed)) = match joined {
-                Ok(r) => r,
-                Err(e) if e.is_cancelled() => continue,
-                Err(e) => {
-                    return Err(Failure::failed(format!(
-                        "group '{name}': a step task failed: {e}"
-                    )));
-                }
-            };
-            done[idx] = true;
-            if let Err(f) = self.record(&steps[idx], result, elapsed, false)
+            let (idx, (end, elapsed)) = joined
+                .map_err(|e| Failure::failed(format!("group '{name}': a step task failed: {e}")))?;
+            if let Err(f) = self.record(&steps[idx], end, elapsed, false)
                 && first_failure.is_none()
             {
                 first_failure = Some(f);
                 // Fail fast: the group cannot succeed any more.
-                set.abort_all();
+                cancel.send_replace(true);
             }
         }
-        if let Some(f) = first_failure {
-            for (i, s) in steps.iter().enumerate() {
-                if !done[i] {
-                    self.pending.retain(|(n, _)| n != &s.name);
-                    self.results.push(StepResult {
-                        name: s.name.clone(),
-                        what: s.what(),
-                        status: Status::Cancelled,
-                        elapsed: Duration::ZERO,
-                    });
-                }
-            }
-            return Err(f);
+        match first_failure {
+            Some(f) => Err(f),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn start_background(&mut self, step: Step) -> Result<(), Failure> {
@@ -415,33 +588,39 @@ impl Runner {
             return Ok(());
         };
         self.pending.retain(|(n, _)| n != &step.name);
-        let child = command(argv, env, self.grace)
-            .spawn()
-            .map_err(|f| f.context(format!("step '{}'", step.name)))?;
+        let grace = step.stop_grace.unwrap_or(self.grace);
+        let child = match command(argv, env, grace, &tag(&step)).spawn() {
+            Ok(child) => child,
+            Err(f) => {
+                let f = f.context(format!("step '{}'", step.name));
+                self.push(&step, Status::Failed(f.clone()), Duration::ZERO);
+                return Err(f);
+            }
+        };
         info!(step = %step.name, pid = child.id(), "background command started");
-        self.results.push(StepResult {
-            name: step.name.clone(),
-            what: step.what(),
-            status: Status::Background,
-            elapsed: Duration::ZERO,
-        });
-        self.background.push((step.name, child));
+        self.push(&step, Status::Background(None), Duration::ZERO);
+        self.background.add(step.name, child);
         Ok(())
     }
 
     /// SIGTERM every background command's process group at once, then wait for each group
-    /// (SIGKILL what is left after the grace period).
+    /// (SIGKILL what is left after the grace period). A command that already ended on its
+    /// own keeps its exit status in the summary.
     async fn stop_background(&mut self) {
-        let mut running = Vec::new();
-        for (name, mut child) in std::mem::take(&mut self.background) {
-            if let Some(status) = child.try_wait() {
+        self.background.terminate();
+        for Bg {
+            name,
+            child,
+            exited,
+            ..
+        } in self.background.take()
+        {
+            if let Some(status) = exited {
                 warn!(step = %name, status = %child::describe(&status), "background command had already exited");
+                if let Some(r) = self.results.iter_mut().find(|r| r.name == name) {
+                    r.status = Status::Background(Some(status));
+                }
             }
-            // Also when it exited: what it started in its group is stopped with it.
-            child.terminate();
-            running.push((name, child));
-        }
-        for (name, child) in running {
             child.stop().await;
             info!(step = %name, "background command stopped");
         }
@@ -453,68 +632,154 @@ impl Runner {
         self.results.sort_by_key(|r| rank(&r.name));
     }
 
-    fn mark_unfinished(&mut self) {
+    fn mark_unfinished(&mut self, why: &str) {
         for (name, what) in std::mem::take(&mut self.pending) {
             self.results.push(StepResult {
                 name,
                 what,
-                status: Status::Skipped,
+                status: Status::Skipped(why.to_string()),
                 elapsed: Duration::ZERO,
             });
         }
     }
 }
 
-/// Run one step (applet in-process or a command), bounded by its timeout, inside a span that
-/// puts the step's name on every log line it writes.
-async fn run_step(p: Prepared, grace: Duration) -> StepOutput {
+/// The background commands.
+#[derive(Clone, Default)]
+struct Background(Arc<Mutex<Vec<Bg>>>);
+
+struct Bg {
+    name: String,
+    child: child::Running,
+    /// Its exit status if it ended on its own, before it was sent SIGTERM.
+    exited: Option<ExitStatus>,
+    termed: bool,
+}
+
+impl Background {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Bg>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add(&self, name: String, child: child::Running) {
+        self.lock().push(Bg {
+            name,
+            child,
+            exited: None,
+            termed: false,
+        });
+    }
+
+    /// SIGTERM to every group now (once), noting first which commands had ended on their own.
+    /// Also when one exited: what it started in its group is stopped with it.
+    fn terminate(&self) {
+        for bg in self.lock().iter_mut().filter(|bg| !bg.termed) {
+            bg.exited = bg.child.try_wait();
+            bg.termed = true;
+            bg.child.terminate();
+        }
+    }
+
+    fn take(&self) -> Vec<Bg> {
+        std::mem::take(&mut *self.lock())
+    }
+}
+
+/// The tag a command step passes to everything it starts (see [`orphans`]).
+fn tag(step: &Step) -> String {
+    format!("{}:{}", std::process::id(), step.name)
+}
+
+/// Run one step (applet in-process or a command), bounded by its timeout and stopped when
+/// the run stops or its group fails, inside a span that puts the step's name on every log
+/// line it writes.
+async fn run_step(p: Prepared, ctx: StepCtx) -> (StepEnd, Duration) {
     let Prepared { step, group, work } = p;
-    let span = match &group {
-        Some(g) => info_span!("step", name = %step.name, group = %g),
-        None => info_span!("step", name = %step.name),
+    let span = match (&group, ctx.json) {
+        (Some(g), false) => info_span!("step", name = %step.name, group = %g),
+        (None, false) => info_span!("step", name = %step.name),
+        (Some(g), true) => info_span!("step", step = %step.name, group = %g),
+        (None, true) => info_span!("step", step = %step.name),
     };
     let started = Instant::now();
     let body = async move {
         info!(what = %step.what(), "starting");
-        let work = async {
-            match (work, &step.action) {
-                (Work::Applet(fut), _) => match fut.await {
-                    Ok(Outcome::Exit(Code::OK)) => Ok(None),
-                    Ok(Outcome::Exit(code)) => {
-                        Err(Failure::new(code, format!("exited with {code}")))
-                    }
-                    Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
-                    Err(f) => Err(f),
-                },
-                (Work::Command, Action::Command { argv, env, .. }) => command(argv, env, grace)
-                    .run()
-                    .await?
-                    .check()
-                    .map(|()| None),
-                (Work::Command, Action::Applet { .. }) => Err(Failure::failed(
-                    "internal: applet step without parsed arguments",
-                )),
+        let timeout = step.timeout;
+        let timed_out = || {
+            Failure::deadline(format!(
+                "did not finish within its timeout of {}",
+                human(timeout.unwrap_or_default())
+            ))
+        };
+        let limit = async move {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
             }
         };
-        match step.timeout {
-            None => work.await,
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::deadline(format!(
-                    "did not finish within its timeout of {}",
-                    human(limit)
-                ))),
-            },
+        match (work, &step.action) {
+            (Work::Applet(fut), _) => {
+                let fut = async {
+                    match fut.await {
+                        Ok(Outcome::Exit(Code::OK)) => Ok(None),
+                        Ok(Outcome::Exit(code)) => {
+                            Err(Failure::new(code, format!("exited with {code}")))
+                        }
+                        Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
+                        Err(f) => Err(f),
+                    }
+                };
+                // Dropped when stopped: its children are stopped by the runtime.
+                tokio::select! {
+                    r = fut => StepEnd::Done(r),
+                    () = limit => StepEnd::Done(Err(timed_out())),
+                    end = ctx.stops.wait() => end,
+                }
+            }
+            (Work::Command, Action::Command { argv, env, .. }) => {
+                let grace = step.stop_grace.unwrap_or(ctx.grace);
+                let tag = tag(&step);
+                let running = match command(argv, env, grace, &tag).spawn() {
+                    Ok(r) => r,
+                    Err(f) => return StepEnd::Done(Err(f)),
+                };
+                let mut cut = None;
+                let stopper = async {
+                    cut = Some(tokio::select! {
+                        () = limit => StepEnd::Done(Err(timed_out())),
+                        end = ctx.stops.wait() => end,
+                    });
+                };
+                let finished = running.wait_or_stop(stopper).await;
+                // Whatever it started outside its process group goes with it.
+                let _ = tokio::task::spawn_blocking(move || sweep(Some(&tag), grace)).await;
+                match (finished, cut) {
+                    (Err(f), _) => StepEnd::Done(Err(f)),
+                    (Ok(Some(done)), _) => StepEnd::Done(done.check().map(|()| None)),
+                    (Ok(None), Some(end)) => end,
+                    (Ok(None), None) => StepEnd::Done(Err(timed_out())),
+                }
+            }
+            (Work::Command, Action::Applet { .. }) => StepEnd::Done(Err(Failure::failed(
+                "internal: applet step without parsed arguments",
+            ))),
         }
     };
-    let result = body.instrument(span).await;
-    (result, started.elapsed())
+    let end = body.instrument(span).await;
+    (end, started.elapsed())
 }
 
-/// A step's command: its own process group, stopped with `grace` between SIGTERM and SIGKILL.
-fn command(argv: &[OsString], env: &[(String, String)], grace: Duration) -> child::Command {
+/// A step's command: its own process group, stopped with `grace` between SIGTERM and SIGKILL,
+/// tagged so that what it starts can be found after it left the group.
+fn command(
+    argv: &[OsString],
+    env: &[(String, String)],
+    grace: Duration,
+    tag: &str,
+) -> child::Command {
     child::Command::new(argv.iter().cloned())
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs([(orphans::TAG_VAR, tag)])
         .grace(grace)
 }
 
@@ -523,41 +788,53 @@ fn status_text(s: &Status) -> (&'static str, i32, String) {
         Status::Ok => ("ok", 0, String::new()),
         Status::Failed(f) => ("FAILED", f.code.as_i32(), f.to_string()),
         Status::Ignored(f) => ("failed, ignored", f.code.as_i32(), f.to_string()),
+        Status::Interrupted(f) => ("interrupted", f.code.as_i32(), f.to_string()),
         Status::Cancelled => ("cancelled", 0, "another step of its group failed".into()),
-        Status::Skipped => ("skipped", 0, "an earlier step failed".into()),
-        Status::Background => ("background", 0, "stopped at the end of the run".into()),
+        Status::Skipped(why) => ("skipped", 0, why.clone()),
+        Status::Background(None) => ("background", 0, "stopped at the end of the run".into()),
+        Status::Background(Some(st)) => (
+            "exited",
+            child::code_of(st).as_i32(),
+            format!(
+                "{} on its own, before the end of the run",
+                child::describe(st)
+            ),
+        ),
     }
 }
 
-/// The summary: a table on stderr (text logs) or one JSON log line per step; then one line.
-fn report(results: &[StepResult], total: Duration, quiet: bool, format: LogFormat) {
+/// The summary: a table on stderr (text logs) or one JSON log line per step; then one line,
+/// at the level of the run's end (INFO ok, WARN stopped by a signal, ERROR failed).
+fn report(results: &[StepResult], total: Duration, log: &LogArgs, failure: Option<&Failure>) {
     let count = |f: fn(&Status) -> bool| results.iter().filter(|r| f(&r.status)).count();
     let ok = count(|s| matches!(s, Status::Ok));
-    let failed = count(|s| matches!(s, Status::Failed(_)));
+    let failed = count(|s| matches!(s, Status::Failed(_) | Status::Interrupted(_)));
     let ignored = count(|s| matches!(s, Status::Ignored(_)));
-    let not_run = count(|s| matches!(s, Status::Skipped | Status::Cancelled));
-    match format {
+    let not_run = count(|s| matches!(s, Status::Skipped(_) | Status::Cancelled));
+    let background = count(|s| matches!(s, Status::Background(_)));
+    match log.log_format {
         LogFormat::Json => {
             for r in results {
                 let (result, code, detail) = status_text(&r.status);
                 info!(step = %r.name, what = %r.what, result, code, elapsed = %human(r.elapsed), detail = %detail, "step summary");
             }
         }
-        LogFormat::Text if !quiet => {
+        LogFormat::Text if !log.quiet => {
             let _ = std::io::stderr().write_all(table(results).as_bytes());
         }
         LogFormat::Text => {}
     }
     let line = format!(
-        "{} step{}: {ok} ok, {failed} failed, {ignored} failed but ignored, {not_run} not run, in {}",
+        "{} step{}: {ok} ok, {failed} failed, {ignored} failed but ignored, {not_run} not run, \
+         {background} background, in {}",
         results.len(),
         if results.len() == 1 { "" } else { "s" },
         human(total)
     );
-    if failed > 0 {
-        warn!("{line}");
-    } else {
-        info!("{line}");
+    match failure.map(|f| f.code.as_i32()) {
+        None => info!("{line}"),
+        Some(c) if c > 128 && c < 160 => warn!("{line}"),
+        Some(_) => error!("{line}"),
     }
 }
 
@@ -575,7 +852,7 @@ pub fn table(results: &[StepResult]) -> String {
         let (result, code, detail) = status_text(&r.status);
         let time = if matches!(
             r.status,
-            Status::Skipped | Status::Cancelled | Status::Background
+            Status::Skipped(_) | Status::Cancelled | Status::Background(_)
         ) {
             "-".to_string()
         } else {

@@ -11,25 +11,27 @@ use initbox_runtime::duration;
 use serde::Deserialize;
 use serde_norway::Value;
 
-/// One scalar YAML value used as a command-line word (`5`, `true` and `"5s"` are all words).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Word {
-    Text(String),
-    Int(i64),
-    Float(f64),
-    Bool(bool),
-}
-
-impl Word {
-    fn into_string(self) -> String {
-        match self {
-            Word::Text(s) => s,
-            Word::Int(i) => i.to_string(),
-            Word::Float(f) => f.to_string(),
-            Word::Bool(b) => b.to_string(),
+/// One scalar YAML value as a command-line word (`5`, `true` and `"5s"` are all words);
+/// `what` names it in the error for anything else ("args item 2").
+fn word(value: Value, at: &str, what: &str) -> Result<String, String> {
+    let kind = match value {
+        Value::String(s) => return Ok(s),
+        Value::Bool(b) => return Ok(b.to_string()),
+        Value::Number(n) => {
+            return Ok(match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => i.to_string(),
+                (None, Some(f)) => f.to_string(),
+                (None, None) => n.to_string(),
+            });
         }
-    }
+        Value::Null => "empty (null)",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    };
+    Err(format!(
+        "{at}: {what} must be a string or number, not {kind}"
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,13 +48,14 @@ struct RawStep {
     name: Option<String>,
     applet: Option<String>,
     #[serde(default)]
-    args: Vec<Word>,
-    command: Option<Vec<Word>>,
+    args: Vec<Value>,
+    command: Option<Vec<Value>>,
     #[serde(default)]
-    env: BTreeMap<String, Word>,
+    env: BTreeMap<String, Value>,
     #[serde(default)]
     background: bool,
-    timeout: Option<Word>,
+    timeout: Option<Value>,
+    stop_grace: Option<Value>,
     #[serde(default)]
     continue_on_error: bool,
 }
@@ -82,6 +85,8 @@ pub struct Step {
     pub name: String,
     pub action: Action,
     pub timeout: Option<Duration>,
+    /// `command` steps: time between SIGTERM and SIGKILL when stopped (else `--stop-grace`).
+    pub stop_grace: Option<Duration>,
     pub continue_on_error: bool,
 }
 
@@ -150,8 +155,17 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
     let mut names = HashSet::new();
     let mut items = Vec::with_capacity(raw.steps.len());
     let last = raw.steps.len() - 1;
+    // Step `ordinal` (document order, members after their group) starts on this line.
+    let at = |ordinal: usize, msg: String| match step_line(text, ordinal) {
+        Some(line) => Failure::invalid_input(format!("{source}, line {line}: {msg}")),
+        None => bad(msg),
+    };
+    let mut ordinal = 0;
     for (i, value) in raw.steps.into_iter().enumerate() {
         let position = format!("step {}", i + 1);
+        let here = ordinal;
+        ordinal += 1;
+        let bad = |msg: String| at(here, msg);
         let is_group = matches!(&value, Value::Mapping(m) if m.contains_key("parallel"));
         if is_group {
             let group: RawGroup = serde_norway::from_value(value)
@@ -161,8 +175,10 @@ pub fn parse(text: &str, source: &str, dir: &Path, known: &[&str]) -> Result<Pla
                 return Err(bad(format!("{position} ('{gname}'): 'parallel' is empty")));
             }
             let mut steps = Vec::with_capacity(group.parallel.len());
+            ordinal += group.parallel.len();
             for (j, v) in group.parallel.into_iter().enumerate() {
                 let pos = format!("{position}.{} (in '{gname}')", j + 1);
+                let bad = |msg: String| at(here + 1 + j, msg);
                 if matches!(&v, Value::Mapping(m) if m.contains_key("parallel")) {
                     return Err(bad(format!("{pos}: parallel groups cannot be nested")));
                 }
@@ -230,9 +246,16 @@ fn step(
     let timeout = match raw.timeout {
         None => None,
         Some(w) => {
-            let text = w.into_string();
+            let text = word(w, &at, "'timeout'")?;
             let d = duration::parse(&text).map_err(|e| format!("{at}: timeout: {e}"))?;
             (!d.is_zero()).then_some(d)
+        }
+    };
+    let stop_grace = match raw.stop_grace {
+        None => None,
+        Some(w) => {
+            let text = word(w, &at, "'stop-grace'")?;
+            Some(duration::parse(&text).map_err(|e| format!("{at}: stop-grace: {e}"))?)
         }
     };
     let action = match (raw.applet, raw.command) {
@@ -251,6 +274,11 @@ fn step(
                     "{at}: 'env' is only for 'command:' steps (applets read the process environment)"
                 ));
             }
+            if stop_grace.is_some() {
+                return Err(format!(
+                    "{at}: 'stop-grace' is only for 'command:' steps (applets stop their own commands)"
+                ));
+            }
             if applet == "run" {
                 return Err(format!("{at}: a steps file cannot run 'run' itself"));
             }
@@ -266,11 +294,9 @@ fn step(
                 ));
             }
             let mut argv: Vec<OsString> = vec![applet.clone().into()];
-            argv.extend(
-                raw.args
-                    .into_iter()
-                    .map(|w| OsString::from(w.into_string())),
-            );
+            for (i, w) in raw.args.into_iter().enumerate() {
+                argv.push(word(w, &at, &format!("args item {}", i + 1))?.into());
+            }
             if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
                 return Err(format!(
                     "{at}: a follow-up command ('--') is only allowed in the last step \
@@ -294,18 +320,25 @@ fn step(
                      (it runs until the last step ends)"
                 ));
             }
-            let argv: Vec<String> = command.into_iter().map(Word::into_string).collect();
+            let argv = command
+                .into_iter()
+                .enumerate()
+                .map(|(i, w)| word(w, &at, &format!("'command' item {}", i + 1)))
+                .collect::<Result<Vec<String>, String>>()?;
             if let Some(i) = argv.iter().position(|w| w.contains('\0')) {
                 return Err(format!(
                     "{at}: word {} of 'command' contains a NUL byte, which no program can receive",
                     i + 1
                 ));
             }
-            let env: Vec<(String, String)> = raw
+            let env = raw
                 .env
                 .into_iter()
-                .map(|(k, v)| (k, v.into_string()))
-                .collect();
+                .map(|(k, v)| {
+                    let v = word(v, &at, &format!("'env' value of {k}"))?;
+                    Ok((k, v))
+                })
+                .collect::<Result<Vec<(String, String)>, String>>()?;
             for (k, v) in &env {
                 if k.is_empty() || k.contains('=') || k.contains('\0') {
                     return Err(format!(
@@ -331,6 +364,7 @@ fn step(
         name,
         action,
         timeout,
+        stop_grace,
         continue_on_error: raw.continue_on_error,
     })
 }
@@ -338,6 +372,141 @@ fn step(
 /// A parser's message in one line, without the file's text it quotes (it may hold secrets).
 fn one_line(s: &str) -> String {
     initbox_runtime::redact::without_input_values(s)
+}
+
+/// The line on which step number `target` starts, counting steps in document order with a
+/// parallel group's members right after the group (0 = the first step). serde keeps no
+/// positions in a parsed value, so the text is walked again and the parser asked where it
+/// stands when it reaches that step; only error messages pay for it.
+fn step_line(text: &str, target: usize) -> Option<usize> {
+    use serde::de::{
+        self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use std::cell::Cell;
+    use std::fmt;
+
+    #[derive(Clone, Copy)]
+    struct Walk<'a> {
+        seen: &'a Cell<usize>,
+        target: usize,
+    }
+    /// Fails on whatever it is given: the error carries the parser's position.
+    struct Here;
+    impl<'de> Visitor<'de> for Here {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("the step asked for")
+        }
+    }
+    /// The document: a mapping whose `steps` is a list of steps.
+    struct Doc<'a>(Walk<'a>);
+    /// A list of steps.
+    struct Steps<'a>(Walk<'a>);
+    /// One step (any value): counted, then walked for a `parallel` list.
+    struct StepSeed<'a>(Walk<'a>);
+    struct StepBody<'a>(Walk<'a>);
+
+    impl<'de> Visitor<'de> for Doc<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Value>()? {
+                if key.as_str() == Some("steps") {
+                    map.next_value_seed(Steps(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Steps<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Steps<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of steps")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(StepSeed(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for StepSeed<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            let n = self.0.seen.get();
+            self.0.seen.set(n + 1);
+            if n == self.0.target {
+                return d.deserialize_any(Here);
+            }
+            d.deserialize_any(StepBody(self.0))
+        }
+    }
+    impl<'de> Visitor<'de> for StepBody<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a step")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Value>()? {
+                if key.as_str() == Some("parallel") {
+                    map.next_value_seed(Steps(self.0))?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let seen = Cell::new(0);
+    let walk = Walk {
+        seen: &seen,
+        target,
+    };
+    let d = serde_norway::Deserializer::from_str(text);
+    match d.deserialize_map(Doc(walk)) {
+        Err(e) if seen.get() > target => e.location().map(|l| l.line()),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -369,6 +538,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_step() {
+        let text = "steps:\n  - applet: notify\n\n  - name: grp\n    parallel:\n      - {name: a, applet: notify}\n      - name: b\n        applet: nope\n  - {name: c, applet: notify, args: [{x: 1}]}\n";
+        let err = plan(text).unwrap_err();
+        assert!(
+            err.message.starts_with("steps.yaml, line 7: step 2.2"),
+            "{}",
+            err.message
+        );
+        let text = "steps:\n  - applet: notify\n  - {name: c, applet: notify, args: [{x: 1}]}\n";
+        let err = plan(text).unwrap_err();
+        assert_eq!(
+            err.message,
+            "steps.yaml, line 3: step 2 ('c'): args item 1 must be a string or number, not a mapping"
+        );
+        let err = plan("steps: [{applet: notify}, {applet: notify}]").unwrap_err();
+        assert!(
+            err.message.starts_with("steps.yaml, line 1: step 2:"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

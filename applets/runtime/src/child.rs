@@ -29,6 +29,8 @@ use tokio::task::JoinHandle;
 
 use crate::exit::{Code, Failure};
 
+pub mod orphans;
+
 /// Default time between SIGTERM and SIGKILL when a child is stopped.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// Grace period for commands run as checks (`wait-for --cmd`, `render-config --check-cmd`):
@@ -251,6 +253,18 @@ fn drain<R: AsyncRead + Unpin + Send + 'static>(
 pub fn spawn_failure(program: &std::ffi::OsStr, e: &io::Error) -> Failure {
     let shown = program.to_string_lossy();
     match e.kind() {
+        // A name with a slash is not looked up in PATH.
+        io::ErrorKind::NotFound if shown.contains('/') => {
+            let why = if std::path::Path::new(program).exists() {
+                "exists, but its interpreter (#! line) or loader does not"
+            } else {
+                "does not exist"
+            };
+            Failure::new(
+                Code::NOT_FOUND,
+                format!("command '{shown}' not found: {why}"),
+            )
+        }
         io::ErrorKind::NotFound => Failure::new(
             Code::NOT_FOUND,
             format!("command '{shown}' not found (checked PATH)"),
@@ -362,6 +376,44 @@ impl Running {
             elapsed,
             shown: std::mem::take(&mut self.shown),
         })
+    }
+
+    /// Wait for the child to exit, or stop it ([`Running::stop`]) when `stop` resolves first
+    /// (`None` then). Either way, what is left of its process group once it is gone is stopped
+    /// too (SIGTERM, grace period, SIGKILL), so nothing it started in its group outlives it.
+    pub async fn wait_or_stop(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<Option<Finished>, Failure> {
+        let status = {
+            let child = self.child.as_mut().expect("child until waited");
+            tokio::select! {
+                s = child.wait() => Some(s),
+                () = stop => None,
+            }
+        };
+        let Some(status) = status else {
+            self.stop().await;
+            return Ok(None);
+        };
+        let status =
+            status.map_err(|e| Failure::failed(format!("waiting for '{}': {e}", self.shown)))?;
+        self.child = None;
+        let elapsed = self.started.elapsed();
+        let stdout = collect(self.stdout.take()).await;
+        let stderr = collect(self.stderr.take()).await;
+        let shown = std::mem::take(&mut self.shown);
+        if self.target.group && self.target.alive() {
+            self.stop().await;
+        }
+        Ok(Some(Finished {
+            code: code_of(&status),
+            status,
+            stdout,
+            stderr,
+            elapsed,
+            shown,
+        }))
     }
 
     /// The exit status if the child has already exited (it is then reaped), `None` if it runs.

@@ -62,6 +62,12 @@ pub trait Applet: clap::Parser + Send + 'static {
     /// The logging flags of this applet.
     fn logging(&self) -> &LogArgs;
 
+    /// `true` if the applet watches SIGTERM/SIGINT itself ([`signals::Shutdown`]) and ends its
+    /// work in order (`run`: stop the steps, print the summary) instead of being dropped.
+    fn handles_signals() -> bool {
+        false
+    }
+
     /// Do the work.
     fn run(self) -> impl Future<Output = Result<Outcome, Failure>> + Send;
 }
@@ -186,6 +192,9 @@ pub fn launch<A: Applet>(args: A) -> ! {
         ),
     };
     let result = rt.block_on(async move {
+        if A::handles_signals() {
+            return args.run().await;
+        }
         let mut shutdown = signals::Shutdown::install();
         tokio::select! {
             biased;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{Instrument, info, warn};
 
 use crate::deadline::Deadline;
 use crate::duration::{self, human};
@@ -234,10 +234,14 @@ async fn once(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Result<Option<Str
     let mut set = JoinSet::new();
     for probe in probes {
         let args = args.clone();
-        set.spawn(async move {
-            let r = attempt(probe.as_ref(), &args, &deadline).await;
-            (probe.target(), r)
-        });
+        // In the caller's span: `run` puts the step's name on every line of its applets.
+        set.spawn(
+            async move {
+                let r = attempt(probe.as_ref(), &args, &deadline).await;
+                (probe.target(), r)
+            }
+            .in_current_span(),
+        );
     }
     let (mut ok, mut failures) = (Vec::new(), Vec::new());
     while let Some(joined) = set.join_next().await {
@@ -277,7 +281,7 @@ async fn wait_until_ready(probes: Vec<Arc<dyn Probe>>, args: &WaitArgs) -> Resul
         let state = Arc::new(Mutex::new(Progress::default()));
         states.push((probe.target(), Arc::clone(&state)));
         let args = args.clone();
-        set.spawn(async move { poll_one(probe, &args, &deadline, &state).await });
+        set.spawn(async move { poll_one(probe, &args, &deadline, &state).await }.in_current_span());
     }
     info!(
         targets = total,
