@@ -349,3 +349,217 @@ fn free_port_udp() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The stand-in DNS server of tests/fixtures/dns/zone-server.py (SERVFAIL and REFUSED for chosen
+/// names, which dnsmasq cannot be told to give), answering from a zone file.
+struct ZoneServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ZoneServer {
+    fn start(ip: &str, port: u16, zone: &str) -> ZoneServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("zone"), zone).unwrap();
+        let mut child = Command::new("python3")
+            .arg(zone_server_script())
+            .arg(dir.path().join("zone"))
+            .args([ip, &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "zone server did not start on {ip}:{port}"
+        );
+        ZoneServer { child, _dir: dir }
+    }
+}
+
+impl Drop for ZoneServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn zone_server_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dns/zone-server.py")
+}
+
+/// A zone server on port 53 of a loopback address of its own (resolv.conf cannot name a port)
+/// and a resolv.conf + hosts file pointing at it.
+struct SystemSetup {
+    _server: ZoneServer,
+    dir: tempfile::TempDir,
+}
+
+impl SystemSetup {
+    fn new(third_octet: u32, resolv_rest: &str, zone: &str) -> SystemSetup {
+        let ip = format!("127.{}.{}.53", 200 + third_octet, std::process::id() % 250);
+        let server = ZoneServer::start(&ip, 53, zone);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            format!("nameserver {ip}\n{resolv_rest}"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("hosts"), "").unwrap();
+        SystemSetup {
+            _server: server,
+            dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut c = initbox();
+        c.args(["wait-for-dns", "--once"])
+            .arg("--resolv-conf")
+            .arg(self.dir.path().join("resolv.conf"))
+            .arg("--hosts-file")
+            .arg(self.dir.path().join("hosts"))
+            .args(args);
+        run(&mut c, T)
+    }
+}
+
+#[test]
+fn servfail_on_a_search_candidate_is_not_absence() {
+    // Issue 23.11: glibc's getaddrinfo answers EAI_AGAIN here (gone.a.test SERVFAIL, the other
+    // candidates NXDOMAIN); the application cannot tell the name is gone, nor can initbox.
+    let s = SystemSetup::new(
+        1,
+        "search a.test b.test\n",
+        "gone.a.test SERVFAIL\nhere.b.test 10.3.0.1\n",
+    );
+    let r = s.run(&["--absent", "gone"]);
+    assert_eq!(r.code(), 1, "a SERVFAIL is not absence: {}", r.all());
+    assert!(r.stderr.contains("SERVFAIL"), "{}", r.stderr);
+    // A plain NXDOMAIN on every candidate is absence.
+    let r = s.run(&["--absent", "never"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+}
+
+#[test]
+fn a_refused_search_candidate_ends_the_search_as_glibc_does() {
+    // Issue 23.12: glibc's res_search stops the search list at a REFUSED answer and tries the
+    // name as given (checked with getent under this resolv.conf: see the comparison test).
+    let s = SystemSetup::new(
+        2,
+        "search a.test b.test\n",
+        "rf.a.test REFUSED\nrf.b.test 10.3.0.2\nrf2.a.test REFUSED\nrf2.b.test 10.3.0.3\nrf2 10.3.0.4\n",
+    );
+    let r = s.run(&["rf"]);
+    assert_eq!(r.code(), 1, "glibc never reaches rf.b.test: {}", r.all());
+    assert!(!r.stderr.contains("10.3.0.2"), "{}", r.stderr);
+    let r = s.run(&["rf2"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("10.3.0.4") && !r.stderr.contains("10.3.0.3"),
+        "the name as given, not the next search domain: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn srv_expect_matches_fully_qualified_targets() {
+    // Issue 23.13: SRV targets come back fully qualified (web.test.); an expected value with or
+    // without the trailing dot matches, and a relative one through the search list, as the
+    // README's example does for a headless Service (web-0.web -> web-0.web.ns.svc.cluster.local.).
+    let d = Dnsmasq::start("127.0.0.1", 0);
+    for want in ["web.test:8080", "web.test.:8080", "WEB.test.:8080"] {
+        let r = run(
+            direct(&d).args([
+                "--once",
+                "--type",
+                "srv",
+                "--expect",
+                want,
+                "_http._tcp.web.test",
+            ]),
+            T,
+        );
+        assert_eq!(r.code(), 0, "{want}: {}", r.all());
+    }
+    let r = run(
+        direct(&d).args([
+            "--once",
+            "--type",
+            "srv",
+            "--expect",
+            "web.test.:8081",
+            "_http._tcp.web.test",
+        ]),
+        T,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    // System mode: the README's example, a relative target expanded through the search list.
+    let ip = format!("127.{}.{}.53", 199, std::process::id() % 250);
+    let d = Dnsmasq::start(&ip, 53);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("resolv.conf"),
+        format!("nameserver {ip}\nsearch test\n"),
+    )
+    .unwrap();
+    let mut c = initbox();
+    c.args([
+        "wait-for-dns",
+        "--once",
+        "--type",
+        "srv",
+        "--expect",
+        "web:8080",
+    ])
+    .arg("--resolv-conf")
+    .arg(dir.path().join("resolv.conf"))
+    .arg("_http._tcp.web");
+    let r = run(&mut c, T);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    drop(d);
+}
+
+#[test]
+fn a_closed_server_port_fails_each_attempt_at_once() {
+    // Issue 23.14: nothing listens on the port, the kernel answers ICMP port unreachable: each
+    // attempt ends at once with "connection refused", and the summary counts the attempts.
+    let port = free_port_udp();
+    let server = format!("127.0.0.1:{port}");
+    let r = run(
+        initbox().args([
+            "wait-for-dns",
+            "--once",
+            "--attempt-timeout",
+            "30s",
+            "--server",
+            &server,
+            "x.test",
+        ]),
+        T,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
+    assert!(
+        r.elapsed < Duration::from_secs(15),
+        "not the 30 s attempt timeout: {:?}",
+        r.elapsed
+    );
+    let r = run(
+        initbox().args(["wait-for-dns", "-t", "1s", "--server", &server, "x.test"]),
+        T,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("after 0 attempts") && !r.stderr.contains("none yet"),
+        "{}",
+        r.stderr
+    );
+}
