@@ -564,6 +564,25 @@ fn a_closed_server_port_fails_each_attempt_at_once() {
     );
 }
 
+#[test]
+fn the_attempt_cut_short_by_the_deadline_is_counted() {
+    // Issue 23.14: a silent server and a deadline shorter than the attempt timeout: the summary
+    // said "after 0 attempts (last error: none yet)".
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let r = run(
+        initbox().args(["wait-for-dns", "-t", "1s", "--server", &addr, "x.test"]),
+        T,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("after 1 attempt (last error: no answer before the deadline)"),
+        "{}",
+        r.stderr
+    );
+}
+
 /// The zone every comparison case is resolved against (see zone-server.py for the format).
 const COMPARISON_ZONE: &str = "\
 db.a.test 10.1.0.1
