@@ -366,3 +366,432 @@ fn a_resolver_file_that_is_not_there_is_named_with_exit_3() {
         common::assert_one_line_error(&r, 3, missing);
     }
 }
+
+/// The stand-in DNS server of tests/fixtures/dns/zone-server.py (SERVFAIL and REFUSED for chosen
+/// names, which dnsmasq cannot be told to give), answering from a zone file.
+struct ZoneServer {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ZoneServer {
+    fn start(ip: &str, port: u16, zone: &str) -> ZoneServer {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("zone"), zone).unwrap();
+        let mut child = Command::new("python3")
+            .arg(zone_server_script())
+            .arg(dir.path().join("zone"))
+            .args([ip, &port.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "zone server did not start on {ip}:{port}"
+        );
+        ZoneServer { child, _dir: dir }
+    }
+}
+
+impl Drop for ZoneServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn zone_server_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dns/zone-server.py")
+}
+
+/// A zone server on port 53 of a loopback address of its own (resolv.conf cannot name a port)
+/// and a resolv.conf + hosts file pointing at it.
+struct SystemSetup {
+    _server: ZoneServer,
+    dir: tempfile::TempDir,
+}
+
+impl SystemSetup {
+    fn new(third_octet: u32, resolv_rest: &str, zone: &str) -> SystemSetup {
+        let ip = format!("127.{}.{}.53", 200 + third_octet, std::process::id() % 250);
+        let server = ZoneServer::start(&ip, 53, zone);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("resolv.conf"),
+            format!("nameserver {ip}\n{resolv_rest}"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("hosts"), "").unwrap();
+        SystemSetup {
+            _server: server,
+            dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let mut c = initbox();
+        c.args(["wait-for-dns", "--once"])
+            .arg("--resolv-conf")
+            .arg(self.dir.path().join("resolv.conf"))
+            .arg("--hosts-file")
+            .arg(self.dir.path().join("hosts"))
+            .args(args);
+        run(&mut c, T)
+    }
+}
+
+#[test]
+fn servfail_on_a_search_candidate_is_not_absence() {
+    // Issue 23.11: glibc's getaddrinfo answers EAI_AGAIN here (gone.a.test SERVFAIL, the other
+    // candidates NXDOMAIN); the application cannot tell the name is gone, nor can initbox.
+    let s = SystemSetup::new(
+        1,
+        "search a.test b.test\n",
+        "gone.a.test SERVFAIL\nhere.b.test 10.3.0.1\n",
+    );
+    let r = s.run(&["--absent", "gone"]);
+    assert_eq!(r.code(), 1, "a SERVFAIL is not absence: {}", r.all());
+    assert!(r.stderr.contains("SERVFAIL"), "{}", r.stderr);
+    // A plain NXDOMAIN on every candidate is absence.
+    let r = s.run(&["--absent", "never"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+}
+
+#[test]
+fn a_refused_search_candidate_ends_the_search_as_glibc_does() {
+    // Issue 23.12: glibc's res_search stops the search list at a REFUSED answer and tries the
+    // name as given (checked with getent under this resolv.conf: see the comparison test).
+    let s = SystemSetup::new(
+        2,
+        "search a.test b.test\n",
+        "rf.a.test REFUSED\nrf.b.test 10.3.0.2\nrf2.a.test REFUSED\nrf2.b.test 10.3.0.3\nrf2 10.3.0.4\n",
+    );
+    let r = s.run(&["rf"]);
+    assert_eq!(r.code(), 1, "glibc never reaches rf.b.test: {}", r.all());
+    assert!(!r.stderr.contains("10.3.0.2"), "{}", r.stderr);
+    let r = s.run(&["rf2"]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("10.3.0.4") && !r.stderr.contains("10.3.0.3"),
+        "the name as given, not the next search domain: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn srv_expect_matches_fully_qualified_targets() {
+    // Issue 23.13: SRV targets come back fully qualified (web.test.); an expected value with or
+    // without the trailing dot matches, and a relative one through the search list, as the
+    // README's example does for a headless Service (web-0.web -> web-0.web.ns.svc.cluster.local.).
+    let d = Dnsmasq::start("127.0.0.1", 0);
+    for want in ["web.test:8080", "web.test.:8080", "WEB.test.:8080"] {
+        let r = run(
+            direct(&d).args([
+                "--once",
+                "--type",
+                "srv",
+                "--expect",
+                want,
+                "_http._tcp.web.test",
+            ]),
+            T,
+        );
+        assert_eq!(r.code(), 0, "{want}: {}", r.all());
+    }
+    let r = run(
+        direct(&d).args([
+            "--once",
+            "--type",
+            "srv",
+            "--expect",
+            "web.test.:8081",
+            "_http._tcp.web.test",
+        ]),
+        T,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    // System mode: the README's example, a relative target expanded through the search list.
+    let ip = format!("127.{}.{}.53", 199, std::process::id() % 250);
+    let d = Dnsmasq::start(&ip, 53);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("resolv.conf"),
+        format!("nameserver {ip}\nsearch test\n"),
+    )
+    .unwrap();
+    let mut c = initbox();
+    c.args([
+        "wait-for-dns",
+        "--once",
+        "--type",
+        "srv",
+        "--expect",
+        "web:8080",
+    ])
+    .arg("--resolv-conf")
+    .arg(dir.path().join("resolv.conf"))
+    .arg("_http._tcp.web");
+    let r = run(&mut c, T);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    drop(d);
+}
+
+#[test]
+fn a_closed_server_port_fails_each_attempt_at_once() {
+    // Issue 23.14: nothing listens on the port, the kernel answers ICMP port unreachable: each
+    // attempt ends at once with "connection refused", and the summary counts the attempts.
+    let port = free_port_udp();
+    let server = format!("127.0.0.1:{port}");
+    let r = run(
+        initbox().args([
+            "wait-for-dns",
+            "--once",
+            "--attempt-timeout",
+            "30s",
+            "--server",
+            &server,
+            "x.test",
+        ]),
+        T,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
+    assert!(
+        r.elapsed < Duration::from_secs(15),
+        "not the 30 s attempt timeout: {:?}",
+        r.elapsed
+    );
+    let r = run(
+        initbox().args(["wait-for-dns", "-t", "1s", "--server", &server, "x.test"]),
+        T,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("after 0 attempts") && !r.stderr.contains("none yet"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn the_attempt_cut_short_by_the_deadline_is_counted() {
+    // Issue 23.14: a silent server and a deadline shorter than the attempt timeout: the summary
+    // said "after 0 attempts (last error: none yet)".
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let r = run(
+        initbox().args(["wait-for-dns", "-t", "1s", "--server", &addr, "x.test"]),
+        T,
+    );
+    assert_eq!(r.code(), 124, "{}", r.all());
+    assert!(
+        r.stderr
+            .contains("after 1 attempt (last error: no answer before the deadline)"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// The zone every comparison case is resolved against (see zone-server.py for the format).
+const COMPARISON_ZONE: &str = "\
+db.a.test 10.1.0.1
+db.b.test 10.1.0.2
+web.b.test 10.1.0.3
+web.b.test fd00::3
+v6.a.test fd00::4
+nd.a.test NODATA
+nd.b.test 10.1.0.5
+sf.a.test SERVFAIL
+sf.b.test 10.1.0.6
+sfgone.a.test SERVFAIL
+rf.a.test REFUSED
+rf.b.test 10.1.0.7
+rf2.a.test REFUSED
+rf2.b.test 10.1.0.8
+rf2 10.1.0.9
+x.y 10.1.0.10
+x.y.a.test 10.1.0.11
+one 10.1.0.12
+one.a.test 10.1.0.13
+a.b.c.d 10.1.0.14
+a.b.c.d.a.test 10.1.0.15
+only.c.test 10.1.0.16
+hosted.a.test 10.1.0.17
+nodata NODATA
+d.e.a.test SERVFAIL
+";
+
+/// What glibc and initbox said about one name in one namespace.
+#[derive(Debug, Default)]
+struct Verdicts {
+    /// getent ahosts: the addresses, empty when it did not resolve.
+    glibc: Vec<String>,
+    /// getaddrinfo's error code (0 when resolved): -2 EAI_NONAME, -3 EAI_AGAIN, -5 EAI_NODATA.
+    gai: i32,
+    initbox_code: i32,
+    initbox_detail: String,
+    initbox_absent_code: i32,
+}
+
+/// Run getent (glibc), getaddrinfo (through Python, for the error code) and initbox on `name` in
+/// a new network + mount namespace where the zone server listens on 127.0.0.1:53 and the case's
+/// resolv.conf, hosts and an nsswitch.conf of "hosts: files dns" are bind-mounted over /etc.
+fn in_namespace(dir: &std::path::Path, name: &str) -> Verdicts {
+    const SCRIPT: &str = r#"
+set -e
+D=$1; BIN=$2; SRV=$3; N=$4
+ip link set lo up
+python3 "$SRV" "$D/zone" 127.0.0.1 53 > "$D/ready" 2>/dev/null &
+for i in $(seq 200); do grep -q ready "$D/ready" 2>/dev/null && break; sleep 0.02; done
+printf 'hosts: files dns\n' > "$D/nsswitch.conf"
+mount --bind "$D/resolv.conf" /etc/resolv.conf
+mount --bind "$D/hosts" /etc/hosts
+mount --bind "$D/nsswitch.conf" /etc/nsswitch.conf
+set +e
+echo "GETENT $(getent ahosts "$N" | awk '{print $1}' | sort -u | tr '\n' ' ')"
+python3 -c 'import socket,sys
+try: socket.getaddrinfo(sys.argv[1], None); print("GAI 0")
+except socket.gaierror as e: print("GAI", e.errno)' "$N"
+"$BIN" wait-for-dns --once --attempt-timeout 5s "$N" 2> "$D/initbox.err"
+echo "INITBOX $?"
+echo "DETAIL $(grep -o 'detail=.*' "$D/initbox.err")"
+"$BIN" wait-for-dns --once --attempt-timeout 5s --absent "$N" 2>/dev/null
+echo "ABSENT $?"
+kill %1
+"#;
+    let r = run(
+        Command::new("unshare")
+            .args(["-n", "-m", "sh", "-c", SCRIPT, "sh"])
+            .arg(dir)
+            .arg(env!("CARGO_BIN_EXE_initbox"))
+            .arg(zone_server_script())
+            .arg(name),
+        T,
+    );
+    let mut v = Verdicts::default();
+    for line in r.stdout.lines() {
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "GETENT" => v.glibc = rest.split_whitespace().map(str::to_string).collect(),
+            "GAI" => v.gai = rest.trim().parse().unwrap_or(99),
+            "INITBOX" => v.initbox_code = rest.trim().parse().unwrap_or(99),
+            "DETAIL" => v.initbox_detail = rest.trim().to_string(),
+            "ABSENT" => v.initbox_absent_code = rest.trim().parse().unwrap_or(99),
+            _ => {}
+        }
+    }
+    assert!(
+        r.stdout.contains("ABSENT"),
+        "the namespace script ran to its end: {}",
+        r.all()
+    );
+    v
+}
+
+/// The addresses initbox printed in its "ready" line (`detail=10.0.0.1, fd00::1`).
+fn detail_addresses(detail: &str) -> Vec<String> {
+    let mut v: Vec<String> = detail
+        .trim_start_matches("detail=")
+        .split(", ")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn system_mode_agrees_with_glibc_getaddrinfo() {
+    // glibc itself is the reference: getent ahosts and getaddrinfo under the same resolv.conf and
+    // hosts file, in a namespace of their own because resolv.conf cannot name a port (glibc always
+    // asks port 53). The zone server is a stand-in (tests/fixtures/dns/zone-server.py): dnsmasq
+    // cannot answer SERVFAIL or REFUSED for chosen names.
+    if unsafe { libc_geteuid() } != 0 || Command::new("unshare").arg("--help").output().is_err() {
+        eprintln!("SKIPPED system_mode_agrees_with_glibc_getaddrinfo: needs root and unshare(1)");
+        return;
+    }
+    let search = "nameserver 127.0.0.1\nsearch a.test b.test\n";
+    let ndots0 = "nameserver 127.0.0.1\nsearch a.test b.test\noptions ndots:0\n";
+    let ndots5 = "nameserver 127.0.0.1\nsearch a.test b.test\noptions ndots:5\n";
+    let repeated = "nameserver 127.0.0.1\nsearch c.test\nsearch a.test b.test\n";
+    let domain_last = "nameserver 127.0.0.1\nsearch c.test b.test\ndomain a.test\n";
+    let search_last = "nameserver 127.0.0.1\ndomain c.test\nsearch b.test\n";
+    let hosts = "10.2.0.1 hostsonly\n10.2.0.2 hosted\n";
+    // (resolv.conf, hosts, name, initbox stricter than glibc about absence)
+    let cases: &[(&str, &str, &str, bool)] = &[
+        (search, "", "db", false),     // first search domain
+        (search, "", "web", false),    // second search domain, A + AAAA
+        (search, "", "v6", false),     // AAAA only
+        (search, "", "nd", false),     // NODATA on a.test: glibc goes on
+        (search, "", "gone", false),   // NXDOMAIN everywhere
+        (search, "", "sf", false),     // SERVFAIL on a.test: glibc goes on
+        (search, "", "sfgone", false), // SERVFAIL, then NXDOMAIN: EAI_AGAIN (23.11)
+        // REFUSED ends the search list (23.12); glibc's answer is then the name as given
+        // (NXDOMAIN), but a refusing server proves nothing: initbox does not call it absence.
+        (search, "", "rf", true),
+        (search, "", "rf2", false), // ... and the name as given is tried
+        (search, "", "x.y", false), // ndots 1: as given first
+        (ndots5, "", "x.y", false), // ndots 5: search list first
+        (ndots0, "", "one", false), // ndots 0: a single label as given first
+        (search, "", "one", false), // ndots 1: search list first
+        (ndots5, "", "a.b.c.d", false), // 3 dots < 5
+        (search, "", "a.b.c.d", false), // 3 dots >= 1
+        (search, "", "db.a.test.", false), // trailing dot: no search
+        (search, "", "db.", false), // trailing dot: no search, NXDOMAIN
+        (search, hosts, "hostsonly", false), // hosts file
+        (search, hosts, "hosted", false), // hosts file before DNS
+        (search, hosts, "hostsonly.", false), // a trailing dot never matches the hosts file
+        (search, "", "nodata", false), // NODATA for the name as given
+        (repeated, "", "only", false), // the last search line wins
+        (domain_last, "", "db", false), // a later domain line replaces search
+        (search_last, "", "db", false), // a later search line replaces domain
+        // glibc: d.e as given NXDOMAIN first, so EAI_NONAME although d.e.a.test SERVFAILs;
+        // initbox does not call that absence (a failing server proves nothing).
+        (search, "", "d.e", true),
+    ];
+    let mut disagreements = Vec::new();
+    for (resolv, hosts_file, name, stricter) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("resolv.conf"), resolv).unwrap();
+        std::fs::write(dir.path().join("hosts"), hosts_file).unwrap();
+        std::fs::write(dir.path().join("zone"), COMPARISON_ZONE).unwrap();
+        let v = in_namespace(dir.path(), name);
+        let mut glibc = v.glibc.clone();
+        glibc.sort();
+        let glibc_resolved = !glibc.is_empty();
+        let initbox_resolved = v.initbox_code == 0;
+        let glibc_absent = v.gai == -2 || v.gai == -5;
+        let initbox_absent = v.initbox_absent_code == 0;
+        let case = format!("{name} under {resolv:?} hosts {hosts_file:?}");
+        if glibc_resolved != initbox_resolved
+            || (glibc_resolved && detail_addresses(&v.initbox_detail) != glibc)
+        {
+            disagreements.push(format!("{case}: glibc {glibc:?}, initbox {v:?}"));
+        }
+        let expected_absent = glibc_absent && !stricter;
+        if initbox_absent != expected_absent {
+            disagreements.push(format!(
+                "{case}: --absent {initbox_absent}, glibc getaddrinfo error {} ({v:?})",
+                v.gai
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "initbox and glibc disagree:\n{}",
+        disagreements.join("\n")
+    );
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

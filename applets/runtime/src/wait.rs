@@ -165,6 +165,8 @@ struct Progress {
     attempts: u64,
     last_error: Option<String>,
     ready: bool,
+    /// An attempt is running (the deadline may cut it short: it still counts).
+    in_flight: bool,
 }
 
 /// Wait for `probes` as `args` says; on success exec `command` if one was given.
@@ -341,10 +343,12 @@ async fn poll_one(
     let mut delays = args.policy().delays();
     let mut next_progress = deadline.started() + args.progress_interval;
     loop {
+        state.lock().unwrap_or_else(|e| e.into_inner()).in_flight = true;
         let result = attempt(probe.as_ref(), args, deadline).await;
         let attempts = {
             let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
             s.attempts += 1;
+            s.in_flight = false;
             s.attempts
         };
         match result {
@@ -389,13 +393,21 @@ fn timed_out(states: &[(String, Arc<Mutex<Progress>>)], args: &WaitArgs, d: &Dea
         .iter()
         .filter_map(|(target, s)| {
             let s = s.lock().unwrap_or_else(|e| e.into_inner());
+            // The attempt the deadline cut short counts, and so does its missing answer.
+            let attempts = s.attempts + u64::from(s.in_flight);
+            let last_error = match (&s.last_error, s.in_flight) {
+                (None, true) => "no answer before the deadline".to_string(),
+                (Some(e), true) => {
+                    format!("{e}; the last attempt had no answer before the deadline")
+                }
+                (Some(e), false) => e.clone(),
+                (None, false) => "none yet".to_string(),
+            };
             (!s.ready).then(|| {
                 format!(
-                    "{target} {} after {} attempt{} (last error: {})",
+                    "{target} {} after {attempts} attempt{} (last error: {last_error})",
                     not_ready_text(args.invert),
-                    s.attempts,
-                    if s.attempts == 1 { "" } else { "s" },
-                    s.last_error.as_deref().unwrap_or("none yet")
+                    if attempts == 1 { "" } else { "s" },
                 )
             })
         })

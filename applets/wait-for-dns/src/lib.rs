@@ -200,20 +200,13 @@ impl DnsProbe {
                 .into_iter()
                 .map(|ip| ip.to_string())
                 .collect(),
-            Some(rt) => {
-                let r = self.resolver.hickory();
-                r.clear_cache();
-                let found = r
-                    .lookup(q.name.as_str(), rt)
-                    .await
-                    .map_err(|e| Lookup::from_error(&e))?;
-                found
-                    .answers()
-                    .iter()
-                    .filter(|rec| rec.record_type() == rt)
-                    .filter_map(|rec| format_rdata(&rec.data))
-                    .collect()
-            }
+            Some(rt) => self
+                .resolver
+                .lookup(&q.name, rt)
+                .await?
+                .iter()
+                .filter_map(format_rdata)
+                .collect(),
         };
         if values.is_empty() {
             return Err(Lookup::NoData);
@@ -239,7 +232,11 @@ impl DnsProbe {
         let missing: Vec<&String> = q
             .expect
             .iter()
-            .filter(|want| !values.contains(&normalize(want)))
+            .filter(|want| {
+                !expected_forms(want, &self.resolver.search_rules().domains)
+                    .iter()
+                    .any(|form| values.contains(form))
+            })
             .collect();
         if !missing.is_empty() {
             return Err(NotReady::Retry(format!(
@@ -268,13 +265,52 @@ fn join(values: &BTreeSet<String>) -> String {
     values.iter().cloned().collect::<Vec<_>>().join(", ")
 }
 
-/// How a value is compared: names without the trailing dot, lower case; IPs canonical.
+/// How a value is compared: names without the trailing dot, lower case (also the target of an
+/// SRV `TARGET:PORT`); IPs canonical.
 fn normalize(v: &str) -> String {
     let v = v.trim();
     if let Ok(ip) = v.parse::<std::net::IpAddr>() {
         return ip.to_string();
     }
+    if let Some((target, port)) = v.rsplit_once(':')
+        && !port.is_empty()
+        && port.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("{}:{port}", normalize(target));
+    }
     v.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The answers an expected value matches: itself normalized and, for a relative name (no
+/// trailing dot; an SRV value's target), the name in each search domain, as the application
+/// would expand it: `web-0.web:8080` matches `web-0.web.ns.svc.cluster.local.:8080`.
+fn expected_forms(want: &str, search: &[String]) -> Vec<String> {
+    let want = want.trim();
+    let mut forms = vec![normalize(want)];
+    if want.parse::<std::net::IpAddr>().is_ok() {
+        return forms;
+    }
+    let (name, port) = match want.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, Some(port))
+        }
+        _ => (want, None),
+    };
+    if name.ends_with('.') {
+        return forms;
+    }
+    for domain in search {
+        let domain = domain.trim_matches('.');
+        if domain.is_empty() {
+            continue;
+        }
+        let full = normalize(&format!("{name}.{domain}"));
+        forms.push(match port {
+            Some(port) => format!("{full}:{port}"),
+            None => full,
+        });
+    }
+    forms
 }
 
 fn name_text(n: &hickory_resolver::proto::rr::Name) -> String {
@@ -330,5 +366,14 @@ mod tests {
     fn values_compare_normalized() {
         assert_eq!(normalize("Web.Example."), "web.example");
         assert_eq!(normalize("::0001"), "::1");
+        assert_eq!(normalize("Web-0.Web.NS.svc.:8080"), "web-0.web.ns.svc:8080");
+        assert_eq!(normalize("web-0.web:8080"), "web-0.web:8080");
+        let search = ["ns.svc.cluster.local".to_string()];
+        assert!(
+            expected_forms("web-0.web:8080", &search)
+                .contains(&"web-0.web.ns.svc.cluster.local:8080".to_string())
+        );
+        assert_eq!(expected_forms("web-0.web.:8080", &search).len(), 1);
+        assert_eq!(expected_forms("10.0.0.1", &search), ["10.0.0.1"]);
     }
 }
