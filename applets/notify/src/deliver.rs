@@ -112,12 +112,7 @@ fn body_retry_after(body: &str) -> Option<Duration> {
 }
 
 fn snippet(body: &str) -> String {
-    let one_line: String = body
-        .chars()
-        .take(200)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    redact::scrub(one_line.trim()).into_owned()
+    redact::excerpt(body.trim(), 200)
 }
 
 impl Delivery {

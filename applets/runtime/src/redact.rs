@@ -305,6 +305,19 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// At most `max` characters of `text` on one line (control characters as spaces, `…` where it
+/// was cut), for an error that quotes what a server sent. The whole text is scrubbed before it
+/// is cut: cut first, a secret that straddles the cut would leave its head unmatched.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let clean = scrub(text);
+    let mut chars = clean.chars().map(|c| if c.is_control() { ' ' } else { c });
+    let mut out: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// Whether any secret has been registered (for tests and diagnostics).
 pub fn is_active() -> bool {
     REGISTRY.read().map(|r| !r.forms.is_empty()).unwrap_or(true)
@@ -391,6 +404,17 @@ mod tests {
         assert!(!out.contains("hunter2-canary-Zq9"));
         assert!(!out.contains(&b64));
         assert!(out.contains(MASK));
+    }
+
+    #[test]
+    fn excerpts_are_scrubbed_before_they_are_cut() {
+        register("excerpt-canary-Wq81zz");
+        let body = format!("{}excerpt-canary-Wq81zz tail", "x".repeat(20));
+        let cut = excerpt(&body, 30);
+        assert!(!cut.contains("excerpt-canary"), "{cut}");
+        assert!(!cut.contains("excerpt-ca"), "{cut}");
+        assert!(cut.ends_with('…'), "{cut}");
+        assert_eq!(excerpt("a\nb", 10), "a b");
     }
 
     #[test]

@@ -189,8 +189,8 @@ impl JsonMatch {
                     Err(format!(
                         "JSON '{}' is {}, expected {}",
                         self.shown_path,
-                        clip(&got.to_string(), 80),
-                        clip(&want.to_string(), 80)
+                        redact::excerpt(&got.to_string(), 80),
+                        redact::excerpt(&want.to_string(), 80)
                     ))
                 }
             }
@@ -360,22 +360,8 @@ fn reason(status: u16) -> Option<&'static str> {
 }
 
 /// At most `max` characters of `s` on one line.
-fn clip(s: &str, max: usize) -> String {
-    let one: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max + 1)
-        .collect();
-    if one.chars().count() > max {
-        format!("{}…", one.chars().take(max).collect::<String>())
-    } else {
-        one
-    }
-}
-
-/// At most `max` characters of `s` on one line, quoted.
 fn snippet(s: &str, max: usize) -> String {
-    format!("{:?}", clip(s, max))
+    format!("{:?}", redact::excerpt(s, max))
 }
 
 // ---------------------------------------------------------------------------------------------
