@@ -106,16 +106,7 @@ pub fn parse_url(
 
 /// `host=NAME pid=N`, to identify this process in the server's session list.
 pub fn whoami() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it or
-    // truncates, and we stop at the first NUL.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    let host = if rc == 0 {
-        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown".into()
-    };
+    let host = initbox_runtime::host::name().unwrap_or_else(|| "unknown".into());
     format!("host={host} pid={}", std::process::id())
 }
 

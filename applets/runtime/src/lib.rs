@@ -9,6 +9,7 @@
 //! - [`logging`], [`redact`]: tracing to stderr (text or JSON), secrets scrubbed from every line;
 //! - [`atomic`]: atomic file writes with tight modes;
 //! - [`input`]: bounded reading of input files and stdin, the secret-file newline rule;
+//! - [`host`]: the host name;
 //! - [`target`]: `host:port` parsing; [`resolve`]: system or direct-server DNS;
 //! - [`wait`]: the parallel wait engine with progress lines and a summary;
 //! - [`tls`]: verified-by-default rustls client configuration, TLS failures as named reasons;
@@ -28,6 +29,7 @@ pub mod exec;
 pub mod exit;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod host;
 #[cfg(feature = "http")]
 pub mod http;
 pub mod inprocess;

@@ -386,7 +386,7 @@ impl Resolver {
                         })?;
                         let rules = SearchRules::parse(
                             &String::from_utf8_lossy(&data),
-                            hostname().as_deref(),
+                            crate::host::name().as_deref(),
                         );
                         (config, opts, rules)
                     }
@@ -400,7 +400,7 @@ impl Resolver {
                         (
                             ResolverConfig::from_name_servers(vec![]),
                             ResolverOpts::default(),
-                            SearchRules::parse("", hostname().as_deref()),
+                            SearchRules::parse("", crate::host::name().as_deref()),
                         )
                     }
                     Err(e) => return Err(unreadable("--resolv-conf", &args.resolv_conf, &e)),
@@ -681,11 +681,6 @@ fn fqdn(name: &str) -> Result<Name, Lookup> {
     let mut n = Name::from_utf8(name).map_err(|e| Lookup::Other(format!("invalid name: {e}")))?;
     n.set_fqdn(true);
     Ok(n)
-}
-
-/// This machine's host name (its UTS namespace's), for the default search domain.
-fn hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").ok()
 }
 
 /// How a refused connection starts its text (glibc: ECONNREFUSED).
