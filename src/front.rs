@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use initbox_runtime::{Code, usage_line};
+use initbox_runtime::Code;
 
 use crate::registry::{self, Entry};
 
@@ -99,7 +99,17 @@ pub fn main(mut argv: Vec<OsString>) -> ! {
     }
     let named = named_applet(&argv, &applets);
     if let Some(entry) = named {
+        // Renamed flags and variables keep working (warned about once logging is up).
+        initbox_runtime::env::rename_environment(entry.name);
+        argv = initbox_runtime::env::rename_args(entry.name, argv);
         (entry.before_parse)();
+        if let Some(refused) = initbox_runtime::env::refuse_follow_up(&(entry.command)(), &argv) {
+            initbox_runtime::fail_before_start(
+                entry.name,
+                &argv,
+                initbox_runtime::Failure::usage(refused),
+            );
+        }
     }
     let shown = named.map_or(FRONT, |a| a.name);
 
@@ -112,10 +122,10 @@ pub fn main(mut argv: Vec<OsString>) -> ! {
 
     let mut matches = match multicall.try_get_matches_from(&argv) {
         Ok(m) => m,
-        Err(e) => usage_error(e, shown),
+        Err(e) => usage_error(e, shown, &argv),
     };
     let Some((name, mut sub)) = matches.remove_subcommand() else {
-        usage_error_text(FRONT, "no applet given");
+        usage_error_text(FRONT, "no applet given (see 'initbox --list')");
     };
     if name == FRONT {
         front_main(&applets, &mut sub)
@@ -155,10 +165,11 @@ fn front_main(applets: &[Entry], m: &mut ArgMatches) -> ! {
                 eprintln!("initbox: {n} applet links in {}", dir.display());
                 std::process::exit(0);
             }
-            Err(msg) => {
-                eprintln!("initbox: error: {msg}");
-                std::process::exit(Code::ENV_REFUSED.as_i32());
-            }
+            Err(msg) => initbox_runtime::fail_before_start(
+                FRONT,
+                &[],
+                initbox_runtime::Failure::new(Code::ENV_REFUSED, msg),
+            ),
         }
     }
     usage_error_text(FRONT, "no applet given")
@@ -210,7 +221,7 @@ const fn libc_exdev() -> i32 {
     18 // EXDEV on Linux
 }
 
-fn usage_error(e: clap::Error, applet: &str) -> ! {
+fn usage_error(e: clap::Error, applet: &str, argv: &[OsString]) -> ! {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
@@ -230,13 +241,9 @@ fn usage_error(e: clap::Error, applet: &str) -> ! {
                 Some(s) => format!("unknown applet '{given}' (did you mean '{s}'?)"),
                 None => format!("unknown applet '{given}'"),
             };
-            eprintln!("initbox: error: {msg} (see 'initbox --list')");
-            std::process::exit(Code::USAGE.as_i32());
+            usage_error_text(FRONT, &format!("{msg} (see 'initbox --list')"))
         }
-        _ => {
-            eprintln!("{}", usage_line(applet, &e.render().to_string()));
-            std::process::exit(Code::USAGE.as_i32());
-        }
+        _ => initbox_runtime::usage_exit(applet, &e.render().to_string(), argv),
     }
 }
 
@@ -251,6 +258,5 @@ fn closest(given: &str, applets: &[Entry]) -> Option<String> {
 }
 
 fn usage_error_text(applet: &str, msg: &str) -> ! {
-    eprintln!("{}", usage_line(applet, msg));
-    std::process::exit(Code::USAGE.as_i32());
+    initbox_runtime::fail_before_start(applet, &[], initbox_runtime::Failure::usage(msg))
 }

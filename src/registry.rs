@@ -23,12 +23,14 @@ macro_rules! applets {
                 v.push(Entry {
                     name: $feature,
                     command: || {
-                        initbox_runtime::duration::accept_hyphen_values(
-                            initbox_runtime::env_names_only(
-                                <$args as clap::CommandFactory>::command(),
-                            ),
+                        initbox_runtime::env::shape(
+                            initbox_runtime::duration::accept_hyphen_values(
+                                initbox_runtime::env_names_only(
+                                    <$args as clap::CommandFactory>::command(),
+                                ),
+                            )
+                            .name($feature),
                         )
-                        .name($feature)
                     },
                     before_parse: <$args as initbox_runtime::Applet>::before_parse,
                     launch: initbox_runtime::launch_from_matches::<$args>,

@@ -127,7 +127,7 @@ fn a_closed_stdout_ends_the_listing_quietly() {
 #[test]
 fn an_unknown_front_flag_names_initbox_once() {
     let r = run(initbox().arg("--bogus"), Duration::from_secs(10));
-    assert_one_line_error(&r, 2, "initbox: error: unexpected argument '--bogus'");
+    assert_one_line_error(&r, 2, "initbox: unexpected argument '--bogus'");
     assert!(!r.stderr.contains("initbox initbox"), "{}", r.stderr);
 }
 

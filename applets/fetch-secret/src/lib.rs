@@ -137,7 +137,7 @@ pub struct Args {
     #[arg(long, env = "INITBOX_CHECK", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "exec")]
     pub check: bool,
 
-    /// Overall deadline (0 = none).
+    /// Give up after this long (exit 124; 0 = no limit).
     #[arg(long, value_name = "DURATION", env = "INITBOX_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 

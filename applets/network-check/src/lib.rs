@@ -65,16 +65,16 @@ pub struct Args {
     )]
     pub file: Option<PathBuf>,
 
-    /// Bound on one attempt of a check (resolve, connect, handshake, request).
-    #[arg(long, value_name = "DURATION", default_value = "5s",
-          value_parser = duration::parse, env = "INITBOX_CHECK_TIMEOUT")]
+    /// Bound on one attempt (of a check: resolve, connect, handshake, request).
+    #[arg(long = "attempt-timeout", value_name = "DURATION", default_value = "5s",
+          value_parser = duration::parse, env = initbox_runtime::env::ATTEMPT_TIMEOUT)]
     pub timeout: Duration,
 
     /// Extra attempts for a failing check.
     #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_RETRIES")]
     pub retries: u32,
 
-    /// First delay between attempts (doubling).
+    /// First delay before retrying a failing check (doubling).
     #[arg(long, value_name = "DURATION", default_value = "500ms",
           value_parser = duration::parse, env = "INITBOX_RETRY_DELAY")]
     pub retry_delay: Duration,
@@ -116,8 +116,8 @@ pub struct Args {
     pub count: u32,
 
     /// ICMP: delay between echo requests.
-    #[arg(long, value_name = "DURATION", default_value = "200ms",
-          value_parser = duration::parse, env = "INITBOX_ICMP_INTERVAL")]
+    #[arg(long = "icmp-interval", value_name = "DURATION", default_value = "200ms",
+          value_parser = duration::parse, env = initbox_runtime::env::ICMP_INTERVAL)]
     pub interval: Duration,
 
     /// ICMP: largest acceptable loss (0% = every echo must come back).

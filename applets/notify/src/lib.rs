@@ -190,12 +190,13 @@ pub struct SendArgs {
     #[arg(long, env = "INITBOX_NOTIFY_BEST_EFFORT", value_parser = clap::builder::BoolishValueParser::new())]
     pub best_effort: bool,
 
-    /// Time box for delivering to all targets, retries included; 0 = no limit.
+    /// Give up after this long (0 = no limit); the time box for delivering to all targets,
+    /// retries included.
     #[arg(long, value_name = "DURATION", default_value = "15s",
           value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
     pub timeout: Duration,
 
-    /// Limit of one attempt (connect, TLS, request and response).
+    /// Bound on one attempt (connect, TLS, request and response).
     #[arg(long, value_name = "DURATION", default_value = "5s",
           value_parser = duration::parse, env = "INITBOX_ATTEMPT_TIMEOUT")]
     pub attempt_timeout: Duration,

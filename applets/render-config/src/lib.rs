@@ -190,12 +190,13 @@ pub struct Args {
     #[arg(long, env = "INITBOX_RENDER_LINT", value_parser = clap::builder::BoolishValueParser::new())]
     pub lint: bool,
 
-    /// Deadline for resolving every secret("ref+...") (0 = none).
+    /// Give up after this long (0 = no limit); the deadline for resolving every
+    /// secret("ref+...").
     #[arg(long, value_name = "DURATION", env = "INITBOX_TIMEOUT", default_value = "60s",
           value_parser = initbox_runtime::duration::parse)]
     pub timeout: std::time::Duration,
 
-    /// Timeout of each request to a secret backend.
+    /// Timeout of each HTTP request (to a secret backend).
     #[arg(long, value_name = "DURATION", env = "INITBOX_REQUEST_TIMEOUT", default_value = "10s",
           value_parser = initbox_runtime::duration::parse)]
     pub request_timeout: std::time::Duration,

@@ -40,7 +40,7 @@ use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, child};
 
 /// The variable that gives the database password when neither the URL nor --password-file does
 /// (before the service's own PGPASSWORD / MYSQL_PWD).
-pub const PASSWORD_VAR: &str = "INITBOX_DATABASE_PASSWORD";
+pub const PASSWORD_VAR: &str = initbox_runtime::env::PASSWORD;
 
 pub use db::lock_id;
 pub use source::Format;
@@ -62,18 +62,18 @@ use crate::source::{Local, Source};
                   naming the holder while it waits), re-checks, validates and applies each \
                   migration in its own transaction. Reads sqlx, golang-migrate, goose and dbmate \
                   directories (only the up part runs).\n\n\
-                  With --exec, holds the same lock while it runs another tool's migrate command \
+                  With --with-lock, holds the same lock while it runs another tool's migrate command \
                   and exits with that command's code.",
     after_help = "Examples:\n  \
         initbox run-migrations --database-url postgres://app@db/app --dir /migrations\n  \
         initbox run-migrations --database-url sqlite://app.db status\n  \
         initbox run-migrations --database-url mysql://root@db/app baseline 20240101000000\n  \
-        initbox run-migrations --database-url postgres://app@db/app --exec -- python manage.py migrate\n\n\
+        initbox run-migrations --database-url postgres://app@db/app --with-lock -- python manage.py migrate\n\n\
         Exit codes: 0 done (status: up to date); 1 a migration failed, a failed marker needs repair \
         (status: migrations pending); 2 usage; 3 invalid migration files, a changed applied file, \
-        out-of-order or (with --strict) unknown applied versions, missing database; 5 credentials \
+        out-of-order or (with --refuse-missing) unknown applied versions, missing database; 5 credentials \
         rejected; 124 database not up within --timeout or lock not acquired within --lock-timeout; \
-        with --exec the command's own code."
+        with --with-lock the command's own code."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -90,13 +90,13 @@ pub struct Args {
     )]
     pub database_url: Option<String>,
 
-    /// Read the database password from this file (a mounted Secret); a trailing newline is
-    /// ignored. Overrides a password in the URL. Without either, the password comes from
-    /// INITBOX_DATABASE_PASSWORD, then PGPASSWORD (postgres) or MYSQL_PWD (mysql, mariadb).
+    /// Password for every URL that has none, read from this file (a mounted Secret); a trailing
+    /// newline is ignored. Overrides a password in the URL. Without either, the password comes
+    /// from INITBOX_PASSWORD, then PGPASSWORD (postgres) or MYSQL_PWD (mysql, mariadb).
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_DATABASE_PASSWORD_FILE",
+        env = initbox_runtime::env::PASSWORD_FILE,
         global = true
     )]
     pub password_file: Option<PathBuf>,
@@ -121,7 +121,8 @@ pub struct Args {
     )]
     pub format: Format,
 
-    /// How long to wait for the database to accept connections (0 = forever).
+    /// Give up after this long (exit 124; 0 = no limit) waiting for the database to accept
+    /// connections.
     #[arg(short = 't', long, value_name = "DURATION", default_value = "60s",
           value_parser = parse, env = "INITBOX_TIMEOUT", global = true)]
     pub timeout: Duration,
@@ -133,7 +134,7 @@ pub struct Args {
 
     /// Refuse versions applied in the database that have no local file (by default they are
     /// tolerated with a warning, so an older release rolled back mid-rollout still starts).
-    #[arg(long, env = "INITBOX_STRICT", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    #[arg(long = "refuse-missing", env = initbox_runtime::env::MIGRATIONS_REFUSE_MISSING, value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub strict: bool,
 
     /// Apply new migrations whose version is lower than the newest applied one (refused by
@@ -142,14 +143,16 @@ pub struct Args {
     pub allow_out_of_order: bool,
 
     /// Hold the migration lock while running CMD (another tool's migrate command) and exit
-    /// with its code; no migration files are read.
-    #[arg(long, env = "INITBOX_EXEC", value_parser = clap::builder::BoolishValueParser::new(), requires = "command")]
+    /// with its code; no migration files are read. Without it, CMD is exec'd after a
+    /// successful `up`, as in every applet.
+    #[arg(long = "with-lock", env = initbox_runtime::env::MIGRATIONS_WITH_LOCK, value_parser = clap::builder::BoolishValueParser::new(), requires = "command")]
     pub exec: bool,
 
     #[command(flatten)]
     pub log: LogArgs,
 
-    /// With --exec: the command to run under the lock.
+    /// Command to exec after a successful `up` (never after a failure); with --with-lock, the
+    /// command to run under the lock.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
@@ -198,7 +201,7 @@ impl Applet for Args {
         &self.log
     }
 
-    async fn run(self) -> Result<Outcome, Failure> {
+    async fn run(mut self) -> Result<Outcome, Failure> {
         let Some(url) = self.database_url.as_deref() else {
             return Err(Failure::usage(
                 "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
@@ -258,7 +261,7 @@ impl Applet for Args {
 
         if self.exec && self.action.is_some() {
             return Err(Failure::usage(
-                "--exec runs a command under the lock; it cannot be combined with a subcommand",
+                "--with-lock runs a command under the lock; it cannot be combined with a subcommand",
             ));
         }
         if self.exec {
@@ -266,12 +269,13 @@ impl Applet for Args {
             let db = db::connect(&options, &shown, &wait).await?;
             return exec_locked(db, lock_timeout, self.command).await;
         }
-        if !self.command.is_empty() {
+        // `-- CMD` runs after a successful `up`, as in every applet; not after another action.
+        if !self.command.is_empty() && self.action.is_some() {
             return Err(Failure::usage(
-                "a command after -- needs --exec (run-migrations does not exec after migrating; \
-                 chain it with `initbox run` or your entrypoint)",
+                "-- CMD runs after migrating up; it cannot follow a subcommand",
             ));
         }
+        let follow_up = std::mem::take(&mut self.command);
 
         // Files first: a broken directory fails before any connection.
         let source = source::load(&self.dir, self.format)?;
@@ -311,7 +315,12 @@ impl Applet for Args {
             }
         };
         db.close().await;
-        result
+        match result {
+            Ok(Outcome::Exit(Code::OK)) if !follow_up.is_empty() => Ok(Outcome::Exec(
+                initbox_runtime::exec::Command::new(follow_up),
+            )),
+            other => other,
+        }
     }
 }
 
@@ -564,7 +573,7 @@ async fn exec_locked(
     command: Vec<OsString>,
 ) -> Result<Outcome, Failure> {
     if command.is_empty() {
-        return Err(Failure::usage("--exec needs a command after --"));
+        return Err(Failure::usage("--with-lock needs a command after --"));
     }
     let result = locked!(db, lock_timeout, async move {
         // Stopped (SIGTERM, grace period, SIGKILL to its process group) before the drop

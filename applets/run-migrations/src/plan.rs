@@ -146,7 +146,7 @@ pub fn validate<'a>(
             .join(", ");
         if policy.strict {
             return Err(Failure::invalid_input(format!(
-                "the database has applied migrations with no local file: {list} (--strict)"
+                "the database has applied migrations with no local file: {list} (--refuse-missing)"
             )));
         }
         tracing::warn!(

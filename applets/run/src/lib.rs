@@ -68,7 +68,8 @@ pub struct Args {
     )]
     pub file: PathBuf,
 
-    /// Bound on the whole run (exit 124); 0 means none (each step still has its own).
+    /// Give up after this long (exit 124); bounds the whole run; 0 means none (each step still
+    /// has its own).
     #[arg(long, value_name = "DURATION", default_value = "0",
           value_parser = duration::parse, env = "INITBOX_RUN_TIMEOUT")]
     pub timeout: Duration,

@@ -49,6 +49,12 @@ pub fn find(name: &str) -> Option<InProcess> {
 
 /// The [`ParseFn`] of applet `A`: parse like the front would, never print, never exit.
 pub fn parse<A: Applet>(argv: Vec<OsString>) -> Result<AppletFuture, Failure> {
+    let name = A::command().get_name().to_string();
+    let argv = crate::env::rename_args(&name, argv);
+    crate::env::warn_renamed();
+    if let Some(refused) = crate::env::refuse_follow_up(&A::command(), &argv) {
+        return Err(Failure::usage(format!("initbox {name}: {refused}")));
+    }
     let parsed = crate::duration::accept_hyphen_values(A::command())
         .try_get_matches_from(argv)
         .and_then(|mut m| A::from_arg_matches_mut(&mut m));
@@ -56,7 +62,6 @@ pub fn parse<A: Applet>(argv: Vec<OsString>) -> Result<AppletFuture, Failure> {
         Ok(args) => Ok(Box::pin(args.run())),
         Err(e) => {
             use clap::error::ErrorKind;
-            let name = A::command().get_name().to_string();
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 return Err(Failure::usage(format!(
                     "initbox {name}: --help and --version print and exit; they are not steps"

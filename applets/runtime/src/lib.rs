@@ -25,6 +25,7 @@ pub mod atomic;
 pub mod child;
 pub mod deadline;
 pub mod duration;
+pub mod env;
 pub mod exec;
 pub mod exit;
 #[cfg(test)]
@@ -101,8 +102,7 @@ where
                 std::process::exit(0);
             }
             let name = A::command().get_name().to_string();
-            eprintln!("{}", usage_line(&name, &e.render().to_string()));
-            std::process::exit(Code::USAGE.as_i32());
+            usage_exit(&name, &e.render().to_string(), &[])
         }
     }
 }
@@ -163,9 +163,75 @@ pub fn launch_from_matches<A: Applet>(matches: &mut clap::ArgMatches) -> ! {
         Ok(args) => launch(args),
         Err(e) => {
             let name = A::command().get_name().to_string();
-            eprintln!("{}", usage_line(&name, &e.render().to_string()));
-            std::process::exit(Code::USAGE.as_i32());
+            usage_exit(&name, &e.render().to_string(), &[])
         }
+    }
+}
+
+/// What a clap error says, folded onto one line, with a pointer to `--help`.
+pub fn usage_message(applet: &str, rendered: &str) -> String {
+    let line = usage_line(applet, rendered);
+    let who = if applet == "initbox" {
+        "initbox: error: ".to_string()
+    } else {
+        format!("initbox {applet}: error: ")
+    };
+    line.strip_prefix(&who).map(str::to_string).unwrap_or(line)
+}
+
+/// End a run that never started with a usage error (exit 2), in the same one-line shape as
+/// any failure ([`finish`]): `initbox APPLET: what is wrong` with `code=2`, as text or JSON
+/// (`--log-format json` in `argv` or `INITBOX_LOG_FORMAT=json`), also in the termination log.
+pub fn usage_exit(applet: &str, rendered: &str, argv: &[OsString]) -> ! {
+    fail_before_start(
+        applet,
+        argv,
+        Failure::usage(usage_message(applet, rendered)),
+    )
+}
+
+/// End a run that never started with `failure`, shaped like every other failure.
+pub fn fail_before_start(applet: &str, argv: &[OsString], failure: Failure) -> ! {
+    let mut log = LogArgs::default();
+    if sniff_json(argv) {
+        log.log_format = logging::LogFormat::Json;
+    }
+    logging::init(&log);
+    set_applet(applet);
+    report(&log, &failure);
+    exit_now(failure.code)
+}
+
+/// `--log-format json` in `argv` (before `--`), or `INITBOX_LOG_FORMAT=json`.
+fn sniff_json(argv: &[OsString]) -> bool {
+    let args: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    let given = args.iter().enumerate().find_map(|(i, a)| {
+        if a == "--log-format" {
+            args.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--log-format=").map(str::to_string)
+        }
+    });
+    given
+        .or_else(|| std::env::var(env::LOG_FORMAT).ok())
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"))
+}
+
+static APPLET: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn set_applet(name: &str) {
+    let _ = APPLET.set(name.to_string());
+}
+
+/// `initbox APPLET` (or `initbox` for the front) as failures name it.
+fn who() -> String {
+    match APPLET.get().map(String::as_str) {
+        None | Some("") | Some("initbox") => "initbox".to_string(),
+        Some(a) => format!("initbox {a}"),
     }
 }
 
@@ -173,6 +239,8 @@ pub fn launch_from_matches<A: Applet>(matches: &mut clap::ArgMatches) -> ! {
 pub fn launch<A: Applet>(args: A) -> ! {
     let log = args.logging().clone();
     logging::init(&log);
+    env::warn_renamed();
+    set_applet(A::command().get_name());
     alloc::configure(A::command().get_name(), &log);
     install_panic_hook();
     #[cfg(feature = "tls")]
@@ -243,10 +311,27 @@ pub fn finish(log: &LogArgs, result: Result<Outcome, Failure>) -> ! {
 
 /// Log a failure (a warning when a signal ended the run) and write the termination log.
 fn report(log: &LogArgs, failure: &Failure) {
-    if failure.code.as_i32() > 128 && failure.code.as_i32() < 160 {
-        tracing::warn!(code = failure.code.as_i32(), "{}", failure.message);
-    } else {
-        tracing::error!(code = failure.code.as_i32(), "{}", failure.message);
+    // One shape for every failure, usage errors included: `initbox APPLET: what` and the code
+    // (JSON: the applet is a field of its own).
+    let code = failure.code.as_i32();
+    let signal = code > 128 && code < 160;
+    match log.log_format {
+        logging::LogFormat::Json => {
+            let applet = APPLET.get().map_or("initbox", String::as_str);
+            if signal {
+                tracing::warn!(applet, code, "{}", failure.message);
+            } else {
+                tracing::error!(applet, code, "{}", failure.message);
+            }
+        }
+        logging::LogFormat::Text => {
+            let who = who();
+            if signal {
+                tracing::warn!(code, "{who}: {}", failure.message);
+            } else {
+                tracing::error!(code, "{who}: {}", failure.message);
+            }
+        }
     }
     logging::write_termination_log(log, &failure.message);
 }

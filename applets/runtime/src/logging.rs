@@ -30,7 +30,7 @@ pub struct LogArgs {
         long,
         value_enum,
         default_value_t,
-        env = "INITBOX_LOG_FORMAT",
+        env = crate::env::LOG_FORMAT,
         global = true
     )]
     pub log_format: LogFormat,
@@ -39,14 +39,14 @@ pub struct LogArgs {
     #[arg(
         short,
         long,
-        env = "INITBOX_QUIET", value_parser = clap::builder::BoolishValueParser::new(),
+        env = crate::env::QUIET, value_parser = clap::builder::BoolishValueParser::new(),
         global = true,
         conflicts_with = "verbose"
     )]
     pub quiet: bool,
 
     /// More detail; twice for protocol traces (secrets stay redacted).
-    #[arg(short, long, action = ArgAction::Count, env = "INITBOX_VERBOSE", global = true)]
+    #[arg(short, long, action = ArgAction::Count, env = crate::env::VERBOSE, global = true)]
     pub verbose: u8,
 
     /// Where the failure reason is also written (only if the file exists, as in a Kubernetes pod;
@@ -54,7 +54,7 @@ pub struct LogArgs {
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_TERMINATION_LOG",
+        env = crate::env::TERMINATION_LOG,
         global = true
     )]
     pub termination_log: Option<PathBuf>,

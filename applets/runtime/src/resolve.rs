@@ -41,7 +41,7 @@ pub use hickory_resolver::proto::rr::RecordType;
 pub struct ResolverArgs {
     /// Query this DNS server directly (IP or IP:PORT, UDP with TCP fallback) instead of the
     /// system resolver; no search list, no hosts file.
-    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_server, env = "INITBOX_DNS_SERVER")]
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_server, env = crate::env::DNS_SERVER)]
     pub server: Option<SocketAddr>,
 
     /// resolv.conf read in system mode (name servers, search, ndots).
@@ -49,7 +49,7 @@ pub struct ResolverArgs {
         long,
         value_name = "PATH",
         default_value = DEFAULT_RESOLV_CONF,
-        env = "INITBOX_RESOLV_CONF"
+        env = crate::env::RESOLV_CONF
     )]
     pub resolv_conf: PathBuf,
 
@@ -58,7 +58,7 @@ pub struct ResolverArgs {
         long,
         value_name = "PATH",
         default_value = DEFAULT_HOSTS_FILE,
-        env = "INITBOX_HOSTS_FILE"
+        env = crate::env::HOSTS_FILE
     )]
     pub hosts_file: PathBuf,
 }

@@ -18,14 +18,14 @@ use crate::exit::Failure;
 #[command(next_help_heading = "TLS")]
 pub struct TlsArgs {
     /// Extra CA certificates (PEM) trusted in addition to the system roots.
-    #[arg(long, value_name = "PATH", env = "INITBOX_CA_FILE")]
+    #[arg(long, value_name = "PATH", env = crate::env::CA_FILE)]
     pub ca_file: Option<PathBuf>,
 
     /// Client certificate chain (PEM) for mutual TLS.
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_CLIENT_CERT",
+        env = crate::env::CLIENT_CERT,
         requires = "client_key"
     )]
     pub client_cert: Option<PathBuf>,
@@ -34,13 +34,13 @@ pub struct TlsArgs {
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_CLIENT_KEY",
+        env = crate::env::CLIENT_KEY,
         requires = "client_cert"
     )]
     pub client_key: Option<PathBuf>,
 
     /// Do not verify server certificates (never the default; logged as a warning).
-    #[arg(long, env = "INITBOX_INSECURE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::INSECURE, value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 

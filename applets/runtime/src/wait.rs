@@ -51,22 +51,22 @@ pub trait Probe: Send + Sync + 'static {
 pub struct WaitArgs {
     /// Give up after this long (exit 124); 0 waits forever.
     #[arg(short = 't', long, value_name = "DURATION", default_value = "60s",
-          value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
+          value_parser = duration::parse, env = crate::env::TIMEOUT)]
     pub timeout: Duration,
 
     /// Bound on one attempt (connect, query, request).
     #[arg(long, value_name = "DURATION", default_value = "2s",
-          value_parser = duration::parse, env = "INITBOX_ATTEMPT_TIMEOUT")]
+          value_parser = duration::parse, env = crate::env::ATTEMPT_TIMEOUT)]
     pub attempt_timeout: Duration,
 
     /// First delay between attempts; it grows by --backoff-factor up to --max-interval.
     #[arg(long, value_name = "DURATION", default_value = "10ms",
-          value_parser = duration::parse, env = "INITBOX_INTERVAL")]
+          value_parser = duration::parse, env = crate::env::INTERVAL)]
     pub interval: Duration,
 
     /// Largest delay between attempts (the steady polling rate: 100ms is 10 attempts/s).
     #[arg(long, value_name = "DURATION", default_value = "100ms",
-          value_parser = duration::parse, env = "INITBOX_MAX_INTERVAL")]
+          value_parser = duration::parse, env = crate::env::MAX_INTERVAL)]
     pub max_interval: Duration,
 
     /// Growth of the delay after each failed attempt.
@@ -74,33 +74,33 @@ pub struct WaitArgs {
         long,
         value_name = "FACTOR",
         default_value_t = 2.0,
-        env = "INITBOX_BACKOFF_FACTOR"
+        env = crate::env::BACKOFF_FACTOR
     )]
     pub backoff_factor: f32,
 
     /// Add up to 100% random jitter to each delay (for fleets polling one server).
-    #[arg(long, env = "INITBOX_JITTER", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::JITTER, value_parser = clap::builder::BoolishValueParser::new())]
     pub jitter: bool,
 
     /// Log a progress line per target this often while waiting.
     #[arg(long, value_name = "DURATION", default_value = "5s",
-          value_parser = duration::parse, env = "INITBOX_PROGRESS_INTERVAL")]
+          value_parser = duration::parse, env = crate::env::PROGRESS_INTERVAL)]
     pub progress_interval: Duration,
 
     /// Succeed when every target is ready (the default).
-    #[arg(long, conflicts_with = "any", env = "INITBOX_ALL", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, conflicts_with = "any", env = crate::env::ALL, value_parser = clap::builder::BoolishValueParser::new())]
     pub all: bool,
 
     /// Succeed as soon as one target is ready.
-    #[arg(long, env = "INITBOX_ANY", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::ANY, value_parser = clap::builder::BoolishValueParser::new())]
     pub any: bool,
 
     /// Wait until the targets are NOT ready (port closed, name gone).
-    #[arg(long, env = "INITBOX_INVERT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::INVERT, value_parser = clap::builder::BoolishValueParser::new())]
     pub invert: bool,
 
     /// One attempt per target, no waiting: exit 0 if ready, 1 if not (for HEALTHCHECK).
-    #[arg(long, env = "INITBOX_ONCE", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = crate::env::ONCE, value_parser = clap::builder::BoolishValueParser::new())]
     pub once: bool,
 }
 

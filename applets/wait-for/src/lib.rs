@@ -66,8 +66,9 @@ pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, m
                   initbox wait-for --once https://localhost:8443/ready   # HEALTHCHECK"
 )]
 pub struct Args {
-    /// Targets (see the schemes above); `@PATH` reads a URL from a file. Several, or one per
-    /// line in the variable.
+    /// Targets: tcp://, dns://, http(s)://, postgres://, mysql://, redis://, amqp://, nats://,
+    /// mqtt://, file://, unix://, exec: (`--help` says what each checks); `@PATH` reads a URL
+    /// from a file. Several, or one per line in the variable.
     #[arg(
         value_name = "URL",
         env = "INITBOX_WAIT_FOR_TARGETS",
@@ -88,9 +89,9 @@ pub struct Args {
     #[arg(long, env = "INITBOX_WAIT_FOR_SHELL", value_parser = clap::builder::BoolishValueParser::new())]
     pub shell: bool,
 
-    /// Password for every target whose URL has none (database, Redis, AMQP, NATS, MQTT);
-    /// the file's content without its trailing newline.
-    #[arg(long, value_name = "PATH", env = "INITBOX_PASSWORD_FILE")]
+    /// Password for every URL that has none, read from this file (database, Redis, AMQP, NATS,
+    /// MQTT); the file's content without its trailing newline.
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::PASSWORD_FILE)]
     pub password_file: Option<PathBuf>,
 
     /// SQL that must return a row whose first column is not false/0/NULL (postgres://, mysql://);
@@ -325,7 +326,7 @@ fn separately(scheme: &str) -> String {
 }
 
 /// The variable that gives every password-less target its password (after `--password-file`).
-pub const PASSWORD_VAR: &str = "INITBOX_PASSWORD";
+pub const PASSWORD_VAR: &str = initbox_runtime::env::PASSWORD;
 
 /// The URL with its password filled in and the `password_file` parameter removed. The password
 /// comes from the first of: the URL itself, `?password_file=`, `--password-file`,
