@@ -1,6 +1,6 @@
 //! `http(s)://` checks with a time for every phase: DNS, connect (through `TcpProbe`), TLS
 //! (tokio-rustls with the runtime's TLS configuration) and first byte (hyper over the stream we
-//! connected ourselves). Status, body and JSON expectations are `initbox_wait_for::http::Expect`,
+//! connected ourselves). Status, body and JSON expectations are `initbox_probe::http::Expect`,
 //! the matching `wait-for` uses.
 
 use http_body_util::{BodyExt, Empty};
@@ -17,7 +17,7 @@ use crate::net::{self, Ctx};
 use crate::probe::{Observation, Observed};
 use crate::spec::HttpCheck;
 
-use initbox_wait_for::http::BODY_LIMIT;
+use initbox_probe::http::BODY_LIMIT;
 
 /// Check a URL's form: scheme, host, port. Credentials in it are registered as secrets (by the
 /// runtime's URL display, which every message here uses).

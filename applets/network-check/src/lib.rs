@@ -3,7 +3,7 @@
 //!
 //! Checks run in parallel, each with its own timeout and retries, so a run takes about as long as
 //! its slowest check. Probing is shared with the wait applets: names resolve through
-//! `initbox_runtime::resolve`, TCP connects through `initbox_wait_for_tcp::TcpProbe`.
+//! `initbox_runtime::resolve`, TCP connects through `initbox_probe::tcp::TcpProbe`.
 
 pub mod http;
 pub mod icmp;

@@ -1,5 +1,5 @@
 //! DNS, TCP, TLS and UDP probes. Name resolution is the runtime's (`initbox_runtime::resolve`,
-//! system or direct-server mode); TCP connects through `initbox_wait_for_tcp::TcpProbe`, the same
+//! system or direct-server mode); TCP connects through `initbox_probe::tcp::TcpProbe`, the same
 //! code `wait-for-tcp` waits with.
 
 use std::collections::HashMap;
@@ -12,8 +12,8 @@ use initbox_runtime::duration::human;
 use initbox_runtime::resolve::{Lookup, Resolver, ResolverArgs};
 use initbox_runtime::target::{Host, HostPort};
 use initbox_runtime::tls::TlsArgs;
-use initbox_wait_for_dns::{DnsProbe, DnsQuery, QueryType};
-use initbox_wait_for_tcp::{TcpFailure, TcpProbe};
+use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
+use initbox_probe::tcp::{TcpFailure, TcpProbe};
 use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::net::{TcpStream, UdpSocket};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use initbox_runtime::duration;
 use initbox_runtime::resolve::parse_server;
 use initbox_runtime::target::{Host, HostPort, parse_host, parse_host_port};
-use initbox_wait_for_dns::QueryType;
+use initbox_probe::dns::QueryType;
 use serde::Deserialize;
 
 /// What a check asserts.
@@ -87,7 +87,7 @@ pub struct HttpCheck {
     pub method: String,
     /// Status set, body regex and JSON matches: wait-for's own expectation type, so a response
     /// is judged the same way by `wait-for` and `network-check`.
-    pub expect: initbox_wait_for::http::Expect,
+    pub expect: initbox_probe::http::Expect,
     pub headers: Vec<(String, String)>,
     pub ca_file: Option<PathBuf>,
     pub warn_days: u32,
@@ -582,7 +582,7 @@ impl RawCheck {
                 {
                     return Err(format!("method '{method}' is not known"));
                 }
-                use initbox_wait_for::http::{JsonMatch, StatusSet, parse_regex};
+                use initbox_probe::http::{JsonMatch, StatusSet, parse_regex};
                 let status_texts = self
                     .status
                     .as_ref()
@@ -636,7 +636,7 @@ impl RawCheck {
                 Kind::Http(HttpCheck {
                     url,
                     method,
-                    expect: initbox_wait_for::http::Expect { status, body, json },
+                    expect: initbox_probe::http::Expect { status, body, json },
                     headers,
                     ca_file: self.ca_file.clone().or(d.ca_file.clone()),
                     warn_days,

@@ -7,14 +7,8 @@
 //! before the first attempt: a typo is a one-line error (exit 2, or 3 for an unreadable file),
 //! not a wait that can never succeed.
 
-pub mod amqp;
-pub mod http;
-pub mod local;
-pub mod mqtt;
-pub mod nats;
-pub mod net;
-pub mod redis;
-pub mod sql;
+// The probes live in crates/probe; wait-for wires URLs to them.
+pub use initbox_probe::{amqp, http, local, mqtt, nats, net, redis, sql};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -26,8 +20,8 @@ use initbox_runtime::target::parse_host_port;
 use initbox_runtime::url as safe_url;
 use initbox_runtime::wait::{self, Probe, WaitArgs};
 use initbox_runtime::{Applet, Failure, LogArgs, Outcome, redact};
-use initbox_wait_for_dns::{DnsProbe, DnsQuery, QueryType};
-use initbox_wait_for_tcp::TcpProbe;
+use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
+use initbox_probe::tcp::TcpProbe;
 
 use crate::net::{Endpoint, UrlParts, read_password_file};
 
@@ -438,7 +432,7 @@ pub fn dns_query(url: &str) -> Result<DnsQuery, Failure> {
             "'{url}': missing name (expected dns://NAME[?type=A&min=N])"
         )));
     }
-    let name = initbox_wait_for_dns::parse_name(name)
+    let name = initbox_probe::dns::parse_name(name)
         .map_err(|e| Failure::usage(format!("'{url}': {e}")))?;
     let mut q = DnsQuery {
         name,

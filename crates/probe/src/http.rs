@@ -9,7 +9,7 @@
 //! without `--header`s or a URL password) unless `--no-redirect`, proxies come from `HTTP(S)_PROXY`/`NO_PROXY`.
 //!
 //! ```no_run
-//! # use initbox_wait_for::http::{Expect, StatusSet, JsonMatch};
+//! # use initbox_probe::http::{Expect, StatusSet, JsonMatch};
 //! let expect = Expect {
 //!     status: "200-299,401".parse::<StatusSet>().unwrap(),
 //!     body: None,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use initbox_runtime::target::{HostPort, parse_host, parse_port};
 use initbox_runtime::wait::NotReady;
 use initbox_runtime::{Failure, redact};
-use initbox_wait_for_tcp::TcpProbe;
+use crate::tcp::TcpProbe;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite};
