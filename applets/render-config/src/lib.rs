@@ -1,17 +1,14 @@
 //! `initbox render-config`: configuration files from templates, strict, atomic, with secrets and
 //! the environment as data.
 //!
-//! Two engines: [`jinja`] (minijinja, strict undefined, no auto-escaping; reused by `notify`)
-//! and [`envsubst`] (POSIX-style `${VAR:-default}` expansion, unset is an error). Every template
-//! is rendered in memory first; only when all succeeded are the files staged (temporary file
-//! beside each destination with its final mode and owner), checked with `--check-cmd`, and
-//! committed by rename (in place when the destination is a mount point).
+//! Two engines from `initbox-template` (crates/template): [`jinja`] (minijinja, strict undefined,
+//! no auto-escaping; shared with `notify`) and [`envsubst`] (POSIX-style `${VAR:-default}`
+//! expansion, unset is an error). Every template is rendered in memory first; only when all
+//! succeeded are the files staged (temporary file beside each destination with its final mode
+//! and owner), checked with `--check-cmd`, and committed by rename (in place when the
+//! destination is a mount point).
 
-pub mod data;
-pub mod envsubst;
-#[cfg(test)]
-mod fuzz_tests;
-pub mod jinja;
+pub use initbox_template::{data, envsubst, jinja};
 pub mod output;
 pub mod secret;
 

@@ -22,7 +22,7 @@
 //!   scrubbed of secrets; minijinja's debug dump (which prints variable values) is never shown.
 //!
 //! ```no_run
-//! use initbox_render_config::jinja::{Engine, Options};
+//! use initbox_template::jinja::{Engine, Options};
 //! let engine = Engine::new(Options::default()).unwrap();
 //! let ctx = minijinja::context! { name => "db" };
 //! let out = engine.render_str("title", "{{ name }} is ready", ctx).unwrap();
