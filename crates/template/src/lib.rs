@@ -8,6 +8,9 @@
 
 pub mod data;
 pub mod envsubst;
+pub mod filters;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod jinja;
+pub mod python;
+pub mod pyyaml;
