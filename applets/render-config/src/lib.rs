@@ -146,6 +146,18 @@ pub struct Args {
     #[arg(long, value_name = "VARS", env = "INITBOX_RENDER_ALLOW", value_parser = Allow::parse)]
     pub allow: Option<Allow>,
 
+    /// envsubst: substitute only variables that are set (with --allow: those of its names and
+    /// prefixes that are set) and leave every other `$name` as written, like the official nginx
+    /// image's templates (`$host`, `$uri` stay nginx's own variables).
+    #[arg(long, env = "INITBOX_RENDER_ONLY_DEFINED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub only_defined: bool,
+
+    /// YAML version of --data/--secret-data YAML files: 1.2 (`no`, `off` are strings) or 1.1
+    /// (`yes`/`no`/`on`/`off` are booleans, as Ansible reads them).
+    #[arg(long, value_name = "VERSION", default_value = "1.2", env = "INITBOX_RENDER_YAML_VERSION",
+          value_parser = ["1.1", "1.2"])]
+    pub yaml_version: String,
+
     /// Mode of every written file [default: 0644, 0755 for executable templates, --secret-mode
     /// for files that contain a secret].
     #[arg(long, value_name = "OCTAL", env = "INITBOX_RENDER_MODE", value_parser = parse_mode)]
@@ -601,8 +613,10 @@ impl Args {
                     "--trim-blocks/--lstrip-blocks apply to --engine jinja only",
                 ));
             }
-        } else if self.allow.is_some() {
-            return Err(Failure::usage("--allow applies to --engine envsubst only"));
+        } else if self.allow.is_some() || self.only_defined {
+            return Err(Failure::usage(
+                "--allow and --only-defined apply to --engine envsubst only",
+            ));
         }
         Ok(())
     }
@@ -638,6 +652,7 @@ impl Applet for Args {
 
     async fn run(self) -> Result<Outcome, Failure> {
         initbox_runtime::input::set_limit(self.max_input_size);
+        initbox_template::data::set_yaml_11_booleans(self.yaml_version == "1.1");
         self.check_flags()?;
         let jobs = self.jobs()?;
         let engine = self.engine()?;
@@ -654,7 +669,11 @@ impl Applet for Args {
         let renderer = Arc::new(Renderer {
             kind: self.engine,
             engine,
-            allow: self.allow.clone(),
+            allow: if self.only_defined {
+                Some(Allow::defined_only(self.allow.clone()))
+            } else {
+                self.allow.clone()
+            },
             ctx_value,
             secret_keys,
             ctx,
