@@ -1,12 +1,12 @@
 //! The one template hook of `notify`: title, message, body, keys and URLs are rendered here,
-//! with render-config's Jinja engine (the toolkit has one engine configuration and filter set):
+//! with the toolkit's Jinja engine (`initbox-template`: one engine configuration and filter set):
 //! printing a missing variable is an error, never an empty string, while `is defined` and
 //! `default()` still work.
 
 use std::sync::OnceLock;
 
-use initbox_render_config::jinja::{Engine, Options};
 use initbox_runtime::Failure;
+use initbox_template::jinja::{Engine, Options};
 use minijinja::Value;
 
 fn engine() -> Result<&'static Engine, Failure> {

@@ -1,17 +1,14 @@
 //! `initbox render-config`: configuration files from templates, strict, atomic, with secrets and
 //! the environment as data.
 //!
-//! Two engines: [`jinja`] (minijinja, strict undefined, no auto-escaping; reused by `notify`)
-//! and [`envsubst`] (POSIX-style `${VAR:-default}` expansion, unset is an error). Every template
-//! is rendered in memory first; only when all succeeded are the files staged (temporary file
-//! beside each destination with its final mode and owner), checked with `--check-cmd`, and
-//! committed by rename (in place when the destination is a mount point).
+//! Two engines from `initbox-template` (crates/template): [`jinja`] (minijinja, strict undefined,
+//! no auto-escaping; shared with `notify`) and [`envsubst`] (POSIX-style `${VAR:-default}`
+//! expansion, unset is an error). Every template is rendered in memory first; only when all
+//! succeeded are the files staged (temporary file beside each destination with its final mode
+//! and owner), checked with `--check-cmd`, and committed by rename (in place when the
+//! destination is a mount point).
 
-pub mod data;
-pub mod envsubst;
-#[cfg(test)]
-mod fuzz_tests;
-pub mod jinja;
+pub use initbox_template::{data, envsubst, jinja};
 pub mod output;
 pub mod secret;
 
@@ -148,6 +145,18 @@ pub struct Args {
     /// separated); other references stay as written, like GNU envsubst's SHELL-FORMAT.
     #[arg(long, value_name = "VARS", env = "INITBOX_RENDER_ALLOW", value_parser = Allow::parse)]
     pub allow: Option<Allow>,
+
+    /// envsubst: substitute only variables that are set (with --allow: those of its names and
+    /// prefixes that are set) and leave every other `$name` as written, like the official nginx
+    /// image's templates (`$host`, `$uri` stay nginx's own variables).
+    #[arg(long, env = "INITBOX_RENDER_ONLY_DEFINED", value_parser = clap::builder::BoolishValueParser::new())]
+    pub only_defined: bool,
+
+    /// YAML version of --data/--secret-data YAML files: 1.2 (`no`, `off` are strings) or 1.1
+    /// (`yes`/`no`/`on`/`off` are booleans, as Ansible reads them).
+    #[arg(long, value_name = "VERSION", default_value = "1.2", env = "INITBOX_RENDER_YAML_VERSION",
+          value_parser = ["1.1", "1.2"])]
+    pub yaml_version: String,
 
     /// Mode of every written file [default: 0644, 0755 for executable templates, --secret-mode
     /// for files that contain a secret].
@@ -605,8 +614,10 @@ impl Args {
                     "--trim-blocks/--lstrip-blocks apply to --engine jinja only",
                 ));
             }
-        } else if self.allow.is_some() {
-            return Err(Failure::usage("--allow applies to --engine envsubst only"));
+        } else if self.allow.is_some() || self.only_defined {
+            return Err(Failure::usage(
+                "--allow and --only-defined apply to --engine envsubst only",
+            ));
         }
         Ok(())
     }
@@ -642,6 +653,7 @@ impl Applet for Args {
 
     async fn run(self) -> Result<Outcome, Failure> {
         initbox_runtime::input::set_limit(self.max_input_size);
+        initbox_template::data::set_yaml_11_booleans(self.yaml_version == "1.1");
         self.check_flags()?;
         let jobs = self.jobs()?;
         let engine = self.engine()?;
@@ -658,7 +670,11 @@ impl Applet for Args {
         let renderer = Arc::new(Renderer {
             kind: self.engine,
             engine,
-            allow: self.allow.clone(),
+            allow: if self.only_defined {
+                Some(Allow::defined_only(self.allow.clone()))
+            } else {
+                self.allow.clone()
+            },
             ctx_value,
             secret_keys,
             ctx,

@@ -1,8 +1,8 @@
 //! envsubst mode: POSIX-shell-style parameter expansion, strict.
 //!
 //! `$VAR`, `${VAR}`, `${VAR:-word}`, `${VAR-word}`, `${VAR:=word}`, `${VAR=word}`,
-//! `${VAR:+word}`, `${VAR+word}`, `${VAR:?message}`, `${VAR?message}`, and `$$` for a literal
-//! `$`. Words may contain expansions themselves. An unset variable without a default is an
+//! `${VAR:+word}`, `${VAR+word}`, `${VAR:?message}`, `${VAR?message}`, and `$$` or `\$` for a
+//! literal `$`. Words may contain expansions themselves. An unset variable without a default is an
 //! error (all of them are reported at once, the first with its location). With an allow-list,
 //! references to other variables are left exactly as written (GNU envsubst's SHELL-FORMAT).
 //! A `$` not followed by a name, `{` or `$` is kept as is (`$1`, `$(cmd)`, `5$`).
@@ -16,6 +16,9 @@ use crate::jinja::RenderError;
 pub struct Allow {
     names: Vec<String>,
     prefixes: Vec<String>,
+    /// Substitute only variables that are set; leave the others as written (the official
+    /// nginx image's `envsubst "$(defined variables)"`, so `$host` stays nginx's).
+    pub only_defined: bool,
 }
 
 impl Allow {
@@ -43,6 +46,17 @@ impl Allow {
             return Err(format!("'{spec}' names no variables"));
         }
         Ok(allow)
+    }
+
+    /// Every variable that is set (with `base`: those of its names and prefixes that are set).
+    pub fn defined_only(base: Option<Allow>) -> Allow {
+        let mut a = base.unwrap_or(Allow {
+            names: Vec::new(),
+            prefixes: vec![String::new()],
+            only_defined: true,
+        });
+        a.only_defined = true;
+        a
     }
 
     pub fn allows(&self, name: &str) -> bool {
@@ -172,6 +186,14 @@ impl Expander<'_, '_> {
                 i += 1;
                 continue;
             }
+            // `\$` is a literal `$` (the backslash is dropped, the name after it kept).
+            if i > lit && bytes[i - 1] == b'\\' {
+                out.push_str(&self.src[lit..i - 1]);
+                out.push('$');
+                i += 1;
+                lit = i;
+                continue;
+            }
             out.push_str(&self.src[lit..i]);
             let dollar = i;
             match bytes.get(i + 1).copied().filter(|_| i + 1 < end) {
@@ -298,7 +320,7 @@ impl Expander<'_, '_> {
         out: &mut String,
     ) -> Result<(), RenderError> {
         if let Some(allow) = self.allow
-            && !allow.allows(var)
+            && (!allow.allows(var) || (allow.only_defined && self.get(var).is_none()))
         {
             out.push_str(&self.src[start..end]);
             return Ok(());

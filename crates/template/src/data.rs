@@ -141,6 +141,13 @@ pub fn parse(text: &str, format: Format) -> Result<Value, ParseError> {
             if text.trim().is_empty() {
                 return Ok(Value::from(BTreeMap::<String, Value>::new()));
             }
+            let converted;
+            let text = if yaml_11_booleans() {
+                converted = yaml_11_to_12_booleans(text);
+                converted.as_str()
+            } else {
+                text
+            };
             serde_norway::from_str::<Value>(text).map_err(|e| {
                 let loc = e.location().map(|l| (l.line(), l.column()));
                 (loc, format!("invalid YAML: {}", yaml_message(&e)))
@@ -168,6 +175,127 @@ pub fn parse(text: &str, format: Format) -> Result<Value, ParseError> {
             Ok(Value::from_object(map))
         }
     }
+}
+
+static YAML_11_BOOLEANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Read YAML data files with YAML 1.1's booleans (`yes`/`no`/`on`/`off` in their three cases,
+/// as PyYAML and so Ansible read them) instead of YAML 1.2's, where they are strings.
+pub fn set_yaml_11_booleans(on: bool) {
+    YAML_11_BOOLEANS.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn yaml_11_booleans() -> bool {
+    YAML_11_BOOLEANS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// YAML 1.1 boolean words (PyYAML's resolver: no `y`/`n`) and their YAML 1.2 spelling.
+fn yaml_11_word(w: &str) -> Option<&'static str> {
+    match w {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some("true"),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some("false"),
+        _ => None,
+    }
+}
+
+/// Rewrite plain (unquoted) YAML 1.1 boolean values of block mappings and sequences
+/// (`key: yes`, `- off`, `[yes, no]`, `{a: on}`) as `true`/`false`; keys, quoted strings and
+/// the contents of `|` and `>` block scalars are left alone.
+pub fn yaml_11_to_12_booleans(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    // Indentation of the line that opened a block scalar; deeper lines are its text.
+    let mut block: Option<usize> = None;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let indent = body.len() - body.trim_start().len();
+        if let Some(b) = block {
+            if body.trim().is_empty() || indent > b {
+                out.push_str(line);
+                continue;
+            }
+            block = None;
+        }
+        let content = strip_comment(body);
+        let trimmed = content.trim_end();
+        if trimmed.ends_with(['|', '>'])
+            || trimmed
+                .rsplit_once(' ')
+                .is_some_and(|(_, t)| t.starts_with(['|', '>']) && t.len() <= 3)
+        {
+            block = Some(indent);
+        }
+        out.push_str(&rewrite_line(body, content.len()));
+        out.push_str(&line[body.len()..]);
+    }
+    out
+}
+
+/// The part of a YAML line before a comment (` #` outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let (mut single, mut double) = (false, false);
+    let b = line.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\'' if !double => single = !single,
+            b'"' if !single => double = !double,
+            b'#' if !single && !double && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') => {
+                return &line[..i];
+            }
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Replace boolean words in value positions of `line[..end]`.
+fn rewrite_line(line: &str, end: usize) -> String {
+    let (content, rest) = line.split_at(end);
+    let mut out = String::with_capacity(line.len());
+    let chars: Vec<(usize, char)> = content.char_indices().collect();
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    let mut last = 0;
+    while i < chars.len() {
+        let (pos, c) = chars[i];
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            _ => {}
+        }
+        // A word starts after `: `, `- `, `[`, `{`, `, ` (or at the start of a flow item).
+        let starts_value = !single && !double && c.is_ascii_alphabetic() && {
+            let before = content[..pos].trim_end_matches([' ', '\t']);
+            let spaced = before.len() < pos;
+            before.ends_with(['[', '{', ','])
+                || (spaced && (before.ends_with(':') || before.ends_with('-')))
+        };
+        if starts_value {
+            let word_end = content[pos..]
+                .find(|ch: char| !ch.is_ascii_alphabetic())
+                .map_or(content.len(), |n| pos + n);
+            let word = &content[pos..word_end];
+            let after = content[word_end..].trim_start_matches([' ', '\t']);
+            let is_value_end = after.is_empty() || after.starts_with([',', ']', '}']);
+            let before = content[..pos].trim_end_matches([' ', '\t']);
+            // `- yes` must be a sequence entry, not the tail of `a - yes`.
+            let dash_ok = !before.ends_with('-')
+                || before[..before.len() - 1].trim().is_empty()
+                || before[..before.len() - 1].trim_end().ends_with('-');
+            if let (Some(b), true, true) = (yaml_11_word(word), is_value_end, dash_ok) {
+                out.push_str(&content[last..pos]);
+                out.push_str(b);
+                last = word_end;
+            }
+            while i < chars.len() && chars[i].0 < word_end {
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out.push_str(&content[last..]);
+    out.push_str(rest);
+    out
 }
 
 fn strip_position(msg: &str) -> String {
@@ -331,6 +459,18 @@ pub fn register_secret_data(value: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn yaml_12_by_default_and_11_booleans_on_request() {
+        let src = "a: no\nb: 'no'\nc: [yes, \"on\", Off]\nd:\n  - ON\n  - y\ne: |\n  - yes\n  x: no\nf: x - no # no\nyes: 1\ng: {h: off}\n";
+        let v = parse(src, Format::Yaml).unwrap();
+        assert_eq!(v.get_attr("a").unwrap().as_str(), Some("no"));
+        let c = yaml_11_to_12_booleans(src);
+        assert_eq!(
+            c,
+            "a: false\nb: 'no'\nc: [true, \"on\", false]\nd:\n  - true\n  - y\ne: |\n  - yes\n  x: no\nf: x - no # no\nyes: 1\ng: {h: false}\n"
+        );
+    }
 
     #[test]
     fn args_parse() {

@@ -8,8 +8,10 @@
 //! - custom delimiters (`[[ ]]`) for templates that live inside Helm charts;
 //! - includes resolved relative to the including template (when the filesystem is enabled);
 //! - filters `tojson`, `toyaml`, `fromjson`, `fromyaml`, `b64encode`, `b64decode`, `required`,
-//!   `indent`, `sha256`, minijinja's builtins and minijinja-contrib's (with Python method
-//!   compatibility such as `.items()` and `.upper()`);
+//!   `sha256`, minijinja's builtins and minijinja-contrib's (with Python method compatibility
+//!   such as `.items()` and `.upper()`), Jinja2's and Ansible's where they differ
+//!   ([`crate::filters`]); numbers, lists and dicts print as Python prints them;
+//! - Ansible's `#jinja2: trim_blocks: False, ...` first line is applied, not printed;
 //! - a `secret("ref+...")` function that resolves through a [`SecretSource`], registers every
 //!   value with the runtime's scrubber and marks the render as containing a secret;
 //! - bounded work: a render has [`FUEL`] instructions, its output at most the input limit
@@ -22,7 +24,7 @@
 //!   scrubbed of secrets; minijinja's debug dump (which prints variable values) is never shown.
 //!
 //! ```no_run
-//! use initbox_render_config::jinja::{Engine, Options};
+//! use initbox_template::jinja::{Engine, Options};
 //! let engine = Engine::new(Options::default()).unwrap();
 //! let ctx = minijinja::context! { name => "db" };
 //! let out = engine.render_str("title", "{{ name }} is ready", ctx).unwrap();
@@ -289,6 +291,7 @@ impl std::io::Write for BoundedOutput<'_> {
 /// A strict minijinja environment with initbox's filters and functions.
 pub struct Engine {
     env: Environment<'static>,
+    options: Options,
     secrets: Arc<SecretState>,
     budget: Arc<Budget>,
 }
@@ -310,6 +313,7 @@ impl Engine {
         let env = build_environment(&options, Arc::clone(&secrets), Arc::clone(&budget))?;
         Ok(Engine {
             env,
+            options,
             secrets,
             budget,
         })
@@ -368,20 +372,50 @@ impl Engine {
         ctx: Value,
     ) -> Result<Rendered, RenderError> {
         self.begin();
-        let tmpl = self
-            .env
+        let (header_env, source) = match split_header(source) {
+            Some((line, rest)) => (Some(self.header_environment(name, line)?), rest),
+            None => (None, source),
+        };
+        let env = header_env.as_ref().unwrap_or(&self.env);
+        let tmpl = env
             .template_from_named_str(name, source)
             .map_err(|e| RenderError::from_minijinja(&e, name))?;
         let text = self.render_bounded(&tmpl, ctx, name)?;
         Ok(self.finish(text))
     }
 
+    /// An environment with the settings of an Ansible `#jinja2:` header line applied.
+    fn header_environment(
+        &self,
+        name: &str,
+        line: &str,
+    ) -> Result<Environment<'static>, RenderError> {
+        let options = apply_header(&self.options, line)
+            .map_err(|m| RenderError::new(name, format!("the #jinja2: header line: {m}")))?;
+        build_environment(
+            &options,
+            Arc::clone(&self.secrets),
+            Arc::clone(&self.budget),
+        )
+        .map_err(|f| RenderError::new(name, format!("the #jinja2: header line: {}", f.message)))
+    }
+
     /// Render the template at `path` (filesystem mode: includes relative to it).
     pub fn render_file(&self, path: &Path, ctx: Value) -> Result<Rendered, RenderError> {
         let name = path_name(path);
         self.begin();
-        let tmpl = self
-            .env
+        let header_env = match initbox_runtime::input::read(path, "template") {
+            Ok(bytes) if bytes.starts_with(HEADER.as_bytes()) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let line = split_header(&text)
+                    .map(|(l, _)| l.to_string())
+                    .unwrap_or_default();
+                Some(self.header_environment(&name, &line)?)
+            }
+            _ => None,
+        };
+        let env = header_env.as_ref().unwrap_or(&self.env);
+        let tmpl = env
             .get_template(&name)
             .map_err(|e| RenderError::from_minijinja(&e, &name))?;
         let text = self.render_bounded(&tmpl, ctx, &name)?;
@@ -545,6 +579,57 @@ fn join_relative(name: &str, parent: &str) -> String {
     path_name(&out)
 }
 
+/// The first line of an Ansible template that sets Jinja options: `#jinja2: trim_blocks: False`.
+const HEADER: &str = "#jinja2:";
+
+/// `(settings, rest of the template)` when `source` starts with a `#jinja2:` line.
+fn split_header(source: &str) -> Option<(&str, &str)> {
+    let rest = source.strip_prefix(HEADER)?;
+    Some(match rest.find('\n') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, ""),
+    })
+}
+
+/// Apply a `#jinja2:` line as Ansible's template module does: comma-separated `key: value`
+/// pairs, each value a Python literal (`True`, `False`, `'[%'`).
+fn apply_header(base: &Options, line: &str) -> Result<Options, String> {
+    let mut o = base.clone();
+    for pair in line.split(',') {
+        let Some((key, val)) = pair.split_once(':') else {
+            return Err(format!("'{}' is not 'key: value'", pair.trim()));
+        };
+        let (key, val) = (key.trim(), val.trim());
+        let boolean = || match val {
+            "True" => Ok(true),
+            "False" => Ok(false),
+            _ => Err(format!("{key}: expected True or False, not {val}")),
+        };
+        let string = || {
+            let b = val.as_bytes();
+            if b.len() >= 2 && (b[0] == b'\'' || b[0] == b'"') && b[b.len() - 1] == b[0] {
+                Ok(val[1..val.len() - 1].to_string())
+            } else {
+                Err(format!("{key}: expected a quoted string, not {val}"))
+            }
+        };
+        match key {
+            "trim_blocks" => o.trim_blocks = boolean()?,
+            "lstrip_blocks" => o.lstrip_blocks = boolean()?,
+            "keep_trailing_newline" => o.keep_trailing_newline = boolean()?,
+            "variable_start_string" => o.delimiters.variable.0 = string()?,
+            "variable_end_string" => o.delimiters.variable.1 = string()?,
+            "block_start_string" => o.delimiters.block.0 = string()?,
+            "block_end_string" => o.delimiters.block.1 = string()?,
+            "comment_start_string" => o.delimiters.comment.0 = string()?,
+            "comment_end_string" => o.delimiters.comment.1 = string()?,
+            "newline_sequence" if matches!(val, "'\\n'" | "\"\\n\"") => {}
+            _ => return Err(format!("unknown or unsupported setting {key}")),
+        }
+    }
+    Ok(o)
+}
+
 fn build_environment(
     options: &Options,
     secrets: Arc<SecretState>,
@@ -561,7 +646,23 @@ fn build_environment(
         if budget.written.load(Ordering::SeqCst).saturating_add(len) > max_output() {
             return Err(too_large("the output"));
         }
-        minijinja::escape_formatter(out, state, value)
+        // Numbers, lists and dicts print as Python prints them (`1e+16`, `['a', 1]`).
+        match value.kind() {
+            ValueKind::Number if !value.is_integer() => {
+                let f = f64::try_from(value.clone()).unwrap_or(f64::NAN);
+                out.write_str(&crate::python::float_repr(f))
+                    .map_err(|_| Error::from(ErrorKind::WriteFailure))
+            }
+            ValueKind::Seq | ValueKind::Map
+                if value
+                    .as_object()
+                    .is_none_or(|o| !matches!(o.repr(), minijinja::value::ObjectRepr::Plain)) =>
+            {
+                out.write_str(&crate::python::to_str(value))
+                    .map_err(|_| Error::from(ErrorKind::WriteFailure))
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        }
     });
     env.set_undefined_behavior(match options.undefined {
         Undefined::SemiStrict => UndefinedBehavior::SemiStrict,
@@ -590,7 +691,11 @@ fn build_environment(
             // Bounded: a template from /dev/zero or a FIFO stops at the input limit.
             match initbox_runtime::input::read(Path::new(name), name) {
                 Ok(bytes) => match String::from_utf8(bytes) {
-                    Ok(s) => Ok(Some(s)),
+                    // The `#jinja2:` header line is settings, not text (see `apply_header`).
+                    Ok(s) => Ok(Some(match split_header(&s) {
+                        Some((_, rest)) => rest.to_string(),
+                        None => s,
+                    })),
                     Err(_) => Err(Error::new(
                         ErrorKind::TemplateNotFound,
                         format!("{name} is not UTF-8 text"),
@@ -602,12 +707,10 @@ fn build_environment(
     }
 
     minijinja_contrib::add_to_environment(&mut env);
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(crate::filters::unknown_method);
 
     env.add_filter("tojson", to_json_sorted);
     env.add_filter("toyaml", to_yaml);
-    env.add_filter("to_yaml", to_yaml);
-    env.add_filter("to_json", to_json_alias);
     env.add_filter("fromjson", from_json);
     env.add_filter("from_json", from_json);
     env.add_filter("fromyaml", from_yaml);
@@ -616,12 +719,12 @@ fn build_environment(
     env.add_filter("b64decode", b64decode);
     env.add_filter("required", required);
     env.add_filter("sha256", sha256);
-    env.add_filter("quote", shell_quote);
     env.add_filter("center", center);
-    env.add_filter("indent", bounded_indent);
     env.add_filter("replace", bounded_replace);
     env.add_filter("join", bounded_join);
     env.add_filter("truncate", truncate);
+    crate::filters::register(&mut env);
+    env.add_filter("indent", crate::filters::indent);
 
     env.add_function("secret", move |reference: String| -> Result<Value, Error> {
         resolve_secret(&secrets, &reference).map(Value::from)
@@ -677,28 +780,6 @@ fn check_json_indent(indent: Option<usize>) -> Result<(), Error> {
         ))),
         _ => Ok(()),
     }
-}
-
-fn to_json_alias(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
-    if value.is_undefined() {
-        return Err(Error::from(ErrorKind::UndefinedError));
-    }
-    let indent: Option<usize> = kwargs.get("indent")?;
-    kwargs.assert_all_used()?;
-    check_json_indent(indent)?;
-    let text = match indent {
-        Some(n) => {
-            let mut out = Vec::new();
-            let pad = vec![b' '; n];
-            let fmt = serde_json::ser::PrettyFormatter::with_indent(&pad);
-            let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
-            serde::Serialize::serialize(value, &mut ser)
-                .map_err(|e| invalid(format!("tojson: {e}")))?;
-            String::from_utf8(out).map_err(|e| invalid(format!("tojson: {e}")))?
-        }
-        None => serde_json::to_string(value).map_err(|e| invalid(format!("tojson: {e}")))?,
-    };
-    Ok(Value::from_safe_string(text))
 }
 
 /// Jinja2's `tojson`: keys sorted, `", "`/`": "` separators (or `indent=N`), and `<`, `>`,
@@ -829,14 +910,6 @@ fn sha256(value: &Value) -> Result<String, Error> {
     Ok(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn shell_quote(value: &Value) -> Result<String, Error> {
-    if value.is_undefined() {
-        return Err(Error::from(ErrorKind::UndefinedError));
-    }
-    let s = value.to_string();
-    Ok(format!("'{}'", s.replace('\'', r"'\''")))
-}
-
 /// Jinja2's `truncate(length=255, killwords=false, end='...', leeway=5)`, positional or named.
 fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, Error> {
     if value.is_undefined() {
@@ -884,26 +957,6 @@ fn truncate(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<String, 
         None => head,
     };
     Ok(head + &end)
-}
-
-/// minijinja's `indent`, refusing a result past [`max_output`].
-fn bounded_indent(
-    value: StringInput<'_>,
-    width: Option<usize>,
-    first: Option<bool>,
-    blank: Option<bool>,
-    kwargs: Kwargs,
-) -> Result<Value, Error> {
-    let w = match width {
-        Some(w) => w,
-        None => kwargs.get::<Option<usize>>("width")?.unwrap_or(4),
-    };
-    let s = value.as_str();
-    let lines = s.matches('\n').count() + 1;
-    if lines.saturating_mul(w).saturating_add(s.len()) > max_output() {
-        return Err(too_large(&format!("indent({w})")));
-    }
-    minijinja::filters::indent(value, width, first, blank, kwargs)
 }
 
 /// minijinja's `replace`, refusing a result past [`max_output`].
@@ -1239,13 +1292,15 @@ mod tests {
             "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"
         );
         assert_eq!(r("{{ m | tojson }}"), r#"{"a": 1, "b": [1, 2]}"#);
-        assert_eq!(r("{{ m | to_json }}"), r#"{"a":1,"b":[1,2]}"#);
+        assert_eq!(r("{{ m | to_json }}"), r#"{"a": 1, "b": [1, 2]}"#);
         assert_eq!(r("{{ m | toyaml }}"), "a: 1\nb:\n- 1\n- 2\n");
         assert_eq!(r("{{ s | required }}"), "hi");
         assert_eq!(r("{{ 'a\nb' | indent(2) }}"), "a\n  b");
+        assert_eq!(r("{{ 'a\nb\n' | indent(4) }}"), "a\n    b\n");
         assert_eq!(r("{{ m.items() | list | length }}"), "2");
         assert_eq!(r("{{ s.upper() }}"), "HI");
-        assert_eq!(r("{{ \"it's\" | quote }}"), r"'it'\''s'");
+        assert_eq!(r("{{ \"it's\" | quote }}"), r#"'it'"'"'s'"#);
+        assert_eq!(r("{{ 'safe-word' | quote }}"), "safe-word");
         let err = e
             .render_str("t", "{{ missing | required('set MISSING') }}", context! {})
             .unwrap_err();
