@@ -191,16 +191,14 @@ impl S3 {
         url
     }
 
-    /// A signed request; `payload` is the body (hashed into the signature).
+    /// A signed request without a body.
     async fn request(
         &self,
         method: reqwest::Method,
         url: &str,
         headers: &[(&str, String)],
-        payload: Option<&[u8]>,
     ) -> Result<reqwest::RequestBuilder, Failure> {
         let creds = self.aws.credentials().await?;
-        let hash = payload.map(sha256_hex);
         let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let signed = sign_s3(
             &creds,
@@ -208,17 +206,16 @@ impl S3 {
             method.as_str(),
             url,
             &hs,
-            Some(hash.as_deref().unwrap_or(EMPTY_SHA256)),
+            Some(EMPTY_SHA256),
         )
         .map_err(|e| Failure::failed(format!("S3: cannot sign the request: {e}")))?;
         let mut req = self.aws.http.request(method, url);
         for (k, v) in signed {
             req = req.header(k, v);
         }
-        if let Some(p) = payload {
-            req = req.body(p.to_vec());
-        }
-        Ok(req)
+        // A whole archive: bounded by the run's deadline and the reader's stall timeout, not
+        // by the per-request timeout.
+        Ok(req.timeout(self.aws.deadline.remaining().unwrap_or(LONG)))
     }
 
     /// Send a small request (its answer read whole), retried on transient failures.
@@ -228,11 +225,11 @@ impl S3 {
         method: reqwest::Method,
         url: &str,
         headers: &[(&str, String)],
-        payload: Option<&[u8]>,
+        payload: Option<bytes::Bytes>,
     ) -> Result<Response, Failure> {
         // Sign once per attempt (a fresh date) by building the request anew each time.
         let creds = self.aws.credentials().await?;
-        let hash = payload.map(sha256_hex);
+        let hash = payload.as_deref().map(sha256_hex);
         let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let sign = || {
             sign_s3(
@@ -250,8 +247,8 @@ impl S3 {
             for (k, v) in sign().unwrap_or_default() {
                 req = req.header(k, v);
             }
-            if let Some(p) = payload {
-                req = req.body(p.to_vec());
+            if let Some(p) = &payload {
+                req = req.body(p.clone()).timeout(REQUEST_TIMEOUT);
             }
             req
         })
@@ -268,7 +265,7 @@ impl S3 {
         let url_ref = &url;
         retry(&policy, &self.aws.deadline, &what, |_| async move {
             let req = self
-                .request(reqwest::Method::GET, url_ref, &self.sse_c, None)
+                .request(reqwest::Method::GET, url_ref, &self.sse_c)
                 .await
                 .map_err(Attempt::Fatal)?;
             let resp = match req.send().await {
@@ -314,7 +311,7 @@ impl S3 {
     }
 
     /// PUT a whole object.
-    pub async fn put(&self, bucket: &str, key: &str, body: &[u8]) -> Result<(), Failure> {
+    pub async fn put(&self, bucket: &str, key: &str, body: bytes::Bytes) -> Result<(), Failure> {
         let what = format!("S3 PUT s3://{bucket}/{key}");
         let url = self.url(bucket, key, &[]);
         let headers = self.object_headers(true);
@@ -329,7 +326,12 @@ impl S3 {
 
     /// PUT an object only if none exists under its key (`If-None-Match: *`); `Ok(false)`: one
     /// exists. Servers that ignore the header make this a plain PUT.
-    pub async fn put_if_absent(&self, bucket: &str, key: &str, body: &[u8]) -> Result<bool, Failure> {
+    pub async fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: bytes::Bytes,
+    ) -> Result<bool, Failure> {
         let what = format!("S3 PUT s3://{bucket}/{key}");
         let url = self.url(bucket, key, &[]);
         let mut headers = self.object_headers(true);
@@ -427,7 +429,7 @@ impl S3 {
         key: &str,
         upload_id: &str,
         number: u32,
-        body: &[u8],
+        body: bytes::Bytes,
     ) -> Result<String, Failure> {
         let what = format!("S3 UploadPart {number} s3://{bucket}/{key}");
         let n = number.to_string();
@@ -465,7 +467,7 @@ impl S3 {
         }
         body.push_str("</CompleteMultipartUpload>");
         let resp = self
-            .send(&what, reqwest::Method::POST, &url, &[], Some(body.as_bytes()))
+            .send(&what, reqwest::Method::POST, &url, &[], Some(bytes::Bytes::from(body)))
             .await?;
         // A 200 can still carry an <Error> (S3 documents this for CompleteMultipartUpload).
         if resp.status != 200 || String::from_utf8_lossy(&resp.body).contains("<Error>") {
@@ -492,8 +494,10 @@ impl S3 {
     }
 }
 
-/// A timeout for the S3 client's requests: long, since parts and archives are large.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// The timeout of one upload (a part of up to 64 MiB on a slow link).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// The timeout of a streamed download without a deadline (stalls are caught by the reader).
+const LONG: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The raw inner text of every `<tag>` element (not unescaped: the caller reads tags inside).
 fn xml_blocks<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
