@@ -119,6 +119,52 @@ impl Marker {
     }
 }
 
+/// The store of a repository URL: `s3://BUCKET/PREFIX`, `file:///PATH` (or a plain absolute
+/// path), `http(s)://…` (read only).
+pub fn open(
+    url: &str,
+    aws: &initbox_aws::AwsArgs,
+    s3: &initbox_aws::s3::S3Args,
+    deadline: initbox_runtime::Deadline,
+) -> Result<Store, Failure> {
+    use std::sync::Arc;
+    use std::time::Duration;
+    if url.starts_with("s3://") {
+        let aws = initbox_aws::Aws::new(aws, initbox_aws::s3::REQUEST_TIMEOUT, deadline)?;
+        let s3 = initbox_aws::s3::S3::new(Arc::new(aws), s3)?;
+        Store::s3(Arc::new(s3), url)
+    } else if url.starts_with("file://") || url.starts_with('/') {
+        Ok(Store::File {
+            dir: store::file_dir(url),
+        })
+    } else if url.starts_with("http://") || url.starts_with("https://") {
+        let tls = initbox_runtime::tls::client_config(&initbox_runtime::tls::TlsArgs::default())?;
+        let mut opts = initbox_runtime::http::ClientOptions::new(
+            tls,
+            concat!("initbox/", env!("CARGO_PKG_VERSION")),
+            Duration::from_secs(7 * 24 * 3600),
+        );
+        opts.connect_timeout = Duration::from_secs(10);
+        let http = initbox_runtime::http::client(opts)?;
+        let base = reqwest::Url::parse(url).map_err(|e| {
+            Failure::usage(format!(
+                "{}: not a URL: {e}",
+                initbox_runtime::url::display(url)
+            ))
+        })?;
+        Ok(Store::Http {
+            http,
+            base,
+            deadline,
+        })
+    } else {
+        Err(Failure::usage(format!(
+            "{}: not an s3://, file:// or http(s):// repository",
+            initbox_runtime::url::display(url)
+        )))
+    }
+}
+
 /// Now as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
