@@ -53,4 +53,6 @@ applets! {
     "notify" => initbox_notify::Args,
     "run" => initbox_run::Args,
     "copy-self" => initbox_copy_self::Args,
+    "restore" => initbox_restore::Args,
+    "backup" => initbox_backup::Args,
 }

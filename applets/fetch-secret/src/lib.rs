@@ -39,7 +39,6 @@
 //!   rejected, 124 deadline.
 
 pub mod aws;
-mod aws_creds;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;

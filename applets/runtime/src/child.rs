@@ -63,6 +63,7 @@ pub enum Output {
 pub struct Command {
     argv: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    dir: Option<std::path::PathBuf>,
     clear_env: bool,
     stdin_inherit: bool,
     stdout: Output,
@@ -84,6 +85,7 @@ impl Command {
         Command {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
+            dir: None,
             clear_env: false,
             stdin_inherit: false,
             stdout: Output::Inherit,
@@ -106,6 +108,12 @@ impl Command {
     }
 
     /// Start from an empty environment (only the variables given with [`Command::envs`]).
+    /// Run in `dir` (restore's `--check` runs inside the data it judges).
+    pub fn current_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
     pub fn env_clear(mut self) -> Self {
         self.clear_env = true;
         self
@@ -171,6 +179,9 @@ impl Command {
         }
         if self.clear_env {
             cmd.env_clear();
+        }
+        if let Some(d) = &self.dir {
+            cmd.current_dir(d);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(if self.stdin_inherit {

@@ -27,20 +27,20 @@ use std::time::{Duration, SystemTime};
 use initbox_runtime::{Failure, child};
 use serde_json::Value;
 
-use crate::aws::{Aws, Creds, env_nonempty};
+use crate::{Aws, Creds, env_nonempty};
 use crate::http;
-use crate::vault::read_secret_file;
+use crate::read_secret_file;
 
 /// The ECS container host of `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
-pub(crate) const ECS_HOST: &str = "169.254.170.2";
+pub const ECS_HOST: &str = "169.254.170.2";
 /// The default instance metadata endpoint.
-pub(crate) const IMDS_ENDPOINT: &str = "http://169.254.169.254";
+pub const IMDS_ENDPOINT: &str = "http://169.254.169.254";
 /// Timeout of each instance metadata request.
-pub(crate) const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
+pub const IMDS_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The profiles of the shared config and credentials files, merged (credentials file wins).
 #[derive(Debug, Default)]
-pub(crate) struct Profiles {
+pub struct Profiles {
     map: HashMap<String, HashMap<String, String>>,
 }
 
@@ -48,13 +48,13 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-pub(crate) fn config_path() -> Option<PathBuf> {
+pub fn config_path() -> Option<PathBuf> {
     env_nonempty("AWS_CONFIG_FILE")
         .map(PathBuf::from)
         .or_else(|| home().map(|h| h.join(".aws/config")))
 }
 
-pub(crate) fn credentials_path() -> Option<PathBuf> {
+pub fn credentials_path() -> Option<PathBuf> {
     env_nonempty("AWS_SHARED_CREDENTIALS_FILE")
         .map(PathBuf::from)
         .or_else(|| home().map(|h| h.join(".aws/credentials")))
@@ -62,7 +62,7 @@ pub(crate) fn credentials_path() -> Option<PathBuf> {
 
 impl Profiles {
     /// Both files; a missing file is no profiles, an unreadable one an error.
-    pub(crate) fn load() -> Result<Profiles, Failure> {
+    pub fn load() -> Result<Profiles, Failure> {
         let mut p = Profiles::default();
         if let Some(path) = config_path().filter(|p| p.exists()) {
             let text = initbox_runtime::input::read_string(&path, "AWS config file")?;
@@ -78,7 +78,7 @@ impl Profiles {
     /// Add the sections of one file. In the config file a profile is `[profile NAME]` (or
     /// `[default]`); in the credentials file it is `[NAME]`. Indented lines (sub-settings such as
     /// `s3 =` blocks) are skipped.
-    pub(crate) fn merge(&mut self, text: &str, config: bool) {
+    pub fn merge(&mut self, text: &str, config: bool) {
         let mut current: Option<String> = None;
         for raw in text.lines() {
             if raw.starts_with([' ', '\t']) && current.is_some() && !raw.trim().is_empty() {
@@ -117,7 +117,7 @@ impl Profiles {
         }
     }
 
-    pub(crate) fn get(&self, profile: &str, key: &str) -> Option<&str> {
+    pub fn get(&self, profile: &str, key: &str) -> Option<&str> {
         self.map
             .get(profile)?
             .get(key)
@@ -168,7 +168,7 @@ fn creds_from_json(
         }
         _ => {
             // Register whatever came back before it could show up anywhere.
-            crate::value::register_all(v);
+            crate::register_all(v);
             Err(Failure::credentials(format!(
                 "{what}: the answer has no AccessKeyId/SecretAccessKey"
             )))
@@ -179,7 +179,7 @@ fn creds_from_json(
 /// The container endpoint the environment names, if any: `Ok(None)` when neither variable is
 /// set; a FULL_URI over plain http to a host that is not loopback, the ECS or the EKS container
 /// host is refused (the SDKs' rule: the endpoint receives an authorization token).
-pub(crate) fn container_url(
+pub fn container_url(
     relative: Option<String>,
     full: Option<String>,
 ) -> Result<Option<reqwest::Url>, Failure> {
@@ -238,7 +238,7 @@ pub(crate) fn container_url(
 
 impl Aws {
     /// The first source of the chain that has credentials.
-    pub(crate) async fn find_credentials(&self) -> Result<Creds, Failure> {
+    pub async fn find_credentials(&self) -> Result<Creds, Failure> {
         // 1. The environment.
         match (
             env_nonempty("AWS_ACCESS_KEY_ID"),
@@ -307,7 +307,7 @@ impl Aws {
 
     /// The credentials of a profile, following `source_profile` chains; `Ok(None)` when the
     /// profile does not exist or holds no credential settings.
-    pub(crate) async fn profile_credentials(
+    pub async fn profile_credentials(
         &self,
         profiles: &Profiles,
         top: &str,
@@ -484,7 +484,7 @@ impl Aws {
         let v: Value = serde_json::from_str(done.stdout.trim()).map_err(|_| {
             Failure::credentials(format!("{what}: the output is not a JSON document"))
         })?;
-        crate::value::register_all(&v);
+        crate::register_all(&v);
         if v.get("Version").and_then(Value::as_u64) != Some(1) {
             return Err(Failure::credentials(format!(
                 "{what}: the output's Version is not 1"
@@ -494,7 +494,7 @@ impl Aws {
     }
 
     /// The container credentials endpoint (ECS task role, EKS Pod Identity).
-    pub(crate) async fn container_credentials(&self) -> Result<Option<Creds>, Failure> {
+    pub async fn container_credentials(&self) -> Result<Option<Creds>, Failure> {
         let Some(url) = container_url(
             env_nonempty("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
             env_nonempty("AWS_CONTAINER_CREDENTIALS_FULL_URI"),
@@ -550,7 +550,7 @@ impl Aws {
 
     /// IMDSv2. `Ok(Err(why))` when instance metadata has no credentials (off EC2, disabled, no
     /// role): the chain's end, reported in the "no credentials" message.
-    pub(crate) async fn imds_credentials(&self) -> Result<Result<Creds, String>, Failure> {
+    pub async fn imds_credentials(&self) -> Result<Result<Creds, String>, Failure> {
         if env_nonempty("AWS_EC2_METADATA_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
         {
             return Ok(Err("disabled by AWS_EC2_METADATA_DISABLED".into()));
@@ -622,7 +622,7 @@ impl Aws {
         .map_err(|e| Failure::failed(format!("{what}: {e}")))?;
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         if status != 200 || v.get("Code").and_then(Value::as_str) != Some("Success") {
-            crate::value::register_all(&v);
+            crate::register_all(&v);
             return Err(Failure::credentials(format!(
                 "{what}: HTTP {status}, code {}",
                 v.get("Code").and_then(Value::as_str).unwrap_or("none")
@@ -634,8 +634,8 @@ impl Aws {
     }
 }
 
-fn role_args(r: &Role) -> crate::aws::AssumeRole<'_> {
-    crate::aws::AssumeRole {
+fn role_args(r: &Role) -> crate::AssumeRole<'_> {
+    crate::AssumeRole {
         arn: &r.arn,
         session: r.session.as_deref(),
         external_id: r.external_id.as_deref(),
