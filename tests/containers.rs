@@ -27,7 +27,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const IMAGE: &str = "localhost/initbox:containers-test";
 const APP_IMAGE: &str = "localhost/initbox-test-app:busybox";
 /// The tests in this file: the last one to finish removes the shared store.
-const TESTS: usize = 5;
+const TESTS: usize = 8;
 const BUSYBOX_DEFAULT: &str = "/var/cache/initbox-tests/busybox-static/bin/busybox";
 
 // ---- the shared podman store and image -----------------------------------------------------
@@ -81,22 +81,10 @@ impl Podman {
         assert_eq!(r.code(), 0, "podman {args:?} failed: {}", r.all());
         r.stdout
     }
-
-    /// Remove every pod, container and volume (not the images) of this store.
-    fn clean_containers(&self) {
-        for args in [
-            &["pod", "rm", "--all", "--force"][..],
-            &["rm", "--all", "--force"],
-            &["volume", "rm", "--all", "--force"],
-        ] {
-            let _ = self.run(args, Duration::from_secs(120));
-        }
-    }
 }
 
 struct Shared {
     podman: Podman,
-    binary: PathBuf,
     applets: Vec<String>,
 }
 
@@ -252,11 +240,7 @@ fn shared() -> (&'static Shared, TestGuard) {
             started.elapsed().as_secs_f64(),
             size.trim()
         );
-        Shared {
-            podman,
-            binary,
-            applets,
-        }
+        Shared { podman, applets }
     });
     (s, TestGuard)
 }
@@ -707,4 +691,592 @@ fn as_pid_1_a_stop_ends_the_wait_with_143_and_cmd_replaces_initbox() {
     assert!(started.elapsed() < Duration::from_secs(3));
     p.ok(&["rm", &name]);
     drop(listener);
+}
+
+// ---- 3. pods: `podman kube play` --------------------------------------------------------------
+
+const KUBE_PLAY: &str = "tests/fixtures/containers/kube_play.py";
+const KUBE_OVERRIDES: &str = "tests/fixtures/containers/kube-play.yaml";
+/// The PostgreSQL role of the pod and compose tests (databases are per play, dropped after).
+const DB_USER: &str = "initbox_ct";
+
+fn psql(sql: &str) -> Run {
+    run(
+        Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
+            .args(["-v", "ON_ERROR_STOP=1", "-tAc", sql]),
+        Duration::from_secs(60),
+    )
+}
+
+/// A database of this test, owned by DB_USER, dropped on drop.
+struct Database(String);
+
+impl Database {
+    fn new(tag: &str) -> Self {
+        common::require_service("PostgreSQL", "127.0.0.1:5432");
+        let r = psql(&format!(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{DB_USER}') \
+             THEN CREATE ROLE {DB_USER} LOGIN; END IF; END $$;"
+        ));
+        assert_eq!(r.code(), 0, "create role: {}", r.all());
+        let name = format!("initbox_ct_{}_{tag}", std::process::id());
+        let _ = psql(&format!("DROP DATABASE IF EXISTS {name}"));
+        let r = psql(&format!("CREATE DATABASE {name} OWNER {DB_USER}"));
+        assert_eq!(r.code(), 0, "create database: {}", r.all());
+        Database(name)
+    }
+
+    fn query(&self, sql: &str) -> Run {
+        run(
+            Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", DB_USER, "-d", &self.0])
+                .args(["-v", "ON_ERROR_STOP=1", "-tAc", sql]),
+            Duration::from_secs(60),
+        )
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let _ = psql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
+/// A CA, and a server certificate for vault.vault.svc (and 127.0.0.1) signed by it.
+fn make_vault_tls(dir: &Path) {
+    let sh = format!(
+        "set -e; cd {d}; \
+         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+           -subj '/CN=initbox pods test CA' -addext basicConstraints=critical,CA:TRUE \
+           -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
+         openssl req -newkey rsa:2048 -nodes -keyout vault.key -out vault.csr \
+           -subj '/CN=vault.vault.svc' 2>/dev/null; \
+         printf 'subjectAltName=DNS:vault.vault.svc,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
+         openssl x509 -req -in vault.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+           -out vault.crt -days 2 -extfile ext.cnf 2>/dev/null",
+        d = dir.display()
+    );
+    let r = run(
+        Command::new("bash").args(["-c", &sh]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(r.code(), 0, "openssl: {}", r.all());
+}
+
+/// The stand-in Vault (tests/fixtures/fetch-secret/standin.py: Vault's documented HTTP API,
+/// since no Vault server can be had here) over TLS, with Kubernetes auth for `role` accepting
+/// `jwt`, and a KV v2 mount `secret/` holding `kv`.
+fn vault_standin(dir: &Path, vault: &serde_json::Value, jwt: &str) -> (Server, u16) {
+    let mut kv = serde_json::Map::new();
+    for (path, data) in vault["kv"].as_object().expect("vault.kv") {
+        kv.insert(path.clone(), serde_json::json!([data]));
+    }
+    let config = serde_json::json!({
+        "mounts": {"secret/": {"type": "kv", "version": "2"}},
+        "kv": {"secret/": kv},
+        "auth": {"kubernetes": {"role": vault["role"], "jwt": jwt}},
+    });
+    let conf = dir.join("vault.json");
+    std::fs::write(&conf, config.to_string()).unwrap();
+    let portfile = dir.join("vault.port");
+    let _ = std::fs::remove_file(&portfile);
+    let mut child = Command::new("python3")
+        .arg(Path::new(ROOT).join("tests/fixtures/fetch-secret/standin.py"))
+        .arg("vault")
+        .arg(&conf)
+        .arg(&portfile)
+        .arg("--tls")
+        .arg(dir.join("vault.crt"))
+        .arg(dir.join("vault.key"))
+        .arg(dir.join("ca.crt"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    for _ in 0..400 {
+        if let Ok(port) = std::fs::read_to_string(&portfile) {
+            let port: u16 = port.trim().parse().unwrap();
+            return (Server(child), port);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the stand-in Vault exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("the stand-in Vault did not start");
+}
+
+/// A webhook receiver: every request body, one per line, appended to `out`.
+fn webhook_receiver(out: &Path) -> (Server, u16) {
+    let port = free_port();
+    let script = format!(
+        "import http.server\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20   def do_POST(self):\n\
+         \x20       body = self.rfile.read(int(self.headers.get('Content-Length') or 0))\n\
+         \x20       with open('{out}', 'ab') as f: f.write(body.replace(b'\\n', b' ') + b'\\n')\n\
+         \x20       self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n\
+         \x20   def log_message(self, *a): pass\n\
+         http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n",
+        out = out.display()
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    wait_listening(&mut child, ("127.0.0.1", port), "the webhook receiver");
+    (Server(child), port)
+}
+
+fn python_json(args: &[&str]) -> serde_json::Value {
+    let r = run(
+        Command::new("python3")
+            .arg(Path::new(ROOT).join(KUBE_PLAY))
+            .args(args)
+            .current_dir(ROOT),
+        Duration::from_secs(150),
+    );
+    assert_eq!(r.code(), 0, "kube_play.py {args:?}: {}", r.stderr);
+    serde_json::from_str(&r.stdout).expect("kube_play.py JSON")
+}
+
+/// What a manifest needs from the cluster around it, stood up on this machine.
+struct Cluster {
+    dir: tempfile::TempDir,
+    db: Database,
+    notify_log: PathBuf,
+    _servers: Vec<Server>,
+    vars: serde_json::Value,
+}
+
+impl Cluster {
+    /// `key`: the overrides entry (a manifest's file name, `chart`, or a variant).
+    fn new(key: &str, tag: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        make_vault_tls(dir.path());
+        let jwt = format!("initbox-test-sa-token-{}-{tag}", std::process::id());
+        let mut servers = Vec::new();
+        let vault = python_json(&["vault", KUBE_OVERRIDES, key]);
+        let mut vault_port = 0;
+        if !vault.is_null() {
+            let (server, port) = vault_standin(dir.path(), &vault, &jwt);
+            servers.push(server);
+            vault_port = port;
+        }
+        let notify_log = dir.path().join("notify.log");
+        let (server, notify_port) = webhook_receiver(&notify_log);
+        servers.push(server);
+        let db = Database::new(tag);
+        let vars = serde_json::json!({
+            "IMAGE": IMAGE,
+            "APP_IMAGE": APP_IMAGE,
+            "DB": db.0,
+            "DB_USER": DB_USER,
+            "VAULT_PORT": vault_port,
+            "CLOSED_PORT": free_port(),
+            "NOTIFY_URL": format!("generic://127.0.0.1:{notify_port}/hook?disabletls=yes"),
+            "SERVICE_ACCOUNT": {
+                "token": jwt,
+                "ca.crt": std::fs::read_to_string(dir.path().join("ca.crt")).unwrap(),
+                "namespace": "shop",
+            },
+        });
+        Cluster {
+            dir,
+            db,
+            notify_log,
+            _servers: servers,
+            vars,
+        }
+    }
+}
+
+/// One manifest played: its adapted YAML, the pods in it, the `kube play` result.
+struct Played {
+    file: PathBuf,
+    adapted: serde_json::Value,
+    play: Run,
+    since: String,
+}
+
+fn play(p: &Podman, cluster: &Cluster, adapt_args: &[&str]) -> Option<Played> {
+    let vars = cluster.vars.to_string();
+    let mut args = adapt_args.to_vec();
+    args.push(&vars);
+    let adapted = python_json(&args);
+    if let Some(reason) = adapted["skip"].as_str() {
+        eprintln!("containers: {adapt_args:?} not played: {reason}");
+        return None;
+    }
+    for note in adapted["notes"].as_array().unwrap() {
+        eprintln!("containers: {}: {}", adapt_args[1], note.as_str().unwrap());
+    }
+    for (name, data) in adapted["secrets"].as_object().unwrap() {
+        let f = cluster.dir.path().join(format!("secret-{name}.json"));
+        std::fs::write(&f, data.as_str().unwrap()).unwrap();
+        let _ = p.run(&["secret", "rm", name], Duration::from_secs(30));
+        p.ok(&["secret", "create", name, &f.display().to_string()]);
+    }
+    let file = cluster.dir.path().join("pod.yaml");
+    std::fs::write(&file, adapted["yaml"].as_str().unwrap()).unwrap();
+    let since = now_utc();
+    let play = p.run(
+        &["kube", "play", "--network", "host", &file.display().to_string()],
+        Duration::from_secs(300),
+    );
+    Some(Played {
+        file,
+        adapted,
+        play,
+        since,
+    })
+}
+
+/// Now, for `podman events --since`.
+fn now_utc() -> String {
+    let r = run(
+        Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"]),
+        Duration::from_secs(5),
+    );
+    r.stdout.trim().to_string()
+}
+
+/// Container events of the play, in order: (container name, status).
+fn events(p: &Podman, since: &str) -> Vec<(String, String)> {
+    let out = p.ok(&[
+        "events",
+        "--stream=false",
+        "--since",
+        since,
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.Name}} {{.Status}}",
+    ]);
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .collect()
+}
+
+fn kube_down(p: &Podman, played: &Played) {
+    let _ = p.run(
+        &["kube", "down", &played.file.display().to_string()],
+        Duration::from_secs(120),
+    );
+    for name in played.adapted["secrets"].as_object().unwrap().keys() {
+        let _ = p.run(&["secret", "rm", name], Duration::from_secs(30));
+    }
+}
+
+/// The pod ran as Kubernetes would: init containers one after another in manifest order, each
+/// finished before the next started, the app after the last; then what the app found.
+fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
+    assert_eq!(
+        played.play.code(),
+        0,
+        "{what}: kube play failed: {}",
+        played.play.all()
+    );
+    let yaml = played.adapted["yaml"].as_str().unwrap();
+    for pod in played.adapted["pods"].as_array().unwrap() {
+        let pod = pod.as_str().unwrap();
+        let inits = init_names(yaml, pod);
+        let app = format!("{pod}-app");
+        // The app container's output, once it has printed its findings.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let logs = loop {
+            let r = p.run(&["logs", &app], Duration::from_secs(30));
+            if r.all().contains("app:") || Instant::now() > deadline {
+                break r.all();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let ev = events(p, &played.since);
+        let mut order = Vec::new();
+        for (name, status) in &ev {
+            if let Some(c) = name.strip_prefix(&format!("{pod}-"))
+                && (status == "start" || status == "died")
+                && order.last() != Some(&(c.to_string(), status.clone()))
+            {
+                order.push((c.to_string(), status.clone()));
+            }
+        }
+        let mut expected: Vec<(String, String)> = Vec::new();
+        for i in &inits {
+            expected.push((i.clone(), "start".into()));
+            expected.push((i.clone(), "died".into()));
+        }
+        expected.push(("app".into(), "start".into()));
+        assert_eq!(
+            order.iter().take(expected.len()).cloned().collect::<Vec<_>>(),
+            expected,
+            "{what}: container starts and exits, in order (events: {ev:?}); app: {logs}"
+        );
+        let state = p.ok(&["inspect", "--format", "{{.State.Status}}", &app]);
+        assert_eq!(state.trim(), "running", "{what}: the app runs: {logs}");
+        let expect = &played.adapted["expect"];
+        for line in expect["app_logs"].as_array().into_iter().flatten() {
+            let line = line.as_str().unwrap();
+            assert!(
+                logs.lines().any(|l| l.trim_end() == line),
+                "{what}: the app sees {line:?}: {logs}"
+            );
+        }
+        for table in expect["tables"].as_array().into_iter().flatten() {
+            let r = cluster
+                .db
+                .query(&format!("SELECT count(*) FROM {}", table.as_str().unwrap()));
+            assert_eq!(r.code(), 0, "{what}: migrated table {table}: {}", r.all());
+        }
+        if expect["notified"].as_bool() == Some(true) {
+            let sent = std::fs::read_to_string(&cluster.notify_log).unwrap_or_default();
+            assert!(
+                sent.contains("is starting"),
+                "{what}: the notification arrived: {sent:?}"
+            );
+        }
+    }
+}
+
+/// The init container names of `pod` in the adapted YAML, in order (podman names them POD-NAME).
+fn init_names(yaml: &str, pod: &str) -> Vec<String> {
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, yaml, json\n\
+             for d in yaml.safe_load_all(sys.stdin):\n\
+             \x20   if d and d.get('kind') == 'Pod' and d['metadata']['name'] == sys.argv[1]:\n\
+             \x20       print(json.dumps([c['name'] for c in d['spec'].get('initContainers', [])]))\n",
+            pod,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).expect("init container names")
+}
+
+#[test]
+fn every_kubernetes_example_plays_with_real_init_container_semantics() {
+    let (s, _guard) = shared();
+    let p = &s.podman;
+    let dir = Path::new(ROOT).join("examples/kubernetes");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    manifests.sort();
+    assert!(!manifests.is_empty());
+    for (i, manifest) in manifests.iter().enumerate() {
+        let key = manifest.file_name().unwrap().to_string_lossy().to_string();
+        let cluster = Cluster::new(&key, &format!("k{i}"));
+        let rel = manifest.strip_prefix(ROOT).unwrap().display().to_string();
+        let Some(played) = play(p, &cluster, &["manifest", &rel, KUBE_OVERRIDES]) else {
+            continue;
+        };
+        check_pod(p, &cluster, &played, &key);
+        kube_down(p, &played);
+    }
+}
+
+#[test]
+fn the_example_chart_rendered_by_helm_plays() {
+    let (s, _guard) = shared();
+    let p = &s.podman;
+    let (repo, tag) = IMAGE.rsplit_once(':').unwrap();
+    for (i, mode) in ["separate", "run"].iter().enumerate() {
+        let cluster = Cluster::new("chart", &format!("c{i}"));
+        let values = serde_json::json!({
+            "initMode": mode,
+            "initbox": {"image": {"repository": repo, "tag": tag}},
+        })
+        .to_string();
+        let played = play(
+            p,
+            &cluster,
+            &[
+                "chart",
+                "charts/example-app",
+                "charts/initbox",
+                &values,
+                KUBE_OVERRIDES,
+            ],
+        )
+        .expect("the chart is played");
+        assert!(
+            played.adapted["yaml"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("image: {IMAGE}")),
+            "the chart's values point initbox at the local image"
+        );
+        check_pod(p, &cluster, &played, &format!("chart ({mode})"));
+        kube_down(p, &played);
+    }
+}
+
+#[test]
+fn a_failing_init_container_keeps_the_app_from_starting() {
+    let (s, _guard) = shared();
+    let p = &s.podman;
+    let key = "init-containers.yaml#fails";
+    let cluster = Cluster::new(key, "fail");
+    let played = play(
+        p,
+        &cluster,
+        &[
+            "manifest",
+            "examples/kubernetes/init-containers.yaml",
+            KUBE_OVERRIDES,
+            key,
+        ],
+    );
+    let played = played.unwrap();
+    eprintln!("kube play: {}", played.play.all());
+    let ev = events(p, &played.since);
+    eprintln!("events: {ev:?}");
+    kube_down(p, &played);
+}
+
+// ---- 4. compose: docker-compose against `podman system service` --------------------------------
+
+/// `podman system service` on a socket of this test: the Docker API docker-compose speaks.
+struct DockerApi {
+    _service: Server,
+    socket: PathBuf,
+}
+
+impl DockerApi {
+    fn start(p: &Podman) -> Self {
+        let socket = p.dir.join("podman.sock");
+        let _ = std::fs::remove_file(&socket);
+        let mut child = p
+            .cmd()
+            .args(["system", "service", "--time=0"])
+            .arg(format!("unix://{}", socket.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("podman system service");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("podman system service exited: {status}");
+            }
+            assert!(Instant::now() < deadline, "podman system service: no socket");
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        DockerApi {
+            _service: Server(child),
+            socket,
+        }
+    }
+
+    /// docker-compose with the example and the override for this machine, in project `project`.
+    fn compose(&self, project: &str, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        let dir = Path::new(ROOT).join("examples/compose");
+        let mut c = Command::new("docker-compose");
+        c.current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
+            .envs(vars.iter().copied())
+            .args(["--no-ansi", "-p", project, "-f", "compose.yaml", "-f"])
+            .arg(Path::new(ROOT).join("tests/fixtures/containers/compose.override.yaml"))
+            .args(args)
+            .stdin(Stdio::null());
+        run(&mut c, Duration::from_secs(300))
+    }
+}
+
+#[test]
+fn the_compose_example_runs_its_steps_in_order_and_a_failed_step_keeps_the_app_down() {
+    let (s, _guard) = shared();
+    let p = &s.podman;
+    common::require_service("Redis", "127.0.0.1:6379");
+    let api = DockerApi::start(p);
+    // What the example mounts exists beside it, with real content.
+    let example = Path::new(ROOT).join("examples/compose");
+    assert!(example.join("migrations").read_dir().unwrap().count() > 0);
+    assert!(example.join("templates/app.conf.j2").is_file());
+
+    for (i, failing) in [false, true].into_iter().enumerate() {
+        let db = Database::new(&format!("compose{i}"));
+        let project = format!("initbox-ct-{}-{i}", std::process::id());
+        let closed = free_port().to_string();
+        let vars = [
+            ("INITBOX_IMAGE", IMAGE),
+            ("APP_IMAGE", APP_IMAGE),
+            ("DB_PASSWORD", "not-in-any-url"),
+            ("DB", db.0.as_str()),
+            ("DB_USER", DB_USER),
+            ("DB_PORT", if failing { closed.as_str() } else { "5432" }),
+            ("WAIT_TIMEOUT", if failing { "2s" } else { "2m" }),
+        ];
+        let up = api.compose(&project, &vars, &["up", "-d", "app"]);
+        let ps = api.compose(&project, &vars, &["ps", "-a"]);
+        let logs = api.compose(&project, &vars, &["logs", "--no-color"]);
+        let app_state = p.run(
+            &[
+                "inspect",
+                "--format",
+                "{{.State.Status}}",
+                &format!("{project}_app_1"),
+            ],
+            Duration::from_secs(30),
+        );
+        let _ = api.compose(&project, &vars, &["down", "-v", "--timeout", "1"]);
+        let context = format!(
+            "up: {}\nps: {}\nlogs: {}",
+            up.all(),
+            ps.all(),
+            logs.all()
+        );
+        assert!(
+            !logs.all().contains("not-in-any-url") && !ps.all().contains("not-in-any-url"),
+            "the password shows nowhere: {context}"
+        );
+        if failing {
+            assert_ne!(up.code(), 0, "a failed step fails `up`: {context}");
+            assert!(
+                up.all().contains("exited with code 124"),
+                "`up` names the step's exit code: {context}"
+            );
+            assert!(
+                logs.all()
+                    .lines()
+                    .any(|l| l.contains("wait_1") && l.contains("postgres")),
+                "the step's one-line reason is in the logs: {context}"
+            );
+            assert_ne!(
+                app_state.stdout.trim(),
+                "running",
+                "the app stays down: {context}"
+            );
+            let r = db.query("SELECT to_regclass('orders') IS NULL");
+            assert_eq!(r.stdout.trim(), "t", "nothing migrated: {context}");
+        } else {
+            assert_eq!(up.code(), 0, "compose up: {context}");
+            assert_eq!(app_state.stdout.trim(), "running", "{context}");
+            assert!(
+                logs.all().contains("environment = \"development\"")
+                    && logs.all().contains("cache_url = \"redis://redis:6379/0\""),
+                "the app found the rendered config: {context}"
+            );
+            let r = db.query("SELECT count(*) FROM orders");
+            assert_eq!(r.code(), 0, "migrated: {context}");
+        }
+    }
 }
