@@ -3,8 +3,9 @@
 //! configuration and size, then export its root filesystem and run applets inside it with
 //! `chroot` as uid/gid 65532 and nothing else present: no shell, no libc, no /dev, no /proc.
 //!
-//! Containers cannot be started on this machine (crun may not set rlimits here), so the
-//! exported root filesystem stands in for a running container; the image itself is real.
+//! This file checks the image's contents file by file (an exported root filesystem, run with
+//! chroot); tests/containers.rs runs the same Dockerfile's image under podman (runc), as pods
+//! with `podman kube play` and as the compose example.
 //! Needs root (chroot), buildah, podman and openssl: tests/setup/30-ship.sh installs them.
 
 mod common;
