@@ -6,6 +6,10 @@
 #   OUT/bin/APPLET -> /initbox            one symlink per applet (`initbox --list`)
 #   OUT/etc/passwd, OUT/etc/group         nonroot, uid/gid 65532 (and root for tools that look)
 #   OUT/etc/ssl/certs/ca-certificates.crt Debian's CA bundle (SSL_CERT_FILE points here)
+#   OUT/home/nonroot                      nonroot's home, empty, 0755 (the Dockerfile makes it
+#                                         65532's): an empty named volume mounted there takes
+#                                         its owner (docker's and podman's copy-up), so a step
+#                                         running as 65532 can write into a fresh volume
 #
 # usage: scripts/image-rootfs.sh BINARY OUT [CA_BUNDLE]
 # Used by the Dockerfile's build stage and by the prebuilt path (CI, `make`-less hosts):
@@ -23,7 +27,7 @@ if command -v file >/dev/null && ! file -L "$bin" | grep -Eq 'statically linked|
 fi
 
 rm -rf "$out"
-install -d -m 0755 "$out" "$out/bin" "$out/etc" "$out/etc/ssl" "$out/etc/ssl/certs"
+install -d -m 0755 "$out" "$out/bin" "$out/etc" "$out/etc/ssl" "$out/etc/ssl/certs" "$out/home" "$out/home/nonroot"
 install -m 0755 "$bin" "$out/initbox"
 for applet in $("$bin" --list); do
   ln -s /initbox "$out/bin/$applet"

@@ -3,8 +3,9 @@
 //! configuration and size, then export its root filesystem and run applets inside it with
 //! `chroot` as uid/gid 65532 and nothing else present: no shell, no libc, no /dev, no /proc.
 //!
-//! Containers cannot be started on this machine (crun may not set rlimits here), so the
-//! exported root filesystem stands in for a running container; the image itself is real.
+//! This file checks the image's contents file by file (an exported root filesystem, run with
+//! chroot); tests/containers.rs runs the same Dockerfile's image under podman (runc), as pods
+//! with `podman kube play` and as the compose example.
 //! Needs root (chroot), buildah, podman and openssl: tests/setup/30-ship.sh installs them.
 
 mod common;
@@ -340,6 +341,8 @@ fn the_scratch_image_runs_every_kind_of_step_as_nonroot() {
         "etc/ssl".into(),
         "etc/ssl/certs".into(),
         "etc/ssl/certs/ca-certificates.crt".into(),
+        "home".into(),
+        "home/nonroot".into(),
         "initbox".into(),
     ];
     expected.extend(applets.iter().map(|a| format!("bin/{a}")));
@@ -366,6 +369,8 @@ fn the_scratch_image_runs_every_kind_of_step_as_nonroot() {
     eprintln!("image: {size} bytes, compressed layer {pulled} bytes");
     let meta = std::fs::metadata(root.join("initbox")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
+    let home = std::fs::metadata(root.join("home/nonroot")).unwrap();
+    assert_eq!((home.uid(), home.gid()), (65532, 65532), "nonroot owns its home");
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     assert!(passwd.contains(":65532:65532:"), "{passwd}");
     assert_eq!(

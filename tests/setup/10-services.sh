@@ -14,7 +14,20 @@ ensure_service() { # NAME PORT START-COMMAND...
 
 # PostgreSQL (trust auth for local connections, databases test, root, postgres)
 need_packages postgresql postgresql-client
-ensure_service postgresql 5432 bash -c 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql | sort -V | tail -1) main start'
+# The tests connect over TCP to 127.0.0.1 as root, postgres and roles of their own, with no
+# password. Debian's default is scram-sha-256 on loopback and peer on the socket, so say what the
+# tests need explicitly, first in pg_hba.conf (the first matching line wins), once.
+pg_version=$(ls /etc/postgresql | sort -V | tail -1)
+pg_hba=/etc/postgresql/$pg_version/main/pg_hba.conf
+if ! grep -q '^# initbox tests: BEGIN' "$pg_hba"; then
+  echo "postgresql: trust on loopback for the tests ($pg_hba)"
+  { printf '# initbox tests: BEGIN (tests/setup/10-services.sh; a test machine only)\n'
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n'
+    printf '# initbox tests: END\n'
+    cat "$pg_hba"; } > "$pg_hba.initbox" && cat "$pg_hba.initbox" > "$pg_hba" && rm -f "$pg_hba.initbox"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload >/dev/null 2>&1 || true
+fi
+ensure_service postgresql 5432 bash -c "pg_ctlcluster --skip-systemctl-redirect $pg_version main start"
 for db in test root; do
   su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='$db'\"" | grep -q 1 \
     || su postgres -c "createdb $db" >/dev/null
@@ -26,7 +39,20 @@ su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" | gre
 need_packages mariadb-server mariadb-client
 mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
 ensure_service mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
-mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test" 2>/dev/null || true
+# The tests log in over TCP as root with an empty password; Debian's root has unix_socket auth
+# only. Configure it explicitly (over the socket, as the OS root) when TCP login is refused.
+if ! mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; then
+  echo "mariadb: root over TCP with an empty password, for the tests"
+  mariadb -uroot <<'SQL'
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('');
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('');
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD('');
+FLUSH PRIVILEGES;
+SQL
+  mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null
+fi
+mariadb -uroot -e "CREATE DATABASE IF NOT EXISTS test"
 
 # Redis
 need_packages redis-server
