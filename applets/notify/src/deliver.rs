@@ -145,6 +145,7 @@ impl Delivery {
                 .headers(headers.clone())
                 .body(req.body.clone());
             let what = what.clone();
+            let expect_ok = req.expect_ok;
             async move {
                 let resp = http::send(rb, http::Show::Origin).await.map_err(|e| {
                     // Without the URL (its path and query are secret), TLS failures named.
@@ -163,6 +164,28 @@ impl Delivery {
                     .get(reqwest::header::LOCATION)
                     .and_then(|l| l.to_str().ok())
                     .map(|l| redact::scrub(l).into_owned());
+                if (200..300).contains(&status) && expect_ok {
+                    // Slack's Web API answers 200 {"ok": false, "error": "channel_not_found"}.
+                    let body = http::read_prefix(resp, http::SMALL_BODY_LIMIT)
+                        .await
+                        .unwrap_or_default();
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                    if v.get("ok").and_then(serde_json::Value::as_bool) == Some(true) {
+                        return Ok(status);
+                    }
+                    let error = v
+                        .get("error")
+                        .and_then(serde_json::Value::as_str)
+                        .map(|e| redact::scrub(e).into_owned())
+                        .unwrap_or_else(|| "an answer without \"ok\": true".into());
+                    return Err(Attempt::Fatal(match error.as_str() {
+                        "invalid_auth" | "not_authed" | "account_inactive" | "token_revoked" => {
+                            Failure::credentials(format!("{what}: credentials rejected: {error}"))
+                        }
+                        _ => Failure::failed(format!("{what}: HTTP {status}: {error}")),
+                    }));
+                }
                 if (200..300).contains(&status) {
                     // Nothing in a success body is needed: it is not read at all.
                     return Ok(status);

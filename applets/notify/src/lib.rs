@@ -7,9 +7,11 @@
 //! CMD ARGS` runs a command, passes its exit code on and notifies its success or failure with
 //! the tail of its stderr.
 
+mod bodies;
 mod context;
 mod dedupe;
 mod deliver;
+mod mail_providers;
 mod payload;
 mod run;
 mod smtp;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 use url::Url;
 
+use crate::bodies::{self, BodyStyle};
 use crate::target::{CeMode, Http, Kind, PdAction, Sign, SignScheme};
 
 /// What a notification says, shared by every target of one run.
@@ -38,6 +39,9 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Extra label for messages when a service sends several requests (a Telegram chat).
     pub label: Option<String>,
+    /// The service answers 200 with `{"ok": false, "error": …}` on failure (Slack's Web API):
+    /// a success body is read and its `ok` checked.
+    pub expect_ok: bool,
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
@@ -122,6 +126,7 @@ fn json_request(url: &Url, body: &Value) -> Request {
         headers: vec![("Content-Type".into(), "application/json".into())],
         body: serde_json::to_vec(body).unwrap_or_default(),
         label: None,
+        expect_ok: false,
     }
 }
 
@@ -163,6 +168,7 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
             message_key,
             extra,
             cloudevents,
+            style,
         } => {
             let data = match &n.body {
                 Some(b) => b.clone(),
@@ -170,6 +176,14 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
             };
             let mut headers = vec![("Idempotency-Key".to_string(), n.id.clone())];
             let body = match cloudevents {
+                // Another tool's body, as that tool sends it (a --body template still wins).
+                None if n.body.is_none() && *style != BodyStyle::Initbox => {
+                    headers.push(("Content-Type".into(), content_type.clone()));
+                    if matches!(style, BodyStyle::ShoutrrrPlain | BodyStyle::ShoutrrrJson) {
+                        headers.push(("Accept".into(), content_type.clone()));
+                    }
+                    bodies::render(*style, n, title_key, message_key, extra)
+                }
                 None => {
                     headers.push(("Content-Type".into(), content_type.clone()));
                     match &data {
@@ -226,12 +240,15 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
                 headers,
                 body,
                 label: None,
+                expect_ok: false,
             }]
         }
         Kind::Slack {
             markdown_bold,
             extra,
             blocks,
+            channels,
+            api,
         } => {
             let text = join_title(markdown_bold, &n.title, &n.message);
             let mut body = json!({ "text": truncate(&text, 40_000) });
@@ -245,7 +262,23 @@ pub fn requests(h: &Http, n: &Note, unix: u64) -> Vec<Request> {
                 }
                 body["blocks"] = Value::Array(b);
             }
-            vec![json_request(&h.url, &with_extra(body, extra))]
+            let body = with_extra(body, extra);
+            if channels.is_empty() {
+                vec![json_request(&h.url, &body)]
+            } else {
+                // One message per channel (a webhook posts to one; the Web API names one).
+                channels
+                    .iter()
+                    .map(|channel| {
+                        let mut body = body.clone();
+                        body["channel"] = Value::String(channel.clone());
+                        let mut r = json_request(&h.url, &body);
+                        r.label = Some(format!("channel {channel}"));
+                        r.expect_ok = *api;
+                        r
+                    })
+                    .collect()
+            }
         }
         Kind::Teams => {
             let mut blocks = Vec::new();

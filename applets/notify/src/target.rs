@@ -12,6 +12,8 @@ use initbox_runtime::url as safe_url;
 use initbox_runtime::{Failure, redact};
 use url::Url;
 
+use crate::bodies::BodyStyle;
+
 /// Query keys whose values are secrets wherever they appear.
 const SECRET_KEYS: &[&str] = &[
     "token",
@@ -30,16 +32,16 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Schemes whose userinfo is a token rather than a user name.
-const USERINFO_SECRET_SCHEMES: &[&str] = &["telegram", "discord", "pagerduty"];
+const USERINFO_SECRET_SCHEMES: &[&str] = &["telegram", "discord", "pagerduty", "rocket", "rockets"];
 
 /// Schemes whose host part is a token (`slack://TOKEN-A/...`, `tgram://BOT_TOKEN/...`).
 const HOST_SECRET_SCHEMES: &[&str] = &["slack", "tgram"];
 
 pub const SCHEMES: &str = "webhook+https, webhook+http, generic, generic+https, json, jsons, \
     cloudevents+https, slack, slack+https, mattermost, mattermost+https, rocketchat, \
-    rocketchat+https, teams+https, workflows, discord, discord+https, googlechat, gchat, \
-    googlechat+https, telegram, tgram, ntfy, ntfys, pagerduty, pagerduty+https, smtp, smtps, \
-    mailto, mailtos, stdout, logger, file";
+    rocketchat+https, rocket, rockets, mmost, mmosts, teams+https, workflows, discord, \
+    discord+https, googlechat, gchat, googlechat+https, telegram, tgram, ntfy, ntfys, pagerduty, \
+    pagerduty+https, smtp, smtps, mailto, mailtos, form, forms, xml, xmls, stdout, logger, file";
 
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -107,11 +109,17 @@ pub enum Kind {
         message_key: String,
         extra: Vec<(String, String)>,
         cloudevents: Option<CloudEvents>,
+        /// Which body is sent without a `--body` template (initbox's, shoutrrr's, apprise's).
+        style: BodyStyle,
     },
     Slack {
         markdown_bold: &'static str,
         extra: Vec<(String, String)>,
         blocks: bool,
+        /// One request per channel (`channel` in the body); none: the webhook's own channel.
+        channels: Vec<String>,
+        /// Slack's Web API (`chat.postMessage` with a bot token), which answers `ok: false`.
+        api: bool,
     },
     Teams,
     Discord {
@@ -251,7 +259,7 @@ impl Options {
         self.take_prefixed(['$', ':'])
     }
     /// Remove the pairs whose key starts with either prefix; return them without it.
-    fn take_prefixed(&mut self, prefixes: [char; 2]) -> Vec<(String, String)> {
+    pub(crate) fn take_prefixed(&mut self, prefixes: [char; 2]) -> Vec<(String, String)> {
         let mut out = Vec::new();
         self.pairs.retain(|(k, v)| match k.strip_prefix(prefixes) {
             Some(name) => {
@@ -607,6 +615,17 @@ pub fn parse(index: usize, raw: &str) -> Result<Target, Failure> {
         ("tgram", Some((s, rest))) => format!("{s}://bot/{rest}"),
         _ => expanded,
     };
+    // apprise writes channels as `#name` in the path (`slack://A/B/C/#general`): in a native
+    // service URL `#` starts no fragment, it is part of the path or a value.
+    let expanded = if scheme.contains('+') || matches!(scheme.as_str(), "http" | "https" | "file") {
+        expanded
+    } else {
+        expanded.replace('#', "%23")
+    };
+    let expanded = match scheme.as_str() {
+        "rocket" | "rockets" => rocket_webhook_userinfo(&expanded),
+        _ => expanded,
+    };
     let url = Url::parse(&expanded).map_err(|e| bad(format!("malformed URL: {e}")))?;
     let service = service(&scheme, url).map_err(bad)?;
     if let Service::Http(h) = &service {
@@ -684,7 +703,8 @@ fn http(kind: Kind, url: Url) -> Box<Http> {
 /// to the endpoint; pagerduty:// has its own, more helpful, refusal.)
 fn check_userinfo(base: &str, url: &Url) -> Result<(), String> {
     let (user, password) = match base {
-        "slack" | "mattermost" | "rocketchat" | "discord" => (true, false),
+        // slack:// reads shoutrrr's TYPE:TOKEN user information itself.
+        "mattermost" | "rocketchat" | "discord" | "mmost" | "mmosts" => (true, false),
         "teams" | "workflows" | "googlechat" | "hangouts" | "gchat" | "tgram" | "stdout"
         | "logger" | "file" => (false, false),
         // Services that read both, pagerduty (its own refusal), unknown schemes (refused later).
@@ -716,14 +736,25 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
     let svc = match (base, plus) {
         ("webhook" | "generic" | "cloudevents", Some(rest)) => {
             let endpoint = endpoint_from(rest, &url)?;
-            webhook(base == "cloudevents", endpoint, &mut opts, true)?
+            // shoutrrr's generic+https:// sends shoutrrr's body; webhook+ sends initbox's.
+            let style = if base == "generic" {
+                BodyStyle::ShoutrrrPlain
+            } else {
+                BodyStyle::Initbox
+            };
+            webhook(base == "cloudevents", endpoint, &mut opts, true, style)?
         }
-        ("generic", None) | ("json", None) | ("jsons", None) => {
-            let disable_tls = opts.take_bool(&["disabletls"])?.unwrap_or(false);
+        ("generic" | "json" | "jsons" | "form" | "forms" | "xml" | "xmls", None) => {
             let https = match base {
-                "json" => false,
-                "jsons" => true,
-                _ => !disable_tls,
+                "json" | "form" | "xml" => false,
+                "jsons" | "forms" | "xmls" => true,
+                _ => !opts.take_bool(&["disabletls"])?.unwrap_or(false),
+            };
+            let style = match base {
+                "generic" => BodyStyle::ShoutrrrPlain,
+                "json" | "jsons" => BodyStyle::AppriseJson,
+                "form" | "forms" => BodyStyle::AppriseForm,
+                _ => BodyStyle::AppriseXml,
             };
             let hp = host_port(&url)?;
             let s = format!(
@@ -731,12 +762,8 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 if https { "https" } else { "http" },
                 url.path()
             );
-            let mut svc = webhook(
-                false,
-                Url::parse(&s).map_err(|e| e.to_string())?,
-                &mut opts,
-                true,
-            )?;
+            let endpoint = Url::parse(&s).map_err(|e| e.to_string())?;
+            let mut svc = webhook(false, endpoint, &mut opts, true, style)?;
             // apprise json://user:pass@host: Basic auth.
             if let Service::Http(h) = &mut svc
                 && !url.username().is_empty()
@@ -755,27 +782,85 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             finish_forward(&mut h, &mut opts)?;
             Service::Http(h)
         }
-        ("slack", None) => {
-            // slack://[botname@]token-a/token-b/token-c (shoutrrr incoming-webhook form)
-            let mut tokens = vec![url.host_str().unwrap_or_default().to_string()];
-            tokens.extend(path_segments(&url));
-            tokens.retain(|t| !t.is_empty());
-            if tokens.len() != 3 {
+        ("slack", None) => slack_native(&url, &mut opts)?,
+        ("mmost" | "mmosts", None) => {
+            // apprise: mmost[s]://[BOTNAME@]HOST[:PORT][/PATH]/TOKEN (http; mmosts: https).
+            let hp = host_port(&url)?;
+            let mut segs = path_segments(&url);
+            let Some(token) = segs.pop() else {
+                return Err("expected mmost://[BOTNAME@]HOST[:PORT][/PATH]/TOKEN".into());
+            };
+            redact::register(&token);
+            let scheme = if base == "mmosts" { "https" } else { "http" };
+            let prefix: String = segs.iter().map(|s| format!("/{s}")).collect();
+            let endpoint = Url::parse(&format!("{scheme}://{hp}{prefix}/hooks/{token}"))
+                .map_err(|e| e.to_string())?;
+            let mut kind = slack_kind("mattermost", &mut opts);
+            if let Kind::Slack {
+                extra, channels, ..
+            } = &mut kind
+            {
+                if !url.username().is_empty() {
+                    extra.push(("username".into(), percent_decode(url.username())));
+                }
+                if let Some(pos) = extra.iter().position(|(k, _)| k == "channel") {
+                    channels.push(extra.remove(pos).1);
+                }
+                for key in ["channels", "to"] {
+                    if let Some(list) = opts.take(&[key]) {
+                        channels.extend(
+                            list.split([',', ' '])
+                                .filter(|c| !c.is_empty())
+                                .map(String::from),
+                        );
+                    }
+                }
+            }
+            let _ = opts.take(&["image"]);
+            opts.finish_strict()?;
+            Service::Http(http(kind, endpoint))
+        }
+        ("rocket" | "rockets", None) => {
+            // apprise webhook mode: rocket[s]://TOKEN-A/TOKEN-B@HOST[:PORT][/#CHANNEL|@USER…]
+            let webhook = percent_decode(url.username());
+            let Some((a, b)) = webhook.split_once('/') else {
+                return Err("only apprise's webhook form is supported: \
+                    rocket://TOKEN-A/TOKEN-B@HOST[:PORT]/#CHANNEL (or rocketchat://HOST/TOKEN-A/TOKEN-B/CHANNEL); \
+                    a user name and password log in to the REST API, which notify does not do"
+                    .into());
+            };
+            if url.password().is_some() {
+                return Err("expected rocket://TOKEN-A/TOKEN-B@HOST[:PORT]/#CHANNEL".into());
+            }
+            if opts
+                .take(&["mode"])
+                .is_some_and(|m| !m.eq_ignore_ascii_case("webhook"))
+            {
                 return Err(
-                    "expected slack://[botname@]TOKEN-A/TOKEN-B/TOKEN-C (or slack+https://hooks.slack.com/services/...)"
+                    "only mode=webhook is supported (rocket://TOKEN-A/TOKEN-B@HOST/#CHANNEL)"
                         .into(),
                 );
             }
-            let mut base_url = endpoint_override(&mut opts, "https://hooks.slack.com")?;
-            base_url.set_path(&format!("/services/{}", tokens.join("/")));
-            let mut kind = slack_kind("slack", &mut opts);
-            if !url.username().is_empty()
-                && let Kind::Slack { extra, .. } = &mut kind
-            {
-                extra.push(("username".into(), percent_decode(url.username())));
+            redact::register(&webhook);
+            redact::register(b);
+            let hp = host_port(&url)?;
+            let scheme = if base == "rockets" { "https" } else { "http" };
+            let endpoint =
+                Url::parse(&format!("{scheme}://{hp}/hooks/{a}/{b}")).map_err(|e| e.to_string())?;
+            let mut kind = slack_kind("rocketchat", &mut opts);
+            if let Kind::Slack { channels, .. } = &mut kind {
+                channels.extend(path_segments(&url));
+                if let Some(list) = opts.take(&["to"]) {
+                    channels.extend(
+                        list.split([',', ' '])
+                            .filter(|c| !c.is_empty())
+                            .map(String::from),
+                    );
+                }
             }
+            let _ = opts.take(&["avatar"]);
             opts.finish_strict()?;
-            Service::Http(http(kind, base_url))
+            Service::Http(http(kind, endpoint))
         }
         ("mattermost", None) => {
             // mattermost://[username@]host[:port]/token[/channel]
@@ -864,17 +949,43 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             Service::Http(h)
         }
         ("discord", None) => {
-            // discord://TOKEN@WEBHOOK_ID
-            let token = percent_decode(url.username());
-            let id = url.host_str().unwrap_or_default().to_string();
+            // shoutrrr: discord://TOKEN@WEBHOOK_ID; apprise: discord://[BOTNAME@]ID/TOKEN.
+            let segs = path_segments(&url);
+            let (token, id, botname) = match segs.as_slice() {
+                [] => (
+                    percent_decode(url.username()),
+                    url.host_str().unwrap_or_default().to_string(),
+                    None,
+                ),
+                [token] => (
+                    token.clone(),
+                    url.host_str().unwrap_or_default().to_string(),
+                    Some(percent_decode(url.username())).filter(|b| !b.is_empty()),
+                ),
+                _ => {
+                    return Err(
+                        "expected discord://TOKEN@WEBHOOK_ID or discord://[BOTNAME@]WEBHOOK_ID/TOKEN"
+                            .into(),
+                    );
+                }
+            };
             if token.is_empty() || id.is_empty() {
-                return Err("expected discord://TOKEN@WEBHOOK_ID".into());
+                return Err(
+                    "expected discord://TOKEN@WEBHOOK_ID or discord://[BOTNAME@]WEBHOOK_ID/TOKEN"
+                        .into(),
+                );
             }
             redact::register(&token);
             let mut endpoint = endpoint_override(&mut opts, "https://discord.com")?;
             endpoint.set_path(&format!("/api/webhooks/{id}/{token}"));
             endpoint.set_query(Some("wait=true"));
-            let extra = discord_extra(&mut opts);
+            if let Some(thread) = opts.take(&["thread", "thread_id"]) {
+                endpoint.query_pairs_mut().append_pair("thread_id", &thread);
+            }
+            let mut extra = discord_extra(&mut opts);
+            if let Some(b) = botname {
+                extra.push(("username".into(), b));
+            }
             opts.finish_strict()?;
             Service::Http(http(Kind::Discord { extra }, endpoint))
         }
@@ -966,22 +1077,46 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
         }
         ("ntfy" | "ntfys", None) => {
             // ntfy://[user:pass@]host[:port]/topic (https unless scheme=http)
-            let hp = host_port(&url)?;
             let segs = path_segments(&url);
-            let Some(topic) = segs.last().cloned() else {
-                return Err("expected ntfy://[USER:PASS@]HOST[:PORT]/TOPIC".into());
+            // apprise's ntfy://TOPIC: the topic on ntfy.sh.
+            let cloud = segs.is_empty()
+                && url.username().is_empty()
+                && url.port().is_none()
+                && !url.host_str().unwrap_or_default().contains('.');
+            let hp = if cloud {
+                "ntfy.sh".to_string()
+            } else {
+                host_port(&url)?
             };
-            let prefix = segs[..segs.len() - 1].join("/");
+            let topic = match segs.as_slice() {
+                [] if cloud => url.host_str().unwrap_or_default().to_string(),
+                [topic] => topic.clone(),
+                [] => {
+                    return Err(
+                        "expected ntfy://[USER:PASS@]HOST[:PORT]/TOPIC or ntfy://TOPIC".into(),
+                    );
+                }
+                _ => {
+                    // shoutrrr reads /PREFIX/TOPIC, apprise /TOPIC1/TOPIC2: never guess.
+                    return Err("a path of several parts is a path prefix to shoutrrr and \
+                        several topics to apprise: give one URL per topic \
+                        (ntfy://HOST/TOPIC), and endpoint=https://HOST/PREFIX/ for a prefix"
+                        .into());
+                }
+            };
+            let prefix = String::new();
             let scheme = match opts.take(&["scheme"]) {
                 Some(s) if s == "http" || s == "https" => s,
                 Some(s) => return Err(format!("option 'scheme' must be http or https, not '{s}'")),
                 None => "https".into(),
             };
-            let endpoint = Url::parse(&format!(
-                "{scheme}://{hp}/{prefix}{}",
-                if prefix.is_empty() { "" } else { "/" }
-            ))
-            .map_err(|e| e.to_string())?;
+            let endpoint = endpoint_override(
+                &mut opts,
+                &format!(
+                    "{scheme}://{hp}/{prefix}{}",
+                    if prefix.is_empty() { "" } else { "/" }
+                ),
+            )?;
             let priority = match opts.take(&["priority", "prio"]) {
                 None => None,
                 Some(p) => Some(ntfy_priority(&p)?),
@@ -996,7 +1131,8 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 })
                 .unwrap_or_default();
             let click = opts.take(&["click"]);
-            let icon = opts.take(&["icon"]);
+            let icon = opts.take(&["icon", "avatar_url"]);
+            let _ = opts.take(&["image", "avatar"]); // apprise: its own logo, or none
             let markdown = opts.take_bool(&["markdown", "md"])?.unwrap_or(false);
             let mut h = http(
                 Kind::Ntfy {
@@ -1009,29 +1145,68 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                 },
                 endpoint,
             );
-            if !url.username().is_empty() {
-                let pass = url.password().map(percent_decode).unwrap_or_default();
-                h.basic = Some((percent_decode(url.username()), pass));
-            }
+            let user = percent_decode(url.username());
             h.bearer = opts.take_secret("token")?;
+            if user.starts_with("tk_") && url.password().is_none() {
+                // apprise: ntfy://tk_TOKEN@HOST/TOPIC is an access token.
+                redact::register(&user);
+                h.bearer = Some(user);
+            } else if !user.is_empty() {
+                let pass = url.password().map(percent_decode).unwrap_or_default();
+                h.basic = Some((user, pass));
+            }
             h.headers = headers;
             opts.finish_strict()?;
             return Ok(Service::Http(h));
         }
         ("pagerduty", plus) => {
+            let mut headers = headers;
+            let mut path_defaults: (Option<String>, Option<String>) = (None, None);
             let (endpoint, key_from_url) = match plus {
                 Some(rest) => (endpoint_from(rest, &url)?, None),
-                None => {
-                    // pagerduty://[HOST[:PORT]]/ROUTING_KEY. A user information is refused:
-                    // apprise's pagerduty://INTEGRATION_KEY@API_KEY would make a key the API
-                    // host (resolved through DNS, sent the alert); notify never guesses.
-                    if !url.username().is_empty() || url.password().is_some() {
-                        return Err("pagerduty:// takes no user information (apprise's \
-                             pagerduty://INTEGRATION_KEY@API_KEY form is not supported); use \
-                             pagerduty:///ROUTING_KEY, pagerduty://HOST[:PORT]/ROUTING_KEY for \
-                             another Events API v2 host, or routing_key_file=/routing_key_env="
-                            .into());
+                None if !url.username().is_empty() => {
+                    // apprise: pagerduty://INTEGRATION_KEY@API_KEY[/SOURCE[/COMPONENT]]
+                    // (the API key as the host), Events API v2 in region us or eu.
+                    if url.password().is_some() {
+                        return Err(
+                            "expected pagerduty://INTEGRATION_KEY@API_KEY[/SOURCE[/COMPONENT]]"
+                                .into(),
+                        );
                     }
+                    let api_key = percent_decode(url.host_str().unwrap_or_default());
+                    if api_key.is_empty() {
+                        return Err(
+                            "expected pagerduty://INTEGRATION_KEY@API_KEY[/SOURCE[/COMPONENT]]"
+                                .into(),
+                        );
+                    }
+                    redact::register(&api_key);
+                    headers.push(("Authorization".into(), format!("Token token={api_key}")));
+                    let mut segs = path_segments(&url).into_iter();
+                    path_defaults = (segs.next(), segs.next());
+                    if segs.next().is_some() {
+                        return Err(
+                            "expected pagerduty://INTEGRATION_KEY@API_KEY[/SOURCE[/COMPONENT]]"
+                                .into(),
+                        );
+                    }
+                    let host = match opts
+                        .take(&["region"])
+                        .map(|r| r.to_ascii_lowercase())
+                        .as_deref()
+                    {
+                        None | Some("us") => "events.pagerduty.com",
+                        Some("eu") => "events.eu.pagerduty.com",
+                        Some(r) => {
+                            return Err(format!("option 'region' must be us or eu, not '{r}'"));
+                        }
+                    };
+                    let e = endpoint_override(&mut opts, &format!("https://{host}/v2/enqueue"))?;
+                    let _ = opts.take(&["image"]);
+                    (e, Some(percent_decode(url.username())))
+                }
+                None => {
+                    // shoutrrr: pagerduty://[HOST[:PORT]]/ROUTING_KEY.
                     let segs = path_segments(&url);
                     let key = segs.first().cloned();
                     let host = url.host_str().filter(|h| !h.is_empty());
@@ -1073,8 +1248,8 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
             let kind = Kind::PagerDuty {
                 routing_key,
                 severity,
-                source: opts.take(&["source"]),
-                component: opts.take(&["component"]),
+                source: opts.take(&["source"]).or(path_defaults.0),
+                component: opts.take(&["component"]).or(path_defaults.1),
                 group: opts.take(&["group"]),
                 class: opts.take(&["class"]),
                 action,
@@ -1139,6 +1314,192 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
     Ok(svc)
 }
 
+/// One part of a shoutrrr Slack token: at least `min` characters of `[A-Z0-9]` (or any ASCII
+/// letter or digit for the last part).
+fn token_part(s: &str, min: usize, lower: bool) -> bool {
+    s.len() >= min
+        && s.bytes().all(|b| {
+            b.is_ascii_digit() || b.is_ascii_uppercase() || (lower && b.is_ascii_lowercase())
+        })
+}
+
+/// shoutrrr's Slack token `TYPE:P1-P2-P3` (`hook` or `xox?`; separators `-`, `/` or `,`, the
+/// same twice): the type and the three parts.
+fn shoutrrr_slack_token(token: &str) -> Option<(String, [String; 3])> {
+    let (kind, rest) = token.split_once([':', '-'])?;
+    if !(kind == "hook" || (kind.len() == 4 && kind.starts_with("xox"))) {
+        return None;
+    }
+    let sep = rest.chars().find(|c| matches!(c, '-' | '/' | ','))?;
+    let parts: Vec<&str> = rest.splitn(3, sep).collect();
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    (token_part(a, 9, false) && token_part(b, 9, false) && token_part(c, 24, true)).then(|| {
+        (
+            kind.to_string(),
+            [a.to_string(), b.to_string(), c.to_string()],
+        )
+    })
+}
+
+/// apprise's Slack target: `+ID` is an id, `@user` a user, anything else a `#channel`.
+fn apprise_slack_target(t: &str) -> String {
+    if let Some(id) = t.strip_prefix('+') {
+        id.to_string()
+    } else if t.starts_with('@') || t.starts_with('#') {
+        t.to_string()
+    } else {
+        format!("#{t}")
+    }
+}
+
+/// `slack://` as shoutrrr (`hook:TOKEN@webhook`, `xoxb:TOKEN@CHANNEL`, the legacy
+/// `[botname@]A/B/C`) and apprise (`[botname@]A/B/C[/#channel…]`, `[botname@]xoxb-…/#channel`)
+/// write it.
+fn slack_native(url: &Url, opts: &mut Options) -> Result<Service, String> {
+    const FORMS: &str = "slack://hook:TOKEN@webhook, slack://xoxb:TOKEN@CHANNEL, \
+        slack://[BOTNAME@]TOKEN-A/TOKEN-B/TOKEN-C[/#CHANNEL], slack://[BOTNAME@]xoxb-TOKEN/#CHANNEL \
+        or slack+https://hooks.slack.com/services/...";
+    let host = percent_decode(url.host_str().unwrap_or_default());
+    let segs = path_segments(url);
+    let user = percent_decode(url.username());
+    let mut kind = slack_kind("slack", opts);
+    let Kind::Slack {
+        extra,
+        channels,
+        api,
+        ..
+    } = &mut kind
+    else {
+        unreachable!("slack_kind makes a Slack kind")
+    };
+    let api_base = |opts: &mut Options| endpoint_override(opts, "https://slack.com");
+    let mut bearer = None;
+    let endpoint;
+    if let Some(pass) = url.password() {
+        // shoutrrr: the token in the user information, the channel as the host.
+        if !segs.is_empty() {
+            return Err(format!(
+                "a token in the user information takes no path (forms: {FORMS})"
+            ));
+        }
+        let raw = format!("{user}:{}", percent_decode(pass));
+        let Some((kind_id, parts)) = shoutrrr_slack_token(&raw) else {
+            return Err(format!("not a Slack token (forms: {FORMS})"));
+        };
+        if kind_id == "hook" {
+            let mut e = endpoint_override(opts, "https://hooks.slack.com")?;
+            e.set_path(&format!("/services/{}", parts.join("/")));
+            endpoint = e;
+            if !host.is_empty() && !host.eq_ignore_ascii_case("webhook") {
+                channels.push(host);
+            }
+        } else {
+            if host.is_empty() || host.eq_ignore_ascii_case("webhook") {
+                return Err(format!(
+                    "a Slack API token needs a channel: slack://{kind_id}:TOKEN@CHANNEL"
+                ));
+            }
+            let token = format!("{kind_id}-{}", parts.join("-"));
+            redact::register(&token);
+            bearer = Some(token);
+            let mut e = api_base(opts)?;
+            e.set_path("/api/chat.postMessage");
+            endpoint = e;
+            *api = true;
+            channels.push(host);
+        }
+    } else {
+        if !user.is_empty() {
+            extra.push(("username".into(), user));
+        }
+        let mut targets: Vec<String> = Vec::new();
+        let rest = if host.starts_with("xo") {
+            // apprise bot: the token as the host, channels as the path.
+            redact::register(&host);
+            bearer = Some(host.clone());
+            let mut e = api_base(opts)?;
+            e.set_path("/api/chat.postMessage");
+            endpoint = e;
+            *api = true;
+            segs
+        } else {
+            let mut tokens = vec![host];
+            tokens.extend(segs);
+            tokens.retain(|t| !t.is_empty());
+            if tokens.len() < 3 {
+                return Err(format!("expected three webhook tokens (forms: {FORMS})"));
+            }
+            let rest = tokens.split_off(3);
+            let mut e = endpoint_override(opts, "https://hooks.slack.com")?;
+            e.set_path(&format!("/services/{}", tokens.join("/")));
+            endpoint = e;
+            rest
+        };
+        targets.extend(rest);
+        if let Some(to) = opts.take(&["to"]) {
+            targets.extend(
+                to.split([' ', '\t', ',', '#', '\\', '/'])
+                    .filter(|t| !t.is_empty())
+                    .map(|t| format!("#{t}")),
+            );
+        }
+        channels.extend(targets.iter().map(|t| apprise_slack_target(t)));
+        if *api && channels.is_empty() {
+            channels.push("#general".into()); // apprise's default for a bot
+        }
+    }
+    // A `channel=` option (initbox) names one more channel.
+    if let Some(pos) = extra.iter().position(|(k, _)| k == "channel") {
+        let (_, c) = extra.remove(pos);
+        channels.push(c);
+    }
+    if let Some(ts) = opts.take(&["thread_ts"]) {
+        extra.push(("thread_ts".into(), ts));
+    }
+    // Cosmetic options with no initbox equivalent (apprise's footer/image, shoutrrr's color).
+    let _ = opts.take(&["footer", "image", "timestamp", "blocks", "color"]);
+    if let Some(icon) = opts.take(&["icon"]) {
+        let key = if icon.starts_with("http://") || icon.starts_with("https://") {
+            "icon_url"
+        } else {
+            "icon_emoji"
+        };
+        extra.push((key.into(), icon));
+    }
+    opts.finish_strict()?;
+    let mut h = http(kind, endpoint);
+    h.bearer = bearer;
+    Ok(Service::Http(h))
+}
+
+/// apprise's rocket://[USER:]TOKEN-A/TOKEN-B@HOST/...: the webhook's `/` is no path; move the
+/// webhook into the user information, percent-encoded (`TOKEN-A%2FTOKEN-B@HOST`).
+fn rocket_webhook_userinfo(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_string();
+    };
+    let Some(at) = rest.find('@') else {
+        return raw.to_string();
+    };
+    let (webhook, host) = rest.split_at(at);
+    let webhook = webhook.rsplit_once(':').map_or(webhook, |(_, w)| w);
+    let webhook = webhook.replace("%2F", "/").replace("%2f", "/");
+    match webhook.split_once('/') {
+        Some((a, b))
+            if !a.is_empty()
+                && !b.is_empty()
+                && a.bytes()
+                    .chain(b.bytes())
+                    .all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            format!("{scheme}://{a}%2F{b}{host}")
+        }
+        _ => raw.to_string(),
+    }
+}
+
 fn slack_kind(base: &str, opts: &mut Options) -> Kind {
     let mut extra = Vec::new();
     for key in ["channel", "username", "icon_emoji", "icon_url"] {
@@ -1153,6 +1514,8 @@ fn slack_kind(base: &str, opts: &mut Options) -> Kind {
         markdown_bold: if base == "slack" { "*" } else { "**" },
         extra,
         blocks: base == "slack",
+        channels: Vec::new(),
+        api: false,
     }
 }
 
@@ -1163,6 +1526,16 @@ fn discord_extra(opts: &mut Options) -> Vec<(String, String)> {
             extra.push((key.to_string(), v));
         }
     }
+    if let Some(v) = opts.take(&["botname"]) {
+        extra.push(("username".into(), v)); // apprise
+    }
+    // shoutrrr's avatar=URL; apprise's avatar=yes|no only shows its own logo.
+    if let Some(v) = opts.take(&["avatar"])
+        && (v.starts_with("https://") || v.starts_with("http://"))
+    {
+        extra.push(("avatar_url".into(), v));
+    }
+    let _ = opts.take(&["footer", "footer_logo", "image", "color", "colour"]);
     extra
 }
 
@@ -1193,7 +1566,20 @@ fn webhook(
     mut endpoint: Url,
     opts: &mut Options,
     forward: bool,
+    style: BodyStyle,
 ) -> Result<Service, String> {
+    let style = match opts.take(&["template"]) {
+        None => style,
+        Some(t) => BodyStyle::from_template(&t).ok_or_else(|| {
+            format!(
+                "option 'template' must be json (shoutrrr's title/message object), message \
+                 (the text alone), apprise-json, apprise-form, apprise-xml or initbox, not '{t}'"
+            )
+        })?,
+    };
+    if cloudevents && style != BodyStyle::Initbox {
+        return Err("option 'template' does not apply to cloudevents targets".into());
+    }
     let method = opts
         .take(&["method", "requestmethod"])
         .map(|m| m.to_ascii_uppercase())
@@ -1205,8 +1591,7 @@ fn webhook(
     }
     let content_type = opts
         .take(&["contenttype", "content_type", "content-type"])
-        .unwrap_or_else(|| "application/json".into());
-    let _ = opts.take(&["template"]);
+        .unwrap_or_else(|| style.content_type().into());
     let title_key = opts.take(&["titlekey"]).unwrap_or_else(|| "title".into());
     let message_key = opts
         .take(&["messagekey"])
@@ -1285,8 +1670,21 @@ fn webhook(
         message_key,
         extra,
         cloudevents,
+        style,
     };
-    if forward {
+    if style.is_apprise() {
+        // apprise: `-key=value` are the endpoint's query parameters; nothing else is forwarded.
+        let params = opts.take_prefixed(['-', '-']);
+        opts.finish_strict()?;
+        let mut q = endpoint.query_pairs_mut();
+        for (k, v) in &params {
+            q.append_pair(k, v);
+        }
+        drop(q);
+        if endpoint.query() == Some("") {
+            endpoint.set_query(None);
+        }
+    } else if forward {
         opts.forward(&mut endpoint);
     } else {
         opts.finish_strict()?;
@@ -1299,8 +1697,29 @@ fn webhook(
 
 fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     let implicit_scheme = base.ends_with('s');
+    let mailto = base.starts_with("mailto");
     let mut host = url.host_str().unwrap_or_default().to_string();
-    if let Some(h) = opts.take(&["smtp", "host"]) {
+    let smtp_host = opts.take(&["smtp", "host"]);
+    // apprise: the sender is USER@DOMAIN (or the user when it is an address); without smtp=,
+    // a known mail provider of that domain gives the server, port, TLS mode and login.
+    let url_user = percent_decode(url.username());
+    let mailto_from = (mailto && !url_user.is_empty()).then(|| {
+        if url_user.contains('@') {
+            url_user.clone()
+        } else {
+            format!("{url_user}@{host}")
+        }
+    });
+    let provider = match (&mailto_from, &smtp_host) {
+        (Some(from), None) => from
+            .rsplit_once('@')
+            .and_then(|(_, d)| crate::mail_providers::provider(d)),
+        _ => None,
+    };
+    if let Some(p) = &provider {
+        host = p.host.to_string();
+    }
+    if let Some(h) = smtp_host {
         host = h; // apprise mailto://user:pass@domain?smtp=HOST
     }
     if host.is_empty() {
@@ -1326,10 +1745,24 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     {
         return Err("usestarttls=no: say tls=implicit or tls=none explicitly".into());
     }
+    // apprise's mailto defaults: a provider's own, else mailto:// plain on 25 and mailtos://
+    // STARTTLS on 587 (a password in clear text is then refused below, never sent).
+    let tls = match (mailto, tls, &provider) {
+        (true, None, Some(p)) if url.port().is_none() => Some(p.tls),
+        (true, None, _) if implicit_scheme => Some(SmtpTls::StartTls),
+        (true, None, _) => Some(SmtpTls::None),
+        (_, tls, _) => tls,
+    };
     let port = match opts.take(&["port"]) {
         Some(p) => p
             .parse()
             .map_err(|_| format!("option 'port': '{p}' is not a port"))?,
+        None if mailto && url.port().is_none() => match (&provider, tls) {
+            (Some(p), Some(t)) if t == p.tls => p.port,
+            (_, Some(SmtpTls::Implicit)) => 465,
+            (_, Some(SmtpTls::StartTls)) => 587,
+            _ => 25,
+        },
         None => url.port().unwrap_or(match tls {
             Some(SmtpTls::Implicit) => 465,
             Some(_) => 587,
@@ -1342,7 +1775,14 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     } else {
         SmtpTls::StartTls
     });
-    let user = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
+    let user = match (&provider, &mailto_from) {
+        (Some(p), Some(from)) => match p.login {
+            crate::mail_providers::Login::Email => Some(from.clone()),
+            crate::mail_providers::Login::UserId => from.split('@').next().map(String::from),
+            crate::mail_providers::Login::AsGiven => Some(url_user.clone()),
+        },
+        _ => Some(url_user.clone()).filter(|u| !u.is_empty()),
+    };
     let mut password = url.password().map(percent_decode);
     if let Some(p) = opts.take_secret("password")? {
         password = Some(p);
@@ -1360,20 +1800,18 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
                 .collect()
         })
         .unwrap_or_default();
+    // apprise mails the sender itself when no recipient is given.
+    let to = match (&mailto_from, to.is_empty()) {
+        (Some(from), true) => vec![from.clone()],
+        _ => to,
+    };
     if to.is_empty() {
         return Err("no recipients (option to=a@example.com,b@example.com)".into());
     }
     let from = opts
         .take(&["from", "fromaddress"])
         .or_else(|| user.clone().filter(|u| u.contains('@')))
-        .or_else(|| {
-            (base.starts_with("mailto"))
-                .then(|| {
-                    user.as_ref()
-                        .map(|u| format!("{u}@{}", url.host_str().unwrap_or_default()))
-                })
-                .flatten()
-        })
+        .or_else(|| mailto_from.clone())
         .ok_or("no sender (option from=initbox@example.com)")?;
     let allow_plain_auth = opts.take_bool(&["allow_plain_auth"])?.unwrap_or(false);
     // A password is never sent in clear text over the network unless asked for: AUTH without
@@ -1602,10 +2040,14 @@ mod tests {
             assert_eq!(f.code, initbox_runtime::Code::USAGE, "{url}");
             assert!(f.message.contains("user information"), "{url}: {f}");
         }
-        let f = parse(3, "pagerduty://IntegKey123456@ApiKey654321").unwrap_err();
-        assert_eq!(f.code, initbox_runtime::Code::USAGE);
-        assert!(!f.message.contains("IntegKey123456"), "{f}");
-        assert!(!f.message.contains("ApiKey654321"), "{f}");
+        // apprise's pagerduty://INTEGRATION_KEY@API_KEY: both keys are secrets.
+        let t = parse(3, "pagerduty://IntegKey123456@ApiKey654321").unwrap();
+        assert_eq!(t.shown, format!("pagerduty://{}", redact::MASK));
+        assert!(!redact::scrub("x ApiKey654321 IntegKey123456").contains("Key"));
+        assert_eq!(
+            http_of(&t).headers,
+            vec![("Authorization".into(), "Token token=ApiKey654321".into())]
+        );
     }
 
     #[test]
