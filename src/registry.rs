@@ -51,4 +51,5 @@ applets! {
     "notify" => initbox_notify::Args,
     "run" => initbox_run::Args,
     "copy-self" => initbox_copy_self::Args,
+    "schedule" => initbox_schedule::Args,
 }

@@ -110,7 +110,13 @@ impl Schedule {
         if text.starts_with('@')
             && !matches!(
                 lower.as_str(),
-                "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight" | "@hourly"
+                "@yearly"
+                    | "@annually"
+                    | "@monthly"
+                    | "@weekly"
+                    | "@daily"
+                    | "@midnight"
+                    | "@hourly"
             )
         {
             return Err(Error(format!(
@@ -212,7 +218,11 @@ impl Schedule {
                 let since = after.as_nanosecond() - anchor.as_nanosecond();
                 let k = if since < 0 { 1 } else { since / p + 1 };
                 let at = anchor.as_nanosecond().checked_add(k.checked_mul(p)?)?;
-                Some(Timestamp::from_nanosecond(at).ok()?.to_zoned(self.tz.clone()))
+                Some(
+                    Timestamp::from_nanosecond(at)
+                        .ok()?
+                        .to_zoned(self.tz.clone()),
+                )
             }
         }
     }
@@ -280,7 +290,11 @@ pub fn parse_instant(s: &str) -> Result<Timestamp, Error> {
 
 /// A time as logs and `schedule next` show it: `2026-03-08T03:00:00-04:00 (EDT)`.
 pub fn show(z: &Zoned) -> String {
-    format!("{} ({})", z.strftime("%Y-%m-%dT%H:%M:%S%:z"), z.strftime("%Z"))
+    format!(
+        "{} ({})",
+        z.strftime("%Y-%m-%dT%H:%M:%S%:z"),
+        z.strftime("%Z")
+    )
 }
 
 #[cfg(test)]
@@ -420,7 +434,10 @@ mod tests {
         let s = Schedule::every(Duration::from_secs(3600), tz("Europe/Berlin")).unwrap();
         let a = at("2026-03-29T00:30:00+01:00");
         let v = s.upcoming(a, a, 3);
-        assert_eq!(v[1].timestamp().as_second() - v[0].timestamp().as_second(), 3600);
+        assert_eq!(
+            v[1].timestamp().as_second() - v[0].timestamp().as_second(),
+            3600
+        );
         assert_eq!(v[1].strftime("%H:%M").to_string(), "03:30");
     }
 
