@@ -5,7 +5,8 @@
 //!   month dow`), names (`MON`, `JAN`), ranges, lists, steps, `L`, `W`, `#`, `?`, and the macros
 //!   `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`. When both
 //!   day-of-month and day-of-week are restricted, a day matching either runs (Vixie cron,
-//!   croniter, supercronic). `@every` is the caller's (see [`Schedule::every`]).
+//!   croniter); only a bare `*` leaves a field unrestricted (croniter's reading: Vixie cron
+//!   also counts `*/N` as unrestricted). `@every` is the caller's (see [`Schedule::every`]).
 //! - **Daily** (`--at 03:30`, the `RUNAT` loop's time): the cron job `0 30 3 * * *`.
 //! - **Every** (`@every 10m`): at a fixed period from an anchor (the sidecar's start), never
 //!   drifting by the time the jobs take.
@@ -131,12 +132,24 @@ impl Schedule {
                  day-of-month month day-of-week, or 6 with seconds first)"
             )));
         }
+        // Day-of-month and day-of-week: a day matching either runs when both are restricted;
+        // only a bare `*` (or `?`) leaves a field unrestricted, as croner and croniter read it.
+        // (Vixie cron also counts `*/N` as unrestricted, and then needs both fields to match.)
         let cron = CronParser::builder()
             .seconds(Seconds::Optional)
             .year(Year::Disallowed)
             .build()
             .parse(&text)
             .map_err(|e| Error(format!("cron expression '{text}': {e}")))?;
+        // A day that never comes (`0 0 31 2 *`) is refused, as croniter refuses it.
+        if cron
+            .find_next_occurrence(&Timestamp::UNIX_EPOCH.to_zoned(TimeZone::UTC), false)
+            .is_err()
+        {
+            return Err(Error(format!(
+                "cron expression '{text}' never matches (no such day)"
+            )));
+        }
         Ok(Schedule {
             kind: Kind::Cron(Box::new(cron)),
             tz,
@@ -473,6 +486,7 @@ mod tests {
             ("@reboot", "run-on-start"),
             ("@fortnightly", "not a cron macro"),
             ("", "empty"),
+            ("0 0 31 2 *", "never matches"),
         ] {
             let e = Schedule::cron(expr, TimeZone::UTC).unwrap_err();
             assert!(e.0.contains(want), "{expr}: {e}");
