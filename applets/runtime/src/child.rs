@@ -490,6 +490,60 @@ impl Running {
         }))
     }
 
+    /// Like [`Running::wait_or_stop`], but a child stopped because `stop` resolved first is
+    /// still waited for, so its exit is observed: SIGTERM to its group, up to the grace period
+    /// for the child to exit (its trap's exit code), then SIGKILL. `true` with the result when
+    /// it was stopped. What is left of its group is stopped as with `wait_or_stop`.
+    pub async fn wait_or_stop_observed(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(Finished, bool), Failure> {
+        let first = {
+            let child = self.child.as_mut().expect("child until waited");
+            tokio::select! {
+                s = child.wait() => Some(s),
+                () = stop => None,
+            }
+        };
+        let (status, stopped) = match first {
+            Some(s) => (s, false),
+            None => {
+                self.terminate();
+                let grace = self.grace;
+                let child = self.child.as_mut().expect("child until waited");
+                match tokio::time::timeout(grace, child.wait()).await {
+                    Ok(s) => (s, true),
+                    Err(_) => {
+                        self.target.signal(libc::SIGKILL);
+                        let child = self.child.as_mut().expect("child until waited");
+                        (child.wait().await, true)
+                    }
+                }
+            }
+        };
+        let status =
+            status.map_err(|e| Failure::failed(format!("waiting for '{}': {e}", self.shown)))?;
+        self.child = None;
+        let elapsed = self.started.elapsed();
+        let stdout = collect(self.stdout.take()).await;
+        let stderr = collect(self.stderr.take()).await;
+        let shown = std::mem::take(&mut self.shown);
+        if self.target.group && self.target.alive() {
+            self.stop().await;
+        }
+        Ok((
+            Finished {
+                code: code_of(&status),
+                status,
+                stdout,
+                stderr,
+                elapsed,
+                shown,
+            },
+            stopped,
+        ))
+    }
+
     /// The exit status if the child has already exited (it is then reaped), `None` if it runs.
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
         let status = self.child.as_mut()?.try_wait().ok().flatten()?;

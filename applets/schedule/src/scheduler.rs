@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use initbox_cron::{Timestamp, Zoned};
@@ -773,36 +773,38 @@ async fn run_command(
         })
         .spawn()
         .map_err(End::Failed)?;
-    let cut: Arc<Mutex<Option<End>>> = Arc::default();
-    let cut2 = cut.clone();
-    let stopper = async move {
-        let end = tokio::select! {
+    let mut why: Option<End> = None;
+    let stopper = async {
+        why = Some(tokio::select! {
             () = async { match timeout { Some(t) => tokio::time::sleep(t).await, None => std::future::pending().await } } => {
                 End::Failed(Failure::deadline(format!("did not finish within its timeout of {}", human(timeout.unwrap_or_default()))))
             }
-            s = stopped(stop) => End::Stopped(s, Code::signal(libc::SIGTERM)),
-        };
-        *cut2.lock().unwrap_or_else(|e| e.into_inner()) = Some(end);
+            s = stopped(stop) => End::Stopped(s, Code::OK),
+        });
     };
-    let finished = running.wait_or_stop(stopper).await;
+    let finished = running.wait_or_stop_observed(stopper).await;
     let grace = job.opts.stop_grace;
     let tag2 = tag.clone();
     let _ = tokio::task::spawn_blocking(move || sweep(Some(&tag2), grace)).await;
-    match finished {
-        Err(f) => Err(End::Failed(f)),
-        Ok(Some(done)) => done.check().map_err(|f| {
-            let tail = done.stderr.lines().last().unwrap_or_default().to_string();
-            if tail.is_empty() {
-                End::Failed(f)
-            } else {
-                let code = f.code;
-                End::Failed(Failure::new(code, format!("{}: {tail}", f.message)))
-            }
-        }),
-        Ok(None) => Err(cut
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-            .unwrap_or(End::Stopped(Stop::Shutdown, Code::signal(libc::SIGTERM)))),
+    let (done, was_stopped) = finished.map_err(End::Failed)?;
+    if was_stopped {
+        // The child's own exit, observed after the signal (its trap's code, or 128+N).
+        let how = child::describe(&done.status);
+        return Err(match why {
+            Some(End::Stopped(s, _)) => End::Stopped(s, done.code),
+            Some(End::Failed(f)) => End::Failed(Failure::new(
+                f.code,
+                format!("{}; it {how} when stopped", f.message),
+            )),
+            None => End::Stopped(Stop::Shutdown, done.code),
+        });
     }
+    done.check().map_err(|f| {
+        let tail = done.stderr.lines().last().unwrap_or_default().to_string();
+        if tail.is_empty() {
+            End::Failed(f)
+        } else {
+            End::Failed(Failure::new(f.code, format!("{}: {tail}", f.message)))
+        }
+    })
 }
