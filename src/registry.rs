@@ -55,4 +55,5 @@ applets! {
     "copy-self" => initbox_copy_self::Args,
     "restore" => initbox_restore::Args,
     "backup" => initbox_backup::Args,
+    "schedule" => initbox_schedule::Args,
 }

@@ -21,7 +21,7 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -58,6 +58,27 @@ pub enum Output {
     PassAndTail,
 }
 
+/// Which output stream of a child a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// Where the lines of a passed-through stream go instead of initbox's stderr (`schedule` logs
+/// each line of a job's output with the job's name).
+#[derive(Clone)]
+pub struct LineSink(Arc<dyn Fn(Stream, &str) + Send + Sync>);
+
+impl std::fmt::Debug for LineSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LineSink")
+    }
+}
+
+/// Longest line handed to a [`LineSink`] in one piece; a longer one is cut into pieces.
+const MAX_LINE: usize = 16 * 1024;
+
 /// A command to run as a child process.
 #[derive(Debug, Clone)]
 pub struct Command {
@@ -72,6 +93,7 @@ pub struct Command {
     tail_lines: usize,
     tail_bytes: usize,
     stop_blocks: bool,
+    lines: Option<LineSink>,
 }
 
 impl Command {
@@ -94,7 +116,15 @@ impl Command {
             tail_lines: TAIL_LINES,
             tail_bytes: TAIL_BYTES,
             stop_blocks: false,
+            lines: None,
         }
+    }
+
+    /// Hand each line of the streams set to [`Output::PassAndTail`] to `sink` (without its line
+    /// ending) instead of copying the bytes to initbox's stderr.
+    pub fn lines(mut self, sink: impl Fn(Stream, &str) + Send + Sync + 'static) -> Self {
+        self.lines = Some(LineSink(Arc::new(sink)));
+        self
     }
 
     /// Add variables to the inherited environment.
@@ -200,11 +230,11 @@ impl Command {
         let stdout = child
             .stdout
             .take()
-            .map(|r| drain(r, self.stdout == Output::PassAndTail, lines, bytes));
+            .map(|r| drain(r, self.pass(self.stdout, Stream::Stdout), lines, bytes));
         let stderr = child
             .stderr
             .take()
-            .map(|r| drain(r, self.stderr == Output::PassAndTail, lines, bytes));
+            .map(|r| drain(r, self.pass(self.stderr, Stream::Stderr), lines, bytes));
         Ok(Running {
             child: Some(child),
             target,
@@ -224,6 +254,23 @@ impl Command {
     }
 }
 
+/// How a stream is passed on: not at all, as bytes to stderr, or line by line to the sink.
+enum Pass {
+    No,
+    Bytes,
+    Lines(Stream, LineSink),
+}
+
+impl Command {
+    fn pass(&self, o: Output, stream: Stream) -> Pass {
+        match (o, &self.lines) {
+            (Output::PassAndTail, Some(sink)) => Pass::Lines(stream, sink.clone()),
+            (Output::PassAndTail, None) => Pass::Bytes,
+            _ => Pass::No,
+        }
+    }
+}
+
 fn stdio(o: Output) -> Stdio {
     match o {
         Output::Inherit => Stdio::inherit(),
@@ -235,18 +282,45 @@ fn stdio(o: Output) -> Stdio {
 /// Read a pipe to its end, keeping only the tail (and passing it on to stderr if asked).
 fn drain<R: AsyncRead + Unpin + Send + 'static>(
     mut r: R,
-    pass: bool,
+    pass: Pass,
     lines: usize,
     bytes: usize,
 ) -> JoinHandle<Tail> {
     tokio::spawn(async move {
         let mut tail = Tail::new(lines, bytes);
         let mut buf = vec![0u8; 64 * 1024];
+        let mut line = Vec::new();
+        let emit = |line: &mut Vec<u8>| {
+            if let Pass::Lines(stream, sink) = &pass {
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                (sink.0)(*stream, &String::from_utf8_lossy(line));
+            }
+            line.clear();
+        };
         loop {
             match r.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) | Err(_) => {
+                    if !line.is_empty() {
+                        emit(&mut line);
+                    }
+                    break;
+                }
                 Ok(n) => {
-                    if pass {
+                    if let Pass::Lines(..) = pass {
+                        for piece in buf[..n].split_inclusive(|b| *b == b'\n') {
+                            let ends = piece.last() == Some(&b'\n');
+                            line.extend_from_slice(if ends {
+                                &piece[..piece.len() - 1]
+                            } else {
+                                piece
+                            });
+                            if ends || line.len() >= MAX_LINE {
+                                emit(&mut line);
+                            }
+                        }
+                    } else if let Pass::Bytes = pass {
                         // Passed through unchanged, as the command wrote it.
                         let mut err = std::io::stderr().lock();
                         let _ = err.write_all(&buf[..n]);
@@ -425,6 +499,60 @@ impl Running {
             elapsed,
             shown,
         }))
+    }
+
+    /// Like [`Running::wait_or_stop`], but a child stopped because `stop` resolved first is
+    /// still waited for, so its exit is observed: SIGTERM to its group, up to the grace period
+    /// for the child to exit (its trap's exit code), then SIGKILL. `true` with the result when
+    /// it was stopped. What is left of its group is stopped as with `wait_or_stop`.
+    pub async fn wait_or_stop_observed(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(Finished, bool), Failure> {
+        let first = {
+            let child = self.child.as_mut().expect("child until waited");
+            tokio::select! {
+                s = child.wait() => Some(s),
+                () = stop => None,
+            }
+        };
+        let (status, stopped) = match first {
+            Some(s) => (s, false),
+            None => {
+                self.terminate();
+                let grace = self.grace;
+                let child = self.child.as_mut().expect("child until waited");
+                match tokio::time::timeout(grace, child.wait()).await {
+                    Ok(s) => (s, true),
+                    Err(_) => {
+                        self.target.signal(libc::SIGKILL);
+                        let child = self.child.as_mut().expect("child until waited");
+                        (child.wait().await, true)
+                    }
+                }
+            }
+        };
+        let status =
+            status.map_err(|e| Failure::failed(format!("waiting for '{}': {e}", self.shown)))?;
+        self.child = None;
+        let elapsed = self.started.elapsed();
+        let stdout = collect(self.stdout.take()).await;
+        let stderr = collect(self.stderr.take()).await;
+        let shown = std::mem::take(&mut self.shown);
+        if self.target.group && self.target.alive() {
+            self.stop().await;
+        }
+        Ok((
+            Finished {
+                code: code_of(&status),
+                status,
+                stdout,
+                stderr,
+                elapsed,
+                shown,
+            },
+            stopped,
+        ))
     }
 
     /// The exit status if the child has already exited (it is then reaped), `None` if it runs.
