@@ -2,10 +2,11 @@
 //! Secrets, files and the environment, into files (0400, atomic, all or nothing), one
 //! dotenv/shell/JSON/YAML file, or the environment of a command — fail-closed and never leaked.
 //!
-//! # Library API (for `render-config`'s `secret("ref+...")`, `notify`, ...)
+//! # Library API (`initbox_secrets`, crates/secrets; also used by `render-config`'s
+//! `secret("ref+...")`)
 //!
 //! ```ignore
-//! use initbox_fetch_secret::{BackendArgs, Resolver, reference};
+//! use initbox_secrets::{BackendArgs, Resolver, reference};
 //!
 //! #[derive(clap::Parser)]
 //! struct Args {
@@ -38,17 +39,12 @@
 //!   2 missing configuration, 3 malformed reference, 4 unreadable file, 5 credentials
 //!   rejected, 124 deadline.
 
-pub mod aws;
-#[cfg(test)]
-mod fuzz_tests;
-mod http;
-pub mod k8s;
 pub mod output;
-pub mod reference;
-pub mod resolver;
 pub mod spec;
-pub mod value;
-pub mod vault;
+
+// The references, the resolver and its backends live in crates/secrets (render-config uses
+// them too).
+pub use initbox_secrets::{aws, k8s, reference, resolver, value, vault};
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -212,7 +212,7 @@ pub struct Args {
 
     /// Secret backends for secret("ref+..."), as in fetch-secret.
     #[command(flatten)]
-    pub backends: initbox_fetch_secret::BackendArgs,
+    pub backends: initbox_secrets::BackendArgs,
 
     /// Largest template, data file or rendered output accepted (bytes, or 64K, 16M, 1G).
     #[arg(long, value_name = "SIZE", default_value = "16M", env = "INITBOX_MAX_INPUT_SIZE",
@@ -585,7 +585,7 @@ impl Args {
         backends.request_timeout = self.request_timeout;
         let deadline = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
         let secrets: Arc<dyn SecretSource> = Arc::new(secret::FetchSecrets::new(
-            initbox_fetch_secret::Resolver::new(&backends, deadline),
+            initbox_secrets::Resolver::new(&backends, deadline),
             tokio::runtime::Handle::current(),
         ));
         Engine::new(Options {

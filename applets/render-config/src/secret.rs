@@ -2,7 +2,7 @@
 //! Secrets Manager and SSM, Kubernetes, files, environment) through its [`Resolver`], so there is
 //! one reference syntax and one client per backend in the toolkit.
 
-use initbox_fetch_secret::{Resolver, reference};
+use initbox_secrets::{Resolver, reference};
 use initbox_runtime::Failure;
 
 use crate::jinja::SecretSource;
