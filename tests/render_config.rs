@@ -1173,3 +1173,76 @@ fn yaml_data_is_1_2_with_1_1_booleans_on_request() {
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(r.stdout, "True no [True, False] yes True\n");
 }
+
+fn go_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("PORT", "8080")
+        .env("HOST", "example.com")
+        .env("MODE", "prod")
+        .env("EMPTY", "")
+        .env("HOSTS", "a.internal,b.internal,c.internal")
+        .env("FEATURE", "true")
+        .env_remove("UNSET_VAR_X")
+}
+
+/// Issue 14, item 7: ≥ 20 Go templates as dockerize and gomplate users write them; each
+/// `.expected` file is the output Go's text/template with those tools' documented functions
+/// gives (no Go toolchain here: the expectations follow the text/template documentation and
+/// gomplate's/dockerize's function references).
+#[test]
+fn go_templates_render_as_text_template_with_gomplate_and_dockerize_functions() {
+    let dir = fixtures().join("go");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmpl"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 20, "corpus has {} templates", names.len());
+    for name in &names {
+        let expected = fs::read_to_string(dir.join(name.replace(".tmpl", ".expected"))).unwrap();
+        let r = go(go_env(
+            rc().args(["--engine", "go"])
+                .arg(dir.join(name))
+                .arg("--data")
+                .arg(dir.join("data.json")),
+        ));
+        assert_eq!(r.code(), 0, "{name}: {}", r.all());
+        assert_eq!(r.stdout, expected, "{name}");
+    }
+}
+
+/// Strict like gomplate (`missingkey=error`), dockerize's conventions on request, and a
+/// template read in the wrong engine says so.
+#[test]
+fn go_templates_are_strict_and_wrong_engine_errors_suggest_the_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("app.conf.tmpl");
+    let out = tmp.path().join("app.conf");
+    fs::write(&t, "host={{ .Env.NOT_SET_ANYWHERE }}\n").unwrap();
+    let r = go(go_env(rc().args(["--engine", "go"]).arg(&t).arg(&out)));
+    assert_input_error(
+        &r,
+        &out,
+        &["app.conf.tmpl:1", "NOT_SET_ANYWHERE", "Go template"],
+    );
+    // dockerize: a missing .Env key is empty, and `default VALUE DEFAULT`.
+    fs::write(
+        &t,
+        "host={{ .Env.NOT_SET_ANYWHERE }} v={{ default .Env.NOT_SET_ANYWHERE \"0.1.2\" }} m={{ default .Env.MODE \"dev\" }}\n",
+    )
+    .unwrap();
+    let r = go(go_env(
+        rc().args(["--engine", "go", "--go-dialect", "dockerize"])
+            .arg(&t),
+    ));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "host= v=0.1.2 m=prod\n");
+    // A Go template read as Jinja (the default engine) suggests --engine go.
+    fs::write(&t, "{{ range split .Env.HOSTS \",\" }}{{ . }}{{ end }}\n").unwrap();
+    let r = go(go_env(rc().arg(&t).arg(&out)));
+    assert_input_error(&r, &out, &["Jinja", "--engine go"]);
+    // A Jinja template read as Go suggests --engine jinja.
+    fs::write(&t, "{% for h in hosts %}{{ h }}{% endfor %}\n").unwrap();
+    let r = go(go_env(rc().args(["--engine", "go"]).arg(&t).arg(&out)));
+    assert_input_error(&r, &out, &["--engine jinja"]);
+}

@@ -819,6 +819,17 @@ fn re_test(v: &str, p: &str, kw: Kwargs, anchored: bool) -> Result<bool, Error> 
     Ok(re.is_match(v))
 }
 
+/// (beginning, prefix, prefix_count, decoration, postfix, postfix_count, end) of a comment style.
+type CommentStyle = (
+    Option<String>,
+    Option<String>,
+    usize,
+    String,
+    Option<String>,
+    usize,
+    Option<String>,
+);
+
 /// Ansible's `comment(style='plain', decoration=..., prefix=..., ...)`.
 fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(value)?;
@@ -836,15 +847,7 @@ fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<Strin
         mut postfix,
         mut postfix_count,
         mut end,
-    ): (
-        Option<String>,
-        Option<String>,
-        usize,
-        String,
-        Option<String>,
-        usize,
-        Option<String>,
-    ) = match style.as_str() {
+    ): CommentStyle = match style.as_str() {
         "plain" => (None, None, 1, "# ".into(), None, 1, None),
         "erlang" => (None, None, 1, "% ".into(), None, 1, None),
         "c" => (None, None, 1, "// ".into(), None, 1, None),
