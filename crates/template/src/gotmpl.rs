@@ -878,6 +878,12 @@ impl Exec<'_> {
                             .collect(),
                         ValueKind::Number if v.is_integer() => {
                             let n = v.as_i64().unwrap_or(0).max(0);
+                            if n > 1_000_000 {
+                                return Err(self.e(
+                                    pipe.pos,
+                                    format!("range over {n}: more than a million iterations"),
+                                ));
+                            }
                             (0..n).map(|i| (Value::from(i), Value::from(i))).collect()
                         }
                         ValueKind::None | ValueKind::Undefined => Vec::new(),
@@ -1052,7 +1058,9 @@ fn sprintf(format: &str, args: &[Value]) -> String {
             .split('.')
             .next()
             .and_then(|w| w.parse().ok())
-            .unwrap_or(0);
+            .unwrap_or(0)
+            // A width past 64 Ki is no formatting but a way to multiply the output.
+            .min(1 << 16);
         let len = body.chars().count();
         if width > len {
             let pad = if spec.starts_with('0') && !spec.starts_with('-') {
