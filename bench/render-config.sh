@@ -2,7 +2,8 @@
 # Benchmark: initbox render-config beside the tools users would pick instead.
 #
 #   1. a 200-file config tree (Jinja: initbox vs Python's jinja2; envsubst syntax: initbox
-#      --engine envsubst vs GNU envsubst run once per file, as an entrypoint loop does);
+#      --engine envsubst vs GNU envsubst run once per file, as an entrypoint loop does; Go
+#      syntax: initbox --engine go, no Go tool installs here to stand beside it);
 #   2. one 5 MB template (same pairs).
 #
 # Prints wall time (best of 3) and peak RSS (GNU time's maximum resident set size) side by
@@ -30,12 +31,21 @@ import json, os, sys
 w = sys.argv[1]
 os.makedirs(f"{w}/jtree", exist_ok=True)
 os.makedirs(f"{w}/etree", exist_ok=True)
+os.makedirs(f"{w}/gtree", exist_ok=True)
 # 200 files of ~60 lines: a mix of plain text, variables, loops and filters (Jinja), and
 # variables with defaults (envsubst syntax).
 for i in range(200):
     sub = f"svc{i % 10}"
     os.makedirs(f"{w}/jtree/{sub}", exist_ok=True)
     os.makedirs(f"{w}/etree/{sub}", exist_ok=True)
+    os.makedirs(f"{w}/gtree/{sub}", exist_ok=True)
+    g = [f"# service {i}", "[server]", "name = {{ .app.name }}-%d" % i,
+         "listen = {{ .app.host }}:{{ add (atoi .Env.APP_PORT) %d }}" % i, "region = {{ .Env.BENCH_REGION }}"]
+    for k in range(25):
+        g.append("opt_%d = {{ index .app.options %d | upper }}" % (k, k % 5))
+        g.append("plain_%d = some static configuration text that does not change" % k)
+    g += ["{{ range .backends }}backend {{ .name }} {{ .addr }}\n{{ end }}"]
+    open(f"{w}/gtree/{sub}/app{i}.conf", "w").write("\n".join(g) + "\n")
     j = [f"# service {i}", "[server]", "name = {{ app.name }}-%d" % i,
          "listen = {{ app.host }}:{{ app.port + %d }}" % i, "region = {{ env.BENCH_REGION }}"]
     e = [f"# service {i}", "[server]", "name = ${APP_NAME}-%d" % i,
@@ -54,14 +64,16 @@ json.dump({"app": {"name": "shop", "host": "0.0.0.0", "port": 8000,
            "backends": [{"name": f"b{n}", "addr": f"10.0.0.{n}:80"} for n in range(4)]},
           open(f"{w}/data.json", "w"))
 # One 5 MB template: 100k lines, one variable each.
-jl, el = [], []
+jl, el, gl = [], [], []
 n = 0
 while sum(map(len, jl)) < 5 * 1024 * 1024:
     jl.append("key_%d = {{ app.name }} value with some padding text here {{ app.port }}\n" % n)
     el.append("key_%d = ${APP_NAME} value with some padding text here ${APP_PORT}\n" % n)
+    gl.append("key_%d = {{ .app.name }} value with some padding text here {{ .app.port }}\n" % n)
     n += 1
 open(f"{w}/big.j2", "w").write("".join(jl))
 open(f"{w}/big.tmpl", "w").write("".join(el))
+open(f"{w}/big.gotmpl", "w").write("".join(gl))
 EOF
 
 cat > "$WORK/j2tree.py" <<'EOF'
@@ -110,6 +122,8 @@ measure "200-file tree (envsubst)" "initbox render-config --engine envsubst" \
   "$BIN" render-config --engine envsubst "$WORK/etree" "$WORK/out"
 measure "200-file tree (envsubst)" "GNU envsubst (one per file)" \
   bash "$WORK/envsubst-tree.sh" "$WORK/etree" "$WORK/out"
+measure "200-file tree (Go)" "initbox render-config --engine go" \
+  "$BIN" render-config --engine go "$WORK/gtree" "$WORK/out" --data "$WORK/data.json"
 measure "5 MB template (Jinja)" "initbox render-config" \
   "$BIN" render-config "$WORK/big.j2" "$WORK/out/big.conf" --data "$WORK/data.json"
 measure "5 MB template (Jinja)" "python3 jinja2" \
@@ -118,3 +132,5 @@ measure "5 MB template (envsubst)" "initbox render-config --engine envsubst" \
   "$BIN" render-config --engine envsubst "$WORK/big.tmpl" "$WORK/out/big.conf"
 measure "5 MB template (envsubst)" "GNU envsubst" \
   bash -c 'envsubst < "$0" > "$1"' "$WORK/big.tmpl" "$WORK/out/big.conf"
+measure "5 MB template (Go)" "initbox render-config --engine go" \
+  "$BIN" render-config --engine go "$WORK/big.gotmpl" "$WORK/out/big.conf" --data "$WORK/data.json"

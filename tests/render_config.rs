@@ -989,3 +989,260 @@ fn check_cmd_output_is_kept_as_a_bounded_tail() {
     assert!(r.stderr.contains("no answer within 2s"), "{}", r.stderr);
     assert!(!out.exists());
 }
+
+/// Run the fidelity corpus's reference (Python's jinja2 with ansible-core's filter and test
+/// plugins, tests/setup/21-template-ansible.sh) once over every template.
+fn ansible_reference(dir: &Path, names: &[String]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(dir.join("reference.py"))
+        .arg(dir)
+        .arg(dir.join("data.json"))
+        .args(names)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("python3 runs (bash tests/run-all.sh installs it)");
+    assert!(
+        out.status.success(),
+        "the jinja2 + ansible-core reference failed (installed? tests/setup/21-template-ansible.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the reference prints JSON")
+}
+
+/// Issue 14: ≥ 40 realistic templates (Ansible roles, entrypoints, j2cli examples) covering
+/// every Jinja2 and Ansible filter and test initbox implements, byte-identical to Python's
+/// jinja2 with ansible-core's filters (as Ansible's template module applies a `#jinja2:` line).
+#[test]
+fn ansible_fidelity_corpus_is_byte_identical_to_jinja2_with_ansible_core() {
+    let dir = fixtures().join("fidelity");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".j2"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40, "corpus has {} templates", names.len());
+    let reference = ansible_reference(&dir, &names);
+    let mut differ = Vec::new();
+    for name in &names {
+        let expected = reference[name]["ok"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: the reference refused it: {}", reference[name]));
+        let r = go(rc()
+            .arg(dir.join(name))
+            .arg("-")
+            .arg("--data")
+            .arg(dir.join("data.json")));
+        if r.code() != 0 || r.stdout != expected {
+            differ.push(format!(
+                "{name}: exit {}\n--- python\n{expected}\n--- initbox\n{}\n{}",
+                r.code(),
+                r.stdout,
+                r.stderr
+            ));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} templates differ:\n{}",
+        differ.len(),
+        names.len(),
+        differ.join("\n")
+    );
+}
+
+/// Ansible's `bool` turns anything it does not know into False (with a deprecation warning in
+/// 2.19): initbox refuses instead, and reads every word Ansible knows the same way.
+#[test]
+fn bool_refuses_what_ansible_would_silently_turn_into_false() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("t.j2");
+    fs::write(
+        &t,
+        "{% for v in ['yes','No','ON','off','TRUE','false','1','0'] %}{{ v | bool }} {% endfor %}{{ 1 | bool }} {{ none | bool }}\n",
+    )
+    .unwrap();
+    let r = go(rc().arg(&t));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(
+        r.stdout,
+        "True False True False True False True False True False\n"
+    );
+    for word in ["y", "n", "enabled", "2"] {
+        fs::write(&t, format!("flag={{{{ '{word}' | bool }}}}\n")).unwrap();
+        let out = tmp.path().join("out.conf");
+        let r = go(rc().arg(&t).arg(&out));
+        assert_input_error(&r, &out, &["t.j2:1", "bool", "not a boolean"]);
+    }
+}
+
+/// The official nginx image's templates: only variables that are set are substituted, so
+/// nginx's own `$host` and `$uri` stay; the reference is GNU envsubst called exactly as the
+/// image's 20-envsubst-on-templates.sh calls it (SHELL-FORMAT = the defined variables).
+#[test]
+fn envsubst_only_defined_matches_the_nginx_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("default.conf.template");
+    fs::write(
+        &t,
+        "server {\n    listen ${NGINX_PORT};\n    server_name ${NGINX_HOST} $host;\n    \
+         location / {\n        proxy_pass http://${BACKEND}:$BACKEND_PORT$uri;\n        \
+         proxy_set_header X-Real-IP $remote_addr;\n        return 301 https://$host$request_uri;\n    }\n}\n",
+    )
+    .unwrap();
+    let vars = [
+        ("NGINX_PORT", "8080"),
+        ("NGINX_HOST", "example.com"),
+        ("BACKEND", "api"),
+        ("BACKEND_PORT", "9000"),
+    ];
+    let mut gnu = Command::new("sh");
+    gnu.arg("-c")
+        .arg(
+            "defined_envs=$(printf '${%s} ' $(awk 'END { for (name in ENVIRON) { print name } }' </dev/null)); \
+             envsubst \"$defined_envs\" < \"$1\"",
+        )
+        .arg("sh")
+        .arg(&t);
+    let mut ours = rc();
+    ours.args(["--engine", "envsubst", "--only-defined"])
+        .arg(&t);
+    for (k, v) in vars {
+        gnu.env(k, v);
+        ours.env(k, v);
+    }
+    let expected = gnu.output().expect("GNU envsubst runs");
+    assert!(expected.status.success());
+    let expected = String::from_utf8(expected.stdout).unwrap();
+    assert!(
+        expected.contains("$host") && expected.contains("listen 8080;"),
+        "{expected}"
+    );
+    let r = go(&mut ours);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, expected);
+    // Strict by default: the same template without --only-defined names nginx's variables.
+    let mut strict = rc();
+    strict.args(["--engine", "envsubst"]).arg(&t);
+    for (k, v) in vars {
+        strict.env(k, v);
+    }
+    let r = go(&mut strict);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(r.stderr.contains("host"), "{}", r.stderr);
+    // `\$` is a literal dollar sign, whatever the mode; with --allow, only set names change.
+    fs::write(
+        &t,
+        "price=\\$5 user=\\$USER_X ${APP_NAME} ${APP_UNSET} $OTHER\n",
+    )
+    .unwrap();
+    let r = go(rc()
+        .args(["--engine", "envsubst", "--only-defined", "--allow", "APP_*"])
+        .arg(&t)
+        .env("APP_NAME", "shop")
+        .env("OTHER", "x"));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "price=$5 user=$USER_X shop ${APP_UNSET} $OTHER\n");
+}
+
+/// YAML data is YAML 1.2 (`no` is a string) unless --yaml-version 1.1 asks for Ansible's
+/// reading (yes/no/on/off are booleans; quoted words and block scalars stay strings).
+#[test]
+fn yaml_data_is_1_2_with_1_1_booleans_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("vars.yml");
+    fs::write(
+        &data,
+        "enable_tls: yes\nlegacy: 'no'\nmodes: [on, off]\nnote: |\n  yes\n",
+    )
+    .unwrap();
+    let t = tmp.path().join("t.j2");
+    fs::write(
+        &t,
+        "{{ enable_tls }} {{ legacy }} {{ modes }} {{ note | trim }} {{ enable_tls | bool }}\n",
+    )
+    .unwrap();
+    let r = go(rc().arg(&t).arg("--data").arg(&data));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "yes no ['on', 'off'] yes True\n");
+    let r = go(rc()
+        .arg(&t)
+        .arg("--data")
+        .arg(&data)
+        .args(["--yaml-version", "1.1"]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "True no [True, False] yes True\n");
+}
+
+fn go_env(cmd: &mut Command) -> &mut Command {
+    cmd.env("PORT", "8080")
+        .env("HOST", "example.com")
+        .env("MODE", "prod")
+        .env("EMPTY", "")
+        .env("HOSTS", "a.internal,b.internal,c.internal")
+        .env("FEATURE", "true")
+        .env_remove("UNSET_VAR_X")
+}
+
+/// Issue 14, item 7: ≥ 20 Go templates as dockerize and gomplate users write them; each
+/// `.expected` file is the output Go's text/template with those tools' documented functions
+/// gives (no Go toolchain here: the expectations follow the text/template documentation and
+/// gomplate's/dockerize's function references).
+#[test]
+fn go_templates_render_as_text_template_with_gomplate_and_dockerize_functions() {
+    let dir = fixtures().join("go");
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmpl"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 20, "corpus has {} templates", names.len());
+    for name in &names {
+        let expected = fs::read_to_string(dir.join(name.replace(".tmpl", ".expected"))).unwrap();
+        let r = go(go_env(
+            rc().args(["--engine", "go"])
+                .arg(dir.join(name))
+                .arg("--data")
+                .arg(dir.join("data.json")),
+        ));
+        assert_eq!(r.code(), 0, "{name}: {}", r.all());
+        assert_eq!(r.stdout, expected, "{name}");
+    }
+}
+
+/// Strict like gomplate (`missingkey=error`), dockerize's conventions on request, and a
+/// template read in the wrong engine says so.
+#[test]
+fn go_templates_are_strict_and_wrong_engine_errors_suggest_the_other() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("app.conf.tmpl");
+    let out = tmp.path().join("app.conf");
+    fs::write(&t, "host={{ .Env.NOT_SET_ANYWHERE }}\n").unwrap();
+    let r = go(go_env(rc().args(["--engine", "go"]).arg(&t).arg(&out)));
+    assert_input_error(
+        &r,
+        &out,
+        &["app.conf.tmpl:1", "NOT_SET_ANYWHERE", "Go template"],
+    );
+    // dockerize: a missing .Env key is empty, and `default VALUE DEFAULT`.
+    fs::write(
+        &t,
+        "host={{ .Env.NOT_SET_ANYWHERE }} v={{ default .Env.NOT_SET_ANYWHERE \"0.1.2\" }} m={{ default .Env.MODE \"dev\" }}\n",
+    )
+    .unwrap();
+    let r = go(go_env(
+        rc().args(["--engine", "go", "--go-dialect", "dockerize"])
+            .arg(&t),
+    ));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(r.stdout, "host= v=0.1.2 m=prod\n");
+    // A Go template read as Jinja (the default engine) suggests --engine go.
+    fs::write(&t, "{{ range split .Env.HOSTS \",\" }}{{ . }}{{ end }}\n").unwrap();
+    let r = go(go_env(rc().arg(&t).arg(&out)));
+    assert_input_error(&r, &out, &["Jinja", "--engine go"]);
+    // A Jinja template read as Go suggests --engine jinja.
+    fs::write(&t, "{% for h in hosts %}{{ h }}{% endfor %}\n").unwrap();
+    let r = go(go_env(rc().args(["--engine", "go"]).arg(&t).arg(&out)));
+    assert_input_error(&r, &out, &["--engine jinja"]);
+}

@@ -29,6 +29,7 @@ use crate::data::{Context, DataArg, SetArg, parse_data_arg, parse_set_arg};
 use crate::envsubst::{Allow, Need};
 use crate::jinja::{Delimiters, Engine, Options, RenderError, SecretSource, Undefined};
 use crate::output::{CheckCmd, Planned, parse_check_cmd};
+use initbox_template::gotmpl;
 
 /// File name suffixes that mark a template; stripped from output names in directory mode.
 pub const TEMPLATE_SUFFIXES: &[&str] = &[".j2", ".jinja2", ".jinja", ".tmpl", ".tpl", ".template"];
@@ -39,6 +40,16 @@ pub enum EngineKind {
     Jinja,
     /// $VAR, ${VAR:-default}, ${VAR:?message} ...
     Envsubst,
+    /// Go text/template: {{ .Env.HOST }}, {{ range split .Env.HOSTS "," }} (dockerize, gomplate).
+    Go,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GoDialectArg {
+    /// A missing key is an error; `default DEFAULT VALUE`.
+    Gomplate,
+    /// A missing `.Env` key is empty; `default VALUE DEFAULT`.
+    Dockerize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,7 +64,7 @@ pub enum UndefinedArg {
 #[command(
     name = "render-config",
     version,
-    about = "Render configuration files from Jinja or envsubst templates, strictly and atomically",
+    about = "Render configuration files from Jinja, Go or envsubst templates, strictly and atomically",
     long_about = "Render configuration files from templates: one file to one file, or a directory \
                   tree to a directory tree. Everything is rendered in memory first; files are \
                   written only if every template rendered (and passed --check-cmd), each one \
@@ -158,6 +169,16 @@ pub struct Args {
           value_parser = ["1.1", "1.2"])]
     pub yaml_version: String,
 
+    /// Go templates: whose conventions to follow where gomplate and dockerize differ (missing
+    /// keys, the argument order of `default`).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "gomplate",
+        env = "INITBOX_RENDER_GO_DIALECT"
+    )]
+    pub go_dialect: GoDialectArg,
+
     /// Mode of every written file [default: 0644, 0755 for executable templates, --secret-mode
     /// for files that contain a secret].
     #[arg(long, value_name = "OCTAL", env = "INITBOX_RENDER_MODE", value_parser = parse_mode)]
@@ -258,6 +279,9 @@ struct Renderer {
     allow: Option<Allow>,
     ctx: Context,
     ctx_value: Value,
+    /// The Go engine's dot: the data plus `.Env`.
+    go_ctx: Value,
+    go_dialect: gotmpl::Dialect,
     vars: BTreeMap<String, String>,
     /// Top-level names whose values came from --secret-data.
     secret_keys: BTreeSet<String>,
@@ -275,6 +299,16 @@ impl Renderer {
                     .engine
                     .render_str(name, source, self.ctx_value.clone())?;
                 Ok((r.text, r.contains_secret))
+            }
+            EngineKind::Go => {
+                let text = jinja::render_section(name, || {
+                    gotmpl::parse(name, source)
+                        .and_then(|t| t.render(&self.go_ctx, self.go_dialect))
+                        .map_err(|e| with_hint(e, source, EngineKind::Go))
+                })?;
+                let secret = self.engine.contains_secret_value(&text)
+                    || self.secret_keys.iter().any(|k| source.contains(k.as_str()));
+                Ok((text, secret))
             }
             EngineKind::Envsubst => {
                 let text = jinja::render_section(name, || {
@@ -294,10 +328,14 @@ impl Renderer {
             EngineKind::Jinja => {
                 let r = self
                     .engine
-                    .render_file(&job.template, self.ctx_value.clone())?;
+                    .render_file(&job.template, self.ctx_value.clone())
+                    .map_err(|e| match std::fs::read_to_string(&job.template) {
+                        Ok(src) => with_hint(e, &src, EngineKind::Jinja),
+                        Err(_) => e,
+                    })?;
                 (r.text, r.contains_secret)
             }
-            EngineKind::Envsubst => {
+            EngineKind::Envsubst | EngineKind::Go => {
                 let source = read_template(&job.template)?;
                 self.render_text(&name, &source)?
             }
@@ -324,6 +362,7 @@ impl Renderer {
             let templated = match self.kind {
                 EngineKind::Jinja => raw.contains(&self.variable_open()),
                 EngineKind::Envsubst => raw.contains('$'),
+                EngineKind::Go => raw.contains("{{"),
             };
             if !templated {
                 out.push(comp.as_os_str());
@@ -351,6 +390,44 @@ impl Renderer {
             .0
             .to_string()
     }
+}
+
+/// A syntax error names the engine the template was read as; when the text looks like the
+/// other template language, the message says which flag reads it so.
+fn with_hint(mut e: RenderError, source: &str, kind: EngineKind) -> RenderError {
+    if !e.message.starts_with("syntax error") && !e.message.contains("read as a Go template") {
+        return e;
+    }
+    let go_like = [
+        "{{ .",
+        "{{- .",
+        "{{ end",
+        "{{- end",
+        "{{ range ",
+        "{{ if .",
+        "{{ $",
+    ]
+    .iter()
+    .any(|p| source.contains(p));
+    let jinja_like = ["{%", "{#", "| default(", "}} {% "]
+        .iter()
+        .any(|p| source.contains(p));
+    match kind {
+        EngineKind::Jinja => {
+            e.message.push_str(" (read as a Jinja template");
+            if go_like {
+                e.message
+                    .push_str("; it looks like a Go template: try --engine go");
+            }
+            e.message.push(')');
+        }
+        EngineKind::Go if jinja_like => {
+            e.message
+                .push_str(" (it looks like a Jinja template: try --engine jinja)");
+        }
+        _ => {}
+    }
+    e
 }
 
 fn read_template(path: &Path) -> Result<String, RenderError> {
@@ -603,7 +680,7 @@ impl Args {
     }
 
     fn check_flags(&self) -> Result<(), Failure> {
-        if self.engine == EngineKind::Envsubst {
+        if self.engine != EngineKind::Jinja {
             if self.delimiters.is_some() {
                 return Err(Failure::usage(
                     "--delimiters applies to --engine jinja only",
@@ -614,7 +691,8 @@ impl Args {
                     "--trim-blocks/--lstrip-blocks apply to --engine jinja only",
                 ));
             }
-        } else if self.allow.is_some() || self.only_defined {
+        }
+        if self.engine != EngineKind::Envsubst && (self.allow.is_some() || self.only_defined) {
             return Err(Failure::usage(
                 "--allow and --only-defined apply to --engine envsubst only",
             ));
@@ -667,8 +745,26 @@ impl Applet for Args {
             );
             vars.extend(ctx.scalars());
         }
+        let go_ctx = if self.engine == EngineKind::Go {
+            let top = ctx.to_value();
+            let mut m = indexmap::IndexMap::new();
+            for k in top.try_iter().into_iter().flatten() {
+                if let Ok(v) = top.get_item(&k) {
+                    m.insert(k, v);
+                }
+            }
+            m.insert(Value::from("Env"), jinja::env_value());
+            Value::from_object(m)
+        } else {
+            Value::from(())
+        };
         let renderer = Arc::new(Renderer {
             kind: self.engine,
+            go_ctx,
+            go_dialect: match self.go_dialect {
+                GoDialectArg::Gomplate => gotmpl::Dialect::Gomplate,
+                GoDialectArg::Dockerize => gotmpl::Dialect::Dockerize,
+            },
             engine,
             allow: if self.only_defined {
                 Some(Allow::defined_only(self.allow.clone()))
@@ -830,6 +926,7 @@ fn lint(r: &Renderer, jobs: &[Job]) -> (String, Vec<RenderError>) {
                         continue;
                     }
                 },
+                EngineKind::Go => (BTreeSet::new(), Vec::new(), Vec::new()),
                 EngineKind::Envsubst => {
                     let source = match read_template(&job.template) {
                         Ok(s) => s,

@@ -33,9 +33,7 @@ pub fn register(env: &mut Environment<'static>) {
         defined(v)?;
         Ok(python::to_str(v))
     });
-    env.add_test("callable", |v: &Value| {
-        v.as_object().is_some_and(|o| o.repr() == ObjectRepr::Plain)
-    });
+    env.add_test("callable", is_callable);
     // Ansible core filters.
     env.add_filter("bool", to_bool);
     env.add_filter("to_json", to_json);
@@ -109,6 +107,27 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("contains", |a: Value, b: Value| -> Result<bool, Error> {
         Ok(a.try_iter()?.any(|x| x == b))
     });
+}
+
+/// Jinja2's `callable` test: functions, filters-as-values and macros (minijinja's macros are
+/// map-like objects with exactly `name`, `arguments` and `caller`).
+fn is_callable(v: &Value) -> bool {
+    let Some(o) = v.as_object() else {
+        return false;
+    };
+    if o.repr() == ObjectRepr::Plain {
+        return true;
+    }
+    let keys: Vec<Value> = v.try_iter().map(|i| i.collect()).unwrap_or_default();
+    keys == [
+        Value::from("name"),
+        Value::from("arguments"),
+        Value::from("caller"),
+    ] && v
+        .get_attr("arguments")
+        .is_ok_and(|a| a.kind() == ValueKind::Seq)
+        && v.get_attr("caller")
+            .is_ok_and(|c| c.kind() == ValueKind::Bool)
 }
 
 /// Python `str` methods minijinja-contrib's pycompat lacks, then pycompat's.
@@ -800,6 +819,17 @@ fn re_test(v: &str, p: &str, kw: Kwargs, anchored: bool) -> Result<bool, Error> 
     Ok(re.is_match(v))
 }
 
+/// (beginning, prefix, prefix_count, decoration, postfix, postfix_count, end) of a comment style.
+type CommentStyle = (
+    Option<String>,
+    Option<String>,
+    usize,
+    String,
+    Option<String>,
+    usize,
+    Option<String>,
+);
+
 /// Ansible's `comment(style='plain', decoration=..., prefix=..., ...)`.
 fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(value)?;
@@ -817,15 +847,7 @@ fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<Strin
         mut postfix,
         mut postfix_count,
         mut end,
-    ): (
-        Option<String>,
-        Option<String>,
-        usize,
-        String,
-        Option<String>,
-        usize,
-        Option<String>,
-    ) = match style.as_str() {
+    ): CommentStyle = match style.as_str() {
         "plain" => (None, None, 1, "# ".into(), None, 1, None),
         "erlang" => (None, None, 1, "% ".into(), None, 1, None),
         "c" => (None, None, 1, "// ".into(), None, 1, None),

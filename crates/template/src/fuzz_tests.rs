@@ -144,6 +144,40 @@ fn expr() -> impl Strategy<Value = String> {
         Just("attr('k')"),
         Just("split(',')"),
     ];
+    // Jinja2's and Ansible's filters of crate::filters.
+    let ansible = prop_oneof![
+        Just("bool"),
+        Just("to_nice_json"),
+        Just("to_nice_yaml"),
+        Just("comment"),
+        Just("comment('cblock')"),
+        Just("regex_replace('[a-z]', '\\\\0x')"),
+        Just("regex_search('(.)', '\\\\1')"),
+        Just("regex_findall('(.)(.)')"),
+        Just("combine({'z': 1}, recursive=true)"),
+        Just("dict2items"),
+        Just("items2dict"),
+        Just("flatten"),
+        Just("mandatory"),
+        Just("hash('md5')"),
+        Just("checksum"),
+        Just("urlsplit"),
+        Just("union([1])"),
+        Just("intersect([1])"),
+        Just("difference([1])"),
+        Just("ipwrap"),
+        Just("ipaddr"),
+        Just("wordwrap(3)"),
+        Just("xmlattr"),
+        Just("forceescape"),
+        Just("urlencode"),
+        Just("basename"),
+        Just("splitext"),
+        Just("ternary(1, 2)"),
+        Just("int(7, 16)"),
+        Just("indent(2, true, true)"),
+    ];
+    let filter = prop_oneof![filter, ansible];
     leaf.prop_recursive(3, 24, 3, move |inner| {
         prop_oneof![
             (inner.clone(), filter.clone()).prop_map(|(e, f)| format!("{e} | {f}")),
@@ -270,5 +304,51 @@ proptest! {
             .render_str("lit.j2", &format!("{{{{ {s:?} }}}}"), context())
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(out.text, s);
+    }
+}
+
+/// Go templates: arbitrary text built from text/template's pieces parses and renders, or fails
+/// with an error, never a panic.
+fn go_template() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[a-z \n]{0,6}",
+        Just("{{ .Env.HOME }}".to_string()),
+        Just("{{ .missing }}".to_string()),
+        Just("{{ range $i, $v := split \"a,b\" \",\" }}{{ $i }}{{ $v }}".to_string()),
+        Just("{{ end }}".to_string()),
+        Just("{{ else }}".to_string()),
+        Just("{{ if eq 1 1 }}".to_string()),
+        Just("{{ with .Env }}".to_string()),
+        Just("{{ define \"x\" }}".to_string()),
+        Just("{{ template \"x\" . }}".to_string()),
+        Just("{{- printf \"%5.2f%q%d%\" 1.5 \"s\" -}}".to_string()),
+        Just("{{ (index .list 9) }}".to_string()),
+        Just("{{ $x := 1 }}{{ $x = add $x 1 }}{{ $x }}".to_string()),
+        Just("{{ loop 3 | len }}".to_string()),
+        Just("{{ break }}".to_string()),
+        Just("{{ /* c */ }}".to_string()),
+        Just("{{".to_string()),
+        Just("}}".to_string()),
+        Just("{{ \"unterminated }}".to_string()),
+        Just("{{ ( }}".to_string()),
+        Just("{{ | }}".to_string()),
+        Just("{{ toYAML . }}{{ toJSON .list }}".to_string()),
+        "[{}.$|()\" a-z0-9,:=-]{0,12}".prop_map(|s| format!("{{{{{s}}}}}")),
+    ];
+    proptest::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn go_templates_never_panic(src in go_template()) {
+        let data = minijinja::context! {
+            Env => minijinja::context! { HOME => "/root" },
+            list => vec![1, 2],
+        };
+        if let Ok(t) = crate::gotmpl::parse("fuzz.tmpl", &src) {
+            let _ = t.render(&data, crate::gotmpl::Dialect::Gomplate);
+        }
     }
 }

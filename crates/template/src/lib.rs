@@ -11,6 +11,7 @@ pub mod envsubst;
 pub mod filters;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod gotmpl;
 pub mod jinja;
 pub mod python;
 pub mod pyyaml;

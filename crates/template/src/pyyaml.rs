@@ -280,12 +280,12 @@ impl Emitter {
                     self.newline_indent_soft(indent);
                     start = end;
                 }
-            } else if ch.is_none_or(|c| c == ' ' || is_break(c) || (single && c == '\'')) {
-                if start < end {
-                    let s = take(start, end);
-                    self.push(&s);
-                    start = end;
-                }
+            } else if ch.is_none_or(|c| c == ' ' || is_break(c) || (single && c == '\''))
+                && start < end
+            {
+                let s = take(start, end);
+                self.push(&s);
+                start = end;
             }
             if single && ch == Some('\'') {
                 self.push("''");
