@@ -500,17 +500,17 @@ async fn try_version(
             }
         });
         let mut hashing = hashing;
-        let result = {
-            let decoded = initbox_archive::decoder(&mut hashing, compression)
-                .map_err(|e| initbox_archive::Error {
-                    message: format!("reading the archive: {e}"),
-                    bad_archive: true,
-                })?;
-            initbox_archive::unpack(decoded, &staging2, &opts)
+        let result = match initbox_archive::decoder(&mut hashing, compression) {
+            Ok(decoded) => initbox_archive::unpack(decoded, &staging2, &opts),
+            Err(e) => Err(initbox_archive::Error {
+                message: format!("reading the archive: {e}"),
+                bad_archive: true,
+            }),
         };
-        // The digest of what was read, the rest of the stream included.
+        // The digest of what was read, the rest of the stream included (a damaged archive
+        // is named by its digest, whatever the decompressor made of it).
         let digest = hashing.finish();
-        result.map(|s| (s, digest))
+        (result, digest)
     })
     .await
     .map_err(|e| Failure::failed(format!("restore: the unpacker stopped: {e}")))?;
@@ -518,27 +518,28 @@ async fn try_version(
         let _ = std::fs::remove_dir_all(&staging);
         Ok(Err(why))
     };
-    let (stats, digest) = match unpacked {
-        Ok(x) => x,
+    let (unpacked, digest) = unpacked;
+    let want = c.sha256.clone().unwrap_or_default();
+    let bytes = match digest {
+        Ok((got, _)) if !got.eq_ignore_ascii_case(&want) => {
+            return discard(format!(
+                "SHA-256 {} does not match the {} ({}): the archive is damaged or not the one recorded",
+                &got[..12.min(got.len())],
+                c.digest_from,
+                &want[..12.min(want.len())]
+            ));
+        }
+        Ok((_, bytes)) => bytes,
+        Err(e) => return discard(format!("reading the archive: {e}")),
+    };
+    let stats = match unpacked {
+        Ok(s) => s,
         Err(e) if e.bad_archive => return discard(format!("corrupt or refused archive: {e}")),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(Failure::env_refused(format!("restore: {e}")));
         }
     };
-    let (got, bytes) = match digest {
-        Ok(d) => d,
-        Err(e) => return discard(format!("reading the archive: {e}")),
-    };
-    let want = c.sha256.clone().unwrap_or_default();
-    if !got.eq_ignore_ascii_case(&want) {
-        return discard(format!(
-            "SHA-256 {} does not match the {} ({})",
-            &got[..12.min(got.len())],
-            c.digest_from,
-            &want[..12.min(want.len())]
-        ));
-    }
     if deadline.expired() {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(Failure::deadline("restore: deadline exceeded while unpacking"));

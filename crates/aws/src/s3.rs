@@ -176,7 +176,10 @@ impl S3 {
     /// The URL of `key` in `bucket` (`key` empty: the bucket), with an encoded query.
     fn url(&self, bucket: &str, key: &str, query: &[(&str, &str)]) -> String {
         let key = percent_encoding::utf8_percent_encode(key, KEY).to_string();
-        let mut url = if self.path_style {
+        let mut url = if self.path_style && key.is_empty() {
+            // The bucket itself: `/bucket`, as the SDKs send it (the signed path must match).
+            format!("{}/{bucket}", self.endpoint)
+        } else if self.path_style {
             format!("{}/{bucket}/{key}", self.endpoint)
         } else {
             let (scheme, host) = self.endpoint.split_once("://").unwrap_or(("https", ""));

@@ -390,14 +390,22 @@ fn percent_decode(s: &str) -> String {
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     cur: Bytes,
+    /// A transport failure stays a failure on every later read (never a short EOF).
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    return Err(e);
+                }
                 None => return Ok(0),
             }
         }
@@ -434,6 +442,7 @@ fn bridge(resp: reqwest::Response, idle: Duration) -> ChannelReader {
     ChannelReader {
         rx,
         cur: Bytes::new(),
+        failed: None,
     }
 }
 
