@@ -59,7 +59,10 @@ fn large_backup_goes_up_in_parts_and_comes_back_identical() {
     let etag = moto.py(&format!(
         "print(s3.head_object(Bucket='bk-large', Key='{archive}')['ETag'])"
     ));
-    assert!(etag.trim().trim_matches('"').ends_with("-3"), "3 parts of 8 MiB: {etag}");
+    assert!(
+        etag.trim().trim_matches('"').ends_with("-3"),
+        "3 parts of 8 MiB: {etag}"
+    );
     let manifest: serde_json::Value = serde_json::from_str(&moto.py(&format!(
         "print(s3.get_object(Bucket='bk-large', Key='{}')['Body'].read().decode())",
         keys.iter().find(|k| k.ends_with(".manifest.json")).unwrap()
@@ -89,8 +92,14 @@ fn large_backup_goes_up_in_parts_and_comes_back_identical() {
         std::fs::read(vol.join("a/big.bin")).unwrap(),
         std::fs::read(src.join("a/big.bin")).unwrap()
     );
-    assert_eq!(std::fs::read_link(vol.join("a/b/link")).unwrap(), Path::new("../big.bin"));
-    assert_eq!(std::fs::read_to_string(vol.join("a/b/small.txt")).unwrap(), "small\n");
+    assert_eq!(
+        std::fs::read_link(vol.join("a/b/link")).unwrap(),
+        Path::new("../big.bin")
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.join("a/b/small.txt")).unwrap(),
+        "small\n"
+    );
 }
 
 /// Ids of past versions, at noon `days` ago (and 08:00 for the second of a day), from Python's
@@ -107,7 +116,11 @@ fn past_ids() -> Vec<String> {
         )
         .output()
         .unwrap();
-    String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -194,8 +207,14 @@ fn retention_keeps_exactly_what_the_policy_says_after_verifying() {
     for gone in [b, d, e] {
         assert!(!repo.join(format!("{gone}.tar.zst")).exists(), "{gone}");
     }
-    assert!(!repo.join("2026-01-01T000000.000Z.tar.zst").exists(), "the orphan archive goes");
-    assert!(!repo.join(".initbox-lock.json").exists(), "the lease is released");
+    assert!(
+        !repo.join("2026-01-01T000000.000Z.tar.zst").exists(),
+        "the orphan archive goes"
+    );
+    assert!(
+        !repo.join(".initbox-lock.json").exists(),
+        "the lease is released"
+    );
 }
 
 #[test]
@@ -228,12 +247,31 @@ fn two_concurrent_backups_never_overlap_and_a_dead_holder_loses_the_lease() {
     let (r1, r2) = (wait_child(one, LIMIT), wait_child(two, LIMIT));
     let mut codes = [r1.code(), r2.code()];
     codes.sort();
-    assert_eq!(codes, [0, 1], "one wins, one is refused:\n{}\n{}", r1.all(), r2.all());
+    assert_eq!(
+        codes,
+        [0, 1],
+        "one wins, one is refused:\n{}\n{}",
+        r1.all(),
+        r2.all()
+    );
     let loser = if r1.code() == 1 { &r1 } else { &r2 };
-    assert!(loser.stderr.contains("another backup holds the lease"), "{}", loser.stderr);
+    assert!(
+        loser.stderr.contains("another backup holds the lease"),
+        "{}",
+        loser.stderr
+    );
     let keys = moto.keys("bk-lock", "app/");
-    assert_eq!(keys.iter().filter(|k| k.ends_with(".manifest.json")).count(), 1, "{keys:?}");
-    assert!(!keys.iter().any(|k| k.ends_with(".initbox-lock.json")), "{keys:?}");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.ends_with(".manifest.json"))
+            .count(),
+        1,
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.ends_with(".initbox-lock.json")),
+        "{keys:?}"
+    );
 
     // A holder that died (its lease expired an hour ago) does not block the next backup.
     moto.py(
@@ -252,9 +290,19 @@ fn two_concurrent_backups_never_overlap_and_a_dead_holder_loses_the_lease() {
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stderr.contains("taking over an expired lease"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("taking over an expired lease"),
+        "{}",
+        r.stderr
+    );
     let keys = moto.keys("bk-lock", "app/");
-    assert_eq!(keys.iter().filter(|k| k.ends_with(".manifest.json")).count(), 1, "keep-last 1: {keys:?}");
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.ends_with(".manifest.json"))
+            .count(),
+        1,
+        "keep-last 1: {keys:?}"
+    );
 }
 
 #[test]

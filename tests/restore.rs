@@ -20,7 +20,11 @@ fn sqlite(db: &Path, sql: &str) -> String {
         .arg(sql)
         .output()
         .expect("sqlite3 is installed (tests/setup/20-restore.sh)");
-    assert!(o.status.success(), "sqlite3: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "sqlite3: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
@@ -72,22 +76,48 @@ fn empty_volume_is_restored_from_s3_with_owner_and_modes() {
         &moto,
         "s3://rs-empty/app/",
         &vol,
-        &["--check", CHECK, "--check-output", "ok", "--owner", &owner, "--chmod", "D0750,F0640"],
+        &[
+            "--check",
+            CHECK,
+            "--check-output",
+            "ok",
+            "--owner",
+            &owner,
+            "--chmod",
+            "D0750,F0640",
+        ],
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stderr.contains("state=\"empty\"") || r.stderr.contains("state=empty"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("state=\"empty\"") || r.stderr.contains("state=empty"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(sqlite(&vol.join("app.db"), "select v from t"), "one");
-    assert_eq!(std::fs::read_to_string(vol.join("sub/notes.txt")).unwrap(), "notes of one\n");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("sub/notes.txt")).unwrap(),
+        "notes of one\n"
+    );
     use std::os::unix::fs::MetadataExt;
-    assert_eq!(std::fs::metadata(vol.join("app.db")).unwrap().mode() & 0o777, 0o640);
-    assert_eq!(std::fs::metadata(vol.join("sub")).unwrap().mode() & 0o777, 0o750);
+    assert_eq!(
+        std::fs::metadata(vol.join("app.db")).unwrap().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(
+        std::fs::metadata(vol.join("sub")).unwrap().mode() & 0o777,
+        0o750
+    );
     assert!(vol.join(".initbox-state.json").exists());
     // Nothing of the work is left behind.
     let leftovers: Vec<_> = std::fs::read_dir(&vol)
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".initbox-staging") || n.starts_with(".initbox-swap") || n.starts_with(".initbox-failed"))
+        .filter(|n| {
+            n.starts_with(".initbox-staging")
+                || n.starts_with(".initbox-swap")
+                || n.starts_with(".initbox-failed")
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
@@ -112,10 +142,17 @@ fn healthy_volume_is_left_untouched_and_unhealthy_one_is_replaced_keeping_it_asi
     let r = restore_s3(&moto, "s3://rs-healthy/app/", &src, &["--check", CHECK]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stderr.contains("healthy; left untouched"), "{}", r.stderr);
-    assert_eq!(sqlite(&src.join("app.db"), "select v from t"), "changed-since");
+    assert_eq!(
+        sqlite(&src.join("app.db"), "select v from t"),
+        "changed-since"
+    );
 
     // Corrupt it: the check fails, the backup comes back, the broken data is kept aside.
-    std::fs::write(src.join("app.db"), b"this is not a database at all, sorry........").unwrap();
+    std::fs::write(
+        src.join("app.db"),
+        b"this is not a database at all, sorry........",
+    )
+    .unwrap();
     let r = restore_s3(&moto, "s3://rs-healthy/app/", &src, &["--check", CHECK]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(sqlite(&src.join("app.db"), "select v from t"), "backed-up");
@@ -123,10 +160,19 @@ fn healthy_volume_is_left_untouched_and_unhealthy_one_is_replaced_keeping_it_asi
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".initbox-failed-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".initbox-failed-")
+        })
         .collect();
     assert_eq!(aside.len(), 1, "{aside:?}");
-    assert!(std::fs::read(aside[0].join("app.db")).unwrap().starts_with(b"this is not"));
+    assert!(
+        std::fs::read(aside[0].join("app.db"))
+            .unwrap()
+            .starts_with(b"this is not")
+    );
 }
 
 #[test]
@@ -144,9 +190,16 @@ fn walk_back_skips_a_bad_digest_and_a_failing_check_and_names_both() {
     let d = data_with(tmp.path(), "src", "newest");
     backup_s3(&moto, &d, to);
     let keys = moto.keys("rs-walk", "app/");
-    let manifests: Vec<&String> = keys.iter().filter(|k| k.ends_with(".manifest.json")).collect();
+    let manifests: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.ends_with(".manifest.json"))
+        .collect();
     assert_eq!(manifests.len(), 3, "{keys:?}");
-    let id = |k: &str| k.trim_start_matches("app/").trim_end_matches(".manifest.json").to_string();
+    let id = |k: &str| {
+        k.trim_start_matches("app/")
+            .trim_end_matches(".manifest.json")
+            .to_string()
+    };
     let (oldest, middle, newest) = (id(manifests[0]), id(manifests[1]), id(manifests[2]));
     // Damage the newest archive: same size, one byte flipped in the middle.
     moto.py(&format!(
@@ -156,15 +209,33 @@ fn walk_back_skips_a_bad_digest_and_a_failing_check_and_names_both() {
     let vol = tmp.path().join("vol");
     let r = restore_s3(&moto, to, &vol, &["--check", CHECK, "--check-output", "ok"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(sqlite(&vol.join("app.db"), "select v from t"), "oldest-good");
-    let summary = r.stderr.lines().find(|l| l.contains("restore: restored")).expect(&r.stderr);
+    assert_eq!(
+        sqlite(&vol.join("app.db"), "select v from t"),
+        "oldest-good"
+    );
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("restore: restored"))
+        .expect(&r.stderr);
     assert!(summary.contains(&oldest), "{summary}");
-    assert!(summary.contains(&newest) && summary.contains("SHA-256"), "{summary}");
-    assert!(summary.contains(&middle) && summary.contains("fails --check"), "{summary}");
+    assert!(
+        summary.contains(&newest) && summary.contains("SHA-256"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&middle) && summary.contains("fails --check"),
+        "{summary}"
+    );
 
     // Pinning: --version-id restores exactly that one, or fails naming why.
     let vol2 = tmp.path().join("vol2");
-    let r = restore_s3(&moto, to, &vol2, &["--check", CHECK, "--version-id", &middle]);
+    let r = restore_s3(
+        &moto,
+        to,
+        &vol2,
+        &["--check", CHECK, "--version-id", &middle],
+    );
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(r.stderr.contains("fails --check"), "{}", r.stderr);
     assert!(!vol2.join("app.db").exists());
@@ -210,7 +281,11 @@ fn kill_9_during_unpack_then_rerun_restores_cleanly() {
             .into_iter()
             .flatten()
             .flatten()
-            .find(|e| e.file_name().to_string_lossy().starts_with(".initbox-staging-"))
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".initbox-staging-")
+            })
             .map(|e| e.path());
         if let Some(s) = staged
             && std::fs::metadata(s.join("big.bin")).is_ok_and(|m| m.len() > 0)
@@ -229,21 +304,33 @@ fn kill_9_during_unpack_then_rerun_restores_cleanly() {
     assert!(!vol.join("app.db").exists() && !vol.join("big.bin").exists());
 
     let r = run(
-        initbox().args(["restore", "--from", &repo, "--to", vol.to_str().unwrap(), "--check", CHECK]),
+        initbox().args([
+            "restore",
+            "--from",
+            &repo,
+            "--to",
+            vol.to_str().unwrap(),
+            "--check",
+            CHECK,
+        ]),
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(r.stderr.contains("removing an interrupted unpack"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("removing an interrupted unpack"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(sqlite(&vol.join("app.db"), "select v from t"), "big");
     assert_eq!(
         std::fs::read(vol.join("big.bin")).unwrap(),
         std::fs::read(src.join("big.bin")).unwrap()
     );
     assert!(
-        !std::fs::read_dir(&vol)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(".initbox-staging-")),
+        !std::fs::read_dir(&vol).unwrap().flatten().any(|e| e
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".initbox-staging-")),
         "no staging left"
     );
 }
@@ -283,7 +370,10 @@ fn archive_escaping_the_directory_is_refused_over_http() {
         .unwrap();
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "http.server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "http.server did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     for (name, why) in [
@@ -307,14 +397,24 @@ fn archive_escaping_the_directory_is_refused_over_http() {
         assert!(!tmp.path().join("deep/escaped.txt").exists());
         assert!(!tmp.path().join("escaped.txt").exists());
         assert!(!Path::new("/tmp/initbox-escaped-absolute.txt").exists());
-        assert!(!vol.join("ok.txt").exists(), "nothing of a refused archive lands in DIR");
+        assert!(
+            !vol.join("ok.txt").exists(),
+            "nothing of a refused archive lands in DIR"
+        );
     }
     // A good archive over HTTP with its checksum file is restored.
     let py = format!(
         "import tarfile, io, hashlib\np='{}'\nwith tarfile.open(p, 'w:gz') as t:\n  i = tarfile.TarInfo('hello.txt'); i.size = 5; t.addfile(i, io.BytesIO(b'hello'))\nopen(p + '.sha256', 'w').write(hashlib.sha256(open(p, 'rb').read()).hexdigest() + '  good.tar.gz\\n')\n",
         site.join("good.tar.gz").display()
     );
-    assert!(Command::new("python3").arg("-c").arg(&py).status().unwrap().success());
+    assert!(
+        Command::new("python3")
+            .arg("-c")
+            .arg(&py)
+            .status()
+            .unwrap()
+            .success()
+    );
     let vol = tmp.path().join("good");
     let r = run(
         initbox().args([
@@ -327,7 +427,10 @@ fn archive_escaping_the_directory_is_refused_over_http() {
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(std::fs::read_to_string(vol.join("hello.txt")).unwrap(), "hello");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("hello.txt")).unwrap(),
+        "hello"
+    );
     let _ = server.kill();
     let _ = server.wait();
 }
@@ -337,7 +440,10 @@ fn foreign_data_is_never_overwritten_unless_asked() {
     let tmp = tempfile::tempdir().unwrap();
     let src = data_with(tmp.path(), "src", "from-backup");
     let repo = format!("file://{}", tmp.path().join("repo").display());
-    let r = run(initbox().args(["backup", "--from", src.to_str().unwrap(), "--to", &repo]), LIMIT);
+    let r = run(
+        initbox().args(["backup", "--from", src.to_str().unwrap(), "--to", &repo]),
+        LIMIT,
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
     let vol = tmp.path().join("vol");
     std::fs::create_dir_all(&vol).unwrap();
@@ -357,19 +463,32 @@ fn foreign_data_is_never_overwritten_unless_asked() {
     assert_eq!(r.code(), 4, "{}", r.all());
     let r = restore(&["--if", "empty"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(std::fs::read_to_string(vol.join("someone-elses.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("someone-elses.txt")).unwrap(),
+        "precious"
+    );
     assert!(!vol.join("app.db").exists());
     // Asked: restored, the foreign data kept aside.
     let r = restore(&["--foreign", "restore"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(sqlite(&vol.join("app.db"), "select v from t"), "from-backup");
+    assert_eq!(
+        sqlite(&vol.join("app.db"), "select v from t"),
+        "from-backup"
+    );
     assert!(!vol.join("someone-elses.txt").exists());
     let aside = std::fs::read_dir(&vol)
         .unwrap()
         .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with(".initbox-failed-"))
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(".initbox-failed-")
+        })
         .unwrap();
-    assert_eq!(std::fs::read_to_string(aside.path().join("someone-elses.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(aside.path().join("someone-elses.txt")).unwrap(),
+        "precious"
+    );
 }
 
 #[test]
@@ -386,39 +505,89 @@ fn wrong_credentials_exit_5_and_a_missing_bucket_exits_3() {
          print(k['AccessKeyId'], k['SecretAccessKey'])",
     );
     let mut it = out.split_whitespace();
-    let (key, secret) = (it.next().unwrap().to_string(), it.next().unwrap().to_string());
+    let (key, secret) = (
+        it.next().unwrap().to_string(),
+        it.next().unwrap().to_string(),
+    );
     let tmp = tempfile::tempdir().unwrap();
     let src = data_with(tmp.path(), "src", "creds");
     let cmd = |k: &str, s: &str, args: &[&str]| {
         let mut c = with_s3(initbox(), &moto);
-        c.env("AWS_ACCESS_KEY_ID", k).env("AWS_SECRET_ACCESS_KEY", s).args(args);
+        c.env("AWS_ACCESS_KEY_ID", k)
+            .env("AWS_SECRET_ACCESS_KEY", s)
+            .args(args);
         c
     };
     // The real keys work (and so the signing is what S3 expects). The repository is the
     // bucket's root: moto's signature check mis-encodes a `/` in a query value (boto3's own
     // ListObjectsV2 with Prefix='app/' is refused the same way), which real S3 accepts.
     let r = run(
-        &mut cmd(&key, &secret, &["backup", "--from", src.to_str().unwrap(), "--to", "s3://rs-creds/"]),
+        &mut cmd(
+            &key,
+            &secret,
+            &[
+                "backup",
+                "--from",
+                src.to_str().unwrap(),
+                "--to",
+                "s3://rs-creds/",
+            ],
+        ),
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
     let vol = tmp.path().join("vol");
     let r = run(
-        &mut cmd(&key, "wrong-secret-key-value", &["restore", "--from", "s3://rs-creds/", "--to", vol.to_str().unwrap()]),
+        &mut cmd(
+            &key,
+            "wrong-secret-key-value",
+            &[
+                "restore",
+                "--from",
+                "s3://rs-creds/",
+                "--to",
+                vol.to_str().unwrap(),
+            ],
+        ),
         LIMIT,
     );
     assert_eq!(r.code(), 5, "{}", r.all());
     assert!(!r.all().contains("wrong-secret-key-value"));
     let r = run(
-        &mut cmd("AKIAUNKNOWNKEY000000", "x", &["restore", "--from", "s3://rs-creds/", "--to", vol.to_str().unwrap()]),
+        &mut cmd(
+            "AKIAUNKNOWNKEY000000",
+            "x",
+            &[
+                "restore",
+                "--from",
+                "s3://rs-creds/",
+                "--to",
+                vol.to_str().unwrap(),
+            ],
+        ),
         LIMIT,
     );
     assert_eq!(r.code(), 5, "{}", r.all());
     let r = run(
-        &mut cmd(&key, &secret, &["restore", "--from", "s3://rs-no-such-bucket/", "--to", vol.to_str().unwrap()]),
+        &mut cmd(
+            &key,
+            &secret,
+            &[
+                "restore",
+                "--from",
+                "s3://rs-no-such-bucket/",
+                "--to",
+                vol.to_str().unwrap(),
+            ],
+        ),
         LIMIT,
     );
     assert_eq!(r.code(), 3, "{}", r.all());
-    assert!(r.stderr.contains("bucket 'rs-no-such-bucket' does not exist"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("bucket 'rs-no-such-bucket' does not exist"),
+        "{}",
+        r.stderr
+    );
     assert!(!vol.join("app.db").exists());
 }

@@ -26,9 +26,16 @@ impl Moto {
     pub fn start(auth_after: Option<u32>) -> Moto {
         let port = super::common::free_port();
         let mut cmd = Command::new("python3");
-        cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         if let Some(n) = auth_after {
             cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", n.to_string());
         }
@@ -37,7 +44,10 @@ impl Moto {
             .expect("moto is installed (tests/setup/20-restore.sh)");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(60), "moto did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Moto { child, port }
@@ -57,7 +67,11 @@ impl Moto {
             "import boto3, sys, json\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}')\n{code}\n",
             self.endpoint()
         );
-        let o = Command::new("python3").arg("-c").arg(&prog).output().unwrap();
+        let o = Command::new("python3")
+            .arg("-c")
+            .arg(&prog)
+            .output()
+            .unwrap();
         assert!(
             o.status.success(),
             "boto3: {}",
@@ -75,7 +89,10 @@ impl Moto {
         let out = self.py(&format!(
             "r = s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}')\nprint('\\n'.join(sorted(o['Key'] for o in r.get('Contents', []))))"
         ));
-        out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+        out.lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
