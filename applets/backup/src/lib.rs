@@ -62,26 +62,57 @@ pub struct Args {
     pub pre_timeout: Duration,
 
     /// Compression of the archive.
-    #[arg(long, value_name = "ALGORITHM", value_enum, default_value = "zstd", env = "INITBOX_BACKUP_COMPRESSION")]
+    #[arg(
+        long,
+        value_name = "ALGORITHM",
+        value_enum,
+        default_value = "zstd",
+        env = "INITBOX_BACKUP_COMPRESSION"
+    )]
     pub compression: Compress,
 
     /// Keep the N newest versions.
     #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_LAST")]
     pub keep_last: u32,
     /// Keep the newest version of each of the last N hours that have one.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_HOURLY")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "INITBOX_KEEP_HOURLY"
+    )]
     pub keep_hourly: u32,
     /// Keep the newest version of each of the last N days that have one.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_DAILY")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "INITBOX_KEEP_DAILY"
+    )]
     pub keep_daily: u32,
     /// Keep the newest version of each of the last N ISO weeks that have one.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_WEEKLY")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "INITBOX_KEEP_WEEKLY"
+    )]
     pub keep_weekly: u32,
     /// Keep the newest version of each of the last N months that have one.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_MONTHLY")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "INITBOX_KEEP_MONTHLY"
+    )]
     pub keep_monthly: u32,
     /// Keep the newest version of each of the last N years that have one.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_YEARLY")]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = "INITBOX_KEEP_YEARLY"
+    )]
     pub keep_yearly: u32,
 
     /// Lease of the repository lock: renewed every third of it; a dead holder loses it after this.
@@ -225,7 +256,8 @@ async fn work(
         let mut enc = Encoder::new(hashing, compression).map_err(fail)?;
         let (_, stats) = initbox_archive::pack(&src, &mut enc, &|rel: &Path| {
             rel.parent() == Some(Path::new(""))
-                && (initbox_archive::is_initbox_name(rel.as_os_str()) || rel == Path::new("lost+found"))
+                && (initbox_archive::is_initbox_name(rel.as_os_str())
+                    || rel == Path::new("lost+found"))
         })
         .map_err(|e| {
             if e.bad_archive {
@@ -275,12 +307,15 @@ async fn work(
             "backup: verification failed: {archive} is not in the repository after its upload"
         )));
     };
-    let (got, got_size) = tokio::task::spawn_blocking(move || {
-        initbox_archive::HashingReader::new(reader).finish()
-    })
-    .await
-    .map_err(|e| Failure::failed(format!("backup: the verifier stopped: {e}")))?
-    .map_err(|e| Failure::failed(format!("backup: verification failed reading {archive}: {e}")))?;
+    let (got, got_size) =
+        tokio::task::spawn_blocking(move || initbox_archive::HashingReader::new(reader).finish())
+            .await
+            .map_err(|e| Failure::failed(format!("backup: the verifier stopped: {e}")))?
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "backup: verification failed reading {archive}: {e}"
+                ))
+            })?;
     if got != sha256 || got_size != size {
         return Err(Failure::failed(format!(
             "backup: verification failed: {archive} reads back as {got_size} bytes with SHA-256 {}, not {size} bytes with {}; nothing pruned",
@@ -340,8 +375,9 @@ async fn prune(args: &Args, store: &Store, current: &str) -> Result<(), Failure>
                     let archive = names
                         .iter()
                         .find(|n| {
-                            n.strip_prefix(id.as_str())
-                                .is_some_and(|s| Compression::from_name(s).is_some() && s.starts_with(".tar"))
+                            n.strip_prefix(id.as_str()).is_some_and(|s| {
+                                Compression::from_name(s).is_some() && s.starts_with(".tar")
+                            })
                         })
                         .cloned();
                     store.delete(&Manifest::name(&id)).await?;

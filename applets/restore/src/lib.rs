@@ -70,11 +70,23 @@ pub struct Args {
     pub to: PathBuf,
 
     /// When to restore: empty, unhealthy (empty or failing --check), always.
-    #[arg(long = "if", value_name = "WHEN", value_enum, default_value = "unhealthy", env = "INITBOX_RESTORE_IF")]
+    #[arg(
+        long = "if",
+        value_name = "WHEN",
+        value_enum,
+        default_value = "unhealthy",
+        env = "INITBOX_RESTORE_IF"
+    )]
     pub when: When,
 
     /// What to do with data that has no initbox marker: keep, fail, restore.
-    #[arg(long, value_name = "ACTION", value_enum, default_value = "keep", env = "INITBOX_RESTORE_FOREIGN")]
+    #[arg(
+        long,
+        value_name = "ACTION",
+        value_enum,
+        default_value = "keep",
+        env = "INITBOX_RESTORE_FOREIGN"
+    )]
     pub foreign: Foreign,
 
     /// Health check of the data, run inside the directory (DIR, then each staged version); a shell-like command line, no shell.
@@ -82,7 +94,12 @@ pub struct Args {
     pub check: Option<String>,
 
     /// The check must also print exactly this (trimmed), e.g. "ok" for SQLite's integrity_check.
-    #[arg(long, value_name = "TEXT", env = "INITBOX_CHECK_OUTPUT", requires = "check")]
+    #[arg(
+        long,
+        value_name = "TEXT",
+        env = "INITBOX_CHECK_OUTPUT",
+        requires = "check"
+    )]
     pub check_output: Option<String>,
 
     /// Time limit of one check run.
@@ -90,7 +107,12 @@ pub struct Args {
     pub check_timeout: Duration,
 
     /// Restore this version only (its id, as in the log and the manifest names).
-    #[arg(long, value_name = "ID", env = "INITBOX_RESTORE_VERSION_ID", conflicts_with = "before")]
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "INITBOX_RESTORE_VERSION_ID",
+        conflicts_with = "before"
+    )]
     pub version_id: Option<String>,
 
     /// Only versions made before this time (RFC 3339, e.g. 2026-12-01T03:00:00Z).
@@ -311,7 +333,11 @@ async fn restore(args: Args) -> Result<(), Failure> {
         return Err(Failure::failed(format!(
             "{}: no version to restore{}",
             store.display(),
-            if pinned { " matches --version-id/--before" } else { "" }
+            if pinned {
+                " matches --version-id/--before"
+            } else {
+                ""
+            }
         )));
     }
     info!(
@@ -458,7 +484,10 @@ async fn try_version(
             Err(e) => return Ok(Err(format!("unreadable manifest: {e}"))),
         };
         if m.archive.contains('/') || m.archive.starts_with('.') {
-            return Ok(Err(format!("the manifest names a bad archive '{}'", m.archive)));
+            return Ok(Err(format!(
+                "the manifest names a bad archive '{}'",
+                m.archive
+            )));
         }
         c.archive = m.archive.clone();
         c.compression = m.compression();
@@ -479,9 +508,8 @@ async fn try_version(
     };
     let staging = dir.join(format!(".initbox-staging-{}", sanitize(&c.id)));
     let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging).map_err(|e| {
-        Failure::env_refused(format!("cannot create {}: {e}", staging.display()))
-    })?;
+    std::fs::create_dir(&staging)
+        .map_err(|e| Failure::env_refused(format!("cannot create {}: {e}", staging.display())))?;
     info!(version = %c.id, archive = %c.archive, size = c.size.unwrap_or(0), "restore: downloading and unpacking into staging");
     let opts = UnpackOptions {
         owner: args.owner,
@@ -500,17 +528,17 @@ async fn try_version(
             }
         });
         let mut hashing = hashing;
-        let result = {
-            let decoded = initbox_archive::decoder(&mut hashing, compression)
-                .map_err(|e| initbox_archive::Error {
-                    message: format!("reading the archive: {e}"),
-                    bad_archive: true,
-                })?;
-            initbox_archive::unpack(decoded, &staging2, &opts)
+        let result = match initbox_archive::decoder(&mut hashing, compression) {
+            Ok(decoded) => initbox_archive::unpack(decoded, &staging2, &opts),
+            Err(e) => Err(initbox_archive::Error {
+                message: format!("reading the archive: {e}"),
+                bad_archive: true,
+            }),
         };
-        // The digest of what was read, the rest of the stream included.
+        // The digest of what was read, the rest of the stream included (a damaged archive
+        // is named by its digest, whatever the decompressor made of it).
         let digest = hashing.finish();
-        result.map(|s| (s, digest))
+        (result, digest)
     })
     .await
     .map_err(|e| Failure::failed(format!("restore: the unpacker stopped: {e}")))?;
@@ -518,34 +546,36 @@ async fn try_version(
         let _ = std::fs::remove_dir_all(&staging);
         Ok(Err(why))
     };
-    let (stats, digest) = match unpacked {
-        Ok(x) => x,
+    let (unpacked, digest) = unpacked;
+    let want = c.sha256.clone().unwrap_or_default();
+    let bytes = match digest {
+        Ok((got, _)) if !got.eq_ignore_ascii_case(&want) => {
+            return discard(format!(
+                "SHA-256 {} does not match the {} ({}): the archive is damaged or not the one recorded",
+                &got[..12.min(got.len())],
+                c.digest_from,
+                &want[..12.min(want.len())]
+            ));
+        }
+        Ok((_, bytes)) => bytes,
+        Err(e) => return discard(format!("reading the archive: {e}")),
+    };
+    let stats = match unpacked {
+        Ok(s) => s,
         Err(e) if e.bad_archive => return discard(format!("corrupt or refused archive: {e}")),
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(Failure::env_refused(format!("restore: {e}")));
         }
     };
-    let (got, bytes) = match digest {
-        Ok(d) => d,
-        Err(e) => return discard(format!("reading the archive: {e}")),
-    };
-    let want = c.sha256.clone().unwrap_or_default();
-    if !got.eq_ignore_ascii_case(&want) {
-        return discard(format!(
-            "SHA-256 {} does not match the {} ({})",
-            &got[..12.min(got.len())],
-            c.digest_from,
-            &want[..12.min(want.len())]
-        ));
-    }
     if deadline.expired() {
         let _ = std::fs::remove_dir_all(&staging);
-        return Err(Failure::deadline("restore: deadline exceeded while unpacking"));
+        return Err(Failure::deadline(
+            "restore: deadline exceeded while unpacking",
+        ));
     }
-    initbox_archive::sync_tree(&staging).map_err(|e| {
-        Failure::env_refused(format!("cannot sync {}: {e}", staging.display()))
-    })?;
+    initbox_archive::sync_tree(&staging)
+        .map_err(|e| Failure::env_refused(format!("cannot sync {}: {e}", staging.display())))?;
     info!(version = %c.id, entries = stats.entries, bytes = stats.bytes, archive_bytes = bytes, "restore: archive verified (SHA-256 matches the {})", c.digest_from);
     match run_check(args, &staging).await? {
         Ok(()) => Ok(Ok(staging)),
@@ -577,10 +607,17 @@ fn progress(n: u64, size: Option<u64>, elapsed: Duration) {
 fn checksum_for(body: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     let is_hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     for l in &lines {
         let mut parts = l.splitn(2, char::is_whitespace);
-        let (h, rest) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+        let (h, rest) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
         let file = rest.trim_start().trim_start_matches('*');
         if is_hex(h) && (file == name || file.rsplit('/').next() == Some(name)) {
             return Some(h.to_ascii_lowercase());
@@ -594,7 +631,13 @@ fn checksum_for(body: &[u8], name: &str) -> Option<String> {
 
 fn sanitize(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-._".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -610,7 +653,10 @@ mod tests {
             Some(h.clone())
         );
         assert_eq!(
-            checksum_for(format!("{h} *dist/data.tar.zst\n").as_bytes(), "data.tar.zst"),
+            checksum_for(
+                format!("{h} *dist/data.tar.zst\n").as_bytes(),
+                "data.tar.zst"
+            ),
             Some(h.clone())
         );
         assert_eq!(checksum_for(h.as_bytes(), "x"), Some(h.clone()));

@@ -127,7 +127,10 @@ pub fn resume(dir: &Path, owner: Option<(u32, u32)>) -> Result<(), Failure> {
         Err(e) => return Err(refused("cannot read", &path, e)),
     };
     let j: Journal = serde_json::from_slice(&raw).map_err(|e| {
-        Failure::invalid_input(format!("{}: not initbox's swap journal: {e}", path.display()))
+        Failure::invalid_input(format!(
+            "{}: not initbox's swap journal: {e}",
+            path.display()
+        ))
     })?;
     tracing::warn!(version = %j.marker.version, phase = %j.phase, "restore: finishing a swap a previous run left unfinished");
     finish(dir, j, owner)
@@ -184,7 +187,8 @@ fn finish(dir: &Path, mut j: Journal, owner: Option<(u32, u32)>) -> Result<(), F
     }
     j.marker.write(dir, owner)?;
     let _ = fs::remove_dir_all(&staging);
-    fs::remove_file(dir.join(JOURNAL)).map_err(|e| refused("cannot remove", &dir.join(JOURNAL), e))?;
+    fs::remove_file(dir.join(JOURNAL))
+        .map_err(|e| refused("cannot remove", &dir.join(JOURNAL), e))?;
     sync_dir(dir)?;
     Ok(())
 }

@@ -354,7 +354,9 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                             rel.display()
                         )));
                     }
-                    Err(_) => fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?,
+                    Err(_) => {
+                        fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?
+                    }
                 }
                 dirs.push((full, opts.chmod.dirs.unwrap_or(mode), owner, mtime));
             }
@@ -510,7 +512,11 @@ impl<R: Read> Read for Exactly<R> {
 /// Pack the tree under `root` into a tar stream written to `w` (compress it by passing an
 /// encoder), entries in name order, paths relative to `root`; `skip(rel)` leaves entries
 /// (and whole directories) out. Symbolic links are stored as links.
-pub fn pack<W: Write>(root: &Path, w: W, skip: &dyn Fn(&Path) -> bool) -> Result<(W, Stats), Error> {
+pub fn pack<W: Write>(
+    root: &Path,
+    w: W,
+    skip: &dyn Fn(&Path) -> bool,
+) -> Result<(W, Stats), Error> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     b.mode(tar::HeaderMode::Complete);
@@ -543,7 +549,9 @@ pub fn pack<W: Write>(root: &Path, w: W, skip: &dyn Fn(&Path) -> bool) -> Result
                     Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                     Err(e) => return Err(io_err("cannot open", &full, e)),
                 };
-                let meta = f.metadata().map_err(|e| io_err("cannot inspect", &full, e))?;
+                let meta = f
+                    .metadata()
+                    .map_err(|e| io_err("cannot inspect", &full, e))?;
                 let mut h = tar::Header::new_gnu();
                 h.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
                 h.set_size(meta.len());
@@ -574,7 +582,9 @@ pub fn pack<W: Write>(root: &Path, w: W, skip: &dyn Fn(&Path) -> bool) -> Result
         // Depth-first in name order: push in reverse.
         stack.extend(subdirs.into_iter().rev());
     }
-    let w = b.into_inner().map_err(|e| io_err("cannot finish", root, e))?;
+    let w = b
+        .into_inner()
+        .map_err(|e| io_err("cannot finish", root, e))?;
     Ok((w, stats))
 }
 
@@ -673,10 +683,22 @@ mod tests {
     #[test]
     fn refuses_escapes() {
         for (entries, what) in [
-            (vec![("../evil", tar::EntryType::Regular, &b"x"[..], None)], "'..'"),
-            (vec![("/etc/evil", tar::EntryType::Regular, &b"x"[..], None)], "absolute"),
-            (vec![("l", tar::EntryType::Symlink, &b""[..], Some("/etc"))], "leaves"),
-            (vec![("d/l", tar::EntryType::Symlink, &b""[..], Some("../.."))], "leaves"),
+            (
+                vec![("../evil", tar::EntryType::Regular, &b"x"[..], None)],
+                "'..'",
+            ),
+            (
+                vec![("/etc/evil", tar::EntryType::Regular, &b"x"[..], None)],
+                "absolute",
+            ),
+            (
+                vec![("l", tar::EntryType::Symlink, &b""[..], Some("/etc"))],
+                "leaves",
+            ),
+            (
+                vec![("d/l", tar::EntryType::Symlink, &b""[..], Some("../.."))],
+                "leaves",
+            ),
             (
                 vec![
                     ("l", tar::EntryType::Symlink, &b""[..], Some(".")),
@@ -710,7 +732,12 @@ mod tests {
             owner: None,
             chmod: Chmod::parse("D0750,F0640").unwrap(),
         };
-        let s = unpack(decoder(&bytes[..], Compression::Zstd).unwrap(), dst.path(), &opts).unwrap();
+        let s = unpack(
+            decoder(&bytes[..], Compression::Zstd).unwrap(),
+            dst.path(),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(s.bytes, 5);
         assert_eq!(fs::read(dst.path().join("a/l")).unwrap(), b"hello");
         assert!(!dst.path().join(".initbox-marker").exists());

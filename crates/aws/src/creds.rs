@@ -27,9 +27,9 @@ use std::time::{Duration, SystemTime};
 use initbox_runtime::{Failure, child};
 use serde_json::Value;
 
-use crate::{Aws, Creds, env_nonempty};
 use crate::http;
 use crate::read_secret_file;
+use crate::{Aws, Creds, env_nonempty};
 
 /// The ECS container host of `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`.
 pub const ECS_HOST: &str = "169.254.170.2";

@@ -27,7 +27,12 @@ pub struct S3Args {
     pub s3_endpoint: Option<String>,
 
     /// Addressing: path (host/bucket/key), virtual (bucket.host/key), or auto: path with a custom endpoint, virtual on AWS.
-    #[arg(long, value_name = "STYLE", env = "INITBOX_S3_URL_STYLE", default_value = "auto")]
+    #[arg(
+        long,
+        value_name = "STYLE",
+        env = "INITBOX_S3_URL_STYLE",
+        default_value = "auto"
+    )]
     pub s3_url_style: UrlStyle,
 
     /// Server-side encryption of uploads: AES256 or aws:kms.
@@ -121,7 +126,9 @@ impl S3 {
         let mut upload_headers = Vec::new();
         match args.s3_sse.as_deref() {
             None => {}
-            Some("AES256") => upload_headers.push(("x-amz-server-side-encryption", "AES256".into())),
+            Some("AES256") => {
+                upload_headers.push(("x-amz-server-side-encryption", "AES256".into()))
+            }
             Some("aws:kms") => {
                 upload_headers.push(("x-amz-server-side-encryption", "aws:kms".into()));
                 if let Some(k) = &args.s3_sse_kms_key_id {
@@ -135,9 +142,7 @@ impl S3 {
             }
         }
         if args.s3_sse_kms_key_id.is_some() && args.s3_sse.as_deref() != Some("aws:kms") {
-            return Err(Failure::usage(
-                "--s3-sse-kms-key-id needs --s3-sse aws:kms",
-            ));
+            return Err(Failure::usage("--s3-sse-kms-key-id needs --s3-sse aws:kms"));
         }
         let mut sse_c = Vec::new();
         if let Some(path) = &args.s3_sse_c_key_file {
@@ -159,7 +164,10 @@ impl S3 {
             let b64 = base64::engine::general_purpose::STANDARD.encode(&key);
             let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&key));
             redact::register(&b64);
-            sse_c.push(("x-amz-server-side-encryption-customer-algorithm", "AES256".into()));
+            sse_c.push((
+                "x-amz-server-side-encryption-customer-algorithm",
+                "AES256".into(),
+            ));
             sse_c.push(("x-amz-server-side-encryption-customer-key", b64));
             sse_c.push(("x-amz-server-side-encryption-customer-key-md5", md5));
         }
@@ -176,7 +184,10 @@ impl S3 {
     /// The URL of `key` in `bucket` (`key` empty: the bucket), with an encoded query.
     fn url(&self, bucket: &str, key: &str, query: &[(&str, &str)]) -> String {
         let key = percent_encoding::utf8_percent_encode(key, KEY).to_string();
-        let mut url = if self.path_style {
+        let mut url = if self.path_style && key.is_empty() {
+            // The bucket itself: `/bucket`, as the SDKs send it (the signed path must match).
+            format!("{}/{bucket}", self.endpoint)
+        } else if self.path_style {
             format!("{}/{bucket}/{key}", self.endpoint)
         } else {
             let (scheme, host) = self.endpoint.split_once("://").unwrap_or(("https", ""));
@@ -286,7 +297,10 @@ impl S3 {
                 .await
                 .unwrap_or_default();
             if status == 429 || (500..600).contains(&status) && status != 501 {
-                return Err(Attempt::transient(format!("HTTP {status}{}", short_error(&body))));
+                return Err(Attempt::transient(format!(
+                    "HTTP {status}{}",
+                    short_error(&body)
+                )));
             }
             if status == 404 && error_code(&body) == "NoSuchKey" {
                 return Ok(None);
@@ -467,7 +481,13 @@ impl S3 {
         }
         body.push_str("</CompleteMultipartUpload>");
         let resp = self
-            .send(&what, reqwest::Method::POST, &url, &[], Some(bytes::Bytes::from(body)))
+            .send(
+                &what,
+                reqwest::Method::POST,
+                &url,
+                &[],
+                Some(bytes::Bytes::from(body)),
+            )
             .await?;
         // A 200 can still carry an <Error> (S3 documents this for CompleteMultipartUpload).
         if resp.status != 200 || String::from_utf8_lossy(&resp.body).contains("<Error>") {
@@ -551,7 +571,10 @@ pub fn parse_url(url: &str) -> Result<(String, String), Failure> {
     if bucket.is_empty() {
         return Err(Failure::usage(format!("{url}: no bucket name")));
     }
-    Ok((bucket.to_string(), prefix.trim_start_matches('/').to_string()))
+    Ok((
+        bucket.to_string(),
+        prefix.trim_start_matches('/').to_string(),
+    ))
 }
 
 #[cfg(test)]
@@ -575,7 +598,12 @@ mod tests {
     fn error_codes_map_to_exit_codes() {
         let f = refusal("x", "b", 404, b"<Error><Code>NoSuchBucket</Code></Error>");
         assert_eq!(f.code.0, 3);
-        let f = refusal("x", "b", 403, b"<Error><Code>InvalidAccessKeyId</Code></Error>");
+        let f = refusal(
+            "x",
+            "b",
+            403,
+            b"<Error><Code>InvalidAccessKeyId</Code></Error>",
+        );
         assert_eq!(f.code.0, 5);
         let f = refusal("x", "b", 500, b"");
         assert_eq!(f.code.0, 1);

@@ -149,16 +149,31 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            kept(Policy { last: 1, daily: 3, ..Policy::default() }),
-            ["2026-12-04T18:00:00Z", "2026-12-03T18:00:00Z", "2026-12-02T18:00:00Z"]
+            kept(Policy {
+                last: 1,
+                daily: 3,
+                ..Policy::default()
+            }),
+            [
+                "2026-12-04T18:00:00Z",
+                "2026-12-03T18:00:00Z",
+                "2026-12-02T18:00:00Z"
+            ]
         );
         assert_eq!(
-            kept(Policy { last: 3, ..Policy::default() }).len(),
+            kept(Policy {
+                last: 3,
+                ..Policy::default()
+            })
+            .len(),
             3
         );
         // 2026-12-01 is a Tuesday: one ISO week.
         assert_eq!(
-            kept(Policy { weekly: 2, ..Policy::default() }),
+            kept(Policy {
+                weekly: 2,
+                ..Policy::default()
+            }),
             ["2026-12-04T18:00:00Z"]
         );
     }

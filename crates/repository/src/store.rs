@@ -117,7 +117,9 @@ impl Store {
                     dir.join(name).display()
                 ))),
             },
-            Store::S3 { s3, bucket, prefix } => s3.get_small(bucket, &format!("{prefix}{name}")).await,
+            Store::S3 { s3, bucket, prefix } => {
+                s3.get_small(bucket, &format!("{prefix}{name}")).await
+            }
             Store::Http {
                 http,
                 base,
@@ -155,7 +157,8 @@ impl Store {
                 },
             ),
             Store::S3 { s3, bucket, prefix } => {
-                s3.put(bucket, &format!("{prefix}{name}"), Bytes::from(body)).await
+                s3.put(bucket, &format!("{prefix}{name}"), Bytes::from(body))
+                    .await
             }
             Store::Http { .. } => unreachable!(),
         }
@@ -175,9 +178,9 @@ impl Store {
                 let mut f = std::fs::File::create(&tmp).map_err(|e| {
                     Failure::env_refused(format!("cannot write {}: {e}", tmp.display()))
                 })?;
-                f.write_all(&body)
-                    .and_then(|_| f.sync_all())
-                    .map_err(|e| Failure::env_refused(format!("cannot write {}: {e}", tmp.display())))?;
+                f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| {
+                    Failure::env_refused(format!("cannot write {}: {e}", tmp.display()))
+                })?;
                 let r = std::fs::hard_link(&tmp, dir.join(name));
                 let _ = std::fs::remove_file(&tmp);
                 match r {
@@ -250,10 +253,9 @@ impl Store {
                 if let Some(left) = deadline.remaining() {
                     req = req.timeout(left);
                 }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| Failure::failed(format!("GET {shown}: {}", initbox_aws::http::chain(&e))))?;
+                let resp = req.send().await.map_err(|e| {
+                    Failure::failed(format!("GET {shown}: {}", initbox_aws::http::chain(&e)))
+                })?;
                 match resp.status().as_u16() {
                     200..=299 => resp,
                     404 => return Ok(None),
@@ -330,7 +332,10 @@ async fn http_get_small(
     match resp.status {
         200..=299 => Ok(Some(resp.body)),
         404 => Ok(None),
-        401 | 403 => Err(Failure::credentials(format!("{what}: HTTP {}", resp.status))),
+        401 | 403 => Err(Failure::credentials(format!(
+            "{what}: HTTP {}",
+            resp.status
+        ))),
         s => Err(Failure::failed(format!("{what}: HTTP {s}"))),
     }
 }
@@ -390,14 +395,22 @@ fn percent_decode(s: &str) -> String {
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     cur: Bytes,
+    /// A transport failure stays a failure on every later read (never a short EOF).
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, msg)) = &self.failed {
+            return Err(io::Error::new(*kind, msg.clone()));
+        }
         while self.cur.is_empty() {
             match self.rx.blocking_recv() {
                 Some(Ok(b)) => self.cur = b,
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    self.failed = Some((e.kind(), e.to_string()));
+                    return Err(e);
+                }
                 None => return Ok(0),
             }
         }
@@ -434,6 +447,7 @@ fn bridge(resp: reqwest::Response, idle: Duration) -> ChannelReader {
     ChannelReader {
         rx,
         cur: Bytes::new(),
+        failed: None,
     }
 }
 
@@ -507,6 +521,9 @@ mod tests {
             index_names(nginx),
             ["2026-12-01T033000.000Z.manifest.json", "x y.tar.zst"]
         );
-        assert_eq!(index_names("a.tar.zst\nb.sha256\n"), ["a.tar.zst", "b.sha256"]);
+        assert_eq!(
+            index_names("a.tar.zst\nb.sha256\n"),
+            ["a.tar.zst", "b.sha256"]
+        );
     }
 }
