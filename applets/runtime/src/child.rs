@@ -68,7 +68,10 @@ pub enum Stream {
 /// Where the lines of a passed-through stream go instead of initbox's stderr (`schedule` logs
 /// each line of a job's output with the job's name).
 #[derive(Clone)]
-pub struct LineSink(Arc<dyn Fn(Stream, &str) + Send + Sync>);
+pub struct LineSink(Arc<LineFn>);
+
+/// What a [`LineSink`] calls with each line.
+type LineFn = dyn Fn(Stream, &str) + Send + Sync;
 
 impl std::fmt::Debug for LineSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
