@@ -882,6 +882,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_line_sink_gets_each_line_of_each_stream() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let f = sh("printf 'one\\r\\ntwo\\n'; echo err >&2; printf 'no-newline'")
+            .stdout(Output::PassAndTail)
+            .stderr(Output::PassAndTail)
+            .lines(move |s, l| sink.lock().unwrap().push((s, l.to_string())))
+            .run()
+            .await
+            .unwrap();
+        assert!(f.success());
+        let mut got = got.lock().unwrap().clone();
+        got.sort_by_key(|(s, _)| *s == Stream::Stderr);
+        assert_eq!(
+            got,
+            [
+                (Stream::Stdout, "one".to_string()),
+                (Stream::Stdout, "two".to_string()),
+                (Stream::Stdout, "no-newline".to_string()),
+                (Stream::Stderr, "err".to_string()),
+            ]
+        );
+        assert_eq!(f.stdout, "one\ntwo\nno-newline");
+    }
+
+    #[tokio::test]
     async fn dropping_a_child_stops_its_whole_group() {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("trapped");

@@ -160,9 +160,8 @@ pub fn action_for(argv: Vec<OsString>) -> Action {
 }
 
 fn in_path(name: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| d.join(name).is_file())
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
 }
 
 /// Check an action before anything runs: an applet's arguments are parsed as `initbox APPLET`
