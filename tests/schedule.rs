@@ -779,3 +779,55 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
 }
+
+#[test]
+fn a_failed_run_is_retried_with_backoff() {
+    let d = dir();
+    let count = d.path().join("count");
+    // Fails on its first two attempts, succeeds on the third.
+    let script = format!(
+        "echo x >> {c}; test $(wc -l < {c}) -ge 3",
+        c = count.display()
+    );
+    let child = spawn(
+        schedule()
+            .args([
+                "--every",
+                "1h",
+                "--run-on-start",
+                "--retries",
+                "3",
+                "--retry-delay",
+                "200ms",
+            ])
+            .args(["--name", "flaky", "--", "sh", "-c", &script]),
+    );
+    until(Duration::from_secs(10), "three attempts", || {
+        lines(&count).len() >= 3
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(
+        lines(&count).len(),
+        3,
+        "no fourth attempt after a success: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("retrying job=flaky run=1 next_attempt=2 delay=200ms"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("next_attempt=3 delay=400ms"),
+        "backoff doubles: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("job succeeded job=flaky run=1 attempt=3"),
+        "{}",
+        r.stderr
+    );
+}
