@@ -229,19 +229,25 @@ pub struct NextArgs {
     pub when: When,
 
     /// Jobs file (YAML) whose jobs' next times to print.
-    #[arg(short = 'f', long, value_name = "FILE")]
+    #[arg(short = 'f', long, value_name = "FILE", env = "INITBOX_SCHEDULE_FILE")]
     pub file: Option<PathBuf>,
 
     /// Crontab whose jobs' next times to print.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "INITBOX_SCHEDULE_CRONTAB")]
     pub crontab: Option<PathBuf>,
 
     /// How many times.
-    #[arg(short = 'n', long = "count", value_name = "N", default_value = "5")]
+    #[arg(
+        short = 'n',
+        long = "count",
+        value_name = "N",
+        default_value = "5",
+        env = "INITBOX_SCHEDULE_COUNT"
+    )]
     pub count: usize,
 
     /// Start after this instant (RFC 3339) instead of now.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", env = "INITBOX_SCHEDULE_FROM")]
     pub from: Option<String>,
 }
 
