@@ -25,6 +25,7 @@ pub use jobs::{Action, CatchUp, Concurrency, Job, Options};
 #[command(
     name = "schedule",
     version,
+    disable_help_subcommand = true,
     about = "Run jobs on a schedule (cron, daily at HH:MM, every D): the maintenance sidecar",
     long_about = "Run jobs on a schedule in a sidecar: `--at HH:MM` (daily; the RUNAT variable \
                   works too), `--cron EXPR` (5 fields, 6 with seconds first, @hourly/@daily/…, \
