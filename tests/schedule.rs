@@ -539,8 +539,11 @@ fn jobs_file_crontab_and_catch_up_from_the_state_file() {
         &jobs,
         format!(
             "tz: UTC\njobs:\n  - name: tick\n    every: 1s\n    run-on-start: true\n    command: [sh, -c, 'echo t >> {t}']\n  \
-             - name: nightly\n    at: \"03:30\"\n    command: [\"true\"]\n",
-            t = p("tick").display()
+             - name: nightly\n    at: \"03:30\"\n    command: [\"true\"]\n  \
+             - name: note\n    every: 1h\n    run-on-start: true\n    applet: notify\n    \
+             args: [\"file://{n}\", --message, from-yaml]\n",
+            t = p("tick").display(),
+            n = p("note").display()
         ),
     )
     .unwrap();
@@ -548,8 +551,17 @@ fn jobs_file_crontab_and_catch_up_from_the_state_file() {
     until(Duration::from_secs(10), "two ticks", || {
         lines(&p("tick")).len() >= 2
     });
+    // The `applet:` job ran in this process.
+    until(Duration::from_secs(5), "the applet job", || {
+        p("note").exists()
+    });
     term(&child);
     let r = wait_child(child, LIMIT);
+    assert!(
+        std::fs::read_to_string(p("note"))
+            .unwrap()
+            .contains("from-yaml")
+    );
     assert!(
         r.stderr
             .contains("job scheduled job=nightly schedule=at 03:30 tz=UTC"),
@@ -567,7 +579,8 @@ fn jobs_file_crontab_and_catch_up_from_the_state_file() {
     );
     assert_eq!(
         r.stdout,
-        "tick (@every 1s):\n2026-01-01T00:00:01+00:00 (UTC)\nnightly (at 03:30):\n2026-01-01T03:30:00+00:00 (UTC)\n"
+        "tick (@every 1s):\n2026-01-01T00:00:01+00:00 (UTC)\nnightly (at 03:30):\n2026-01-01T03:30:00+00:00 (UTC)\n\
+         note (@every 1h):\n2026-01-01T01:00:00+00:00 (UTC)\n"
     );
 
     // A crontab as supercronic reads it (seconds first when 6 fields, CRON_TZ, variables).
@@ -778,4 +791,56 @@ fn which(name: &str) -> Option<PathBuf> {
         .split(':')
         .map(|d| Path::new(d).join(name))
         .find(|p| p.exists())
+}
+
+#[test]
+fn a_failed_run_is_retried_with_backoff() {
+    let d = dir();
+    let count = d.path().join("count");
+    // Fails on its first two attempts, succeeds on the third.
+    let script = format!(
+        "echo x >> {c}; test $(wc -l < {c}) -ge 3",
+        c = count.display()
+    );
+    let child = spawn(
+        schedule()
+            .args([
+                "--every",
+                "1h",
+                "--run-on-start",
+                "--retries",
+                "3",
+                "--retry-delay",
+                "200ms",
+            ])
+            .args(["--name", "flaky", "--", "sh", "-c", &script]),
+    );
+    until(Duration::from_secs(10), "three attempts", || {
+        lines(&count).len() >= 3
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(
+        lines(&count).len(),
+        3,
+        "no fourth attempt after a success: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("retrying job=flaky run=1 next_attempt=2 delay=200ms"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("next_attempt=3 delay=400ms"),
+        "backoff doubles: {}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("job succeeded job=flaky run=1 attempt=3"),
+        "{}",
+        r.stderr
+    );
 }

@@ -68,7 +68,10 @@ pub enum Stream {
 /// Where the lines of a passed-through stream go instead of initbox's stderr (`schedule` logs
 /// each line of a job's output with the job's name).
 #[derive(Clone)]
-pub struct LineSink(Arc<dyn Fn(Stream, &str) + Send + Sync>);
+pub struct LineSink(Arc<LineFn>);
+
+/// What a [`LineSink`] calls with each line.
+type LineFn = dyn Fn(Stream, &str) + Send + Sync;
 
 impl std::fmt::Debug for LineSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -887,6 +890,32 @@ mod tests {
         std::fs::write(&plain, "not a program").unwrap();
         let e = Command::new([&plain]).spawn().err().unwrap();
         assert_eq!(e.code, Code::NOT_EXECUTABLE);
+    }
+
+    #[tokio::test]
+    async fn a_line_sink_gets_each_line_of_each_stream() {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        let f = sh("printf 'one\\r\\ntwo\\n'; echo err >&2; printf 'no-newline'")
+            .stdout(Output::PassAndTail)
+            .stderr(Output::PassAndTail)
+            .lines(move |s, l| sink.lock().unwrap().push((s, l.to_string())))
+            .run()
+            .await
+            .unwrap();
+        assert!(f.success());
+        let mut got = got.lock().unwrap().clone();
+        got.sort_by_key(|(s, _)| *s == Stream::Stderr);
+        assert_eq!(
+            got,
+            [
+                (Stream::Stdout, "one".to_string()),
+                (Stream::Stdout, "two".to_string()),
+                (Stream::Stdout, "no-newline".to_string()),
+                (Stream::Stderr, "err".to_string()),
+            ]
+        );
+        assert_eq!(f.stdout, "one\ntwo\nno-newline");
     }
 
     #[tokio::test]

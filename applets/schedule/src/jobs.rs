@@ -144,10 +144,24 @@ pub fn action_for(argv: Vec<OsString>) -> Action {
             };
         }
     }
+    // `initbox X` for an applet this build lacks: this binary, when `initbox` is not in PATH
+    // (a scratch image with initbox at /initbox).
+    let mut argv = argv;
+    if argv.first().is_some_and(|p| p == "initbox")
+        && !in_path("initbox")
+        && let Ok(me) = std::env::current_exe()
+    {
+        argv[0] = me.into_os_string();
+    }
     Action::Command {
         argv,
         env: Vec::new(),
     }
+}
+
+fn in_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(name).is_file()))
 }
 
 /// Check an action before anything runs: an applet's arguments are parsed as `initbox APPLET`

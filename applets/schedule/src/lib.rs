@@ -25,6 +25,7 @@ pub use jobs::{Action, CatchUp, Concurrency, Job, Options};
 #[command(
     name = "schedule",
     version,
+    disable_help_subcommand = true,
     about = "Run jobs on a schedule (cron, daily at HH:MM, every D): the maintenance sidecar",
     long_about = "Run jobs on a schedule in a sidecar: `--at HH:MM` (daily; the RUNAT variable \
                   works too), `--cron EXPR` (5 fields, 6 with seconds first, @hourly/@daily/…, \
@@ -229,19 +230,25 @@ pub struct NextArgs {
     pub when: When,
 
     /// Jobs file (YAML) whose jobs' next times to print.
-    #[arg(short = 'f', long, value_name = "FILE")]
+    #[arg(short = 'f', long, value_name = "FILE", env = "INITBOX_SCHEDULE_FILE")]
     pub file: Option<PathBuf>,
 
     /// Crontab whose jobs' next times to print.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "INITBOX_SCHEDULE_CRONTAB")]
     pub crontab: Option<PathBuf>,
 
     /// How many times.
-    #[arg(short = 'n', long = "count", value_name = "N", default_value = "5")]
+    #[arg(
+        short = 'n',
+        long = "count",
+        value_name = "N",
+        default_value = "5",
+        env = "INITBOX_SCHEDULE_COUNT"
+    )]
     pub count: usize,
 
     /// Start after this instant (RFC 3339) instead of now.
-    #[arg(long, value_name = "INSTANT")]
+    #[arg(long, value_name = "INSTANT", env = "INITBOX_SCHEDULE_FROM")]
     pub from: Option<String>,
 }
 
@@ -282,9 +289,15 @@ fn time_zone(flag: Option<&str>) -> Result<TimeZone, Failure> {
 }
 
 /// The schedule of the command-line job, `None` when none was given (RUNAT is read here).
-fn flag_schedule(when: &When, tz: &TimeZone) -> Result<Option<Schedule>, Failure> {
+fn flag_schedule(
+    when: &When,
+    tz: &TimeZone,
+    read_runat: bool,
+) -> Result<Option<Schedule>, Failure> {
     let usage = |m: String| Failure::usage(m);
-    let runat = std::env::var("RUNAT").ok().filter(|v| !v.trim().is_empty());
+    let runat = std::env::var("RUNAT")
+        .ok()
+        .filter(|v| read_runat && !v.trim().is_empty());
     Ok(match (&when.at, &when.cron, when.every) {
         (Some(at), _, _) => {
             Some(Schedule::daily_at(at, tz.clone()).map_err(|e| usage(format!("--at: {}", e.0)))?)
@@ -315,7 +328,8 @@ pub fn load_jobs(
     opts: &Options,
 ) -> Result<Vec<Job>, Failure> {
     let tz = time_zone(when.tz.as_deref())?;
-    let schedule = flag_schedule(when, &tz)?;
+    // RUNAT schedules the command after `--`; a jobs file or crontab has its own schedules.
+    let schedule = flag_schedule(when, &tz, file.is_none() && crontab.is_none())?;
     let read = |p: &PathBuf, what: &str| {
         initbox_runtime::input::read_string(p, &format!("{what} {}", p.display()))
     };
@@ -375,7 +389,7 @@ fn next(n: &NextArgs) -> Result<Outcome, Failure> {
     let opts = scheduler::default_options();
     let jobs = if n.file.is_none() && n.crontab.is_none() {
         let tz = time_zone(n.when.tz.as_deref())?;
-        let s = flag_schedule(&n.when, &tz)?.ok_or_else(|| {
+        let s = flag_schedule(&n.when, &tz, true)?.ok_or_else(|| {
             Failure::usage("no schedule: give --at, --cron, --every, -f FILE or --crontab FILE")
         })?;
         vec![(String::new(), s)]

@@ -10,7 +10,6 @@ use initbox_cron::{Timestamp, Zoned};
 use initbox_runtime::atomic::{self, WriteOptions};
 use initbox_runtime::child::{self, Output, Stream, orphans};
 use initbox_runtime::duration::human;
-use initbox_runtime::logging::LogFormat;
 use initbox_runtime::retry::RetryPolicy;
 use initbox_runtime::{Code, Failure, Outcome, inprocess, signals};
 use rand::Rng;
@@ -192,7 +191,6 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
     let pid1 = std::process::id() == 1;
     let subreaper = pid1 || orphans::become_subreaper();
     let mut sigchld = signal(SignalKind::child()).ok();
-    let json = args.log.log_format == LogFormat::Json;
 
     let state_path = args.state_file.clone();
     let mut state = state_path.as_deref().map(load_state).unwrap_or_default();
@@ -221,8 +219,8 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
 
     let mut set: JoinSet<RunEnd> = JoinSet::new();
     // Runs due at start: catch-up of a missed run, then run-on-start.
-    for i in 0..slots.len() {
-        let job = slots[i].job.clone();
+    for (i, slot) in slots.iter_mut().enumerate() {
+        let job = slot.job.clone();
         let mut due: Option<(Zoned, &str)> = None;
         if job.opts.catch_up == CatchUp::Last {
             due = missed_run(&job, &state, start).map(|z| (z, "catch-up"));
@@ -231,16 +229,7 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
             due = Some((start.to_zoned(job.schedule.tz().clone()), "run-on-start"));
         }
         if let Some((at, why)) = due {
-            fire(
-                &mut slots[i],
-                i,
-                at,
-                why,
-                &clock,
-                &mut set,
-                &mut state,
-                json,
-            );
+            fire(slot, i, at, why, &clock, &mut set, &mut state);
         }
     }
     if let Some(p) = &state_path {
@@ -262,22 +251,21 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
     loop {
         // Start what is due.
         let now = clock.now();
-        for i in 0..slots.len() {
-            let Some(due) = slots[i].next.clone() else {
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(due) = slot.next.clone() else {
                 continue;
             };
             if due.timestamp() > now {
                 continue;
             }
             fire(
-                &mut slots[i],
+                slot,
                 i,
                 due.clone(),
                 "schedule",
                 &clock,
                 &mut set,
                 &mut state,
-                json,
             );
             // The next time after this one (after now, if the clock jumped past several).
             let after = if now.as_nanosecond() - due.timestamp().as_nanosecond() > 1_000_000_000 {
@@ -285,7 +273,7 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
             } else {
                 due.timestamp()
             };
-            slots[i].next = slots[i].job.schedule.next_after(after, start);
+            slot.next = slot.job.schedule.next_after(after, start);
             if let Some(p) = &state_path {
                 save_state(p, &state);
             }
@@ -416,7 +404,6 @@ fn fire(
     clock: &Clock,
     set: &mut JoinSet<RunEnd>,
     state: &mut State,
-    json: bool,
 ) {
     let job = slot.job.clone();
     if !slot.running.is_empty() {
@@ -450,7 +437,7 @@ fn fire(
     let due = initbox_cron::show(&at);
     let why = why.to_string();
     set.spawn(async move {
-        let (code, stopped) = run_job(&job, run, &due, &why, jitter, stop_rx, json).await;
+        let (code, stopped) = run_job(&job, run, &due, &why, jitter, stop_rx).await;
         RunEnd {
             slot: i,
             run,
@@ -633,9 +620,7 @@ async fn run_job(
     why: &str,
     jitter: Duration,
     mut stop: watch::Receiver<Option<Stop>>,
-    json: bool,
 ) -> (Option<Code>, Option<Stop>) {
-    let _ = json;
     if !jitter.is_zero() {
         tokio::select! {
             () = tokio::time::sleep(jitter) => {}
