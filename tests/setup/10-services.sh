@@ -35,10 +35,11 @@ done
 su postgres -c "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='root'\"" | grep -q 1 \
   || su postgres -c "createuser -s root" >/dev/null
 
-# MariaDB (root with an empty password, database test)
+# MariaDB (root with an empty password, database test). Debian's configuration does not name the
+# server's user, and mariadbd refuses to run as root: --user=mysql.
 need_packages mariadb-server mariadb-client
 mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
-ensure_service mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+ensure_service mariadb 3306 start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
 # The tests log in over TCP as root with an empty password; Debian's root has unix_socket auth
 # only. Configure it explicitly (over the socket, as the OS root) when TCP login is refused.
 if ! mariadb -uroot -h127.0.0.1 -e 'SELECT 1' >/dev/null 2>&1; then
