@@ -1232,26 +1232,6 @@ fn proxies_from_the_environment_with_no_proxy() {
 
 /// apprise's `pagerduty://INTEGRATION_KEY@API_KEY` is refused (exit 2) without showing either
 /// key; before, the API key became the host name, was looked up in DNS and sent the alert.
-#[test]
-fn apprise_pagerduty_userinfo_form_is_a_usage_error() {
-    for url in [
-        "pagerduty://IntegKeyCanary0123@ApiKeyHostCanary99",
-        "pagerduty://IntegKeyCanary0123@ApiKeyHostCanary99/source/component",
-        "pagerduty://IntegKeyCanary0123:x@events.pagerduty.com/",
-    ] {
-        let r = go(notify().args([url, "-m", "x", "--dry-run"]));
-        assert_one_line_error(&r, 2, "user information");
-        assert!(
-            r.stderr.contains("pagerduty:///ROUTING_KEY"),
-            "{}",
-            r.stderr
-        );
-        for secret in ["IntegKeyCanary0123", "ApiKeyHostCanary99"] {
-            assert!(!r.all().contains(secret), "{secret} leaked: {}", r.all());
-        }
-    }
-}
-
 /// A webhook's path and query are its credential: never in logs, errors or --dry-run, also when
 /// the server's error body echoes the URL back; the target is shown as scheme://host:port.
 #[test]
@@ -1696,4 +1676,399 @@ fn vv_traces_http_request_lines_and_the_smtp_dialogue_without_secrets() {
         assert!(!r.stderr.contains(secret), "{secret}: {}", r.stderr);
     }
     wait_for_mail(&out, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drop-in URLs: shoutrrr's and apprise's forms, pasted as they are.
+
+/// Run the real apprise (PyPI) on `url`, its requests redirected to `cap` (the host apprise
+/// meant is in the `x-apprise-host` header).
+fn apprise(cap: &Capture, url: &str, title: &str, body: &str, kind: &str) {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify/apprise_send.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([&cap.port.to_string(), url, title, body, kind])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "apprise refused or failed {url}: {}",
+        common::text(&out)
+    );
+}
+
+const TITLE: &str = "Deploy <web> & \"api\"";
+const MESSAGE: &str = "line 1\nline 2: ü 100%";
+
+/// initbox sends `urls` with the same note apprise is given.
+fn initbox_sends(urls: &[String]) -> Run {
+    go(notify()
+        .args(urls)
+        .args(["--event", "failure", "--title", TITLE, "--message", MESSAGE]))
+}
+
+/// Slack's answers: "ok" from a webhook, `{"ok": true}` from the Web API (and JSON elsewhere).
+fn slack_ok(req: &Req) -> Resp {
+    if req.target.starts_with("/services/") {
+        return ok();
+    }
+    Resp {
+        status: 200,
+        headers: vec![("Content-Type", "application/json".into())],
+        body: r#"{"ok":true,"channel":"C1","ts":"1.2"}"#.into(),
+    }
+}
+
+/// apprise's json://, form:// and xml:// bodies are what the receiver parses: initbox sends
+/// the same bytes (JSON: the same document), path, query and Content-Type as real apprise.
+#[test]
+fn apprise_json_form_xml_bodies_match_real_apprise() {
+    let a = Capture::start(|_, _| ok());
+    let b = Capture::start(|_, _| ok());
+    let paths = [
+        "json://127.0.0.1:{p}/j/hook?:message=text&:team=ops&-room=blue&method=PUT",
+        "json://127.0.0.1:{p}/j/plain",
+        "form://127.0.0.1:{p}/f/form?:title=&:env=prod",
+        "xml://127.0.0.1:{p}/x/plain",
+        "xml://127.0.0.1:{p}/x/custom?:Subject=Headline&:env=prod%20%26%20more",
+    ];
+    for u in paths {
+        apprise(
+            &a,
+            &u.replace("{p}", &a.port.to_string()),
+            TITLE,
+            MESSAGE,
+            "failure",
+        );
+    }
+    let ours: Vec<String> = paths
+        .iter()
+        .map(|u| u.replace("{p}", &b.port.to_string()))
+        .collect();
+    let r = initbox_sends(&ours);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    for prefix in ["/j/hook", "/j/plain", "/f/form", "/x/plain", "/x/custom"] {
+        let (theirs, mine) = (a.one(prefix), b.one(prefix));
+        assert_eq!(mine.method, theirs.method, "{prefix}");
+        assert_eq!(mine.target, theirs.target, "{prefix}");
+        assert_eq!(
+            mine.header("content-type"),
+            theirs.header("content-type"),
+            "{prefix}"
+        );
+        if prefix.starts_with("/j/") {
+            assert_eq!(mine.json().0, theirs.json().0, "{prefix}");
+        } else {
+            assert_eq!(
+                String::from_utf8_lossy(&mine.body),
+                String::from_utf8_lossy(&theirs.body),
+                "{prefix}"
+            );
+        }
+    }
+    // The documented shapes, not only agreement.
+    let j = b.one("/j/hook");
+    assert_eq!(j.method, "PUT");
+    assert_eq!(j.target, "/j/hook?room=blue");
+    let j = j.json();
+    assert_eq!(j.s("text"), MESSAGE);
+    assert_eq!(j.s("type"), "failure");
+    assert_eq!(j.s("team"), "ops");
+    assert!(!j.has("message"));
+    let f = String::from_utf8(b.one("/f/form").body).unwrap();
+    assert!(f.starts_with("version=1.0&message=line+1%0Aline+2"), "{f}");
+    assert!(!f.contains("title="), "{f}");
+    let x = String::from_utf8(b.one("/x/plain").body).unwrap();
+    assert!(
+        x.contains("<Subject>Deploy &lt;web&gt; &amp; &quot;api&quot;</Subject>"),
+        "{x}"
+    );
+    assert!(x.contains("NotifyXML-1.1.xsd"), "{x}");
+}
+
+/// shoutrrr's generic:// sends the message alone (template unset) or its title/message JSON
+/// (template=json, titlekey/messagekey, $extra); webhook+ picks any of the bodies by template=.
+#[test]
+fn generic_webhook_sends_shoutrrr_and_apprise_bodies() {
+    let cap = Capture::start(|_, _| ok());
+    let p = cap.port;
+    let r = initbox_sends(&[
+        format!("generic://127.0.0.1:{p}/plain?disabletls=yes"),
+        format!(
+            "generic+http://127.0.0.1:{p}/json?template=json&titlekey=subject&$env=prod&keep=1"
+        ),
+        format!("webhook+http://127.0.0.1:{p}/apprise?template=apprise-json"),
+        format!("webhook+http://127.0.0.1:{p}/native"),
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let plain = cap.one("/plain");
+    assert_eq!(String::from_utf8(plain.body.clone()).unwrap(), MESSAGE);
+    assert_eq!(plain.header("content-type"), "application/json"); // shoutrrr's default
+    assert_eq!(plain.header("accept"), "application/json");
+    let j = cap.one("/json");
+    assert_eq!(j.target, "/json?keep=1"); // unknown keys go to the endpoint, as in shoutrrr
+    let j = j.json();
+    assert_eq!(j.0.as_object().map(|m| m.len()), Some(3), "{}", j.0);
+    assert_eq!(j.s("subject"), TITLE);
+    assert_eq!(j.s("message"), MESSAGE);
+    assert_eq!(j.s("env"), "prod");
+    let j = cap.one("/apprise").json();
+    assert_eq!(j.s("version"), "1.0");
+    assert_eq!(j.s("type"), "failure");
+    let j = cap.one("/native").json();
+    assert_eq!(j.s("event"), "failure");
+    assert_uuid(j.s("id"));
+    let r = go(notify().args([
+        &format!("webhook+http://127.0.0.1:{p}/x?template=jsn"),
+        "-m",
+        "x",
+    ]));
+    assert_one_line_error(&r, 2, "option 'template' must be json");
+}
+
+/// Chat and paging URLs as apprise writes them reach the endpoint apprise reaches, with the
+/// same channel, routing and credential; shoutrrr's forms (ported from its token and URL rules)
+/// reach the same endpoints.
+#[test]
+fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
+    let a = Capture::start(|req, _| slack_ok(req));
+    let b = Capture::start(|req, _| slack_ok(req));
+    let ep = format!("endpoint=http://127.0.0.1:{}", b.port);
+    let (ap, bp) = (a.port, b.port);
+    let hook = "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ";
+    for url in [
+        format!("slack://{hook}/#general/@bob"),
+        "slack://xoxb-1234-1234-abc124/#chan".to_string(),
+        "discord://bot@123456/DiscordTok3n".to_string(),
+        "ntfy://mytopic".to_string(),
+        format!("ntfy://tk_NtfyTok3n@127.0.0.1:{ap}/t2"),
+        format!("mmost://bot@127.0.0.1:{ap}/sub/MmTok3n?channel=dev"),
+        format!("rocket://RcA/RcB@127.0.0.1:{ap}/#room/@bob"),
+        "pagerduty://IntegKey123@ApiKey456/src/comp".to_string(),
+    ] {
+        apprise(&a, &url, TITLE, MESSAGE, "failure");
+    }
+    let r = initbox_sends(&[
+        format!("slack://{hook}/#general/@bob?{ep}"),
+        format!("slack://xoxb-1234-1234-abc124/#chan?{ep}"),
+        format!("discord://bot@123456/DiscordTok3n?{ep}"),
+        format!("ntfy://mytopic?{ep}/"),
+        format!("ntfy://tk_NtfyTok3n@127.0.0.1:{bp}/t2?scheme=http"),
+        format!("mmost://bot@127.0.0.1:{bp}/sub/MmTok3n?channel=dev"),
+        format!("rocket://RcA/RcB@127.0.0.1:{bp}/#room/@bob"),
+        format!("pagerduty://IntegKey123@ApiKey456/src/comp?{ep}"),
+        // shoutrrr's current Slack forms: a webhook token, a bot token with its channel.
+        format!("slack://hook:WNA3PBYV6-F20DUQND3RQ-Webc4MAvoacrpPakR8phF0zi@webhook?{ep}"),
+        format!(
+            "slack://xoxb:123456789012-1234567890123-4mt0t4l1YL3g1T5L4cK70k3N@C001CH4NN3L?{ep}&botname=ci"
+        ),
+        // shoutrrr's discord://TOKEN@ID, the same webhook as apprise's ID/TOKEN.
+        format!("discord://DiscordTok3n@123456?{ep}"),
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let channels = |c: &Capture, prefix: &str| -> Vec<String> {
+        let mut v: Vec<String> = c
+            .to(prefix)
+            .iter()
+            .map(|r| r.json().s("channel").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // Slack webhook with apprise's targets: one post per channel.
+    let path = format!("/services/{hook}");
+    assert_eq!(channels(&a, &path), ["#general", "@bob"]);
+    assert_eq!(channels(&b, &path), ["#general", "@bob"]);
+    assert_eq!(a.to(&path)[0].header("x-apprise-host"), "hooks.slack.com");
+    // Slack bot token: the Web API with a bearer token.
+    for c in [&a, &b] {
+        let r = &c.to("/api/chat.postMessage")[0];
+        assert_eq!(r.header("authorization"), "Bearer xoxb-1234-1234-abc124");
+        assert_eq!(r.json().s("channel"), "#chan");
+    }
+    // Discord: both forms, the same webhook; apprise's botname is the username.
+    let d = a.one("/api/webhooks/123456/DiscordTok3n");
+    assert_eq!(d.header("x-apprise-host"), "discord.com");
+    assert_eq!(d.json().s("username"), "bot");
+    let d = b.to("/api/webhooks/123456/DiscordTok3n?wait=true");
+    assert_eq!(d.len(), 2);
+    assert!(
+        d.iter()
+            .any(|r| r.json().has("username") && r.json().s("username") == "bot")
+    );
+    // ntfy://TOPIC is the topic on ntfy.sh; tk_ user information is an access token.
+    let n: Vec<Req> = a
+        .to("/")
+        .into_iter()
+        .filter(|r| {
+            r.headers
+                .get("x-apprise-host")
+                .is_some_and(|h| h == "ntfy.sh")
+        })
+        .collect();
+    assert_eq!(n.len(), 1);
+    assert_eq!(n[0].json().s("topic"), "mytopic");
+    let topic = |r: &Req| -> String {
+        serde_json::from_slice::<Value>(&r.body)
+            .ok()
+            .and_then(|v| v.get("topic").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default()
+    };
+    assert!(b.to("/").iter().any(|r| topic(r) == "mytopic"));
+    for c in [&a, &b] {
+        let t2 = c.all().into_iter().find(|r| topic(r) == "t2").expect("t2");
+        assert_eq!(t2.header("authorization"), "Bearer tk_NtfyTok3n");
+    }
+    // Mattermost (mmost://, http) and Rocket.Chat webhooks (rocket://A/B@HOST).
+    for c in [&a, &b] {
+        let m = c.one("/sub/hooks/MmTok3n").json();
+        assert_eq!((m.s("channel"), m.s("username")), ("dev", "bot"));
+    }
+    assert_eq!(channels(&a, "/hooks/RcA/RcB"), ["#room", "@bob"]);
+    assert_eq!(channels(&b, "/hooks/RcA/RcB"), ["#room", "@bob"]);
+    // apprise's PagerDuty: the integration key routes, the API key authorises.
+    for c in [&a, &b] {
+        let p = c.one("/v2/enqueue");
+        assert_eq!(p.header("authorization"), "Token token=ApiKey456");
+        let j = p.json();
+        assert_eq!(j.s("routing_key"), "IntegKey123");
+        assert_eq!(j.s("event_action"), "trigger");
+        assert_eq!(
+            (j.s("payload.source"), j.s("payload.component")),
+            ("src", "comp")
+        );
+    }
+    assert_eq!(
+        a.one("/v2/enqueue").header("x-apprise-host"),
+        "events.pagerduty.com"
+    );
+    // shoutrrr's Slack tokens.
+    let h = b.one("/services/WNA3PBYV6/F20DUQND3RQ/Webc4MAvoacrpPakR8phF0zi");
+    assert!(!h.json().has("channel"));
+    let api: Vec<Req> = b.to("/api/chat.postMessage");
+    let bot = api
+        .iter()
+        .find(|r| r.json().s("channel") == "C001CH4NN3L")
+        .expect("bot-token post");
+    assert_eq!(
+        bot.header("authorization"),
+        "Bearer xoxb-123456789012-1234567890123-4mt0t4l1YL3g1T5L4cK70k3N"
+    );
+    assert_eq!(bot.json().s("username"), "ci");
+    // No secret of any URL in initbox's output.
+    for secret in [
+        "DiscordTok3n",
+        "NtfyTok3n",
+        "MmTok3n",
+        "ApiKey456",
+        "4mt0t4l1YL3g1T5L4cK70k3N",
+    ] {
+        assert!(!r.all().contains(secret), "{secret} leaked: {}", r.all());
+    }
+}
+
+/// Slack's Web API answers 200 with ok=false: that is a failure (exit 1, its error named), and
+/// a rejected token is exit 5.
+#[test]
+fn slack_web_api_ok_false_is_a_failure() {
+    let cap = Capture::start(|req, _| Resp {
+        status: 200,
+        headers: vec![("Content-Type", "application/json".into())],
+        body: if req.header("authorization").contains("BAD") {
+            r#"{"ok":false,"error":"invalid_auth"}"#.into()
+        } else {
+            r#"{"ok":false,"error":"channel_not_found"}"#.into()
+        },
+    });
+    let ep = format!("endpoint=http://127.0.0.1:{}", cap.port);
+    let r = go(notify().args([
+        &format!("slack://xoxb-1234-1234-abc124/#nope?{ep}"),
+        "-m",
+        "x",
+        "--required",
+    ]));
+    assert_one_line_error(&r, 1, "channel_not_found");
+    let r = go(notify().args([
+        &format!("slack://xoxb-BAD-1234-abc124/#c?{ep}"),
+        "-m",
+        "x",
+        "--required",
+    ]));
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(r.stderr.contains("invalid_auth"), "{}", r.stderr);
+}
+
+/// apprise's mailto:// knows the big providers from the sender's domain, mails the sender when
+/// no recipient is given, and is plain SMTP on 25 otherwise, where a password is refused.
+#[test]
+fn apprise_mailto_forms() {
+    let r = go(notify().args([
+        "mailto://me:pw@gmail.com",
+        "mailto://me:pw@yahoo.com?to=ops@example.com",
+        "-m",
+        "hi",
+        "--dry-run",
+    ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout
+            .contains("SMTP smtp.gmail.com:587 (StartTls) from me@gmail.com to me@gmail.com"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(
+            "SMTP smtp.mail.yahoo.com:465 (Implicit) from me@yahoo.com to ops@example.com"
+        ),
+        "{}",
+        r.stdout
+    );
+    let r = go(notify().args(["mailto://me:SmtpPw77@example.com", "-m", "hi", "--dry-run"]));
+    assert_one_line_error(&r, 2, "plain SMTP on port 25");
+    assert!(!r.all().contains("SmtpPw77"));
+    // Delivered end to end: the sender is the recipient, over plain SMTP to loopback.
+    let dir = tempdir();
+    let (_, cert, key) = make_certs(dir.path());
+    let out = dir.path().join("mail");
+    std::fs::create_dir(&out).unwrap();
+    let (_server, port) = smtp_server("plain", &cert, &key, &out);
+    let r = go(notify().args([
+        &format!("mailto://notify:S3cret%2Fpw%40x@localhost:{port}"),
+        "--title",
+        "T",
+        "-m",
+        "hi",
+        "--required",
+    ]));
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let mail = wait_for_mail(&out, 1);
+    assert_eq!(mail.s("rcpt_tos.0"), "notify@localhost");
+    assert_eq!(mail.s("mail_from"), "notify@localhost");
+    assert!(mail.at("authenticated").as_bool().unwrap());
+    assert_eq!(check_mail(mail.s("data")).s("mime"), "1.0");
+}
+
+/// A form that means different things to shoutrrr and apprise, or that notify cannot honour,
+/// is a usage error naming the initbox form, never a guess.
+#[test]
+fn ambiguous_or_unsupported_drop_in_forms_are_usage_errors() {
+    for (url, says) in [
+        ("ntfy://ntfy.example.com/prefix/topic", "one URL per topic"),
+        (
+            "rocket://user:RocketPw1@chat.example.com/room",
+            "rocket://TOKEN-A/TOKEN-B@HOST",
+        ),
+        ("slack://xoxb:short@C001", "slack://hook:TOKEN@webhook"),
+        ("slack://A1/B2", "three webhook tokens"),
+        (
+            "discord://123/abc/def",
+            "discord://[BOTNAME@]WEBHOOK_ID/TOKEN",
+        ),
+        ("json://example.com/x?verify=no", "unknown option 'verify'"),
+    ] {
+        let r = go(notify().args([url, "-m", "x", "--dry-run"]));
+        assert_one_line_error(&r, 2, says);
+        assert!(!r.all().contains("RocketPw1"), "{}", r.all());
+    }
 }

@@ -158,8 +158,26 @@ fn xml(s: &str) -> String {
     out
 }
 
+/// When the run started, as JUnit's schema writes it: `2026-12-01T10:47:28`, UTC, no zone
+/// (the Ant/Jenkins `ISO8601_DATETIME_PATTERN`).
+fn junit_timestamp(wall: Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .checked_sub(wall)
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64);
+    let secs = now.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}",
+        crate::net::date(now),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 fn junit(results: &[CheckResult], suite: &str, wall: Duration) -> String {
     let c = counts(results);
+    let hostname = initbox_runtime::host::name().unwrap_or_else(|| "localhost".into());
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -172,7 +190,9 @@ fn junit(results: &[CheckResult], suite: &str, wall: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "  <testsuite name=\"{s}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.3}\">",
+        "  <testsuite name=\"{s}\" id=\"0\" package=\"{s}\" timestamp=\"{}\" hostname=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{:.3}\">",
+        junit_timestamp(wall),
+        xml(&hostname),
         c.total,
         c.failed,
         c.errors,

@@ -1201,7 +1201,11 @@ fn service(scheme: &str, url: Url) -> Result<Service, String> {
                             return Err(format!("option 'region' must be us or eu, not '{r}'"));
                         }
                     };
-                    let e = endpoint_override(&mut opts, &format!("https://{host}/v2/enqueue"))?;
+                    let mut e =
+                        endpoint_override(&mut opts, &format!("https://{host}/v2/enqueue"))?;
+                    if e.path() == "/" {
+                        e.set_path("/v2/enqueue");
+                    }
                     let _ = opts.take(&["image"]);
                     (e, Some(percent_decode(url.username())))
                 }
@@ -1358,7 +1362,7 @@ fn apprise_slack_target(t: &str) -> String {
 /// `[botname@]A/B/C`) and apprise (`[botname@]A/B/C[/#channel…]`, `[botname@]xoxb-…/#channel`)
 /// write it.
 fn slack_native(url: &Url, opts: &mut Options) -> Result<Service, String> {
-    const FORMS: &str = "slack://hook:TOKEN@webhook, slack://xoxb:TOKEN@CHANNEL, \
+    const FORMS: &str = "expected slack://hook:TOKEN@webhook, slack://xoxb:TOKEN@CHANNEL, \
         slack://[BOTNAME@]TOKEN-A/TOKEN-B/TOKEN-C[/#CHANNEL], slack://[BOTNAME@]xoxb-TOKEN/#CHANNEL \
         or slack+https://hooks.slack.com/services/...";
     let host = percent_decode(url.host_str().unwrap_or_default());
@@ -1381,12 +1385,12 @@ fn slack_native(url: &Url, opts: &mut Options) -> Result<Service, String> {
         // shoutrrr: the token in the user information, the channel as the host.
         if !segs.is_empty() {
             return Err(format!(
-                "a token in the user information takes no path (forms: {FORMS})"
+                "a token in the user information takes no path ({FORMS})"
             ));
         }
         let raw = format!("{user}:{}", percent_decode(pass));
         let Some((kind_id, parts)) = shoutrrr_slack_token(&raw) else {
-            return Err(format!("not a Slack token (forms: {FORMS})"));
+            return Err(format!("not a Slack token ({FORMS})"));
         };
         if kind_id == "hook" {
             let mut e = endpoint_override(opts, "https://hooks.slack.com")?;
@@ -1429,7 +1433,7 @@ fn slack_native(url: &Url, opts: &mut Options) -> Result<Service, String> {
             tokens.extend(segs);
             tokens.retain(|t| !t.is_empty());
             if tokens.len() < 3 {
-                return Err(format!("expected three webhook tokens (forms: {FORMS})"));
+                return Err(format!("three webhook tokens needed; {FORMS}"));
             }
             let rest = tokens.split_off(3);
             let mut e = endpoint_override(opts, "https://hooks.slack.com")?;
@@ -1790,6 +1794,12 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     if let Some(p) = &password {
         redact::register(p);
     }
+    // apprise logs in only with a password: mailto://ops@host names the sender, not a login.
+    let user = if mailto && password.is_none() {
+        None
+    } else {
+        user
+    };
     let _ = opts.take(&["auth"]);
     let to: Vec<String> = opts
         .take(&["to", "toaddresses"])
@@ -1818,9 +1828,15 @@ fn smtp(base: &str, url: &Url, opts: &mut Options) -> Result<Service, String> {
     // TLS only to a loopback address (as Go's net/smtp PlainAuth, which shoutrrr uses) or with
     // allow_plain_auth=true.
     if tls == SmtpTls::None && user.is_some() && !allow_plain_auth && !is_loopback(&host) {
+        let why = if mailto && !implicit_scheme {
+            " (mailto:// to a server apprise knows no provider for is plain SMTP on port 25, \
+             as in apprise)"
+        } else {
+            ""
+        };
         return Err(format!(
-            "tls=none would send the password in clear text to {host}: use tls=starttls or \
-             tls=implicit, or add allow_plain_auth=true if the network is trusted"
+            "tls=none would send the password in clear text to {host}{why}: use mailtos://, \
+             tls=starttls or tls=implicit, or add allow_plain_auth=true if the network is trusted"
         ));
     }
     let helo = opts.take(&["helo", "clienthost", "hostname"]);
