@@ -18,8 +18,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, SqlSafeStr};
 
-use crate::source::Local;
-use crate::split::{Dialect, Statement};
+use crate::source::{Local, Mode, is_commit, is_transaction_control};
+use crate::split::{Dialect, Statement, split};
 
 /// sqlx's bookkeeping table.
 pub const TABLE: &str = "_sqlx_migrations";
@@ -85,7 +85,17 @@ pub fn parse_url(
             if let Some(p) = password {
                 o = o.password(p);
             }
-            Options::MySql(o.statement_cache_capacity(16).disable_statement_logging())
+            // The server's own session defaults, as the mariadb/mysql client runs files:
+            // sqlx would add PIPES_AS_CONCAT and NO_ENGINE_SUBSTITUTION to sql_mode and set
+            // time_zone '+00:00', which changes what `||` means and what stored routines
+            // capture.
+            Options::MySql(
+                o.pipes_as_concat(false)
+                    .no_engine_substitution(false)
+                    .timezone(None)
+                    .statement_cache_capacity(16)
+                    .disable_statement_logging(),
+            )
         }
         "sqlite" => {
             let o = SqliteConnectOptions::from_str(url).map_err(invalid)?;
@@ -744,60 +754,60 @@ impl Db {
 
     // ---------------------------------------------------------------- applying
 
-    /// Apply one migration: in a transaction with its bookkeeping row where the server allows;
-    /// otherwise (no-transaction files, MySQL DDL) with a `success = FALSE` row first, so a
-    /// failure part-way stays recorded and the next run refuses until `repair`.
+    /// Apply one migration the way its format runs it (see [`Mode`]): in a transaction with
+    /// its history row where the format and server allow; otherwise with a `success = FALSE`
+    /// row first, so a failure after something was committed stays recorded and the next run
+    /// refuses until `repair` (and a failure before anything was committed leaves no row).
     /// Returns `Ok(false)` when another migrator applied it meanwhile (SQLite re-check).
     pub async fn apply(&mut self, m: &Local) -> Result<bool, ApplyError> {
-        let dialect = self.dialect();
-        // Split only where needed: PostgreSQL no-transaction files, and naming a failure.
-        let split_cache = std::sync::OnceLock::new();
-        let statements = || split_cache.get_or_init(|| m.statements(dialect));
-        let insert = |success: &str, this: &Self| {
-            format!(
-                "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
-                 VALUES ({}, {}, {success}, {}, {})",
-                this.p(1),
-                this.p(2),
-                this.p(3),
-                this.p(4)
-            )
-        };
-        let insert_true = insert("TRUE", self);
-        let insert_false = insert("FALSE", self);
-        let finish = format!(
+        let statements = m.statements(self.dialect());
+        if m.mode == Mode::Transaction {
+            self.apply_in_transaction(m, &statements).await
+        } else {
+            self.apply_outside(m, &statements).await.map(|()| true)
+        }
+    }
+
+    fn insert_sql(&self, success: &str) -> String {
+        format!(
+            "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+             VALUES ({}, {}, {success}, {}, {})",
+            self.p(1),
+            self.p(2),
+            self.p(3),
+            self.p(4)
+        )
+    }
+
+    fn finish_sql(&self) -> String {
+        format!(
             "UPDATE {TABLE} SET success = TRUE, execution_time = {} WHERE version = {}",
             self.p(1),
             self.p(2)
-        );
+        )
+    }
+
+    async fn apply_in_transaction(
+        &mut self,
+        m: &Local,
+        statements: &[Statement],
+    ) -> Result<bool, ApplyError> {
+        let insert_true = self.insert_sql("TRUE");
+        let insert_false = self.insert_sql("FALSE");
+        let finish = self.finish_sql();
         let exists = format!("SELECT COUNT(*) FROM {TABLE} WHERE version = {}", self.p(1));
         let mm = &m.migration;
         let sql = m.sql().to_string();
+        // Nothing to send (an empty up section, a comment-only file): only the row is written
+        // (MySQL refuses an empty request with "Query was empty").
+        let empty = statements.is_empty();
         let started = Instant::now();
-        let other = |e: sqlx::Error, partial: bool| ApplyError {
-            statement: None,
-            error: db_error(&e),
-            partial,
+        let first_line = m.first_line();
+        let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| {
+            locate(statements, None, &e, done, partial)
         };
-        let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| ApplyError {
-            statement: statements()
-                .get(done)
-                .cloned()
-                .map(|s| (done + 1, s))
-                .or(Some((
-                    done + 1,
-                    Statement {
-                        line: 0,
-                        text: String::new(),
-                    },
-                ))),
-            error: db_error(&e),
-            partial,
-        };
-        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-
         match &mut self.conn {
-            Conn::Postgres(c) if !mm.no_tx => {
+            Conn::Postgres(c) => {
                 // One round trip: the migration and its row in one transaction, sent as one
                 // simple-query string (the row's values are literals built here, never from
                 // the SQL; the session has standard_conforming_strings on).
@@ -810,46 +820,25 @@ impl Db {
                     crate::plan::hex(&mm.checksum),
                 );
                 if let Err((done, e)) = run_script(&mut *c, &script).await {
-                    let _ = c.execute("ROLLBACK").await;
+                    pg_rollback_if_needed(c).await;
+                    // The server's error position, mapped back to the file (the script's
+                    // second line is the file's first line of SQL).
+                    let at = pg_error_line(&e, &script).map(|l| l + first_line - 2);
                     // `done` counts BEGIN too.
                     let done = done.saturating_sub(1);
-                    if done >= statements().len() {
-                        return Err(other(e, false));
-                    }
-                    return Err(failed_at((done, e), false));
+                    return Err(locate(statements, at, &e, done, false));
                 }
-            }
-            Conn::Postgres(c) => {
-                // One statement at a time: a multi-statement query string is an implicit
-                // transaction in PostgreSQL, which CREATE INDEX CONCURRENTLY refuses.
-                sqlx::query(AssertSqlSafe(insert_false))
-                    .bind(mm.version)
-                    .bind(&*mm.description)
-                    .bind(&*mm.checksum)
-                    .bind(-1i64)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, false))?;
-                for (i, s) in statements().iter().enumerate() {
-                    if let Err(e) = run_script(&mut *c, &s.text).await {
-                        return Err(failed_at((i, e.1), true));
-                    }
-                }
-                sqlx::query(AssertSqlSafe(finish))
-                    .bind(nanos(started.elapsed()))
-                    .bind(mm.version)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, true))?;
             }
             Conn::MySql(c) => {
                 // As sqlx does: the row goes in first with success = FALSE, in the migration's
                 // transaction. DDL commits implicitly in MySQL, so after a failure the row tells
                 // whether anything stuck (then it stays, marked failed).
-                let tx = !mm.no_tx;
-                if tx {
-                    c.execute("BEGIN").await.map_err(|e| other(e, false))?;
-                }
+                let other = |e: sqlx::Error, partial: bool| ApplyError {
+                    statement: None,
+                    error: db_error(&e),
+                    partial,
+                };
+                c.execute("BEGIN").await.map_err(|e| other(e, false))?;
                 sqlx::query(AssertSqlSafe(insert_false))
                     .bind(mm.version)
                     .bind(&*mm.description)
@@ -858,10 +847,8 @@ impl Db {
                     .execute(&mut *c)
                     .await
                     .map_err(|e| other(e, false))?;
-                if let Err(e) = run_script(&mut *c, &sql).await {
-                    if tx {
-                        let _ = c.execute("ROLLBACK").await;
-                    }
+                if !empty && let Err(e) = run_script(&mut *c, &sql).await {
+                    let _ = c.execute("ROLLBACK").await;
                     let left: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
                         .bind(mm.version)
                         .fetch_one(&mut *c)
@@ -875,27 +862,27 @@ impl Db {
                     .execute(&mut *c)
                     .await
                     .map_err(|e| other(e, true))?;
-                if tx {
-                    c.execute("COMMIT").await.map_err(|e| other(e, true))?;
-                }
+                c.execute("COMMIT").await.map_err(|e| other(e, true))?;
             }
-            Conn::Sqlite(c) if !mm.no_tx => {
+            Conn::Sqlite(c) => {
+                let other = |e: sqlx::Error| ApplyError {
+                    statement: None,
+                    error: db_error(&e),
+                    partial: false,
+                };
                 // BEGIN IMMEDIATE takes SQLite's write lock; re-check inside it, so a migrator
                 // that does not use our lock (an app's sqlx::migrate!) cannot double-apply.
-                let mut tx = c
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(|e| other(e, false))?;
+                let mut tx = c.begin_with("BEGIN IMMEDIATE").await.map_err(other)?;
                 let n: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
                     .bind(mm.version)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| other(e, false))?;
+                    .map_err(other)?;
                 if n > 0 {
                     let _ = tx.rollback().await;
                     return Ok(false);
                 }
-                if let Err(e) = run_script(&mut *tx, &sql).await {
+                if !empty && let Err(e) = run_script(&mut *tx, &sql).await {
                     let _ = tx.rollback().await;
                     return Err(failed_at(e, false));
                 }
@@ -906,30 +893,255 @@ impl Db {
                     .bind(nanos(started.elapsed()))
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| other(e, false))?;
-                tx.commit().await.map_err(|e| other(e, false))?;
-            }
-            Conn::Sqlite(c) => {
-                sqlx::query(AssertSqlSafe(insert_false))
-                    .bind(mm.version)
-                    .bind(&*mm.description)
-                    .bind(&*mm.checksum)
-                    .bind(-1i64)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, false))?;
-                if let Err(e) = run_script(&mut *c, &sql).await {
-                    return Err(failed_at(e, true));
-                }
-                sqlx::query(AssertSqlSafe(finish))
-                    .bind(nanos(started.elapsed()))
-                    .bind(mm.version)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, true))?;
+                    .map_err(other)?;
+                tx.commit().await.map_err(other)?;
             }
         }
         Ok(true)
+    }
+
+    /// The pieces of a migration that does not run in one transaction, in order.
+    fn units(&self, m: &Local) -> Vec<Unit> {
+        let postgres = self.dialect() == Dialect::Postgres;
+        let mut units = Vec::new();
+        let outside = |sql: &str, first_line: usize, units: &mut Vec<Unit>| {
+            if postgres && m.mode != Mode::Whole {
+                // One statement at a time: a multi-statement request is an implicit
+                // transaction in PostgreSQL, which CREATE INDEX CONCURRENTLY refuses.
+                let statements = match &m.statements {
+                    Some(s) => s.clone(),
+                    None => {
+                        let mut v = split(sql, Dialect::Postgres);
+                        for s in &mut v {
+                            s.line += first_line - 1;
+                        }
+                        v
+                    }
+                };
+                units.extend(statements.into_iter().map(|s| Unit {
+                    first_line: s.line,
+                    sql: s.text,
+                    transaction: false,
+                }));
+            } else {
+                units.push(Unit {
+                    sql: sql.to_string(),
+                    first_line,
+                    transaction: false,
+                });
+            }
+        };
+        for p in &m.parts {
+            if m.mode == Mode::Sections && p.transaction {
+                units.push(Unit {
+                    sql: p.sql.clone(),
+                    first_line: p.first_line,
+                    transaction: true,
+                });
+            } else {
+                outside(&p.sql, p.first_line, &mut units);
+            }
+        }
+        units
+    }
+
+    async fn apply_outside(
+        &mut self,
+        m: &Local,
+        statements: &[Statement],
+    ) -> Result<(), ApplyError> {
+        let dialect = self.dialect();
+        let mm = &m.migration;
+        let started = Instant::now();
+        let other = |e: sqlx::Error, partial: bool| ApplyError {
+            statement: None,
+            error: db_error(&e),
+            partial,
+        };
+        let insert_false = self.insert_sql("FALSE");
+        let finish = self.finish_sql();
+        let forget = format!("DELETE FROM {TABLE} WHERE version = {}", self.p(1));
+        let units = self.units(m);
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(insert_false))
+                .bind(mm.version)
+                .bind(&*mm.description)
+                .bind(&*mm.checksum)
+                .bind(-1i64)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| other(e, false))?;
+
+        // Whether anything has been made permanent yet, and whether the file opened its own
+        // transaction (BEGIN sent as a statement of its own).
+        let mut committed = false;
+        let mut in_own_tx = false;
+        let mut failure: Option<ApplyError> = None;
+        for u in &units {
+            let unit_statements = split(&u.sql, dialect);
+            if unit_statements.is_empty() {
+                continue;
+            }
+            let sent = if u.transaction {
+                format!("BEGIN;\n{}\n;\nCOMMIT;", u.sql)
+            } else {
+                u.sql.clone()
+            };
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &sent).await);
+            match result {
+                Ok(()) => {
+                    for s in &unit_statements {
+                        if is_commit(s) {
+                            committed = true;
+                            in_own_tx = false;
+                        } else if is_transaction_control(s) {
+                            in_own_tx = words_first(s) != "ROLLBACK";
+                        } else if !in_own_tx {
+                            committed = true;
+                        }
+                    }
+                    if u.transaction {
+                        committed = true;
+                    }
+                }
+                Err((done, e)) => {
+                    let (done, prefix) = if u.transaction {
+                        (done.saturating_sub(1), 1)
+                    } else {
+                        (done, 0)
+                    };
+                    let completed = &unit_statements[..done.min(unit_statements.len())];
+                    match dialect {
+                        // One request is one implicit transaction: only an explicit COMMIT
+                        // in it made something permanent.
+                        Dialect::Postgres => {
+                            committed |= completed.iter().any(is_commit);
+                            if u.transaction
+                                || in_own_tx
+                                || completed.iter().any(is_transaction_control)
+                            {
+                                if let Conn::Postgres(c) = &mut self.conn {
+                                    pg_rollback_if_needed(c).await;
+                                }
+                            }
+                        }
+                        _ => {
+                            if u.transaction || in_own_tx {
+                                let _ = on_conn!(&mut self.conn, c => c.execute("ROLLBACK").await.map(|_| ()));
+                            }
+                            committed |= !u.transaction
+                                && completed.iter().any(|s| !is_transaction_control(s));
+                        }
+                    }
+                    let at = pg_error_line(&e, &sent).map(|l| l + u.first_line - 1 - prefix);
+                    let at =
+                        at.or_else(|| unit_statements.get(done).map(|s| s.line + u.first_line - 1));
+                    failure = Some(locate(statements, at, &e, done, committed));
+                    break;
+                }
+            }
+        }
+        if let Some(f) = failure {
+            if !f.partial {
+                // Nothing was made permanent: no failed marker either.
+                let _ = on_conn!(&mut self.conn, c => {
+                    sqlx::query(AssertSqlSafe(forget.clone())).bind(mm.version).execute(&mut *c).await.map(|_| ())
+                });
+            }
+            return Err(f);
+        }
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(finish))
+                .bind(nanos(started.elapsed()))
+                .bind(mm.version)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| other(e, true))
+    }
+}
+
+/// A piece of SQL sent as one request.
+struct Unit {
+    sql: String,
+    /// Line of the file where `sql` starts.
+    first_line: usize,
+    /// Wrapped in BEGIN … COMMIT (a transactional dbmate section).
+    transaction: bool,
+}
+
+fn words_first(s: &Statement) -> String {
+    s.text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(';')
+        .to_ascii_uppercase()
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// The 1-based line of `sent` where PostgreSQL says the error is (its error position).
+fn pg_error_line(e: &sqlx::Error, sent: &str) -> Option<usize> {
+    let sqlx::Error::Database(d) = e else {
+        return None;
+    };
+    let pg = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() else {
+        return None;
+    };
+    // The position counts characters from 1.
+    let byte = sent
+        .char_indices()
+        .nth(pos.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(sent.len());
+    Some(1 + sent[..byte].matches('\n').count())
+}
+
+/// The failing statement: the one at the error's line when the server gave a position, else
+/// the one after the `done` completed statements.
+fn locate(
+    statements: &[Statement],
+    line: Option<usize>,
+    e: &sqlx::Error,
+    done: usize,
+    partial: bool,
+) -> ApplyError {
+    let statement = match line {
+        Some(line) => statements
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.line <= line)
+            .map(|(i, s)| {
+                (
+                    i + 1,
+                    Statement {
+                        line,
+                        text: s.text.clone(),
+                    },
+                )
+            }),
+        None => statements.get(done).cloned().map(|s| (done + 1, s)),
+    };
+    ApplyError {
+        statement,
+        error: db_error(e),
+        partial,
+    }
+}
+
+/// After a failed request: roll back only if the session is inside a failed transaction
+/// (a ROLLBACK outside one draws "there is no transaction in progress").
+async fn pg_rollback_if_needed(c: &mut PgConnection) {
+    if c.execute("SELECT 1").await.is_err() {
+        let _ = c.execute("ROLLBACK").await;
     }
 }
 

@@ -360,7 +360,7 @@ async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<O
                 tracing::info!(
                     version = m.version(),
                     file = %m.file,
-                    transaction = !m.migration.no_tx,
+                    transaction = m.mode == source::Mode::Transaction,
                     took = %human(t.elapsed()),
                     "applied migration {} ({})",
                     m.version(),
@@ -463,11 +463,7 @@ async fn plan_only(db: &mut Db, source: &Source, policy: Policy) -> Result<Outco
             m.file,
             statements,
             if statements == 1 { "" } else { "s" },
-            if m.migration.no_tx {
-                "no transaction"
-            } else {
-                "in a transaction"
-            }
+            m.mode.describe(&m.parts)
         );
     }
     tracing::info!(pending = pending.len(), "plan for {}", db.shown);
