@@ -42,7 +42,7 @@ fn unique(prefix: &str) -> String {
 
 impl Db {
     fn new(kind: Kind) -> Db {
-        let name = unique("initbox_rm");
+        let name = unique("initbox_migrate");
         match kind {
             Kind::Postgres => {
                 require_service("PostgreSQL", "127.0.0.1:5432");
@@ -1199,4 +1199,371 @@ fn the_lock_timeout_is_kept_while_another_session_holds_the_lock() {
     unsafe { libc::kill(holder.id() as i32, libc::SIGTERM) };
     let r = wait_child(holder, LIMIT);
     assert_eq!(r.code(), 143, "{}", r.all());
+}
+
+// ------------------------------------------------------------------------------ issue 13: reading files as their own tool does
+
+/// Every spelling goose and dbmate accept is read as a marker: the Up part runs, the Down part
+/// never does (today these were taken for sqlx files and run whole: created, then dropped).
+#[test]
+fn marker_spellings_goose_and_dbmate_accept_never_run_down() {
+    let goose = dir_with(&[
+        (
+            "1_a.sql",
+            "--+goose Up\nCREATE TABLE a (id integer);\n\n--+goose Down\nDROP TABLE a;\n",
+        ),
+        (
+            "2_b.sql",
+            "--  +goose Up\r\nCREATE TABLE b (id integer);\r\n--   +goose   down\r\nDROP TABLE b;\r\n",
+        ),
+        (
+            "3_c.sql",
+            "-- +goose up\n-- +goose StatementBegin\nCREATE TABLE c (id integer);\n-- +goose StatementEnd\n-- +goose DOWN\nDROP TABLE c;\n",
+        ),
+    ]);
+    let dbmate = dir_with(&[
+        (
+            "20240101000001_a.sql",
+            "--migrate:up\nCREATE TABLE a (id integer);\n--migrate:down\nDROP TABLE a;\n",
+        ),
+        (
+            "20240101000002_b.sql",
+            "-- comment first\n--   migrate:up\nCREATE TABLE b (id integer);\n\n--    migrate:down\nDROP TABLE b;\n",
+        ),
+    ]);
+    for kind in [Kind::Postgres, Kind::Mariadb, Kind::Sqlite] {
+        let db = Db::new(kind);
+        let r = go(&db, goose.path(), &[]);
+        assert_ok(&r);
+        for t in ["a", "b", "c"] {
+            assert!(
+                db.has_table(t),
+                "{kind:?}: goose table {t} kept (down not run)"
+            );
+        }
+        assert_eq!(db.history(), vec![(1, true), (2, true), (3, true)]);
+        let db = Db::new(kind);
+        assert_ok(&go(&db, dbmate.path(), &[]));
+        assert!(db.has_table("a") && db.has_table("b"), "{kind:?}: dbmate");
+    }
+}
+
+fn assert_refused(db: &Db, r: &Run, needle: &str) {
+    assert_eq!(r.code(), 3, "exit 3 expected; output:\n{}", r.all());
+    assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    assert!(!db.has_table("_sqlx_migrations"), "nothing applied");
+    assert!(!db.has_table("t"), "nothing applied");
+}
+
+/// Where goose/dbmate refuse a file, so does initbox, before anything is applied; a
+/// directory whose format is ambiguous is refused rather than guessed.
+#[test]
+fn what_the_tools_refuse_is_refused_before_anything_runs() {
+    let db = Db::new(Kind::Postgres);
+    let ok = ("1_t.sql", "-- +goose Up\nCREATE TABLE t (id integer);\n");
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![ok, ("2_x.go", "package migrations\n")], "2_x.go"),
+        (
+            vec![
+                ok,
+                (
+                    "2_x.sql",
+                    "CREATE TABLE y (id int);\n-- +goose Up\nSELECT 1;\n",
+                ),
+            ],
+            "SQL before '-- +goose Up'",
+        ),
+        (
+            vec![
+                ok,
+                (
+                    "2_x.sql",
+                    "-- +goose Up\nCREATE TABLE y (id int)\n-- +goose Down\nDROP TABLE y;\n",
+                ),
+            ],
+            "missing semicolon",
+        ),
+        (
+            vec![ok, ("2_x.sql", "  -- +goose Up\nSELECT 1;\n")],
+            "indented",
+        ),
+        (
+            vec![
+                ok,
+                (
+                    "2_x.sql",
+                    "-- +goose Up\nCREATE TABLE y (id int);\n-- +GOOSE Down\nDROP TABLE y;\n",
+                ),
+            ],
+            "does not read it as one",
+        ),
+        (
+            vec![(
+                "1_t.sql",
+                "-- migrate:up\nCREATE TABLE t (id int);\n  -- migrate:down\nDROP TABLE t;\n",
+            )],
+            "does not read it as one",
+        ),
+        (
+            vec![
+                ok,
+                ("2_x.sql", "-- migrate:up\nSELECT 1;\n-- migrate:down\n"),
+            ],
+            "several formats",
+        ),
+        (
+            vec![
+                (
+                    "1_t.sql",
+                    "-- migrate:up\nCREATE TABLE t (id int);\n-- migrate:down\n",
+                ),
+                (
+                    "2_x.sql",
+                    "SELECT 1;\n-- migrate:up\nSELECT 2;\n-- migrate:down\n",
+                ),
+            ],
+            "SQL before '-- migrate:up'",
+        ),
+        (
+            vec![
+                ("1_t.sql", "CREATE TABLE t (id int);\n"),
+                (
+                    "2_x.sql",
+                    "-- +migrate Up\nSELECT 1;\n-- +migrate Down\nSELECT 2;\n",
+                ),
+            ],
+            "sql-migrate",
+        ),
+        (
+            vec![
+                ("1_t.up.sql", "CREATE TABLE t (id int);\n"),
+                ("1_t.down.sql", "DROP TABLE t;\n"),
+                ("2_i.up.sql", "CREATE INDEX CONCURRENTLY i ON t (id);\n"),
+                ("2_i.down.sql", "DROP INDEX i;\n"),
+            ],
+            "--format golang-migrate",
+        ),
+        (
+            vec![("1_t.sql", "BEGIN;\nCREATE TABLE t (id int);\nCOMMIT;\n")],
+            "controls the transaction itself",
+        ),
+    ];
+    for (files, needle) in cases {
+        let dir = dir_with(&files);
+        let r = go(&db, dir.path(), &[]);
+        assert_refused(&db, &r, needle);
+    }
+    // A dangling .sql symlink (a ConfigMap key that went away) is an error, not a skip.
+    let dir = dir_with(&[("1_t.sql", "CREATE TABLE t (id int);\n")]);
+    std::os::unix::fs::symlink(dir.path().join("gone.sql"), dir.path().join("2_gone.sql")).unwrap();
+    assert_refused(&db, &go(&db, dir.path(), &[]), "2_gone.sql");
+    // A file written for goose forced through --format sqlx would run its Down part: refused.
+    let dir = dir_with(&[(
+        "1_t.sql",
+        "-- +goose Up\nCREATE TABLE t (id int);\n-- +goose Down\nDROP TABLE t;\n",
+    )]);
+    assert_refused(
+        &db,
+        &go(&db, dir.path(), &["--format", "sqlx"]),
+        "down-section marker",
+    );
+}
+
+/// dbmate files with several sections and mixed `transaction:` options are valid dbmate:
+/// each section runs as it says (the second builds an index concurrently).
+#[test]
+fn dbmate_sections_with_mixed_transaction_options() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&[(
+        "20240101000001_users.sql",
+        "-- migrate:up\nCREATE TABLE users (id integer, name text);\n-- migrate:down\nDROP TABLE users;\n\n\
+         -- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY users_name_idx ON users (name);\n\
+         -- migrate:down transaction:false\nDROP INDEX CONCURRENTLY users_name_idx;\n",
+    )]);
+    let plan = go(&db, dir.path(), &["plan"]);
+    assert_ok(&plan);
+    assert!(
+        plan.stdout
+            .contains("section 1 in a transaction, section 2 outside a transaction"),
+        "{}",
+        plan.stdout
+    );
+    assert_ok(&go(&db, dir.path(), &[]));
+    assert_eq!(db.history(), vec![(20240101000001, true)]);
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_name_idx' AND i.indisvalid"),
+        1
+    );
+}
+
+/// Version 0 is valid for sqlx and golang-migrate (sqlx's own tests start at 0_setup.sql).
+#[test]
+fn version_zero_is_accepted() {
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        let db = Db::new(kind);
+        let dir = dir_with(&[
+            ("0_setup.sql", "CREATE TABLE setup (id integer);\n"),
+            ("1_next.sql", "INSERT INTO setup VALUES (1);\n"),
+        ]);
+        assert_ok(&go(&db, dir.path(), &[]));
+        assert_eq!(db.history(), vec![(0, true), (1, true)]);
+    }
+}
+
+/// An empty goose Up section and a comment-only file are recorded without sending an empty
+/// request (MySQL/MariaDB answer that with "Query was empty").
+#[test]
+fn empty_up_sections_and_comment_only_files() {
+    for kind in [Kind::Mariadb, Kind::Postgres, Kind::Sqlite] {
+        let db = Db::new(kind);
+        let goose = dir_with(&[
+            (
+                "1_a.sql",
+                "-- +goose Up\nCREATE TABLE a (id integer);\n-- +goose Down\nDROP TABLE a;\n",
+            ),
+            (
+                "2_empty.sql",
+                "-- +goose Up\n-- nothing to do yet\n\n-- +goose Down\nDROP TABLE IF EXISTS nothing;\n",
+            ),
+            (
+                "3_notx.sql",
+                "-- +goose NO TRANSACTION\n-- +goose Up\n-- +goose Down\n",
+            ),
+        ]);
+        assert_ok(&go(&db, goose.path(), &[]));
+        assert_eq!(
+            db.history(),
+            vec![(1, true), (2, true), (3, true)],
+            "{kind:?}"
+        );
+        let db = Db::new(kind);
+        let sqlx = dir_with(&[
+            ("1_a.sql", "CREATE TABLE a (id integer);\n"),
+            ("2_later.sql", "-- reserved for a later change\n"),
+        ]);
+        assert_ok(&go(&db, sqlx.path(), &[]));
+        assert_eq!(db.history(), vec![(1, true), (2, true)], "{kind:?}");
+    }
+}
+
+/// golang-migrate files run the way golang-migrate runs them: the whole file as one request,
+/// no transaction added, so CREATE INDEX CONCURRENTLY works; `plan` says so.
+#[test]
+fn golang_migrate_files_run_as_golang_migrate_runs_them() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&[
+        (
+            "000001_users.up.sql",
+            "CREATE TABLE users (id integer, name text);\n",
+        ),
+        ("000001_users.down.sql", "DROP TABLE users;\n"),
+        (
+            "000002_idx.up.sql",
+            "CREATE INDEX CONCURRENTLY users_name_idx ON users (name);\n",
+        ),
+        (
+            "000002_idx.down.sql",
+            "DROP INDEX CONCURRENTLY users_name_idx;\n",
+        ),
+    ]);
+    let plan = go(&db, dir.path(), &["--format", "golang-migrate", "plan"]);
+    assert_ok(&plan);
+    assert!(
+        plan.stdout.contains("as golang-migrate runs it"),
+        "{}",
+        plan.stdout
+    );
+    assert_ok(&go(&db, dir.path(), &["--format", "golang-migrate"]));
+    assert_eq!(db.history(), vec![(1, true), (2, true)]);
+    assert_eq!(
+        db.count("SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_name_idx' AND i.indisvalid"),
+        1
+    );
+}
+
+/// A file with its own BEGIN … COMMIT that fails after its COMMIT: the message says what is
+/// true (partly applied, marked failed), never "rolled back, the database is unchanged".
+/// A failure before anything was committed leaves no marker and says so.
+#[test]
+fn own_transactions_get_a_true_message() {
+    for kind in [Kind::Postgres, Kind::Mariadb] {
+        let db = Db::new(kind);
+        let dir = dir_with(&[
+            (
+                "1_a.up.sql",
+                "BEGIN;\nCREATE TABLE a (id integer);\nINSERT INTO a VALUES (1);\nCOMMIT;\nINSERT INTO nope VALUES (1);\n",
+            ),
+            ("1_a.down.sql", "DROP TABLE a;\n"),
+        ]);
+        let r = go(&db, dir.path(), &["--format", "golang-migrate"]);
+        assert_eq!(r.code(), 1, "{kind:?}: {}", r.all());
+        assert!(!r.stderr.contains("database is unchanged"), "{}", r.stderr);
+        assert!(r.stderr.contains("partly applied"), "{}", r.stderr);
+        assert!(r.stderr.contains("statement 5 (line 5"), "{}", r.stderr);
+        assert_eq!(
+            db.count("SELECT count(*) FROM a"),
+            1,
+            "committed by the file"
+        );
+        assert_eq!(db.history(), vec![(1, false)]);
+
+        let db = Db::new(kind);
+        let dir = dir_with(&[
+            (
+                "1_a.up.sql",
+                "BEGIN;\nINSERT INTO nope VALUES (1);\nCOMMIT;\n",
+            ),
+            ("1_a.down.sql", "SELECT 1;\n"),
+        ]);
+        let r = go(&db, dir.path(), &["--format", "golang-migrate"]);
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(r.stderr.contains("database is unchanged"), "{}", r.stderr);
+        assert_eq!(
+            db.history(),
+            vec![],
+            "no failed marker when nothing was applied"
+        );
+    }
+}
+
+/// A PostgreSQL syntax error is reported at its real statement and line (the server's error
+/// position mapped back to the file), with no spurious ROLLBACK warning.
+#[test]
+fn postgres_errors_name_the_real_statement_and_line() {
+    let db = Db::new(Kind::Postgres);
+    let dir = dir_with(&[(
+        "1_a.sql",
+        "-- header\nCREATE TABLE a (id integer);\n\nINSERT INTO a VALUES (1);\nINSERT INTO a\n  VALUES (2) RETURNNIG id;\nINSERT INTO a VALUES (3);\n",
+    )]);
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("statement 3 (line 6"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("no transaction in progress"),
+        "{}",
+        r.stderr
+    );
+    assert!(!db.has_table("a"));
+    // A run-time error in a later statement of a goose file: its own line too.
+    let dir = dir_with(&[(
+        "1_a.sql",
+        "-- +goose Up\nCREATE TABLE a (id integer);\n\nINSERT INTO a\n  SELECT x FROM nope;\n-- +goose Down\nDROP TABLE a;\n",
+    )]);
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(r.stderr.contains("statement 2 (line 5"), "{}", r.stderr);
+}
+
+/// MySQL/MariaDB migrations run under the server's own session defaults, as with the mariadb
+/// client: `||` is OR, not concatenation, and the time zone is the server's.
+#[test]
+fn mariadb_sessions_keep_the_server_defaults() {
+    let db = Db::new(Kind::Mariadb);
+    let dir = dir_with(&[(
+        "1_a.sql",
+        "CREATE TABLE a AS SELECT 1 || 0 AS v, @@session.time_zone AS tz, @@session.sql_mode AS mode;\n",
+    )]);
+    assert_ok(&go(&db, dir.path(), &[]));
+    let client = mariadb("", "SELECT 1 || 0, @@session.time_zone, @@session.sql_mode");
+    assert_eq!(db.query("SELECT v, tz, mode FROM a"), client);
 }

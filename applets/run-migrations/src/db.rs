@@ -290,6 +290,15 @@ pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Res
         }
         _ => None,
     };
+    let mut conn = conn;
+    if let Conn::MySql(c) = &mut conn {
+        // sqlx's handshake asks for CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to the
+        // session's sql_mode; migrations run under the server's own default, as with the
+        // mariadb/mysql client.
+        c.execute("SET SESSION sql_mode = @@GLOBAL.sql_mode")
+            .await
+            .map_err(|e| q(e, "restoring the server's sql_mode"))?;
+    }
     Ok(Db {
         conn,
         shown: shown.to_string(),
@@ -1013,26 +1022,30 @@ impl Db {
                         (done, 0)
                     };
                     let completed = &unit_statements[..done.min(unit_statements.len())];
-                    match dialect {
-                        // One request is one implicit transaction: only an explicit COMMIT
-                        // in it made something permanent.
-                        Dialect::Postgres => {
-                            committed |= completed.iter().any(is_commit);
-                            if u.transaction
-                                || in_own_tx
-                                || completed.iter().any(is_transaction_control)
-                            {
-                                if let Conn::Postgres(c) = &mut self.conn {
-                                    pg_rollback_if_needed(c).await;
-                                }
-                            }
+                    // Replay what completed: a COMMIT made earlier work permanent; outside an
+                    // explicit transaction each statement commits on its own, except in
+                    // PostgreSQL, where one request is one implicit transaction.
+                    let mut open = in_own_tx || u.transaction;
+                    let mut touched_tx = open;
+                    for s in completed {
+                        if is_commit(s) {
+                            committed = true;
+                            open = false;
+                            touched_tx = true;
+                        } else if is_transaction_control(s) {
+                            open = words_first(s) != "ROLLBACK";
+                            touched_tx = true;
+                        } else if !open && dialect != Dialect::Postgres {
+                            committed = true;
                         }
-                        _ => {
-                            if u.transaction || in_own_tx {
-                                let _ = on_conn!(&mut self.conn, c => c.execute("ROLLBACK").await.map(|_| ()));
+                    }
+                    if touched_tx {
+                        match &mut self.conn {
+                            Conn::Postgres(c) => pg_rollback_if_needed(c).await,
+                            conn => {
+                                let _ =
+                                    on_conn!(conn, c => c.execute("ROLLBACK").await.map(|_| ()));
                             }
-                            committed |= !u.transaction
-                                && completed.iter().any(|s| !is_transaction_control(s));
                         }
                     }
                     let at = pg_error_line(&e, &sent).map(|l| l + u.first_line - 1 - prefix);

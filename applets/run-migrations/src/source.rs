@@ -679,7 +679,15 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
         if st == St::Start && bare.trim().is_empty() {
             continue;
         }
-        if let Some(a) = goose_annotation(line) {
+        let annotation = goose_annotation(line);
+        if annotation.is_none() && marker_family(line) == Some("goose") {
+            return Err(err(
+                n,
+                "looks like a goose annotation but goose does not read it as one ('+goose' \
+                 is lower case in goose's rules), so its SQL would run in the wrong section",
+            ));
+        }
+        if let Some(a) = annotation {
             let a = a.map_err(|e| err(n, &e))?;
             match a {
                 "up" => {
@@ -882,7 +890,19 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
     let mut downs_in_section = 0;
     let mut in_up = false;
     for (n, line) in lines_with_numbers(text) {
-        if let Some((up, options)) = dbmate_directive(line) {
+        let directive = dbmate_directive(line);
+        if directive.is_none() && marker_family(line) == Some("dbmate") {
+            return Err(bad(
+                dir,
+                name,
+                format!(
+                    "line {n}: looks like a dbmate directive but dbmate does not read it as one \
+                     (it must start the line, as '-- migrate:up' / '-- migrate:down' in lower \
+                     case), so its SQL would run in the wrong section"
+                ),
+            ));
+        }
+        if let Some((up, options)) = directive {
             if up {
                 if let Some(p) = parts.last()
                     && downs_in_section == 0
