@@ -279,7 +279,7 @@ fn apply_rerun_status_plan(kind: Kind) {
     assert_ok(&r);
     assert!(
         r.stdout.contains(
-            "would apply 3 o'neil posts (3_o'neil_posts.sql, 1 statement, in a transaction)"
+            "would apply 3 o'neil posts (3_o'neil_posts.sql, 1 statement, in one transaction with its history row)"
         ),
         "{}",
         r.stdout
