@@ -1567,3 +1567,170 @@ fn mariadb_sessions_keep_the_server_defaults() {
     let client = mariadb("", "SELECT 1 || 0, @@session.time_zone, @@session.sql_mode");
     assert_eq!(db.query("SELECT v, tz, mode FROM a"), client);
 }
+
+// ------------------------------------------------------------------------------ issue 13: adopting existing databases
+
+/// Files for the adoption tests: three migrations, the first two already applied by the other
+/// tool (their tables exist), the third new.
+fn adoption_files(format: &str) -> tempfile::TempDir {
+    match format {
+        "goose" => dir_with(&[
+            (
+                "1_a.sql",
+                "-- +goose Up\nCREATE TABLE a (id integer);\n-- +goose Down\nDROP TABLE a;\n",
+            ),
+            (
+                "2_b.sql",
+                "-- +goose Up\nCREATE TABLE b (id integer);\n-- +goose Down\nDROP TABLE b;\n",
+            ),
+            (
+                "3_c.sql",
+                "-- +goose Up\nCREATE TABLE c (id integer);\n-- +goose Down\nDROP TABLE c;\n",
+            ),
+        ]),
+        "dbmate" => dir_with(&[
+            (
+                "20240101000001_a.sql",
+                "-- migrate:up\nCREATE TABLE a (id integer);\n-- migrate:down\nDROP TABLE a;\n",
+            ),
+            (
+                "20240101000002_b.sql",
+                "-- migrate:up\nCREATE TABLE b (id integer);\n-- migrate:down\nDROP TABLE b;\n",
+            ),
+            (
+                "20240101000003_c.sql",
+                "-- migrate:up\nCREATE TABLE c (id integer);\n-- migrate:down\nDROP TABLE c;\n",
+            ),
+        ]),
+        _ => dir_with(&[
+            ("1_a.up.sql", "CREATE TABLE a (id integer);\n"),
+            ("1_a.down.sql", "DROP TABLE a;\n"),
+            ("2_b.up.sql", "CREATE TABLE b (id integer);\n"),
+            ("2_b.down.sql", "DROP TABLE b;\n"),
+            ("3_c.up.sql", "CREATE TABLE c (id integer);\n"),
+            ("3_c.down.sql", "DROP TABLE c;\n"),
+        ]),
+    }
+}
+
+/// The other tool's state: its history table (its own DDL) and the tables it created.
+fn foreign_state(db: &Db, tool: &str, v1: &str, v2: &str) {
+    db.query("CREATE TABLE a (id integer)");
+    db.query("CREATE TABLE b (id integer)");
+    let (pg, my) = (db.kind == Kind::Postgres, db.kind == Kind::Mariadb);
+    match tool {
+        "goose" => {
+            let id = if pg {
+                "id serial PRIMARY KEY"
+            } else if my {
+                "id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY"
+            } else {
+                "id INTEGER PRIMARY KEY AUTOINCREMENT"
+            };
+            db.query(&format!("CREATE TABLE goose_db_version ({id}, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL DEFAULT CURRENT_TIMESTAMP)"));
+            // goose's initial row, both versions, and a version applied then rolled back.
+            db.query(&format!("INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), ({v1}, true), ({v2}, true), (3, true), (3, false)"));
+        }
+        "golang-migrate" => {
+            db.query("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)");
+            db.query(&format!(
+                "INSERT INTO schema_migrations VALUES ({v2}, false)"
+            ));
+        }
+        "dbmate" => {
+            db.query("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)");
+            db.query(&format!(
+                "INSERT INTO schema_migrations VALUES ('{v1}'), ('{v2}')"
+            ));
+        }
+        "sql-migrate" => {
+            db.query("CREATE TABLE gorp_migrations (id varchar(255) NOT NULL PRIMARY KEY, applied_at timestamp NULL)");
+            db.query(&format!(
+                "INSERT INTO gorp_migrations (id) VALUES ('{v1}_a.sql'), ('{v2}_b.sql')"
+            ));
+        }
+        "flyway" => {
+            db.query("CREATE TABLE flyway_schema_history (installed_rank integer NOT NULL PRIMARY KEY, version varchar(50), description varchar(200) NOT NULL, type varchar(20) NOT NULL, script varchar(1000) NOT NULL, checksum integer, installed_by varchar(100) NOT NULL, installed_on timestamp NOT NULL DEFAULT CURRENT_TIMESTAMP, execution_time integer NOT NULL, success boolean NOT NULL)");
+            db.query(&format!("INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by, execution_time, success) VALUES (1, '{v1}', 'a', 'SQL', 'V{v1}__a.sql', 1, 'app', 1, true), (2, '{v2}', 'b', 'SQL', 'V{v2}__b.sql', 2, 'app', 1, true), (3, NULL, 'views', 'SQL', 'R__views.sql', 3, 'app', 1, true)"));
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// A database another tool migrated just works: its versions are adopted (logged, recorded
+/// with the files' checksums) and only the new migration runs.
+#[test]
+fn foreign_histories_are_adopted_and_only_new_migrations_run() {
+    let cases = [
+        (Kind::Postgres, "goose", "goose"),
+        (Kind::Mariadb, "golang-migrate", "golang-migrate"),
+        (Kind::Sqlite, "dbmate", "dbmate"),
+        (Kind::Postgres, "sql-migrate", "sqlx"),
+        (Kind::Mariadb, "flyway", "sqlx"),
+    ];
+    for (kind, tool, files) in cases {
+        let dir = adoption_files(files);
+        let (v1, v2, v3) = if files == "dbmate" {
+            (20240101000001, 20240101000002, 20240101000003)
+        } else {
+            (1, 2, 3)
+        };
+        let db = Db::new(kind);
+        foreign_state(&db, tool, &v1.to_string(), &v2.to_string());
+        let fmt = if files == "sqlx" {
+            "golang-migrate"
+        } else {
+            files
+        };
+        let status = go(&db, dir.path(), &["--format", fmt, "status"]);
+        assert_eq!(status.code(), 1, "{tool}: one pending: {}", status.all());
+        let r = go(&db, dir.path(), &["--format", fmt]);
+        assert_ok(&r);
+        assert!(
+            r.stderr
+                .contains(&format!("adopted 2 migrations applied by"))
+                && r.stderr.contains(&format!("{v1}, {v2}")),
+            "{tool}: {}",
+            r.stderr
+        );
+        assert!(db.has_table("c"), "{tool}: the new migration ran");
+        assert_eq!(
+            db.history(),
+            vec![(v1, true), (v2, true), (v3, true)],
+            "{tool}"
+        );
+        // Checksums are the files': the next run has nothing to do.
+        assert_ok(&go(&db, dir.path(), &["--format", fmt, "status"]));
+    }
+}
+
+/// A history that disagrees with the files, or a dirty golang-migrate database, is exit 3 with
+/// the fix, before anything is recorded or run.
+#[test]
+fn foreign_history_disagreements_are_refused() {
+    let dir = adoption_files("goose");
+    let db = Db::new(Kind::Postgres);
+    foreign_state(&db, "goose", "1", "7");
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("version 7 applied") && r.stderr.contains("restore its file"),
+        "{}",
+        r.stderr
+    );
+    assert!(!db.has_table("c"));
+
+    let dir = adoption_files("sqlx");
+    let db = Db::new(Kind::Mariadb);
+    foreign_state(&db, "golang-migrate", "1", "2");
+    db.query("UPDATE schema_migrations SET dirty = true");
+    let r = go(&db, dir.path(), &["--format", "golang-migrate"]);
+    assert_eq!(r.code(), 3, "{}", r.all());
+    assert!(
+        r.stderr.contains("dirty") && r.stderr.contains("migrate force 2"),
+        "{}",
+        r.stderr
+    );
+    assert!(!db.has_table("c"));
+    assert_eq!(db.count("SELECT count(*) FROM _sqlx_migrations"), 0);
+}

@@ -16,7 +16,7 @@ use sqlx::migrate::Migrate;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, SqlSafeStr};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, Row, SqlSafeStr};
 
 use crate::source::{Local, Mode, is_commit, is_transaction_control};
 use crate::split::{Dialect, Statement, split};
@@ -395,6 +395,75 @@ impl Db {
             .map(|n| n > 0),
         };
         r.map_err(|e| q(e, "checking for the migrations table"))
+    }
+
+    /// The (lower-cased) column names of `table` in the current schema; empty when it does not
+    /// exist. Creates nothing.
+    pub async fn columns(&mut self, table: &str) -> Result<Vec<String>, Failure> {
+        let r: Result<Vec<String>, sqlx::Error> = match &mut self.conn {
+            Conn::Postgres(c) => {
+                sqlx::query_scalar(
+                    "SELECT column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1",
+                )
+                .bind(table)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Conn::MySql(c) => {
+                sqlx::query_scalar(
+                    "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = ?",
+                )
+                .bind(table)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Conn::Sqlite(c) => {
+                sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+                    .bind(table)
+                    .fetch_all(&mut *c)
+                    .await
+            }
+        };
+        Ok(
+            r.map_err(|e| q(e, &format!("reading the columns of {table}")))?
+                .into_iter()
+                .map(|c| c.to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    /// Rows of `template`, where each `{column}` is replaced by that column as text ('' for
+    /// NULL).
+    pub async fn text_rows(
+        &mut self,
+        template: &str,
+        cols: &[&str],
+    ) -> Result<Vec<Vec<String>>, Failure> {
+        let as_text = match self.dialect() {
+            Dialect::Postgres => "text",
+            Dialect::MySql => "CHAR",
+            Dialect::Sqlite => "TEXT",
+        };
+        let mut sql = template.to_string();
+        for c in cols {
+            sql = sql.replace(
+                &format!("{{{c}}}"),
+                &format!("COALESCE(CAST({c} AS {as_text}), '')"),
+            );
+        }
+        let n = cols.len();
+        let rows: Result<Vec<Vec<String>>, sqlx::Error> = on_conn!(&mut self.conn, c => {
+            match sqlx::query(AssertSqlSafe(sql.clone())).fetch_all(&mut *c).await {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| (0..n).map(|i| r.try_get::<String, _>(i)).collect())
+                    .collect(),
+                Err(e) => Err(e),
+            }
+        });
+        rows.map_err(|e| q(e, &format!("reading {sql}")))
     }
 
     /// Create `_sqlx_migrations` with sqlx's own definition if it does not exist.

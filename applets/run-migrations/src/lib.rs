@@ -23,6 +23,7 @@ macro_rules! locked {
     }};
 }
 
+mod adopt;
 mod db;
 mod plan;
 mod source;
@@ -340,7 +341,12 @@ async fn up(
 async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
     db.ensure_table().await?;
     // Re-read under the lock: another replica has usually done the work meanwhile.
-    let applied = db.applied().await?;
+    let mut applied = db.applied().await?;
+    if applied.is_empty() {
+        // A database another tool migrated: record what it applied, then go on.
+        adopt::adopt(db, source).await?;
+        applied = db.applied().await?;
+    }
     let rows = compare(source, &applied);
     let pending = validate(&rows, policy, true)?;
     if pending.is_empty() {
@@ -411,8 +417,26 @@ fn apply_failure(source: &Source, m: &Local, e: ApplyError) -> Failure {
     ))
 }
 
-async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
+/// The applied rows, with what another tool's history says when `_sqlx_migrations` is empty
+/// (read-only: `up` records them under the lock).
+async fn applied_or_foreign(db: &mut Db, source: &Source) -> Result<Vec<db::Applied>, Failure> {
     let applied = db.applied().await?;
+    match adopt::preview(db, source, &applied).await? {
+        Some((foreign, rows)) => {
+            tracing::info!(
+                "{} in {} has {} of these migrations applied; `up` adopts them",
+                foreign.tool,
+                foreign.table,
+                rows.len()
+            );
+            Ok(rows)
+        }
+        None => Ok(applied),
+    }
+}
+
+async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
+    let applied = applied_or_foreign(db, source).await?;
     let rows = compare(source, &applied);
     let mut out = String::from("VERSION               STATE             DESCRIPTION\n");
     for r in &rows {
@@ -448,7 +472,7 @@ async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
 }
 
 async fn plan_only(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
-    let applied = db.applied().await?;
+    let applied = applied_or_foreign(db, source).await?;
     let rows = compare(source, &applied);
     let pending = validate(&rows, policy, true)?;
     if pending.is_empty() {
