@@ -1734,3 +1734,99 @@ fn foreign_history_disagreements_are_refused() {
     assert!(!db.has_table("c"));
     assert_eq!(db.count("SELECT count(*) FROM _sqlx_migrations"), 0);
 }
+
+// ------------------------------------------------------------------------------ issue 13: connection settings
+
+/// A command with no database variables from the environment of the test run.
+fn clean(mut c: Command) -> Command {
+    for v in [
+        "DATABASE_URL",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGPASSWORD",
+        "MYSQL_HOST",
+        "MYSQL_TCP_PORT",
+        "MYSQL_PWD",
+    ] {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// libpq keyword strings and the PG*/MySQL variables, as libpq, psql, the mysql client and the
+/// migration tools take them, in run-migrations and wait-for alike.
+#[test]
+fn libpq_keyword_strings_and_database_variables() {
+    let dir = dir_with(&BASIC[..1]);
+    let migrate = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut c = clean(initbox());
+        c.arg("run-migrations")
+            .arg("--dir")
+            .arg(dir.path())
+            .args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        run(&mut c, LIMIT)
+    };
+    // A keyword string, with a quoted value.
+    let db = Db::new(Kind::Postgres);
+    let conninfo = format!(
+        "host=127.0.0.1 port = 5432 user='postgres' dbname={} sslmode=disable",
+        db.name
+    );
+    assert_ok(&migrate(&["--database-url", &conninfo], &[]));
+    assert_eq!(db.history(), vec![(1, true)]);
+    // No URL at all: the PG* variables.
+    let db = Db::new(Kind::Postgres);
+    let pg = [
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", "5432"),
+        ("PGUSER", "postgres"),
+        ("PGDATABASE", db.name.as_str()),
+        ("PGSSLMODE", "disable"),
+    ];
+    assert_ok(&migrate(&[], &pg));
+    assert_eq!(db.history(), vec![(1, true)]);
+    // A bare postgres:// filled from them (status: up to date).
+    assert_ok(&migrate(&["--database-url", "postgres://", "status"], &pg));
+    // MySQL: the host and port from MYSQL_HOST / MYSQL_TCP_PORT.
+    let db = Db::new(Kind::Mariadb);
+    let url = format!("mysql://root@/{}", db.name);
+    let my = [("MYSQL_HOST", "127.0.0.1"), ("MYSQL_TCP_PORT", "3306")];
+    assert_ok(&migrate(&["--database-url", &url], &my));
+    assert_eq!(db.history(), vec![(1, true)]);
+    // A wrong keyword names itself, never a value.
+    let r = migrate(&["--database-url", "hots=db password=pw-canary-13"], &[]);
+    assert_eq!(r.code(), 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("\"hots\"") && !r.all().contains("pw-canary-13"),
+        "{}",
+        r.all()
+    );
+
+    // wait-for: the same settings.
+    let mut c = clean(initbox());
+    c.args([
+        "wait-for",
+        "-t",
+        "20s",
+        "host=127.0.0.1 user=postgres dbname=postgres sslmode=disable",
+    ]);
+    assert_ok(&run(&mut c, LIMIT));
+    let mut c = clean(initbox());
+    c.args(["wait-for", "-t", "20s", "postgres://"]);
+    for (k, v) in pg {
+        c.env(k, v);
+    }
+    assert_ok(&run(&mut c, LIMIT));
+    let mut c = clean(initbox());
+    c.args(["wait-for", "-t", "20s", "mysql://root@/mysql"]);
+    for (k, v) in my {
+        c.env(k, v);
+    }
+    assert_ok(&run(&mut c, LIMIT));
+}

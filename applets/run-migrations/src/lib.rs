@@ -200,9 +200,15 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
-        let Some(url) = self.database_url.as_deref() else {
+        // A URL or a libpq keyword string; what it leaves out (or everything, when nothing is
+        // given) from PGHOST/PGPORT/PGUSER/PGDATABASE/PGSSLMODE or MYSQL_HOST/MYSQL_TCP_PORT.
+        let resolved =
+            initbox_database::resolve(self.database_url.as_deref(), &|k| std::env::var(k).ok())
+                .map_err(|e| Failure::usage(format!("--database-url: {e}")))?;
+        let Some(url) = resolved.as_deref() else {
             return Err(Failure::usage(
-                "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
+                "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL, or the \
+                 PG*/MYSQL_HOST variables)",
             ));
         };
         // Scrubbed whether or not this URL uses them (sqlx reads PGPASSWORD by itself).
