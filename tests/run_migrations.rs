@@ -1830,3 +1830,57 @@ fn libpq_keyword_strings_and_database_variables() {
     }
     assert_ok(&run(&mut c, LIMIT));
 }
+
+/// MariaDB goes on executing a migration after its initbox is SIGKILLed: `status` says it is
+/// running (not failed), and the next run waits for it, then reports what it found instead of
+/// a bare "repair by hand".
+#[test]
+fn mariadb_orphaned_migration_after_sigkill_is_seen() {
+    let db = Db::new(Kind::Mariadb);
+    let dir = dir_with(&[(
+        "1_slow.sql",
+        "CREATE TABLE a (id integer);\nSELECT SLEEP(4);\nCREATE TABLE b (id integer);\n",
+    )]);
+    let mut holder = spawn(&db, dir.path(), &[]);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let n = mariadb(
+            "",
+            &format!(
+                "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = '{}' AND INFO LIKE '%SLEEP(4)%' AND ID <> CONNECTION_ID()",
+                db.name
+            ),
+        );
+        if n.trim() != "0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: killing the child we spawned.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
+    let _ = holder.wait();
+    let status = go(&db, dir.path(), &["status"]);
+    assert!(
+        status.stdout.contains("running (connection"),
+        "{}",
+        status.all()
+    );
+    let started = Instant::now();
+    let r = go(&db, dir.path(), &[]);
+    assert_eq!(r.code(), 1, "{}", r.all());
+    assert!(
+        r.stderr.contains("is applying migration 1 right now"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("found: migration 1 was still being executed by connection"),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+    // Now it is what it is: failed part-way, and status says so.
+    let status = go(&db, dir.path(), &["status"]);
+    assert!(status.stdout.contains("failed"), "{}", status.all());
+}

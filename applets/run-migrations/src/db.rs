@@ -141,6 +141,9 @@ pub struct Db {
     pub shown: String,
     sqlite_path: Option<PathBuf>,
     held: Held,
+    /// MySQL: a migration another connection was applying while this run waited for the lock
+    /// (version, connection id): after a SIGKILL the server goes on executing it.
+    pub orphan: Option<(i64, i64)>,
 }
 
 /// One row of `_sqlx_migrations`.
@@ -304,6 +307,7 @@ pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Res
         shown: shown.to_string(),
         sqlite_path,
         held: Held::None,
+        orphan: None,
     })
 }
 
@@ -575,6 +579,16 @@ impl Db {
                     .is_some_and(|r| r < Duration::from_secs(1));
                 if progress || ending || holder.is_empty() {
                     *holder = this.holder(key).await;
+                    if let LockKey::MySql(name) = key
+                        && let Some((version, conn, what)) = this.applying(name).await
+                    {
+                        this.orphan = Some((version, conn));
+                        holder.push_str(&format!(
+                            "; connection {conn} is applying migration {version} right now ({what}); \
+                             if its initbox process is gone the server still runs the statement and \
+                             stops at its next write: this run waits for it (KILL {conn} stops it now)"
+                        ));
+                    }
                 }
                 if progress {
                     *last_progress = Instant::now();
@@ -645,6 +659,67 @@ impl Db {
             }
             _ => Err(Failure::failed("internal error: lock kind mismatch")),
         }
+    }
+
+    /// MySQL: the name of the lock held while migration `version` runs.
+    fn applying_name(main: &str, version: i64) -> String {
+        format!("{main}-{version}")
+    }
+
+    /// MySQL: a migration marked failed that a connection is still applying (the server keeps
+    /// executing after its client was killed): (version, connection id, what it runs).
+    async fn applying(&mut self, main: &str) -> Option<(i64, i64, String)> {
+        let Conn::MySql(c) = &mut self.conn else {
+            return None;
+        };
+        let failed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {TABLE} WHERE success = FALSE"
+        )))
+        .fetch_all(&mut *c)
+        .await
+        .ok()?;
+        for v in failed {
+            let id: Option<i64> = sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+                .bind(Self::applying_name(main, v))
+                .fetch_one(&mut *c)
+                .await
+                .ok()?;
+            if let Some(id) = id {
+                let row: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT CAST(COALESCE(STATE, COMMAND) AS CHAR), CAST(TIME AS SIGNED) \
+                     FROM information_schema.PROCESSLIST WHERE ID = ?",
+                )
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await
+                .ok()
+                .flatten();
+                let what = match row {
+                    Some((state, time)) => format!("'{state}' for {time}s"),
+                    None => "ending".into(),
+                };
+                return Some((v, id, what));
+            }
+        }
+        None
+    }
+
+    /// MySQL, read-only: the connection still applying failed-marked migration `version`.
+    pub async fn running(&mut self, version: i64) -> Option<i64> {
+        let Conn::MySql(c) = &mut self.conn else {
+            return None;
+        };
+        let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+            .fetch_one(&mut *c)
+            .await
+            .ok()?;
+        let main = format!("{:x}", lock_id(&db?));
+        sqlx::query_scalar::<_, Option<i64>>("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+            .bind(Self::applying_name(&main, version))
+            .fetch_one(&mut *c)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Who holds the lock, and how to end that holder if it is stuck.
@@ -839,11 +914,31 @@ impl Db {
     /// Returns `Ok(false)` when another migrator applied it meanwhile (SQLite re-check).
     pub async fn apply(&mut self, m: &Local) -> Result<bool, ApplyError> {
         let statements = m.statements(self.dialect());
-        if m.mode == Mode::Transaction {
+        // MySQL: a second named lock says which migration this connection is applying, so a
+        // later run can tell a migration still executing (its initbox killed) from a failed one.
+        let applying = match (&mut self.conn, &self.held) {
+            (Conn::MySql(c), Held::MySql(main)) => {
+                let name = Self::applying_name(main, m.version());
+                let _: Result<Option<i64>, _> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                    .bind(&name)
+                    .fetch_one(&mut *c)
+                    .await;
+                Some(name)
+            }
+            _ => None,
+        };
+        let result = if m.mode == Mode::Transaction {
             self.apply_in_transaction(m, &statements).await
         } else {
             self.apply_outside(m, &statements).await.map(|()| true)
+        };
+        if let (Some(name), Conn::MySql(c)) = (applying, &mut self.conn) {
+            let _: Result<Option<i64>, _> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                .bind(name)
+                .fetch_one(&mut *c)
+                .await;
         }
+        result
     }
 
     fn insert_sql(&self, success: &str) -> String {

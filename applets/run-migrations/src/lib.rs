@@ -354,7 +354,24 @@ async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<O
         applied = db.applied().await?;
     }
     let rows = compare(source, &applied);
-    let pending = validate(&rows, policy, true)?;
+    let orphan = db.orphan;
+    let pending = validate(&rows, policy, true).map_err(|mut f| {
+        // Say what this run found while it waited: the migration was still executing on a
+        // connection whose initbox was gone, and it ended without completing.
+        if let Some((version, conn)) = orphan
+            && rows
+                .iter()
+                .any(|r| r.version == version && r.state == State::Failed)
+        {
+            f.message = format!(
+                "{}; found: migration {version} was still being executed by connection {conn} \
+                 when this run started (its initbox process was gone), and that connection \
+                 ended without completing it",
+                f.message
+            );
+        }
+        f
+    })?;
     if pending.is_empty() {
         tracing::info!(
             "database {} is up to date (migrated by another process meanwhile)",
@@ -446,11 +463,17 @@ async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
     let rows = compare(source, &applied);
     let mut out = String::from("VERSION               STATE             DESCRIPTION\n");
     for r in &rows {
+        // MySQL: a failed marker whose migration a connection is still executing.
+        let label = match r.state {
+            State::Failed => match db.running(r.version).await {
+                Some(conn) => format!("running (connection {conn})"),
+                None => r.state.label().to_string(),
+            },
+            _ => r.state.label().to_string(),
+        };
         out.push_str(&format!(
             "{:<21} {:<17} {}\n",
-            r.version,
-            r.state.label(),
-            r.description
+            r.version, label, r.description
         ));
     }
     print!("{out}");
