@@ -1884,3 +1884,57 @@ fn mariadb_orphaned_migration_after_sigkill_is_seen() {
     let status = go(&db, dir.path(), &["status"]);
     assert!(status.stdout.contains("failed"), "{}", status.all());
 }
+
+// ------------------------------------------------------------------------------ issue 13: down
+
+/// `down` undoes with the down sections/files the formats carry (newest first, N steps or down
+/// to a version), removing the history rows; a migration without one is refused up front.
+#[test]
+fn down_uses_the_formats_own_down_parts() {
+    let goose = dir_with(&[
+        (
+            "1_a.sql",
+            "-- +goose Up\nCREATE TABLE a (id integer);\n-- +goose Down\nDROP TABLE a;\n",
+        ),
+        (
+            "2_b.sql",
+            "-- +goose Up\nCREATE TABLE b (id integer);\n-- +goose Down\n-- +goose StatementBegin\nDROP TABLE b;\n-- +goose StatementEnd\n",
+        ),
+        (
+            "3_c.sql",
+            "-- +goose Up\nCREATE TABLE c (id integer);\n-- +goose Down\nDROP TABLE c;\n",
+        ),
+    ]);
+    let sqlx = dir_with(&[
+        ("1_a.up.sql", "CREATE TABLE a (id integer);\n"),
+        ("1_a.down.sql", "DROP TABLE a;\n"),
+        ("2_b.sql", "CREATE TABLE b (id integer);\n"),
+    ]);
+    let dbmate = dir_with(&[(
+        "20240101000001_a.sql",
+        "-- migrate:up\nCREATE TABLE a (id integer);\n-- migrate:down\nDROP TABLE a;\n",
+    )]);
+    for kind in [Kind::Postgres, Kind::Mariadb, Kind::Sqlite] {
+        let db = Db::new(kind);
+        assert_ok(&go(&db, goose.path(), &[]));
+        assert_ok(&go(&db, goose.path(), &["down"]));
+        assert!(!db.has_table("c") && db.has_table("b"), "{kind:?}");
+        assert_eq!(db.history(), vec![(1, true), (2, true)]);
+        assert_ok(&go(&db, goose.path(), &["down", "--to", "0"]));
+        assert!(!db.has_table("a") && !db.has_table("b"), "{kind:?}");
+        assert_eq!(db.history(), vec![]);
+
+        let db = Db::new(kind);
+        assert_ok(&go(&db, sqlx.path(), &[]));
+        // 2_b.sql has no down file: refused, nothing undone.
+        let r = go(&db, sqlx.path(), &["down", "2"]);
+        assert_eq!(r.code(), 3, "{}", r.all());
+        assert!(r.stderr.contains("no down section or file"), "{}", r.stderr);
+        assert_eq!(db.history(), vec![(1, true), (2, true)]);
+
+        let db = Db::new(kind);
+        assert_ok(&go(&db, dbmate.path(), &[]));
+        assert_ok(&go(&db, dbmate.path(), &["down"]));
+        assert!(!db.has_table("a"), "{kind:?}");
+    }
+}

@@ -18,7 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, Row, SqlSafeStr};
 
-use crate::source::{Local, Mode, is_commit, is_transaction_control};
+use crate::source::{Down, Local, Mode, is_commit, is_transaction_control};
 use crate::split::{Dialect, Statement, split};
 
 /// sqlx's bookkeeping table.
@@ -1071,6 +1071,53 @@ impl Db {
             }
         }
         Ok(true)
+    }
+
+    /// Undo migration `m` with its down part, and remove its history row: in one transaction
+    /// where the format runs it in one; otherwise statement by statement, the row removed last.
+    pub async fn revert(&mut self, m: &Local, down: &Down) -> Result<(), ApplyError> {
+        let dialect = self.dialect();
+        let statements = down.statements(dialect);
+        let delete = format!("DELETE FROM {TABLE} WHERE version = {}", m.version());
+        let body: String = statements
+            .iter()
+            .map(|s| {
+                let t = s.text.trim_end();
+                if t.ends_with(';') {
+                    format!("{t}\n")
+                } else {
+                    format!("{t};\n")
+                }
+            })
+            .collect();
+        if down.transaction {
+            let script = format!("BEGIN;\n{body}{delete};\nCOMMIT;");
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &script).await);
+            if let Err((done, e)) = result {
+                match &mut self.conn {
+                    Conn::Postgres(c) => pg_rollback_if_needed(c).await,
+                    conn => {
+                        let _ = on_conn!(conn, c => c.execute("ROLLBACK").await.map(|_| ()));
+                    }
+                }
+                return Err(locate(&statements, None, &e, done.saturating_sub(1), false));
+            }
+            return Ok(());
+        }
+        let mut done = 0;
+        for st in &statements {
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &st.text).await);
+            if let Err((_, e)) = result {
+                return Err(locate(&statements, None, &e, done, done > 0));
+            }
+            done += 1;
+        }
+        on_conn!(&mut self.conn, c => c.execute(AssertSqlSafe(delete.clone())).await.map(|_| ()))
+            .map_err(|e| ApplyError {
+                statement: None,
+                error: db_error(&e),
+                partial: true,
+            })
     }
 
     /// The pieces of a migration that does not run in one transaction, in order.

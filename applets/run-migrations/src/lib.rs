@@ -171,6 +171,16 @@ pub enum Action {
         #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
         version: i64,
     },
+    /// Undo the newest applied migration (or the newest N, or all above --to VERSION) with the
+    /// down sections or files the format carries; refused when one has none.
+    Down {
+        /// How many migrations to undo (default 1).
+        #[arg(value_name = "N", conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Undo every applied migration newer than VERSION.
+        #[arg(long, value_name = "VERSION", env = "INITBOX_DOWN_TO")]
+        to: Option<i64>,
+    },
     /// Clear failed markers after a person fixed the database: the migration runs again on the
     /// next `up` (or, with --mark-applied, counts as applied).
     Repair {
@@ -305,6 +315,9 @@ impl Applet for Args {
             Action::Plan => plan_only(&mut db, &source, policy).await,
             Action::Baseline { version } => {
                 locked!(db, lock_timeout, baseline(&mut db, &source, version))
+            }
+            Action::Down { steps, to } => {
+                locked!(db, lock_timeout, down(&mut db, &source, steps, to))
             }
             Action::Repair {
                 mark_applied,
@@ -548,6 +561,77 @@ async fn baseline(db: &mut Db, source: &Source, version: i64) -> Result<Outcome,
         recorded = n,
         "baseline: recorded {n} migrations up to {version} as applied without running them"
     );
+    Ok(Outcome::OK)
+}
+
+/// `down`: undo applied migrations, newest first.
+async fn down(
+    db: &mut Db,
+    source: &Source,
+    steps: Option<usize>,
+    to: Option<i64>,
+) -> Result<Outcome, Failure> {
+    let applied = db.applied().await?;
+    if let Some(f) = applied.iter().find(|a| !a.success) {
+        return Err(Failure::failed(format!(
+            "migration {} is marked failed in {TABLE}: repair it before undoing anything",
+            f.version
+        )));
+    }
+    let mut newest: Vec<i64> = applied.iter().map(|a| a.version).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let chosen: Vec<i64> = match to {
+        Some(v) => newest.into_iter().filter(|x| *x > v).collect(),
+        None => newest.into_iter().take(steps.unwrap_or(1)).collect(),
+    };
+    // Every one must be undoable before any is undone.
+    let mut plan = Vec::new();
+    for v in &chosen {
+        let Some(m) = source.get(*v) else {
+            return Err(Failure::invalid_input(format!(
+                "down: migration {v} is applied but has no file in {}; nothing was undone",
+                source.dir.display()
+            )));
+        };
+        let Some(d) = &m.down else {
+            return Err(Failure::invalid_input(format!(
+                "down: migration {v} ({}) has no down section or file; nothing was undone",
+                m.file
+            )));
+        };
+        plan.push((m, d));
+    }
+    if plan.is_empty() {
+        tracing::info!("down: nothing to undo");
+    }
+    for (m, d) in plan {
+        let t = Instant::now();
+        db.revert(m, d).await.map_err(|e| {
+            let path = source.dir.join(&d.file);
+            let at = match &e.statement {
+                Some((n, s)) => format!(" at statement {n} (line {}: {})", s.line, s.summary()),
+                None => String::new(),
+            };
+            Failure::failed(format!(
+                "undoing migration {} ({}) failed{at}: {}{}",
+                m.version(),
+                path.display(),
+                e.error,
+                if e.partial {
+                    "; it may be partly undone (its row is still in the history)"
+                } else {
+                    "; rolled back, the database is unchanged"
+                }
+            ))
+        })?;
+        tracing::info!(
+            version = m.version(),
+            took = %human(t.elapsed()),
+            "undid migration {} ({})",
+            m.version(),
+            m.migration.description
+        );
+    }
     Ok(Outcome::OK)
 }
 

@@ -103,6 +103,38 @@ pub struct Part {
     pub transaction: bool,
 }
 
+/// How a migration is undone: its down section or file.
+#[derive(Debug, Clone)]
+pub struct Down {
+    /// The statements as the format delimits them (goose), with line numbers of the file.
+    pub statements: Option<Vec<Statement>>,
+    /// Otherwise the down text(s) and the line each starts at, split with the server's lexer.
+    pub texts: Vec<(String, usize)>,
+    /// The file holding them (a `.down.sql` file, or the migration's own file).
+    pub file: String,
+    /// Run in a transaction together with the removal of the history row.
+    pub transaction: bool,
+}
+
+impl Down {
+    pub fn statements(&self, dialect: Dialect) -> Vec<Statement> {
+        match &self.statements {
+            Some(s) => s.clone(),
+            None => self
+                .texts
+                .iter()
+                .flat_map(|(sql, first_line)| {
+                    let mut v = split(sql, dialect);
+                    for s in &mut v {
+                        s.line += first_line - 1;
+                    }
+                    v
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One migration read from the directory.
 #[derive(Debug, Clone)]
 pub struct Local {
@@ -117,6 +149,8 @@ pub struct Local {
     /// backend's lexer when needed.
     pub statements: Option<Vec<Statement>>,
     pub mode: Mode,
+    /// How to undo it, when the format carries that.
+    pub down: Option<Down>,
 }
 
 impl Local {
@@ -250,10 +284,17 @@ pub fn load(dir: &Path, format: Format) -> Result<Source, Failure> {
     }
 
     let mut by_version: BTreeMap<i64, Local> = BTreeMap::new();
+    let mut down_files: Vec<(i64, Down)> = Vec::new();
     for (name, text) in files {
         let Some(local) = parse_file(dir, format, &name, text)? else {
             continue;
         };
+        if local.migration.migration_type == MigrationType::ReversibleDown {
+            if let Some(d) = local.down {
+                down_files.push((local.migration.version, d));
+            }
+            continue;
+        }
         if let Some(other) = by_version.get(&local.version()) {
             return Err(Failure::invalid_input(format!(
                 "duplicate migration version {} in {}: {} and {}",
@@ -264,6 +305,18 @@ pub fn load(dir: &Path, format: Format) -> Result<Source, Failure> {
             )));
         }
         by_version.insert(local.version(), local);
+    }
+    for (version, d) in down_files {
+        match by_version.get_mut(&version) {
+            Some(m) => m.down = Some(d),
+            None => {
+                return Err(bad(
+                    dir,
+                    &d.file,
+                    "a down file with no up file of the same version",
+                ));
+            }
+        }
     }
     Ok(Source {
         dir: dir.to_path_buf(),
@@ -535,7 +588,20 @@ fn parse_file(
                 return Err(bad(dir, name, format!("name does not match {expected}")));
             }
             if kind == MigrationType::ReversibleDown {
-                return Ok(None);
+                let no_tx = !golang && text.starts_with("-- no-transaction");
+                return Ok(Some(Local {
+                    parts: Vec::new(),
+                    migration: new_migration(version, String::new(), kind, String::new(), true),
+                    file: name.to_string(),
+                    statements: None,
+                    mode: Mode::Whole,
+                    down: Some(Down {
+                        statements: None,
+                        texts: vec![(text, 1)],
+                        file: name.to_string(),
+                        transaction: !golang && !no_tx,
+                    }),
+                }));
             }
             // A file written for goose or dbmate holds its down part too: run whole, it would
             // be undone at once.
@@ -577,6 +643,7 @@ fn parse_file(
                 file: name.to_string(),
                 statements: None,
                 mode,
+                down: None,
             }))
         }
         Format::Goose => parse_goose(dir, name, &text).map(Some),
@@ -658,6 +725,7 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
     let mut statements: Vec<Statement> = Vec::new();
     let mut buf = String::new();
     let mut buf_line = 0;
+    let mut down: Option<Vec<Statement>> = None;
     let err = |n: usize, what: &str| bad(dir, name, format!("line {n}: {what}"));
     let unfinished = |n: usize, buf: &str| {
         bad(
@@ -713,6 +781,7 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
                     }
                     buf.clear();
                     st = St::Down;
+                    down = Some(Vec::new());
                 }
                 "statementbegin" => {
                     st = match st {
@@ -742,7 +811,17 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
                             sql.push_str(line);
                             st = St::Up;
                         }
-                        St::DownBlock => st = St::Down,
+                        St::DownBlock => {
+                            if !buf.trim().is_empty()
+                                && let Some(d) = down.as_mut()
+                            {
+                                d.push(Statement {
+                                    line: buf_line,
+                                    text: buf.trim().to_string(),
+                                });
+                            }
+                            st = St::Down;
+                        }
                         _ => {
                             return Err(err(
                                 n,
@@ -786,11 +865,14 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
         buf.push_str(bare);
         buf.push('\n');
         if matches!(st, St::Up | St::Down) && ends_with_semicolon(bare) {
-            if st == St::Up {
-                statements.push(Statement {
-                    line: buf_line,
-                    text: buf.trim().to_string(),
-                });
+            let s = Statement {
+                line: buf_line,
+                text: buf.trim().to_string(),
+            };
+            match (st, down.as_mut()) {
+                (St::Up, _) => statements.push(s),
+                (_, Some(d)) => d.push(s),
+                _ => {}
             }
             buf.clear();
         }
@@ -845,6 +927,12 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
         }],
         statements: Some(statements),
         mode,
+        down: down.map(|statements| Down {
+            statements: Some(statements),
+            texts: Vec::new(),
+            file: name.to_string(),
+            transaction: !no_tx,
+        }),
     })
 }
 
@@ -889,6 +977,20 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
     let mut parts: Vec<Part> = Vec::new();
     let mut downs_in_section = 0;
     let mut in_up = false;
+    let mut downs: Vec<(String, usize)> = Vec::new();
+    let mut down_tx = true;
+    let no_transaction = |options: &str| {
+        options
+            .split_whitespace()
+            .filter_map(|kv| {
+                let mut it = kv.split(':');
+                match (it.next(), it.next(), it.next()) {
+                    (Some(k), Some(v), None) => Some((k, v)),
+                    _ => None,
+                }
+            })
+            .any(|(k, v)| k == "transaction" && v == "false")
+    };
     for (n, line) in lines_with_numbers(text) {
         let directive = dbmate_directive(line);
         if directive.is_none() && marker_family(line) == Some("dbmate") {
@@ -952,6 +1054,8 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
                     ));
                 }
                 in_up = false;
+                down_tx &= !no_transaction(options);
+                downs.push((String::new(), n + 1));
             }
             continue;
         }
@@ -970,7 +1074,11 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
                 }
             }
             Some(p) if in_up => p.sql.push_str(line),
-            Some(_) => {}
+            Some(_) => {
+                if let Some((text, _)) = downs.last_mut() {
+                    text.push_str(line);
+                }
+            }
         }
     }
     let Some(last) = parts.last() else {
@@ -1011,6 +1119,12 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
         parts,
         statements: None,
         mode,
+        down: Some(Down {
+            statements: None,
+            texts: downs,
+            file: name.to_string(),
+            transaction: down_tx,
+        }),
     })
 }
 
