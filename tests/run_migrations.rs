@@ -1938,3 +1938,114 @@ fn down_uses_the_formats_own_down_parts() {
         assert!(!db.has_table("a"), "{kind:?}");
     }
 }
+
+/// `new NAME` writes the next file in the directory's own format; `--create-database` creates
+/// a missing database first (opt-in, as dbmate's `create`; without it a missing database is
+/// exit 3).
+#[test]
+fn new_files_and_create_database() {
+    // goose numbered 00001, 00002: the next is 00003 in goose's template, and it applies.
+    let goose = dir_with(&[
+        (
+            "00001_a.sql",
+            "-- +goose Up\nCREATE TABLE a (id integer);\n",
+        ),
+        (
+            "00002_b.sql",
+            "-- +goose Up\nCREATE TABLE b (id integer);\n",
+        ),
+    ]);
+    let mut c = initbox();
+    c.args(["run-migrations", "--dir"])
+        .arg(goose.path())
+        .args(["new", "add users"]);
+    let r = run(&mut c, LIMIT);
+    assert_ok(&r);
+    let made = goose.path().join("00003_add_users.sql");
+    assert_eq!(r.stdout.trim(), made.display().to_string());
+    assert!(
+        std::fs::read_to_string(&made)
+            .unwrap()
+            .starts_with("-- +goose Up\n")
+    );
+    // dbmate (timestamps), golang-migrate (pairs), empty (sqlx).
+    let dbmate = dir_with(&[(
+        "20240101000001_a.sql",
+        "-- migrate:up\nCREATE TABLE a (id integer);\n-- migrate:down\nDROP TABLE a;\n",
+    )]);
+    let empty = tempfile::tempdir().unwrap();
+    for (dir, args, suffixes) in [
+        (dbmate.path(), vec![], vec!["_x.sql"]),
+        (
+            empty.path(),
+            vec!["--format", "golang-migrate"],
+            vec!["_x.up.sql", "_x.down.sql"],
+        ),
+        (empty.path(), vec!["--format", "sqlx"], vec!["_x.sql"]),
+    ] {
+        let mut c = initbox();
+        c.args(["run-migrations", "--dir"])
+            .arg(dir)
+            .args(&args)
+            .args(["new", "x"]);
+        let r = run(&mut c, LIMIT);
+        assert_ok(&r);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines.len(), suffixes.len(), "{}", r.stdout);
+        for (l, s) in lines.iter().zip(suffixes) {
+            assert!(l.ends_with(s) && Path::new(l).exists(), "{l}");
+            let stem = Path::new(l)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            assert!(
+                stem.starts_with("20") && stem.len() == 14 + s.len(),
+                "timestamp: {stem}"
+            );
+        }
+        for l in lines {
+            std::fs::remove_file(l).unwrap();
+        }
+    }
+    // --create-database, PostgreSQL and MariaDB.
+    let dir = dir_with(&BASIC[..1]);
+    for kind in [Kind::Postgres, Kind::Mariadb] {
+        let name = unique("initbox_migrate_create");
+        let url = match kind {
+            Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            _ => format!("mysql://root@127.0.0.1:3306/{name}"),
+        };
+        let db = Db {
+            kind,
+            name: name.clone(),
+            _dir: None,
+            file: None,
+        };
+        let mut c = initbox();
+        c.args(["run-migrations", "--database-url", &url, "--dir"])
+            .arg(dir.path());
+        assert_eq!(
+            run(&mut c, LIMIT).code(),
+            3,
+            "missing database without the flag"
+        );
+        let mut c = initbox();
+        c.args([
+            "run-migrations",
+            "--database-url",
+            &url,
+            "--create-database",
+            "--dir",
+        ])
+        .arg(dir.path());
+        let r = run(&mut c, LIMIT);
+        assert_ok(&r);
+        assert!(r.stderr.contains("created the database"), "{}", r.stderr);
+        assert_eq!(db.history(), vec![(1, true)]);
+        // Existing: nothing to create.
+        let r = run(&mut c, LIMIT);
+        assert_ok(&r);
+        assert!(!r.stderr.contains("created the database"), "{}", r.stderr);
+    }
+}

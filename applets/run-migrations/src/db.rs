@@ -311,6 +311,72 @@ pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Res
     })
 }
 
+/// `--create-database`: create the URL's database when it does not exist, from the server's
+/// maintenance database (`postgres`; `information_schema` on MySQL). Another replica creating
+/// it at the same moment is fine.
+pub async fn create_database(
+    options: &Options,
+    shown: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let (maintenance, name) = match options {
+        Options::Postgres(o) => match o.get_database() {
+            Some(n) => (
+                Options::Postgres(o.clone().database("postgres")),
+                n.to_string(),
+            ),
+            None => return Ok(()),
+        },
+        Options::MySql(o) => match o.get_database() {
+            Some(n) => (
+                Options::MySql(o.clone().database("information_schema")),
+                n.to_string(),
+            ),
+            None => return Ok(()),
+        },
+        Options::Sqlite(_) => return Ok(()),
+    };
+    let mut db = connect(&maintenance, shown, deadline).await?;
+    let created = match &mut db.conn {
+        Conn::Postgres(c) => {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "looking for the database"))?;
+            if exists {
+                false
+            } else {
+                let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+                match c.execute(AssertSqlSafe(sql)).await {
+                    Ok(_) => true,
+                    // duplicate_database: another replica was faster.
+                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42P04") => false,
+                    Err(e) => return Err(q(e, "creating the database")),
+                }
+            }
+        }
+        Conn::MySql(c) => {
+            let sql = format!(
+                "CREATE DATABASE IF NOT EXISTS `{}`",
+                name.replace('`', "``")
+            );
+            let r = c
+                .execute(AssertSqlSafe(sql))
+                .await
+                .map_err(|e| q(e, "creating the database"))?;
+            r.rows_affected() > 0
+        }
+        Conn::Sqlite(_) => false,
+    };
+    db.close().await;
+    if created {
+        tracing::info!("created the database {name} ({shown})");
+    }
+    Ok(())
+}
+
 fn q(e: sqlx::Error, what: &str) -> Failure {
     Failure::failed(format!(
         "{what}: {}",

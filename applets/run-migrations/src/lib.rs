@@ -142,6 +142,11 @@ pub struct Args {
     #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub allow_out_of_order: bool,
 
+    /// Create the database first when it does not exist (as dbmate's `create`); off by
+    /// default, because a missing database is usually a wrong URL.
+    #[arg(long, env = "INITBOX_CREATE_DATABASE", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub create_database: bool,
+
     /// Hold the migration lock while running CMD (another tool's migrate command) and exit
     /// with its code; no migration files are read.
     #[arg(long, env = "INITBOX_EXEC", value_parser = clap::builder::BoolishValueParser::new(), requires = "command")]
@@ -170,6 +175,13 @@ pub enum Action {
         /// The last version the existing schema already contains.
         #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
         version: i64,
+    },
+    /// Write the next migration file NAME in the directory's format (version: the next number
+    /// where the directory numbers 1, 2, 3, else the UTC time YYYYMMDDHHMMSS). No database.
+    New {
+        /// What the migration does, e.g. add_users.
+        #[arg(value_name = "NAME")]
+        name: String,
     },
     /// Undo the newest applied migration (or the newest N, or all above --to VERSION) with the
     /// down sections or files the format carries; refused when one has none.
@@ -210,6 +222,12 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
+        if let Some(Action::New { name }) = &self.action {
+            for path in source::new_files(&self.dir, self.format, name)? {
+                println!("{}", path.display());
+            }
+            return Ok(Outcome::OK);
+        }
         // A URL or a libpq keyword string; what it leaves out (or everything, when nothing is
         // given) from PGHOST/PGPORT/PGUSER/PGDATABASE/PGSSLMODE or MYSQL_HOST/MYSQL_TCP_PORT.
         let resolved =
@@ -306,6 +324,9 @@ impl Applet for Args {
             );
         }
         let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        if self.create_database && !read_only {
+            db::create_database(&options, &shown, &wait).await?;
+        }
         let mut db = db::connect(&options, &shown, &wait).await?;
 
         let action = self.action.clone().unwrap_or(Action::Up);
@@ -316,6 +337,7 @@ impl Applet for Args {
             Action::Baseline { version } => {
                 locked!(db, lock_timeout, baseline(&mut db, &source, version))
             }
+            Action::New { .. } => unreachable!("handled before connecting"),
             Action::Down { steps, to } => {
                 locked!(db, lock_timeout, down(&mut db, &source, steps, to))
             }

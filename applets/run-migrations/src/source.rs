@@ -1128,6 +1128,110 @@ fn parse_dbmate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
     })
 }
 
+/// The UTC time as `YYYYMMDDHHMMSS` (the timestamp versions sqlx, goose and dbmate write).
+fn utc_stamp(secs: u64) -> i64 {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Days since 1970-01-01 to a civil date (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, min, sec) = (
+        (rem / 3600) as i64,
+        (rem % 3600 / 60) as i64,
+        (rem % 60) as i64,
+    );
+    ((((y * 100 + m) * 100 + d) * 100 + h) * 100 + min) * 100 + sec
+}
+
+/// `new NAME`: write the next migration file(s) in the directory's format; returns the paths.
+pub fn new_files(dir: &Path, format: Format, name: &str) -> Result<Vec<PathBuf>, Failure> {
+    let name = name.trim().replace([' ', '-'], "_");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Failure::usage(
+            "new: NAME may hold letters, digits, '_', '-' and spaces only",
+        ));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::env_refused(format!("new: cannot create {}: {e}", dir.display())))?;
+    let source = load(dir, format)?;
+    let format = if source.migrations.is_empty() && format == Format::Auto {
+        Format::Sqlx
+    } else {
+        source.format
+    };
+    let max = source.migrations.iter().map(Local::version).max();
+    // Directories numbered 1, 2, 3 (goose -s, golang-migrate -seq) go on numbering, with the
+    // same zero padding; others get the UTC time.
+    let width = source
+        .migrations
+        .iter()
+        .map(|m| m.file.bytes().take_while(u8::is_ascii_digit).count())
+        .max()
+        .unwrap_or(0);
+    let version = match max {
+        Some(v) if v < 1_000_000_000 => v + 1,
+        _ => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            utc_stamp(now).max(max.map_or(0, |v| v + 1))
+        }
+    };
+    let v = if max.is_some_and(|m| m < 1_000_000_000) {
+        format!("{version:0width$}")
+    } else {
+        version.to_string()
+    };
+    let reversible = source.migrations.iter().any(|m| m.down.is_some());
+    let files: Vec<(String, &str)> = match format {
+        Format::Goose => vec![(
+            format!("{v}_{name}.sql"),
+            "-- +goose Up\n-- +goose StatementBegin\nSELECT 'up SQL query';\n-- +goose StatementEnd\n\n\
+             -- +goose Down\n-- +goose StatementBegin\nSELECT 'down SQL query';\n-- +goose StatementEnd\n",
+        )],
+        Format::Dbmate => vec![(
+            format!("{v}_{name}.sql"),
+            "-- migrate:up\n\n\n-- migrate:down\n\n",
+        )],
+        Format::GolangMigrate => vec![
+            (format!("{v}_{name}.up.sql"), ""),
+            (format!("{v}_{name}.down.sql"), ""),
+        ],
+        _ if reversible => vec![
+            (
+                format!("{v}_{name}.up.sql"),
+                "-- Add up migration script here\n",
+            ),
+            (
+                format!("{v}_{name}.down.sql"),
+                "-- Add down migration script here\n",
+            ),
+        ],
+        _ => vec![(format!("{v}_{name}.sql"), "-- Add migration script here\n")],
+    };
+    let mut written = Vec::new();
+    for (file, text) in files {
+        let path = dir.join(&file);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Failure::env_refused(format!("new: {}: {e}", path.display())))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| Failure::env_refused(format!("new: {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1452,5 +1556,12 @@ mod tests {
                 .message
                 .contains("2_b.go")
         );
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), 19700101000000);
+        assert_eq!(utc_stamp(951_782_400), 20000229000000);
+        assert_eq!(utc_stamp(1_767_225_599), 20251231235959);
     }
 }
