@@ -1170,13 +1170,11 @@ impl Db {
             }
             return Ok(());
         }
-        let mut done = 0;
-        for st in &statements {
+        for (done, st) in statements.iter().enumerate() {
             let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &st.text).await);
             if let Err((_, e)) = result {
                 return Err(locate(&statements, None, &e, done, done > 0));
             }
-            done += 1;
         }
         on_conn!(&mut self.conn, c => c.execute(AssertSqlSafe(delete.clone())).await.map(|_| ()))
             .map_err(|e| ApplyError {

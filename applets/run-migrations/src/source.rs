@@ -441,15 +441,18 @@ fn words(s: &Statement) -> Vec<String> {
 pub fn is_transaction_control(s: &Statement) -> bool {
     let w = words(s);
     let w: Vec<&str> = w.iter().map(String::as_str).collect();
-    match w.as_slice() {
-        ["BEGIN"] | ["COMMIT"] | ["ROLLBACK"] => true,
-        ["BEGIN", "TRANSACTION" | "WORK", ..] | ["BEGIN", "ISOLATION", ..] => true,
-        ["START", "TRANSACTION", ..] => true,
-        ["COMMIT", "TRANSACTION" | "WORK" | "AND", ..] => true,
-        ["END", "TRANSACTION" | "WORK"] => true,
-        ["ROLLBACK", "TRANSACTION" | "WORK" | "AND"] => true,
-        _ => false,
-    }
+    matches!(
+        w.as_slice(),
+        ["BEGIN"]
+            | ["COMMIT"]
+            | ["ROLLBACK"]
+            | ["BEGIN", "TRANSACTION" | "WORK", ..]
+            | ["BEGIN", "ISOLATION", ..]
+            | ["START", "TRANSACTION", ..]
+            | ["COMMIT", "TRANSACTION" | "WORK" | "AND", ..]
+            | ["END", "TRANSACTION" | "WORK"]
+            | ["ROLLBACK", "TRANSACTION" | "WORK" | "AND"]
+    )
 }
 
 /// COMMIT or END: the statement that makes earlier work permanent.
