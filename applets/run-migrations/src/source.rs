@@ -1502,7 +1502,7 @@ mod tests {
             ("-- migrate:up\nSELECT 1;\n", "no '-- migrate:down'"),
             (
                 "-- Migrate:up\nSELECT 1;\n-- migrate:down\n",
-                "before '-- migrate:up'",
+                "does not read it as one",
             ),
         ] {
             let d = dir_with(&[("3_x.sql", text)]);
