@@ -16,10 +16,10 @@ use sqlx::migrate::Migrate;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, SqlSafeStr};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Either, Executor, Row, SqlSafeStr};
 
-use crate::source::Local;
-use crate::split::{Dialect, Statement};
+use crate::source::{Down, Local, Mode, is_commit, is_transaction_control};
+use crate::split::{Dialect, Statement, split};
 
 /// sqlx's bookkeeping table.
 pub const TABLE: &str = "_sqlx_migrations";
@@ -85,7 +85,17 @@ pub fn parse_url(
             if let Some(p) = password {
                 o = o.password(p);
             }
-            Options::MySql(o.statement_cache_capacity(16).disable_statement_logging())
+            // The server's own session defaults, as the mariadb/mysql client runs files:
+            // sqlx would add PIPES_AS_CONCAT and NO_ENGINE_SUBSTITUTION to sql_mode and set
+            // time_zone '+00:00', which changes what `||` means and what stored routines
+            // capture.
+            Options::MySql(
+                o.pipes_as_concat(false)
+                    .no_engine_substitution(false)
+                    .timezone(None)
+                    .statement_cache_capacity(16)
+                    .disable_statement_logging(),
+            )
         }
         "sqlite" => {
             let o = SqliteConnectOptions::from_str(url).map_err(invalid)?;
@@ -131,6 +141,9 @@ pub struct Db {
     pub shown: String,
     sqlite_path: Option<PathBuf>,
     held: Held,
+    /// MySQL: a migration another connection was applying while this run waited for the lock
+    /// (version, connection id): after a SIGKILL the server goes on executing it.
+    pub orphan: Option<(i64, i64)>,
 }
 
 /// One row of `_sqlx_migrations`.
@@ -280,12 +293,88 @@ pub async fn connect(options: &Options, shown: &str, deadline: &Deadline) -> Res
         }
         _ => None,
     };
+    let mut conn = conn;
+    if let Conn::MySql(c) = &mut conn {
+        // sqlx's handshake asks for CLIENT_IGNORE_SPACE, which adds IGNORE_SPACE to the
+        // session's sql_mode; migrations run under the server's own default, as with the
+        // mariadb/mysql client.
+        c.execute("SET SESSION sql_mode = @@GLOBAL.sql_mode")
+            .await
+            .map_err(|e| q(e, "restoring the server's sql_mode"))?;
+    }
     Ok(Db {
         conn,
         shown: shown.to_string(),
         sqlite_path,
         held: Held::None,
+        orphan: None,
     })
+}
+
+/// `--create-database`: create the URL's database when it does not exist, from the server's
+/// maintenance database (`postgres`; `information_schema` on MySQL). Another replica creating
+/// it at the same moment is fine.
+pub async fn create_database(
+    options: &Options,
+    shown: &str,
+    deadline: &Deadline,
+) -> Result<(), Failure> {
+    let (maintenance, name) = match options {
+        Options::Postgres(o) => match o.get_database() {
+            Some(n) => (
+                Options::Postgres(o.clone().database("postgres")),
+                n.to_string(),
+            ),
+            None => return Ok(()),
+        },
+        Options::MySql(o) => match o.get_database() {
+            Some(n) => (
+                Options::MySql(o.clone().database("information_schema")),
+                n.to_string(),
+            ),
+            None => return Ok(()),
+        },
+        Options::Sqlite(_) => return Ok(()),
+    };
+    let mut db = connect(&maintenance, shown, deadline).await?;
+    let created = match &mut db.conn {
+        Conn::Postgres(c) => {
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(|e| q(e, "looking for the database"))?;
+            if exists {
+                false
+            } else {
+                let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+                match c.execute(AssertSqlSafe(sql)).await {
+                    Ok(_) => true,
+                    // duplicate_database: another replica was faster.
+                    Err(sqlx::Error::Database(d)) if d.code().as_deref() == Some("42P04") => false,
+                    Err(e) => return Err(q(e, "creating the database")),
+                }
+            }
+        }
+        Conn::MySql(c) => {
+            let sql = format!(
+                "CREATE DATABASE IF NOT EXISTS `{}`",
+                name.replace('`', "``")
+            );
+            let r = c
+                .execute(AssertSqlSafe(sql))
+                .await
+                .map_err(|e| q(e, "creating the database"))?;
+            r.rows_affected() > 0
+        }
+        Conn::Sqlite(_) => false,
+    };
+    db.close().await;
+    if created {
+        tracing::info!("created the database {name} ({shown})");
+    }
+    Ok(())
 }
 
 fn q(e: sqlx::Error, what: &str) -> Failure {
@@ -376,6 +465,75 @@ impl Db {
             .map(|n| n > 0),
         };
         r.map_err(|e| q(e, "checking for the migrations table"))
+    }
+
+    /// The (lower-cased) column names of `table` in the current schema; empty when it does not
+    /// exist. Creates nothing.
+    pub async fn columns(&mut self, table: &str) -> Result<Vec<String>, Failure> {
+        let r: Result<Vec<String>, sqlx::Error> = match &mut self.conn {
+            Conn::Postgres(c) => {
+                sqlx::query_scalar(
+                    "SELECT column_name::text FROM information_schema.columns \
+                     WHERE table_schema = current_schema() AND table_name = $1",
+                )
+                .bind(table)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Conn::MySql(c) => {
+                sqlx::query_scalar(
+                    "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                     WHERE table_schema = DATABASE() AND table_name = ?",
+                )
+                .bind(table)
+                .fetch_all(&mut *c)
+                .await
+            }
+            Conn::Sqlite(c) => {
+                sqlx::query_scalar("SELECT name FROM pragma_table_info(?)")
+                    .bind(table)
+                    .fetch_all(&mut *c)
+                    .await
+            }
+        };
+        Ok(
+            r.map_err(|e| q(e, &format!("reading the columns of {table}")))?
+                .into_iter()
+                .map(|c| c.to_ascii_lowercase())
+                .collect(),
+        )
+    }
+
+    /// Rows of `template`, where each `{column}` is replaced by that column as text ('' for
+    /// NULL).
+    pub async fn text_rows(
+        &mut self,
+        template: &str,
+        cols: &[&str],
+    ) -> Result<Vec<Vec<String>>, Failure> {
+        let as_text = match self.dialect() {
+            Dialect::Postgres => "text",
+            Dialect::MySql => "CHAR",
+            Dialect::Sqlite => "TEXT",
+        };
+        let mut sql = template.to_string();
+        for c in cols {
+            sql = sql.replace(
+                &format!("{{{c}}}"),
+                &format!("COALESCE(CAST({c} AS {as_text}), '')"),
+            );
+        }
+        let n = cols.len();
+        let rows: Result<Vec<Vec<String>>, sqlx::Error> = on_conn!(&mut self.conn, c => {
+            match sqlx::query(AssertSqlSafe(sql.clone())).fetch_all(&mut *c).await {
+                Ok(rows) => rows
+                    .iter()
+                    .map(|r| (0..n).map(|i| r.try_get::<String, _>(i)).collect())
+                    .collect(),
+                Err(e) => Err(e),
+            }
+        });
+        rows.map_err(|e| q(e, &format!("reading {sql}")))
     }
 
     /// Create `_sqlx_migrations` with sqlx's own definition if it does not exist.
@@ -487,6 +645,16 @@ impl Db {
                     .is_some_and(|r| r < Duration::from_secs(1));
                 if progress || ending || holder.is_empty() {
                     *holder = this.holder(key).await;
+                    if let LockKey::MySql(name) = key
+                        && let Some((version, conn, what)) = this.applying(name).await
+                    {
+                        this.orphan = Some((version, conn));
+                        holder.push_str(&format!(
+                            "; connection {conn} is applying migration {version} right now ({what}); \
+                             if its initbox process is gone the server still runs the statement and \
+                             stops at its next write: this run waits for it (KILL {conn} stops it now)"
+                        ));
+                    }
                 }
                 if progress {
                     *last_progress = Instant::now();
@@ -557,6 +725,67 @@ impl Db {
             }
             _ => Err(Failure::failed("internal error: lock kind mismatch")),
         }
+    }
+
+    /// MySQL: the name of the lock held while migration `version` runs.
+    fn applying_name(main: &str, version: i64) -> String {
+        format!("{main}-{version}")
+    }
+
+    /// MySQL: a migration marked failed that a connection is still applying (the server keeps
+    /// executing after its client was killed): (version, connection id, what it runs).
+    async fn applying(&mut self, main: &str) -> Option<(i64, i64, String)> {
+        let Conn::MySql(c) = &mut self.conn else {
+            return None;
+        };
+        let failed: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT version FROM {TABLE} WHERE success = FALSE"
+        )))
+        .fetch_all(&mut *c)
+        .await
+        .ok()?;
+        for v in failed {
+            let id: Option<i64> = sqlx::query_scalar("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+                .bind(Self::applying_name(main, v))
+                .fetch_one(&mut *c)
+                .await
+                .ok()?;
+            if let Some(id) = id {
+                let row: Option<(String, i64)> = sqlx::query_as(
+                    "SELECT CAST(COALESCE(STATE, COMMAND) AS CHAR), CAST(TIME AS SIGNED) \
+                     FROM information_schema.PROCESSLIST WHERE ID = ?",
+                )
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await
+                .ok()
+                .flatten();
+                let what = match row {
+                    Some((state, time)) => format!("'{state}' for {time}s"),
+                    None => "ending".into(),
+                };
+                return Some((v, id, what));
+            }
+        }
+        None
+    }
+
+    /// MySQL, read-only: the connection still applying failed-marked migration `version`.
+    pub async fn running(&mut self, version: i64) -> Option<i64> {
+        let Conn::MySql(c) = &mut self.conn else {
+            return None;
+        };
+        let db: Option<String> = sqlx::query_scalar("SELECT DATABASE()")
+            .fetch_one(&mut *c)
+            .await
+            .ok()?;
+        let main = format!("{:x}", lock_id(&db?));
+        sqlx::query_scalar::<_, Option<i64>>("SELECT CAST(IS_USED_LOCK(?) AS SIGNED)")
+            .bind(Self::applying_name(&main, version))
+            .fetch_one(&mut *c)
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Who holds the lock, and how to end that holder if it is stuck.
@@ -744,60 +973,80 @@ impl Db {
 
     // ---------------------------------------------------------------- applying
 
-    /// Apply one migration: in a transaction with its bookkeeping row where the server allows;
-    /// otherwise (no-transaction files, MySQL DDL) with a `success = FALSE` row first, so a
-    /// failure part-way stays recorded and the next run refuses until `repair`.
+    /// Apply one migration the way its format runs it (see [`Mode`]): in a transaction with
+    /// its history row where the format and server allow; otherwise with a `success = FALSE`
+    /// row first, so a failure after something was committed stays recorded and the next run
+    /// refuses until `repair` (and a failure before anything was committed leaves no row).
     /// Returns `Ok(false)` when another migrator applied it meanwhile (SQLite re-check).
     pub async fn apply(&mut self, m: &Local) -> Result<bool, ApplyError> {
-        let dialect = self.dialect();
-        // Split only where needed: PostgreSQL no-transaction files, and naming a failure.
-        let split_cache = std::sync::OnceLock::new();
-        let statements = || split_cache.get_or_init(|| m.statements(dialect));
-        let insert = |success: &str, this: &Self| {
-            format!(
-                "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
-                 VALUES ({}, {}, {success}, {}, {})",
-                this.p(1),
-                this.p(2),
-                this.p(3),
-                this.p(4)
-            )
+        let statements = m.statements(self.dialect());
+        // MySQL: a second named lock says which migration this connection is applying, so a
+        // later run can tell a migration still executing (its initbox killed) from a failed one.
+        let applying = match (&mut self.conn, &self.held) {
+            (Conn::MySql(c), Held::MySql(main)) => {
+                let name = Self::applying_name(main, m.version());
+                let _: Result<Option<i64>, _> = sqlx::query_scalar("SELECT GET_LOCK(?, 0)")
+                    .bind(&name)
+                    .fetch_one(&mut *c)
+                    .await;
+                Some(name)
+            }
+            _ => None,
         };
-        let insert_true = insert("TRUE", self);
-        let insert_false = insert("FALSE", self);
-        let finish = format!(
+        let result = if m.mode == Mode::Transaction {
+            self.apply_in_transaction(m, &statements).await
+        } else {
+            self.apply_outside(m, &statements).await.map(|()| true)
+        };
+        if let (Some(name), Conn::MySql(c)) = (applying, &mut self.conn) {
+            let _: Result<Option<i64>, _> = sqlx::query_scalar("SELECT RELEASE_LOCK(?)")
+                .bind(name)
+                .fetch_one(&mut *c)
+                .await;
+        }
+        result
+    }
+
+    fn insert_sql(&self, success: &str) -> String {
+        format!(
+            "INSERT INTO {TABLE} (version, description, success, checksum, execution_time) \
+             VALUES ({}, {}, {success}, {}, {})",
+            self.p(1),
+            self.p(2),
+            self.p(3),
+            self.p(4)
+        )
+    }
+
+    fn finish_sql(&self) -> String {
+        format!(
             "UPDATE {TABLE} SET success = TRUE, execution_time = {} WHERE version = {}",
             self.p(1),
             self.p(2)
-        );
+        )
+    }
+
+    async fn apply_in_transaction(
+        &mut self,
+        m: &Local,
+        statements: &[Statement],
+    ) -> Result<bool, ApplyError> {
+        let insert_true = self.insert_sql("TRUE");
+        let insert_false = self.insert_sql("FALSE");
+        let finish = self.finish_sql();
         let exists = format!("SELECT COUNT(*) FROM {TABLE} WHERE version = {}", self.p(1));
         let mm = &m.migration;
         let sql = m.sql().to_string();
+        // Nothing to send (an empty up section, a comment-only file): only the row is written
+        // (MySQL refuses an empty request with "Query was empty").
+        let empty = statements.is_empty();
         let started = Instant::now();
-        let other = |e: sqlx::Error, partial: bool| ApplyError {
-            statement: None,
-            error: db_error(&e),
-            partial,
+        let first_line = m.first_line();
+        let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| {
+            locate(statements, None, &e, done, partial)
         };
-        let failed_at = |(done, e): (usize, sqlx::Error), partial: bool| ApplyError {
-            statement: statements()
-                .get(done)
-                .cloned()
-                .map(|s| (done + 1, s))
-                .or(Some((
-                    done + 1,
-                    Statement {
-                        line: 0,
-                        text: String::new(),
-                    },
-                ))),
-            error: db_error(&e),
-            partial,
-        };
-        let nanos = |d: Duration| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX);
-
         match &mut self.conn {
-            Conn::Postgres(c) if !mm.no_tx => {
+            Conn::Postgres(c) => {
                 // One round trip: the migration and its row in one transaction, sent as one
                 // simple-query string (the row's values are literals built here, never from
                 // the SQL; the session has standard_conforming_strings on).
@@ -810,46 +1059,25 @@ impl Db {
                     crate::plan::hex(&mm.checksum),
                 );
                 if let Err((done, e)) = run_script(&mut *c, &script).await {
-                    let _ = c.execute("ROLLBACK").await;
+                    pg_rollback_if_needed(c).await;
+                    // The server's error position, mapped back to the file (the script's
+                    // second line is the file's first line of SQL).
+                    let at = pg_error_line(&e, &script).map(|l| l + first_line - 2);
                     // `done` counts BEGIN too.
                     let done = done.saturating_sub(1);
-                    if done >= statements().len() {
-                        return Err(other(e, false));
-                    }
-                    return Err(failed_at((done, e), false));
+                    return Err(locate(statements, at, &e, done, false));
                 }
-            }
-            Conn::Postgres(c) => {
-                // One statement at a time: a multi-statement query string is an implicit
-                // transaction in PostgreSQL, which CREATE INDEX CONCURRENTLY refuses.
-                sqlx::query(AssertSqlSafe(insert_false))
-                    .bind(mm.version)
-                    .bind(&*mm.description)
-                    .bind(&*mm.checksum)
-                    .bind(-1i64)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, false))?;
-                for (i, s) in statements().iter().enumerate() {
-                    if let Err(e) = run_script(&mut *c, &s.text).await {
-                        return Err(failed_at((i, e.1), true));
-                    }
-                }
-                sqlx::query(AssertSqlSafe(finish))
-                    .bind(nanos(started.elapsed()))
-                    .bind(mm.version)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, true))?;
             }
             Conn::MySql(c) => {
                 // As sqlx does: the row goes in first with success = FALSE, in the migration's
                 // transaction. DDL commits implicitly in MySQL, so after a failure the row tells
                 // whether anything stuck (then it stays, marked failed).
-                let tx = !mm.no_tx;
-                if tx {
-                    c.execute("BEGIN").await.map_err(|e| other(e, false))?;
-                }
+                let other = |e: sqlx::Error, partial: bool| ApplyError {
+                    statement: None,
+                    error: db_error(&e),
+                    partial,
+                };
+                c.execute("BEGIN").await.map_err(|e| other(e, false))?;
                 sqlx::query(AssertSqlSafe(insert_false))
                     .bind(mm.version)
                     .bind(&*mm.description)
@@ -858,10 +1086,8 @@ impl Db {
                     .execute(&mut *c)
                     .await
                     .map_err(|e| other(e, false))?;
-                if let Err(e) = run_script(&mut *c, &sql).await {
-                    if tx {
-                        let _ = c.execute("ROLLBACK").await;
-                    }
+                if !empty && let Err(e) = run_script(&mut *c, &sql).await {
+                    let _ = c.execute("ROLLBACK").await;
                     let left: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
                         .bind(mm.version)
                         .fetch_one(&mut *c)
@@ -875,27 +1101,27 @@ impl Db {
                     .execute(&mut *c)
                     .await
                     .map_err(|e| other(e, true))?;
-                if tx {
-                    c.execute("COMMIT").await.map_err(|e| other(e, true))?;
-                }
+                c.execute("COMMIT").await.map_err(|e| other(e, true))?;
             }
-            Conn::Sqlite(c) if !mm.no_tx => {
+            Conn::Sqlite(c) => {
+                let other = |e: sqlx::Error| ApplyError {
+                    statement: None,
+                    error: db_error(&e),
+                    partial: false,
+                };
                 // BEGIN IMMEDIATE takes SQLite's write lock; re-check inside it, so a migrator
                 // that does not use our lock (an app's sqlx::migrate!) cannot double-apply.
-                let mut tx = c
-                    .begin_with("BEGIN IMMEDIATE")
-                    .await
-                    .map_err(|e| other(e, false))?;
+                let mut tx = c.begin_with("BEGIN IMMEDIATE").await.map_err(other)?;
                 let n: i64 = sqlx::query_scalar(AssertSqlSafe(exists))
                     .bind(mm.version)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(|e| other(e, false))?;
+                    .map_err(other)?;
                 if n > 0 {
                     let _ = tx.rollback().await;
                     return Ok(false);
                 }
-                if let Err(e) = run_script(&mut *tx, &sql).await {
+                if !empty && let Err(e) = run_script(&mut *tx, &sql).await {
                     let _ = tx.rollback().await;
                     return Err(failed_at(e, false));
                 }
@@ -906,30 +1132,304 @@ impl Db {
                     .bind(nanos(started.elapsed()))
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| other(e, false))?;
-                tx.commit().await.map_err(|e| other(e, false))?;
-            }
-            Conn::Sqlite(c) => {
-                sqlx::query(AssertSqlSafe(insert_false))
-                    .bind(mm.version)
-                    .bind(&*mm.description)
-                    .bind(&*mm.checksum)
-                    .bind(-1i64)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, false))?;
-                if let Err(e) = run_script(&mut *c, &sql).await {
-                    return Err(failed_at(e, true));
-                }
-                sqlx::query(AssertSqlSafe(finish))
-                    .bind(nanos(started.elapsed()))
-                    .bind(mm.version)
-                    .execute(&mut *c)
-                    .await
-                    .map_err(|e| other(e, true))?;
+                    .map_err(other)?;
+                tx.commit().await.map_err(other)?;
             }
         }
         Ok(true)
+    }
+
+    /// Undo migration `m` with its down part, and remove its history row: in one transaction
+    /// where the format runs it in one; otherwise statement by statement, the row removed last.
+    pub async fn revert(&mut self, m: &Local, down: &Down) -> Result<(), ApplyError> {
+        let dialect = self.dialect();
+        let statements = down.statements(dialect);
+        let delete = format!("DELETE FROM {TABLE} WHERE version = {}", m.version());
+        let body: String = statements
+            .iter()
+            .map(|s| {
+                let t = s.text.trim_end();
+                if t.ends_with(';') {
+                    format!("{t}\n")
+                } else {
+                    format!("{t};\n")
+                }
+            })
+            .collect();
+        if down.transaction {
+            let script = format!("BEGIN;\n{body}{delete};\nCOMMIT;");
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &script).await);
+            if let Err((done, e)) = result {
+                match &mut self.conn {
+                    Conn::Postgres(c) => pg_rollback_if_needed(c).await,
+                    conn => {
+                        let _ = on_conn!(conn, c => c.execute("ROLLBACK").await.map(|_| ()));
+                    }
+                }
+                return Err(locate(&statements, None, &e, done.saturating_sub(1), false));
+            }
+            return Ok(());
+        }
+        for (done, st) in statements.iter().enumerate() {
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &st.text).await);
+            if let Err((_, e)) = result {
+                return Err(locate(&statements, None, &e, done, done > 0));
+            }
+        }
+        on_conn!(&mut self.conn, c => c.execute(AssertSqlSafe(delete.clone())).await.map(|_| ()))
+            .map_err(|e| ApplyError {
+                statement: None,
+                error: db_error(&e),
+                partial: true,
+            })
+    }
+
+    /// The pieces of a migration that does not run in one transaction, in order.
+    fn units(&self, m: &Local) -> Vec<Unit> {
+        let postgres = self.dialect() == Dialect::Postgres;
+        let mut units = Vec::new();
+        let outside = |sql: &str, first_line: usize, units: &mut Vec<Unit>| {
+            if postgres && m.mode != Mode::Whole {
+                // One statement at a time: a multi-statement request is an implicit
+                // transaction in PostgreSQL, which CREATE INDEX CONCURRENTLY refuses.
+                let statements = match &m.statements {
+                    Some(s) => s.clone(),
+                    None => {
+                        let mut v = split(sql, Dialect::Postgres);
+                        for s in &mut v {
+                            s.line += first_line - 1;
+                        }
+                        v
+                    }
+                };
+                units.extend(statements.into_iter().map(|s| Unit {
+                    first_line: s.line,
+                    sql: s.text,
+                    transaction: false,
+                }));
+            } else {
+                units.push(Unit {
+                    sql: sql.to_string(),
+                    first_line,
+                    transaction: false,
+                });
+            }
+        };
+        for p in &m.parts {
+            if m.mode == Mode::Sections && p.transaction {
+                units.push(Unit {
+                    sql: p.sql.clone(),
+                    first_line: p.first_line,
+                    transaction: true,
+                });
+            } else {
+                outside(&p.sql, p.first_line, &mut units);
+            }
+        }
+        units
+    }
+
+    async fn apply_outside(
+        &mut self,
+        m: &Local,
+        statements: &[Statement],
+    ) -> Result<(), ApplyError> {
+        let dialect = self.dialect();
+        let mm = &m.migration;
+        let started = Instant::now();
+        let other = |e: sqlx::Error, partial: bool| ApplyError {
+            statement: None,
+            error: db_error(&e),
+            partial,
+        };
+        let insert_false = self.insert_sql("FALSE");
+        let finish = self.finish_sql();
+        let forget = format!("DELETE FROM {TABLE} WHERE version = {}", self.p(1));
+        let units = self.units(m);
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(insert_false))
+                .bind(mm.version)
+                .bind(&*mm.description)
+                .bind(&*mm.checksum)
+                .bind(-1i64)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| other(e, false))?;
+
+        // Whether anything has been made permanent yet, and whether the file opened its own
+        // transaction (BEGIN sent as a statement of its own).
+        let mut committed = false;
+        let mut in_own_tx = false;
+        let mut failure: Option<ApplyError> = None;
+        for u in &units {
+            let unit_statements = split(&u.sql, dialect);
+            if unit_statements.is_empty() {
+                continue;
+            }
+            let sent = if u.transaction {
+                format!("BEGIN;\n{}\n;\nCOMMIT;", u.sql)
+            } else {
+                u.sql.clone()
+            };
+            let result = on_conn!(&mut self.conn, c => run_script(&mut *c, &sent).await);
+            match result {
+                Ok(()) => {
+                    for s in &unit_statements {
+                        if is_commit(s) {
+                            committed = true;
+                            in_own_tx = false;
+                        } else if is_transaction_control(s) {
+                            in_own_tx = words_first(s) != "ROLLBACK";
+                        } else if !in_own_tx {
+                            committed = true;
+                        }
+                    }
+                    if u.transaction {
+                        committed = true;
+                    }
+                }
+                Err((done, e)) => {
+                    let (done, prefix) = if u.transaction {
+                        (done.saturating_sub(1), 1)
+                    } else {
+                        (done, 0)
+                    };
+                    let completed = &unit_statements[..done.min(unit_statements.len())];
+                    // Replay what completed: a COMMIT made earlier work permanent; outside an
+                    // explicit transaction each statement commits on its own, except in
+                    // PostgreSQL, where one request is one implicit transaction.
+                    let mut open = in_own_tx || u.transaction;
+                    let mut touched_tx = open;
+                    for s in completed {
+                        if is_commit(s) {
+                            committed = true;
+                            open = false;
+                            touched_tx = true;
+                        } else if is_transaction_control(s) {
+                            open = words_first(s) != "ROLLBACK";
+                            touched_tx = true;
+                        } else if !open && dialect != Dialect::Postgres {
+                            committed = true;
+                        }
+                    }
+                    if touched_tx {
+                        match &mut self.conn {
+                            Conn::Postgres(c) => pg_rollback_if_needed(c).await,
+                            conn => {
+                                let _ =
+                                    on_conn!(conn, c => c.execute("ROLLBACK").await.map(|_| ()));
+                            }
+                        }
+                    }
+                    let at = pg_error_line(&e, &sent).map(|l| l + u.first_line - 1 - prefix);
+                    let at =
+                        at.or_else(|| unit_statements.get(done).map(|s| s.line + u.first_line - 1));
+                    failure = Some(locate(statements, at, &e, done, committed));
+                    break;
+                }
+            }
+        }
+        if let Some(f) = failure {
+            if !f.partial {
+                // Nothing was made permanent: no failed marker either.
+                let _ = on_conn!(&mut self.conn, c => {
+                    sqlx::query(AssertSqlSafe(forget.clone())).bind(mm.version).execute(&mut *c).await.map(|_| ())
+                });
+            }
+            return Err(f);
+        }
+        on_conn!(&mut self.conn, c => {
+            sqlx::query(AssertSqlSafe(finish))
+                .bind(nanos(started.elapsed()))
+                .bind(mm.version)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+        .map_err(|e| other(e, true))
+    }
+}
+
+/// A piece of SQL sent as one request.
+struct Unit {
+    sql: String,
+    /// Line of the file where `sql` starts.
+    first_line: usize,
+    /// Wrapped in BEGIN … COMMIT (a transactional dbmate section).
+    transaction: bool,
+}
+
+fn words_first(s: &Statement) -> String {
+    s.text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(';')
+        .to_ascii_uppercase()
+}
+
+fn nanos(d: Duration) -> i64 {
+    i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// The 1-based line of `sent` where PostgreSQL says the error is (its error position).
+fn pg_error_line(e: &sqlx::Error, sent: &str) -> Option<usize> {
+    let sqlx::Error::Database(d) = e else {
+        return None;
+    };
+    let pg = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+    let Some(sqlx::postgres::PgErrorPosition::Original(pos)) = pg.position() else {
+        return None;
+    };
+    // The position counts characters from 1.
+    let byte = sent
+        .char_indices()
+        .nth(pos.saturating_sub(1))
+        .map(|(i, _)| i)
+        .unwrap_or(sent.len());
+    Some(1 + sent[..byte].matches('\n').count())
+}
+
+/// The failing statement: the one at the error's line when the server gave a position, else
+/// the one after the `done` completed statements.
+fn locate(
+    statements: &[Statement],
+    line: Option<usize>,
+    e: &sqlx::Error,
+    done: usize,
+    partial: bool,
+) -> ApplyError {
+    let statement = match line {
+        Some(line) => statements
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(_, s)| s.line <= line)
+            .map(|(i, s)| {
+                (
+                    i + 1,
+                    Statement {
+                        line,
+                        text: s.text.clone(),
+                    },
+                )
+            }),
+        None => statements.get(done).cloned().map(|s| (done + 1, s)),
+    };
+    ApplyError {
+        statement,
+        error: db_error(e),
+        partial,
+    }
+}
+
+/// After a failed request: roll back only if the session is inside a failed transaction
+/// (a ROLLBACK outside one draws "there is no transaction in progress").
+async fn pg_rollback_if_needed(c: &mut PgConnection) {
+    if c.execute("SELECT 1").await.is_err() {
+        let _ = c.execute("ROLLBACK").await;
     }
 }
 

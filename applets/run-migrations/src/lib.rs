@@ -23,6 +23,7 @@ macro_rules! locked {
     }};
 }
 
+mod adopt;
 mod db;
 mod plan;
 mod source;
@@ -142,6 +143,11 @@ pub struct Args {
     #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub allow_out_of_order: bool,
 
+    /// Create the database first when it does not exist (as dbmate's `create`); off by
+    /// default, because a missing database is usually a wrong URL.
+    #[arg(long, env = "INITBOX_CREATE_DATABASE", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    pub create_database: bool,
+
     /// Hold the migration lock while running CMD (another tool's migrate command) and exit
     /// with its code; no migration files are read. Without it, CMD is exec'd after a
     /// successful `up`, as in every applet.
@@ -173,6 +179,23 @@ pub enum Action {
         #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
         version: i64,
     },
+    /// Write the next migration file NAME in the directory's format (version: the next number
+    /// where the directory numbers 1, 2, 3, else the UTC time YYYYMMDDHHMMSS). No database.
+    New {
+        /// What the migration does, e.g. add_users.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+    /// Undo the newest applied migration (or the newest N, or all above --to VERSION) with the
+    /// down sections or files the format carries; refused when one has none.
+    Down {
+        /// How many migrations to undo (default 1).
+        #[arg(value_name = "N", conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Undo every applied migration newer than VERSION.
+        #[arg(long, value_name = "VERSION", env = "INITBOX_DOWN_TO")]
+        to: Option<i64>,
+    },
     /// Clear failed markers after a person fixed the database: the migration runs again on the
     /// next `up` (or, with --mark-applied, counts as applied).
     Repair {
@@ -202,9 +225,21 @@ impl Applet for Args {
     }
 
     async fn run(mut self) -> Result<Outcome, Failure> {
-        let Some(url) = self.database_url.as_deref() else {
+        if let Some(Action::New { name }) = &self.action {
+            for path in source::new_files(&self.dir, self.format, name)? {
+                println!("{}", path.display());
+            }
+            return Ok(Outcome::OK);
+        }
+        // A URL or a libpq keyword string; what it leaves out (or everything, when nothing is
+        // given) from PGHOST/PGPORT/PGUSER/PGDATABASE/PGSSLMODE or MYSQL_HOST/MYSQL_TCP_PORT.
+        let resolved =
+            initbox_database::resolve(self.database_url.as_deref(), &|k| std::env::var(k).ok())
+                .map_err(|e| Failure::usage(format!("--database-url: {e}")))?;
+        let Some(url) = resolved.as_deref() else {
             return Err(Failure::usage(
-                "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL)",
+                "--database-url is required (or INITBOX_DATABASE_URL / DATABASE_URL, or the \
+                 PG*/MYSQL_HOST variables)",
             ));
         };
         // Scrubbed whether or not this URL uses them (sqlx reads PGPASSWORD by itself).
@@ -293,6 +328,9 @@ impl Applet for Args {
             );
         }
         let wait = Deadline::after((!self.timeout.is_zero()).then_some(self.timeout));
+        if self.create_database && !read_only {
+            db::create_database(&options, &shown, &wait).await?;
+        }
         let mut db = db::connect(&options, &shown, &wait).await?;
 
         let action = self.action.clone().unwrap_or(Action::Up);
@@ -302,6 +340,10 @@ impl Applet for Args {
             Action::Plan => plan_only(&mut db, &source, policy).await,
             Action::Baseline { version } => {
                 locked!(db, lock_timeout, baseline(&mut db, &source, version))
+            }
+            Action::New { .. } => unreachable!("handled before connecting"),
+            Action::Down { steps, to } => {
+                locked!(db, lock_timeout, down(&mut db, &source, steps, to))
             }
             Action::Repair {
                 mark_applied,
@@ -349,9 +391,31 @@ async fn up(
 async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
     db.ensure_table().await?;
     // Re-read under the lock: another replica has usually done the work meanwhile.
-    let applied = db.applied().await?;
+    let mut applied = db.applied().await?;
+    if applied.is_empty() {
+        // A database another tool migrated: record what it applied, then go on.
+        adopt::adopt(db, source).await?;
+        applied = db.applied().await?;
+    }
     let rows = compare(source, &applied);
-    let pending = validate(&rows, policy, true)?;
+    let orphan = db.orphan;
+    let pending = validate(&rows, policy, true).map_err(|mut f| {
+        // Say what this run found while it waited: the migration was still executing on a
+        // connection whose initbox was gone, and it ended without completing.
+        if let Some((version, conn)) = orphan
+            && rows
+                .iter()
+                .any(|r| r.version == version && r.state == State::Failed)
+        {
+            f.message = format!(
+                "{}; found: migration {version} was still being executed by connection {conn} \
+                 when this run started (its initbox process was gone), and that connection \
+                 ended without completing it",
+                f.message
+            );
+        }
+        f
+    })?;
     if pending.is_empty() {
         tracing::info!(
             "database {} is up to date (migrated by another process meanwhile)",
@@ -369,7 +433,7 @@ async fn apply_pending(db: &mut Db, source: &Source, policy: Policy) -> Result<O
                 tracing::info!(
                     version = m.version(),
                     file = %m.file,
-                    transaction = !m.migration.no_tx,
+                    transaction = m.mode == source::Mode::Transaction,
                     took = %human(t.elapsed()),
                     "applied migration {} ({})",
                     m.version(),
@@ -420,16 +484,40 @@ fn apply_failure(source: &Source, m: &Local, e: ApplyError) -> Failure {
     ))
 }
 
-async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
+/// The applied rows, with what another tool's history says when `_sqlx_migrations` is empty
+/// (read-only: `up` records them under the lock).
+async fn applied_or_foreign(db: &mut Db, source: &Source) -> Result<Vec<db::Applied>, Failure> {
     let applied = db.applied().await?;
+    match adopt::preview(db, source, &applied).await? {
+        Some((foreign, rows)) => {
+            tracing::info!(
+                "{} in {} has {} of these migrations applied; `up` adopts them",
+                foreign.tool,
+                foreign.table,
+                rows.len()
+            );
+            Ok(rows)
+        }
+        None => Ok(applied),
+    }
+}
+
+async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
+    let applied = applied_or_foreign(db, source).await?;
     let rows = compare(source, &applied);
     let mut out = String::from("VERSION               STATE             DESCRIPTION\n");
     for r in &rows {
+        // MySQL: a failed marker whose migration a connection is still executing.
+        let label = match r.state {
+            State::Failed => match db.running(r.version).await {
+                Some(conn) => format!("running (connection {conn})"),
+                None => r.state.label().to_string(),
+            },
+            _ => r.state.label().to_string(),
+        };
         out.push_str(&format!(
             "{:<21} {:<17} {}\n",
-            r.version,
-            r.state.label(),
-            r.description
+            r.version, label, r.description
         ));
     }
     print!("{out}");
@@ -457,7 +545,7 @@ async fn status(db: &mut Db, source: &Source) -> Result<Outcome, Failure> {
 }
 
 async fn plan_only(db: &mut Db, source: &Source, policy: Policy) -> Result<Outcome, Failure> {
-    let applied = db.applied().await?;
+    let applied = applied_or_foreign(db, source).await?;
     let rows = compare(source, &applied);
     let pending = validate(&rows, policy, true)?;
     if pending.is_empty() {
@@ -472,11 +560,7 @@ async fn plan_only(db: &mut Db, source: &Source, policy: Policy) -> Result<Outco
             m.file,
             statements,
             if statements == 1 { "" } else { "s" },
-            if m.migration.no_tx {
-                "no transaction"
-            } else {
-                "in a transaction"
-            }
+            m.mode.describe(&m.parts)
         );
     }
     tracing::info!(pending = pending.len(), "plan for {}", db.shown);
@@ -508,6 +592,77 @@ async fn baseline(db: &mut Db, source: &Source, version: i64) -> Result<Outcome,
         recorded = n,
         "baseline: recorded {n} migrations up to {version} as applied without running them"
     );
+    Ok(Outcome::OK)
+}
+
+/// `down`: undo applied migrations, newest first.
+async fn down(
+    db: &mut Db,
+    source: &Source,
+    steps: Option<usize>,
+    to: Option<i64>,
+) -> Result<Outcome, Failure> {
+    let applied = db.applied().await?;
+    if let Some(f) = applied.iter().find(|a| !a.success) {
+        return Err(Failure::failed(format!(
+            "migration {} is marked failed in {TABLE}: repair it before undoing anything",
+            f.version
+        )));
+    }
+    let mut newest: Vec<i64> = applied.iter().map(|a| a.version).collect();
+    newest.sort_unstable_by(|a, b| b.cmp(a));
+    let chosen: Vec<i64> = match to {
+        Some(v) => newest.into_iter().filter(|x| *x > v).collect(),
+        None => newest.into_iter().take(steps.unwrap_or(1)).collect(),
+    };
+    // Every one must be undoable before any is undone.
+    let mut plan = Vec::new();
+    for v in &chosen {
+        let Some(m) = source.get(*v) else {
+            return Err(Failure::invalid_input(format!(
+                "down: migration {v} is applied but has no file in {}; nothing was undone",
+                source.dir.display()
+            )));
+        };
+        let Some(d) = &m.down else {
+            return Err(Failure::invalid_input(format!(
+                "down: migration {v} ({}) has no down section or file; nothing was undone",
+                m.file
+            )));
+        };
+        plan.push((m, d));
+    }
+    if plan.is_empty() {
+        tracing::info!("down: nothing to undo");
+    }
+    for (m, d) in plan {
+        let t = Instant::now();
+        db.revert(m, d).await.map_err(|e| {
+            let path = source.dir.join(&d.file);
+            let at = match &e.statement {
+                Some((n, s)) => format!(" at statement {n} (line {}: {})", s.line, s.summary()),
+                None => String::new(),
+            };
+            Failure::failed(format!(
+                "undoing migration {} ({}) failed{at}: {}{}",
+                m.version(),
+                path.display(),
+                e.error,
+                if e.partial {
+                    "; it may be partly undone (its row is still in the history)"
+                } else {
+                    "; rolled back, the database is unchanged"
+                }
+            ))
+        })?;
+        tracing::info!(
+            version = m.version(),
+            took = %human(t.elapsed()),
+            "undid migration {} ({})",
+            m.version(),
+            m.migration.description
+        );
+    }
     Ok(Outcome::OK)
 }
 

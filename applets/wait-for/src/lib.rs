@@ -262,6 +262,15 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
             shared.args.shell,
         )?));
     }
+    // A libpq keyword string (`host=db dbname=app`) is a postgres:// target; PG*/MYSQL_*
+    // variables fill what a database URL leaves out (crates/database).
+    let url = if initbox_database::is_keyword_string(&url) {
+        initbox_database::keywords_to_url(&url).map_err(|e| Failure::usage(e.to_string()))?
+    } else {
+        url
+    };
+    let url = initbox_database::fill_from_env(&url, &|k| std::env::var(k).ok())
+        .map_err(|e| Failure::usage(format!("'{}': {e}", safe_url::display(&url))))?;
     let shown = safe_url::display(&url);
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(Failure::usage(format!(
