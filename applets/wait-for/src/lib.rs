@@ -9,6 +9,7 @@
 
 pub mod amqp;
 pub mod http;
+pub mod k8s;
 pub mod local;
 pub mod mqtt;
 pub mod nats;
@@ -33,7 +34,7 @@ use crate::net::{Endpoint, UrlParts, read_password_file};
 
 /// The schemes `wait-for` understands, for messages and `--help`.
 pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, mariadb, redis, \
-                           rediss, amqp, amqps, nats, mqtt, mqtts, file, unix, exec:";
+                           rediss, amqp, amqps, nats, mqtt, mqtts, grpc, grpcs, k8s, file, unix, exec:";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,7 +49,13 @@ pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, m
                   mysql:// / mariadb:// (SELECT 1 or --query; starting up is not ready; wrong \
                   password exit 5, missing database exit 3), redis(s):// (PING answers PONG; \
                   LOADING is not ready), amqp(s):// (the AMQP connection opens), nats:// \
-                  (INFO, PING/PONG), mqtt(s):// (CONNACK accepted), file:///PATH[?nonempty|\
+                  (INFO, PING/PONG), mqtt(s):// (CONNACK accepted), grpc(s)://HOST:PORT[/SERVICE] \
+                  (grpc.health.v1 Check answers SERVING; UNIMPLEMENTED exit 1), \
+                  k8s://[NAMESPACE/]RESOURCE/NAME or k8s://[NAMESPACE/]RESOURCE?selector=LABELS \
+                  (Job Complete, Failed exit 1; Pods Ready, &count=N; Deployment, StatefulSet, \
+                  DaemonSet rolled out; Service ready endpoints; ?condition=TYPE[=STATUS], \
+                  ?jsonpath={.PATH}=VALUE, ?exists, ?deleted; watched, via the service account \
+                  or a kubeconfig), file:///PATH[?nonempty|\
                   ?contains=REGEX], unix:///PATH (the socket accepts), exec:CMD ARGS and --cmd \
                   (exits 0; no shell unless --shell).\n\n\
                   Passwords may come from files: --password-file, ?password_file=PATH in a URL, \
@@ -105,6 +112,9 @@ pub struct Args {
     pub wait: WaitArgs,
 
     #[command(flatten)]
+    pub kube: initbox_kube::KubeArgs,
+
+    #[command(flatten)]
     pub resolver: ResolverArgs,
 
     #[command(flatten)]
@@ -124,6 +134,9 @@ impl Applet for Args {
         // Scrubbed whether or not a target uses them (sqlx reads PGPASSWORD by itself).
         safe_url::register_env_passwords(PASSWORD_VAR);
         self.wait.validate()?;
+        if let Some(sa) = &self.kube.print_rbac {
+            return k8s::print_rbac(&self.targets, &self.kube, sa);
+        }
         let probes = build_probes(&self)?;
         wait::wait(probes, &self.wait, self.command).await
     }
@@ -139,6 +152,7 @@ struct Shared<'a> {
     tls: Option<Arc<rustls::ClientConfig>>,
     password: Option<String>,
     sql_targets: usize,
+    kube: k8s::Shared,
 }
 
 impl Shared<'_> {
@@ -221,6 +235,7 @@ fn build_probes(args: &Args) -> Result<Vec<Arc<dyn Probe>>, Failure> {
         tls: None,
         password: None,
         sql_targets: 0,
+        kube: None,
     };
     let mut probes = Vec::with_capacity(targets.len() + cmds.len());
     for raw in targets {
@@ -290,6 +305,20 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
                 &url, client, request, expect,
             )?))
         }
+        "grpc" | "grpcs" => {
+            let target = initbox_grpc_health::Target::parse(&url).map_err(Failure::usage)?;
+            let tls = if target.tls {
+                Some(shared.tls()?)
+            } else {
+                None
+            };
+            Ok(Arc::new(initbox_grpc_health::GrpcHealthProbe::new(
+                target,
+                shared.resolver()?,
+                tls,
+            )))
+        }
+        "k8s" | "kubernetes" => k8s::probe(&url, args, &mut shared.kube),
         "file" => Ok(Arc::new(local::FileProbe::new(&url)?)),
         "unix" => Ok(Arc::new(local::UnixProbe::new(&url)?)),
         "postgres" | "postgresql" | "mysql" | "mariadb" | "redis" | "rediss" | "amqp" | "amqps"
@@ -566,6 +595,7 @@ mod tests {
             tls: None,
             password: None,
             sql_targets: 0,
+            kube: None,
         };
         let parse = |s: &str| url::Url::parse(s).unwrap();
         let (u, p) =
