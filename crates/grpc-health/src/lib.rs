@@ -245,10 +245,10 @@ impl GrpcHealthProbe {
                 )));
             }
             // Trailers-only answer: the status is in the headers.
-            if let Some(code) = grpc_status(&parts.headers) {
-                if code != 0 {
-                    return Ok(Answer::Error(code, grpc_message(&parts.headers)));
-                }
+            if let Some(code) = grpc_status(&parts.headers)
+                && code != 0
+            {
+                return Ok(Answer::Error(code, grpc_message(&parts.headers)));
             }
             let mut data = Vec::new();
             while let Some(chunk) = body.data().await {
@@ -331,14 +331,12 @@ impl Probe for GrpcHealthProbe {
             match self.check().await? {
                 Answer::Status(ServingStatus::Serving) => Ok("SERVING".into()),
                 Answer::Status(s) => Err(NotReady::retry(format!("{service} is {}", s.name()))),
-                Answer::Error(12, _) => Err(NotReady::Fatal(Failure::failed(format!(
-                    "{}: the server does not implement grpc.health.v1.Health (UNIMPLEMENTED); \
+                Answer::Error(12, _) => Err(NotReady::Fatal(Failure::failed(
+                    "the server does not implement grpc.health.v1.Health (UNIMPLEMENTED); \
                      register the standard health service or wait with tcp:// instead",
-                    self.shown
-                )))),
+                ))),
                 Answer::Error(16, m) => Err(NotReady::Fatal(Failure::credentials(format!(
-                    "{}: UNAUTHENTICATED: {m}",
-                    self.shown
+                    "UNAUTHENTICATED: {m}"
                 )))),
                 Answer::Error(5, _) => Err(NotReady::retry(format!(
                     "{service} is unknown to the server (NOT_FOUND)"

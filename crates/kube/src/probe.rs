@@ -107,7 +107,7 @@ impl KubeProbe {
 
     /// What an error of `verb` on `r` means for the wait.
     fn api_failure(&self, e: &ApiError, verb: &str, r: &Resource) -> NotReady {
-        api_failure(&self.target, &self.client, &self.namespace, e, verb, r)
+        api_failure(&self.client, &self.namespace, e, verb, r)
     }
 
     async fn list(&self, r: &Resource) -> Result<String, NotReady> {
@@ -139,10 +139,8 @@ impl KubeProbe {
         match ready::evaluate(&self.target, &objects) {
             Verdict::Ready(d) => Ok(d),
             Verdict::NotYet(why) => Err(NotReady::Retry(why)),
-            Verdict::Failed(why) => Err(NotReady::Fatal(Failure::failed(format!(
-                "{}: {why}",
-                self.target.raw
-            )))),
+            // The engine names the target before the message.
+            Verdict::Failed(why) => Err(NotReady::Fatal(Failure::failed(why))),
         }
     }
 
@@ -185,25 +183,17 @@ impl KubeProbe {
     }
 }
 
-fn api_failure(
-    t: &KubeTarget,
-    client: &Client,
-    ns: &str,
-    e: &ApiError,
-    verb: &str,
-    r: &Resource,
-) -> NotReady {
+fn api_failure(client: &Client, ns: &str, e: &ApiError, verb: &str, r: &Resource) -> NotReady {
     match e {
         ApiError::Status { code: 401, .. } => NotReady::Fatal(Failure::credentials(format!(
-            "{}: the API server rejected the credentials of the {} ({e})",
-            t.raw, client.source
+            "the API server rejected the credentials of the {} ({e})",
+            client.source
         ))),
         ApiError::Status {
             code: 403, message, ..
         } => NotReady::Fatal(Failure::env_refused(format!(
-            "{}: forbidden to {verb} {} in namespace '{ns}': the Role needs verbs get, list, \
+            "forbidden to {verb} {} in namespace '{ns}': the Role needs verbs get, list, \
              watch on resource '{}' in apiGroup '{}' (print it with --print-rbac){}",
-            t.raw,
             r.qualified(),
             r.plural,
             r.group,
@@ -248,14 +238,9 @@ enum StreamEnd {
 
 impl Watcher {
     fn fail(&self, e: &ApiError, verb: &str) -> bool {
-        if let NotReady::Fatal(f) = api_failure(
-            &self.target,
-            &self.client,
-            &self.namespace,
-            e,
-            verb,
-            &self.resource,
-        ) {
+        if let NotReady::Fatal(f) =
+            api_failure(&self.client, &self.namespace, e, verb, &self.resource)
+        {
             self.state.lock().unwrap().fatal = Some(f);
             return true;
         }
