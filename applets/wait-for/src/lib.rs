@@ -9,6 +9,7 @@
 
 pub mod amqp;
 pub mod http;
+pub mod icmp;
 pub mod k8s;
 pub mod local;
 pub mod mqtt;
@@ -34,7 +35,7 @@ use crate::net::{Endpoint, UrlParts, read_password_file};
 
 /// The schemes `wait-for` understands, for messages and `--help`.
 pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, mariadb, redis, \
-                           rediss, amqp, amqps, nats, mqtt, mqtts, grpc, grpcs, k8s, file, unix, exec:";
+                           rediss, amqp, amqps, nats, mqtt, mqtts, grpc, grpcs, k8s, icmp, file, unix, exec:";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,7 +56,8 @@ pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, m
                   (Job Complete, Failed exit 1; Pods Ready, &count=N; Deployment, StatefulSet, \
                   DaemonSet rolled out; Service ready endpoints; ?condition=TYPE[=STATUS], \
                   ?jsonpath={.PATH}=VALUE, ?exists, ?deleted; watched, via the service account \
-                  or a kubeconfig), file:///PATH[?nonempty|\
+                  or a kubeconfig), icmp://HOST (answers an echo; ping socket, else raw), \
+                  file:///PATH[?nonempty|\
                   ?contains=REGEX], unix:///PATH (the socket accepts), exec:CMD ARGS and --cmd \
                   (exits 0; no shell unless --shell).\n\n\
                   Passwords may come from files: --password-file, ?password_file=PATH in a URL, \
@@ -319,6 +321,11 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
             )))
         }
         "k8s" | "kubernetes" => k8s::probe(&url, args, &mut shared.kube),
+        "icmp" => Ok(Arc::new(icmp::IcmpProbe::new(
+            &url,
+            shared.resolver()?,
+            args.wait.attempt_timeout,
+        )?)),
         "file" => Ok(Arc::new(local::FileProbe::new(&url)?)),
         "unix" => Ok(Arc::new(local::UnixProbe::new(&url)?)),
         "postgres" | "postgresql" | "mysql" | "mariadb" | "redis" | "rediss" | "amqp" | "amqps"

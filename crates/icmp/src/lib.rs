@@ -9,14 +9,9 @@ use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use initbox_runtime::duration::human;
-use serde_json::json;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
-
-use crate::probe::{Observation, Observed, classify_io};
-use crate::spec::IcmpCheck;
 
 const PAYLOAD: &[u8] = b"initbox-network-check";
 const SYSCTL: &str = "/proc/sys/net/ipv4/ping_group_range";
@@ -30,7 +25,7 @@ pub enum Method {
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Method::Dgram => "ping socket",
             Method::Raw => "raw socket",
@@ -62,7 +57,33 @@ pub fn not_permitted_message(dgram: &std::io::Error, raw: &std::io::Error) -> St
     )
 }
 
-fn open(v6: bool) -> Result<(Socket, Method), Observation> {
+/// Why no echo could be sent at all.
+#[derive(Debug)]
+pub enum PingError {
+    /// Neither a ping socket nor a raw socket is allowed here; the text says what to change.
+    NotPermitted(String),
+    /// Another failure; `context` says of what.
+    Io {
+        context: String,
+        error: std::io::Error,
+    },
+    /// Opening the socket failed otherwise (both errors in the text).
+    Open(String),
+}
+
+/// What an echo exchange found.
+#[derive(Debug)]
+pub struct Replies {
+    pub ip: IpAddr,
+    pub method: Method,
+    pub count: usize,
+    /// Round-trip times of the replies received.
+    pub rtts: Vec<Duration>,
+    /// An error that stopped the exchange (an ICMP error for the echo, a refused send).
+    pub error: Option<std::io::Error>,
+}
+
+fn open(v6: bool) -> Result<(Socket, Method), PingError> {
     let (domain, proto) = if v6 {
         (Domain::IPV6, Protocol::ICMPV6)
     } else {
@@ -74,16 +95,12 @@ fn open(v6: bool) -> Result<(Socket, Method), Observation> {
     };
     match Socket::new(domain, Type::RAW, Some(proto)) {
         Ok(s) => Ok((s, Method::Raw)),
-        Err(raw_err) if is_permission(&dgram_err) && is_permission(&raw_err) => {
-            Err(Observation::new(
-                Observed::NotPermitted,
-                not_permitted_message(&dgram_err, &raw_err),
-            ))
-        }
-        Err(raw_err) => Err(Observation::new(
-            Observed::Error,
-            format!("cannot open an ICMP socket: ping socket: {dgram_err}; raw socket: {raw_err}"),
-        )),
+        Err(raw_err) if is_permission(&dgram_err) && is_permission(&raw_err) => Err(
+            PingError::NotPermitted(not_permitted_message(&dgram_err, &raw_err)),
+        ),
+        Err(raw_err) => Err(PingError::Open(format!(
+            "cannot open an ICMP socket: ping socket: {dgram_err}; raw socket: {raw_err}"
+        ))),
     }
 }
 
@@ -140,43 +157,39 @@ pub fn parse_reply(packet: &[u8], v6: bool, method: Method, ident: u16) -> Optio
     Some(u16::from_be_bytes([icmp[6], icmp[7]]))
 }
 
-pub async fn icmp(c: &IcmpCheck, ctx: &crate::net::Ctx, timeout: Duration) -> Observation {
-    let started = Instant::now();
-    let deadline = started + timeout;
-    let (ips, dns) =
-        match crate::net::resolve(&c.host, &ctx.resolver(None), started, deadline).await {
-            Ok(x) => x,
-            Err(o) => return o,
-        };
-    let ip = ips.iter().find(|i| i.is_ipv4()).copied().unwrap_or(ips[0]);
-    let mut o = ping(ip, c, timeout).await;
-    if let Some(d) = dns {
-        o = o.with_timings(&[("dns", d)]);
-    }
-    o
-}
-
-async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
+/// Send `count` echo requests to `ip`, `interval` apart, and wait up to `timeout` after the last
+/// for the replies.
+pub async fn ping(
+    ip: IpAddr,
+    count: u32,
+    interval: Duration,
+    timeout: Duration,
+) -> Result<Replies, PingError> {
     let v6 = ip.is_ipv6();
-    let (sock, method) = match open(v6) {
-        Ok(x) => x,
-        Err(o) => return o,
-    };
+    let (sock, method) = open(v6)?;
     let target = SockAddr::from(SocketAddr::new(ip, 0));
     if let Err(e) = sock
         .set_nonblocking(true)
         .and_then(|_| sock.connect(&target))
     {
-        return Observation::new(classify_io(&e), format!("icmp {ip}: {e}"));
+        return Err(PingError::Io {
+            context: format!("icmp {ip}"),
+            error: e,
+        });
     }
     // SAFETY: the socket is moved into the AsyncFd, which owns it (and its one descriptor) until
     // it is dropped.
     let fd = match unsafe { AsyncFd::register(sock) }.map_err(std::io::Error::from) {
         Ok(fd) => fd,
-        Err(e) => return Observation::new(Observed::Error, format!("icmp socket: {e}")),
+        Err(e) => {
+            return Err(PingError::Io {
+                context: "icmp socket".into(),
+                error: e,
+            });
+        }
     };
     let ident: u16 = rand_ident();
-    let count = c.count as usize;
+    let count = count as usize;
     let mut sent_at: Vec<Option<Instant>> = vec![None; count];
     let mut rtts: Vec<Option<Duration>> = vec![None; count];
     let mut send_error: Option<std::io::Error> = None;
@@ -201,7 +214,7 @@ async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
                 }
             }
             sent += 1;
-            next_send = Instant::now() + c.interval;
+            next_send = Instant::now() + interval;
             last_deadline = Instant::now() + timeout;
             if send_error.is_some() {
                 break;
@@ -240,62 +253,13 @@ async fn ping(ip: IpAddr, c: &IcmpCheck, timeout: Duration) -> Observation {
             Err(_would_block) => continue,
         }
     }
-    let got: Vec<Duration> = rtts.iter().flatten().copied().collect();
-    let loss = 1.0 - got.len() as f64 / count as f64;
-    let elapsed = |o: Observation| {
-        o.data("method", method.as_str())
-            .data("address", ip.to_string())
-    };
-    if got.is_empty() {
-        if let Some(e) = send_error {
-            return elapsed(Observation::new(
-                classify_io(&e),
-                format!("icmp {ip} via {}: {e}", method.as_str()),
-            ));
-        }
-        return elapsed(Observation::new(
-            Observed::Timeout,
-            format!(
-                "no echo reply from {ip} ({count} sent, 100% loss, waited {} after the last)",
-                human(timeout)
-            ),
-        ))
-        .data("sent", count)
-        .data("received", 0);
-    }
-    let min = got.iter().min().copied().unwrap_or_default();
-    let max = got.iter().max().copied().unwrap_or_default();
-    let avg = got.iter().sum::<Duration>() / got.len() as u32;
-    let summary = format!(
-        "{}/{count} replies from {ip}, {:.0}% loss, rtt min/avg/max {}/{}/{} via {}",
-        got.len(),
-        loss * 100.0,
-        human(min),
-        human(avg),
-        human(max),
-        method.as_str()
-    );
-    let o = if loss > c.max_loss + 1e-9 {
-        Observation::new(
-            Observed::Mismatch,
-            format!("{summary}: loss above max_loss {:.0}%", c.max_loss * 100.0),
-        )
-    } else {
-        Observation::ok(summary)
-    };
-    elapsed(o)
-        .timing("rtt_avg", avg)
-        .data("sent", count)
-        .data("received", got.len())
-        .data("loss", loss)
-        .data(
-            "rtt_ms",
-            json!({"min": ms(min), "avg": ms(avg), "max": ms(max)}),
-        )
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+    Ok(Replies {
+        ip,
+        method,
+        count,
+        rtts: rtts.iter().flatten().copied().collect(),
+        error: send_error,
+    })
 }
 
 fn rand_ident() -> u16 {
