@@ -716,3 +716,147 @@ fn bad_targets_and_missing_configuration() {
     );
     assert_one_line_error(&r, 4, "no Kubernetes API");
 }
+
+/// tests/fixtures/ship/k8s_check.py (real Helm from helm-python-sdk, kubernetes-validate).
+fn k8s_check(args: &[&str]) -> Value {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let r = run(
+        Command::new("python3")
+            .arg(Path::new(root).join("tests/fixtures/ship/k8s_check.py"))
+            .args(args)
+            .current_dir(root),
+        Duration::from_secs(150),
+    );
+    assert_eq!(
+        r.code(),
+        0,
+        "k8s_check.py (tests/setup/30-ship.sh installs it): {}",
+        r.stderr
+    );
+    serde_json::from_str(&r.stdout).unwrap()
+}
+
+#[test]
+fn the_chart_helper_emits_the_rbac_that_print_rbac_prints() {
+    // A chart using the library's initbox.waitFor with k8s:// targets and
+    // initbox.waitForKubernetesRbac, rendered and linted by Helm, validated against the schemas.
+    let out = k8s_check(&["chart", "tests/fixtures/k8s/chart", "charts/initbox"]);
+    let render = &out["renders"][0];
+    for v in render["validation"].as_array().unwrap() {
+        assert!(
+            v["error"].is_null(),
+            "{} {}: {}",
+            v["kind"],
+            v["name"],
+            v["error"]
+        );
+    }
+    assert!(
+        out["lint"][0]["errors"].as_array().unwrap().is_empty(),
+        "{}",
+        out["lint"]
+    );
+    let docs = render["docs"].as_array().unwrap();
+    let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap();
+    let init = &find("Deployment")["spec"]["template"]["spec"]["initContainers"][0];
+    let targets: Vec<&str> = init["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| a.starts_with("k8s://"))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "k8s://job/shop-migrate",
+            "k8s://deploy/api",
+            "k8s://svc/api"
+        ]
+    );
+    let r = run(
+        initbox()
+            .args(["wait-for", "--namespace", "shop", "--print-rbac=web"])
+            .args(&targets),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let dir = std::env::temp_dir().join(format!("initbox-k8s-rbac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rbac.yaml");
+    std::fs::write(&file, &r.stdout).unwrap();
+    let printed = k8s_check(&["files", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let printed = &printed["files"][0];
+    for v in printed["validation"].as_array().unwrap() {
+        assert!(
+            v["error"].is_null(),
+            "--print-rbac {}: {}",
+            v["kind"],
+            v["error"]
+        );
+    }
+    let pdocs = printed["docs"].as_array().unwrap();
+    let role = pdocs.iter().find(|d| d["kind"] == "Role").unwrap();
+    assert_eq!(
+        role["rules"],
+        find("Role")["rules"],
+        "the helper and --print-rbac agree"
+    );
+    let binding = pdocs.iter().find(|d| d["kind"] == "RoleBinding").unwrap();
+    assert_eq!(binding["subjects"], find("RoleBinding")["subjects"]);
+}
+
+#[test]
+fn the_example_role_is_what_print_rbac_prints_for_its_targets() {
+    let example = "examples/kubernetes/wait-for-kubernetes.yaml";
+    let out = k8s_check(&["files", example]);
+    let f = &out["files"][0];
+    for v in f["validation"].as_array().unwrap() {
+        assert!(
+            v["error"].is_null(),
+            "{example} {}: {}",
+            v["kind"],
+            v["error"]
+        );
+    }
+    let docs = f["docs"].as_array().unwrap();
+    let deploy = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let init = &deploy["spec"]["template"]["spec"]["initContainers"][0];
+    let targets: Vec<&str> = init["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| a.starts_with("k8s://"))
+        .collect();
+    let r = run(
+        initbox()
+            .args(["wait-for", "--namespace", "shop", "--print-rbac=web"])
+            .args(&targets),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let role = docs.iter().find(|d| d["kind"] == "Role").unwrap();
+    let rules: Vec<String> = role["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "  - apiGroups: [\"{}\"]\n    resources: [\"{}\"]\n",
+                r["apiGroups"][0].as_str().unwrap(),
+                r["resources"][0].as_str().unwrap()
+            )
+        })
+        .collect();
+    for rule in &rules {
+        assert!(r.stdout.contains(rule.as_str()), "{rule} in {}", r.stdout);
+    }
+    assert_eq!(
+        r.stdout.matches("apiGroups").count(),
+        rules.len(),
+        "{}",
+        r.stdout
+    );
+}
