@@ -294,8 +294,10 @@ fn pods_by_selector_with_a_count_or_all() {
     let mut child = spawn(c);
     api.put(pod("api-2", "api", "Running", true));
     still_waiting(&mut child, Duration::from_millis(800));
-    // An evicted pod (phase Failed) is not counted; the last live one becomes ready.
+    // An evicted pod (phase Failed) is not counted; its replacement is, once ready.
+    api.put(pod("api-4", "api", "Pending", false));
     api.put(pod("api-3", "api", "Failed", false));
+    still_waiting(&mut child, Duration::from_millis(800));
     api.put(pod("api-4", "api", "Running", true));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -322,38 +324,38 @@ fn deployment(
 #[test]
 fn a_deployment_rolls_out_through_its_states_or_stalls() {
     let mut api = Api::start("deploy");
-    api.put(deployment(2, 1, 3, 3, 3, "NewReplicaSetAvailable"));
+    // Each state of a rollout, as the controller writes it, and what the wait says about it.
+    for (state, says) in [
+        (
+            deployment(2, 1, 3, 3, 3, "NewReplicaSetAvailable"),
+            "observe generation 2",
+        ),
+        (
+            deployment(2, 2, 1, 4, 3, "ReplicaSetUpdated"),
+            "1 of 3 replicas updated",
+        ),
+        (
+            deployment(2, 2, 3, 4, 3, "ReplicaSetUpdated"),
+            "1 old replicas pending termination",
+        ),
+        (
+            deployment(2, 2, 3, 3, 2, "ReplicaSetUpdated"),
+            "2 of 3 updated replicas available",
+        ),
+    ] {
+        api.put(state);
+        let r = run(api.wait_for().args(["--once", "k8s://deploy/api"]), LIMIT);
+        assert_eq!(r.code(), 1, "{}", r.all());
+        assert!(r.stderr.contains(says), "'{says}': {}", r.stderr);
+    }
     let mut c = api.wait_for();
-    c.args([
-        "-t",
-        "30s",
-        "--progress-interval",
-        "300ms",
-        "k8s://deploy/api",
-    ]);
+    c.args(["-t", "30s", "k8s://deploy/api"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
-    api.put(deployment(2, 2, 1, 4, 3, "ReplicaSetUpdated"));
-    still_waiting(&mut child, Duration::from_millis(700));
-    api.put(deployment(2, 2, 3, 4, 3, "ReplicaSetUpdated"));
-    still_waiting(&mut child, Duration::from_millis(700));
-    api.put(deployment(2, 2, 3, 3, 2, "ReplicaSetUpdated"));
     still_waiting(&mut child, Duration::from_millis(700));
     api.put(deployment(2, 2, 3, 3, 3, "NewReplicaSetAvailable"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
-    for step in [
-        "observe generation 2",
-        "1 of 3 replicas updated",
-        "1 old replicas pending termination",
-        "2 of 3 updated replicas available",
-    ] {
-        assert!(
-            r.stderr.contains(step),
-            "progress shows '{step}': {}",
-            r.stderr
-        );
-    }
+    assert!(r.stderr.contains("3 replicas rolled out"), "{}", r.stderr);
     // A rollout past its progress deadline ends the wait (as `kubectl rollout status`).
     api.put(deployment(3, 3, 1, 4, 3, "ProgressDeadlineExceeded"));
     let r = run(

@@ -20,7 +20,11 @@ pub fn probe(
         *shared = Some(args.kube.client(args.wait.attempt_timeout)?);
     }
     let (client, ns) = shared.as_ref().expect("set above");
-    Ok(Arc::new(KubeProbe::new(target, Arc::clone(client), ns)))
+    // An attempt waits for the watch's next change for up to half the attempt timeout: a change
+    // is seen as it arrives, not at the next attempt.
+    Ok(Arc::new(
+        KubeProbe::new(target, Arc::clone(client), ns).with_hold(args.wait.attempt_timeout / 2),
+    ))
 }
 
 /// Print the Role and RoleBinding the `k8s://` targets need.

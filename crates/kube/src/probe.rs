@@ -45,6 +45,10 @@ pub struct KubeProbe {
     client: Arc<Client>,
     namespace: String,
     state: Arc<Mutex<State>>,
+    /// Signalled by the watcher on every change it applies.
+    changed: Arc<tokio::sync::Notify>,
+    /// How long an attempt waits for the watch to bring a change before it reports "not yet".
+    hold: Duration,
 }
 
 fn key(o: &Value) -> String {
@@ -78,7 +82,17 @@ impl KubeProbe {
                 fatal: None,
                 last_list: None,
             })),
+            changed: Arc::new(tokio::sync::Notify::new()),
+            hold: Duration::ZERO,
         }
+    }
+
+    /// Let an attempt wait up to `hold` for the watch to bring the change it waits for, so it is
+    /// seen the moment it arrives rather than at the next attempt (keep it below the per-attempt
+    /// timeout).
+    pub fn with_hold(mut self, hold: Duration) -> Self {
+        self.hold = hold;
+        self
     }
 
     /// The resource with its version known (discovery for `PLURAL.GROUP`).
@@ -162,6 +176,7 @@ impl KubeProbe {
                     client: Arc::clone(&self.client),
                     namespace: self.namespace.clone(),
                     state: Arc::clone(&self.state),
+                    changed: Arc::clone(&self.changed),
                     resource: r,
                 };
                 tokio::spawn(watcher.run(rv));
@@ -177,9 +192,37 @@ impl KubeProbe {
                     self.list(&r).await?;
                 }
             }
-            Phase::Watching => {}
+            Phase::Watching => return self.hold_for_change().await,
         }
         self.judge()
+    }
+
+    /// Judge the watched objects; while not ready, wait for the next change up to `hold`.
+    async fn hold_for_change(&self) -> Result<String, NotReady> {
+        let until = Instant::now() + self.hold;
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut st = self.state.lock().unwrap();
+                if let Some(f) = st.fatal.take() {
+                    return Err(NotReady::Fatal(f));
+                }
+                if st.phase != Phase::Watching {
+                    drop(st);
+                    return self.judge();
+                }
+            }
+            match self.judge() {
+                Err(NotReady::Retry(why)) if Instant::now() < until => {
+                    if tokio::time::timeout_at(until, changed).await.is_err() {
+                        return Err(NotReady::Retry(why));
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -223,7 +266,15 @@ struct Watcher {
     client: Arc<Client>,
     namespace: String,
     state: Arc<Mutex<State>>,
+    changed: Arc<tokio::sync::Notify>,
     resource: Resource,
+}
+
+/// Wake a waiting attempt when the watcher ends, whatever the path.
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.changed.notify_waiters();
+    }
 }
 
 enum StreamEnd {
@@ -267,6 +318,8 @@ impl Watcher {
                         st.objects = items.into_iter().map(|o| (key(&o), o)).collect();
                         rv = new_rv;
                         relist = false;
+                        drop(st);
+                        self.changed.notify_waiters();
                     }
                     Err(e) => {
                         if self.fail(&e, "list") {
@@ -354,12 +407,14 @@ impl Watcher {
                             *rv = v.to_string();
                         }
                         self.state.lock().unwrap().objects.insert(key(&obj), obj);
+                        self.changed.notify_waiters();
                     }
                     "DELETED" => {
                         if let Some(v) = rv_of(&obj) {
                             *rv = v.to_string();
                         }
                         self.state.lock().unwrap().objects.remove(&key(&obj));
+                        self.changed.notify_waiters();
                     }
                     "BOOKMARK" => {
                         if let Some(v) = rv_of(&obj) {
