@@ -862,3 +862,28 @@ fn the_example_role_is_what_print_rbac_prints_for_its_targets() {
         r.stdout
     );
 }
+
+#[test]
+fn bookmarks_carry_the_resource_version_past_a_compaction() {
+    let mut api = Api::start("bookmark");
+    api.put(job("migrate", json!([])));
+    let mut c = api.wait_for();
+    c.args(["-t", "30s", "k8s://job/migrate"]);
+    let mut child = spawn(c);
+    still_waiting(&mut child, Duration::from_millis(500));
+    // Other Jobs move the resourceVersion on; the watch (by name) gets no event for them, only
+    // a BOOKMARK (every second from the stand-in) with the newer version.
+    for i in 0..3 {
+        api.put(job(&format!("other-{i}"), json!([])));
+    }
+    still_waiting(&mut child, Duration::from_millis(2500));
+    // Compacted up to now and the watch ended: resuming from the bookmark's version works
+    // without a re-list; from the version of the last event it would get 410 and list again.
+    api.send("compact-to-now");
+    still_waiting(&mut child, Duration::from_millis(500));
+    api.put(job("migrate", complete()));
+    let r = wait_child(child, LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let lists: u32 = api.send("count list")[3..].parse().unwrap();
+    assert_eq!(lists, 1, "no re-list: the bookmark's version was used");
+}
