@@ -544,9 +544,12 @@ mod tests {
             "file:///etc/hostname?nonempty",
             "unix:///run/x.sock",
             "exec:true",
+            "grpc://127.0.0.1:50051/pkg.Svc",
+            "grpcs://localhost:443",
+            "icmp://127.0.0.1",
         ]);
         let probes = build_probes(&a).unwrap();
-        assert_eq!(probes.len(), 18);
+        assert_eq!(probes.len(), 21);
         let shown: Vec<String> = probes.iter().map(|p| p.target()).collect();
         assert!(
             shown.iter().all(|s| !s.contains("pw-canary-1")),
@@ -573,6 +576,10 @@ mod tests {
             ("file://relative", "three slashes"),
             ("http://", "http://"),
             ("exec:", "empty command"),
+            ("grpc://h", "missing port"),
+            ("icmp://", "icmp://HOST"),
+            ("k8s://job", "missing name"),
+            ("k8s://gizmo/x", "unknown resource"),
         ] {
             let e = err(&[t]);
             assert_eq!(e.code, Code::USAGE, "{t}: {}", e.message);

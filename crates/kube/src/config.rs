@@ -21,8 +21,8 @@ pub const SERVICEACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacco
 /// Variable that moves it (a projected token volume mounted elsewhere).
 pub const SERVICEACCOUNT_DIR_VAR: &str = "INITBOX_SERVICEACCOUNT_DIR";
 
-/// How requests authenticate.
-#[derive(Debug, Clone)]
+/// How requests authenticate. (No `Debug`: it holds credentials.)
+#[derive(Clone)]
 pub enum Auth {
     None,
     /// A bearer token given inline (kubeconfig `token`).
@@ -378,3 +378,54 @@ fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Config, Failure
 
 /// Keep the configuration's parts shareable.
 pub type Shared = Arc<Config>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeconfig_with_a_token_file_relative_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("initbox-kubeconfig-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\ncurrent-context: b\n\
+             clusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443/\n    insecure-skip-tls-verify: true\n\
+             contexts:\n- name: a\n  context: {cluster: c, user: nobody}\n- name: b\n  context:\n    cluster: c\n    user: u\n    namespace: shop\n\
+             users:\n- name: u\n  user:\n    tokenFile: token\n",
+        )
+        .unwrap();
+        let cfg = from_kubeconfig(&path, None).unwrap();
+        assert_eq!(cfg.server, "https://10.0.0.1:6443");
+        assert_eq!(cfg.namespace.as_deref(), Some("shop"));
+        assert!(matches!(&cfg.auth, Auth::TokenFile(p) if *p == dir.join("token")));
+        std::fs::write(dir.join("token"), "tok-canary-1\n").unwrap();
+        assert_eq!(
+            cfg.auth.header().unwrap().as_deref(),
+            Some("Bearer tok-canary-1")
+        );
+        let e = from_kubeconfig(&path, Some("a")).err().expect("refused");
+        assert!(
+            e.message.contains("no user named 'nobody'"),
+            "{}",
+            e.message
+        );
+        let e = from_kubeconfig(&path, Some("zz")).err().expect("refused");
+        assert!(e.message.contains("no context named 'zz'"), "{}", e.message);
+        std::fs::write(
+            &path,
+            "current-context: x\nclusters: [{name: c, cluster: {server: https://h}}]\n\
+             contexts: [{name: x, context: {cluster: c, user: e}}]\n\
+             users: [{name: e, user: {exec: {command: aws}}}]\n",
+        )
+        .unwrap();
+        let e = from_kubeconfig(&path, None).err().expect("refused");
+        assert!(
+            e.message.contains("exec or auth-provider plugin"),
+            "{}",
+            e.message
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
