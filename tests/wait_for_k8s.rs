@@ -594,7 +594,7 @@ fn a_forbidden_list_names_the_verb_and_resource_and_prints_the_role() {
     let r = run(
         initbox().args([
             "wait-for",
-            "--namespace",
+            "--k8s-namespace",
             "shop",
             "--print-rbac=app",
             "k8s://job/migrate",
@@ -649,7 +649,7 @@ fn in_cluster_the_token_is_read_again_as_it_rotates() {
             .env("HOME", &api.dir)
             .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
             .env("KUBERNETES_SERVICE_PORT", api.port.to_string())
-            .env("INITBOX_SERVICEACCOUNT_DIR", &sa)
+            .env("INITBOX_K8S_SERVICEACCOUNT_DIR", &sa)
             .arg("wait-for");
         c
     };
@@ -778,7 +778,7 @@ fn the_chart_helper_emits_the_rbac_that_print_rbac_prints() {
     );
     let r = run(
         initbox()
-            .args(["wait-for", "--namespace", "shop", "--print-rbac=web"])
+            .args(["wait-for", "--k8s-namespace", "shop", "--print-rbac=web"])
             .args(&targets),
         LIMIT,
     );
@@ -834,7 +834,7 @@ fn the_example_role_is_what_print_rbac_prints_for_its_targets() {
         .collect();
     let r = run(
         initbox()
-            .args(["wait-for", "--namespace", "shop", "--print-rbac=web"])
+            .args(["wait-for", "--k8s-namespace", "shop", "--print-rbac=web"])
             .args(&targets),
         LIMIT,
     );

@@ -19,7 +19,7 @@ use crate::KubeArgs;
 /// The service-account directory the kubelet mounts.
 pub const SERVICEACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 /// Variable that moves it (a projected token volume mounted elsewhere).
-pub const SERVICEACCOUNT_DIR_VAR: &str = "INITBOX_SERVICEACCOUNT_DIR";
+pub const SERVICEACCOUNT_DIR_VAR: &str = "INITBOX_K8S_SERVICEACCOUNT_DIR";
 
 /// How requests authenticate. (No `Debug`: it holds credentials.)
 #[derive(Clone)]
@@ -81,7 +81,7 @@ impl Config {
                 })
         });
         if let Some(path) = kubeconfig {
-            return from_kubeconfig(&path, args.kube_context.as_deref());
+            return from_kubeconfig(&path, args.k8s_context.as_deref());
         }
         if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
             return in_cluster();
@@ -89,7 +89,7 @@ impl Config {
         if let Some(home) = std::env::var_os("HOME") {
             let p = Path::new(&home).join(".kube/config");
             if p.exists() {
-                return from_kubeconfig(&p, args.kube_context.as_deref());
+                return from_kubeconfig(&p, args.k8s_context.as_deref());
             }
         }
         Err(Failure::env_refused(
@@ -282,7 +282,7 @@ fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Config, Failure
         .map(str::to_string)
         .or(kc.current_context.clone())
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| bad("no current-context (give --kube-context)".into()))?;
+        .ok_or_else(|| bad("no current-context (give --k8s-context)".into()))?;
     let ctx = kc
         .contexts
         .iter()

@@ -30,12 +30,16 @@ pub struct KubeArgs {
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context (default: its current-context).
-    #[arg(long, value_name = "NAME", env = "INITBOX_KUBE_CONTEXT")]
-    pub kube_context: Option<String>,
+    #[arg(long, value_name = "NAME", env = "INITBOX_K8S_CONTEXT")]
+    pub k8s_context: Option<String>,
 
     /// Namespace of targets that name none (default: the pod's own namespace, or the
     /// kubeconfig context's).
-    #[arg(long, value_name = "NAMESPACE", env = "INITBOX_NAMESPACE")]
+    #[arg(
+        long = "k8s-namespace",
+        value_name = "NAMESPACE",
+        env = "INITBOX_K8S_NAMESPACE"
+    )]
     pub namespace: Option<String>,
 
     /// Print the Role and RoleBinding (for this service account) that the k8s:// targets need,
@@ -46,7 +50,7 @@ pub struct KubeArgs {
 }
 
 impl KubeArgs {
-    /// The namespace of targets that name none, without asking any server: `--namespace`, else
+    /// The namespace of targets that name none, without asking any server: `--k8s-namespace`, else
     /// the pod's namespace file, else "default". (Waiting uses the loaded configuration's.)
     pub fn namespace_offline(&self) -> String {
         if let Some(n) = &self.namespace {
