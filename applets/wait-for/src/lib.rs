@@ -9,6 +9,8 @@
 
 // The probes live in crates/probe; wait-for wires URLs to them.
 pub use initbox_probe::{amqp, http, local, mqtt, nats, net, redis, sql};
+pub mod icmp;
+pub mod k8s;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -27,7 +29,7 @@ use crate::net::{Endpoint, UrlParts, read_password_file};
 
 /// The schemes `wait-for` understands, for messages and `--help`.
 pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, mariadb, redis, \
-                           rediss, amqp, amqps, nats, mqtt, mqtts, file, unix, exec:";
+                           rediss, amqp, amqps, nats, mqtt, mqtts, grpc, grpcs, k8s, icmp, file, unix, exec:";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,7 +44,14 @@ pub const SCHEMES: &str = "tcp, dns, http, https, postgres, postgresql, mysql, m
                   mysql:// / mariadb:// (SELECT 1 or --query; starting up is not ready; wrong \
                   password exit 5, missing database exit 3), redis(s):// (PING answers PONG; \
                   LOADING is not ready), amqp(s):// (the AMQP connection opens), nats:// \
-                  (INFO, PING/PONG), mqtt(s):// (CONNACK accepted), file:///PATH[?nonempty|\
+                  (INFO, PING/PONG), mqtt(s):// (CONNACK accepted), grpc(s)://HOST:PORT[/SERVICE] \
+                  (grpc.health.v1 Check answers SERVING; UNIMPLEMENTED exit 1), \
+                  k8s://[NAMESPACE/]RESOURCE/NAME or k8s://[NAMESPACE/]RESOURCE?selector=LABELS \
+                  (Job Complete, Failed exit 1; Pods Ready, &count=N; Deployment, StatefulSet, \
+                  DaemonSet rolled out; Service ready endpoints; ?condition=TYPE[=STATUS], \
+                  ?jsonpath={.PATH}=VALUE, ?exists, ?deleted; watched, via the service account \
+                  or a kubeconfig), icmp://HOST (answers an echo; ping socket, else raw), \
+                  file:///PATH[?nonempty|\
                   ?contains=REGEX], unix:///PATH (the socket accepts), exec:CMD ARGS and --cmd \
                   (exits 0; no shell unless --shell).\n\n\
                   Passwords may come from files: --password-file, ?password_file=PATH in a URL, \
@@ -100,6 +109,9 @@ pub struct Args {
     pub wait: WaitArgs,
 
     #[command(flatten)]
+    pub kube: initbox_kube::KubeArgs,
+
+    #[command(flatten)]
     pub resolver: ResolverArgs,
 
     #[command(flatten)]
@@ -119,6 +131,9 @@ impl Applet for Args {
         // Scrubbed whether or not a target uses them (sqlx reads PGPASSWORD by itself).
         safe_url::register_env_passwords(PASSWORD_VAR);
         self.wait.validate()?;
+        if let Some(sa) = &self.kube.print_rbac {
+            return k8s::print_rbac(&self.targets, &self.kube, sa);
+        }
         let probes = build_probes(&self)?;
         wait::wait(probes, &self.wait, self.command).await
     }
@@ -134,6 +149,7 @@ struct Shared<'a> {
     tls: Option<Arc<rustls::ClientConfig>>,
     password: Option<String>,
     sql_targets: usize,
+    kube: k8s::Shared,
 }
 
 impl Shared<'_> {
@@ -216,6 +232,7 @@ fn build_probes(args: &Args) -> Result<Vec<Arc<dyn Probe>>, Failure> {
         tls: None,
         password: None,
         sql_targets: 0,
+        kube: None,
     };
     let mut probes = Vec::with_capacity(targets.len() + cmds.len());
     for raw in targets {
@@ -294,6 +311,25 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
                 &url, client, request, expect,
             )?))
         }
+        "grpc" | "grpcs" => {
+            let target = initbox_grpc_health::Target::parse(&url).map_err(Failure::usage)?;
+            let tls = if target.tls {
+                Some(shared.tls()?)
+            } else {
+                None
+            };
+            Ok(Arc::new(initbox_grpc_health::GrpcHealthProbe::new(
+                target,
+                shared.resolver()?,
+                tls,
+            )))
+        }
+        "k8s" | "kubernetes" => k8s::probe(&url, args, &mut shared.kube),
+        "icmp" => Ok(Arc::new(icmp::IcmpProbe::new(
+            &url,
+            shared.resolver()?,
+            args.wait.attempt_timeout,
+        )?)),
         "file" => Ok(Arc::new(local::FileProbe::new(&url)?)),
         "unix" => Ok(Arc::new(local::UnixProbe::new(&url)?)),
         "postgres" | "postgresql" | "mysql" | "mariadb" | "redis" | "rediss" | "amqp" | "amqps"
@@ -512,9 +548,12 @@ mod tests {
             "file:///etc/hostname?nonempty",
             "unix:///run/x.sock",
             "exec:true",
+            "grpc://127.0.0.1:50051/pkg.Svc",
+            "grpcs://localhost:443",
+            "icmp://127.0.0.1",
         ]);
         let probes = build_probes(&a).unwrap();
-        assert_eq!(probes.len(), 18);
+        assert_eq!(probes.len(), 21);
         let shown: Vec<String> = probes.iter().map(|p| p.target()).collect();
         assert!(
             shown.iter().all(|s| !s.contains("pw-canary-1")),
@@ -541,6 +580,10 @@ mod tests {
             ("file://relative", "three slashes"),
             ("http://", "http://"),
             ("exec:", "empty command"),
+            ("grpc://h", "missing port"),
+            ("icmp://", "icmp://HOST"),
+            ("k8s://job", "missing name"),
+            ("k8s://gizmo/x", "unknown resource"),
         ] {
             let e = err(&[t]);
             assert_eq!(e.code, Code::USAGE, "{t}: {}", e.message);
@@ -570,6 +613,7 @@ mod tests {
             tls: None,
             password: None,
             sql_targets: 0,
+            kube: None,
         };
         let parse = |s: &str| url::Url::parse(s).unwrap();
         let (u, p) =

@@ -254,3 +254,49 @@ with each item {name, applet, args, env, volumeMounts, resources, securityContex
 {{ include "initbox.container" (merge (dict "root" $root) .) }}
 {{- end -}}
 {{- end -}}
+
+{{/*
+initbox.waitForKubernetesRbac: the Role and RoleBinding a `wait-for k8s://...` init container
+needs (get, list, watch on each resource; without watch it polls), for the pod's service account.
+The same rules as `initbox wait-for --print-rbac TARGETS`.
+  resources (required list of PLURAL[.GROUP] as RBAC writes them, e.g. "jobs.batch",
+             "deployments.apps", "endpointslices.discovery.k8s.io" for a Service, "pods")
+  serviceAccount (required), name (default "<release>-initbox-wait-for"),
+  namespace (default the release namespace)
+*/}}
+{{- define "initbox.waitForKubernetesRbac" -}}
+{{- $root := required "initbox: pass the chart context as \"root\" ($)" .root -}}
+{{- $name := .name | default (printf "%s-initbox-wait-for" $root.Release.Name) -}}
+{{- $ns := .namespace | default $root.Release.Namespace -}}
+{{- $groups := dict -}}
+{{- range (required "initbox.waitForKubernetesRbac: resources is required" .resources) -}}
+{{- $parts := splitn "." 2 . -}}
+{{- $group := $parts._1 | default "" -}}
+{{- $_ := set $groups $group (append (get $groups $group | default list) $parts._0) -}}
+{{- end -}}
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ $name | quote }}
+  namespace: {{ $ns | quote }}
+rules:
+{{- range $group := keys $groups | sortAlpha }}
+  - apiGroups: [{{ $group | quote }}]
+    resources: [{{ range $i, $r := get $groups $group | uniq | sortAlpha }}{{ if $i }}, {{ end }}{{ $r | quote }}{{ end }}]
+    verbs: ["get", "list", "watch"]
+{{- end }}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ $name | quote }}
+  namespace: {{ $ns | quote }}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ $name | quote }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ required "initbox.waitForKubernetesRbac: serviceAccount is required" .serviceAccount | quote }}
+    namespace: {{ $ns | quote }}
+{{- end -}}
