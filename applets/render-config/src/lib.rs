@@ -78,6 +78,8 @@ pub enum UndefinedArg {
         initbox render-config /templates/app.conf.j2 /config/app.conf --data db=/etc/db.yaml\n  \
         initbox render-config /templates/ /config/ --set region=eu --check-cmd 'nginx -t -c {}'\n  \
         initbox render-config --engine envsubst nginx.conf.template /etc/nginx/nginx.conf\n  \
+        initbox render-config --engine envsubst --only-defined /etc/nginx/templates/ /etc/nginx/conf.d/\n  \
+        initbox render-config --engine go app.conf.tmpl /config/app.conf\n  \
         initbox render-config --lint /templates/ --data values.yaml\n\n\
         Exit codes: 0 ok; 1 --check-cmd rejected a file or writing failed; 2 usage; \
         3 template or data error (nothing written); 4 permission refused."

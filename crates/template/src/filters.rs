@@ -12,6 +12,14 @@ fn invalid(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
+/// Refuse a result of `n` bytes past the output limit before building it.
+fn bounded(n: usize, what: &str) -> Result<(), Error> {
+    if n > crate::jinja::max_output() {
+        return Err(invalid(crate::jinja::too_large_message(what)));
+    }
+    Ok(())
+}
+
 fn defined(v: &Value) -> Result<(), Error> {
     if v.is_undefined() {
         Err(Error::from(ErrorKind::UndefinedError))
@@ -174,6 +182,7 @@ pub fn unknown_method(
             }
             "zfill" => {
                 let width = arg_int(0).unwrap_or(0).max(0) as usize;
+                bounded(width, "zfill()")?;
                 let n = s.chars().count();
                 if n >= width {
                     return Ok(Value::from(s));
@@ -186,6 +195,7 @@ pub fn unknown_method(
             }
             "ljust" | "rjust" | "center" => {
                 let width = arg_int(0).unwrap_or(0).max(0) as usize;
+                bounded(width.saturating_mul(4), method)?;
                 let fill = arg_str(1).and_then(|f| f.chars().next()).unwrap_or(' ');
                 let n = s.chars().count();
                 if n >= width {
@@ -295,26 +305,29 @@ pub fn indent(
         .or(blank)
         .unwrap_or(false);
     kwargs.assert_all_used()?;
-    let pad = match &width {
-        None => "    ".to_string(),
-        Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().to_string(),
-        Some(w) => {
-            let n = usize::try_from(w.clone())
-                .map_err(|_| invalid("indent: width must be a whole number or a string"))?;
-            " ".repeat(n)
-        }
-    };
     let s = python::to_str(value) + "\n";
     let lines = python::splitlines(&s);
-    let limit = crate::jinja::max_output();
+    let width_len = match &width {
+        None => 4,
+        Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().len(),
+        Some(w) => usize::try_from(w.clone())
+            .map_err(|_| invalid("indent: width must be a whole number or a string"))?,
+    };
+    // Refused before the padding is built: `indent(99999999)` is a way to multiply the output.
     if lines
         .len()
-        .saturating_mul(pad.len())
+        .saturating_mul(width_len)
         .saturating_add(s.len())
-        > limit
+        > crate::jinja::max_output()
     {
-        return Err(invalid(crate::jinja::too_large_message("indent()")));
+        return Err(invalid(crate::jinja::too_large_message(&format!(
+            "indent({width_len})"
+        ))));
     }
+    let pad = match &width {
+        Some(w) if w.kind() == ValueKind::String => w.as_str().unwrap_or_default().to_string(),
+        _ => " ".repeat(width_len),
+    };
     let mut rv = String::with_capacity(s.len() + lines.len() * pad.len());
     if blank {
         for (i, l) in lines.iter().enumerate() {
@@ -888,6 +901,12 @@ fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<Strin
     let prefix = prefix.unwrap_or_else(|| decoration.trim_end().to_string());
     let postfix = postfix.unwrap_or_else(|| decoration.trim_end().to_string());
     let text = python::to_str(value);
+    bounded(
+        (prefix_count.saturating_add(postfix_count))
+            .saturating_mul(prefix.len().max(postfix.len()) + newline.len())
+            .saturating_add(text.len()),
+        "comment()",
+    )?;
     let line_start = |l: &str| {
         if l.is_empty() {
             decoration.trim_end().to_string()
