@@ -1687,8 +1687,7 @@ fn foreign_histories_are_adopted_and_only_new_migrations_run() {
         let r = go(&db, dir.path(), &["--format", fmt]);
         assert_ok(&r);
         assert!(
-            r.stderr
-                .contains(&format!("adopted 2 migrations applied by"))
+            r.stderr.contains("adopted 2 migrations applied by")
                 && r.stderr.contains(&format!("{v1}, {v2}")),
             "{tool}: {}",
             r.stderr
