@@ -1687,8 +1687,7 @@ fn foreign_histories_are_adopted_and_only_new_migrations_run() {
         let r = go(&db, dir.path(), &["--format", fmt]);
         assert_ok(&r);
         assert!(
-            r.stderr
-                .contains(&format!("adopted 2 migrations applied by"))
+            r.stderr.contains("adopted 2 migrations applied by")
                 && r.stderr.contains(&format!("{v1}, {v2}")),
             "{tool}: {}",
             r.stderr
@@ -2047,5 +2046,126 @@ fn new_files_and_create_database() {
         let r = run(&mut c, LIMIT);
         assert_ok(&r);
         assert!(!r.stderr.contains("created the database"), "{}", r.stderr);
+    }
+}
+
+// ------------------------------------------------------------------------------ sql-migrate, against the real tool
+
+/// The schema SQLite holds, without either tool's history table.
+fn sqlite_schema(file: &Path) -> String {
+    let o = Command::new("sqlite3")
+        .arg(file)
+        .arg("SELECT type, name, sql FROM sqlite_master WHERE name NOT IN ('_sqlx_migrations', 'gorp_migrations') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .output()
+        .expect("sqlite3");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// sql-migrate files read as sql-migrate reads them: the same files applied by the real
+/// sql-migrate (Debian package, tests/setup/21-run-migrations-tools.sh) and by initbox give
+/// the same schema; what sql-migrate refuses, initbox refuses.
+#[test]
+fn sql_migrate_files_match_the_real_sql_migrate() {
+    assert!(
+        Command::new("sql-migrate").arg("--help").output().is_ok(),
+        "sql-migrate is needed (tests/setup/21-run-migrations-tools.sh installs it)"
+    );
+    let sql_migrate = |dir: &Path, db: &Path| {
+        let conf = dir.join("dbconfig.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "test:\n  dialect: sqlite3\n  datasource: {}\n  dir: {}\n",
+                db.display(),
+                dir.join("m").display()
+            ),
+        )
+        .unwrap();
+        Command::new("sql-migrate")
+            .args(["up", "-env", "test", "-config"])
+            .arg(&conf)
+            .output()
+            .unwrap()
+    };
+    let accepted: &[(&str, &str)] = &[
+        (
+            "1_users.sql",
+            "-- +migrate Up\nCREATE TABLE users (id integer PRIMARY KEY, name text);\nINSERT INTO users VALUES (1, 'a;b'); -- first\n\n-- +migrate Down\nDROP TABLE users;\n",
+        ),
+        (
+            "2_trigger.sql",
+            "-- comment before\n-- +migrate  Up   notransaction\n-- +migrate StatementBegin\nCREATE TRIGGER t AFTER INSERT ON users BEGIN\n  UPDATE users SET name = upper(name) WHERE id = NEW.id;\nEND;\n-- +migrate StatementEnd\n-- +migrate Down\nDROP TRIGGER t;\n",
+        ),
+        ("3_empty.sql", "-- +migrate Up\n-- +migrate Down\n"),
+        (
+            "4_more.sql",
+            "-- +migrate Up foo:bar\r\nCREATE TABLE more (id integer);\r\nINSERT INTO users VALUES (2, 'x');\r\n-- +migrate Down\r\nDROP TABLE more;\r\n",
+        ),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let m = work.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    for (n, t) in accepted {
+        std::fs::write(m.join(n), t).unwrap();
+    }
+    let theirs = work.path().join("theirs.db");
+    let o = sql_migrate(work.path(), &theirs);
+    assert!(o.status.success(), "sql-migrate: {}", common::text(&o));
+    let ours = work.path().join("ours.db");
+    let mut c = initbox();
+    c.args(["run-migrations", "--database-url"])
+        .arg(format!("sqlite://{}", ours.display()))
+        .arg("--dir")
+        .arg(&m);
+    let r = run(&mut c, LIMIT);
+    assert_ok(&r);
+    assert_eq!(sqlite_schema(&ours), sqlite_schema(&theirs));
+    assert!(sqlite_schema(&ours).contains("CREATE TRIGGER t"));
+    // Same rows, the trigger included.
+    let rows = |f: &Path| {
+        let o = Command::new("sqlite3")
+            .arg(f)
+            .arg("SELECT * FROM users ORDER BY id")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert_eq!(rows(&ours), rows(&theirs));
+
+    // What sql-migrate refuses.
+    for bad in [
+        "-- +migrate Up\nCREATE TABLE a (id integer)\n-- +migrate Down\nDROP TABLE a;\n",
+        "-- +migrate Up\nCREATE TABLE a (id integer);\n-- +migrate Down\nDROP TABLE a\n",
+        "-- +migrate up\nCREATE TABLE a (id integer);\n",
+        "CREATE TABLE a (id integer);\n",
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let m = work.path().join("m");
+        std::fs::create_dir(&m).unwrap();
+        std::fs::write(m.join("1_a.sql"), bad).unwrap();
+        let o = sql_migrate(work.path(), &work.path().join("theirs.db"));
+        let theirs_failed = String::from_utf8_lossy(&o.stdout).contains("failed")
+            || String::from_utf8_lossy(&o.stderr).contains("failed")
+            || !o.status.success();
+        assert!(
+            theirs_failed,
+            "sql-migrate accepts {bad:?}: {}",
+            common::text(&o)
+        );
+        let mut c = initbox();
+        c.args([
+            "run-migrations",
+            "--format",
+            "sql-migrate",
+            "--database-url",
+        ])
+        .arg(format!(
+            "sqlite://{}",
+            work.path().join("ours.db").display()
+        ))
+        .arg("--dir")
+        .arg(&m);
+        let r = run(&mut c, LIMIT);
+        assert_eq!(r.code(), 3, "{bad:?}: {}", r.all());
     }
 }

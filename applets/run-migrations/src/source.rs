@@ -31,6 +31,8 @@ pub enum Format {
     Goose,
     /// dbmate: `VERSION_name.sql` with `-- migrate:up` / `-- migrate:down` sections.
     Dbmate,
+    /// sql-migrate: `VERSION_name.sql` with `-- +migrate Up` / `-- +migrate Down` sections.
+    SqlMigrate,
 }
 
 impl fmt::Display for Format {
@@ -41,6 +43,7 @@ impl fmt::Display for Format {
             Format::GolangMigrate => "golang-migrate",
             Format::Goose => "goose",
             Format::Dbmate => "dbmate",
+            Format::SqlMigrate => "sql-migrate",
         })
     }
 }
@@ -370,14 +373,6 @@ fn detect(dir: &Path, files: &[(String, String)], go_files: &[String]) -> Result
     if let Some(go) = go_files.first() {
         seen.entry("goose").or_insert(go);
     }
-    if let Some(file) = seen.get("sql-migrate") {
-        return Err(bad(
-            dir,
-            file,
-            "sql-migrate markers ('-- +migrate Up'): this format is not supported; \
-             nothing was applied",
-        ));
-    }
     if seen.len() > 1 {
         let list: Vec<String> = seen.iter().map(|(f, n)| format!("{f} ({n})")).collect();
         return Err(Failure::invalid_input(format!(
@@ -390,6 +385,7 @@ fn detect(dir: &Path, files: &[(String, String)], go_files: &[String]) -> Result
     match seen.keys().next() {
         Some(&"goose") => return Ok(Format::Goose),
         Some(&"dbmate") => return Ok(Format::Dbmate),
+        Some(&"sql-migrate") => return Ok(Format::SqlMigrate),
         _ => {}
     }
     // sqlx or golang-migrate: the names are the same (`V_name.up.sql`); the two differ in
@@ -651,6 +647,7 @@ fn parse_file(
         }
         Format::Goose => parse_goose(dir, name, &text).map(Some),
         Format::Dbmate => parse_dbmate(dir, name, &text).map(Some),
+        Format::SqlMigrate => parse_sql_migrate(dir, name, &text).map(Some),
     }
 }
 
@@ -939,6 +936,219 @@ fn parse_goose(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
     })
 }
 
+/// A sql-migrate annotation, by its parser's rules (sqlparse): the line starts with exactly
+/// `-- +migrate `, then white-space separated words: the command (`Up`, `Down`,
+/// `StatementBegin`, `StatementEnd`, as written) and options (`notransaction`).
+fn sql_migrate_annotation(line: &str) -> Option<(&str, bool)> {
+    let rest = line
+        .trim_end_matches(['\n', '\r'])
+        .strip_prefix("-- +migrate ")?;
+    let mut words = rest.split_whitespace();
+    let cmd = words.next()?;
+    let no_tx = words.any(|w| w == "notransaction");
+    matches!(cmd, "Up" | "Down" | "StatementBegin" | "StatementEnd").then_some((cmd, no_tx))
+}
+
+fn parse_sql_migrate(dir: &Path, name: &str, text: &str) -> Result<Local, Failure> {
+    // sql-migrate orders by the numeric prefix of the name.
+    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return Err(bad(
+            dir,
+            name,
+            "name does not start with a numeric version (VERSION_name.sql)",
+        ));
+    }
+    let version: i64 = digits
+        .parse()
+        .map_err(|_| bad(dir, name, format!("version is larger than {}", i64::MAX)))?;
+    let description = name[digits.len()..]
+        .trim_end_matches(".sql")
+        .trim_start_matches(['_', '-'])
+        .replace('_', " ");
+
+    #[derive(PartialEq, Clone, Copy)]
+    enum St {
+        None,
+        Up,
+        Down,
+    }
+    let mut st = St::None;
+    let mut in_block = false;
+    let mut no_tx = false;
+    let mut seen = false;
+    let mut sql = String::new();
+    let mut first_line = 0;
+    let mut up: Vec<Statement> = Vec::new();
+    let mut down: Vec<Statement> = Vec::new();
+    let mut buf = String::new();
+    let mut buf_line = 0;
+    for (n, line) in lines_with_numbers(text) {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        match sql_migrate_annotation(line) {
+            Some((cmd, opt)) => {
+                seen = true;
+                match cmd {
+                    "Up" | "Down" => {
+                        if !buf.trim().is_empty() {
+                            return Err(bad(
+                                dir,
+                                name,
+                                format!(
+                                    "line {buf_line}: unfinished SQL statement: missing semicolon? \
+                                     (sql-migrate refuses it)"
+                                ),
+                            ));
+                        }
+                        buf.clear();
+                        if cmd == "Up" {
+                            st = St::Up;
+                            no_tx |= opt;
+                            if first_line == 0 {
+                                first_line = n + 1;
+                            }
+                        } else {
+                            st = St::Down;
+                        }
+                    }
+                    "StatementBegin" => {
+                        in_block = true;
+                        if st == St::Up {
+                            sql.push_str(line);
+                        }
+                    }
+                    _ => {
+                        if in_block && !buf.trim().is_empty() {
+                            let s = Statement {
+                                line: buf_line,
+                                text: buf.trim().to_string(),
+                            };
+                            match st {
+                                St::Up => up.push(s),
+                                St::Down => down.push(s),
+                                St::None => {}
+                            }
+                        }
+                        if st == St::Up {
+                            sql.push_str(line);
+                        }
+                        in_block = false;
+                        buf.clear();
+                    }
+                }
+                continue;
+            }
+            None if marker_family(line) == Some("sql-migrate") => {
+                return Err(bad(
+                    dir,
+                    name,
+                    format!(
+                        "line {n}: looks like a sql-migrate annotation but sql-migrate does not \
+                         read it as one (it must be '-- +migrate Up' etc., spelled exactly so), \
+                         so its SQL would run in the wrong section or not at all"
+                    ),
+                ));
+            }
+            None => {}
+        }
+        if st == St::Up {
+            sql.push_str(line);
+        }
+        if st == St::None {
+            if !bare.trim().is_empty() && !bare.trim_start().starts_with("--") {
+                tracing::warn!(
+                    "{}: line {n}: SQL before '-- +migrate Up' is ignored (as sql-migrate ignores it)",
+                    dir.join(name).display()
+                );
+            }
+            continue;
+        }
+        if buf.trim().is_empty() && (bare.trim().is_empty() || bare.trim_start().starts_with("--"))
+        {
+            continue;
+        }
+        if buf.trim().is_empty() {
+            buf.clear();
+            buf_line = n;
+        }
+        buf.push_str(bare);
+        buf.push('\n');
+        if !in_block && ends_with_semicolon(bare) {
+            let s = Statement {
+                line: buf_line,
+                text: buf.trim().to_string(),
+            };
+            if st == St::Up {
+                up.push(s);
+            } else {
+                down.push(s);
+            }
+            buf.clear();
+        }
+    }
+    if !seen {
+        return Err(bad(
+            dir,
+            name,
+            "no '-- +migrate Up' / '-- +migrate Down' annotation (sql-migrate refuses it)",
+        ));
+    }
+    if !buf.trim().is_empty() {
+        return Err(bad(
+            dir,
+            name,
+            format!(
+                "line {buf_line}: unfinished SQL statement: missing semicolon? (sql-migrate \
+                 refuses it)"
+            ),
+        ));
+    }
+    if !no_tx {
+        for s in &up {
+            if is_transaction_control(s) {
+                return Err(bad(
+                    dir,
+                    name,
+                    format!(
+                        "line {}: '{}' controls the transaction itself, but sql-migrate runs this \
+                         migration in a transaction; add 'notransaction' to '-- +migrate Up', or \
+                         remove the BEGIN/COMMIT",
+                        s.line,
+                        s.summary()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Local {
+        migration: new_migration(
+            version,
+            description,
+            MigrationType::Simple,
+            sql.clone(),
+            no_tx,
+        ),
+        file: name.to_string(),
+        parts: vec![Part {
+            sql,
+            first_line: first_line.max(1),
+            transaction: !no_tx,
+        }],
+        statements: Some(up),
+        mode: if no_tx {
+            Mode::Statements
+        } else {
+            Mode::Transaction
+        },
+        down: Some(Down {
+            statements: Some(down),
+            texts: Vec::new(),
+            file: name.to_string(),
+            transaction: !no_tx,
+        }),
+    })
+}
+
 /// A dbmate directive, by dbmate's expressions `(?m)^--\s*migrate:up(\s*$|\s+\S+)` (and
 /// down): at the very start of the line, any spacing after `--`, case as written. Returns the
 /// direction and the options text.
@@ -1203,6 +1413,10 @@ pub fn new_files(dir: &Path, format: Format, name: &str) -> Result<Vec<PathBuf>,
         Format::Dbmate => vec![(
             format!("{v}_{name}.sql"),
             "-- migrate:up\n\n\n-- migrate:down\n\n",
+        )],
+        Format::SqlMigrate => vec![(
+            format!("{v}-{name}.sql"),
+            "\n-- +migrate Up\n\n-- +migrate Down\n",
         )],
         Format::GolangMigrate => vec![
             (format!("{v}_{name}.up.sql"), ""),
@@ -1523,11 +1737,9 @@ mod tests {
             "1_a.sql",
             "-- +migrate Up\nSELECT 1;\n-- +migrate Down\nSELECT 2;\n",
         )]);
-        assert!(
-            load(d.path(), Format::Auto)
-                .unwrap_err()
-                .message
-                .contains("sql-migrate")
+        assert_eq!(
+            load(d.path(), Format::Auto).unwrap().format,
+            Format::SqlMigrate
         );
         // A down marker in a file read as sqlx is never run as plain SQL.
         let d = dir_with(&[(
