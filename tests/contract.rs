@@ -471,6 +471,8 @@ fn a_follow_up_command_runs_after_success_or_is_refused_alike() {
         &["wait-for", &format!("tcp://{open}")],
         // run-migrations execs after migrating up, as every applet does (no --with-lock).
         &["run-migrations", "--database-url", &db, "--dir", migrations],
+        // notify run: the command is the one watched, not a follow-up, but `--` is its own.
+        &["notify", "run", "stdout://"],
     ];
     for args in runs {
         let _ = std::fs::remove_file(&marker);

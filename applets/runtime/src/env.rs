@@ -180,7 +180,11 @@ pub fn warn_renamed() {
 
 /// `Some(message)` when `argv` gives a command after `--` to an applet that runs none.
 pub fn refuse_follow_up(cmd: &clap::Command, argv: &[OsString]) -> Option<String> {
-    let takes_command = cmd.get_arguments().any(|a| a.is_last_set());
+    // At any depth: `notify run … -- CMD` takes it in a subcommand.
+    fn takes_command(cmd: &clap::Command) -> bool {
+        cmd.get_arguments().any(|a| a.is_last_set()) || cmd.get_subcommands().any(takes_command)
+    }
+    let takes_command = takes_command(cmd);
     let dashdash = argv.iter().position(|a| a == OsStr::new("--"))?;
     if takes_command || dashdash + 1 >= argv.len() {
         return None;
