@@ -14,18 +14,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use common::http::{Answer, HttpServer};
+use common::pki::{openssl, server_config};
 use common::{Run, initbox, run};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "Canary-http-5e1d7a-SECRET";
@@ -75,36 +75,23 @@ enum Reply {
 
 type Handler = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
 
+/// The shared test server (tests/common/http.rs), answering with a [`Reply`].
 struct Server {
     port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
+    inner: HttpServer,
 }
 
 impl Server {
     fn start(tls: Option<Arc<rustls::ServerConfig>>, handler: Handler) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let reqs = Arc::clone(&requests);
-        thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (reqs, handler, tls) = (Arc::clone(&reqs), Arc::clone(&handler), tls.clone());
-                thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    match tls {
-                        Some(cfg) => {
-                            let Ok(conn) = rustls::ServerConnection::new(cfg) else {
-                                return;
-                            };
-                            serve(rustls::StreamOwned::new(conn, stream), &reqs, &*handler);
-                        }
-                        None => serve(stream, &reqs, &*handler),
-                    }
-                });
-            }
+        let inner = HttpServer::start_tls(tls, move |_, text| match handler(text) {
+            Reply::Redirect(to) => Answer::redirect(&to),
+            Reply::Json(status, body) => Answer::json(status, body),
+            Reply::Endless(status) => Answer::endless(status),
         });
-        Server { port, requests }
+        Server {
+            port: inner.port,
+            inner,
+        }
     }
 
     fn plain(handler: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Server {
@@ -112,61 +99,8 @@ impl Server {
     }
 
     fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.inner.requests()
     }
-}
-
-fn serve<S: Read + Write>(stream: S, reqs: &Mutex<Vec<String>>, handler: &dyn Fn(&str) -> Reply) {
-    let mut reader = BufReader::new(stream);
-    let mut text = String::new();
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap_or(0);
-        }
-        text.push_str(&line);
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut body = vec![0u8; len];
-    let _ = reader.read_exact(&mut body);
-    text.push_str(&String::from_utf8_lossy(&body));
-    reqs.lock().unwrap().push(text.clone());
-    let mut s = reader.into_inner();
-    match handler(&text) {
-        Reply::Redirect(to) => {
-            let _ = write!(
-                s,
-                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-        Reply::Json(status, body) => {
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-        Reply::Endless(status) => {
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
-            );
-            let chunk = vec![b'0'; 64 * 1024];
-            // Until the client hangs up (or 8 GiB, far past any cap).
-            for _ in 0..(128 * 1024) {
-                if s.write_all(&chunk).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let _ = s.flush();
 }
 
 /// The second listener: answers 200 to anything and records what reached it.
@@ -189,15 +123,6 @@ fn assert_no_credential(c: &Server, what: &str) {
 // PKI: the openssl CLI makes a CA, leaves signed by it, a self-signed CA:TRUE certificate (as
 // `openssl req -x509` makes), a leaf for another name and an expired leaf.
 // ---------------------------------------------------------------------------------------------
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "openssl {args:?}: {}", common::text(&o));
-}
 
 const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
 
@@ -310,30 +235,12 @@ fn pki(dir: &Path) {
     std::fs::copy(dir.join("leaf.key"), dir.join("expired.key")).unwrap();
 }
 
-fn tls_config(dir: &Path, name: &str) -> Arc<rustls::ServerConfig> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .unwrap();
-    Arc::new(cfg)
-}
-
 fn tls_server(
     dir: &Path,
     name: &str,
     handler: impl Fn(&str) -> Reply + Send + Sync + 'static,
 ) -> Server {
-    Server::start(Some(tls_config(dir, name)), Arc::new(handler))
+    Server::start(Some(server_config(dir, name)), Arc::new(handler))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,15 +5,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::http::{Answer, HttpServer};
+use common::pki::openssl;
 use common::{assert_one_line_error, free_port, initbox, require_service, run, wait_child};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -92,63 +92,16 @@ fn wait_listening(port: u16) {
 // (status, body, delay before answering).
 // ---------------------------------------------------------------------------------------------
 
-struct Http {
-    port: u16,
-    hits: Arc<AtomicUsize>,
-    requests: Arc<Mutex<Vec<String>>>,
-}
+type Http = HttpServer;
 
 fn http_server<F>(handler: F) -> Http
 where
     F: Fn(usize, &str) -> (u16, String, Duration) + Send + Sync + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let handler = Arc::new(handler);
-    let (h, r) = (Arc::clone(&hits), Arc::clone(&requests));
-    thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let (h, r, handler) = (Arc::clone(&h), Arc::clone(&r), Arc::clone(&handler));
-            thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut text = String::new();
-                let mut len = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    }
-                    text.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0u8; len];
-                let _ = reader.read_exact(&mut body);
-                text.push_str(&String::from_utf8_lossy(&body));
-                let n = h.fetch_add(1, Ordering::SeqCst) + 1;
-                r.lock().unwrap().push(text.clone());
-                let (status, body, delay) = handler(n, &text);
-                thread::sleep(delay);
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    Http {
-        port,
-        hits,
-        requests,
-    }
+    HttpServer::start(move |n, text| {
+        let (status, body, delay) = handler(n, text);
+        Answer::json(status, body).after(delay)
+    })
 }
 
 fn url(h: &Http, path: &str) -> String {
@@ -166,9 +119,9 @@ fn http_503_then_200_is_ready_only_after_the_200() {
     });
     let r = wait_for(&["--timeout", "20s", &url(&h, "/healthz")]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(h.hits.load(Ordering::SeqCst) >= 4);
+    assert!(h.hits() >= 4);
     assert!(r.stderr.contains("HTTP 200"), "{}", r.stderr);
-    assert!(h.requests.lock().unwrap()[0].starts_with("GET /healthz HTTP/1.1"));
+    assert!(h.requests()[0].starts_with("GET /healthz HTTP/1.1"));
 }
 
 #[test]
@@ -214,7 +167,7 @@ fn http_body_regex_and_json_value() {
         &url(&h, "/health"),
     ]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert!(h.hits.load(Ordering::SeqCst) >= 3);
+    assert!(h.hits() >= 3);
 
     let wrong = http_server(|_, _| (200, r#"{"status":"DOWN"}"#.into(), Duration::ZERO));
     let r = wait_for(&["--timeout", "1s", "--json", "status=UP", &url(&wrong, "/")]);
@@ -259,10 +212,7 @@ fn http_slow_answers_hit_the_attempt_timeout() {
         r.stderr
     );
     assert!(r.elapsed < Duration::from_secs(3), "{:?}", r.elapsed);
-    assert!(
-        h.hits.load(Ordering::SeqCst) >= 2,
-        "one request per attempt"
-    );
+    assert!(h.hits() >= 2, "one request per attempt");
 }
 
 #[test]
@@ -321,7 +271,7 @@ fn http_goes_through_the_proxy_from_the_environment() {
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.hits(), 1);
     // NO_PROXY is honoured.
     let r = run(
         cmd()
@@ -331,7 +281,7 @@ fn http_goes_through_the_proxy_from_the_environment() {
         LIMIT,
     );
     assert_eq!(r.code(), 1, "{}", r.all());
-    assert_eq!(proxy.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.hits(), 1);
 }
 
 #[test]
@@ -383,15 +333,6 @@ fn vv_traces_the_request_line_and_status_without_secrets() {
 // ---------------------------------------------------------------------------------------------
 // TLS with a test CA: openssl makes the CA and the certificates, openssl s_server serves.
 // ---------------------------------------------------------------------------------------------
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "openssl {args:?}: {}", common::text(&o));
-}
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client certificate.
 fn test_pki(dir: &Path) {

@@ -359,8 +359,14 @@ fn a_resolver_file_that_is_not_there_is_named_with_exit_3() {
         &["wait-for-tcp", "--resolv-conf", missing, "example.com:80"],
         &["network-check", "--resolv-conf", missing, "dns:example.com"],
     ] {
+        // network-check's per-attempt bound is --attempt-timeout (its --timeout is deprecated).
+        let bound = if args[0] == "network-check" {
+            "--attempt-timeout"
+        } else {
+            "--timeout"
+        };
         let r = common::run(
-            common::initbox().args(args).args(["--timeout", "5s"]),
+            common::initbox().args(args).args([bound, "5s"]),
             std::time::Duration::from_secs(20),
         );
         common::assert_one_line_error(&r, 3, missing);

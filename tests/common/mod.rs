@@ -4,6 +4,8 @@
 
 pub mod canary;
 pub mod echo;
+pub mod http;
+pub mod pki;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
+use initbox_probe::tcp::{TcpFailure, TcpProbe};
 use initbox_runtime::duration::human;
 use initbox_runtime::resolve::{Lookup, Resolver, ResolverArgs};
 use initbox_runtime::target::{Host, HostPort};
 use initbox_runtime::tls::TlsArgs;
-use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
-use initbox_probe::tcp::{TcpFailure, TcpProbe};
 use rustls::pki_types::ServerName;
 use serde_json::json;
 use tokio::net::{TcpStream, UdpSocket};

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use initbox_probe::dns::QueryType;
 use initbox_runtime::duration;
 use initbox_runtime::resolve::parse_server;
 use initbox_runtime::target::{Host, HostPort, parse_host, parse_host_port};
-use initbox_probe::dns::QueryType;
 use serde::Deserialize;
 
 /// What a check asserts.

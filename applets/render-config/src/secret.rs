@@ -2,8 +2,8 @@
 //! Secrets Manager and SSM, Kubernetes, files, environment) through its [`Resolver`], so there is
 //! one reference syntax and one client per backend in the toolkit.
 
-use initbox_secrets::{Resolver, reference};
 use initbox_runtime::Failure;
+use initbox_secrets::{Resolver, reference};
 
 use crate::jinja::SecretSource;
 

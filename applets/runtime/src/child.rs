@@ -1,5 +1,5 @@
 //! The one way initbox runs a child process (as opposed to [`crate::exec`], which replaces
-//! initbox): `run` steps, `notify run`, `run-migrations --exec`, `wait-for --cmd`,
+//! initbox): `run` steps, `notify run`, `run-migrations --with-lock`, `wait-for --cmd`,
 //! `render-config --check-cmd`.
 //!
 //! - the child starts in its own process group, so stopping it reaches everything it started

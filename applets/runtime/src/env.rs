@@ -180,7 +180,11 @@ pub fn warn_renamed() {
 
 /// `Some(message)` when `argv` gives a command after `--` to an applet that runs none.
 pub fn refuse_follow_up(cmd: &clap::Command, argv: &[OsString]) -> Option<String> {
-    let takes_command = cmd.get_arguments().any(|a| a.is_last_set());
+    // At any depth: `notify run … -- CMD` takes it in a subcommand.
+    fn takes_command(cmd: &clap::Command) -> bool {
+        cmd.get_arguments().any(|a| a.is_last_set()) || cmd.get_subcommands().any(takes_command)
+    }
+    let takes_command = takes_command(cmd);
     let dashdash = argv.iter().position(|a| a == OsStr::new("--"))?;
     if takes_command || dashdash + 1 >= argv.len() {
         return None;
@@ -1516,3 +1520,65 @@ pub const RUN_SCOPED: &[(&str, &str)] = &[(RUN_TIMEOUT, TIMEOUT)];
 pub const LOCAL_FLAGS: &[&str] = &[
     "--check", "--data", "--dir", "--file", "--format", "--mode", "--owner",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn old_flags_become_new_ones_up_to_the_command() {
+        let argv = os(&[
+            "network-check",
+            "--timeout=2s",
+            "--interval",
+            "1s",
+            "--",
+            "--timeout",
+        ]);
+        assert_eq!(
+            rename_args("network-check", argv),
+            os(&[
+                "network-check",
+                "--attempt-timeout=2s",
+                "--icmp-interval",
+                "1s",
+                "--",
+                "--timeout"
+            ])
+        );
+        // Another applet's --timeout is its own.
+        let argv = os(&["wait-for-tcp", "--timeout", "2s"]);
+        assert_eq!(rename_args("wait-for-tcp", argv.clone()), argv);
+        // A flag that only starts like an old one is left alone.
+        let argv = os(&["network-check", "--timeouts"]);
+        assert_eq!(rename_args("network-check", argv.clone()), argv);
+        let notices = std::mem::take(&mut *NOTICES.lock().unwrap());
+        assert!(
+            notices
+                .iter()
+                .all(|n| !n.contains("2s") && !n.contains("1s")),
+            "{notices:?}"
+        );
+        assert!(
+            notices.iter().any(|n| n.contains("use --attempt-timeout")),
+            "{notices:?}"
+        );
+    }
+
+    #[test]
+    fn every_new_name_is_in_the_vocabulary() {
+        for r in RENAMED {
+            if !r.new.starts_with("--") {
+                assert!(VOCABULARY.iter().any(|v| v.name == r.new), "{}", r.new);
+            }
+        }
+        let mut names: Vec<_> = VOCABULARY.iter().map(|v| v.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), VOCABULARY.len(), "a name listed twice");
+    }
+}

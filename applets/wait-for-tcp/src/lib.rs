@@ -8,8 +8,8 @@ use std::ffi::OsString;
 use std::sync::Arc;
 
 use clap::Parser;
-use initbox_runtime::resolve::{Resolver, ResolverArgs};
 use initbox_probe::tcp::TcpProbe;
+use initbox_runtime::resolve::{Resolver, ResolverArgs};
 use initbox_runtime::target::{HostPort, parse_host_port};
 use initbox_runtime::wait::{self, Probe, WaitArgs};
 use initbox_runtime::{Applet, Failure, LogArgs, Outcome};

@@ -17,13 +17,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, ValueEnum};
+use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
+use initbox_probe::tcp::TcpProbe;
 use initbox_runtime::resolve::{Resolver, ResolverArgs};
 use initbox_runtime::target::parse_host_port;
 use initbox_runtime::url as safe_url;
 use initbox_runtime::wait::{self, Probe, WaitArgs};
 use initbox_runtime::{Applet, Failure, LogArgs, Outcome, redact};
-use initbox_probe::dns::{DnsProbe, DnsQuery, QueryType};
-use initbox_probe::tcp::TcpProbe;
 
 use crate::net::{Endpoint, UrlParts, read_password_file};
 

@@ -67,7 +67,6 @@ pub fn parse_name(s: &str) -> Result<String, String> {
     Ok(name.to_ascii_lowercase())
 }
 
-
 /// What one DNS check asks for.
 #[derive(Debug, Clone)]
 pub struct DnsQuery {

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::tcp::TcpProbe;
 use initbox_runtime::target::{HostPort, parse_host, parse_port};
 use initbox_runtime::wait::NotReady;
 use initbox_runtime::{Failure, redact};
-use crate::tcp::TcpProbe;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite};
