@@ -89,6 +89,13 @@ struct Shared {
 }
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
+/// Pods are played one at a time: their names, ConfigMaps and podman secrets (`shop-db`) are
+/// the manifests' own, shared by the whole store.
+static KUBE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn kube_lock() -> std::sync::MutexGuard<'static, ()> {
+    KUBE.lock().unwrap_or_else(|e| e.into_inner())
+}
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// Counts finished tests; the last removes the store (a filtered run leaves it to the next run).
@@ -579,10 +586,11 @@ fn names_resolve_from_the_containers_resolv_conf_and_hosts() {
         let r = run_image(p, &net, &["wait-for-tcp", "--once", &target]);
         assert_eq!(r.code(), 0, "wait-for-tcp {target}: {}", r.all());
     }
-    // A name neither knows: the check fails (never a silent success).
+    // A name neither knows (no search list here: it would find nowhere.initbox-test under
+    // svc.initbox-test, as a resolver must): the check fails, never a silent success.
     let r = run_image(
         p,
-        &net,
+        &["--dns", &ip],
         &["wait-for-dns", "--timeout", "2s", "nowhere.initbox-test"],
     );
     assert_ne!(r.code(), 0, "an unknown name: {}", r.all());
@@ -1071,6 +1079,7 @@ fn init_names(yaml: &str, pod: &str) -> Vec<String> {
 #[test]
 fn every_kubernetes_example_plays_with_real_init_container_semantics() {
     let (s, _guard) = shared();
+    let _kube = kube_lock();
     let p = &s.podman;
     let dir = Path::new(ROOT).join("examples/kubernetes");
     let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -1095,6 +1104,7 @@ fn every_kubernetes_example_plays_with_real_init_container_semantics() {
 #[test]
 fn the_example_chart_rendered_by_helm_plays() {
     let (s, _guard) = shared();
+    let _kube = kube_lock();
     let p = &s.podman;
     let (repo, tag) = IMAGE.rsplit_once(':').unwrap();
     for (i, mode) in ["separate", "run"].iter().enumerate() {
@@ -1131,6 +1141,7 @@ fn the_example_chart_rendered_by_helm_plays() {
 #[test]
 fn a_failing_init_container_keeps_the_app_from_starting() {
     let (s, _guard) = shared();
+    let _kube = kube_lock();
     let p = &s.podman;
     let key = "init-containers.yaml#fails";
     let cluster = Cluster::new(key, "fail");
@@ -1144,10 +1155,36 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
             key,
         ],
     );
-    let played = played.unwrap();
-    eprintln!("kube play: {}", played.play.all());
+    let played = played.expect("the failure variant is played");
+    let context = format!("kube play: {}", played.play.all());
+    let closed = cluster.vars["CLOSED_PORT"].as_u64().unwrap();
+    // kube play reports the init container that failed, with its exit code (124: deadline).
+    assert_ne!(played.play.code(), 0, "{context}");
+    assert!(
+        played.play.all().contains("exited with code 124"),
+        "{context}"
+    );
+    // Nothing after it started: not the later init containers, not the app.
     let ev = events(p, &played.since);
-    eprintln!("events: {ev:?}");
+    let started: Vec<&str> = ev
+        .iter()
+        .filter(|(n, st)| st == "start" && n.starts_with("shop-"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(started, ["shop-wait-for-database"], "{context}; {ev:?}");
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-app"]);
+    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    assert_eq!(exit_code(p, "shop-wait-for-database"), 124);
+    // The reason. podman has no terminationMessagePath (/dev/termination-log is not mounted, so
+    // initbox writes none): the closest equivalent, what `kubectl logs` shows with
+    // terminationMessagePolicy: FallbackToLogsOnError, is the container's last log line.
+    let logs = p.run(&["logs", "shop-wait-for-database"], Duration::from_secs(30));
+    let last = logs.all().lines().last().unwrap_or("").to_string();
+    assert!(
+        last.contains("ERROR") && last.contains(&format!("127.0.0.1:{closed}")),
+        "the last line names the target and the failure: {}",
+        logs.all()
+    );
     kube_down(p, &played);
 }
 
@@ -1193,7 +1230,7 @@ impl DockerApi {
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .env("COMPOSE_INTERACTIVE_NO_CLI", "1")
             .envs(vars.iter().copied())
-            .args(["--no-ansi", "-p", project, "-f", "compose.yaml", "-f"])
+            .args(["--ansi", "never", "-p", project, "-f", "compose.yaml", "-f"])
             .arg(Path::new(ROOT).join("tests/fixtures/containers/compose.override.yaml"))
             .args(args)
             .stdin(Stdio::null());
