@@ -986,8 +986,9 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
     assert_eq!(
         played.play.code(),
         0,
-        "{what}: kube play failed: {}",
-        played.play.all()
+        "{what}: kube play failed: {}\n{}",
+        played.play.all(),
+        pod_logs(p)
     );
     let yaml = played.adapted["yaml"].as_str().unwrap();
     for pod in played.adapted["pods"].as_array().unwrap() {
@@ -1050,6 +1051,27 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
     }
 }
 
+/// Every container of the store with its state and last log lines (for failure messages).
+fn pod_logs(p: &Podman) -> String {
+    let mut out = String::new();
+    let names = p.run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"], Duration::from_secs(30));
+    for line in names.stdout.lines() {
+        let name = line.split(' ').next().unwrap_or("");
+        let logs = p.run(&["logs", "--tail", "5", name], Duration::from_secs(30));
+        out.push_str(&format!("== {line}\n{}", logs.all()));
+    }
+    out
+}
+
+/// `podman kube down` when dropped: a failed check leaves no pod behind for the next play.
+struct Down<'a>(&'a Podman, &'a Played);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        kube_down(self.0, self.1);
+    }
+}
+
 /// The init container names of `pod` in the adapted YAML, in order (podman names them POD-NAME).
 fn init_names(yaml: &str, pod: &str) -> Vec<String> {
     let mut child = Command::new("python3")
@@ -1096,8 +1118,8 @@ fn every_kubernetes_example_plays_with_real_init_container_semantics() {
         let Some(played) = play(p, &cluster, &["manifest", &rel, KUBE_OVERRIDES]) else {
             continue;
         };
+        let _down = Down(p, &played);
         check_pod(p, &cluster, &played, &key);
-        kube_down(p, &played);
     }
 }
 
@@ -1133,8 +1155,8 @@ fn the_example_chart_rendered_by_helm_plays() {
                 .contains(&format!("image: {IMAGE}")),
             "the chart's values point initbox at the local image"
         );
+        let _down = Down(p, &played);
         check_pod(p, &cluster, &played, &format!("chart ({mode})"));
-        kube_down(p, &played);
     }
 }
 
@@ -1156,6 +1178,7 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
         ],
     );
     let played = played.expect("the failure variant is played");
+    let _down = Down(p, &played);
     let context = format!("kube play: {}", played.play.all());
     let closed = cluster.vars["CLOSED_PORT"].as_u64().unwrap();
     // kube play reports the init container that failed, with its exit code (124: deadline).
@@ -1185,7 +1208,6 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
         "the last line names the target and the failure: {}",
         logs.all()
     );
-    kube_down(p, &played);
 }
 
 // ---- 4. compose: docker-compose against `podman system service` --------------------------------
