@@ -529,14 +529,16 @@ fn tls_in_the_container_trusts_the_image_bundle_plus_an_extra_ca() {
         p,
         &[
             "-v",
-            &format!(
-                "{}:/etc/ssl/certs/ca-certificates.crt:ro",
-                bundle.display()
-            ),
+            &format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", bundle.display()),
         ],
         &["wait-for", "--once", &url],
     );
-    assert_eq!(r.code(), 0, "https through the image's bundle path: {}", r.all());
+    assert_eq!(
+        r.code(),
+        0,
+        "https through the image's bundle path: {}",
+        r.all()
+    );
 }
 
 #[test]
@@ -632,7 +634,8 @@ fn as_pid_1_a_stop_ends_the_wait_with_143_and_cmd_replaces_initbox() {
     let pid = detached(&name, &["wait-for-tcp", "--timeout", "5m", &wait]);
     let status = proc_status(pid);
     assert!(
-        status_field(&status, "NSpid:").ends_with("\t1") || status_field(&status, "NSpid:").ends_with(" 1"),
+        status_field(&status, "NSpid:").ends_with("\t1")
+            || status_field(&status, "NSpid:").ends_with(" 1"),
         "initbox is PID 1 in its namespace: {status}"
     );
     assert!(
@@ -663,7 +666,10 @@ fn as_pid_1_a_stop_ends_the_wait_with_143_and_cmd_replaces_initbox() {
     }
     let took = started.elapsed();
     eprintln!("containers: PID 1 exited {took:?} after SIGTERM");
-    assert!(took < Duration::from_millis(600), "SIGTERM to exit took {took:?}");
+    assert!(
+        took < Duration::from_millis(600),
+        "SIGTERM to exit took {took:?}"
+    );
     assert_eq!(exit_code(p, &name), 143);
     p.ok(&["rm", &name]);
 
@@ -932,7 +938,13 @@ fn play(p: &Podman, cluster: &Cluster, adapt_args: &[&str]) -> Option<Played> {
     std::fs::write(&file, adapted["yaml"].as_str().unwrap()).unwrap();
     let since = now_utc();
     let play = p.run(
-        &["kube", "play", "--network", "host", &file.display().to_string()],
+        &[
+            "kube",
+            "play",
+            "--network",
+            "host",
+            &file.display().to_string(),
+        ],
         Duration::from_secs(300),
     );
     Some(Played {
@@ -1021,7 +1033,11 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
         }
         expected.push(("app".into(), "start".into()));
         assert_eq!(
-            order.iter().take(expected.len()).cloned().collect::<Vec<_>>(),
+            order
+                .iter()
+                .take(expected.len())
+                .cloned()
+                .collect::<Vec<_>>(),
             expected,
             "{what}: container starts and exits, in order (events: {ev:?}); app: {logs}"
         );
@@ -1054,7 +1070,10 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
 /// Every container of the store with its state and last log lines (for failure messages).
 fn pod_logs(p: &Podman) -> String {
     let mut out = String::new();
-    let names = p.run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"], Duration::from_secs(30));
+    let names = p.run(
+        &["ps", "-a", "--format", "{{.Names}} {{.Status}}"],
+        Duration::from_secs(30),
+    );
     for line in names.stdout.lines() {
         let name = line.split(' ').next().unwrap_or("");
         let logs = p.run(&["logs", "--tail", "5", name], Duration::from_secs(30));
@@ -1235,7 +1254,10 @@ impl DockerApi {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("podman system service exited: {status}");
             }
-            assert!(Instant::now() < deadline, "podman system service: no socket");
+            assert!(
+                Instant::now() < deadline,
+                "podman system service: no socket"
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
         DockerApi {
@@ -1297,12 +1319,7 @@ fn the_compose_example_runs_its_steps_in_order_and_a_failed_step_keeps_the_app_d
             Duration::from_secs(30),
         );
         let _ = api.compose(&project, &vars, &["down", "-v", "--timeout", "1"]);
-        let context = format!(
-            "up: {}\nps: {}\nlogs: {}",
-            up.all(),
-            ps.all(),
-            logs.all()
-        );
+        let context = format!("up: {}\nps: {}\nlogs: {}", up.all(), ps.all(), logs.all());
         assert!(
             !logs.all().contains("not-in-any-url") && !ps.all().contains("not-in-any-url"),
             "the password shows nowhere: {context}"
