@@ -1334,9 +1334,9 @@ fn the_compose_example_runs_its_steps_in_order_and_a_failed_step_keeps_the_app_d
                 "`up` names the step's exit code: {context}"
             );
             assert!(
-                logs.all()
-                    .lines()
-                    .any(|l| l.contains("wait_1") && l.contains("postgres")),
+                logs.all().lines().any(|l| l.contains("wait_1")
+                    && l.contains("ERROR timed out")
+                    && l.contains(&format!("postgres://postgres:{closed}"))),
                 "the step's one-line reason is in the logs: {context}"
             );
             assert_ne!(
