@@ -47,7 +47,7 @@ LABEL org.opencontainers.image.title="initbox" \
 COPY --from=rootfs /rootfs/ /
 # nonroot's home belongs to nonroot (COPY makes everything root's): a fresh named volume mounted
 # here is writable by the image's user (docker and podman copy the mount point's owner to it).
-COPY --from=rootfs --chown=65532:65532 /rootfs/home/nonroot/ /home/nonroot/
+COPY --from=rootfs --chown=65532:65532 /rootfs/home/ /home/
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     PATH=/bin
 USER 65532:65532

@@ -370,7 +370,11 @@ fn the_scratch_image_runs_every_kind_of_step_as_nonroot() {
     let meta = std::fs::metadata(root.join("initbox")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o7777, 0o755);
     let home = std::fs::metadata(root.join("home/nonroot")).unwrap();
-    assert_eq!((home.uid(), home.gid()), (65532, 65532), "nonroot owns its home");
+    assert_eq!(
+        (home.uid(), home.gid()),
+        (65532, 65532),
+        "nonroot owns its home"
+    );
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     assert!(passwd.contains(":65532:65532:"), "{passwd}");
     assert_eq!(

@@ -26,7 +26,11 @@ need_pip() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "pip installing: ${missing[*]}"
-  python3 -m pip install -q --disable-pip-version-check "${missing[@]}"
+  # Debian 12's python3 is "externally managed" (PEP 668): pip refuses to install into it
+  # unless told to; a test machine's python is the tests' to manage.
+  local extra=()
+  python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages && extra+=(--break-system-packages)
+  python3 -m pip install -q --disable-pip-version-check "${extra[@]}" "${missing[@]}"
 }
 
 # wait_port HOST PORT SECONDS: until something accepts on HOST:PORT.

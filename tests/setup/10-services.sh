@@ -66,6 +66,9 @@ ensure_service rabbitmq 5672 rabbitmq-server -detached
 
 # Mosquitto
 need_packages mosquitto
+# Debian's configuration writes a pid file and a log under directories systemd would create.
+mkdir -p /run/mosquitto /var/log/mosquitto
+chown mosquitto: /run/mosquitto /var/log/mosquitto 2>/dev/null || true
 ensure_service mosquitto 1883 mosquitto -d -c /etc/mosquitto/mosquitto.conf
 
 # NATS with JetStream
