@@ -80,13 +80,24 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Failure> {
     })
 }
 
+/// The system CA store, read and parsed on first use and then shared by every TLS
+/// configuration of the process: an https probe repeated by a wait, several https targets of one
+/// notify or network-check run, and each `--ca-file` variant pay for it once (about 15 ms for a
+/// Debian bundle), and a run without TLS never reads it.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    Arc::clone(ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        tracing::debug!(roots = added, "system CA store loaded");
+        Arc::new(roots)
+    }))
+}
+
 /// System roots plus the CA file.
 pub fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, Failure> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
+    let mut roots = RootCertStore::clone(&system_roots());
     if let Some(path) = ca_file {
         for cert in read_certs(path)? {
             roots.add(cert).map_err(|e| {
@@ -108,7 +119,10 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        let roots = Arc::new(root_store(args.ca_file.as_deref())?);
+        let roots = match &args.ca_file {
+            None => system_roots(),
+            Some(path) => Arc::new(root_store(Some(path))?),
+        };
         match &args.ca_file {
             // A self-signed certificate given with --ca-file is also accepted as the server's
             // own certificate (what Python's ssl and curl do): see [`PinnedSelfSigned`].
