@@ -119,14 +119,16 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        let roots = match &args.ca_file {
-            None => system_roots(),
-            Some(path) => Arc::new(root_store(Some(path))?),
-        };
         match &args.ca_file {
+            // The system store is read at the first handshake, not here: a run whose targets
+            // are all plain http (or that never connects) never reads it.
+            None => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SystemRoots::default())),
             // A self-signed certificate given with --ca-file is also accepted as the server's
             // own certificate (what Python's ssl and curl do): see [`PinnedSelfSigned`].
             Some(path) => {
+                let roots = Arc::new(root_store(Some(path))?);
                 let inner =
                     rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
                         .build()
@@ -138,7 +140,6 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
                         pinned: read_certs(path)?,
                     }))
             }
-            None => builder.with_root_certificates(roots),
         }
     };
     match (&args.client_cert, &args.client_key) {
@@ -269,6 +270,75 @@ fn fingerprint(der: &CertificateDer<'_>) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Verification against the system roots (webpki, exactly as `with_root_certificates`), the
+/// roots read and the verifier built on the first certificate to verify.
+#[derive(Debug, Default)]
+struct SystemRoots(std::sync::OnceLock<Option<Arc<rustls::client::WebPkiServerVerifier>>>);
+
+impl SystemRoots {
+    fn inner(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
+        self.0
+            .get_or_init(|| {
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    system_roots(),
+                    provider(),
+                )
+                .build()
+                .ok()
+            })
+            .as_ref()
+            // No system roots at all: nothing can be trusted, as webpki says of an empty store.
+            .ok_or(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+    }
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[derive(Debug)]
