@@ -793,6 +793,9 @@ fn serve(mut s: TcpStream) {
             ("200 OK", "welcome".to_string())
         }
         "/bearer" => ("401 Unauthorized", "no".to_string()),
+        // Redirects (goss follows them by default): relative, and a loop.
+        "/old" | "/moved" => ("301 Moved Permanently\r\nLocation: /health", String::new()),
+        "/loop" => ("302 Found\r\nLocation: loop", String::new()),
         _ => ("404 Not Found", "nothing here".to_string()),
     };
     let _ = write!(
@@ -1552,4 +1555,137 @@ fn reports_never_show_url_passwords() {
             );
         }
     }
+}
+
+/// A goss file as users have it (goss's own syntax, comments, its old `resolveable` spelling,
+/// `skip`) runs unchanged: goss's units (a bare integer timeout is milliseconds), its redirect
+/// default (followed), `reachable: false`; `--print-spec` shows the initbox spec it becomes, and
+/// what initbox cannot check the same way is refused (exit 3) naming the resource.
+#[test]
+fn goss_files_run_unchanged() {
+    let port = http_server();
+    let open = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open_port = open.local_addr().unwrap().port();
+    let closed = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let goss = write(
+        dir.path(),
+        "goss.yaml",
+        &format!(
+            r#"# written for goss validate
+addr:
+  tcp://127.0.0.1:{open_port}:
+    reachable: true
+    timeout: 500
+  tcp://127.0.0.1:{closed}:
+    reachable: false
+dns:
+  localhost:
+    resolveable: true
+    addrs:
+    - 127.0.0.1
+  no-such-name.invalid:
+    resolvable: false
+http:
+  http://127.0.0.1:{port}/old:
+    status: 200
+    body:
+    - '/"status": *"UP"/'
+  http://127.0.0.1:{port}/moved:
+    status: 301
+    no-follow-redirects: true
+  http://127.0.0.1:{port}/slow:
+    status: 200
+    timeout: 300
+  http://127.0.0.1:{port}/down:
+    status: 200
+    skip: true
+"#
+        ),
+    );
+    let started = Instant::now();
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&goss),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    // goss's 300 ms, not 300 s: the slow endpoint (3 s) fails fast.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let doc = json_of(&r.stdout);
+    let status = |name: &str| field(&doc, name, "status").to_string();
+    assert_eq!(
+        doc["results"].as_array().unwrap().len(),
+        7,
+        "skip: true is left out"
+    );
+    assert_eq!(status(&format!("addr:tcp://127.0.0.1:{open_port}")), "pass");
+    assert_eq!(status(&format!("addr:tcp://127.0.0.1:{closed}")), "pass");
+    assert_eq!(status("dns:localhost"), "pass");
+    assert_eq!(status("dns:no-such-name.invalid"), "pass");
+    let old = format!("http:http://127.0.0.1:{port}/old");
+    assert_eq!(status(&old), "pass", "{doc}");
+    assert_eq!(result(&doc, &old)["redirects"], 1);
+    assert_eq!(
+        status(&format!("http:http://127.0.0.1:{port}/moved")),
+        "pass"
+    );
+    let slow = format!("http:http://127.0.0.1:{port}/slow");
+    assert_eq!(status(&slow), "fail");
+    assert_eq!(field(&doc, &slow, "observed"), "timeout");
+
+    // The same file, converted: an initbox spec that runs the same way.
+    let r = run(
+        initbox()
+            .args(["network-check", "--print-spec", "-f"])
+            .arg(&goss),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(r.stdout.contains("timeout: 300ms"), "{}", r.stdout);
+    assert!(r.stdout.contains("redirects: follow"), "{}", r.stdout);
+    assert!(r.stdout.contains("expect: fail"), "{}", r.stdout);
+    let spec = write(dir.path(), "initbox.yaml", &r.stdout);
+    let r2 = run(
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&spec),
+        LIMIT,
+    );
+    assert_eq!(r2.code(), 1, "{}", r2.all());
+    let doc2 = json_of(&r2.stdout);
+    for entry in doc["results"].as_array().unwrap() {
+        let name = entry["name"].as_str().unwrap();
+        assert_eq!(field(&doc2, name, "status"), entry["status"], "{name}");
+    }
+
+    // A redirect loop ends after 10 hops; a goss port test is refused, naming it.
+    let loops = write(
+        dir.path(),
+        "loop.yaml",
+        &format!("http:\n  http://127.0.0.1:{port}/loop:\n    status: 200\n"),
+    );
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&loops),
+        LIMIT,
+    );
+    assert!(r.stdout.contains("more than 10 redirects"), "{}", r.all());
+    let port_file = write(
+        dir.path(),
+        "port.yaml",
+        "port:\n  tcp:22:\n    listening: true\n",
+    );
+    let r = run(
+        initbox().args(["network-check", "-f"]).arg(&port_file),
+        LIMIT,
+    );
+    assert_one_line_error(&r, 3, "'port' tests the local host");
+    drop(open);
 }

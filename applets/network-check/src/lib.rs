@@ -5,6 +5,7 @@
 //! its slowest check. Probing is shared with the wait applets: names resolve through
 //! `initbox_runtime::resolve`, TCP connects through `initbox_probe::tcp::TcpProbe`.
 
+pub mod goss;
 pub mod http;
 pub mod icmp;
 pub mod net;
@@ -147,6 +148,10 @@ pub struct Args {
     #[arg(long, value_name = "INTERVAL", value_parser = duration::parse, env = "INITBOX_WATCH")]
     pub watch: Option<Duration>,
 
+    /// Print the checks of the goss file given with -f as an initbox spec file, and exit.
+    #[arg(long, requires = "file", env = "INITBOX_PRINT_SPEC")]
+    pub print_spec: bool,
+
     #[command(flatten)]
     pub resolver: ResolverArgs,
 
@@ -212,6 +217,28 @@ impl Args {
         })?;
         Ok(checks)
     }
+}
+
+/// `--print-spec`: the goss file's checks, converted and validated, as an initbox spec.
+fn print_spec(args: &Args) -> Result<Outcome, Failure> {
+    let Some(path) = &args.file else {
+        return Err(Failure::usage("--print-spec needs -f GOSS_FILE"));
+    };
+    let shown = path.display().to_string();
+    let text = initbox_runtime::input::read_string(path, &format!("spec {shown}"))?;
+    let Some(raws) = spec::goss_checks(&text, &shown).map_err(Failure::invalid_input)? else {
+        return Err(Failure::usage(format!(
+            "--print-spec: {shown} is not a goss file (it is already an initbox spec)"
+        )));
+    };
+    let d = args.defaults();
+    for raw in &raws {
+        raw.clone()
+            .into_check(&d)
+            .map_err(|e| Failure::invalid_input(format!("goss file {shown}: {e}")))?;
+    }
+    print(&goss::spec_yaml(&raws));
+    Ok(Outcome::Exit(Code::OK))
 }
 
 fn context(args: &Args, checks: &[Check]) -> Result<net::Ctx, Failure> {
@@ -313,6 +340,9 @@ impl Applet for Args {
     }
 
     async fn run(self) -> Result<Outcome, Failure> {
+        if self.print_spec {
+            return print_spec(&self);
+        }
         let checks = self.checks()?;
         let ctx = Arc::new(context(&self, &checks)?);
         if let Some(every) = self.watch {

@@ -124,6 +124,16 @@ pub fn judge(expect: Expect, o: &Observation) -> (Status, String) {
         return (Status::Error, o.detail.clone());
     }
     match expect {
+        Expect::Fail => match o.observed {
+            Observed::Ok => (
+                Status::Fail,
+                format!("expected no answer, but the target answered ({})", o.detail),
+            ),
+            other => (
+                Status::Pass,
+                format!("no answer as expected ({}): {}", other.as_str(), o.detail),
+            ),
+        },
         Expect::Pass => match (o.observed, &o.warning) {
             (Observed::Ok, None) => (Status::Pass, o.detail.clone()),
             (Observed::Ok, Some(w)) => (Status::Warn, w.clone()),

@@ -21,6 +21,9 @@ pub enum Expect {
     Pass,
     /// The path is blocked (timeout or unreachable); a connection or a refusal fails.
     Blocked,
+    /// The target does not answer as asked, for any reason (goss's `reachable: false`,
+    /// `resolvable: false`): only an answer as asked fails.
+    Fail,
 }
 
 /// Settings every check falls back to (flags, or the spec file's `defaults`).
@@ -92,6 +95,8 @@ pub struct HttpCheck {
     pub ca_file: Option<PathBuf>,
     pub warn_days: u32,
     pub fail_days: u32,
+    /// Follow 301/302/303/307/308 answers (at most 10 hops), as goss does by default.
+    pub follow_redirects: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +138,7 @@ pub struct Check {
 }
 
 /// A scalar as YAML may give it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum Scalar {
     Str(String),
@@ -153,7 +158,7 @@ impl Scalar {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(Scalar),
@@ -171,48 +176,83 @@ impl OneOrMany {
 
 /// A check as written, before validation. Field names are the spec file's keys; the command
 /// line's `,key=value` options set the same fields.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCheck {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The whole check in command-line form: `tcp:db:5432`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dns: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tcp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub icmp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub udp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retries: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_delay: Option<Scalar>,
     // dns
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub record_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     // tls / https
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub warn_days: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fail_days: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
     // icmp
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<Scalar>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_loss: Option<Scalar>,
     // udp
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send_hex: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
     // http
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub json: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub headers: Option<HashMap<String, String>>,
+    /// `follow` (goss's default: up to 10 hops, credentials kept on the origin) or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirects: Option<String>,
 }
 
 /// Option keys of the command-line form, as `,key=value` after the check.
@@ -242,6 +282,7 @@ const OPTION_KEYS: &[&str] = &[
     "body",
     "json",
     "header",
+    "redirects",
 ];
 
 fn push(list: &mut Option<OneOrMany>, value: &str) {
@@ -380,6 +421,7 @@ impl RawCheck {
                 "method" => raw.method = s(),
                 "status" => raw.status = Some(OneOrMany::One(Scalar::Str(value.clone()))),
                 "body" => raw.body = s(),
+                "redirects" => raw.redirects = s(),
                 "json" => push(&mut raw.json, &value),
                 "header" => {
                     let (k, v) = value
@@ -442,9 +484,10 @@ impl RawCheck {
         let expect = match self.expect.as_deref().map(str::trim) {
             None | Some("pass") | Some("ok") | Some("success") => Expect::Pass,
             Some("blocked") => Expect::Blocked,
+            Some("fail") => Expect::Fail,
             Some(other) => {
                 return Err(format!(
-                    "expect '{other}' is not known (expected pass or blocked)"
+                    "expect '{other}' is not known (expected pass, blocked or fail)"
                 ));
             }
         };
@@ -633,7 +676,17 @@ impl RawCheck {
                         initbox_runtime::redact::register(v);
                     }
                 }
+                let follow_redirects = match self.redirects.as_deref() {
+                    None | Some("none") | Some("no") => false,
+                    Some("follow") | Some("yes") => true,
+                    Some(r) => {
+                        return Err(format!(
+                            "redirects '{r}' is not known (expected follow or none)"
+                        ));
+                    }
+                };
                 Kind::Http(HttpCheck {
+                    follow_redirects,
                     url,
                     method,
                     expect: initbox_probe::http::Expect { status, body, json },
@@ -661,6 +714,7 @@ impl RawCheck {
                 "json",
                 "headers",
                 "ca_file",
+                "redirects",
             ],
         };
         let all_specific = [
@@ -683,6 +737,7 @@ impl RawCheck {
             ("body", self.body.is_some()),
             ("json", self.json.is_some()),
             ("headers", self.headers.is_some()),
+            ("redirects", self.redirects.is_some()),
         ];
         for (key, set) in all_specific {
             if set && !allowed.contains(&key) {
@@ -887,6 +942,16 @@ pub fn read_spec(path: &Path, defaults: &Defaults) -> Result<Vec<Check>, String>
     let shown = path.display();
     let text = initbox_runtime::input::read_string(path, &format!("spec {shown}"))
         .map_err(|f| f.message)?;
+    if let Some(raws) = goss_checks(&text, &shown.to_string())? {
+        return raws
+            .into_iter()
+            .map(|raw| {
+                let label = raw.name.clone().unwrap_or_default();
+                raw.into_check(defaults)
+                    .map_err(|e| format!("goss file {shown}: {label}: {e}"))
+            })
+            .collect();
+    }
     let spec: SpecFile = serde_norway::from_str(&text).map_err(|e| {
         // The file may hold passwords: the message names the problem, never the text.
         let msg = initbox_runtime::redact::without_input_values(&e.to_string());
@@ -948,6 +1013,22 @@ pub fn read_spec(path: &Path, defaults: &Defaults) -> Result<Vec<Check>, String>
         .collect()
 }
 
+/// The checks of `text` when it is a goss file (see [`crate::goss`]), else `None`.
+pub fn goss_checks(text: &str, shown: &str) -> Result<Option<Vec<RawCheck>>, String> {
+    let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(text) else {
+        return Ok(None);
+    };
+    if !crate::goss::is_goss(&doc) {
+        return Ok(None);
+    }
+    if text.contains("{{") {
+        return Err(format!(
+            "goss file {shown}: goss templates ({{{{ ... }}}}) are not supported: render the file first (goss render)"
+        ));
+    }
+    crate::goss::convert(&doc, shown).map(Some)
+}
+
 /// Names must be unique; a blocked check needs a control that exists and is expected to pass.
 pub fn validate_set(checks: &[Check]) -> Result<(), String> {
     let mut seen = HashSet::new();
@@ -982,7 +1063,7 @@ pub fn validate_set(checks: &[Check]) -> Result<(), String> {
                     ));
                 }
             }
-            (None, Expect::Pass) => {}
+            (None, Expect::Pass | Expect::Fail) => {}
         }
     }
     Ok(())

@@ -80,13 +80,24 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Failure> {
     })
 }
 
+/// The system CA store, read and parsed on first use and then shared by every TLS
+/// configuration of the process: an https probe repeated by a wait, several https targets of one
+/// notify or network-check run, and each `--ca-file` variant pay for it once (about 15 ms for a
+/// Debian bundle), and a run without TLS never reads it.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: std::sync::OnceLock<Arc<RootCertStore>> = std::sync::OnceLock::new();
+    Arc::clone(ROOTS.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(native.certs);
+        tracing::debug!(roots = added, "system CA store loaded");
+        Arc::new(roots)
+    }))
+}
+
 /// System roots plus the CA file.
 pub fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, Failure> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        let _ = roots.add(cert);
-    }
+    let mut roots = RootCertStore::clone(&system_roots());
     if let Some(path) = ca_file {
         for cert in read_certs(path)? {
             roots.add(cert).map_err(|e| {
@@ -108,11 +119,16 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
     } else {
-        let roots = Arc::new(root_store(args.ca_file.as_deref())?);
         match &args.ca_file {
+            // The system store is read at the first handshake, not here: a run whose targets
+            // are all plain http (or that never connects) never reads it.
+            None => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SystemRoots::default())),
             // A self-signed certificate given with --ca-file is also accepted as the server's
             // own certificate (what Python's ssl and curl do): see [`PinnedSelfSigned`].
             Some(path) => {
+                let roots = Arc::new(root_store(Some(path))?);
                 let inner =
                     rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider())
                         .build()
@@ -124,7 +140,6 @@ pub fn client_config(args: &TlsArgs) -> Result<ClientConfig, Failure> {
                         pinned: read_certs(path)?,
                     }))
             }
-            None => builder.with_root_certificates(roots),
         }
     };
     match (&args.client_cert, &args.client_key) {
@@ -255,6 +270,75 @@ fn fingerprint(der: &CertificateDer<'_>) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// Verification against the system roots (webpki, exactly as `with_root_certificates`), the
+/// roots read and the verifier built on the first certificate to verify.
+#[derive(Debug, Default)]
+struct SystemRoots(std::sync::OnceLock<Option<Arc<rustls::client::WebPkiServerVerifier>>>);
+
+impl SystemRoots {
+    fn inner(&self) -> Result<&Arc<rustls::client::WebPkiServerVerifier>, rustls::Error> {
+        self.0
+            .get_or_init(|| {
+                rustls::client::WebPkiServerVerifier::builder_with_provider(
+                    system_roots(),
+                    provider(),
+                )
+                .build()
+                .ok()
+            })
+            .as_ref()
+            // No system roots at all: nothing can be trusted, as webpki says of an empty store.
+            .ok_or(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+    }
+}
+
+impl ServerCertVerifier for SystemRoots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner()?
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &provider().signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 #[derive(Debug)]
