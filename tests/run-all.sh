@@ -17,7 +17,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== static release binary (scripts/build-static.sh)"
-scripts/build-static.sh
+# The container and image tests reuse this binary instead of building it again from inside
+# `cargo test`.
+INITBOX_TEST_STATIC_BIN="$(scripts/build-static.sh)"
+export INITBOX_TEST_STATIC_BIN
 echo "== fuzz (proptest, bounded)"
 # The property-based fuzz pass (src/fuzz_tests.rs of runtime, fetch-secret, render-config, run):
 # PROPTEST_CASES cases per property (512 by default, about 30 s on 2 cores in a debug build),
