@@ -525,8 +525,6 @@ fn applets_depend_on_crates_not_on_applets() {
         .filter(|n| n != "runtime")
         .collect();
     assert!(applets.len() >= 10, "{applets:?}");
-    // notify still renders with render-config's engine until it moves to crates/template.
-    let pending = [("notify", "initbox-render-config")];
     let mut wrong = Vec::new();
     for applet in &applets {
         let manifest =
@@ -540,14 +538,13 @@ fn applets_depend_on_crates_not_on_applets() {
             let depends = deps
                 .lines()
                 .any(|l| l.split(['=', ' ', '.']).next() == Some(package.as_str()));
-            if other != applet && depends && !pending.contains(&(applet.as_str(), package.as_str()))
-            {
+            if other != applet && depends {
                 wrong.push(format!("{applet} depends on the applet {other}"));
             }
         }
     }
     assert!(wrong.is_empty(), "{wrong:?}");
-    for lib in ["probe", "secrets"] {
+    for lib in ["probe", "secrets", "template", "database", "aws", "archive"] {
         assert!(
             root.join("crates").join(lib).join("Cargo.toml").exists(),
             "crates/{lib}"

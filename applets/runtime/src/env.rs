@@ -601,6 +601,71 @@ pub const WARN_DAYS: &str = "INITBOX_WARN_DAYS";
 pub const WATCH: &str = "INITBOX_WATCH";
 
 /// Every variable of the vocabulary, with its one meaning.
+// Added with the restore, backup, schedule, Kubernetes, template and migration flags.
+pub const KUBECONFIG: &str = "INITBOX_KUBECONFIG";
+pub const K8S_CONTEXT: &str = "INITBOX_K8S_CONTEXT";
+pub const PRINT_RBAC: &str = "INITBOX_PRINT_RBAC";
+pub const CREATE_DATABASE: &str = "INITBOX_CREATE_DATABASE";
+pub const DOWN_TO: &str = "INITBOX_DOWN_TO";
+pub const RENDER_ONLY_DEFINED: &str = "INITBOX_RENDER_ONLY_DEFINED";
+pub const RENDER_YAML_VERSION: &str = "INITBOX_RENDER_YAML_VERSION";
+pub const RENDER_GO_DIALECT: &str = "INITBOX_RENDER_GO_DIALECT";
+pub const PRINT_SPEC: &str = "INITBOX_PRINT_SPEC";
+pub const RESTORE_FROM: &str = "INITBOX_RESTORE_FROM";
+pub const RESTORE_TO: &str = "INITBOX_RESTORE_TO";
+pub const RESTORE_IF: &str = "INITBOX_RESTORE_IF";
+pub const RESTORE_FOREIGN: &str = "INITBOX_RESTORE_FOREIGN";
+pub const CHECK_OUTPUT: &str = "INITBOX_CHECK_OUTPUT";
+pub const CHECK_TIMEOUT: &str = "INITBOX_CHECK_TIMEOUT";
+pub const RESTORE_VERSION_ID: &str = "INITBOX_RESTORE_VERSION_ID";
+pub const RESTORE_BEFORE: &str = "INITBOX_RESTORE_BEFORE";
+pub const CHMOD: &str = "INITBOX_CHMOD";
+pub const RESTORE_ALLOW_NO_BACKUP: &str = "INITBOX_RESTORE_ALLOW_NO_BACKUP";
+pub const STALL_TIMEOUT: &str = "INITBOX_STALL_TIMEOUT";
+pub const S3_ENDPOINT: &str = "INITBOX_S3_ENDPOINT";
+pub const S3_URL_STYLE: &str = "INITBOX_S3_URL_STYLE";
+pub const S3_SSE: &str = "INITBOX_S3_SSE";
+pub const S3_SSE_KMS_KEY_ID: &str = "INITBOX_S3_SSE_KMS_KEY_ID";
+pub const S3_SSE_C_KEY_FILE: &str = "INITBOX_S3_SSE_C_KEY_FILE";
+pub const BACKUP_FROM: &str = "INITBOX_BACKUP_FROM";
+pub const BACKUP_TO: &str = "INITBOX_BACKUP_TO";
+pub const BACKUP_PRE: &str = "INITBOX_BACKUP_PRE";
+pub const BACKUP_PRE_TIMEOUT: &str = "INITBOX_BACKUP_PRE_TIMEOUT";
+pub const BACKUP_COMPRESSION: &str = "INITBOX_BACKUP_COMPRESSION";
+pub const KEEP_LAST: &str = "INITBOX_KEEP_LAST";
+pub const KEEP_HOURLY: &str = "INITBOX_KEEP_HOURLY";
+pub const KEEP_DAILY: &str = "INITBOX_KEEP_DAILY";
+pub const KEEP_WEEKLY: &str = "INITBOX_KEEP_WEEKLY";
+pub const KEEP_MONTHLY: &str = "INITBOX_KEEP_MONTHLY";
+pub const KEEP_YEARLY: &str = "INITBOX_KEEP_YEARLY";
+pub const BACKUP_LEASE: &str = "INITBOX_BACKUP_LEASE";
+pub const SCHEDULE_AT: &str = "INITBOX_SCHEDULE_AT";
+pub const SCHEDULE_CRON: &str = "INITBOX_SCHEDULE_CRON";
+pub const SCHEDULE_EVERY: &str = "INITBOX_SCHEDULE_EVERY";
+pub const SCHEDULE_TZ: &str = "INITBOX_SCHEDULE_TZ";
+pub const SCHEDULE_FILE: &str = "INITBOX_SCHEDULE_FILE";
+pub const SCHEDULE_CRONTAB: &str = "INITBOX_SCHEDULE_CRONTAB";
+pub const SCHEDULE_NAME: &str = "INITBOX_SCHEDULE_NAME";
+pub const SCHEDULE_TIMEOUT: &str = "INITBOX_SCHEDULE_TIMEOUT";
+pub const SCHEDULE_CONCURRENCY: &str = "INITBOX_SCHEDULE_CONCURRENCY";
+pub const SCHEDULE_JITTER: &str = "INITBOX_SCHEDULE_JITTER";
+pub const SCHEDULE_RUN_ON_START: &str = "INITBOX_SCHEDULE_RUN_ON_START";
+pub const SCHEDULE_RETRIES: &str = "INITBOX_SCHEDULE_RETRIES";
+pub const SCHEDULE_RETRY_DELAY: &str = "INITBOX_SCHEDULE_RETRY_DELAY";
+pub const SCHEDULE_CATCH_UP: &str = "INITBOX_SCHEDULE_CATCH_UP";
+pub const SCHEDULE_MAX_LATE: &str = "INITBOX_SCHEDULE_MAX_LATE";
+pub const SCHEDULE_STATE_FILE: &str = "INITBOX_SCHEDULE_STATE_FILE";
+pub const SCHEDULE_STOP_GRACE: &str = "INITBOX_SCHEDULE_STOP_GRACE";
+pub const SCHEDULE_HEARTBEAT_FILE: &str = "INITBOX_SCHEDULE_HEARTBEAT_FILE";
+pub const SCHEDULE_HEARTBEAT_INTERVAL: &str = "INITBOX_SCHEDULE_HEARTBEAT_INTERVAL";
+pub const SCHEDULE_HEALTHZ: &str = "INITBOX_SCHEDULE_HEALTHZ";
+pub const SCHEDULE_UNHEALTHY_AFTER: &str = "INITBOX_SCHEDULE_UNHEALTHY_AFTER";
+pub const SCHEDULE_MAX_SUCCESS_AGE: &str = "INITBOX_SCHEDULE_MAX_SUCCESS_AGE";
+pub const SCHEDULE_EXIT_ON_FAILURES: &str = "INITBOX_SCHEDULE_EXIT_ON_FAILURES";
+pub const SCHEDULE_CLOCK_START: &str = "INITBOX_SCHEDULE_CLOCK_START";
+pub const SCHEDULE_COUNT: &str = "INITBOX_SCHEDULE_COUNT";
+pub const SCHEDULE_FROM: &str = "INITBOX_SCHEDULE_FROM";
+
 pub const VOCABULARY: &[Var] = &[
     Var {
         name: ALL,
@@ -1506,6 +1571,384 @@ pub const VOCABULARY: &[Var] = &[
         name: WATCH,
         flag: "--watch",
         meaning: "Keep checking every INTERVAL and log every change (for a native sidecar)",
+        read_directly: false,
+    },
+    Var {
+        name: KUBECONFIG,
+        flag: "--kubeconfig",
+        meaning: "Kubeconfig to use instead of the pod's service account (else $KUBECONFIG, then ~/.kube/config when not running in a pod)",
+        read_directly: false,
+    },
+    Var {
+        name: K8S_CONTEXT,
+        flag: "--k8s-context",
+        meaning: "Kubeconfig context (default: its current-context)",
+        read_directly: false,
+    },
+    Var {
+        name: PRINT_RBAC,
+        flag: "--print-rbac",
+        meaning: "Print the Role and RoleBinding (for this service account) that the k8s:// targets need, and exit",
+        read_directly: false,
+    },
+    Var {
+        name: CREATE_DATABASE,
+        flag: "--create-database",
+        meaning: "Create the database first when it does not exist (as dbmate's `create`); off by default, because a missing database is usually a wrong URL",
+        read_directly: false,
+    },
+    Var {
+        name: DOWN_TO,
+        flag: "--to",
+        meaning: "Undo every applied migration newer than VERSION",
+        read_directly: false,
+    },
+    Var {
+        name: RENDER_ONLY_DEFINED,
+        flag: "--only-defined",
+        meaning: "envsubst: substitute only variables that are set (with --allow: those of its names and prefixes that are set) and leave every other `$name` as written, like the official nginx image's templates (`$host`, `$uri` stay nginx's own variables)",
+        read_directly: false,
+    },
+    Var {
+        name: RENDER_YAML_VERSION,
+        flag: "--yaml-version",
+        meaning: "YAML version of --data/--secret-data YAML files: 1.2 (`no`, `off` are strings) or 1.1 (`yes`/`no`/`on`/`off` are booleans, as Ansible reads them)",
+        read_directly: false,
+    },
+    Var {
+        name: RENDER_GO_DIALECT,
+        flag: "--go-dialect",
+        meaning: "Go templates: whose conventions to follow where gomplate and dockerize differ (missing keys, the argument order of `default`)",
+        read_directly: false,
+    },
+    Var {
+        name: PRINT_SPEC,
+        flag: "--print-spec",
+        meaning: "Print the checks of the goss file given with -f as an initbox spec file, and exit",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_FROM,
+        flag: "--from",
+        meaning: "Repository to restore from: s3://, file:// or http(s)://",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_TO,
+        flag: "--to",
+        meaning: "Data directory to restore into (created when missing; may be a mount point)",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_IF,
+        flag: "--if",
+        meaning: "When to restore: empty, unhealthy (empty or failing --check), always",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_FOREIGN,
+        flag: "--foreign",
+        meaning: "What to do with data that has no initbox marker: keep, fail, restore",
+        read_directly: false,
+    },
+    Var {
+        name: CHECK_OUTPUT,
+        flag: "--check-output",
+        meaning: "The check must also print exactly this (trimmed), e.g",
+        read_directly: false,
+    },
+    Var {
+        name: CHECK_TIMEOUT,
+        flag: "--check-timeout",
+        meaning: "Time limit of one check run",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_VERSION_ID,
+        flag: "--version-id",
+        meaning: "Restore this version only (its id, as in the log and the manifest names)",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_BEFORE,
+        flag: "--before",
+        meaning: "Only versions made before this time (RFC 3339, e.g",
+        read_directly: false,
+    },
+    Var {
+        name: CHMOD,
+        flag: "--chmod",
+        meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_ALLOW_NO_BACKUP,
+        flag: "--allow-no-backup",
+        meaning: "Succeed, leaving DIR empty, when the repository holds no version yet (a first deployment)",
+        read_directly: false,
+    },
+    Var {
+        name: STALL_TIMEOUT,
+        flag: "--stall-timeout",
+        meaning: "A download that receives nothing for this long fails (then the next version is tried)",
+        read_directly: false,
+    },
+    Var {
+        name: S3_ENDPOINT,
+        flag: "--s3-endpoint",
+        meaning: "S3 endpoint URL, e.g",
+        read_directly: false,
+    },
+    Var {
+        name: S3_URL_STYLE,
+        flag: "--s3-url-style",
+        meaning: "Addressing: path (host/bucket/key), virtual (bucket.host/key), or auto: path with a custom endpoint, virtual on AWS",
+        read_directly: false,
+    },
+    Var {
+        name: S3_SSE,
+        flag: "--s3-sse",
+        meaning: "Server-side encryption of uploads: AES256 or aws:kms",
+        read_directly: false,
+    },
+    Var {
+        name: S3_SSE_KMS_KEY_ID,
+        flag: "--s3-sse-kms-key-id",
+        meaning: "KMS key id for --s3-sse aws:kms",
+        read_directly: false,
+    },
+    Var {
+        name: S3_SSE_C_KEY_FILE,
+        flag: "--s3-sse-c-key-file",
+        meaning: "File holding the SSE-C key (32 bytes, raw or base64); sent with every upload and download",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_FROM,
+        flag: "--from",
+        meaning: "Data directory to back up (initbox's own .initbox-* entries are left out)",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_TO,
+        flag: "--to",
+        meaning: "Repository: s3://BUCKET/PREFIX/ or file:///PATH/",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_PRE,
+        flag: "--pre",
+        meaning: "Command run in DIR before archiving, for a consistent copy; a failure stops the backup",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_PRE_TIMEOUT,
+        flag: "--pre-timeout",
+        meaning: "Time limit of --pre",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_COMPRESSION,
+        flag: "--compression",
+        meaning: "Compression of the archive",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_LAST,
+        flag: "--keep-last",
+        meaning: "Keep the N newest versions",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_HOURLY,
+        flag: "--keep-hourly",
+        meaning: "Keep the newest version of each of the last N hours that have one",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_DAILY,
+        flag: "--keep-daily",
+        meaning: "Keep the newest version of each of the last N days that have one",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_WEEKLY,
+        flag: "--keep-weekly",
+        meaning: "Keep the newest version of each of the last N ISO weeks that have one",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_MONTHLY,
+        flag: "--keep-monthly",
+        meaning: "Keep the newest version of each of the last N months that have one",
+        read_directly: false,
+    },
+    Var {
+        name: KEEP_YEARLY,
+        flag: "--keep-yearly",
+        meaning: "Keep the newest version of each of the last N years that have one",
+        read_directly: false,
+    },
+    Var {
+        name: BACKUP_LEASE,
+        flag: "--lease",
+        meaning: "Lease of the repository lock: renewed every third of it; a dead holder loses it after this",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_AT,
+        flag: "--at",
+        meaning: "Daily at HH:MM (or HH:MM:SS), 24-hour clock, in --tz",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_CRON,
+        flag: "--cron",
+        meaning: "A cron expression: 5 fields, 6 with seconds first, @hourly/@daily/@weekly/@monthly/ @yearly, or @every DURATION",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_EVERY,
+        flag: "--every",
+        meaning: "Every DURATION of real time, from the start (no drift)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_TZ,
+        flag: "--tz",
+        meaning: "Time zone of the schedule (tz database name, e.g",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_FILE,
+        flag: "--file",
+        meaning: "Jobs file (YAML: a `jobs:` list, each with at/cron/every and applet+args or command)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_CRONTAB,
+        flag: "--crontab",
+        meaning: "A crontab (5 or 6 fields or a macro, then a command run with /bin/sh -c; CRON_TZ= lines)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_NAME,
+        flag: "--name",
+        meaning: "Name of the job given on the command line (in logs, the state file, /healthz)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_TIMEOUT,
+        flag: "--timeout",
+        meaning: "Bound on each run; at the end the job gets SIGTERM, then SIGKILL after --stop-grace (exit 124)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_CONCURRENCY,
+        flag: "--concurrency",
+        meaning: "A run due while the previous one still runs: forbid (skip it), allow, or replace (stop the old one)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_JITTER,
+        flag: "--jitter",
+        meaning: "Start each run up to this much later, at random (spreads a fleet's load)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_RUN_ON_START,
+        flag: "--run-on-start",
+        meaning: "Also run every job once at start",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_RETRIES,
+        flag: "--retries",
+        meaning: "Try a failed run again up to N times (delay doubling from --retry-delay)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_RETRY_DELAY,
+        flag: "--retry-delay",
+        meaning: "First delay between the attempts of a failed run",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_CATCH_UP,
+        flag: "--catch-up",
+        meaning: "A run missed while the sidecar was down: none (lost), or last (run it once at start, if not older than --max-late)",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_MAX_LATE,
+        flag: "--max-late",
+        meaning: "With --catch-up last: the oldest missed run still made up for",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_STATE_FILE,
+        flag: "--state-file",
+        meaning: "Where each job's last run is kept (JSON, written atomically), for --catch-up",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_STOP_GRACE,
+        flag: "--stop-grace",
+        meaning: "Time between SIGTERM and SIGKILL when a job is stopped (timeout, replace, shutdown): keep it below the pod's terminationGracePeriodSeconds",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_HEARTBEAT_FILE,
+        flag: "--heartbeat-file",
+        meaning: "File rewritten (JSON status) every --heartbeat-interval and after each run while the sidecar is healthy; it goes stale when it is not",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_HEARTBEAT_INTERVAL,
+        flag: "--heartbeat-interval",
+        meaning: "How often the heartbeat file is rewritten",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_HEALTHZ,
+        flag: "--healthz",
+        meaning: "Serve GET /healthz on this address (`:8080`, `127.0.0.1:8080`): 200 while healthy, 503 with the reason when not",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_UNHEALTHY_AFTER,
+        flag: "--unhealthy-after",
+        meaning: "Unhealthy after this many consecutive failed runs of a job",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_MAX_SUCCESS_AGE,
+        flag: "--max-success-age",
+        meaning: "Unhealthy when a job's last success (or the start) is older than this; 0: no limit",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_EXIT_ON_FAILURES,
+        flag: "--exit-on-failures",
+        meaning: "Stop (exit 1) after N consecutive failed runs of a job; 0: never",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_CLOCK_START,
+        flag: "--clock-start",
+        meaning: "Start the scheduler's clock at this instant (RFC 3339) instead of now; it then runs at real speed",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_COUNT,
+        flag: "--count",
+        meaning: "How many times",
+        read_directly: false,
+    },
+    Var {
+        name: SCHEDULE_FROM,
+        flag: "--from",
+        meaning: "Start after this instant (RFC 3339) instead of now",
         read_directly: false,
     },
 ];
