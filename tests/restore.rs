@@ -608,7 +608,11 @@ fn the_kubernetes_example_commands_parse() {
         .arg(root.join("examples/kubernetes/restore-backup.yaml"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cmds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let argv = |name: &str| -> Vec<String> {
         cmds[name]
