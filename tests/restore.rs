@@ -591,3 +591,47 @@ fn wrong_credentials_exit_5_and_a_missing_bucket_exits_3() {
     );
     assert!(!vol.join("app.db").exists());
 }
+
+/// The example pod's restore and backup command lines are ones this binary accepts (every flag
+/// exists and parses); the scheduled backup is the part after `schedule … --`.
+#[test]
+fn the_kubernetes_example_commands_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import yaml, json, sys\n\
+             docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
+             spec = [d for d in docs if d['kind'] == 'Deployment'][0]['spec']['template']['spec']\n\
+             print(json.dumps({c['name']: c.get('command') for c in spec['initContainers']}))",
+        )
+        .arg(root.join("examples/kubernetes/restore-backup.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cmds: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let argv = |name: &str| -> Vec<String> {
+        cmds[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect()
+    };
+    let restore = argv("restore");
+    assert_eq!(restore[1], "restore");
+    let backup = argv("backup");
+    assert_eq!(&backup[1..4], ["schedule", "--at", "03:30"]);
+    let sep = backup.iter().position(|a| a == "--").unwrap();
+    let backup = backup[sep + 1..].to_vec();
+    assert_eq!(backup[1], "backup");
+    for cmd in [restore, backup] {
+        // Every flag of the line parses: only --help is added, which ends parsing with exit 0.
+        let r = run(initbox().args(&cmd[1..]).arg("--help"), LIMIT);
+        assert_eq!(r.code(), 0, "{cmd:?}: {}", r.all());
+    }
+}

@@ -191,10 +191,7 @@ async fn backup(args: Args) -> Result<(), Failure> {
         )));
     }
     let store = Arc::new(initbox_repository::open(
-        &args.to,
-        &args.aws,
-        &args.s3,
-        deadline.clone(),
+        &args.to, &args.aws, &args.s3, deadline,
     )?);
     if let Store::Http { .. } = *store {
         return Err(Failure::usage(format!(

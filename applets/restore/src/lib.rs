@@ -322,7 +322,7 @@ async fn restore(args: Args) -> Result<(), Failure> {
         State::Foreign => "foreign",
     };
 
-    let store = initbox_repository::open(&args.from, &args.aws, &args.s3, deadline.clone())?;
+    let store = initbox_repository::open(&args.from, &args.aws, &args.s3, deadline)?;
     let candidates = candidates(&store, &args).await?;
     if candidates.is_empty() {
         let pinned = args.version_id.is_some() || args.before.is_some();

@@ -192,3 +192,69 @@ fn finish(dir: &Path, mut j: Journal, owner: Option<(u32, u32)>) -> Result<(), F
     sync_dir(dir)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker() -> Marker {
+        Marker {
+            version: "v2".into(),
+            sha256: "00".into(),
+            at: "2026-12-01T00:00:00Z".into(),
+            by: "restore".into(),
+            repository: "file:///r".into(),
+        }
+    }
+
+    /// A kill in the middle of each phase: the next run's resume ends with exactly the new
+    /// data in DIR and exactly the old data aside.
+    #[test]
+    fn an_interrupted_swap_is_finished_by_resume() {
+        for (phase, moved_aside, moved_in) in
+            [("aside", 1usize, 0usize), ("in", 2, 0), ("in", 2, 1)]
+        {
+            let t = tempfile::tempdir().unwrap();
+            let dir = t.path();
+            let staging = dir.join(".initbox-staging-v2");
+            let aside = dir.join(".initbox-failed-x");
+            fs::create_dir_all(&staging).unwrap();
+            fs::create_dir_all(&aside).unwrap();
+            for (i, n) in ["a", "b"].iter().enumerate() {
+                let at = if i < moved_aside {
+                    &aside
+                } else {
+                    &dir.to_path_buf()
+                };
+                fs::write(at.join(n), format!("old {n}")).unwrap();
+            }
+            for (i, n) in ["a", "c"].iter().enumerate() {
+                let at = if i < moved_in {
+                    &dir.to_path_buf()
+                } else {
+                    &staging
+                };
+                fs::write(at.join(n), format!("new {n}")).unwrap();
+            }
+            let j = Journal {
+                staging: ".initbox-staging-v2".into(),
+                aside: Some(".initbox-failed-x".into()),
+                phase: phase.into(),
+                marker: marker(),
+            };
+            write_journal(dir, &j).unwrap();
+            resume(dir, None).unwrap();
+            assert_eq!(
+                fs::read_to_string(dir.join("a")).unwrap(),
+                "new a",
+                "{phase}"
+            );
+            assert_eq!(fs::read_to_string(dir.join("c")).unwrap(), "new c");
+            assert!(!dir.join("b").exists());
+            assert_eq!(fs::read_to_string(aside.join("a")).unwrap(), "old a");
+            assert_eq!(fs::read_to_string(aside.join("b")).unwrap(), "old b");
+            assert!(!staging.exists() && !dir.join(JOURNAL).exists());
+            assert_eq!(Marker::read(dir).unwrap().unwrap().version, "v2");
+        }
+    }
+}

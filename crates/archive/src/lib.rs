@@ -300,6 +300,9 @@ fn ensure_parents(root: &Path, rel: &Path, made: &mut Vec<PathBuf>) -> Result<()
     Ok(())
 }
 
+/// `uid:gid` to give an entry, if any.
+type Owner = Option<(u32, u32)>;
+
 fn am_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -316,7 +319,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
     let root_owner = am_root();
     let mut stats = Stats::default();
     // Directory modes are applied last (a read-only directory would refuse its own entries).
-    let mut dirs: Vec<(PathBuf, u32, Option<(u32, u32)>, u64)> = Vec::new();
+    let mut dirs: Vec<(PathBuf, u32, Owner)> = Vec::new();
     let mut made: Vec<PathBuf> = Vec::new();
     let mut buf = vec![0u8; 128 * 1024];
     for entry in archive.entries().map_err(read_err)? {
@@ -358,7 +361,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                         fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?
                     }
                 }
-                dirs.push((full, opts.chmod.dirs.unwrap_or(mode), owner, mtime));
+                dirs.push((full, opts.chmod.dirs.unwrap_or(mode), owner));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let _ = fs::remove_file(&full).or_else(|e| {
@@ -462,12 +465,12 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
     // Directories made implicitly get the directory mode and owner too.
     for d in made {
         if !dirs.iter().any(|(p, ..)| *p == d) {
-            dirs.push((d, opts.chmod.dirs.unwrap_or(0o755), opts.owner, 0));
+            dirs.push((d, opts.chmod.dirs.unwrap_or(0o755), opts.owner));
         }
     }
     // Deepest first, so a read-only parent is set after its children.
-    dirs.sort_by(|a, b| b.0.components().count().cmp(&a.0.components().count()));
-    for (d, mode, owner, _mtime) in dirs {
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0.components().count()));
+    for (d, mode, owner) in dirs {
         if let Some((u, g)) = owner {
             lchown(&d, u, g).map_err(|e| io_err("cannot change the owner of", &d, e))?;
         }
