@@ -319,9 +319,10 @@ fn overlap(policy: &str, secs: u64) -> (String, Vec<String>, Vec<String>, Vec<St
 #[test]
 fn concurrency_forbid_skips_runs_while_one_runs() {
     let (log, starts, ends, _) = overlap("forbid", 4);
-    // t=0 start, t=1,2 skipped, t=3 start (the first ended at 2.5).
-    assert_eq!(starts.len(), 2, "{log}");
-    assert_eq!(ends.len(), 1, "{log}");
+    // t=0 start, t=1,2 skipped, t=3 start (the first ended at 2.5): never two at once, so at
+    // most 2 starts in 4 s of 2.5 s runs (1 on a slow machine).
+    assert!((1..=2).contains(&starts.len()), "{starts:?} {log}");
+    assert!(!ends.is_empty(), "{log}");
     assert!(
         log.matches("run skipped: the previous run still runs")
             .count()
@@ -333,8 +334,9 @@ fn concurrency_forbid_skips_runs_while_one_runs() {
 #[test]
 fn concurrency_allow_overlaps_runs() {
     let (log, starts, ends, terms) = overlap("allow", 4);
-    assert!(starts.len() >= 4, "{starts:?} {log}");
-    assert!(ends.len() >= 1, "{log}");
+    // 2.5 s runs every second: three or more started means they overlapped.
+    assert!(starts.len() >= 3, "{starts:?} {log}");
+    assert!(!ends.is_empty(), "{log}");
     // The runs still running at SIGTERM got it (forwarded), and ended by their trap.
     assert!(!terms.is_empty(), "{log}");
     assert!(!log.contains("run skipped"), "{log}");
@@ -343,10 +345,10 @@ fn concurrency_allow_overlaps_runs() {
 #[test]
 fn concurrency_replace_stops_the_previous_run() {
     let (log, starts, ends, terms) = overlap("replace", 4);
-    assert!(starts.len() >= 4, "{log}");
+    assert!(starts.len() >= 3, "{log}");
     // Every run but the last was replaced (SIGTERM → trap) before it could end on its own.
     assert!(ends.is_empty(), "{ends:?} {log}");
-    assert!(terms.len() >= 3, "{terms:?} {log}");
+    assert!(terms.len() >= 2, "{terms:?} {log}");
     assert!(
         log.contains("stopping the previous run: a new one is due (concurrency replace)"),
         "{log}"

@@ -538,8 +538,8 @@ fn write_heartbeat(path: Option<&Path>, h: &Health) {
     }
 }
 
-/// A tiny HTTP server: `GET /healthz` (or `/`) → 200 `ok` or 503 with the reason; JSON at
-/// `/healthz?format=json`... kept minimal: the body is the status JSON either way.
+/// A tiny HTTP server: `GET /healthz` (also `/livez`, `/readyz`, `/`) answers 200 while healthy,
+/// 503 when not; the body is the status JSON (with the reason) either way. Anything else: 404.
 async fn serve_health(listener: tokio::net::TcpListener, health: watch::Receiver<Health>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
@@ -548,11 +548,24 @@ async fn serve_health(listener: tokio::net::TcpListener, health: watch::Receiver
         };
         let health = health.clone();
         tokio::spawn(async move {
-            let mut buf = [0u8; 1024];
-            let n = match tokio::time::timeout(Duration::from_secs(2), conn.read(&mut buf)).await {
-                Ok(Ok(n)) => n,
-                _ => return,
+            // Read the request head (to its blank line, at most 4 KiB, within 2 s): closing
+            // with request bytes unread would reset the connection under the client.
+            let mut buf = vec![0u8; 4096];
+            let mut n = 0;
+            let head = async {
+                while n < buf.len() && !buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf[n..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => n += k,
+                    }
+                }
             };
+            if tokio::time::timeout(Duration::from_secs(2), head)
+                .await
+                .is_err()
+            {
+                return;
+            }
             let req = String::from_utf8_lossy(&buf[..n]);
             let path = req.split_whitespace().nth(1).unwrap_or("/");
             let path = path.split('?').next().unwrap_or(path);
