@@ -115,6 +115,23 @@ users: [{{name: u, user: {{token: bench-token}}}}]
         if forbid:
             cmd(f"allow watch {forbid}")
         print(f"{label:40} {statistics.median(lat) * 1000:8.0f}ms {max(lat) * 1000:8.0f}ms")
+    # One check of a Job that is already Complete (a probe command, or the whole of an init
+    # container whose Job finished long ago): process start, TLS, one list.
+    job("done", True)
+    once = [("initbox wait-for --once", [binary, "wait-for", "--kubeconfig", kubeconfig, "--once", "k8s://job/done"])]
+    if kubectl:
+        once.append(("kubectl get job -o jsonpath", [kubectl, "--kubeconfig", kubeconfig, "get", "job", "done", "-o",
+                                                     "jsonpath={.status.conditions[0].type}"]))
+    print()
+    print(f"one check of a Complete Job ({ROUNDS * 4} runs)")
+    print(f"{'command':40} {'median':>9} {'max':>9}")
+    for label, argv in once:
+        times = []
+        for _ in range(ROUNDS * 4):
+            t0 = time.monotonic()
+            subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times.append(time.monotonic() - t0)
+        print(f"{label:40} {statistics.median(times) * 1000:8.0f}ms {max(times) * 1000:8.0f}ms")
     cmd("quit")
     server.wait()
     print()

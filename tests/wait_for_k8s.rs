@@ -287,6 +287,14 @@ fn pods_by_selector_with_a_count_or_all() {
     assert!(r.stderr.contains("1 of 3 ready"), "{}", r.stderr);
     // Set-based selectors select on the server.
     assert_eq!(once(&api, "k8s://pods?selector=app+in+(db)").code(), 1);
+    assert_eq!(
+        once(&api, "k8s://pods?selector=app+in+(db,api)&count=1").code(),
+        0
+    );
+    assert_eq!(
+        once(&api, "k8s://pods?selector=app%20notin%20(api)&count=1").code(),
+        1
+    );
     assert_eq!(once(&api, "k8s://pod/api-1").code(), 0);
 
     let mut c = api.wait_for();

@@ -209,7 +209,9 @@ impl KubeTarget {
         };
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = percent_encoding::percent_decode_str(v)
+            // Query-string rules: '+' is a space (`selector=app+in+(a,b)`).
+            let v = v.replace('+', " ");
+            let v = percent_encoding::percent_decode_str(&v)
                 .decode_utf8()
                 .map_err(|_| format!("'{url}': bad percent-encoding in {k}="))?
                 .into_owned();
@@ -352,6 +354,8 @@ mod tests {
         let t = KubeTarget::parse("k8s://pods?selector=app%3Dapi,tier!%3Ddb&count=2").unwrap();
         assert_eq!(t.selector.as_deref(), Some("app=api,tier!=db"));
         assert_eq!(t.count, Count::AtLeast(2));
+        let t = KubeTarget::parse("k8s://pods?selector=app+in+(a,b)").unwrap();
+        assert_eq!(t.selector.as_deref(), Some("app in (a,b)"));
         let t = KubeTarget::parse("k8s://ns/pods?selector=app=api").unwrap();
         assert_eq!(t.namespace.as_deref(), Some("ns"));
         assert_eq!(t.count, Count::All);
