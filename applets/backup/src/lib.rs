@@ -119,7 +119,7 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse, env = "INITBOX_BACKUP_LEASE")]
     pub lease: Duration,
 
-    /// Overall deadline (0 = none).
+    /// Give up after this long (exit 124; 0 = no limit).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
     pub timeout: Duration,
 

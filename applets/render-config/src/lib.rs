@@ -201,7 +201,7 @@ pub struct Args {
           value_parser = parse_check_cmd)]
     pub check_cmd: Option<CheckCmd>,
 
-    /// Time limit for each --check-cmd run.
+    /// Time limit for each check command run (--check-cmd).
     #[arg(long, value_name = "DURATION", default_value = "60s",
           env = "INITBOX_RENDER_CHECK_TIMEOUT",
           value_parser = initbox_runtime::duration::parse)]

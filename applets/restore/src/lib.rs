@@ -90,20 +90,20 @@ pub struct Args {
     pub foreign: Foreign,
 
     /// Health check of the data, run inside the directory (DIR, then each staged version); a shell-like command line, no shell.
-    #[arg(long, value_name = "CMD", env = "INITBOX_CHECK")]
+    #[arg(long, value_name = "CMD", env = "INITBOX_RESTORE_CHECK")]
     pub check: Option<String>,
 
     /// The check must also print exactly this (trimmed), e.g. "ok" for SQLite's integrity_check.
     #[arg(
         long,
         value_name = "TEXT",
-        env = "INITBOX_CHECK_OUTPUT",
+        env = "INITBOX_RESTORE_CHECK_OUTPUT",
         requires = "check"
     )]
     pub check_output: Option<String>,
 
-    /// Time limit of one check run.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse, env = "INITBOX_CHECK_TIMEOUT")]
+    /// Time limit for each check command run (--check).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse, env = "INITBOX_RESTORE_CHECK_TIMEOUT")]
     pub check_timeout: Duration,
 
     /// Restore this version only (its id, as in the log and the manifest names).
@@ -120,18 +120,18 @@ pub struct Args {
     pub before: Option<SystemTime>,
 
     /// Owner of every restored file and directory (default: the archive's when root, else the caller).
-    #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = "INITBOX_OWNER")]
+    #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = "INITBOX_RESTORE_OWNER")]
     pub owner: Option<(u32, u32)>,
 
     /// Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both.
-    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = "INITBOX_CHMOD")]
+    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = "INITBOX_RESTORE_CHMOD")]
     pub chmod: Option<Chmod>,
 
     /// Succeed, leaving DIR empty, when the repository holds no version yet (a first deployment).
     #[arg(long, env = "INITBOX_RESTORE_ALLOW_NO_BACKUP", value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_no_backup: bool,
 
-    /// Overall deadline (0 = none).
+    /// Give up after this long (exit 124; 0 = no limit).
     #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
     pub timeout: Duration,
 

@@ -167,27 +167,33 @@ pub struct Args {
 pub enum Action {
     /// Apply pending migrations (the default).
     Up,
-    /// Show applied, pending, changed, failed and unknown versions (read-only). Exit 0 when up
-    /// to date, 1 when migrations are pending or one failed, 3 when an applied file changed.
+    /// Show applied, pending, changed, failed and unknown versions (read-only).
+    ///
+    /// Exit 0 when up to date, 1 when migrations are pending or one failed, 3 when an applied
+    /// file changed.
     Status,
     /// Show what `up` would run, and validate (read-only).
     Plan,
-    /// Record the migrations up to VERSION as applied without running them (adopt a database
-    /// whose schema already exists). Refused when the history table has rows.
+    /// Record the migrations up to VERSION as applied without running them.
+    ///
+    /// Adopts a database whose schema already exists. Refused when the history table has rows.
     Baseline {
         /// The last version the existing schema already contains.
         #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
         version: i64,
     },
-    /// Write the next migration file NAME in the directory's format (version: the next number
-    /// where the directory numbers 1, 2, 3, else the UTC time YYYYMMDDHHMMSS). No database.
+    /// Write the next migration file NAME in the directory's format (no database).
+    ///
+    /// Its version: the next number where the directory numbers 1, 2, 3, else the UTC time
+    /// YYYYMMDDHHMMSS.
     New {
         /// What the migration does, e.g. add_users.
         #[arg(value_name = "NAME")]
         name: String,
     },
-    /// Undo the newest applied migration (or the newest N, or all above --to VERSION) with the
-    /// down sections or files the format carries; refused when one has none.
+    /// Undo the newest applied migration (or N, or all above --to VERSION).
+    ///
+    /// Uses the down sections or files the format carries; refused when one has none.
     Down {
         /// How many migrations to undo (default 1).
         #[arg(value_name = "N", conflicts_with = "to")]
@@ -196,8 +202,9 @@ pub enum Action {
         #[arg(long, value_name = "VERSION", env = "INITBOX_DOWN_TO")]
         to: Option<i64>,
     },
-    /// Clear failed markers after a person fixed the database: the migration runs again on the
-    /// next `up` (or, with --mark-applied, counts as applied).
+    /// Clear failed markers after a person fixed the database.
+    ///
+    /// The migration runs again on the next `up` (or, with --mark-applied, counts as applied).
     Repair {
         /// Mark failed migrations as applied instead of clearing them (you completed them).
         #[arg(long, env = "INITBOX_REPAIR_MARK_APPLIED")]

@@ -74,8 +74,9 @@ pub struct Args {
           value_parser = duration::parse, env = "INITBOX_RUN_TIMEOUT")]
     pub timeout: Duration,
 
-    /// When the run is stopped (SIGTERM/SIGINT, a step's timeout, the end of the run for
-    /// background commands): time between SIGTERM to a command's process group and SIGKILL.
+    /// Time between SIGTERM and SIGKILL when a command is stopped (SIGTERM/SIGINT of the run, a
+    /// step's timeout, the end of the run for background commands): SIGTERM goes to the
+    /// command's process group.
     #[arg(long, value_name = "DURATION", default_value = "10s",
           value_parser = duration::parse, env = "INITBOX_RUN_STOP_GRACE")]
     pub stop_grace: Duration,

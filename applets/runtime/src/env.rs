@@ -261,6 +261,37 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
     ),
     ("run", &["file", "check", "timeout", "stop-grace"]),
     ("copy-self", &["name", "mode", "links"]),
+    (
+        "restore",
+        &[
+            "from",
+            "to",
+            "if",
+            "check",
+            "owner",
+            "chmod",
+            "before",
+            "s3-endpoint",
+            "timeout",
+        ],
+    ),
+    (
+        "backup",
+        &[
+            "from",
+            "to",
+            "pre",
+            "keep-last",
+            "keep-daily",
+            "keep-weekly",
+            "s3-endpoint",
+            "timeout",
+        ],
+    ),
+    (
+        "schedule",
+        &["at", "cron", "every", "tz", "file", "job-timeout"],
+    ),
 ];
 
 /// `cmd` shaped to the contract: `-h` shows the applet's most used flags and the first
@@ -615,11 +646,8 @@ pub const RESTORE_FROM: &str = "INITBOX_RESTORE_FROM";
 pub const RESTORE_TO: &str = "INITBOX_RESTORE_TO";
 pub const RESTORE_IF: &str = "INITBOX_RESTORE_IF";
 pub const RESTORE_FOREIGN: &str = "INITBOX_RESTORE_FOREIGN";
-pub const CHECK_OUTPUT: &str = "INITBOX_CHECK_OUTPUT";
-pub const CHECK_TIMEOUT: &str = "INITBOX_CHECK_TIMEOUT";
 pub const RESTORE_VERSION_ID: &str = "INITBOX_RESTORE_VERSION_ID";
 pub const RESTORE_BEFORE: &str = "INITBOX_RESTORE_BEFORE";
-pub const CHMOD: &str = "INITBOX_CHMOD";
 pub const RESTORE_ALLOW_NO_BACKUP: &str = "INITBOX_RESTORE_ALLOW_NO_BACKUP";
 pub const STALL_TIMEOUT: &str = "INITBOX_STALL_TIMEOUT";
 pub const S3_ENDPOINT: &str = "INITBOX_S3_ENDPOINT";
@@ -646,9 +674,9 @@ pub const SCHEDULE_TZ: &str = "INITBOX_SCHEDULE_TZ";
 pub const SCHEDULE_FILE: &str = "INITBOX_SCHEDULE_FILE";
 pub const SCHEDULE_CRONTAB: &str = "INITBOX_SCHEDULE_CRONTAB";
 pub const SCHEDULE_NAME: &str = "INITBOX_SCHEDULE_NAME";
-pub const SCHEDULE_TIMEOUT: &str = "INITBOX_SCHEDULE_TIMEOUT";
-pub const SCHEDULE_CONCURRENCY: &str = "INITBOX_SCHEDULE_CONCURRENCY";
-pub const SCHEDULE_JITTER: &str = "INITBOX_SCHEDULE_JITTER";
+pub const SCHEDULE_JOB_TIMEOUT: &str = "INITBOX_SCHEDULE_JOB_TIMEOUT";
+pub const SCHEDULE_CONCURRENCY_POLICY: &str = "INITBOX_SCHEDULE_CONCURRENCY_POLICY";
+pub const SCHEDULE_RANDOM_DELAY: &str = "INITBOX_SCHEDULE_RANDOM_DELAY";
 pub const SCHEDULE_RUN_ON_START: &str = "INITBOX_SCHEDULE_RUN_ON_START";
 pub const SCHEDULE_RETRIES: &str = "INITBOX_SCHEDULE_RETRIES";
 pub const SCHEDULE_RETRY_DELAY: &str = "INITBOX_SCHEDULE_RETRY_DELAY";
@@ -663,8 +691,15 @@ pub const SCHEDULE_UNHEALTHY_AFTER: &str = "INITBOX_SCHEDULE_UNHEALTHY_AFTER";
 pub const SCHEDULE_MAX_SUCCESS_AGE: &str = "INITBOX_SCHEDULE_MAX_SUCCESS_AGE";
 pub const SCHEDULE_EXIT_ON_FAILURES: &str = "INITBOX_SCHEDULE_EXIT_ON_FAILURES";
 pub const SCHEDULE_CLOCK_START: &str = "INITBOX_SCHEDULE_CLOCK_START";
-pub const SCHEDULE_COUNT: &str = "INITBOX_SCHEDULE_COUNT";
+pub const SCHEDULE_TIMES: &str = "INITBOX_SCHEDULE_TIMES";
 pub const SCHEDULE_FROM: &str = "INITBOX_SCHEDULE_FROM";
+
+pub const RESTORE_CHECK: &str = "INITBOX_RESTORE_CHECK";
+pub const RESTORE_CHECK_OUTPUT: &str = "INITBOX_RESTORE_CHECK_OUTPUT";
+pub const RESTORE_CHECK_TIMEOUT: &str = "INITBOX_RESTORE_CHECK_TIMEOUT";
+
+pub const RESTORE_OWNER: &str = "INITBOX_RESTORE_OWNER";
+pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
 
 pub const VOCABULARY: &[Var] = &[
     Var {
@@ -976,7 +1011,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: K8S_NAMESPACE,
         flag: "--k8s-namespace",
-        meaning: "Namespace of ref+k8s://SECRET references without one (default: the pod's namespace)",
+        meaning: "Kubernetes namespace of what names none (k8s:// targets, ref+k8s:// references; default: the pod's own)",
         read_directly: false,
     },
     Var {
@@ -1652,18 +1687,6 @@ pub const VOCABULARY: &[Var] = &[
         read_directly: false,
     },
     Var {
-        name: CHECK_OUTPUT,
-        flag: "--check-output",
-        meaning: "The check must also print exactly this (trimmed), e.g",
-        read_directly: false,
-    },
-    Var {
-        name: CHECK_TIMEOUT,
-        flag: "--check-timeout",
-        meaning: "Time limit of one check run",
-        read_directly: false,
-    },
-    Var {
         name: RESTORE_VERSION_ID,
         flag: "--version-id",
         meaning: "Restore this version only (its id, as in the log and the manifest names)",
@@ -1673,12 +1696,6 @@ pub const VOCABULARY: &[Var] = &[
         name: RESTORE_BEFORE,
         flag: "--before",
         meaning: "Only versions made before this time (RFC 3339, e.g",
-        read_directly: false,
-    },
-    Var {
-        name: CHMOD,
-        flag: "--chmod",
-        meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
         read_directly: false,
     },
     Var {
@@ -1838,20 +1855,20 @@ pub const VOCABULARY: &[Var] = &[
         read_directly: false,
     },
     Var {
-        name: SCHEDULE_TIMEOUT,
-        flag: "--timeout",
+        name: SCHEDULE_JOB_TIMEOUT,
+        flag: "--job-timeout",
         meaning: "Bound on each run; at the end the job gets SIGTERM, then SIGKILL after --stop-grace (exit 124)",
         read_directly: false,
     },
     Var {
-        name: SCHEDULE_CONCURRENCY,
-        flag: "--concurrency",
+        name: SCHEDULE_CONCURRENCY_POLICY,
+        flag: "--concurrency-policy",
         meaning: "A run due while the previous one still runs: forbid (skip it), allow, or replace (stop the old one)",
         read_directly: false,
     },
     Var {
-        name: SCHEDULE_JITTER,
-        flag: "--jitter",
+        name: SCHEDULE_RANDOM_DELAY,
+        flag: "--random-delay",
         meaning: "Start each run up to this much later, at random (spreads a fleet's load)",
         read_directly: false,
     },
@@ -1940,8 +1957,8 @@ pub const VOCABULARY: &[Var] = &[
         read_directly: false,
     },
     Var {
-        name: SCHEDULE_COUNT,
-        flag: "--count",
+        name: SCHEDULE_TIMES,
+        flag: "--times",
         meaning: "How many times",
         read_directly: false,
     },
@@ -1949,6 +1966,36 @@ pub const VOCABULARY: &[Var] = &[
         name: SCHEDULE_FROM,
         flag: "--from",
         meaning: "Start after this instant (RFC 3339) instead of now",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_CHECK,
+        flag: "--check",
+        meaning: "Health check of the data, run inside the directory (DIR, then each staged version); a shell-like command line, no shell",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_CHECK_OUTPUT,
+        flag: "--check-output",
+        meaning: "The check must also print exactly this (trimmed), e.g",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_CHECK_TIMEOUT,
+        flag: "--check-timeout",
+        meaning: "Time limit of one check run",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_OWNER,
+        flag: "--owner",
+        meaning: "Owner of every restored file and directory (default: the archive's when root, else the caller)",
+        read_directly: false,
+    },
+    Var {
+        name: RESTORE_CHMOD,
+        flag: "--chmod",
+        meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
         read_directly: false,
     },
 ];
@@ -1961,7 +2008,20 @@ pub const RUN_SCOPED: &[(&str, &str)] = &[(RUN_TIMEOUT, TIMEOUT)];
 /// directory, its written files' mode and owner, its dry run, its data): each applet declares
 /// its own, with a variable of its own (`INITBOX_RUN_FILE`, `INITBOX_CHECKS_FILE`, …).
 pub const LOCAL_FLAGS: &[&str] = &[
-    "--check", "--data", "--dir", "--file", "--format", "--mode", "--owner",
+    "--check",
+    "--check-timeout",
+    "--data",
+    "--dir",
+    "--file",
+    "--format",
+    "--from",
+    "--mode",
+    "--name",
+    "--owner",
+    "--retries",
+    "--retry-delay",
+    "--stop-grace",
+    "--to",
 ];
 
 #[cfg(test)]

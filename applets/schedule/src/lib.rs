@@ -32,8 +32,8 @@ pub use jobs::{Action, CatchUp, Concurrency, Job, Options};
                   @every D) or `--every D`, for the command after `--`; or several jobs from a \
                   YAML jobs file (-f) or a crontab (--crontab). `-- initbox APPLET ARGS` runs the \
                   applet in this process (no shell needed in the image).\n\n\
-                  Per job: --timeout (SIGTERM to the job's process group, --stop-grace, SIGKILL), \
-                  --concurrency forbid|allow|replace, --jitter, --run-on-start, --retries, \
+                  Per job: --job-timeout (SIGTERM to the job's process group, --stop-grace, SIGKILL), \
+                  --concurrency-policy forbid|allow|replace, --random-delay, --run-on-start, --retries, \
                   --catch-up last with --state-file. Times are wall-clock times in --tz (else \
                   CRON_TZ, else TZ): a daily job inside a DST gap runs once, right after the gap; \
                   in a fold it runs once, at the first pass.\n\n\
@@ -41,7 +41,7 @@ pub use jobs::{Action, CatchUp, Concurrency, Job, Options};
                   to end (then SIGKILL), and initbox exits 128+N (143 for SIGTERM). Health: \
                   --heartbeat-file, --healthz ADDR, --exit-on-failures N.",
     after_help = "Examples:\n  initbox schedule --at 03:30 -- initbox backup --to s3://bucket/db\n  \
-                  initbox schedule --cron '*/15 * * * *' --timeout 10m -- /app/cleanup\n  \
+                  initbox schedule --cron '*/15 * * * *' --job-timeout 10m -- /app/cleanup\n  \
                   initbox schedule --every 10m --run-on-start -- initbox notify stdout:// -m tick\n  \
                   initbox schedule -f /etc/initbox/jobs.yaml --healthz :8080\n  \
                   initbox schedule next --cron '30 2 * * *' --tz Europe/Berlin -n 10\n\n\
@@ -72,23 +72,23 @@ pub struct Args {
 
     /// Bound on each run; at the end the job gets SIGTERM, then SIGKILL after --stop-grace
     /// (exit 124). 0 means none.
-    #[arg(long, value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_TIMEOUT")]
+    #[arg(long = "job-timeout", value_name = "DURATION", default_value = "0",
+          value_parser = duration::parse, env = "INITBOX_SCHEDULE_JOB_TIMEOUT")]
     pub timeout: Duration,
 
     /// A run due while the previous one still runs: forbid (skip it), allow, or replace (stop
     /// the old one).
     #[arg(
-        long,
+        long = "concurrency-policy",
         value_enum,
         default_value = "forbid",
-        env = "INITBOX_SCHEDULE_CONCURRENCY"
+        env = "INITBOX_SCHEDULE_CONCURRENCY_POLICY"
     )]
     pub concurrency: Concurrency,
 
     /// Start each run up to this much later, at random (spreads a fleet's load).
-    #[arg(long, value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_JITTER")]
+    #[arg(long = "random-delay", value_name = "DURATION", default_value = "0",
+          value_parser = duration::parse, env = "INITBOX_SCHEDULE_RANDOM_DELAY")]
     pub jitter: Duration,
 
     /// Also run every job once at start.
@@ -129,8 +129,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH", env = "INITBOX_SCHEDULE_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 
-    /// Time between SIGTERM and SIGKILL when a job is stopped (timeout, replace, shutdown):
-    /// keep it below the pod's terminationGracePeriodSeconds.
+    /// Time between SIGTERM and SIGKILL when a command is stopped (a job's timeout, replace,
+    /// shutdown): keep it below the pod's terminationGracePeriodSeconds.
     #[arg(long, value_name = "DURATION", default_value = "10s",
           value_parser = duration::parse, env = "INITBOX_SCHEDULE_STOP_GRACE")]
     pub stop_grace: Duration,
@@ -229,21 +229,21 @@ pub struct NextArgs {
     #[command(flatten)]
     pub when: When,
 
-    /// Jobs file (YAML) whose jobs' next times to print.
+    /// Jobs file (YAML: a `jobs:` list, each with at/cron/every and applet+args or command).
     #[arg(short = 'f', long, value_name = "FILE", env = "INITBOX_SCHEDULE_FILE")]
     pub file: Option<PathBuf>,
 
-    /// Crontab whose jobs' next times to print.
+    /// A crontab (5 or 6 fields or a macro, then a command run with /bin/sh -c; CRON_TZ= lines).
     #[arg(long, value_name = "FILE", env = "INITBOX_SCHEDULE_CRONTAB")]
     pub crontab: Option<PathBuf>,
 
-    /// How many times.
+    /// How many next times to print.
     #[arg(
         short = 'n',
-        long = "count",
+        long = "times",
         value_name = "N",
         default_value = "5",
-        env = "INITBOX_SCHEDULE_COUNT"
+        env = "INITBOX_SCHEDULE_TIMES"
     )]
     pub count: usize,
 

@@ -68,7 +68,7 @@ impl Clock {
 /// Why a running job is stopped before it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
-    /// A new run replaced it (`--concurrency replace`).
+    /// A new run replaced it (`--concurrency-policy replace`).
     Replaced,
     /// The sidecar is stopping (signal, or --exit-on-failures).
     Shutdown,

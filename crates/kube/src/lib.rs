@@ -33,11 +33,11 @@ pub struct KubeArgs {
     #[arg(long, value_name = "NAME", env = "INITBOX_K8S_CONTEXT")]
     pub k8s_context: Option<String>,
 
-    /// Namespace of targets that name none (default: the pod's own namespace, or the
-    /// kubeconfig context's).
+    /// Kubernetes namespace of what names none (k8s:// targets here; default: the pod's own
+    /// namespace, or the kubeconfig context's).
     #[arg(
         long = "k8s-namespace",
-        value_name = "NAMESPACE",
+        value_name = "NS",
         env = "INITBOX_K8S_NAMESPACE"
     )]
     pub namespace: Option<String>,

@@ -32,7 +32,8 @@ pub struct K8sArgs {
     #[arg(long, value_name = "PATH", env = "INITBOX_K8S_CA_FILE")]
     pub k8s_ca_file: Option<PathBuf>,
 
-    /// Namespace of ref+k8s://SECRET references without one (default: the pod's namespace).
+    /// Kubernetes namespace of what names none (ref+k8s://SECRET references here; default: the
+    /// pod's namespace).
     #[arg(long, value_name = "NS", env = "INITBOX_K8S_NAMESPACE")]
     pub k8s_namespace: Option<String>,
 }
