@@ -2181,13 +2181,13 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
     let c = format!("{}@{}", canary("pdkey"), canary("pdapi"));
     v.push(
         probe(
-            "notify/apprise pagerduty://INTEGRATION_KEY@API_KEY",
+            "notify/apprise pagerduty://INTEGRATION_KEY@API_KEY (apprise's form, delivered)",
             "notify",
             &["--required", "--timeout", "2s", &format!("pagerduty://{c}")],
             &c,
         )
         .issue("12.4")
-        .codes(&[2]),
+        .codes(&[1]),
     );
     let c = canary("nfrun");
     v.push(

@@ -1335,7 +1335,7 @@ fn the_compose_example_runs_its_steps_in_order_and_a_failed_step_keeps_the_app_d
             );
             assert!(
                 logs.all().lines().any(|l| l.contains("wait_1")
-                    && l.contains("ERROR timed out")
+                    && l.contains("ERROR initbox wait-for: timed out")
                     && l.contains(&format!("postgres://postgres:{closed}"))),
                 "the step's one-line reason is in the logs: {context}"
             );

@@ -286,8 +286,21 @@ fn build_probe(raw: &str, shared: &mut Shared<'_>) -> Result<Arc<dyn Probe>, Fai
     } else {
         url
     };
-    let url = initbox_database::fill_from_env(&url, &|k| std::env::var(k).ok())
-        .map_err(|e| Failure::usage(format!("'{}': {e}", safe_url::display(&url))))?;
+    let url = match initbox_database::fill_from_env(&url, &|k| std::env::var(k).ok()) {
+        Ok(filled) => filled,
+        Err(e) => {
+            // A URL the service parser refuses (ambiguous user information) gets its own
+            // message, which names the fix; anything else is the fill's error.
+            initbox_runtime::url::parse_service_url(
+                &url,
+                "the service's password variable, INITBOX_PASSWORD or --password-file",
+            )?;
+            return Err(Failure::usage(format!(
+                "'{}': {e}",
+                safe_url::display(&url)
+            )));
+        }
+    };
     let shown = safe_url::display(&url);
     let Some((scheme, _)) = url.split_once("://") else {
         return Err(Failure::usage(format!(
