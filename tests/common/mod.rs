@@ -4,8 +4,10 @@
 
 pub mod canary;
 pub mod echo;
+pub mod fixture;
 pub mod http;
 pub mod pki;
+pub mod static_bin;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
