@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod canary;
+pub mod db;
 pub mod echo;
 pub mod fixture;
 pub mod http;
