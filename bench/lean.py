@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--initbox", required=True)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--image-tar", help="an image archive (podman save) to report the size of")
+    ap.add_argument("--before", help="an earlier initbox binary: its rows are printed beside, "
+                    "marked (before), so a cut shows as before/after figures of one run")
     a = ap.parse_args()
     ib = a.initbox
 
@@ -99,26 +101,36 @@ def main():
     env = dict(os.environ, NO_COLOR="1")
 
     print(f"binary: {ib} ({os.path.getsize(ib) / 1048576:.2f} MiB); {a.runs} runs each\n")
+    if a.before:
+        print(f"before: {a.before} ({os.path.getsize(a.before) / 1048576:.2f} MiB)\n")
     print("| command | median | p95 | peak RSS |")
     print("|---|---|---|---|")
-    row("`initbox --version` (start-up alone)", [ib, "--version"], a.runs, env)
-    ib_probe, ib_rss = row("`initbox wait-for-tcp --once` (open port)",
-                           [ib, "wait-for-tcp", "--once", f"127.0.0.1:{port}"], a.runs, env)
+    versions = [("", ib)] + ([(" (before)", a.before)] if a.before else [])
+    for tag, b in versions:
+        row(f"`initbox --version` (start-up alone){tag}", [b, "--version"], a.runs, env)
+    for tag, b in reversed(versions):
+        probe = row(f"`initbox wait-for-tcp --once` (open port){tag}",
+                    [b, "wait-for-tcp", "--once", f"127.0.0.1:{port}"], a.runs, env)
+        if not tag:
+            ib_probe, ib_rss = probe
     bb = shutil.which("busybox")
     bb_probe = None
     if bb:
         bb_probe, _ = row("`busybox nc -z` (open port)", [bb, "nc", "-z", "127.0.0.1", str(port)],
                           a.runs, env)
-    row("`initbox wait-for --once http://…`",
-        [ib, "wait-for", "--once", f"http://127.0.0.1:{http_port}/"], a.runs, env)
-    row("`initbox wait-for --once https://…` (CA store read)",
-        [ib, "wait-for", "--once", f"https://127.0.0.1:{https_port}/"], a.runs, env)
-    row("`initbox wait-for --once https://… --ca-file` (no system store)",
-        [ib, "wait-for", "--once", "--ca-file", f"{tls}/cert.pem",
-         f"https://127.0.0.1:{https_port}/"], a.runs, env)
-    _, notify_rss = row("`initbox notify` (one webhook)",
-                        [ib, "notify", f"webhook+http://127.0.0.1:{http_port}/hook", "-m", "hi"],
-                        a.runs, env)
+    for tag, b in reversed(versions):
+        row(f"`initbox wait-for --once http://…`{tag}",
+            [b, "wait-for", "--once", f"http://127.0.0.1:{http_port}/"], a.runs, env)
+        row(f"`initbox wait-for --once https://…` (CA store read){tag}",
+            [b, "wait-for", "--once", f"https://127.0.0.1:{https_port}/"], a.runs, env)
+        row(f"`initbox wait-for --once https://… --ca-file` (no system store){tag}",
+            [b, "wait-for", "--once", "--ca-file", f"{tls}/cert.pem",
+             f"https://127.0.0.1:{https_port}/"], a.runs, env)
+        notify = row(f"`initbox notify` (one webhook){tag}",
+                     [b, "notify", f"webhook+http://127.0.0.1:{http_port}/hook", "-m", "hi"],
+                     a.runs, env)
+        if not tag:
+            _, notify_rss = notify
     if shutil.which("curl"):
         row("curl (one POST)", ["curl", "-s", "-o", "/dev/null", "-d", "{}",
                                 f"http://127.0.0.1:{http_port}/hook"], a.runs, env)

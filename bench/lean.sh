@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start-up time, peak RSS, CA-store cost and size of the static binary, beside busybox nc, curl
-# and apprise, in one run (see bench/lean.py). Uses the static release binary, as shipped.
+# and apprise, in one run (see bench/lean.py). Uses the static release binary, as shipped;
+# `--before OLD_BINARY` prints an earlier build's rows beside (before/after figures of a cut).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 { command -v busybox && command -v curl && [ -x /usr/bin/time ]; } >/dev/null || {

@@ -12,7 +12,8 @@ use crate::registry::{self, Entry};
 
 const FRONT: &str = "initbox";
 
-fn front_command(applets: &[Entry]) -> Command {
+/// The front's own command, with `applets` (the commands of the applets) under it.
+fn front_command(applets: impl IntoIterator<Item = Command>) -> Command {
     let mut front = Command::new(FRONT)
         .version(env!("CARGO_PKG_VERSION"))
         .about("One small static binary for every step before an application starts")
@@ -47,8 +48,8 @@ fn front_command(applets: &[Entry]) -> Command {
                 .requires("install")
                 .help("With --install: create symbolic links"),
         );
-    for a in applets {
-        front = front.subcommand((a.command)());
+    for command in applets {
+        front = front.subcommand(command);
     }
     #[cfg(feature = "completions")]
     {
@@ -98,26 +99,44 @@ pub fn main(mut argv: Vec<OsString>) -> ! {
         }
     }
     let named = named_applet(&argv, &applets);
+    let mut named_command = None;
     if let Some(entry) = named {
         // Renamed flags and variables keep working (warned about once logging is up).
         initbox_runtime::env::rename_environment(entry.name);
         argv = initbox_runtime::env::rename_args(entry.name, argv);
         (entry.before_parse)();
-        if let Some(refused) = initbox_runtime::env::refuse_follow_up(&(entry.command)(), &argv) {
+        let command = (entry.command)();
+        if let Some(refused) = initbox_runtime::env::refuse_follow_up(&command, &argv) {
             initbox_runtime::fail_before_start(
                 entry.name,
                 &argv,
                 initbox_runtime::Failure::usage(refused),
             );
         }
+        named_command = Some(command);
     }
     let shown = named.map_or(FRONT, |a| a.name);
 
-    let mut multicall = Command::new(FRONT)
-        .multicall(true)
-        .subcommand(front_command(&applets));
-    for a in &applets {
-        multicall = multicall.subcommand((a.command)());
+    // Only the named applet's command is built: each is hundreds of arguments with their help,
+    // and building every applet's twice (under the front and as a link name) was most of the
+    // start-up of a one-probe run. The front alone (`--list`, `help`, no applet) builds them all.
+    let mut multicall = Command::new(FRONT).multicall(true);
+    match named_command {
+        Some(command) => {
+            let via_front = argv.first().and_then(|a| Path::new(a).file_name())
+                == Some(std::ffi::OsStr::new(FRONT));
+            multicall = if via_front {
+                multicall.subcommand(front_command([command]))
+            } else {
+                multicall.subcommand(command)
+            };
+        }
+        _ => {
+            multicall = multicall.subcommand(front_command(applets.iter().map(|a| (a.command)())));
+            for a in &applets {
+                multicall = multicall.subcommand((a.command)());
+            }
+        }
     }
 
     let mut matches = match multicall.try_get_matches_from(&argv) {
@@ -144,7 +163,9 @@ fn launch(applets: &[Entry], name: &str, matches: &mut ArgMatches) -> ! {
 fn front_main(applets: &[Entry], m: &mut ArgMatches) -> ! {
     if let Some((name, mut sub)) = m.remove_subcommand() {
         #[cfg(feature = "completions")]
-        if let Some(code) = crate::docs::main(&name, &sub, || front_command(applets)) {
+        if let Some(code) = crate::docs::main(&name, &sub, || {
+            front_command(applets.iter().map(|a| (a.command)()))
+        }) {
             std::process::exit(code);
         }
         launch(applets, &name, &mut sub);

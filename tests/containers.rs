@@ -21,7 +21,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Run, free_port, run};
+use common::static_bin::static_binary;
+use common::{Run, free_port, pki, run};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const IMAGE: &str = "localhost/initbox:containers-test";
@@ -150,22 +151,6 @@ fn remove_stale_stores() {
     }
 }
 
-/// The static release binary: `INITBOX_TEST_STATIC_BIN`, else scripts/build-static.sh's.
-fn static_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("INITBOX_TEST_STATIC_BIN") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("bash")
-        .arg(Path::new(ROOT).join("scripts/build-static.sh"))
-        .current_dir(ROOT)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/build-static.sh");
-    assert!(out.status.success(), "scripts/build-static.sh failed");
-    let path = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(path.lines().last().expect("the binary's path").trim())
-}
-
 fn busybox() -> PathBuf {
     let p = std::env::var_os("INITBOX_TEST_BUSYBOX")
         .map(PathBuf::from)
@@ -274,28 +259,6 @@ fn run_image(p: &Podman, extra: &[&str], argv: &[&str]) -> Run {
 
 // ---- helpers: TLS, DNS ------------------------------------------------------------------------
 
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn make_tls(dir: &Path) {
-    let sh = format!(
-        "set -e; cd {d}; \
-         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
-           -subj '/CN=initbox containers test CA' -addext basicConstraints=critical,CA:TRUE \
-           -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
-         openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
-           -subj '/CN=127.0.0.1' 2>/dev/null; \
-         printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
-         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-           -out server.crt -days 2 -extfile ext.cnf 2>/dev/null; \
-         chmod 0644 ca.crt",
-        d = dir.display()
-    );
-    let r = run(
-        Command::new("bash").args(["-c", &sh]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(r.code(), 0, "openssl: {}", r.all());
-}
-
 /// A process killed (and reaped) on drop.
 struct Server(Child);
 
@@ -317,31 +280,6 @@ fn wait_listening(child: &mut Child, addr: (&str, u16), what: &str) {
         std::thread::sleep(Duration::from_millis(25));
     }
     panic!("{what} does not listen on {addr:?}");
-}
-
-/// A real TLS server (Python's ssl + http.server) on 127.0.0.1:port, answering 200.
-fn https_server(dir: &Path, port: u16) -> Server {
-    let script = format!(
-        "import http.server, ssl\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def do_GET(self):\n\
-         \x20       self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
-         \x20   def log_message(self, *a): pass\n\
-         s = http.server.HTTPServer(('127.0.0.1', {port}), H)\n\
-         c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-         c.load_cert_chain('{d}/server.crt', '{d}/server.key')\n\
-         s.socket = c.wrap_socket(s.socket, server_side=True)\n\
-         s.serve_forever()\n",
-        d = dir.display()
-    );
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    wait_listening(&mut child, ("127.0.0.1", port), "the TLS server");
-    Server(child)
 }
 
 /// dnsmasq answering `*.svc.initbox-test` with 127.0.0.1 on port 53 of a loopback address of
@@ -493,10 +431,9 @@ fn tls_in_the_container_trusts_the_image_bundle_plus_an_extra_ca() {
     let (s, _guard) = shared();
     let p = &s.podman;
     let dir = tempfile::tempdir().unwrap();
-    make_tls(dir.path());
-    let port = free_port();
-    let _server = https_server(dir.path(), port);
-    let url = format!("https://127.0.0.1:{port}/");
+    pki::ca_and_localhost(dir.path(), "initbox containers test CA");
+    let server = pki::https_ok(dir.path());
+    let url = format!("https://{}/", server.authority());
     let ca = dir.path().join("ca.crt").display().to_string();
 
     // The image's bundle (Debian's) does not know the test CA: refused, and the error says why.

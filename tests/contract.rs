@@ -74,7 +74,10 @@ fn shared_name(at: &str, env: &str) -> String {
 fn walk(cmd: &Command, at: &str, out: &mut Vec<(String, Meaning)>) {
     for a in cmd.get_arguments() {
         let id = a.get_id().as_str();
-        if id == "help" || id == "version" || a.is_positional() && a.get_env().is_none() {
+        // clap's own --help/--version; a positional named `version` (run-migrations baseline
+        // VERSION) is the applet's.
+        let builtin = matches!(id, "help" | "version") && !a.is_positional();
+        if builtin || a.is_positional() && a.get_env().is_none() {
             continue;
         }
         let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();

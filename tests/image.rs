@@ -13,10 +13,11 @@ mod common;
 use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Run, run};
+use common::static_bin::static_binary;
+use common::{Run, pki, run};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NONROOT: &str = "65532:65532";
@@ -25,29 +26,6 @@ const NONROOT: &str = "65532:65532";
 /// writing, see bench/image.sh). A regression past either bound fails.
 const MAX_PULL_BYTES: u64 = 10 * 1024 * 1024;
 const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
-
-/// The static release binary: `INITBOX_TEST_STATIC_BIN`, else what scripts/build-static.sh
-/// builds (incremental: a no-op when up to date; it prints the binary's path).
-fn static_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("INITBOX_TEST_STATIC_BIN") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("bash")
-        .arg(Path::new(ROOT).join("scripts/build-static.sh"))
-        .current_dir(ROOT)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/build-static.sh");
-    assert!(out.status.success(), "static build failed");
-    let path = String::from_utf8_lossy(&out.stdout);
-    let bin = PathBuf::from(path.lines().last().expect("the binary's path").trim());
-    assert!(
-        bin.exists(),
-        "{} missing after the static build",
-        bin.display()
-    );
-    bin
-}
 
 /// buildah/podman with storage of their own, removed when the test ends.
 struct Store {
@@ -205,70 +183,6 @@ fn tree(root: &Path) -> Vec<String> {
     walk(root, root, &mut v);
     v.sort();
     v
-}
-
-/// A CA and a server certificate for 127.0.0.1, made with openssl.
-fn make_tls(dir: &Path) {
-    let sh = format!(
-        "set -e; cd {d}; \
-         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
-           -subj '/CN=initbox image test CA' -addext basicConstraints=critical,CA:TRUE \
-           -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
-         openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
-           -subj '/CN=127.0.0.1' 2>/dev/null; \
-         printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
-         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-           -out server.crt -days 2 -extfile ext.cnf 2>/dev/null",
-        d = dir.display()
-    );
-    let r = run(
-        Command::new("bash").args(["-c", &sh]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(r.code(), 0, "openssl: {}", r.all());
-}
-
-/// A real TLS server (Python's ssl + http.server) on 127.0.0.1:port, answering 200.
-struct HttpsServer(Child);
-
-impl HttpsServer {
-    fn start(dir: &Path, port: u16) -> Self {
-        let script = format!(
-            "import http.server, ssl\n\
-             class H(http.server.BaseHTTPRequestHandler):\n\
-             \x20   def do_GET(self):\n\
-             \x20       self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')\n\
-             \x20   def log_message(self, *a): pass\n\
-             s = http.server.HTTPServer(('127.0.0.1', {port}), H)\n\
-             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-             c.load_cert_chain('{d}/server.crt', '{d}/server.key')\n\
-             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
-             s.serve_forever()\n",
-            d = dir.display()
-        );
-        let mut child = Command::new("python3")
-            .args(["-c", &script])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return HttpsServer(child);
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("TLS server did not start on {port}");
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The applet is in the image and is not a placeholder (`(not built yet)` in its help).
@@ -449,10 +363,9 @@ fn the_scratch_image_runs_every_kind_of_step_as_nonroot() {
     // ---- https with the bundled CAs ------------------------------------------------------------
     let tls = work.join("tls");
     std::fs::create_dir_all(&tls).unwrap();
-    make_tls(&tls);
-    let port = common::free_port();
-    let _server = HttpsServer::start(&tls, port);
-    let url = format!("https://127.0.0.1:{port}/");
+    pki::ca_and_localhost(&tls, "initbox image test CA");
+    let server = pki::https_ok(&tls);
+    let url = format!("https://{}/", server.authority());
     if !has_applet(&root, &env, "wait-for") {
         return;
     }

@@ -1677,15 +1677,155 @@ http:
         LIMIT,
     );
     assert!(r.stdout.contains("more than 10 redirects"), "{}", r.all());
-    let port_file = write(
+    // What goss would only read wrongly is refused before anything runs, naming it.
+    let sctp = write(
         dir.path(),
-        "port.yaml",
-        "port:\n  tcp:22:\n    listening: true\n",
+        "sctp.yaml",
+        "port:\n  sctp:22:\n    listening: true\n",
+    );
+    let r = run(initbox().args(["network-check", "-f"]).arg(&sctp), LIMIT);
+    assert_one_line_error(&r, 3, "port: sctp:22: port 'sctp:22': 'sctp' is not tcp");
+    drop(open);
+}
+
+/// goss's host resources run unchanged, with goss's rules (its system/port.go and
+/// system/interface.go, ported; goss itself does not install here): a port is `tcp` (the IPv4
+/// table, LISTEN entries), `tcp6` (the IPv6 table: a dual-stack `[::]` listener is tcp6 and
+/// *not* tcp, as goss reports it), `udp` (any bound socket), a bare number is tcp; `ip` lists
+/// addresses as goss writes them; an interface by name, with its `ADDRESS/PREFIX` addresses and
+/// MTU. Each expectation is checked against the kernel's own view (`ip`-style facts from sysfs).
+#[test]
+fn goss_port_and_interface_run_unchanged() {
+    let v4 = TcpListener::bind("127.0.0.1:0").unwrap();
+    let v4_port = v4.local_addr().unwrap().port();
+    let dual = TcpListener::bind("[::]:0").unwrap();
+    let dual_port = dual.local_addr().unwrap().port();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = udp.local_addr().unwrap().port();
+    let closed = free_port();
+    let mtu = std::fs::read_to_string("/sys/class/net/lo/mtu").unwrap();
+    let mtu = mtu.trim();
+    let dir = tempfile::tempdir().unwrap();
+    let goss = write(
+        dir.path(),
+        "goss.yaml",
+        &format!(
+            r#"# goss add port / goss add interface, then trimmed by hand
+port:
+  tcp:{v4_port}:
+    listening: true
+    ip:
+    - 127.0.0.1
+  "{v4_port}":
+    listening: true
+  tcp6:{v4_port}:
+    listening: false
+  tcp6:{dual_port}:
+    listening: true
+    ip:
+    - '::'
+  tcp:{dual_port}:
+    listening: false
+  udp:{udp_port}:
+    listening: true
+  tcp:{closed}:
+    listening: false
+interface:
+  lo:
+    exists: true
+    addrs:
+    - 127.0.0.1/8
+    mtu: {mtu}
+  initbox-none0:
+    exists: false
+"#
+        ),
     );
     let r = run(
-        initbox().args(["network-check", "-f"]).arg(&port_file),
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&goss),
         LIMIT,
     );
-    assert_one_line_error(&r, 3, "'port' tests the local host");
-    drop(open);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    assert_eq!(doc["results"].as_array().unwrap().len(), 9, "{doc}");
+    for entry in doc["results"].as_array().unwrap() {
+        assert_eq!(entry["status"], "pass", "{entry}");
+    }
+    let lo = result(&doc, "interface:lo");
+    assert_eq!(lo["mtu"].to_string(), mtu, "{lo}");
+    assert_eq!(
+        result(&doc, &format!("port:tcp6:{dual_port}"))["ips"],
+        serde_json::json!(["::"])
+    );
+
+    // The converted spec runs the same way, and the command-line form says the same.
+    let r = run(
+        initbox()
+            .args(["network-check", "--print-spec", "-f"])
+            .arg(&goss),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stdout.contains(&format!("port: tcp6:{dual_port}")),
+        "{}",
+        r.stdout
+    );
+    let spec = write(dir.path(), "initbox.yaml", &r.stdout);
+    let r = run(initbox().args(["network-check", "-f"]).arg(&spec), LIMIT);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let r = run(
+        initbox().args([
+            "network-check",
+            &format!("port:tcp:{v4_port},ip=127.0.0.1"),
+            &format!("interface:lo,addr=127.0.0.1/8,mtu={mtu}"),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+
+    // Each wrong expectation fails on its own, saying what the host has instead.
+    let wrong = write(
+        dir.path(),
+        "wrong.yaml",
+        &format!(
+            "port:\n  tcp:{v4_port}:\n    listening: true\n    ip: ['0.0.0.0']\n\
+             \x20 tcp:{closed}:\n    listening: true\n\
+             \x20 udp:{udp_port}:\n    listening: false\n\
+             interface:\n  lo:\n    exists: true\n    mtu: 1280\n    addrs: [10.99.99.1/24]\n\
+             \x20 initbox-none0:\n    exists: true\n"
+        ),
+    );
+    let r = run(
+        initbox()
+            .args(["network-check", "-o", "json", "-f"])
+            .arg(&wrong),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 1, "{}", r.all());
+    let doc = json_of(&r.stdout);
+    for entry in doc["results"].as_array().unwrap() {
+        assert_eq!(entry["status"], "fail", "{entry}");
+    }
+    let reason = |name: &str| field(&doc, name, "detail").to_string();
+    assert!(
+        reason(&format!("port:tcp:{v4_port}")).contains("not on 0.0.0.0"),
+        "{doc}"
+    );
+    assert!(
+        reason(&format!("port:tcp:{closed}")).contains("nothing listening"),
+        "{doc}"
+    );
+    let lo = reason("interface:lo");
+    assert!(
+        lo.contains("without 10.99.99.1/24") && lo.contains("MTU"),
+        "{lo}"
+    );
+    assert!(
+        reason("interface:initbox-none0").contains("no interface"),
+        "{doc}"
+    );
+    drop((v4, dual, udp));
 }

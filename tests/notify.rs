@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::pki::openssl;
 use common::{Run, assert_one_line_error, initbox, run};
 use serde_json::Value;
 
@@ -866,19 +867,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl CLI (tests/setup/20-notify.sh installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        common::text(&out)
-    );
 }
 
 /// A test CA and a server certificate for 127.0.0.1 / localhost signed by it.

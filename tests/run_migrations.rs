@@ -6,182 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::db::{Db, Kind, mariadb, psql, unique};
 use common::{Run, initbox, require_service, run, wait_child};
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-// ------------------------------------------------------------------------------ databases
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Postgres,
-    Mariadb,
-    Sqlite,
-}
-
-/// A fresh database, dropped (or deleted) when the test ends.
-struct Db {
-    kind: Kind,
-    name: String,
-    _dir: Option<tempfile::TempDir>,
-    file: Option<PathBuf>,
-}
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-impl Db {
-    fn new(kind: Kind) -> Db {
-        let name = unique("initbox_migrate");
-        match kind {
-            Kind::Postgres => {
-                require_service("PostgreSQL", "127.0.0.1:5432");
-                psql("postgres", &format!("CREATE DATABASE {name}"));
-            }
-            Kind::Mariadb => {
-                require_service("MariaDB", "127.0.0.1:3306");
-                mariadb("", &format!("CREATE DATABASE {name}"));
-            }
-            Kind::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let file = dir.path().join("app.db");
-                return Db {
-                    kind,
-                    name,
-                    file: Some(file),
-                    _dir: Some(dir),
-                };
-            }
-        }
-        Db {
-            kind,
-            name,
-            _dir: None,
-            file: None,
-        }
-    }
-
-    fn url(&self) -> String {
-        match self.kind {
-            Kind::Postgres => format!("postgres://postgres@127.0.0.1:5432/{}", self.name),
-            Kind::Mariadb => format!("mysql://root@127.0.0.1:3306/{}", self.name),
-            Kind::Sqlite => format!("sqlite://{}", self.file.as_ref().unwrap().display()),
-        }
-    }
-
-    /// Run SQL with the server's own client; rows as lines, columns tab-separated.
-    fn query(&self, sql: &str) -> String {
-        match self.kind {
-            Kind::Postgres => psql(&self.name, sql),
-            Kind::Mariadb => mariadb(&self.name, sql),
-            Kind::Sqlite => {
-                let o = Command::new("sqlite3")
-                    .arg("-separator")
-                    .arg("\t")
-                    .arg(self.file.as_ref().unwrap())
-                    .arg(sql)
-                    .output()
-                    .expect("sqlite3 (tests/setup/20-run-migrations.sh installs it)");
-                assert!(o.status.success(), "sqlite3 {sql}: {}", common::text(&o));
-                String::from_utf8_lossy(&o.stdout).trim().to_string()
-            }
-        }
-    }
-
-    fn count(&self, sql: &str) -> i64 {
-        let out = self.query(sql);
-        out.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{sql} gave {out:?}"))
-    }
-
-    /// `version success` lines of `_sqlx_migrations`.
-    fn history(&self) -> Vec<(i64, bool)> {
-        let out = self.query("SELECT version, success FROM _sqlx_migrations ORDER BY version");
-        out.lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let mut it = l.split('\t');
-                let v = it.next().unwrap().trim().parse().unwrap();
-                let s = it.next().unwrap().trim();
-                (v, matches!(s, "t" | "1" | "true"))
-            })
-            .collect()
-    }
-
-    fn has_table(&self, table: &str) -> bool {
-        let sql = match self.kind {
-            Kind::Postgres => {
-                format!("SELECT count(*) FROM pg_tables WHERE tablename = '{table}'")
-            }
-            Kind::Mariadb => format!(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = '{table}'"
-            ),
-            Kind::Sqlite => {
-                format!(
-                    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
-                )
-            }
-        };
-        self.count(&sql) == 1
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        match self.kind {
-            Kind::Postgres => {
-                let _ = Command::new("psql")
-                    .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
-                    .arg(format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    ))
-                    .output();
-            }
-            Kind::Mariadb => {
-                let _ = Command::new("mariadb")
-                    .args(["-h127.0.0.1", "-uroot", "-e"])
-                    .arg(format!("DROP DATABASE IF EXISTS {}", self.name))
-                    .output();
-            }
-            Kind::Sqlite => {}
-        }
-    }
-}
-
-fn psql(db: &str, sql: &str) -> String {
-    let o = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", db, "-qtA", "-F"])
-        .arg("\t")
-        .arg("-c")
-        .arg(sql)
-        .output()
-        .expect("psql");
-    assert!(o.status.success(), "psql {sql}: {}", common::text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
-
-fn mariadb(db: &str, sql: &str) -> String {
-    let mut c = Command::new("mariadb");
-    c.args(["-h127.0.0.1", "-uroot", "-N", "-B"]);
-    if !db.is_empty() {
-        c.arg(db);
-    }
-    let o = c.arg("-e").arg(sql).output().expect("mariadb client");
-    assert!(o.status.success(), "mariadb {sql}: {}", common::text(&o));
-    String::from_utf8_lossy(&o.stdout).trim().to_string()
-}
 
 // ------------------------------------------------------------------------------ helpers
 
@@ -919,7 +749,7 @@ fn exec_holds_the_lock_and_passes_the_exit_code() {
 #[test]
 fn exec_child_is_stopped_before_the_lock_is_released() {
     let db = Db::new(Kind::Sqlite);
-    let pidfile = db._dir.as_ref().unwrap().path().join("child.pid");
+    let pidfile = db.dir.as_ref().unwrap().path().join("child.pid");
     let mut c = initbox();
     c.args([
         "run-migrations",
@@ -2018,7 +1848,7 @@ fn new_files_and_create_database() {
         let db = Db {
             kind,
             name: name.clone(),
-            _dir: None,
+            dir: None,
             file: None,
         };
         let mut c = initbox();

@@ -5,70 +5,39 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::fixture::Fixture;
 use common::{assert_one_line_error, initbox, run, wait_child};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct Server {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
+/// The grpcio health server (tests/fixtures/grpc/health_server.py).
+struct Server(Fixture);
 
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/grpc/health_server.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(extra)
+        let args: Vec<&OsStr> = extra.iter().map(OsStr::new).collect();
+        Server(Fixture::start(
+            "grpc/health_server.py",
+            &args,
+            "the health server (grpcio missing? tests/setup/40-k8s.sh installs it)",
             // grpcio's own log lines (rejected handshakes) are expected here.
-            .env("GRPC_VERBOSITY", "NONE")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 (tests/setup/40-k8s.sh installs grpcio)");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("port ")
-            .unwrap_or_else(|| panic!("health server did not start (grpcio missing?): {line:?}"))
-            .parse()
-            .unwrap();
-        Server {
-            child,
-            stdin,
-            stdout,
-            port,
-        }
+            |c| {
+                c.env("GRPC_VERBOSITY", "NONE");
+            },
+        ))
     }
 
     fn set(&mut self, service: &str, status: &str) {
-        writeln!(self.stdin, "set {service} {status}").unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ok");
+        assert_eq!(self.0.send(&format!("set {service} {status}")), "ok");
     }
 
     fn url(&self, scheme: &str, service: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}{service}", self.port)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("{scheme}://127.0.0.1:{}{service}", self.0.port)
     }
 }
 

@@ -9,11 +9,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::fixture::Fixture;
 use common::{assert_one_line_error, initbox, run, wait_child};
 use serde_json::{Value, json};
 
@@ -21,9 +22,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 const NS: &str = "shop";
 
 struct Api {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    server: Fixture,
     port: u16,
     dir: PathBuf,
 }
@@ -99,47 +98,31 @@ impl Api {
         let _ = &ca;
         std::fs::write(dir.join("sa/token"), "token-one\n").unwrap();
         std::fs::write(dir.join("sa/namespace"), NS).unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s/apiserver.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--token", "token-one", "--cert"])
-            .arg(&cert)
-            .arg("--key")
-            .arg(&key)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3");
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("port ")
-            .expect("stand-in started")
-            .parse()
-            .unwrap();
+        let server = Fixture::start(
+            "k8s/apiserver.py",
+            &[
+                "--token".as_ref(),
+                "token-one".as_ref(),
+                "--cert".as_ref(),
+                cert.as_os_str(),
+                "--key".as_ref(),
+                key.as_os_str(),
+            ],
+            "the Kubernetes API stand-in",
+            |c| {
+                c.stderr(Stdio::null());
+            },
+        );
+        let port = server.port;
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: stand-in\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: sa/ca.crt\ncontexts:\n- name: test\n  context:\n    cluster: stand-in\n    user: waiter\n    namespace: {NS}\nusers:\n- name: waiter\n  user:\n    tokenFile: sa/token\n"
         );
         std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
-        Api {
-            child,
-            stdin,
-            stdout,
-            port,
-            dir,
-        }
+        Api { server, port, dir }
     }
 
     fn send(&mut self, line: &str) -> String {
-        writeln!(self.stdin, "{line}").unwrap();
-        let mut out = String::new();
-        self.stdout.read_line(&mut out).unwrap();
-        assert!(out.starts_with("ok"), "{line}: {out}");
-        out.trim().to_string()
+        self.server.send(line)
     }
 
     fn put(&mut self, obj: Value) {
@@ -167,9 +150,7 @@ impl Api {
 
 impl Drop for Api {
     fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The stand-in stops when `server` drops, after this.
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -3,9 +3,12 @@
 #![allow(dead_code)]
 
 pub mod canary;
+pub mod db;
 pub mod echo;
+pub mod fixture;
 pub mod http;
 pub mod pki;
+pub mod static_bin;
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};

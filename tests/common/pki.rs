@@ -36,3 +36,82 @@ pub fn server_config(dir: &Path, name: &str) -> Arc<rustls::ServerConfig> {
     .unwrap();
     Arc::new(cfg)
 }
+
+/// A CA (`ca.crt`, `ca.key`, CN `ca_name`) and a server certificate for 127.0.0.1 signed by it
+/// (`server.pem` = `server.crt`, `server.key`): what [`https_ok`] serves. `ca.crt` is
+/// world-readable, so a non-root container can read it through a bind mount.
+pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={ca_name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    std::fs::copy(dir.join("server.crt"), dir.join("server.pem")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("ca.crt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// An HTTPS server on 127.0.0.1 with the certificate [`ca_and_localhost`] made in `dir`,
+/// answering every request with 200 `ok`.
+pub fn https_ok(dir: &Path) -> super::http::HttpServer {
+    super::http::HttpServer::start_tls(Some(server_config(dir, "server")), |_, _| {
+        super::http::Answer::new(200, "text/plain", "ok")
+    })
+}

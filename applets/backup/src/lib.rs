@@ -46,19 +46,19 @@ pub enum Compress {
 )]
 pub struct Args {
     /// Data directory to back up (initbox's own .initbox-* entries are left out).
-    #[arg(long, value_name = "DIR", env = "INITBOX_BACKUP_FROM")]
+    #[arg(long, value_name = "DIR", env = initbox_runtime::env::BACKUP_FROM)]
     pub from: PathBuf,
 
     /// Repository: s3://BUCKET/PREFIX/ or file:///PATH/.
-    #[arg(long, value_name = "DESTINATION", env = "INITBOX_BACKUP_TO")]
+    #[arg(long, value_name = "DESTINATION", env = initbox_runtime::env::BACKUP_TO)]
     pub to: String,
 
     /// Command run in DIR before archiving, for a consistent copy; a failure stops the backup.
-    #[arg(long, value_name = "CMD", env = "INITBOX_BACKUP_PRE")]
+    #[arg(long, value_name = "CMD", env = initbox_runtime::env::BACKUP_PRE)]
     pub pre: Option<String>,
 
     /// Time limit of --pre.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse, env = "INITBOX_BACKUP_PRE_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse, env = initbox_runtime::env::BACKUP_PRE_TIMEOUT)]
     pub pre_timeout: Duration,
 
     /// Compression of the archive.
@@ -67,19 +67,19 @@ pub struct Args {
         value_name = "ALGORITHM",
         value_enum,
         default_value = "zstd",
-        env = "INITBOX_BACKUP_COMPRESSION"
+        env = initbox_runtime::env::BACKUP_COMPRESSION
     )]
     pub compression: Compress,
 
     /// Keep the N newest versions.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_KEEP_LAST")]
+    #[arg(long, value_name = "N", default_value_t = 0, env = initbox_runtime::env::KEEP_LAST)]
     pub keep_last: u32,
     /// Keep the newest version of each of the last N hours that have one.
     #[arg(
         long,
         value_name = "N",
         default_value_t = 0,
-        env = "INITBOX_KEEP_HOURLY"
+        env = initbox_runtime::env::KEEP_HOURLY
     )]
     pub keep_hourly: u32,
     /// Keep the newest version of each of the last N days that have one.
@@ -87,7 +87,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 0,
-        env = "INITBOX_KEEP_DAILY"
+        env = initbox_runtime::env::KEEP_DAILY
     )]
     pub keep_daily: u32,
     /// Keep the newest version of each of the last N ISO weeks that have one.
@@ -95,7 +95,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 0,
-        env = "INITBOX_KEEP_WEEKLY"
+        env = initbox_runtime::env::KEEP_WEEKLY
     )]
     pub keep_weekly: u32,
     /// Keep the newest version of each of the last N months that have one.
@@ -103,7 +103,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 0,
-        env = "INITBOX_KEEP_MONTHLY"
+        env = initbox_runtime::env::KEEP_MONTHLY
     )]
     pub keep_monthly: u32,
     /// Keep the newest version of each of the last N years that have one.
@@ -111,16 +111,16 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 0,
-        env = "INITBOX_KEEP_YEARLY"
+        env = initbox_runtime::env::KEEP_YEARLY
     )]
     pub keep_yearly: u32,
 
     /// Lease of the repository lock: renewed every third of it; a dead holder loses it after this.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse, env = "INITBOX_BACKUP_LEASE")]
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse, env = initbox_runtime::env::BACKUP_LEASE)]
     pub lease: Duration,
 
     /// Give up after this long (exit 124; 0 = no limit).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = initbox_runtime::env::TIMEOUT)]
     pub timeout: Duration,
 
     #[command(flatten)]

@@ -43,26 +43,26 @@ const IDENTITY: &str =
 )]
 pub struct Args {
     /// Directory to copy into (created with mode 0755 if missing).
-    #[arg(value_name = "DIR", env = "INITBOX_COPY_SELF_DIR")]
+    #[arg(value_name = "DIR", env = initbox_runtime::env::COPY_SELF_DIR)]
     pub dir: PathBuf,
 
     /// Also create one relative symlink per applet next to the copy.
-    #[arg(long, env = "INITBOX_COPY_SELF_LINKS", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::COPY_SELF_LINKS, value_parser = clap::builder::BoolishValueParser::new())]
     pub links: bool,
 
     /// File name of the copy.
     #[arg(long, value_name = "NAME", default_value = "initbox", value_parser = parse_name,
-          env = "INITBOX_COPY_SELF_NAME")]
+          env = initbox_runtime::env::COPY_SELF_NAME)]
     pub name: String,
 
     /// File mode of the copy (octal; no sticky bit, no set-ID bits without --allow-setid).
     #[arg(long, value_name = "MODE", default_value = "0755", value_parser = atomic::parse_mode,
-          env = "INITBOX_COPY_SELF_MODE")]
+          env = initbox_runtime::env::COPY_SELF_MODE)]
     pub mode: u32,
 
     /// Allow a set-user-ID or set-group-ID --mode (e.g. 4755): the copy then runs as its owner
     /// (or group) for everyone who can execute it. Logged as a warning.
-    #[arg(long, env = "INITBOX_COPY_SELF_ALLOW_SETID",
+    #[arg(long, env = initbox_runtime::env::COPY_SELF_ALLOW_SETID,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_setid: bool,
 

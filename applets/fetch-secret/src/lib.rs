@@ -86,58 +86,58 @@ pub struct Args {
     /// NAME=REF: the secret REF, written to the file NAME or set as the variable NAME.
     #[arg(
         value_name = "NAME=REF",
-        env = "INITBOX_SECRETS",
+        env = initbox_runtime::env::SECRETS,
         value_delimiter = '\n'
     )]
     pub secrets: Vec<String>,
 
     /// YAML, JSON or TOML file with a `secrets` map of NAME: REF.
-    #[arg(long, value_name = "PATH", env = "INITBOX_SPEC")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::SPEC)]
     pub spec: Option<PathBuf>,
 
     /// Directory for the per-secret files (relative NAMEs).
-    #[arg(long, value_name = "DIR", env = "INITBOX_DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", env = initbox_runtime::env::DIR, default_value = ".")]
     pub dir: PathBuf,
 
     /// Write every secret to this one file in --format instead of one file each.
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_OUT",
+        env = initbox_runtime::env::OUT,
         conflicts_with = "exec"
     )]
     pub out: Option<PathBuf>,
 
     /// Format of the --out file.
-    #[arg(long, value_enum, env = "INITBOX_FORMAT", default_value = "dotenv")]
+    #[arg(long, value_enum, env = initbox_runtime::env::FORMAT, default_value = "dotenv")]
     pub format: Format,
 
     /// Put the secrets into the environment of the command after `--` instead of files.
-    #[arg(long, env = "INITBOX_EXEC", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::EXEC, value_parser = clap::builder::BoolishValueParser::new())]
     pub exec: bool,
 
     /// Mode of written files (directories created 0700).
-    #[arg(long, value_name = "OCTAL", env = "INITBOX_MODE", default_value = "0400", value_parser = parse_mode)]
+    #[arg(long, value_name = "OCTAL", env = initbox_runtime::env::MODE, default_value = "0400", value_parser = parse_mode)]
     pub mode: u32,
 
     /// Owner of written files, UID:GID (needs root or CAP_CHOWN).
-    #[arg(long, value_name = "UID:GID", env = "INITBOX_OWNER", value_parser = parse_owner)]
+    #[arg(long, value_name = "UID:GID", env = initbox_runtime::env::OWNER, value_parser = parse_owner)]
     pub owner: Option<(u32, u32)>,
 
     /// Also write the Vault token of this run here (mode/owner as the secrets) for a later step.
-    #[arg(long, value_name = "PATH", env = "INITBOX_TOKEN_OUT")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::TOKEN_OUT)]
     pub token_out: Option<PathBuf>,
 
     /// Resolve and check every reference, print the names, write and run nothing.
-    #[arg(long, env = "INITBOX_CHECK", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "exec")]
+    #[arg(long, env = initbox_runtime::env::CHECK, value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "exec")]
     pub check: bool,
 
     /// Give up after this long (exit 124; 0 = no limit).
-    #[arg(long, value_name = "DURATION", env = "INITBOX_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = initbox_runtime::env::TIMEOUT, default_value = "60s", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// Timeout of each HTTP request.
-    #[arg(long, value_name = "DURATION", env = "INITBOX_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = initbox_runtime::env::REQUEST_TIMEOUT, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
     #[command(flatten)]

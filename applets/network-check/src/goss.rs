@@ -1,5 +1,5 @@
 //! goss files (`goss.yaml`), read as goss reads them: the network resources `addr`, `dns` and
-//! `http` become initbox checks with goss's units and defaults (a bare integer timeout is
+//! `http`, and the host's `port` and `interface` ([`crate::local`]), become initbox checks with goss's units and defaults (a bare integer timeout is
 //! milliseconds: 500 for addr and dns, 5000 for http; http follows redirects unless
 //! `no-follow-redirects: true`); what initbox cannot check the same way is refused, naming the
 //! resource, never approximated. `--print-spec` shows the converted initbox spec.
@@ -313,6 +313,61 @@ fn http(key: &str, attrs: &Mapping) -> Result<RawCheck, String> {
     })
 }
 
+/// goss `port`: `tcp:22` (or a bare `22`) with `listening` and the `ip` list.
+fn port(key: &str, attrs: &Mapping) -> Result<RawCheck, String> {
+    only(attrs, &["listening", "ip", "skip", "title", "meta"])?;
+    let ips = strings(attrs, "ip")?;
+    let expect = expectation(attrs, &["listening"])?;
+    if expect.is_some() && !ips.is_empty() {
+        return Err(
+            "'ip' with listening: false always fails in goss (nothing listening has \
+                    no address); drop one of them"
+                .into(),
+        );
+    }
+    crate::local::parse_port(key)?;
+    Ok(RawCheck {
+        name: Some(format!("port:{key}")),
+        port: Some(key.to_string()),
+        expect,
+        ips: (!ips.is_empty()).then(|| OneOrMany::Many(ips.into_iter().map(Scalar::Str).collect())),
+        ..RawCheck::default()
+    })
+}
+
+/// goss `interface`: `exists`, the `addrs` list (`ADDRESS/PREFIX`) and `mtu`.
+fn interface(key: &str, attrs: &Mapping) -> Result<RawCheck, String> {
+    only(attrs, &["exists", "addrs", "mtu", "skip", "title", "meta"])?;
+    let addrs = strings(attrs, "addrs")?;
+    let mtu = match attrs.get("mtu") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.as_u64().is_some() => {
+            Some(Scalar::Int(n.as_i64().unwrap_or_default()))
+        }
+        Some(Value::Mapping(_)) => {
+            return Err("'mtu' uses an advanced goss matcher; give the number".into());
+        }
+        Some(_) => return Err("'mtu' is not a whole number".into()),
+    };
+    let expect = expectation(attrs, &["exists"])?;
+    if expect.is_some() && (!addrs.is_empty() || mtu.is_some()) {
+        return Err(
+            "'addrs' or 'mtu' with exists: false always fails in goss; drop one of \
+                    them"
+                .into(),
+        );
+    }
+    Ok(RawCheck {
+        name: Some(format!("interface:{key}")),
+        interface: Some(key.to_string()),
+        expect,
+        addrs: (!addrs.is_empty())
+            .then(|| OneOrMany::Many(addrs.into_iter().map(Scalar::Str).collect())),
+        mtu,
+        ..RawCheck::default()
+    })
+}
+
 /// The initbox checks of a goss document, in the file's order (`skip: true` entries left out,
 /// as goss skips them). `shown` names the file in errors.
 pub fn convert(doc: &Value, shown: &str) -> Result<Vec<RawCheck>, String> {
@@ -326,13 +381,8 @@ pub fn convert(doc: &Value, shown: &str) -> Result<Vec<RawCheck>, String> {
             "addr" => addr,
             "dns" => dns,
             "http" => http,
-            "port" | "interface" => {
-                return Err(format!(
-                    "goss file {shown}: '{kind}' tests the local host, not the network, and is \
-                     not supported by initbox (use addr with tcp://127.0.0.1:PORT to test that a \
-                     local port accepts connections)"
-                ));
-            }
+            "port" => port,
+            "interface" => interface,
             "gossfile" => {
                 return Err(format!(
                     "goss file {shown}: 'gossfile' includes are not supported: render the \
@@ -342,7 +392,7 @@ pub fn convert(doc: &Value, shown: &str) -> Result<Vec<RawCheck>, String> {
             other => {
                 return Err(format!(
                     "goss file {shown}: '{other}' is not a network check (initbox reads addr, \
-                     dns and http)"
+                     dns, http, port and interface)"
                 ));
             }
         };
@@ -370,7 +420,9 @@ pub fn convert(doc: &Value, shown: &str) -> Result<Vec<RawCheck>, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!("goss file {shown}: no addr, dns or http test"));
+        return Err(format!(
+            "goss file {shown}: no addr, dns, http, port or interface test"
+        ));
     }
     Ok(out)
 }
@@ -408,12 +460,34 @@ mod tests {
         assert_eq!(c[2].redirects.as_deref(), Some("follow"));
         assert_eq!(c[2].body.as_deref(), Some("ok"));
         assert!(spec_yaml(&c).contains("tcp: db:5432"));
+        let c = conv(
+            "port:\n  tcp:22:\n    listening: true\n    ip: [0.0.0.0]\n  '8080':\n    listening: false\n\
+             interface:\n  lo:\n    exists: true\n    addrs: [127.0.0.1/8]\n    mtu: 65536\n",
+        )
+        .unwrap();
+        assert_eq!(c[0].port.as_deref(), Some("tcp:22"));
+        assert_eq!(c[1].port.as_deref(), Some("8080"));
+        assert_eq!(c[1].expect.as_deref(), Some("fail"));
+        assert_eq!(c[2].interface.as_deref(), Some("lo"));
+        let spec = spec_yaml(&c);
+        assert!(
+            spec.contains("port: tcp:22") && spec.contains("mtu: 65536"),
+            "{spec}"
+        );
     }
 
     #[test]
     fn what_initbox_cannot_check_is_refused() {
         for (yaml, says) in [
-            ("port:\n  tcp:22:\n    listening: true\n", "local host"),
+            ("port:\n  sctp:22:\n    listening: true\n", "not tcp"),
+            (
+                "port:\n  tcp:22:\n    listening: false\n    ip: [0.0.0.0]\n",
+                "always fails",
+            ),
+            (
+                "interface:\n  eth0:\n    mtu: 1500\n",
+                "'exists' is required",
+            ),
             (
                 "addr:\n  udp://x:53:\n    reachable: true\n",
                 "udp addresses",

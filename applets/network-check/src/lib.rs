@@ -8,6 +8,7 @@
 pub mod goss;
 pub mod http;
 pub mod icmp;
+pub mod local;
 pub mod net;
 pub mod probe;
 pub mod report;
@@ -54,7 +55,7 @@ pub struct Args {
     /// Checks: dns:NAME, tcp:HOST:PORT, tls:HOST[:PORT], icmp:HOST, udp:HOST:PORT, http(s)://URL,
     /// each optionally followed by ,key=value options; white space separates checks (a
     /// header= value may hold spaces: header=Authorization:Bearer TOKEN).
-    #[arg(value_name = "CHECK", env = "INITBOX_CHECKS")]
+    #[arg(value_name = "CHECK", env = initbox_runtime::env::CHECKS)]
     pub checks: Vec<String>,
 
     /// YAML spec file with `defaults` and `checks` (see the README for the keys).
@@ -62,7 +63,7 @@ pub struct Args {
         short = 'f',
         long = "file",
         value_name = "PATH",
-        env = "INITBOX_CHECKS_FILE"
+        env = initbox_runtime::env::CHECKS_FILE
     )]
     pub file: Option<PathBuf>,
 
@@ -72,12 +73,12 @@ pub struct Args {
     pub timeout: Duration,
 
     /// Extra attempts for a failing check.
-    #[arg(long, value_name = "N", default_value_t = 0, env = "INITBOX_RETRIES")]
+    #[arg(long, value_name = "N", default_value_t = 0, env = initbox_runtime::env::RETRIES)]
     pub retries: u32,
 
     /// First delay before retrying a failing check (doubling).
     #[arg(long, value_name = "DURATION", default_value = "500ms",
-          value_parser = duration::parse, env = "INITBOX_RETRY_DELAY")]
+          value_parser = duration::parse, env = initbox_runtime::env::RETRY_DELAY)]
     pub retry_delay: Duration,
 
     /// Most checks running at the same time.
@@ -85,7 +86,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 64,
-        env = "INITBOX_CONCURRENCY"
+        env = initbox_runtime::env::CONCURRENCY
     )]
     pub concurrency: usize,
 
@@ -94,7 +95,7 @@ pub struct Args {
         long,
         value_name = "DAYS",
         default_value_t = 30,
-        env = "INITBOX_WARN_DAYS"
+        env = initbox_runtime::env::WARN_DAYS
     )]
     pub warn_days: u32,
 
@@ -103,7 +104,7 @@ pub struct Args {
         long,
         value_name = "DAYS",
         default_value_t = 7,
-        env = "INITBOX_FAIL_DAYS"
+        env = initbox_runtime::env::FAIL_DAYS
     )]
     pub fail_days: u32,
 
@@ -112,7 +113,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 3,
-        env = "INITBOX_ICMP_COUNT"
+        env = initbox_runtime::env::ICMP_COUNT
     )]
     pub count: u32,
 
@@ -123,11 +124,11 @@ pub struct Args {
 
     /// ICMP: largest acceptable loss (0% = every echo must come back).
     #[arg(long, value_name = "PERCENT", default_value = "0%",
-          value_parser = spec::parse_loss, env = "INITBOX_ICMP_MAX_LOSS")]
+          value_parser = spec::parse_loss, env = initbox_runtime::env::ICMP_MAX_LOSS)]
     pub max_loss: f64,
 
     /// Report format on stdout.
-    #[arg(short = 'o', long, value_enum, default_value_t, env = "INITBOX_OUTPUT")]
+    #[arg(short = 'o', long, value_enum, default_value_t, env = initbox_runtime::env::OUTPUT)]
     pub output: Format,
 
     /// JUnit suite name (test classes are SUITE.TYPE, test names the check names).
@@ -135,21 +136,21 @@ pub struct Args {
         long,
         value_name = "NAME",
         default_value = "network-check",
-        env = "INITBOX_JUNIT_SUITE"
+        env = initbox_runtime::env::JUNIT_SUITE
     )]
     pub suite: String,
 
     /// Treat warnings (certificate close to expiry) as failures.
-    #[arg(long, env = "INITBOX_STRICT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::STRICT, value_parser = clap::builder::BoolishValueParser::new())]
     pub strict: bool,
 
     /// Keep checking every INTERVAL and log every change (for a native sidecar); never exits on
     /// its own.
-    #[arg(long, value_name = "INTERVAL", value_parser = duration::parse, env = "INITBOX_WATCH")]
+    #[arg(long, value_name = "INTERVAL", value_parser = duration::parse, env = initbox_runtime::env::WATCH)]
     pub watch: Option<Duration>,
 
     /// Print the checks of the goss file given with -f as an initbox spec file, and exit.
-    #[arg(long, requires = "file", env = "INITBOX_PRINT_SPEC")]
+    #[arg(long, requires = "file", env = initbox_runtime::env::PRINT_SPEC)]
     pub print_spec: bool,
 
     #[command(flatten)]

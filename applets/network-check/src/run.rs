@@ -33,6 +33,8 @@ async fn observe(check: &Check, ctx: &Ctx) -> Observation {
         Kind::Udp(u) => net::udp(u, ctx, deadline).await,
         Kind::Icmp(i) => crate::icmp::icmp(i, ctx, check.timeout).await,
         Kind::Http(h) => crate::http::http(h, ctx, deadline).await,
+        Kind::Port(p) => crate::local::port(p),
+        Kind::Interface(i) => crate::local::interface(i),
     }
 }
 

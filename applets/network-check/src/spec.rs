@@ -107,6 +107,10 @@ pub enum Kind {
     Icmp(IcmpCheck),
     Udp(UdpCheck),
     Http(HttpCheck),
+    /// A port bound on this host (goss `port`).
+    Port(crate::local::PortCheck),
+    /// An interface of this host (goss `interface`).
+    Interface(crate::local::InterfaceCheck),
 }
 
 impl Kind {
@@ -119,6 +123,8 @@ impl Kind {
             Kind::Udp(_) => "udp",
             Kind::Http(h) if h.url.starts_with("https") => "https",
             Kind::Http(_) => "http",
+            Kind::Port(_) => "port",
+            Kind::Interface(_) => "interface",
         }
     }
 }
@@ -253,6 +259,19 @@ pub struct RawCheck {
     /// `follow` (goss's default: up to 10 hops, credentials kept on the origin) or `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirects: Option<String>,
+    // this host: a bound port (`tcp:22`, `udp6:53`), an interface
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// port: addresses it must be bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ips: Option<OneOrMany>,
+    /// interface: `ADDRESS/PREFIX` entries it must carry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addrs: Option<OneOrMany>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<Scalar>,
 }
 
 /// Option keys of the command-line form, as `,key=value` after the check.
@@ -283,6 +302,9 @@ const OPTION_KEYS: &[&str] = &[
     "json",
     "header",
     "redirects",
+    "ip",
+    "addr",
+    "mtu",
 ];
 
 fn push(list: &mut Option<OneOrMany>, value: &str) {
@@ -423,6 +445,9 @@ impl RawCheck {
                 "body" => raw.body = s(),
                 "redirects" => raw.redirects = s(),
                 "json" => push(&mut raw.json, &value),
+                "ip" => push(&mut raw.ips, &value),
+                "addr" => push(&mut raw.addrs, &value),
+                "mtu" => raw.mtu = sc(),
                 "header" => {
                     let (k, v) = value
                         .split_once(':')
@@ -452,6 +477,8 @@ impl RawCheck {
             ("icmp", &self.icmp),
             ("udp", &self.udp),
             ("http", &self.http),
+            ("port", &self.port),
+            ("interface", &self.interface),
         ] {
             if let Some(v) = v {
                 forms.push((kind, v.trim().to_string()));
@@ -461,7 +488,7 @@ impl RawCheck {
             1 => forms.remove(0),
             0 => {
                 return Err(
-                    "no check given (expected one of check, dns, tcp, tls, icmp, udp, http)".into(),
+                    "no check given (expected one of check, dns, tcp, tls, icmp, udp, http, port, interface)".into(),
                 );
             }
             _ => {
@@ -696,8 +723,55 @@ impl RawCheck {
                     fail_days,
                 })
             }
+            "port" => {
+                let (proto, port) = crate::local::parse_port(&target)?;
+                Kind::Port(crate::local::PortCheck {
+                    proto,
+                    port,
+                    ips: self.ips.as_ref().map(OneOrMany::texts).unwrap_or_default(),
+                })
+            }
+            "interface" => {
+                if target.is_empty() || target.len() > 15 || target.contains(['/', '\0']) {
+                    return Err(format!("interface '{target}' is not an interface name"));
+                }
+                let mtu = match &self.mtu {
+                    Some(m) => Some(
+                        m.text()
+                            .parse::<u32>()
+                            .map_err(|_| format!("mtu '{}' is not a whole number", m.text()))?,
+                    ),
+                    None => None,
+                };
+                Kind::Interface(crate::local::InterfaceCheck {
+                    name: target.clone(),
+                    addrs: self
+                        .addrs
+                        .as_ref()
+                        .map(OneOrMany::texts)
+                        .unwrap_or_default(),
+                    mtu,
+                })
+            }
             _ => unreachable!(),
         };
+        if matches!(kind, Kind::Port(_) | Kind::Interface(_)) {
+            if expect == Expect::Blocked {
+                return Err(format!(
+                    "expect 'blocked' applies to the network, not to a {} of this host",
+                    kind.type_name()
+                ));
+            }
+            // goss would test these and always fail: nothing bound has no address.
+            if expect == Expect::Fail
+                && (self.ips.is_some() || self.addrs.is_some() || self.mtu.is_some())
+            {
+                return Err(format!(
+                    "a {} expected absent has no addresses or MTU to check",
+                    kind.type_name()
+                ));
+            }
+        }
         // Options that do not apply to this type are an error, not silently ignored.
         let allowed: &[&str] = match &kind {
             Kind::Dns(_) => &["type", "values", "server"],
@@ -716,6 +790,8 @@ impl RawCheck {
                 "ca_file",
                 "redirects",
             ],
+            Kind::Port(_) => &["ips"],
+            Kind::Interface(_) => &["addrs", "mtu"],
         };
         let all_specific = [
             ("type", self.record_type.is_some()),
@@ -738,6 +814,9 @@ impl RawCheck {
             ("json", self.json.is_some()),
             ("headers", self.headers.is_some()),
             ("redirects", self.redirects.is_some()),
+            ("ips", self.ips.is_some()),
+            ("addrs", self.addrs.is_some()),
+            ("mtu", self.mtu.is_some()),
         ];
         for (key, set) in all_specific {
             if set && !allowed.contains(&key) {
@@ -754,6 +833,8 @@ impl RawCheck {
             Kind::Icmp(i) => i.host.to_string(),
             Kind::Udp(u) => u.target.to_string(),
             Kind::Http(h) => initbox_runtime::url::display(&h.url),
+            Kind::Port(p) => format!("{}:{}", p.proto.as_str(), p.port),
+            Kind::Interface(i) => i.name.clone(),
         };
         Ok(Check {
             name,
@@ -795,9 +876,11 @@ pub fn split_kind(c: &str) -> Result<(&'static str, &str), String> {
         "tls" => "tls",
         "icmp" | "ping" => "icmp",
         "udp" => "udp",
+        "port" => "port",
+        "interface" => "interface",
         other => {
             return Err(format!(
-                "unknown check type '{other}' in '{c}' (expected dns, tcp, tls, icmp, udp, http://, https://)"
+                "unknown check type '{other}' in '{c}' (expected dns, tcp, tls, icmp, udp, port, interface, http://, https://)"
             ));
         }
     };

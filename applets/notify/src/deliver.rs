@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::time::Duration;
 
+use initbox_runtime::exit::error_chain;
 use initbox_runtime::http;
 use initbox_runtime::retry::{self, Attempt, RetryPolicy};
 use initbox_runtime::tls::{self, TlsArgs};
@@ -456,21 +457,6 @@ pub fn to_file(path: &std::path::Path, n: &Note) -> Result<(), Failure> {
         })?;
     f.write_all(log_line(n).as_bytes())
         .map_err(|e| Failure::failed(format!("file {}: {e}", path.display())))
-}
-
-/// An error and its causes on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let cs = c.to_string();
-        if !s.contains(&cs) {
-            s.push_str(": ");
-            s.push_str(&cs);
-        }
-        src = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ pub struct RunArgs {
         value_enum,
         value_delimiter = ',',
         default_value = "success,failure",
-        env = "INITBOX_NOTIFY_ON"
+        env = initbox_runtime::env::NOTIFY_ON
     )]
     pub on: Vec<Event>,
 
@@ -100,7 +100,7 @@ pub struct RunArgs {
         long,
         value_name = "LINES",
         default_value_t = 20,
-        env = "INITBOX_NOTIFY_TAIL"
+        env = initbox_runtime::env::NOTIFY_TAIL
     )]
     pub tail: usize,
 
@@ -132,40 +132,40 @@ impl Event {
 pub struct SendArgs {
     /// Target URLs (space-separated in the variable). `env:VAR` and `file:/path` read a URL from
     /// a variable or a mounted Secret; `${VAR}` and `${file:/path}` inside a URL insert a secret.
-    #[arg(value_name = "URL", env = "INITBOX_NOTIFY_URLS", value_delimiter = ' ')]
+    #[arg(value_name = "URL", env = initbox_runtime::env::NOTIFY_URLS, value_delimiter = ' ')]
     pub urls: Vec<String>,
 
     /// Title (a template).
-    #[arg(long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_TITLE")]
+    #[arg(long, value_name = "TEMPLATE", env = initbox_runtime::env::NOTIFY_TITLE)]
     pub title: Option<String>,
 
     /// Message (a template); `-` reads it from stdin.
-    #[arg(short, long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_MESSAGE")]
+    #[arg(short, long, value_name = "TEMPLATE", env = initbox_runtime::env::NOTIFY_MESSAGE)]
     pub message: Option<String>,
 
     /// Read the message template from a file.
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_NOTIFY_MESSAGE_FILE",
+        env = initbox_runtime::env::NOTIFY_MESSAGE_FILE,
         conflicts_with = "message"
     )]
     pub message_file: Option<PathBuf>,
 
     /// What this notification is about (PagerDuty: success resolves, others trigger).
-    #[arg(long, value_enum, default_value = "info", env = "INITBOX_NOTIFY_EVENT")]
+    #[arg(long, value_enum, default_value = "info", env = initbox_runtime::env::NOTIFY_EVENT)]
     pub event: Event,
 
     /// JSON body for webhook/CloudEvents targets; every string in it is a template, so nested
     /// objects and quoting stay valid JSON.
-    #[arg(long, value_name = "JSON", env = "INITBOX_NOTIFY_BODY")]
+    #[arg(long, value_name = "JSON", env = initbox_runtime::env::NOTIFY_BODY)]
     pub body: Option<String>,
 
     /// Read the JSON body template from a file.
     #[arg(
         long,
         value_name = "PATH",
-        env = "INITBOX_NOTIFY_BODY_FILE",
+        env = initbox_runtime::env::NOTIFY_BODY_FILE,
         conflicts_with = "body"
     )]
     pub body_file: Option<PathBuf>,
@@ -174,62 +174,62 @@ pub struct SendArgs {
     #[arg(
         long = "data",
         value_name = "[NAME=]PATH",
-        env = "INITBOX_NOTIFY_DATA",
+        env = initbox_runtime::env::NOTIFY_DATA,
         value_delimiter = ','
     )]
     pub data: Vec<String>,
 
     /// Downward-API volume directory (labels, annotations, name, namespace... become `pod.*`);
     /// POD_NAME, POD_NAMESPACE, NODE_NAME, POD_IP, POD_UID variables are read as well.
-    #[arg(long, value_name = "DIR", env = "INITBOX_DOWNWARD_API")]
+    #[arg(long, value_name = "DIR", env = initbox_runtime::env::DOWNWARD_API)]
     pub downward_api: Option<PathBuf>,
 
     /// A notification that cannot be delivered fails the step (exit 1).
-    #[arg(long, env = "INITBOX_NOTIFY_REQUIRED", value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "best_effort")]
+    #[arg(long, env = initbox_runtime::env::NOTIFY_REQUIRED, value_parser = clap::builder::BoolishValueParser::new(), conflicts_with = "best_effort")]
     pub required: bool,
 
     /// A notification that cannot be delivered is logged and initbox exits 0 (the default).
-    #[arg(long, env = "INITBOX_NOTIFY_BEST_EFFORT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::NOTIFY_BEST_EFFORT, value_parser = clap::builder::BoolishValueParser::new())]
     pub best_effort: bool,
 
     /// Give up after this long (0 = no limit); the time box for delivering to all targets,
     /// retries included.
     #[arg(long, value_name = "DURATION", default_value = "15s",
-          value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
+          value_parser = duration::parse, env = initbox_runtime::env::TIMEOUT)]
     pub timeout: Duration,
 
     /// Bound on one attempt (connect, TLS, request and response).
     #[arg(long, value_name = "DURATION", default_value = "5s",
-          value_parser = duration::parse, env = "INITBOX_ATTEMPT_TIMEOUT")]
+          value_parser = duration::parse, env = initbox_runtime::env::ATTEMPT_TIMEOUT)]
     pub attempt_timeout: Duration,
 
     /// Attempts per delivery (default: until the time box ends).
-    #[arg(long, value_name = "N", env = "INITBOX_NOTIFY_MAX_ATTEMPTS",
+    #[arg(long, value_name = "N", env = initbox_runtime::env::NOTIFY_MAX_ATTEMPTS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: Option<u32>,
 
     /// State file (on an emptyDir) so a crash-looping pod sends one message per incident and a
     /// resolve message when it later succeeds.
-    #[arg(long, value_name = "PATH", env = "INITBOX_NOTIFY_DEDUPE_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::NOTIFY_DEDUPE_FILE)]
     pub dedupe_file: Option<PathBuf>,
 
     /// With --dedupe-file: the same event for the same key is not sent again within this time.
     #[arg(long, value_name = "DURATION", default_value = "10m",
-          value_parser = duration::parse, env = "INITBOX_NOTIFY_COOLDOWN")]
+          value_parser = duration::parse, env = initbox_runtime::env::NOTIFY_COOLDOWN)]
     pub cooldown: Duration,
 
     /// Dedupe key (a template); also PagerDuty's dedup_key. Default: namespace/pod name, or the
     /// hostname, plus the command in `run`.
-    #[arg(long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_KEY")]
+    #[arg(long, value_name = "TEMPLATE", env = initbox_runtime::env::NOTIFY_KEY)]
     pub key: Option<String>,
 
     /// Idempotency key sent with the notification (Idempotency-Key, webhook-id, CloudEvents id,
     /// Message-ID); a template. Default: a new random UUID per notification.
-    #[arg(long, value_name = "TEMPLATE", env = "INITBOX_NOTIFY_IDEMPOTENCY_KEY")]
+    #[arg(long, value_name = "TEMPLATE", env = initbox_runtime::env::NOTIFY_IDEMPOTENCY_KEY)]
     pub idempotency_key: Option<String>,
 
     /// Print the requests that would be sent (secrets masked) and send nothing.
-    #[arg(long, env = "INITBOX_NOTIFY_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::NOTIFY_DRY_RUN, value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
 
     #[command(flatten)]

@@ -86,13 +86,13 @@ pub enum UndefinedArg {
 )]
 pub struct Args {
     /// Template file or directory.
-    #[arg(value_name = "SOURCE", env = "INITBOX_RENDER_SOURCE")]
+    #[arg(value_name = "SOURCE", env = initbox_runtime::env::RENDER_SOURCE)]
     pub source: Option<PathBuf>,
 
     /// Output file or directory (a template file into an existing directory or a path ending in
     /// '/' lands there under its name without the template suffix); omitted or '-': standard
     /// output (one template only).
-    #[arg(value_name = "DEST", env = "INITBOX_RENDER_DEST")]
+    #[arg(value_name = "DEST", env = initbox_runtime::env::RENDER_DEST)]
     pub dest: Option<PathBuf>,
 
     /// More SOURCE:DEST pairs (repeatable, or comma-separated).
@@ -100,7 +100,7 @@ pub struct Args {
         short = 't',
         long = "template",
         value_name = "SOURCE:DEST",
-        env = "INITBOX_RENDER_TEMPLATES",
+        env = initbox_runtime::env::RENDER_TEMPLATES,
         value_delimiter = ','
     )]
     pub templates: Vec<String>,
@@ -110,30 +110,30 @@ pub struct Args {
         long,
         value_enum,
         default_value = "jinja",
-        env = "INITBOX_RENDER_ENGINE"
+        env = initbox_runtime::env::RENDER_ENGINE
     )]
     pub engine: EngineKind,
 
     /// Data file (JSON, YAML, TOML, dotenv, by extension): NAME=FILE puts it under NAME,
     /// a bare FILE merges its top-level keys. Repeatable, or comma-separated.
-    #[arg(short = 'd', long = "data", value_name = "[NAME=]FILE", env = "INITBOX_RENDER_DATA",
+    #[arg(short = 'd', long = "data", value_name = "[NAME=]FILE", env = initbox_runtime::env::RENDER_DATA,
           value_delimiter = ',', value_parser = parse_data_arg)]
     pub data: Vec<DataArg>,
 
     /// Like --data, for a file of secrets (e.g. written by fetch-secret): its values are
     /// redacted from every message and files that contain them get --secret-mode.
-    #[arg(long = "secret-data", value_name = "[NAME=]FILE", env = "INITBOX_RENDER_SECRET_DATA",
+    #[arg(long = "secret-data", value_name = "[NAME=]FILE", env = initbox_runtime::env::RENDER_SECRET_DATA,
           value_delimiter = ',', value_parser = parse_data_arg)]
     pub secret_data: Vec<DataArg>,
 
     /// A value: KEY=VALUE, dotted keys nest (db.host=x); wins over data files. Repeatable.
-    #[arg(short = 's', long = "set", value_name = "KEY=VALUE", env = "INITBOX_RENDER_SET",
+    #[arg(short = 's', long = "set", value_name = "KEY=VALUE", env = initbox_runtime::env::RENDER_SET,
           value_parser = parse_set_arg)]
     pub set: Vec<SetArg>,
 
     /// Jinja delimiters, e.g. '[[ ]]' (blocks become [% %], comments [# #]) or all six:
     /// '[[ ]] [% %] [# #]'.
-    #[arg(long, value_name = "'OPEN CLOSE'", env = "INITBOX_RENDER_DELIMITERS",
+    #[arg(long, value_name = "'OPEN CLOSE'", env = initbox_runtime::env::RENDER_DELIMITERS,
           value_parser = Delimiters::parse)]
     pub delimiters: Option<Delimiters>,
 
@@ -142,32 +142,32 @@ pub struct Args {
         long,
         value_enum,
         default_value = "semi-strict",
-        env = "INITBOX_RENDER_UNDEFINED"
+        env = initbox_runtime::env::RENDER_UNDEFINED
     )]
     pub undefined: UndefinedArg,
 
     /// Jinja: remove the first newline after a block tag.
-    #[arg(long, env = "INITBOX_RENDER_TRIM_BLOCKS", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RENDER_TRIM_BLOCKS, value_parser = clap::builder::BoolishValueParser::new())]
     pub trim_blocks: bool,
 
     /// Jinja: strip spaces and tabs before a block tag.
-    #[arg(long, env = "INITBOX_RENDER_LSTRIP_BLOCKS", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RENDER_LSTRIP_BLOCKS, value_parser = clap::builder::BoolishValueParser::new())]
     pub lstrip_blocks: bool,
 
     /// envsubst: substitute only these variables (names or NAME_* prefixes, comma or space
     /// separated); other references stay as written, like GNU envsubst's SHELL-FORMAT.
-    #[arg(long, value_name = "VARS", env = "INITBOX_RENDER_ALLOW", value_parser = Allow::parse)]
+    #[arg(long, value_name = "VARS", env = initbox_runtime::env::RENDER_ALLOW, value_parser = Allow::parse)]
     pub allow: Option<Allow>,
 
     /// envsubst: substitute only variables that are set (with --allow: those of its names and
     /// prefixes that are set) and leave every other `$name` as written, like the official nginx
     /// image's templates (`$host`, `$uri` stay nginx's own variables).
-    #[arg(long, env = "INITBOX_RENDER_ONLY_DEFINED", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RENDER_ONLY_DEFINED, value_parser = clap::builder::BoolishValueParser::new())]
     pub only_defined: bool,
 
     /// YAML version of --data/--secret-data YAML files: 1.2 (`no`, `off` are strings) or 1.1
     /// (`yes`/`no`/`on`/`off` are booleans, as Ansible reads them).
-    #[arg(long, value_name = "VERSION", default_value = "1.2", env = "INITBOX_RENDER_YAML_VERSION",
+    #[arg(long, value_name = "VERSION", default_value = "1.2", env = initbox_runtime::env::RENDER_YAML_VERSION,
           value_parser = ["1.1", "1.2"])]
     pub yaml_version: String,
 
@@ -177,33 +177,33 @@ pub struct Args {
         long,
         value_enum,
         default_value = "gomplate",
-        env = "INITBOX_RENDER_GO_DIALECT"
+        env = initbox_runtime::env::RENDER_GO_DIALECT
     )]
     pub go_dialect: GoDialectArg,
 
     /// Mode of every written file [default: 0644, 0755 for executable templates, --secret-mode
     /// for files that contain a secret].
-    #[arg(long, value_name = "OCTAL", env = "INITBOX_RENDER_MODE", value_parser = parse_mode)]
+    #[arg(long, value_name = "OCTAL", env = initbox_runtime::env::RENDER_MODE, value_parser = parse_mode)]
     pub mode: Option<u32>,
 
     /// Mode of files that contain a secret value (unless --mode is given).
-    #[arg(long, value_name = "OCTAL", default_value = "0400", env = "INITBOX_RENDER_SECRET_MODE",
+    #[arg(long, value_name = "OCTAL", default_value = "0400", env = initbox_runtime::env::RENDER_SECRET_MODE,
           value_parser = parse_mode)]
     pub secret_mode: u32,
 
     /// Owner of written files and created directories, UID:GID (needs root or CAP_CHOWN).
-    #[arg(long, value_name = "UID:GID", env = "INITBOX_RENDER_OWNER", value_parser = parse_owner)]
+    #[arg(long, value_name = "UID:GID", env = initbox_runtime::env::RENDER_OWNER, value_parser = parse_owner)]
     pub owner: Option<(u32, u32)>,
 
     /// Validate each staged file before anything is installed: '{}' is the staged file's path
     /// (appended when absent). Run directly, without a shell. Non-zero exit: nothing is written.
-    #[arg(long, value_name = "CMD", env = "INITBOX_RENDER_CHECK_CMD",
+    #[arg(long, value_name = "CMD", env = initbox_runtime::env::RENDER_CHECK_CMD,
           value_parser = parse_check_cmd)]
     pub check_cmd: Option<CheckCmd>,
 
     /// Time limit for each check command run (--check-cmd).
     #[arg(long, value_name = "DURATION", default_value = "60s",
-          env = "INITBOX_RENDER_CHECK_TIMEOUT",
+          env = initbox_runtime::env::RENDER_CHECK_TIMEOUT,
           value_parser = initbox_runtime::duration::parse)]
     pub check_timeout: Duration,
 
@@ -212,24 +212,24 @@ pub struct Args {
     #[arg(
         long,
         value_name = "GLOB",
-        env = "INITBOX_RENDER_EXCLUDE",
+        env = initbox_runtime::env::RENDER_EXCLUDE,
         value_delimiter = ','
     )]
     pub exclude: Vec<String>,
 
     /// List the variables each template needs and which are missing; write nothing.
     /// Exit 3 if a template does not render.
-    #[arg(long, env = "INITBOX_RENDER_LINT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RENDER_LINT, value_parser = clap::builder::BoolishValueParser::new())]
     pub lint: bool,
 
     /// Give up after this long (0 = no limit); the deadline for resolving every
     /// secret("ref+...").
-    #[arg(long, value_name = "DURATION", env = "INITBOX_TIMEOUT", default_value = "60s",
+    #[arg(long, value_name = "DURATION", env = initbox_runtime::env::TIMEOUT, default_value = "60s",
           value_parser = initbox_runtime::duration::parse)]
     pub timeout: std::time::Duration,
 
     /// Timeout of each HTTP request (to a secret backend).
-    #[arg(long, value_name = "DURATION", env = "INITBOX_REQUEST_TIMEOUT", default_value = "10s",
+    #[arg(long, value_name = "DURATION", env = initbox_runtime::env::REQUEST_TIMEOUT, default_value = "10s",
           value_parser = initbox_runtime::duration::parse)]
     pub request_timeout: std::time::Duration,
 
@@ -238,7 +238,7 @@ pub struct Args {
     pub backends: initbox_secrets::BackendArgs,
 
     /// Largest template, data file or rendered output accepted (bytes, or 64K, 16M, 1G).
-    #[arg(long, value_name = "SIZE", default_value = "16M", env = "INITBOX_MAX_INPUT_SIZE",
+    #[arg(long, value_name = "SIZE", default_value = "16M", env = initbox_runtime::env::MAX_INPUT_SIZE,
           value_parser = initbox_runtime::input::parse_size)]
     pub max_input_size: u64,
 

@@ -62,11 +62,11 @@ pub enum Foreign {
 )]
 pub struct Args {
     /// Repository to restore from: s3://, file:// or http(s)://.
-    #[arg(long, value_name = "SOURCE", env = "INITBOX_RESTORE_FROM")]
+    #[arg(long, value_name = "SOURCE", env = initbox_runtime::env::RESTORE_FROM)]
     pub from: String,
 
     /// Data directory to restore into (created when missing; may be a mount point).
-    #[arg(long, value_name = "DIR", env = "INITBOX_RESTORE_TO")]
+    #[arg(long, value_name = "DIR", env = initbox_runtime::env::RESTORE_TO)]
     pub to: PathBuf,
 
     /// When to restore: empty, unhealthy (empty or failing --check), always.
@@ -75,7 +75,7 @@ pub struct Args {
         value_name = "WHEN",
         value_enum,
         default_value = "unhealthy",
-        env = "INITBOX_RESTORE_IF"
+        env = initbox_runtime::env::RESTORE_IF
     )]
     pub when: When,
 
@@ -85,58 +85,58 @@ pub struct Args {
         value_name = "ACTION",
         value_enum,
         default_value = "keep",
-        env = "INITBOX_RESTORE_FOREIGN"
+        env = initbox_runtime::env::RESTORE_FOREIGN
     )]
     pub foreign: Foreign,
 
     /// Health check of the data, run inside the directory (DIR, then each staged version); a shell-like command line, no shell.
-    #[arg(long, value_name = "CMD", env = "INITBOX_RESTORE_CHECK")]
+    #[arg(long, value_name = "CMD", env = initbox_runtime::env::RESTORE_CHECK)]
     pub check: Option<String>,
 
     /// The check must also print exactly this (trimmed), e.g. "ok" for SQLite's integrity_check.
     #[arg(
         long,
         value_name = "TEXT",
-        env = "INITBOX_RESTORE_CHECK_OUTPUT",
+        env = initbox_runtime::env::RESTORE_CHECK_OUTPUT,
         requires = "check"
     )]
     pub check_output: Option<String>,
 
     /// Time limit for each check command run (--check).
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse, env = "INITBOX_RESTORE_CHECK_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration::parse, env = initbox_runtime::env::RESTORE_CHECK_TIMEOUT)]
     pub check_timeout: Duration,
 
     /// Restore this version only (its id, as in the log and the manifest names).
     #[arg(
         long,
         value_name = "ID",
-        env = "INITBOX_RESTORE_VERSION_ID",
+        env = initbox_runtime::env::RESTORE_VERSION_ID,
         conflicts_with = "before"
     )]
     pub version_id: Option<String>,
 
     /// Only versions made before this time (RFC 3339, e.g. 2026-12-01T03:00:00Z).
-    #[arg(long, value_name = "TIME", value_parser = parse_time, env = "INITBOX_RESTORE_BEFORE")]
+    #[arg(long, value_name = "TIME", value_parser = parse_time, env = initbox_runtime::env::RESTORE_BEFORE)]
     pub before: Option<SystemTime>,
 
     /// Owner of every restored file and directory (default: the archive's when root, else the caller).
-    #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = "INITBOX_RESTORE_OWNER")]
+    #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = initbox_runtime::env::RESTORE_OWNER)]
     pub owner: Option<(u32, u32)>,
 
     /// Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both.
-    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = "INITBOX_RESTORE_CHMOD")]
+    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = initbox_runtime::env::RESTORE_CHMOD)]
     pub chmod: Option<Chmod>,
 
     /// Succeed, leaving DIR empty, when the repository holds no version yet (a first deployment).
-    #[arg(long, env = "INITBOX_RESTORE_ALLOW_NO_BACKUP", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RESTORE_ALLOW_NO_BACKUP, value_parser = clap::builder::BoolishValueParser::new())]
     pub allow_no_backup: bool,
 
     /// Give up after this long (exit 124; 0 = no limit).
-    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = "INITBOX_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "0", value_parser = duration::parse, env = initbox_runtime::env::TIMEOUT)]
     pub timeout: Duration,
 
     /// A download that receives nothing for this long fails (then the next version is tried).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse, env = "INITBOX_STALL_TIMEOUT")]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration::parse, env = initbox_runtime::env::STALL_TIMEOUT)]
     pub stall_timeout: Duration,
 
     #[command(flatten)]

@@ -85,7 +85,7 @@ pub struct Args {
     #[arg(
         long,
         value_name = "URL",
-        env = "INITBOX_DATABASE_URL",
+        env = initbox_runtime::env::DATABASE_URL,
         hide_env_values = true,
         global = true
     )]
@@ -107,7 +107,7 @@ pub struct Args {
         long,
         value_name = "DIR",
         default_value = "migrations",
-        env = "INITBOX_MIGRATIONS_DIR",
+        env = initbox_runtime::env::MIGRATIONS_DIR,
         global = true
     )]
     pub dir: PathBuf,
@@ -117,7 +117,7 @@ pub struct Args {
         long,
         value_enum,
         default_value_t = Format::Auto,
-        env = "INITBOX_MIGRATIONS_FORMAT",
+        env = initbox_runtime::env::MIGRATIONS_FORMAT,
         global = true
     )]
     pub format: Format,
@@ -125,12 +125,12 @@ pub struct Args {
     /// Give up after this long (exit 124; 0 = no limit) waiting for the database to accept
     /// connections.
     #[arg(short = 't', long, value_name = "DURATION", default_value = "60s",
-          value_parser = parse, env = "INITBOX_TIMEOUT", global = true)]
+          value_parser = parse, env = initbox_runtime::env::TIMEOUT, global = true)]
     pub timeout: Duration,
 
     /// How long to wait for another migrator to finish (0 = forever).
     #[arg(long, value_name = "DURATION", default_value = "30m",
-          value_parser = parse, env = "INITBOX_LOCK_TIMEOUT", global = true)]
+          value_parser = parse, env = initbox_runtime::env::LOCK_TIMEOUT, global = true)]
     pub lock_timeout: Duration,
 
     /// Refuse versions applied in the database that have no local file (by default they are
@@ -140,12 +140,12 @@ pub struct Args {
 
     /// Apply new migrations whose version is lower than the newest applied one (refused by
     /// default: they were likely merged late and never tested in this order).
-    #[arg(long, env = "INITBOX_ALLOW_OUT_OF_ORDER", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    #[arg(long, env = initbox_runtime::env::ALLOW_OUT_OF_ORDER, value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub allow_out_of_order: bool,
 
     /// Create the database first when it does not exist (as dbmate's `create`); off by
     /// default, because a missing database is usually a wrong URL.
-    #[arg(long, env = "INITBOX_CREATE_DATABASE", value_parser = clap::builder::BoolishValueParser::new(), global = true)]
+    #[arg(long, env = initbox_runtime::env::CREATE_DATABASE, value_parser = clap::builder::BoolishValueParser::new(), global = true)]
     pub create_database: bool,
 
     /// Hold the migration lock while running CMD (another tool's migrate command) and exit
@@ -179,7 +179,7 @@ pub enum Action {
     /// Adopts a database whose schema already exists. Refused when the history table has rows.
     Baseline {
         /// The last version the existing schema already contains.
-        #[arg(value_name = "VERSION", env = "INITBOX_BASELINE_VERSION")]
+        #[arg(value_name = "VERSION", env = initbox_runtime::env::BASELINE_VERSION)]
         version: i64,
     },
     /// Write the next migration file NAME in the directory's format (no database).
@@ -199,7 +199,7 @@ pub enum Action {
         #[arg(value_name = "N", conflicts_with = "to")]
         steps: Option<usize>,
         /// Undo every applied migration newer than VERSION.
-        #[arg(long, value_name = "VERSION", env = "INITBOX_DOWN_TO")]
+        #[arg(long, value_name = "VERSION", env = initbox_runtime::env::DOWN_TO)]
         to: Option<i64>,
     },
     /// Clear failed markers after a person fixed the database.
@@ -207,11 +207,11 @@ pub enum Action {
     /// The migration runs again on the next `up` (or, with --mark-applied, counts as applied).
     Repair {
         /// Mark failed migrations as applied instead of clearing them (you completed them).
-        #[arg(long, env = "INITBOX_REPAIR_MARK_APPLIED")]
+        #[arg(long, env = initbox_runtime::env::REPAIR_MARK_APPLIED)]
         mark_applied: bool,
         /// Also re-stamp the checksums of applied migrations whose files were changed on
         /// purpose (after review) with the files' current checksums.
-        #[arg(long, env = "INITBOX_REPAIR_CHECKSUMS")]
+        #[arg(long, env = initbox_runtime::env::REPAIR_CHECKSUMS)]
         checksums: bool,
     },
 }
@@ -219,11 +219,11 @@ pub enum Action {
 impl Applet for Args {
     fn before_parse() {
         // sqlx-cli's and most frameworks' variable, as a fallback.
-        if std::env::var_os("INITBOX_DATABASE_URL").is_none()
+        if std::env::var_os(initbox_runtime::env::DATABASE_URL).is_none()
             && let Some(url) = std::env::var_os("DATABASE_URL")
         {
             // SAFETY: called by the front before any other thread exists.
-            unsafe { std::env::set_var("INITBOX_DATABASE_URL", url) };
+            unsafe { std::env::set_var(initbox_runtime::env::DATABASE_URL, url) };
         }
     }
 

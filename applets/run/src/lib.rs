@@ -63,7 +63,7 @@ pub struct Args {
         short = 'f',
         long,
         value_name = "FILE",
-        env = "INITBOX_RUN_FILE",
+        env = initbox_runtime::env::RUN_FILE,
         required = true
     )]
     pub file: PathBuf,
@@ -71,18 +71,18 @@ pub struct Args {
     /// Give up after this long (exit 124); bounds the whole run; 0 means none (each step still
     /// has its own).
     #[arg(long, value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_RUN_TIMEOUT")]
+          value_parser = duration::parse, env = initbox_runtime::env::RUN_TIMEOUT)]
     pub timeout: Duration,
 
     /// Time between SIGTERM and SIGKILL when a command is stopped (SIGTERM/SIGINT of the run, a
     /// step's timeout, the end of the run for background commands): SIGTERM goes to the
     /// command's process group.
     #[arg(long, value_name = "DURATION", default_value = "10s",
-          value_parser = duration::parse, env = "INITBOX_RUN_STOP_GRACE")]
+          value_parser = duration::parse, env = initbox_runtime::env::RUN_STOP_GRACE)]
     pub stop_grace: Duration,
 
     /// Check the steps file and every step's arguments, print the plan, run nothing.
-    #[arg(long, env = "INITBOX_RUN_CHECK", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::RUN_CHECK, value_parser = clap::builder::BoolishValueParser::new())]
     pub check: bool,
 
     #[command(flatten)]

@@ -336,6 +336,8 @@ pub const ALLOW_OUT_OF_ORDER: &str = "INITBOX_ALLOW_OUT_OF_ORDER";
 pub const ANY: &str = "INITBOX_ANY";
 /// Bound on one attempt (connect, handshake, query, request)
 pub const ATTEMPT_TIMEOUT: &str = "INITBOX_ATTEMPT_TIMEOUT";
+/// run-migrations baseline: the last version the existing schema already contains
+pub const BASELINE_VERSION: &str = "INITBOX_BASELINE_VERSION";
 /// CA bundle (PEM) trusted for AWS endpoints in addition to the system roots (falls back to AWS_CA_BUNDLE)
 pub const AWS_CA_FILE: &str = "INITBOX_AWS_CA_FILE";
 /// Endpoint URL for every AWS service used (falls back to AWS_ENDPOINT_URL), e.g
@@ -1630,6 +1632,12 @@ pub const VOCABULARY: &[Var] = &[
         name: CREATE_DATABASE,
         flag: "--create-database",
         meaning: "Create the database first when it does not exist (as dbmate's `create`); off by default, because a missing database is usually a wrong URL",
+        read_directly: false,
+    },
+    Var {
+        name: BASELINE_VERSION,
+        flag: "",
+        meaning: "The last version the existing schema already contains",
         read_directly: false,
     },
     Var {

@@ -106,6 +106,22 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
+/// An error and its causes on one line (`outer: cause: root cause`), a cause left out when the
+/// text before it already says it (many errors repeat their source in their own message).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(cause) = cur {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = cause.source();
+    }
+    out
+}
+
 /// What a successful applet asks the runtime to do last.
 #[derive(Debug)]
 pub enum Outcome {
@@ -128,6 +144,30 @@ mod tests {
         let f = Failure::failed("first line\nsecond line");
         assert_eq!(f.message, "first line");
         assert_eq!(f.code, Code::FAILED);
+    }
+
+    #[test]
+    fn error_chains_name_each_cause_once() {
+        #[derive(Debug)]
+        struct Wrap(&'static str, Option<Box<Wrap>>);
+        impl fmt::Display for Wrap {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|w| w as _)
+            }
+        }
+        let root = Wrap("connection reset", None);
+        let repeats = Wrap("read failed: connection reset", Some(Box::new(root)));
+        let top = Wrap("sending the request", Some(Box::new(repeats)));
+        assert_eq!(
+            error_chain(&top),
+            "sending the request: read failed: connection reset"
+        );
+        assert_eq!(error_chain(&Wrap("alone", None)), "alone");
     }
 
     #[test]

@@ -31,6 +31,8 @@ use reqwest::redirect::{Attempt, Policy};
 use crate::exit::Failure;
 use crate::redact;
 
+pub mod api;
+
 /// Most redirects followed in one request.
 pub const MAX_REDIRECTS: usize = 10;
 

@@ -240,8 +240,10 @@ pub fn launch<A: Applet>(args: A) -> ! {
     let log = args.logging().clone();
     logging::init(&log);
     env::warn_renamed();
-    set_applet(A::command().get_name());
-    alloc::configure(A::command().get_name(), &log);
+    // Building the clap command costs as much as parsing: once, for its name.
+    let name = A::command().get_name().to_string();
+    set_applet(&name);
+    alloc::configure(&name, &log);
     install_panic_hook();
     #[cfg(feature = "tls")]
     tls::install_crypto_provider();

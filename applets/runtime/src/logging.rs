@@ -97,7 +97,7 @@ impl<'a> MakeWriter<'a> for ScrubbedStderr {
 /// The filter: `INITBOX_LOG` (an `EnvFilter` directive) wins; else `-q`/`-v` pick the level for
 /// initbox's own crates while libraries stay at `warn` (or `trace` too with `-vv`).
 fn filter(args: &LogArgs) -> EnvFilter {
-    if let Ok(directive) = std::env::var("INITBOX_LOG")
+    if let Ok(directive) = std::env::var(crate::env::LOG)
         && let Ok(f) = EnvFilter::try_new(&directive)
     {
         return f;

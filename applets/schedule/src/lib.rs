@@ -59,21 +59,21 @@ pub struct Args {
     pub when: When,
 
     /// Jobs file (YAML: a `jobs:` list, each with at/cron/every and applet+args or command).
-    #[arg(short = 'f', long, value_name = "FILE", env = "INITBOX_SCHEDULE_FILE")]
+    #[arg(short = 'f', long, value_name = "FILE", env = initbox_runtime::env::SCHEDULE_FILE)]
     pub file: Option<PathBuf>,
 
     /// A crontab (5 or 6 fields or a macro, then a command run with /bin/sh -c; CRON_TZ= lines).
-    #[arg(long, value_name = "FILE", env = "INITBOX_SCHEDULE_CRONTAB")]
+    #[arg(long, value_name = "FILE", env = initbox_runtime::env::SCHEDULE_CRONTAB)]
     pub crontab: Option<PathBuf>,
 
     /// Name of the job given on the command line (in logs, the state file, /healthz).
-    #[arg(long, value_name = "NAME", env = "INITBOX_SCHEDULE_NAME")]
+    #[arg(long, value_name = "NAME", env = initbox_runtime::env::SCHEDULE_NAME)]
     pub name: Option<String>,
 
     /// Bound on each run; at the end the job gets SIGTERM, then SIGKILL after --stop-grace
     /// (exit 124). 0 means none.
     #[arg(long = "job-timeout", value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_JOB_TIMEOUT")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_JOB_TIMEOUT)]
     pub timeout: Duration,
 
     /// A run due while the previous one still runs: forbid (skip it), allow, or replace (stop
@@ -82,17 +82,17 @@ pub struct Args {
         long = "concurrency-policy",
         value_enum,
         default_value = "forbid",
-        env = "INITBOX_SCHEDULE_CONCURRENCY_POLICY"
+        env = initbox_runtime::env::SCHEDULE_CONCURRENCY_POLICY
     )]
     pub concurrency: Concurrency,
 
     /// Start each run up to this much later, at random (spreads a fleet's load).
     #[arg(long = "random-delay", value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_RANDOM_DELAY")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_RANDOM_DELAY)]
     pub jitter: Duration,
 
     /// Also run every job once at start.
-    #[arg(long, env = "INITBOX_SCHEDULE_RUN_ON_START",
+    #[arg(long, env = initbox_runtime::env::SCHEDULE_RUN_ON_START,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub run_on_start: bool,
 
@@ -101,13 +101,13 @@ pub struct Args {
         long,
         value_name = "N",
         default_value = "0",
-        env = "INITBOX_SCHEDULE_RETRIES"
+        env = initbox_runtime::env::SCHEDULE_RETRIES
     )]
     pub retries: u32,
 
     /// First delay between the attempts of a failed run.
     #[arg(long, value_name = "DURATION", default_value = "10s",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_RETRY_DELAY")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_RETRY_DELAY)]
     pub retry_delay: Duration,
 
     /// A run missed while the sidecar was down: none (lost), or last (run it once at start,
@@ -116,38 +116,38 @@ pub struct Args {
         long,
         value_enum,
         default_value = "none",
-        env = "INITBOX_SCHEDULE_CATCH_UP"
+        env = initbox_runtime::env::SCHEDULE_CATCH_UP
     )]
     pub catch_up: CatchUp,
 
     /// With --catch-up last: the oldest missed run still made up for.
     #[arg(long, value_name = "DURATION", default_value = "1h",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_MAX_LATE")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_MAX_LATE)]
     pub max_late: Duration,
 
     /// Where each job's last run is kept (JSON, written atomically), for --catch-up.
-    #[arg(long, value_name = "PATH", env = "INITBOX_SCHEDULE_STATE_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::SCHEDULE_STATE_FILE)]
     pub state_file: Option<PathBuf>,
 
     /// Time between SIGTERM and SIGKILL when a command is stopped (a job's timeout, replace,
     /// shutdown): keep it below the pod's terminationGracePeriodSeconds.
     #[arg(long, value_name = "DURATION", default_value = "10s",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_STOP_GRACE")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_STOP_GRACE)]
     pub stop_grace: Duration,
 
     /// File rewritten (JSON status) every --heartbeat-interval and after each run while the
     /// sidecar is healthy; it goes stale when it is not.
-    #[arg(long, value_name = "PATH", env = "INITBOX_SCHEDULE_HEARTBEAT_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::SCHEDULE_HEARTBEAT_FILE)]
     pub heartbeat_file: Option<PathBuf>,
 
     #[arg(long, value_name = "DURATION", default_value = "30s",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_HEARTBEAT_INTERVAL")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_HEARTBEAT_INTERVAL)]
     /// How often the heartbeat file is rewritten.
     pub heartbeat_interval: Duration,
 
     /// Serve GET /healthz on this address (`:8080`, `127.0.0.1:8080`): 200 while healthy, 503
     /// with the reason when not.
-    #[arg(long, value_name = "ADDR", value_parser = parse_addr, env = "INITBOX_SCHEDULE_HEALTHZ")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr, env = initbox_runtime::env::SCHEDULE_HEALTHZ)]
     pub healthz: Option<SocketAddr>,
 
     /// Unhealthy after this many consecutive failed runs of a job.
@@ -155,13 +155,13 @@ pub struct Args {
         long,
         value_name = "N",
         default_value = "1",
-        env = "INITBOX_SCHEDULE_UNHEALTHY_AFTER"
+        env = initbox_runtime::env::SCHEDULE_UNHEALTHY_AFTER
     )]
     pub unhealthy_after: u32,
 
     /// Unhealthy when a job's last success (or the start) is older than this; 0: no limit.
     #[arg(long, value_name = "DURATION", default_value = "0",
-          value_parser = duration::parse, env = "INITBOX_SCHEDULE_MAX_SUCCESS_AGE")]
+          value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_MAX_SUCCESS_AGE)]
     pub max_success_age: Duration,
 
     /// Stop (exit 1) after N consecutive failed runs of a job; 0: never.
@@ -169,7 +169,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value = "0",
-        env = "INITBOX_SCHEDULE_EXIT_ON_FAILURES"
+        env = initbox_runtime::env::SCHEDULE_EXIT_ON_FAILURES
     )]
     pub exit_on_failures: u32,
 
@@ -179,7 +179,7 @@ pub struct Args {
         long,
         value_name = "INSTANT",
         hide = true,
-        env = "INITBOX_SCHEDULE_CLOCK_START"
+        env = initbox_runtime::env::SCHEDULE_CLOCK_START
     )]
     pub clock_start: Option<String>,
 
@@ -195,7 +195,7 @@ pub struct Args {
 #[derive(Debug, Clone, clap::Args)]
 pub struct When {
     /// Daily at HH:MM (or HH:MM:SS), 24-hour clock, in --tz. The RUNAT variable is read too.
-    #[arg(long, value_name = "HH:MM", env = "INITBOX_SCHEDULE_AT", conflicts_with_all = ["cron", "every"])]
+    #[arg(long, value_name = "HH:MM", env = initbox_runtime::env::SCHEDULE_AT, conflicts_with_all = ["cron", "every"])]
     pub at: Option<String>,
 
     /// A cron expression: 5 fields, 6 with seconds first, @hourly/@daily/@weekly/@monthly/
@@ -203,18 +203,18 @@ pub struct When {
     #[arg(
         long,
         value_name = "EXPR",
-        env = "INITBOX_SCHEDULE_CRON",
+        env = initbox_runtime::env::SCHEDULE_CRON,
         conflicts_with = "every"
     )]
     pub cron: Option<String>,
 
     /// Every DURATION of real time, from the start (no drift).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, env = "INITBOX_SCHEDULE_EVERY")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, env = initbox_runtime::env::SCHEDULE_EVERY)]
     pub every: Option<Duration>,
 
     /// Time zone of the schedule (tz database name, e.g. Europe/Berlin). Else CRON_TZ, else
     /// TZ, else /etc/localtime, else UTC.
-    #[arg(long, value_name = "ZONE", env = "INITBOX_SCHEDULE_TZ")]
+    #[arg(long, value_name = "ZONE", env = initbox_runtime::env::SCHEDULE_TZ)]
     pub tz: Option<String>,
 }
 
@@ -230,11 +230,11 @@ pub struct NextArgs {
     pub when: When,
 
     /// Jobs file (YAML: a `jobs:` list, each with at/cron/every and applet+args or command).
-    #[arg(short = 'f', long, value_name = "FILE", env = "INITBOX_SCHEDULE_FILE")]
+    #[arg(short = 'f', long, value_name = "FILE", env = initbox_runtime::env::SCHEDULE_FILE)]
     pub file: Option<PathBuf>,
 
     /// A crontab (5 or 6 fields or a macro, then a command run with /bin/sh -c; CRON_TZ= lines).
-    #[arg(long, value_name = "FILE", env = "INITBOX_SCHEDULE_CRONTAB")]
+    #[arg(long, value_name = "FILE", env = initbox_runtime::env::SCHEDULE_CRONTAB)]
     pub crontab: Option<PathBuf>,
 
     /// How many next times to print.
@@ -243,12 +243,12 @@ pub struct NextArgs {
         long = "times",
         value_name = "N",
         default_value = "5",
-        env = "INITBOX_SCHEDULE_TIMES"
+        env = initbox_runtime::env::SCHEDULE_TIMES
     )]
     pub count: usize,
 
     /// Start after this instant (RFC 3339) instead of now.
-    #[arg(long, value_name = "INSTANT", env = "INITBOX_SCHEDULE_FROM")]
+    #[arg(long, value_name = "INSTANT", env = initbox_runtime::env::SCHEDULE_FROM)]
     pub from: Option<String>,
 }
 

@@ -40,11 +40,11 @@ use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
 pub struct Args {
     /// DNS names to wait for.
     #[arg(value_name = "NAME", required = true, value_delimiter = ',', value_parser = parse_name,
-          env = "INITBOX_DNS_NAMES")]
+          env = initbox_runtime::env::DNS_NAMES)]
     pub names: Vec<String>,
 
     /// Record type to look up.
-    #[arg(long = "type", value_enum, default_value_t, env = "INITBOX_DNS_TYPE")]
+    #[arg(long = "type", value_enum, default_value_t, env = initbox_runtime::env::DNS_TYPE)]
     pub record_type: QueryType,
 
     /// Ready only when at least N distinct values are returned.
@@ -52,7 +52,7 @@ pub struct Args {
         long,
         value_name = "N",
         default_value_t = 1,
-        env = "INITBOX_DNS_MIN_COUNT"
+        env = initbox_runtime::env::DNS_MIN_COUNT
     )]
     pub min_count: usize,
 
@@ -60,13 +60,13 @@ pub struct Args {
     #[arg(
         long,
         value_name = "VALUE",
-        env = "INITBOX_DNS_EXPECT",
+        env = initbox_runtime::env::DNS_EXPECT,
         value_delimiter = ','
     )]
     pub expect: Vec<String>,
 
     /// Wait until the name no longer resolves (NXDOMAIN or NODATA); --invert means the same.
-    #[arg(long, env = "INITBOX_DNS_ABSENT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::DNS_ABSENT, value_parser = clap::builder::BoolishValueParser::new())]
     pub absent: bool,
 
     #[command(flatten)]

@@ -19,18 +19,18 @@ use initbox_runtime::{Applet, Failure, LogArgs, Outcome};
 pub const COMPOSE_WAIT_VARS: &[(&str, &str, &str)] = &[
     (
         "WAIT_HOSTS",
-        "INITBOX_TCP_TARGETS",
+        initbox_runtime::env::TCP_TARGETS,
         "comma-separated HOST:PORT list",
     ),
-    ("WAIT_TIMEOUT", "INITBOX_TIMEOUT", "seconds"),
+    ("WAIT_TIMEOUT", initbox_runtime::env::TIMEOUT, "seconds"),
     (
         "WAIT_HOST_CONNECT_TIMEOUT",
-        "INITBOX_ATTEMPT_TIMEOUT",
+        initbox_runtime::env::ATTEMPT_TIMEOUT,
         "seconds",
     ),
     (
         "WAIT_SLEEP_INTERVAL",
-        "INITBOX_INTERVAL",
+        initbox_runtime::env::INTERVAL,
         "seconds, also the max interval",
     ),
 ];
@@ -53,7 +53,7 @@ pub const COMPOSE_WAIT_VARS: &[(&str, &str, &str)] = &[
 pub struct Args {
     /// HOST:PORT, [IPv6]:PORT or tcp://HOST:PORT; several, or comma-separated.
     #[arg(value_name = "TARGET", value_parser = parse_target, value_delimiter = ',',
-          env = "INITBOX_TCP_TARGETS", required = true)]
+          env = initbox_runtime::env::TCP_TARGETS, required = true)]
     pub targets: Vec<HostPort>,
 
     #[command(flatten)]
@@ -92,9 +92,9 @@ impl Applet for Args {
             unsafe {
                 std::env::set_var(ours, &value);
                 if *compat == "WAIT_SLEEP_INTERVAL"
-                    && std::env::var_os("INITBOX_MAX_INTERVAL").is_none()
+                    && std::env::var_os(initbox_runtime::env::MAX_INTERVAL).is_none()
                 {
-                    std::env::set_var("INITBOX_MAX_INTERVAL", &value);
+                    std::env::set_var(initbox_runtime::env::MAX_INTERVAL, &value);
                 }
             }
         }

@@ -74,7 +74,7 @@ pub struct Args {
     /// from a file. Several, or one per line in the variable.
     #[arg(
         value_name = "URL",
-        env = "INITBOX_WAIT_FOR_TARGETS",
+        env = initbox_runtime::env::WAIT_FOR_TARGETS,
         value_delimiter = '\n'
     )]
     pub targets: Vec<String>,
@@ -83,13 +83,13 @@ pub struct Args {
     #[arg(
         long = "cmd",
         value_name = "CMD ARGS",
-        env = "INITBOX_WAIT_FOR_CMD",
+        env = initbox_runtime::env::WAIT_FOR_CMD,
         value_delimiter = '\n'
     )]
     pub cmds: Vec<String>,
 
     /// Run `exec:` and --cmd commands with /bin/sh -c (shell syntax: pipes, &&, globs).
-    #[arg(long, env = "INITBOX_WAIT_FOR_SHELL", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::WAIT_FOR_SHELL, value_parser = clap::builder::BoolishValueParser::new())]
     pub shell: bool,
 
     /// Password for every URL that has none, read from this file (database, Redis, AMQP, NATS,
@@ -99,7 +99,7 @@ pub struct Args {
 
     /// SQL that must return a row whose first column is not false/0/NULL (postgres://, mysql://);
     /// an error (a table not created yet) counts as not ready.
-    #[arg(long, value_name = "SQL", env = "INITBOX_SQL_QUERY")]
+    #[arg(long, value_name = "SQL", env = initbox_runtime::env::SQL_QUERY)]
     pub query: Option<String>,
 
     #[command(flatten)]

@@ -29,19 +29,19 @@ pub use creds::{Profiles, config_path};
 #[command(next_help_heading = "AWS")]
 pub struct AwsArgs {
     /// Region (falls back to AWS_REGION, AWS_DEFAULT_REGION, the profile's region).
-    #[arg(long, value_name = "REGION", env = "INITBOX_AWS_REGION")]
+    #[arg(long, value_name = "REGION", env = initbox_runtime::env::AWS_REGION)]
     pub aws_region: Option<String>,
 
     /// Endpoint URL for every AWS service used (falls back to AWS_ENDPOINT_URL), e.g. a local emulator.
-    #[arg(long, value_name = "URL", env = "INITBOX_AWS_ENDPOINT")]
+    #[arg(long, value_name = "URL", env = initbox_runtime::env::AWS_ENDPOINT)]
     pub aws_endpoint: Option<String>,
 
     /// Profile of the shared config/credentials files (falls back to AWS_PROFILE, then "default").
-    #[arg(long, value_name = "NAME", env = "INITBOX_AWS_PROFILE")]
+    #[arg(long, value_name = "NAME", env = initbox_runtime::env::AWS_PROFILE)]
     pub aws_profile: Option<String>,
 
     /// CA bundle (PEM) trusted for AWS endpoints in addition to the system roots (falls back to AWS_CA_BUNDLE).
-    #[arg(long, value_name = "PATH", env = "INITBOX_AWS_CA_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::AWS_CA_FILE)]
     pub aws_ca_file: Option<PathBuf>,
 }
 

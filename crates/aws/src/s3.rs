@@ -23,28 +23,28 @@ use crate::{Aws, sign_s3, xml_tag};
 #[command(next_help_heading = "S3")]
 pub struct S3Args {
     /// S3 endpoint URL, e.g. a MinIO server (falls back to AWS_ENDPOINT_URL_S3, --aws-endpoint, AWS_ENDPOINT_URL).
-    #[arg(long, value_name = "URL", env = "INITBOX_S3_ENDPOINT")]
+    #[arg(long, value_name = "URL", env = initbox_runtime::env::S3_ENDPOINT)]
     pub s3_endpoint: Option<String>,
 
     /// Addressing: path (host/bucket/key), virtual (bucket.host/key), or auto: path with a custom endpoint, virtual on AWS.
     #[arg(
         long,
         value_name = "STYLE",
-        env = "INITBOX_S3_URL_STYLE",
+        env = initbox_runtime::env::S3_URL_STYLE,
         default_value = "auto"
     )]
     pub s3_url_style: UrlStyle,
 
     /// Server-side encryption of uploads: AES256 or aws:kms.
-    #[arg(long, value_name = "ALGORITHM", env = "INITBOX_S3_SSE")]
+    #[arg(long, value_name = "ALGORITHM", env = initbox_runtime::env::S3_SSE)]
     pub s3_sse: Option<String>,
 
     /// KMS key id for --s3-sse aws:kms.
-    #[arg(long, value_name = "KEY_ID", env = "INITBOX_S3_SSE_KMS_KEY_ID")]
+    #[arg(long, value_name = "KEY_ID", env = initbox_runtime::env::S3_SSE_KMS_KEY_ID)]
     pub s3_sse_kms_key_id: Option<String>,
 
     /// File holding the SSE-C key (32 bytes, raw or base64); sent with every upload and download.
-    #[arg(long, value_name = "PATH", env = "INITBOX_S3_SSE_C_KEY_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::S3_SSE_C_KEY_FILE)]
     pub s3_sse_c_key_file: Option<PathBuf>,
 }
 

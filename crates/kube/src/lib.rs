@@ -26,11 +26,11 @@ pub use target::KubeTarget;
 pub struct KubeArgs {
     /// Kubeconfig to use instead of the pod's service account (else $KUBECONFIG, then
     /// ~/.kube/config when not running in a pod).
-    #[arg(long, value_name = "PATH", env = "INITBOX_KUBECONFIG")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::KUBECONFIG)]
     pub kubeconfig: Option<PathBuf>,
 
     /// Kubeconfig context (default: its current-context).
-    #[arg(long, value_name = "NAME", env = "INITBOX_K8S_CONTEXT")]
+    #[arg(long, value_name = "NAME", env = initbox_runtime::env::K8S_CONTEXT)]
     pub k8s_context: Option<String>,
 
     /// Kubernetes namespace of what names none (k8s:// targets here; default: the pod's own
@@ -38,14 +38,14 @@ pub struct KubeArgs {
     #[arg(
         long = "k8s-namespace",
         value_name = "NS",
-        env = "INITBOX_K8S_NAMESPACE"
+        env = initbox_runtime::env::K8S_NAMESPACE
     )]
     pub namespace: Option<String>,
 
     /// Print the Role and RoleBinding (for this service account) that the k8s:// targets need,
     /// and exit.
     #[arg(long, value_name = "SERVICEACCOUNT", num_args = 0..=1, default_missing_value = "default",
-          env = "INITBOX_PRINT_RBAC")]
+          env = initbox_runtime::env::PRINT_RBAC)]
     pub print_rbac: Option<String>,
 }
 

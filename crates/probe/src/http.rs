@@ -374,22 +374,22 @@ fn snippet(s: &str, max: usize) -> String {
 pub struct HttpArgs {
     /// Accepted status codes: codes, ranges and classes, comma-separated.
     #[arg(long, value_name = "SET", default_value = "200-299", value_parser = StatusSet::from_str,
-          env = "INITBOX_HTTP_STATUS")]
+          env = initbox_runtime::env::HTTP_STATUS)]
     pub status: StatusSet,
 
     /// The response body must contain a match of this regular expression.
-    #[arg(long, value_name = "REGEX", value_parser = parse_regex, env = "INITBOX_HTTP_BODY_REGEX")]
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex, env = initbox_runtime::env::HTTP_BODY_REGEX)]
     pub body_regex: Option<Regex>,
 
     /// The body must be JSON with this value at PATH (PATH alone: exists, not null);
     /// repeatable, all must hold. E.g. `status=UP`, `checks[0].healthy=true`.
     #[arg(long = "json", value_name = "PATH[=VALUE]", value_parser = JsonMatch::from_str,
-          env = "INITBOX_HTTP_JSON")]
+          env = initbox_runtime::env::HTTP_JSON)]
     pub json: Vec<JsonMatch>,
 
     /// Request method.
     #[arg(long, value_name = "METHOD", default_value = "GET", value_parser = parse_method,
-          env = "INITBOX_HTTP_METHOD")]
+          env = initbox_runtime::env::HTTP_METHOD)]
     pub method: Method,
 
     /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
@@ -398,17 +398,17 @@ pub struct HttpArgs {
         short = 'H',
         long = "header",
         value_name = "NAME: VALUE",
-        env = "INITBOX_HTTP_HEADERS",
+        env = initbox_runtime::env::HTTP_HEADERS,
         value_delimiter = '\n'
     )]
     pub headers: Vec<String>,
 
     /// Request body (sent with the method given; `@PATH` reads it from a file).
-    #[arg(long, value_name = "BODY", env = "INITBOX_HTTP_DATA")]
+    #[arg(long, value_name = "BODY", env = initbox_runtime::env::HTTP_DATA)]
     pub data: Option<String>,
 
     /// Do not follow redirects: a 3xx is the answer (match it with --status).
-    #[arg(long, env = "INITBOX_HTTP_NO_REDIRECT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::HTTP_NO_REDIRECT, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_redirect: bool,
 
     #[command(flatten)]

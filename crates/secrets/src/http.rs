@@ -1,15 +1,16 @@
-//! HTTP plumbing shared by the backends: one rustls (ring) client per backend, and requests
-//! retried only on transient errors (connection, timeout, 5xx, 429 honouring Retry-After),
-//! bounded by the run's deadline.
+//! HTTP of the secret backends on the runtime's credentialed API client
+//! ([`initbox_runtime::http::api`]): what is theirs is the CA options named in TLS failures, the
+//! retry policy and how error bodies (Vault `errors`, AWS and Kubernetes `message`) carry their
+//! message.
 
-use std::error::Error as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use initbox_runtime::http as rt_http;
-use initbox_runtime::retry::{Attempt, retry};
-use initbox_runtime::tls::{TlsArgs, client_config, explain_chain};
+use initbox_runtime::http::api::{self, Service};
+use initbox_runtime::tls::TlsArgs;
 use initbox_runtime::{Deadline, Failure};
+
+pub use initbox_runtime::http::api::Response;
 
 /// TLS material of one backend.
 #[derive(Debug, Clone, Default)]
@@ -19,80 +20,28 @@ pub struct Tls {
     pub client_key: Option<PathBuf>,
 }
 
-/// A reqwest client from the runtime's one builder: verified TLS (system roots + CA file), no
-/// proxy, and the toolkit's redirect policy with credentials (every backend request carries a
-/// token, a bearer or a signature): redirects are followed only on the origin given, never down
-/// to plain http (Vault's own client follows only standby-to-active redirects, over TLS when the
-/// origin was TLS).
+/// The runtime's credentialed client: verified TLS (system roots + CA file), no proxy, and
+/// redirects followed only on the origin given, never down to plain http (Vault's own client
+/// follows only standby-to-active redirects, over TLS when the origin was TLS).
 pub fn client(tls: &Tls, timeout: Duration) -> Result<reqwest::Client, Failure> {
-    if tls.client_cert.is_some() != tls.client_key.is_some() {
-        return Err(Failure::usage(
-            "a client certificate needs both the certificate and its key",
-        ));
-    }
-    let config = client_config(&TlsArgs {
+    let tls = TlsArgs {
         ca_file: tls.ca_file.clone(),
         client_cert: tls.client_cert.clone(),
         client_key: tls.client_key.clone(),
         insecure: false,
-    })?;
-    let mut opts = rt_http::ClientOptions::new(
-        config,
+    };
+    api::client(
+        &tls,
         concat!("initbox-fetch-secret/", env!("CARGO_PKG_VERSION")),
         timeout,
-    );
-    opts.connect_timeout = timeout.min(Duration::from_secs(10));
-    opts.proxy_from_env = false;
-    opts.credentials = true;
-    rt_http::client(opts)
+    )
 }
 
-/// The options that add a CA, named in TLS failure reasons.
-const CA_FLAGS: &str = "--vault-ca-file, --k8s-ca-file or --aws-ca-file";
-
-/// An error and its causes on one line.
-/// A TLS failure anywhere in the chain is its named reason instead.
-pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    if let Some(reason) = explain_chain(e, CA_FLAGS) {
-        return format!("TLS: {reason}");
-    }
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        cur = s.source();
-    }
-    out
-}
-
-/// A response: status and body.
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    pub fn json(&self) -> Option<serde_json::Value> {
-        serde_json::from_slice(&self.body).ok()
-    }
-}
-
-/// Whether a transport error is worth retrying.
-/// A TLS verification failure is not transient: retrying cannot make a certificate valid.
-pub fn transient_transport(e: &reqwest::Error) -> bool {
-    if explain_chain(e, CA_FLAGS).is_some() {
-        return false;
-    }
-    // A refused redirect stays refused.
-    if e.is_redirect() {
-        return false;
-    }
-    e.is_connect() || e.is_timeout() || e.is_request() && e.source().is_some()
-}
+/// The secret backends as a service of the runtime's API requests.
+const BACKENDS: Service = Service {
+    ca_flags: "--vault-ca-file, --k8s-ca-file or --aws-ca-file",
+    short_error,
+};
 
 /// Send the request `build` makes, retrying transient failures within the deadline.
 /// Any other status is returned for the caller to interpret.
@@ -113,56 +62,7 @@ pub async fn send_with(
     also_transient: impl Fn(u16, &[u8]) -> bool,
 ) -> Result<Response, Failure> {
     let policy = crate::vault::policy(deadline);
-    let also_transient = &also_transient;
-    retry(&policy, deadline, what, |_| {
-        let req = build();
-        async move {
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) if transient_transport(&e) => {
-                    return Err(Attempt::transient(chain(&e)));
-                }
-                Err(e) => {
-                    return Err(Attempt::Fatal(Failure::failed(format!(
-                        "{what}: {}",
-                        chain(&e)
-                    ))));
-                }
-            };
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            // A secret payload up to 16 MiB (past it: exit 3, not retried); of an error
-            // answer only the first 1 MiB, for its message.
-            let body = if (200..300).contains(&status) {
-                rt_http::read_body(resp, rt_http::SECRET_BODY_LIMIT).await
-            } else {
-                rt_http::read_prefix(resp, rt_http::SMALL_BODY_LIMIT).await
-            };
-            let body = match body {
-                Ok(b) => b,
-                Err(e @ rt_http::BodyError::TooLarge { .. }) => {
-                    return Err(Attempt::Fatal(e.into_failure(what)));
-                }
-                Err(e) => return Err(Attempt::transient(e.to_string())),
-            };
-            if status == 429
-                || (500..600).contains(&status) && status != 501
-                || also_transient(status, &body)
-            {
-                return Err(Attempt::Transient {
-                    error: format!("HTTP {status}{}", short_error(&body)),
-                    after: retry_after,
-                });
-            }
-            Ok(Response { status, body })
-        }
-    })
-    .await
+    api::send(BACKENDS, &policy, deadline, what, build, also_transient).await
 }
 
 /// `: message` from a JSON error body (Vault `errors`, AWS `message`, Kubernetes `message`).

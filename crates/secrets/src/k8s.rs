@@ -21,20 +21,20 @@ pub const SA_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 #[command(next_help_heading = "Kubernetes")]
 pub struct K8sArgs {
     /// API server URL (default: https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT).
-    #[arg(long, value_name = "URL", env = "INITBOX_K8S_API")]
+    #[arg(long, value_name = "URL", env = initbox_runtime::env::K8S_API)]
     pub k8s_api: Option<String>,
 
     /// Bearer token file (default: the pod's service-account token).
-    #[arg(long, value_name = "PATH", env = "INITBOX_K8S_TOKEN_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::K8S_TOKEN_FILE)]
     pub k8s_token_file: Option<PathBuf>,
 
     /// CA bundle of the API server (default: the service account's ca.crt).
-    #[arg(long, value_name = "PATH", env = "INITBOX_K8S_CA_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::K8S_CA_FILE)]
     pub k8s_ca_file: Option<PathBuf>,
 
     /// Kubernetes namespace of what names none (ref+k8s://SECRET references here; default: the
     /// pod's namespace).
-    #[arg(long, value_name = "NS", env = "INITBOX_K8S_NAMESPACE")]
+    #[arg(long, value_name = "NS", env = initbox_runtime::env::K8S_NAMESPACE)]
     pub k8s_namespace: Option<String>,
 }
 

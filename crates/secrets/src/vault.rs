@@ -62,7 +62,7 @@ impl AuthMethod {
 #[command(next_help_heading = "Vault")]
 pub struct VaultArgs {
     /// Vault address (falls back to VAULT_ADDR).
-    #[arg(long, value_name = "URL", env = "INITBOX_VAULT_ADDR")]
+    #[arg(long, value_name = "URL", env = initbox_runtime::env::VAULT_ADDR)]
     pub vault_addr: Option<String>,
 
     /// Login method.
@@ -70,74 +70,74 @@ pub struct VaultArgs {
         long,
         value_enum,
         value_name = "METHOD",
-        env = "INITBOX_VAULT_AUTH",
+        env = initbox_runtime::env::VAULT_AUTH,
         default_value = "token"
     )]
     pub vault_auth: AuthMethod,
 
     /// Mount path of the auth method (default: the method's name).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_AUTH_MOUNT")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_AUTH_MOUNT)]
     pub vault_auth_mount: Option<String>,
 
     /// Role for kubernetes and jwt logins.
-    #[arg(long, value_name = "ROLE", env = "INITBOX_VAULT_ROLE")]
+    #[arg(long, value_name = "ROLE", env = initbox_runtime::env::VAULT_ROLE)]
     pub vault_role: Option<String>,
 
     /// File holding the token (token auth; default: INITBOX_VAULT_TOKEN, VAULT_TOKEN, then ~/.vault-token).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_TOKEN_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_TOKEN_FILE)]
     pub vault_token_file: Option<PathBuf>,
 
     /// JWT file for kubernetes (default: the pod's service-account token) and jwt logins.
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_JWT_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_JWT_FILE)]
     pub vault_jwt_file: Option<PathBuf>,
 
     /// AppRole role_id.
     #[arg(
         long,
         value_name = "ID",
-        env = "INITBOX_VAULT_ROLE_ID",
+        env = initbox_runtime::env::VAULT_ROLE_ID,
         conflicts_with = "vault_role_id_file"
     )]
     pub vault_role_id: Option<String>,
 
     /// File holding the AppRole role_id.
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_ROLE_ID_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_ROLE_ID_FILE)]
     pub vault_role_id_file: Option<PathBuf>,
 
     /// File holding the AppRole secret_id (or, with --vault-secret-id-wrapped, a wrapping token).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_SECRET_ID_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_SECRET_ID_FILE)]
     pub vault_secret_id_file: Option<PathBuf>,
 
     /// The secret-id file holds a response-wrapping token: unwrap it first (sys/wrapping/unwrap).
-    #[arg(long, env = "INITBOX_VAULT_SECRET_ID_WRAPPED", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, env = initbox_runtime::env::VAULT_SECRET_ID_WRAPPED, value_parser = clap::builder::BoolishValueParser::new())]
     pub vault_secret_id_wrapped: bool,
 
     /// Userpass user name.
-    #[arg(long, value_name = "NAME", env = "INITBOX_VAULT_USERNAME")]
+    #[arg(long, value_name = "NAME", env = initbox_runtime::env::VAULT_USERNAME)]
     pub vault_username: Option<String>,
 
     /// File holding the userpass password.
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_PASSWORD_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_PASSWORD_FILE)]
     pub vault_password_file: Option<PathBuf>,
 
     /// Certificate role name for cert logins (default: any matching role).
-    #[arg(long, value_name = "NAME", env = "INITBOX_VAULT_CERT_ROLE")]
+    #[arg(long, value_name = "NAME", env = initbox_runtime::env::VAULT_CERT_ROLE)]
     pub vault_cert_role: Option<String>,
 
     /// Vault Enterprise / OpenBao namespace (falls back to VAULT_NAMESPACE).
-    #[arg(long, value_name = "NS", env = "INITBOX_VAULT_NAMESPACE")]
+    #[arg(long, value_name = "NS", env = initbox_runtime::env::VAULT_NAMESPACE)]
     pub vault_namespace: Option<String>,
 
     /// CA bundle (PEM) trusted for Vault in addition to the system roots (falls back to VAULT_CACERT).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_CA_FILE")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_CA_FILE)]
     pub vault_ca_file: Option<PathBuf>,
 
     /// Client certificate (PEM) for mutual TLS and cert logins (falls back to VAULT_CLIENT_CERT).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_CLIENT_CERT")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_CLIENT_CERT)]
     pub vault_client_cert: Option<PathBuf>,
 
     /// Key (PEM) of the client certificate (falls back to VAULT_CLIENT_KEY).
-    #[arg(long, value_name = "PATH", env = "INITBOX_VAULT_CLIENT_KEY")]
+    #[arg(long, value_name = "PATH", env = initbox_runtime::env::VAULT_CLIENT_KEY)]
     pub vault_client_key: Option<PathBuf>,
 }
 
@@ -403,7 +403,7 @@ impl Vault {
         let token = if let Some(p) = &args.vault_token_file {
             read_secret_file(p, "Vault token")?
         } else if let Some(t) =
-            env_nonempty("INITBOX_VAULT_TOKEN").or_else(|| env_nonempty("VAULT_TOKEN"))
+            env_nonempty(initbox_runtime::env::VAULT_TOKEN).or_else(|| env_nonempty("VAULT_TOKEN"))
         {
             let t = t.trim().to_string();
             redact::register(&t);
@@ -718,6 +718,7 @@ mod tests {
     fn answers_are_classified() {
         let r = |status, body: &str| http::Response {
             status,
+            headers: Default::default(),
             body: body.as_bytes().to_vec(),
         };
         let f = answer("login", r(403, r#"{"errors":["permission denied"]}"#)).unwrap_err();
