@@ -2524,6 +2524,83 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[3]),
     );
 
+    // ---- schedule: the logged command lines (issue 16: "the logged command line goes through
+    // the secret scrubber"), the job's own output, a crontab's and a jobs file's variables, an
+    // in-process applet job. Each job fails once and --exit-on-failures 1 ends the sidecar.
+    let once = ["--every", "1h", "--run-on-start", "--exit-on-failures", "1"];
+    let c = canary("schedargs");
+    let script = format!("printf %s \"$2\" > {}; exit 3", out("schedargs"));
+    let mut args: Vec<&str> = once.to_vec();
+    args.extend(["--", "sh", "-c", &script, "sh", "--password", &c]);
+    let url = format!("postgres://app:{}@db.internal/app", canary("schedurl"));
+    let assign = format!("DB_PASSWORD={}", canary("schedassign"));
+    args.extend([url.as_str(), assign.as_str()]);
+    v.push(
+        probe(
+            "schedule/secret flags, URL and assignment in the command line/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .also(&canary("schedurl"))
+        .also(&canary("schedassign"))
+        .dest(file_dest("schedargs"))
+        .codes(&[1]),
+    );
+    let c = canary("schedtab");
+    let tab = fx.file(
+        "schedule/crontab",
+        &format!(
+            "API_TOKEN={c}\n* * * * * echo \"token is $API_TOKEN\"; printf %s \"$API_TOKEN\" > {}; exit 3\n",
+            out("schedtab")
+        ),
+    );
+    let mut args: Vec<&str> = once[2..].to_vec();
+    args.extend(["--crontab", &tab]);
+    v.push(
+        probe(
+            "schedule/crontab variable echoed by its job/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .dest(file_dest("schedtab"))
+        .codes(&[1]),
+    );
+    let c = canary("schedyaml");
+    let jobs = fx.file(
+        "schedule/jobs.yaml",
+        &format!(
+            "jobs:\n  - name: dump\n    every: 1h\n    command: [sh, -c, 'echo \"$DB_PASSWORD\" >&2; printf %s \"$DB_PASSWORD\" > {}; exit 3']\n    env: {{DB_PASSWORD: \"{c}\"}}\n",
+            out("schedyaml")
+        ),
+    );
+    let mut args: Vec<&str> = once[2..].to_vec();
+    args.extend(["-f", &jobs]);
+    v.push(
+        probe(
+            "schedule/jobs file env echoed by its job/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .dest(file_dest("schedyaml"))
+        .codes(&[1]),
+    );
+    let c = canary("schedapplet");
+    let url = format!("postgres://u:{c}@127.0.0.1:1/db");
+    let mut args: Vec<&str> = once.to_vec();
+    args.extend(["--", "initbox", "wait-for", "--timeout", "1s", &url]);
+    v.push(
+        probe(
+            "schedule/in-process applet job with a URL password/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .codes(&[1]),
+    );
+
     // ---- copy-self: no secret inputs; an unrelated secret in the environment stays there.
     let c = canary("copy");
     v.push(
