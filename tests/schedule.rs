@@ -985,3 +985,48 @@ fn crontab_percent_signs_are_the_commands_standard_input() {
         r.stderr
     );
 }
+
+#[test]
+fn an_idle_sidecar_gives_back_start_up_memory_and_keeps_working() {
+    // Nothing due for hours: before its first long wait the sidecar drops the binary's clean
+    // pages the start-up touched and trims the heap; it must go on serving and stop cleanly.
+    let port = free_port();
+    let child = spawn(
+        schedule()
+            .args([
+                "--at",
+                "03:30",
+                "--tz",
+                "UTC",
+                "-v",
+                "-v",
+                "--log-format",
+                "json",
+            ])
+            .arg("--clock-start")
+            .arg("2026-05-02T04:00:00Z")
+            .arg("--healthz")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--", "true"]),
+    );
+    until(Duration::from_secs(10), "healthz up", || {
+        get(port, "/healthz").0 == 200
+    });
+    // Served again after the pages were dropped (they come back from the page cache).
+    let (code, body) = get(port, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "idle: memory given back")
+        .unwrap_or_else(|| panic!("no release line: {}", r.stderr));
+    let (before, after) = (
+        line["rss_before_kib"].as_u64().unwrap(),
+        line["rss_after_kib"].as_u64().unwrap(),
+    );
+    assert!(after < before, "RSS {before} KiB -> {after} KiB");
+}
