@@ -248,6 +248,7 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
     let mut reap_at: Option<tokio::time::Instant> = None;
     let mut exit: Option<Failure> = None;
     let mut released = false;
+    let mut released_once = false;
 
     loop {
         // Start what is due.
@@ -292,9 +293,12 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
             .min()
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
-        // Going to sleep for long with nothing running: give back what the start-up (or the
-        // last runs) touched and waiting does not need (see initbox_runtime::memory).
-        if !released && wake >= MAX_SLEEP && running(&slots) == 0 {
+        // Nothing running, and the start-up just over or a long sleep ahead: give back what
+        // the start-up (or the last runs) touched and waiting does not need (see
+        // initbox_runtime::memory). Once after start in any case: the start-up's pages (every
+        // applet's parser) are of no use to a sidecar.
+        if !released && (!released_once || wake >= MAX_SLEEP) && running(&slots) == 0 {
+            released_once = true;
             let r = memory::release();
             released = true;
             debug!(
