@@ -8,6 +8,14 @@
 # usage: bench/run.sh [RUNS] [BINARY] [URL]
 #   defaults: 400, target/release/initbox (or target/debug/initbox), the test database
 #   (a debug build spends ~100 ms per TLS handshake: add ?sslmode=disable to see the rest)
+#
+# Found 2026-12-01 (issue 23 item 5 not reproduced: 0 steps over 1 s in 600 TLS and 3000 plain
+# in-process connections, no SYN retransmission, the same teardown counters in both modes): with
+# PostgreSQL's TLS on (sslmode prefer), every connection of the static release binary costs
+# ~90 ms instead of ~5 ms: sqlx leaves Nagle on, and `strace -r` shows two ~44 ms stalls per
+# handshake, each after two small writes in a row (ChangeCipherSpec + the ClientHello sent again
+# after PostgreSQL's HelloRetryRequest; client Finished + the startup message) waiting for the
+# server's delayed ACK. TCP_NODELAY on the probe's socket is the fix (crates/probe, sqlx).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-400}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # initbox schedule beside busybox crond (Debian's busybox-static, unpacked into a temporary
 # directory, not installed; supercronic has no Debian or PyPI package):
-#   1. idle CPU and RSS of a sidecar holding 10 jobs that do not fire, over DURATION seconds;
+#   1. idle CPU and RSS of a sidecar holding 10 jobs that do not fire, over DURATION seconds
+#      (and the RSS of one running a job every second, which never waits long enough to give
+#      memory back between runs);
 #   2. start-to-job latency: how long after its due second a job's own process is running
 #      (`date +%s.%N` as the job), initbox every second for 10 s, crond at one minute boundary.
 # Goals (issue 16): 0.00% idle CPU, RSS <= 8 MiB, a job started within 10 ms of its time.
@@ -52,8 +54,10 @@ pct() { awk -v t="$1" -v d="$DURATION" -v c="$CLK" 'BEGIN {printf "%.2f%%", 100 
 
 # Start-to-job latency, initbox: a job every second for 10 s.
 "$BIN" schedule --cron '* * * * * *' --log-format json -- sh -c "date +%s.%N >> $TMP/ib-times" 2>"$TMP/ib.json" &
-PIDS+=($!)
+PIDS+=($!); IBJ=$!
 sleep 10.5
+# RSS while a job runs every second (no long wait, so nothing is given back between runs).
+ib_busy_rss=$(rss_kib "$IBJ")
 kill "${PIDS[@]}" 2>/dev/null || true
 wait 2>/dev/null || true
 PIDS=()
@@ -80,6 +84,7 @@ fi
 printf '\n%-28s %-16s %-16s\n' "" "initbox schedule" "busybox crond"
 printf '%-28s %-16s %-16s\n' "idle CPU over ${DURATION}s" "$(pct $((ib1 - ib0)))" "$([ -n "$BUSYBOX" ] && pct $((bb1 - bb0)) || echo n/a)"
 printf '%-28s %-16s %-16s\n' "RSS, 10 jobs" "$((ib_rss / 1024)).$(( (ib_rss % 1024) * 10 / 1024 )) MiB" "$([ -n "$BUSYBOX" ] && echo "$((bb_rss / 1024)).$(( (bb_rss % 1024) * 10 / 1024 )) MiB" || echo n/a)"
+printf '%-28s %-16s %-16s\n' "RSS, a job every second" "$((ib_busy_rss / 1024)).$(( (ib_busy_rss % 1024) * 10 / 1024 )) MiB" ""
 printf '%-28s %s\n' "start-to-job, initbox" "$ib_lat"
 printf '%-28s %s\n' "start-to-job, crond" "$bb_lat"
 printf '%-28s %s\n' "due-to-'job started' line" "$ib_sched"

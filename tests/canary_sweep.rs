@@ -24,7 +24,7 @@
 mod common;
 
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -138,6 +138,10 @@ struct Fixtures {
     mqtt_port: u16,
     vault_port: u16,
     k8s_port: u16,
+    /// Kubeconfigs for the Kubernetes API stand-in (tests/fixtures/k8s/apiserver.py): `ok`
+    /// with the token it accepts, `bad` with another; both tokens are canaries.
+    kube_ok: PathBuf,
+    kube_bad: PathBuf,
     /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
     /// 5432 trusts every connection, so a password is never checked there).
     pg_port: u16,
@@ -414,6 +418,8 @@ fn setup() -> Fixtures {
     .unwrap();
     let k8s_port = start_standin(&mut children, dir.path(), "k8s", &k8s_cfg);
 
+    let (kube_ok, kube_bad) = start_kube_api(&mut children, dir.path());
+
     // MariaDB users whose password is a canary (the success paths).
     for (user, tag) in [("canary_url", "myok"), ("canary_env", "mypwd")] {
         let pw = canary(tag);
@@ -437,10 +443,110 @@ fn setup() -> Fixtures {
         mqtt_port,
         vault_port,
         k8s_port,
+        kube_ok,
+        kube_bad,
         pg_port,
         pg_data,
         children,
     }
+}
+
+/// The Kubernetes API stand-in (HTTPS with a CA of its own, bearer tokens; STAND-IN: no API
+/// server can run here) with `canary("kubetok")` as its one valid token. Returns kubeconfigs
+/// whose token file holds that token and another canary.
+fn start_kube_api(children: &mut Vec<Child>, dir: &Path) -> (PathBuf, PathBuf) {
+    let d = dir.join("kube");
+    std::fs::create_dir_all(&d).unwrap();
+    let ssl = |args: &[&str]| common::pki::openssl(&d, args);
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kubernetes-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kube-apiserver",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "cert.pem",
+    ]);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s/apiserver.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args(["--token", &canary("kubetok"), "--cert"])
+        .arg(d.join("cert.pem"))
+        .arg("--key")
+        .arg(d.join("key.pem"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the Kubernetes API stand-in");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("port ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("Kubernetes API stand-in: {line:?}"));
+    // Its stdin stays open (it serves until stdin ends): the child keeps it.
+    children.push(child);
+    let config = |name: &str, token: &str| {
+        std::fs::write(d.join(format!("{name}.token")), format!("{token}\n")).unwrap();
+        let path = d.join(format!("{name}.kubeconfig"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: s\n  cluster:\n    \
+                 server: https://127.0.0.1:{port}\n    certificate-authority: {ca}\ncontexts:\n- name: c\n  \
+                 context:\n    cluster: s\n    user: u\n    namespace: app\nusers:\n- name: u\n  user:\n    \
+                 tokenFile: {tok}\n",
+                ca = d.join("ca.crt").display(),
+                tok = d.join(format!("{name}.token")).display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    (
+        config("ok", &canary("kubetok")),
+        config("bad", &canary("kubebad")),
+    )
 }
 
 /// Every probe: one table.
@@ -2522,6 +2628,114 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             &c,
         )
         .codes(&[3]),
+    );
+
+    // ---- wait-for k8s://: the service-account token (a token file named by the kubeconfig)
+    // goes to the API server only. Accepted: the Job does not exist, so --once exits 1; rejected:
+    // exit 5, and the message names no token.
+    let kube_ok = fx.kube_ok.to_str().unwrap().to_string();
+    let kube_bad = fx.kube_bad.to_str().unwrap().to_string();
+    v.push(
+        probe(
+            "wait-for/k8s:// with an accepted token file/fail",
+            "wait-for",
+            &["--kubeconfig", &kube_ok, "--once", "k8s://job/migrate"],
+            &canary("kubetok"),
+        )
+        .codes(&[1]),
+    );
+    v.push(
+        probe(
+            "wait-for/k8s:// with a rejected token file/fail",
+            "wait-for",
+            &[
+                "--kubeconfig",
+                &kube_bad,
+                "--timeout",
+                "2s",
+                "k8s://job/migrate",
+            ],
+            &canary("kubebad"),
+        )
+        .codes(&[5]),
+    );
+
+    // ---- schedule: the logged command lines (issue 16: "the logged command line goes through
+    // the secret scrubber"), the job's own output, a crontab's and a jobs file's variables, an
+    // in-process applet job. Each job fails once and --exit-on-failures 1 ends the sidecar.
+    let once = ["--every", "1h", "--run-on-start", "--exit-on-failures", "1"];
+    let c = canary("schedargs");
+    let script = format!("printf %s \"$2\" > {}; exit 3", out("schedargs"));
+    let mut args: Vec<&str> = once.to_vec();
+    args.extend(["--", "sh", "-c", &script, "sh", "--password", &c]);
+    let url = format!("postgres://app:{}@db.internal/app", canary("schedurl"));
+    let assign = format!("DB_PASSWORD={}", canary("schedassign"));
+    args.extend([url.as_str(), assign.as_str()]);
+    v.push(
+        probe(
+            "schedule/secret flags, URL and assignment in the command line/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .also(&canary("schedurl"))
+        .also(&canary("schedassign"))
+        .dest(file_dest("schedargs"))
+        .codes(&[1]),
+    );
+    // (A crontab command's `%` starts its stdin, as in cron: printf's format is written `\%s`.)
+    let c = canary("schedtab");
+    let tab = fx.file(
+        "schedule/crontab",
+        &format!(
+            "API_TOKEN={c}\n* * * * * echo \"token is $API_TOKEN\"; printf \\%s \"$API_TOKEN\" > {}; exit 3\n",
+            out("schedtab")
+        ),
+    );
+    let mut args: Vec<&str> = once[2..].to_vec();
+    args.extend(["--crontab", &tab]);
+    v.push(
+        probe(
+            "schedule/crontab variable echoed by its job/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .dest(file_dest("schedtab"))
+        .codes(&[1]),
+    );
+    let c = canary("schedyaml");
+    let jobs = fx.file(
+        "schedule/jobs.yaml",
+        &format!(
+            "jobs:\n  - name: dump\n    every: 1h\n    command: [sh, -c, 'echo \"$DB_PASSWORD\" >&2; printf %s \"$DB_PASSWORD\" > {}; exit 3']\n    env: {{DB_PASSWORD: \"{c}\"}}\n",
+            out("schedyaml")
+        ),
+    );
+    let mut args: Vec<&str> = once[2..].to_vec();
+    args.extend(["-f", &jobs]);
+    v.push(
+        probe(
+            "schedule/jobs file env echoed by its job/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .dest(file_dest("schedyaml"))
+        .codes(&[1]),
+    );
+    let c = canary("schedapplet");
+    let url = format!("postgres://u:{c}@127.0.0.1:1/db");
+    let mut args: Vec<&str> = once.to_vec();
+    args.extend(["--", "initbox", "wait-for", "--timeout", "1s", &url]);
+    v.push(
+        probe(
+            "schedule/in-process applet job with a URL password/fail",
+            "schedule",
+            &args,
+            &c,
+        )
+        .codes(&[1]),
     );
 
     // ---- copy-self: no secret inputs; an unrelated secret in the environment stays there.

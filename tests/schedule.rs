@@ -846,3 +846,187 @@ fn a_failed_run_is_retried_with_backoff() {
         r.stderr
     );
 }
+
+/// Unix time of a `due` field in UTC ("2026-05-02T03:30:00+00:00 (UTC)"), by date(1).
+fn unix_of(due: &str) -> f64 {
+    let instant = due.split(" (").next().unwrap();
+    let out = Command::new("date")
+        .args(["-u", "-d", instant, "+%s"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn random_delay_postpones_each_run_within_its_bound() {
+    let d = dir();
+    let out = d.path().join("started");
+    // The job writes its run's tag (pid:name:run) and the time it really started.
+    let child = spawn(
+        schedule()
+            .args([
+                "--cron",
+                "* * * * * *",
+                "--tz",
+                "UTC",
+                "--random-delay",
+                "800ms",
+                "--log-format",
+                "json",
+                "--name",
+                "spread",
+                "--",
+                "sh",
+                "-c",
+            ])
+            .arg(format!(
+                "echo \"$INITBOX_RUN_STEP $(date +%s.%N)\" >> {}",
+                out.display()
+            )),
+    );
+    until(Duration::from_secs(20), "four delayed runs", || {
+        lines(&out).len() >= 4
+    });
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    let mut delays = Vec::new();
+    for line in lines(&out) {
+        let (tag, started) = line.split_once(' ').unwrap();
+        let run: u64 = tag.rsplit(':').next().unwrap().parse().unwrap();
+        let started: f64 = started.parse().unwrap();
+        let delayed = r
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["message"] == "run delayed at random (--random-delay)" && v["run"] == run)
+            .unwrap_or_else(|| panic!("no delay line for run {run}: {}", r.stderr));
+        let delay_ms = delayed["delay_ms"].as_u64().unwrap();
+        assert!(delay_ms <= 800, "delay within --random-delay: {delayed}");
+        let due = unix_of(delayed["due"].as_str().unwrap());
+        // The job cannot have started before its due second plus its delay.
+        assert!(
+            started + 0.002 >= due + delay_ms as f64 / 1000.0,
+            "run {run} started at {started}, due {due} + {delay_ms} ms"
+        );
+        delays.push(delay_ms);
+    }
+    assert!(delays.len() >= 4);
+    delays.sort_unstable();
+    delays.dedup();
+    assert!(
+        delays.len() >= 2,
+        "the delays are drawn at random: {delays:?}"
+    );
+
+    // SIGTERM while a run waits out its delay: the job never starts, the sidecar exits 143.
+    let ran = d.path().join("ran");
+    let beat = d.path().join("heartbeat");
+    let child = spawn(
+        schedule()
+            .args([
+                "--every",
+                "1h",
+                "--run-on-start",
+                "--random-delay",
+                "1h",
+                "--heartbeat-file",
+            ])
+            .arg(&beat)
+            .args(["--", "touch"])
+            .arg(&ran),
+    );
+    // The first heartbeat comes after the run-on-start run began (its delay, that is).
+    until(Duration::from_secs(10), "the delayed run", || {
+        std::fs::read_to_string(&beat).is_ok_and(|t| t.contains("\"running\":1"))
+    });
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.stderr);
+    assert!(r.stderr.contains("run delayed at random"), "{}", r.stderr);
+    assert!(!r.stderr.contains("job started"), "{}", r.stderr);
+    assert!(!ran.exists());
+}
+
+#[test]
+fn crontab_percent_signs_are_the_commands_standard_input() {
+    let d = dir();
+    let p = |n: &str| d.path().join(n);
+    // As cron(5) says: text after the first unescaped % is the command's stdin, each further
+    // % a newline; \% is a literal % (here date's format, the case users hit most).
+    std::fs::write(
+        p("crontab"),
+        format!(
+            "SHELL=/bin/sh\n* * * * * * cat >> {o}%line one%50\\% off\n\
+             * * * * * * date -u +\\%Y >> {y}\n",
+            o = p("out").display(),
+            y = p("year").display()
+        ),
+    )
+    .unwrap();
+    let child = spawn(schedule().arg("--crontab").arg(p("crontab")));
+    until(Duration::from_secs(10), "both jobs", || {
+        lines(&p("out")).len() >= 2 && !lines(&p("year")).is_empty()
+    });
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(
+        lines(&p("out"))[..2],
+        ["line one", "50% off"],
+        "{}",
+        r.stderr
+    );
+    let year = Command::new("date").args(["-u", "+%Y"]).output().unwrap();
+    let year = String::from_utf8_lossy(&year.stdout).trim().to_string();
+    assert_eq!(lines(&p("year"))[0], year);
+    // The logged command is the part before the %.
+    assert!(
+        !r.stderr.contains("line one"),
+        "stdin text logged: {}",
+        r.stderr
+    );
+}
+
+#[test]
+fn an_idle_sidecar_gives_back_start_up_memory_and_keeps_working() {
+    // Nothing due for hours: before its first long wait the sidecar drops the binary's clean
+    // pages the start-up touched and trims the heap; it must go on serving and stop cleanly.
+    let port = free_port();
+    let child = spawn(
+        schedule()
+            .args([
+                "--at",
+                "03:30",
+                "--tz",
+                "UTC",
+                "-v",
+                "-v",
+                "--log-format",
+                "json",
+            ])
+            .arg("--clock-start")
+            .arg("2026-05-02T04:00:00Z")
+            .arg("--healthz")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--", "true"]),
+    );
+    until(Duration::from_secs(10), "healthz up", || {
+        get(port, "/healthz").0 == 200
+    });
+    // Served again after the pages were dropped (they come back from the page cache).
+    let (code, body) = get(port, "/healthz");
+    assert_eq!(code, 200, "{body}");
+    term(&child);
+    let r = wait_child(child, LIMIT);
+    assert_eq!(r.code(), 143, "{}", r.stderr);
+    let line = r
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "idle: memory given back")
+        .unwrap_or_else(|| panic!("no release line: {}", r.stderr));
+    let (before, after) = (
+        line["rss_before_kib"].as_u64().unwrap(),
+        line["rss_after_kib"].as_u64().unwrap(),
+    );
+    assert!(after < before, "RSS {before} KiB -> {after} KiB");
+}

@@ -168,7 +168,7 @@ impl Applet for Args {
         let _ = tokio::task::spawn_blocking(move || {
             child::wait_for_stopping();
             if subreaper {
-                sweep(None, grace);
+                orphans::sweep(None, grace);
             }
         })
         .await;
@@ -226,22 +226,6 @@ impl Stop {
                 Failure::new(Code::signal(s), format!("stopped by {}", signals::name(s)))
             }
         }
-    }
-}
-
-/// Stop the orphans re-parented to initbox (with `tag`: only those of one step), repeatedly,
-/// since stopping a daemon may orphan its own children.
-fn sweep(tag: Option<&str>, grace: Duration) {
-    for _ in 0..5 {
-        let found = orphans::find(&[], tag);
-        if found.is_empty() {
-            return;
-        }
-        info!(
-            processes = found.len(),
-            "stopping processes a step left behind outside its process group"
-        );
-        orphans::stop(&found, grace);
     }
 }
 
@@ -721,16 +705,7 @@ async fn run_step(p: Prepared, ctx: StepCtx) -> (StepEnd, Duration) {
         };
         match (work, &step.action) {
             (Work::Applet(fut), _) => {
-                let fut = async {
-                    match fut.await {
-                        Ok(Outcome::Exit(Code::OK)) => Ok(None),
-                        Ok(Outcome::Exit(code)) => {
-                            Err(Failure::new(code, format!("exited with {code}")))
-                        }
-                        Ok(Outcome::Exec(cmd)) => Ok(Some(cmd)),
-                        Err(f) => Err(f),
-                    }
-                };
+                let fut = inprocess::run_to_end(fut);
                 // Dropped when stopped: its children are stopped by the runtime.
                 tokio::select! {
                     r = fut => StepEnd::Done(r),
@@ -754,7 +729,8 @@ async fn run_step(p: Prepared, ctx: StepCtx) -> (StepEnd, Duration) {
                 };
                 let finished = running.wait_or_stop(stopper).await;
                 // Whatever it started outside its process group goes with it.
-                let _ = tokio::task::spawn_blocking(move || sweep(Some(&tag), grace)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || orphans::sweep(Some(&tag), grace)).await;
                 match (finished, cut) {
                     (Err(f), _) => StepEnd::Done(Err(f)),
                     (Ok(Some(done)), _) => StepEnd::Done(done.check().map(|()| None)),

@@ -2,37 +2,15 @@
 //! applets, duplicate names and misplaced follow-up commands are refused before anything runs).
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use initbox_runtime::Failure;
 use initbox_runtime::duration;
+use initbox_runtime::step;
+pub use initbox_runtime::step::Action;
 use serde::Deserialize;
 use serde_norway::Value;
-
-/// One scalar YAML value as a command-line word (`5`, `true` and `"5s"` are all words);
-/// `what` names it in the error for anything else ("args item 2").
-fn word(value: Value, at: &str, what: &str) -> Result<String, String> {
-    let kind = match value {
-        Value::String(s) => return Ok(s),
-        Value::Bool(b) => return Ok(b.to_string()),
-        Value::Number(n) => {
-            return Ok(match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => i.to_string(),
-                (None, Some(f)) => f.to_string(),
-                (None, None) => n.to_string(),
-            });
-        }
-        Value::Null => "empty (null)",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    };
-    Err(format!(
-        "{at}: {what} must be a string or number, not {kind}"
-    ))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -67,23 +45,12 @@ struct RawGroup {
     parallel: Vec<Value>,
 }
 
-/// What a step runs.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// An initbox applet, in this process: `argv[0]` is the applet name.
-    Applet { name: String, argv: Vec<OsString> },
-    /// An external program, with extra environment variables.
-    Command {
-        argv: Vec<OsString>,
-        env: Vec<(String, String)>,
-        background: bool,
-    },
-}
-
 #[derive(Debug, Clone)]
 pub struct Step {
     pub name: String,
     pub action: Action,
+    /// A `command:` that runs beside the later steps until the last one ends.
+    pub background: bool,
     pub timeout: Option<Duration>,
     /// `command` steps: time between SIGTERM and SIGKILL when stopped (else `--stop-grace`).
     pub stop_grace: Option<Duration>,
@@ -93,30 +60,11 @@ pub struct Step {
 impl Step {
     /// The applet name, or the program of a command step.
     pub fn what(&self) -> String {
-        match &self.action {
-            Action::Applet { name, .. } => name.clone(),
-            Action::Command { argv, .. } => {
-                let program = argv
-                    .first()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let base = Path::new(&program)
-                    .file_name()
-                    .map(|b| b.to_string_lossy().into_owned())
-                    .unwrap_or(program);
-                format!("command {base}")
-            }
-        }
+        self.action.what()
     }
 
     pub fn is_background(&self) -> bool {
-        matches!(
-            self.action,
-            Action::Command {
-                background: true,
-                ..
-            }
-        )
+        self.background
     }
 }
 
@@ -246,7 +194,7 @@ fn step(
     let timeout = match raw.timeout {
         None => None,
         Some(w) => {
-            let text = word(w, &at, "'timeout'")?;
+            let text = step::word(w, &at, "'timeout'")?;
             let d = duration::parse(&text).map_err(|e| format!("{at}: timeout: {e}"))?;
             (!d.is_zero()).then_some(d)
         }
@@ -254,115 +202,60 @@ fn step(
     let stop_grace = match raw.stop_grace {
         None => None,
         Some(w) => {
-            let text = word(w, &at, "'stop-grace'")?;
+            let text = step::word(w, &at, "'stop-grace'")?;
             Some(duration::parse(&text).map_err(|e| format!("{at}: stop-grace: {e}"))?)
         }
     };
-    let action = match (raw.applet, raw.command) {
-        (Some(_), Some(_)) => {
+    let is_applet = raw.applet.is_some();
+    if is_applet && raw.background {
+        return Err(format!("{at}: 'background' is only for 'command:' steps"));
+    }
+    if is_applet && stop_grace.is_some() {
+        return Err(format!(
+            "{at}: 'stop-grace' is only for 'command:' steps (applets stop their own commands)"
+        ));
+    }
+    if !is_applet && raw.background && (timeout.is_some() || raw.continue_on_error) {
+        return Err(format!(
+            "{at}: a background command has no 'timeout' or 'continue-on-error' \
+             (it runs until the last step ends)"
+        ));
+    }
+    let action = step::action(
+        step::RawAction {
+            applet: raw.applet,
+            args: raw.args,
+            command: raw.command,
+            env: raw.env,
+        },
+        &at,
+    )?;
+    if let Action::Applet { name: applet, argv } = &action {
+        if applet == "run" {
+            return Err(format!("{at}: a steps file cannot run 'run' itself"));
+        }
+        if !known.contains(&applet.as_str()) {
             return Err(format!(
-                "{at}: give either 'applet:' or 'command:', not both"
+                "{at}: unknown applet '{applet}' (this binary has: {})",
+                known
+                    .iter()
+                    .filter(|k| **k != "run")
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
-        (None, None) => return Err(format!("{at}: missing 'applet:' or 'command:'")),
-        (Some(applet), None) => {
-            if raw.background {
-                return Err(format!("{at}: 'background' is only for 'command:' steps"));
-            }
-            if !raw.env.is_empty() {
-                return Err(format!(
-                    "{at}: 'env' is only for 'command:' steps (applets read the process environment)"
-                ));
-            }
-            if stop_grace.is_some() {
-                return Err(format!(
-                    "{at}: 'stop-grace' is only for 'command:' steps (applets stop their own commands)"
-                ));
-            }
-            if applet == "run" {
-                return Err(format!("{at}: a steps file cannot run 'run' itself"));
-            }
-            if !known.contains(&applet.as_str()) {
-                return Err(format!(
-                    "{at}: unknown applet '{applet}' (this binary has: {})",
-                    known
-                        .iter()
-                        .filter(|k| **k != "run")
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            let mut argv: Vec<OsString> = vec![applet.clone().into()];
-            for (i, w) in raw.args.into_iter().enumerate() {
-                argv.push(word(w, &at, &format!("args item {}", i + 1))?.into());
-            }
-            if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
-                return Err(format!(
-                    "{at}: a follow-up command ('--') is only allowed in the last step \
-                     (or after 'initbox run -f FILE --')"
-                ));
-            }
-            Action::Applet { name: applet, argv }
+        if !may_exec && argv.iter().skip(1).any(|a| a == "--") {
+            return Err(format!(
+                "{at}: a follow-up command ('--') is only allowed in the last step \
+                 (or after 'initbox run -f FILE --')"
+            ));
         }
-        (None, Some(command)) => {
-            if !raw.args.is_empty() {
-                return Err(format!(
-                    "{at}: 'args' is for applets; put a command's arguments in 'command:'"
-                ));
-            }
-            if command.is_empty() {
-                return Err(format!("{at}: 'command' is empty"));
-            }
-            if raw.background && (timeout.is_some() || raw.continue_on_error) {
-                return Err(format!(
-                    "{at}: a background command has no 'timeout' or 'continue-on-error' \
-                     (it runs until the last step ends)"
-                ));
-            }
-            let argv = command
-                .into_iter()
-                .enumerate()
-                .map(|(i, w)| word(w, &at, &format!("'command' item {}", i + 1)))
-                .collect::<Result<Vec<String>, String>>()?;
-            if let Some(i) = argv.iter().position(|w| w.contains('\0')) {
-                return Err(format!(
-                    "{at}: word {} of 'command' contains a NUL byte, which no program can receive",
-                    i + 1
-                ));
-            }
-            let env = raw
-                .env
-                .into_iter()
-                .map(|(k, v)| {
-                    let v = word(v, &at, &format!("'env' value of {k}"))?;
-                    Ok((k, v))
-                })
-                .collect::<Result<Vec<(String, String)>, String>>()?;
-            for (k, v) in &env {
-                if k.is_empty() || k.contains('=') || k.contains('\0') {
-                    return Err(format!(
-                        "{at}: 'env' name {:?} is not a valid variable name (empty, '=' or NUL)",
-                        k.replace('\0', "\\0")
-                    ));
-                }
-                if v.contains('\0') {
-                    // The value may be a secret: name the variable only.
-                    return Err(format!(
-                        "{at}: 'env' value of {k} contains a NUL byte, which no environment can hold"
-                    ));
-                }
-            }
-            Action::Command {
-                argv: argv.into_iter().map(Into::into).collect(),
-                env,
-                background: raw.background,
-            }
-        }
-    };
+    }
     Ok(Step {
         name,
         action,
+        background: raw.background,
         timeout,
         stop_grace,
         continue_on_error: raw.continue_on_error,

@@ -24,7 +24,7 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::exit::{Code, Failure};
@@ -90,6 +90,7 @@ pub struct Command {
     dir: Option<std::path::PathBuf>,
     clear_env: bool,
     stdin_inherit: bool,
+    stdin_bytes: Option<Arc<[u8]>>,
     stdout: Output,
     stderr: Output,
     grace: Duration,
@@ -113,6 +114,7 @@ impl Command {
             dir: None,
             clear_env: false,
             stdin_inherit: false,
+            stdin_bytes: None,
             stdout: Output::Inherit,
             stderr: Output::Inherit,
             grace: DEFAULT_GRACE,
@@ -155,6 +157,13 @@ impl Command {
     /// Let the child read initbox's stdin (default: /dev/null).
     pub fn stdin_inherit(mut self) -> Self {
         self.stdin_inherit = true;
+        self
+    }
+
+    /// Give the child these bytes on its stdin (then end of file), as cron gives a crontab
+    /// line's text after `%`. A child that does not read them is not waited for.
+    pub fn stdin_bytes(mut self, bytes: impl Into<Arc<[u8]>>) -> Self {
+        self.stdin_bytes = Some(bytes.into());
         self
     }
 
@@ -217,7 +226,9 @@ impl Command {
             cmd.current_dir(d);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
-        cmd.stdin(if self.stdin_inherit {
+        cmd.stdin(if self.stdin_bytes.is_some() {
+            Stdio::piped()
+        } else if self.stdin_inherit {
             Stdio::inherit()
         } else {
             Stdio::null()
@@ -229,6 +240,14 @@ impl Command {
             id: child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0),
             group: own_group,
         };
+        if let (Some(mut pipe), Some(data)) = (child.stdin.take(), self.stdin_bytes.clone()) {
+            // Written beside the run (a pipe holds 64 KiB; the child reads at its pace). A child
+            // that exits without reading ends the write with EPIPE, which is its business.
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&data).await;
+                let _ = pipe.shutdown().await;
+            });
+        }
         let (lines, bytes) = (self.tail_lines, self.tail_bytes);
         let stdout = child
             .stdout

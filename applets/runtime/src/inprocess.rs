@@ -14,7 +14,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::OnceLock;
 
-use crate::exit::{Failure, Outcome};
+use crate::exec::Command as ExecCommand;
+use crate::exit::{Code, Failure, Outcome};
 use crate::{Applet, usage_line};
 
 /// The work of one parsed applet, not started until polled.
@@ -69,5 +70,38 @@ pub fn parse<A: Applet>(argv: Vec<OsString>) -> Result<AppletFuture, Failure> {
             }
             Err(Failure::usage(usage_line(&name, &e.render().to_string())))
         }
+    }
+}
+
+/// An applet's result as a step of `run` or a job of `schedule` takes it: `None` when it
+/// succeeded, the follow-up command it asked for (`-- CMD`), or a failure; an applet that
+/// ended with a non-zero code is a failure with that code.
+pub fn settle(result: Result<Outcome, Failure>) -> Result<Option<ExecCommand>, Failure> {
+    match result? {
+        Outcome::Exit(Code::OK) => Ok(None),
+        Outcome::Exit(code) => Err(Failure::new(code, format!("exited with {code}"))),
+        Outcome::Exec(cmd) => Ok(Some(cmd)),
+    }
+}
+
+/// Run a parsed applet to its end ([`settle`]).
+pub async fn run_to_end(work: AppletFuture) -> Result<Option<ExecCommand>, Failure> {
+    settle(work.await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settle_maps_every_outcome() {
+        assert!(matches!(settle(Ok(Outcome::OK)), Ok(None)));
+        let f = settle(Ok(Outcome::Exit(Code::DEADLINE))).unwrap_err();
+        assert_eq!(f.code, Code::DEADLINE);
+        assert_eq!(f.message, format!("exited with {}", Code::DEADLINE));
+        let cmd = ExecCommand::new(vec![std::ffi::OsString::from("true")]);
+        assert!(matches!(settle(Ok(Outcome::Exec(cmd))), Ok(Some(_))));
+        let f = settle(Err(Failure::credentials("no"))).unwrap_err();
+        assert_eq!(f.code, Code::CREDENTIALS);
     }
 }

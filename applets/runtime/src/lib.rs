@@ -14,8 +14,10 @@
 //! - [`wait`]: the parallel wait engine with progress lines and a summary;
 //! - [`tls`]: verified-by-default rustls client configuration, TLS failures as named reasons;
 //! - [`http`]: the one HTTP client builder, its redirect policy and bounded body reading;
-//! - [`inprocess`]: the registry that lets `run` execute other applets in one process;
-//! - [`alloc`]: the global allocator and its bounded sections (memory limits for templates).
+//! - [`inprocess`]: the registry that lets `run` and `schedule` execute other applets in one
+//!   process; [`step`]: what a step or job runs (`applet:` + `args:` or `command:` + `env:`);
+//! - [`alloc`]: the global allocator and its bounded sections (memory limits for templates);
+//! - [`memory`]: what a long-running applet gives back before a long wait.
 //!
 //! An applet is a clap `Parser` that implements [`Applet`]; the multi-call front calls
 //! [`launch`] with its arguments.
@@ -36,11 +38,13 @@ pub mod http;
 pub mod inprocess;
 pub mod input;
 pub mod logging;
+pub mod memory;
 pub mod redact;
 #[cfg(feature = "resolve")]
 pub mod resolve;
 pub mod retry;
 pub mod signals;
+pub mod step;
 pub mod target;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use initbox_cron::{Schedule, TimeZone};
-use initbox_runtime::{Failure, duration, inprocess, redact};
+pub use initbox_runtime::step::Action;
+use initbox_runtime::{Failure, duration, inprocess, redact, step};
 use serde::Deserialize;
 use serde_norway::Value;
 
@@ -47,18 +48,6 @@ pub struct Options {
     pub stop_grace: Duration,
 }
 
-/// What a job runs.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// An external program with extra environment variables.
-    Command {
-        argv: Vec<OsString>,
-        env: Vec<(String, String)>,
-    },
-    /// An initbox applet in this process: `argv[0]` is its name.
-    Applet { name: String, argv: Vec<OsString> },
-}
-
 #[derive(Debug, Clone)]
 pub struct Job {
     pub name: String,
@@ -67,6 +56,8 @@ pub struct Job {
     pub opts: Options,
     /// The command line as logs show it, secrets masked.
     pub shown: String,
+    /// What the command reads on stdin (a crontab line's text after `%`); else /dev/null.
+    pub stdin: Option<String>,
 }
 
 /// Flag and option names whose value is a secret on a command line.
@@ -253,21 +244,12 @@ struct RawJob {
     stop_grace: Option<Value>,
 }
 
-/// A scalar YAML value as a word (`5`, `true` and `"5s"` are all words).
-fn word(value: &Value, what: &str) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Bool(b) => Ok(b.to_string()),
-        Value::Number(n) => Ok(n.to_string()),
-        _ => Err(format!("{what} must be a string or number")),
-    }
-}
-
 fn dur(value: &Option<Value>, what: &str) -> Result<Option<Duration>, String> {
     value
         .as_ref()
         .map(|v| {
-            word(v, what).and_then(|w| duration::parse(&w).map_err(|e| format!("{what}: {e}")))
+            step::word(v.clone(), "", what)
+                .and_then(|w| duration::parse(&w).map_err(|e| format!("{what}: {e}")))
         })
         .transpose()
 }
@@ -312,55 +294,29 @@ fn one_job(r: RawJob, at: &str, d: &Options, tz: &TimeZone) -> Result<Job, Strin
         (Some(t), None, None) => Schedule::daily_at(t, tz).map_err(|e| e.0)?,
         (None, Some(c), None) => schedule_from_expr(c, tz)?,
         (None, None, Some(e)) => {
-            let e = word(e, "every")?;
+            let e = step::word(e.clone(), "", "every")?;
             let p = duration::parse(&e).map_err(|m| format!("every: {m}"))?;
             Schedule::every(p, tz).map_err(|e| e.0)?
         }
         (None, None, None) => return Err("no schedule (give one of 'at', 'cron', 'every')".into()),
         _ => return Err("give only one of 'at', 'cron', 'every'".into()),
     };
-    let action = match (&r.applet, &r.command) {
-        (Some(name), None) => {
-            if !r.env.is_empty() {
-                return Err(
-                    "'env' is for commands; an applet reads the sidecar's environment".into(),
-                );
-            }
-            let mut argv = vec![OsString::from(name)];
-            for (j, a) in r.args.iter().enumerate() {
-                argv.push(word(a, &format!("args item {}", j + 1))?.into());
-            }
-            Action::Applet {
-                name: name.clone(),
-                argv,
+    let action = step::action(
+        step::RawAction {
+            applet: r.applet,
+            args: r.args,
+            command: r.command,
+            env: r.env,
+        },
+        "",
+    )?;
+    if let Action::Command { env, .. } = &action {
+        for (k, v) in env {
+            if secret_name(k) {
+                redact::register(v);
             }
         }
-        (None, Some(cmd)) => {
-            if !r.args.is_empty() {
-                return Err(
-                    "'args' belongs to 'applet'; put a command's arguments in its list".into(),
-                );
-            }
-            if cmd.is_empty() {
-                return Err("'command' is empty".into());
-            }
-            let mut argv = Vec::new();
-            for (j, a) in cmd.iter().enumerate() {
-                argv.push(OsString::from(word(a, &format!("command item {}", j + 1))?));
-            }
-            let mut env = Vec::new();
-            for (k, v) in &r.env {
-                let v = word(v, &format!("env {k}"))?;
-                if secret_name(k) {
-                    redact::register(&v);
-                }
-                env.push((k.clone(), v));
-            }
-            Action::Command { argv, env }
-        }
-        (None, None) => return Err("nothing to run (give 'applet' or 'command')".into()),
-        (Some(_), Some(_)) => return Err("give 'applet' or 'command', not both".into()),
-    };
+    }
     let opts = Options {
         timeout: match dur(&r.timeout, "timeout")? {
             Some(t) if t.is_zero() => None,
@@ -388,6 +344,7 @@ fn one_job(r: RawJob, at: &str, d: &Options, tz: &TimeZone) -> Result<Job, Strin
         schedule,
         action,
         opts,
+        stdin: None,
     })
 }
 
@@ -407,7 +364,8 @@ fn is_field(w: &str) -> bool {
 /// Parse a crontab as supercronic and Vixie cron read it: `# comments`, blank lines,
 /// `NAME=value` variables (for the commands after them; `CRON_TZ=` sets the zone of the lines
 /// after it), and `FIELDS COMMAND` lines: 5 fields, 6 with seconds first, or a macro. Commands
-/// run with `/bin/sh -c`, as in cron.
+/// run with `$SHELL -c` (SHELL from the crontab, else `/bin/sh`), and a `%` in a command
+/// starts its standard input, as in Vixie cron ([`split_percent`]).
 pub fn parse_crontab(
     text: &str,
     source: &str,
@@ -417,6 +375,8 @@ pub fn parse_crontab(
     let mut jobs = Vec::new();
     let mut env: Vec<(String, String)> = Vec::new();
     let mut tz = tz.clone();
+    // cron runs each command with `$SHELL -c`, SHELL from the crontab, else /bin/sh.
+    let mut shell = "/bin/sh".to_string();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim_end_matches('\r').trim();
         let bad = |m: String| Failure::invalid_input(format!("{source}, line {}: {m}", i + 1));
@@ -437,6 +397,9 @@ pub fn parse_crontab(
             if k == "CRON_TZ" {
                 tz = initbox_cron::zone(Some(v)).map_err(|e| bad(e.0))?;
             } else {
+                if k == "SHELL" && !v.is_empty() {
+                    shell = v.to_string();
+                }
                 if secret_name(k) {
                     redact::register(v);
                 }
@@ -462,17 +425,22 @@ pub fn parse_crontab(
             )));
         };
         let schedule = schedule_from_expr(&expr, tz.clone()).map_err(bad)?;
-        // The command: the line after the fields, as written (spacing kept).
-        let mut rest = line;
+        // The command: the line after the fields, as written (spacing kept; trailing spaces
+        // too, since they may belong to the text after a `%`).
+        let mut rest = raw.trim_end_matches('\r');
         for _ in 0..rest_at {
             rest = rest.trim_start();
             rest = &rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..];
         }
-        let command = rest.trim();
-        if command.is_empty() {
+        let (command, stdin) = split_percent(rest.trim_start());
+        let command = match stdin {
+            Some(_) => command,
+            None => command.trim_end().to_string(),
+        };
+        if command.trim().is_empty() {
             return Err(bad("no command after the schedule".into()));
         }
-        let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), command.into()];
+        let argv: Vec<OsString> = vec![shell.as_str().into(), "-c".into(), command.clone().into()];
         let name = format!("line-{}", i + 1);
         jobs.push(Job {
             shown: shown_command(&[command.into()]),
@@ -483,12 +451,69 @@ pub fn parse_crontab(
                 env: env.clone(),
             },
             opts: defaults.clone(),
+            stdin,
         });
     }
     if jobs.is_empty() {
         return Err(Failure::invalid_input(format!("{source}: no jobs")));
     }
     Ok(jobs)
+}
+
+/// A crontab command split as cron(5) says and Vixie cron (cronie, Debian's cron) does it: the
+/// command ends at the first `%` not preceded by a backslash, and `\%` in it is a literal `%`
+/// (the backslash removed; any other backslash stays for the shell). The text after that `%`
+/// is the command's standard input: each further `%` a newline, `\%` a literal `%`, other
+/// backslashes kept, and a newline added at the end when the text does not end with one.
+/// `None`: nothing after the `%` (or no `%`), so the command reads end-of-file at once.
+pub fn split_percent(line: &str) -> (String, Option<String>) {
+    let mut command = String::with_capacity(line.len());
+    let mut rest = None;
+    let mut escaped = false;
+    for (i, ch) in line.char_indices() {
+        if escaped {
+            if ch == '%' {
+                command.pop();
+            }
+            command.push(ch);
+            escaped = false;
+            continue;
+        }
+        if ch == '%' {
+            rest = Some(&line[i + 1..]);
+            break;
+        }
+        escaped = ch == '\\';
+        command.push(ch);
+    }
+    let input = rest.filter(|r| !r.is_empty()).map(|rest| {
+        let mut input = String::with_capacity(rest.len() + 1);
+        let (mut escaped, mut need_newline) = (false, false);
+        for ch in rest.chars() {
+            let ch = match (escaped, ch) {
+                (true, '%') => '%',
+                (true, c) => {
+                    input.push('\\');
+                    c
+                }
+                (false, '%') => '\n',
+                (false, c) => c,
+            };
+            escaped = ch == '\\';
+            if !escaped {
+                input.push(ch);
+                need_newline = ch != '\n';
+            }
+        }
+        if escaped {
+            input.push('\\');
+        }
+        if need_newline {
+            input.push('\n');
+        }
+        input
+    });
+    (command, input)
 }
 
 #[cfg(test)]
@@ -536,6 +561,51 @@ mod tests {
             let e = parse_crontab(bad, "crontab", &opts(), &TimeZone::UTC).unwrap_err();
             assert!(e.message.contains(want), "{bad:?}: {e}");
         }
+    }
+
+    /// cron(5): "Percent-signs (%) in the command, unless escaped with backslash (\\), will
+    /// be changed into newline characters, and all data after the first % will be sent to the
+    /// command as standard input." The cases follow Vixie cron's own loops (cronie's
+    /// do_command.c): `\%` loses its backslash on both sides of the first `%`, other
+    /// backslashes stay, and the input ends with a newline.
+    #[test]
+    fn percent_signs_split_command_and_standard_input() {
+        let none = |c: &str| (c.to_string(), None);
+        let some = |c: &str, i: &str| (c.to_string(), Some(i.to_string()));
+        for (line, want) in [
+            ("echo hi", none("echo hi")),
+            (r"date +\%Y-\%m-\%d", none("date +%Y-%m-%d")),
+            ("cat%line one%line two", some("cat", "line one\nline two\n")),
+            (
+                "mail -s 'x' root%Hi%there%",
+                some("mail -s 'x' root", "Hi\nthere\n"),
+            ),
+            ("cat%", none("cat")),
+            (r"cat%50\% off", some("cat", "50% off\n")),
+            (r"cat%a\b\\c", some("cat", "a\\b\\\\c\n")),
+            (r"cat%x\", some("cat", "x\\\n")),
+            (r"echo \\%x", some(r"echo \\", "x\n")),
+            (
+                r"printf '%s\n' a\%b%in",
+                some(r"printf '", "s\\n' a%b\nin\n"),
+            ),
+            (r"echo a\b", none(r"echo a\b")),
+            ("cat%%", some("cat", "\n")),
+        ] {
+            assert_eq!(split_percent(line), want, "{line}");
+        }
+        // In a crontab: the command part is what runs (and is shown); the rest is stdin.
+        let text = "SHELL=/bin/bash\n* * * * * cat > /tmp/x%hello \\% world%bye  \n";
+        let jobs = parse_crontab(text, "crontab", &opts(), &TimeZone::UTC).unwrap();
+        let Action::Command { argv, .. } = &jobs[0].action else {
+            panic!()
+        };
+        assert_eq!(
+            argv,
+            &["/bin/bash", "-c", "cat > /tmp/x"].map(OsString::from)
+        );
+        assert_eq!(jobs[0].shown, "cat > /tmp/x");
+        assert_eq!(jobs[0].stdin.as_deref(), Some("hello % world\nbye  \n"));
     }
 
     #[test]

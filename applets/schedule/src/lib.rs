@@ -373,6 +373,7 @@ pub fn load_jobs(
                 schedule,
                 action,
                 opts: opts.clone(),
+                stdin: None,
             }])
         }
         _ => Err(Failure::usage(

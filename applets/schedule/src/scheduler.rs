@@ -11,13 +11,13 @@ use initbox_runtime::atomic::{self, WriteOptions};
 use initbox_runtime::child::{self, Output, Stream, orphans};
 use initbox_runtime::duration::human;
 use initbox_runtime::retry::RetryPolicy;
-use initbox_runtime::{Code, Failure, Outcome, inprocess, signals};
+use initbox_runtime::{Code, Failure, Outcome, inprocess, memory, signals};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::Args;
 use crate::jobs::{Action, CatchUp, Concurrency, Job, Options};
@@ -247,6 +247,8 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
     let mut heartbeat_at = tokio::time::Instant::now();
     let mut reap_at: Option<tokio::time::Instant> = None;
     let mut exit: Option<Failure> = None;
+    let mut released = false;
+    let mut released_once = false;
 
     loop {
         // Start what is due.
@@ -291,6 +293,20 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
             .min()
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
+        // Nothing running, and the start-up just over or a long sleep ahead: give back what
+        // the start-up (or the last runs) touched and waiting does not need (see
+        // initbox_runtime::memory). Once after start in any case: the start-up's pages (every
+        // applet's parser) are of no use to a sidecar.
+        if !released && (!released_once || wake >= MAX_SLEEP) && running(&slots) == 0 {
+            released_once = true;
+            let r = memory::release();
+            released = true;
+            debug!(
+                rss_before_kib = r.rss_before_kib,
+                rss_after_kib = r.rss_after_kib,
+                "idle: memory given back"
+            );
+        }
         let mut wake_at = tokio::time::Instant::now() + wake;
         if args.heartbeat_file.is_some() {
             wake_at = wake_at.min(heartbeat_at);
@@ -306,6 +322,7 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
                 break;
             }
             Some(joined) = set.join_next() => {
+                released = false;
                 let Ok(end) = joined else { continue };
                 if let Some(f) = record(&mut slots, end, &clock, &mut state, &args) {
                     exit = Some(f);
@@ -349,7 +366,7 @@ pub async fn run(args: Args) -> Result<Outcome, Failure> {
     let _ = tokio::task::spawn_blocking(move || {
         child::wait_for_stopping();
         if subreaper {
-            sweep(None, max_grace);
+            orphans::sweep(None, max_grace);
         }
     })
     .await;
@@ -610,21 +627,6 @@ fn reap_orphans() {
     }
 }
 
-/// Stop the orphans re-parented to initbox (with `tag`: only those of one run).
-fn sweep(tag: Option<&str>, grace: Duration) {
-    for _ in 0..5 {
-        let found = orphans::find(&[], tag);
-        if found.is_empty() {
-            return;
-        }
-        info!(
-            processes = found.len(),
-            "stopping processes a job left behind outside its process group"
-        );
-        orphans::stop(&found, grace);
-    }
-}
-
 /// One run of a job, with its retries: its start and end logged as one line each.
 async fn run_job(
     job: &Job,
@@ -635,6 +637,8 @@ async fn run_job(
     mut stop: watch::Receiver<Option<Stop>>,
 ) -> (Option<Code>, Option<Stop>) {
     if !jitter.is_zero() {
+        let delay_ms = u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX);
+        info!(job = %job.name, run, due, delay_ms, "run delayed at random (--random-delay)");
         tokio::select! {
             () = tokio::time::sleep(jitter) => {}
             s = stopped(&mut stop) => return (None, Some(s)),
@@ -728,21 +732,17 @@ async fn attempt_once(
                 () = limit => return Err(timed_out()),
                 s = stopped(stop) => return Err(End::Stopped(s, Code::signal(libc::SIGTERM))),
             };
-            match outcome {
-                Ok(Outcome::Exit(Code::OK)) => Ok(()),
-                Ok(Outcome::Exit(code)) => Err(End::Failed(Failure::new(
-                    code,
-                    format!("exited with {code}"),
-                ))),
-                Ok(Outcome::Exec(cmd)) => {
-                    // The applet's follow-up command (`initbox X … -- CMD`) runs as a child.
-                    let argv = cmd.argv.clone();
-                    run_command(job, run, &argv, &[], stop, timeout).await
-                }
+            match inprocess::settle(outcome) {
+                Ok(None) => Ok(()),
+                // The applet's follow-up command (`initbox X … -- CMD`) runs as a child.
+                Ok(Some(cmd)) => run_command(job, run, &cmd.argv, &[], None, stop, timeout).await,
                 Err(f) => Err(End::Failed(f)),
             }
         }
-        Action::Command { argv, env } => run_command(job, run, argv, env, stop, timeout).await,
+        Action::Command { argv, env } => {
+            let stdin = job.stdin.as_deref();
+            run_command(job, run, argv, env, stdin, stop, timeout).await
+        }
     }
 }
 
@@ -751,12 +751,13 @@ async fn run_command(
     run: u64,
     argv: &[std::ffi::OsString],
     env: &[(String, String)],
+    stdin: Option<&str>,
     stop: &mut watch::Receiver<Option<Stop>>,
     timeout: Option<Duration>,
 ) -> Result<(), End> {
     let tag = format!("{}:{}:{run}", std::process::id(), job.name);
     let name = job.name.clone();
-    let running = child::Command::new(argv.iter().cloned())
+    let mut command = child::Command::new(argv.iter().cloned())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .envs([(orphans::TAG_VAR, tag.as_str())])
         .grace(job.opts.stop_grace)
@@ -768,9 +769,11 @@ async fn run_command(
                 Stream::Stderr => "stderr",
             };
             info!(job = %name, run, stream, "{line}");
-        })
-        .spawn()
-        .map_err(End::Failed)?;
+        });
+    if let Some(text) = stdin {
+        command = command.stdin_bytes(text.as_bytes());
+    }
+    let running = command.spawn().map_err(End::Failed)?;
     let mut why: Option<End> = None;
     let stopper = async {
         why = Some(tokio::select! {
@@ -783,7 +786,7 @@ async fn run_command(
     let finished = running.wait_or_stop_observed(stopper).await;
     let grace = job.opts.stop_grace;
     let tag2 = tag.clone();
-    let _ = tokio::task::spawn_blocking(move || sweep(Some(&tag2), grace)).await;
+    let _ = tokio::task::spawn_blocking(move || orphans::sweep(Some(&tag2), grace)).await;
     let (done, was_stopped) = finished.map_err(End::Failed)?;
     if was_stopped {
         // The child's own exit, observed after the signal (its trap's code, or 128+N).

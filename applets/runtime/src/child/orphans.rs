@@ -86,6 +86,24 @@ fn reap(pids: &[i32]) -> Vec<i32> {
         .collect()
 }
 
+/// Stop the orphans re-parented to initbox (with `tag`: only those of one command), pass after
+/// pass (at most five), since stopping a daemon may orphan its own children. `run` calls it
+/// after each command step and at its end, `schedule` after each run and at its end. Blocks the
+/// calling thread (use `spawn_blocking`).
+pub fn sweep(tag: Option<&str>, grace: Duration) {
+    for _ in 0..5 {
+        let found = find(&[], tag);
+        if found.is_empty() {
+            return;
+        }
+        tracing::info!(
+            processes = found.len(),
+            "stopping processes a command left behind outside its process group"
+        );
+        stop(&found, grace);
+    }
+}
+
 /// Stop orphaned processes: SIGTERM (traps run), up to `grace` for them to exit, then
 /// SIGKILL, reaping each. Blocks the calling thread for up to `grace` plus a moment.
 pub fn stop(pids: &[i32], grace: Duration) {
