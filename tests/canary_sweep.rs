@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use common::canary;
 use common::echo::Echo;
+use common::pg::{as_postgres, pg_bin};
 
 /// Bound on one run (every probe uses `--timeout 2s` or `--once`).
 const LIMIT: Duration = Duration::from_secs(30);
@@ -196,55 +197,14 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
         .unwrap_or_else(|e| panic!("{what}: {e} (bash tests/run-all.sh installs it)"))
 }
 
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/setup/10-services.sh)")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            Some((p.file_name()?.to_str()?.parse().ok()?, p))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .last()
-        .expect("a PostgreSQL version")
-        .1
-        .join("bin")
-        .join(tool)
-}
-
-fn as_postgres(args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .args(args)
-        .output()
-        .expect("runuser")
-}
-
 /// initdb + start a scram-sha-256 cluster whose `postgres` user has `password`; returns
 /// (port, data directory).
 fn start_scram_cluster(dir: &Path, password: &str) -> (u16, PathBuf) {
-    let uid = {
-        let o = Command::new("id")
-            .args(["-u", "postgres"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse::<u32>()
-            .unwrap()
-    };
+    let uid = common::pg::postgres_uid();
     let base = dir.join("pg");
     std::fs::create_dir_all(&base).unwrap();
     // runuser as postgres must reach the directory.
-    let mut p = base.as_path();
-    while let Some(parent) = p.parent() {
-        if p.starts_with(std::env::temp_dir()) && p != std::env::temp_dir() {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
-        }
-        p = parent;
-    }
+    common::pg::reachable(&base);
     let pwfile = base.join("pwfile");
     std::fs::write(&pwfile, format!("{password}\n")).unwrap();
     std::os::unix::fs::chown(&base, Some(uid), Some(uid)).unwrap();

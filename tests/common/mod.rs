@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod canary;
+pub mod data;
 pub mod echo;
 pub mod http;
+pub mod pg;
 pub mod pki;
 
 use std::io::Read;
