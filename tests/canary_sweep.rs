@@ -1380,6 +1380,112 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .codes(&[5]),
     );
+    // restore and backup (issue 15): AWS keys and a session token against an S3 endpoint that
+    // echoes each request back (401 for a listing, 200 with the echo for every object request,
+    // so backup reads its own lease and verification back as echoes); the SSE-C key file,
+    // valid (its key goes in a header of every object request) and not 32 bytes (refused).
+    let s3_env = |p: Probe, tag: &str| {
+        p.env("AWS_ACCESS_KEY_ID", "AKIDCANARYPROBE")
+            .env("AWS_SECRET_ACCESS_KEY", &canary(&format!("{tag}sk")))
+            .env("AWS_SESSION_TOKEN", &canary(&format!("{tag}tok")))
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .also(&canary(&format!("{tag}sk")))
+    };
+    // Each restore its own directory: probes run at once, and a directory takes one restore.
+    let vol = |n: &str| fx.p(&format!("restore-vol-{n}"));
+    let data = fx.file("backup-src/data.txt", "data\n");
+    let data = Path::new(&data)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let vol_s3 = vol("s3");
+    for (applet, tag, args, code) in [
+        (
+            "restore",
+            "rss3",
+            vec!["--from", "s3://fail/app/", "--to", vol_s3.as_str()],
+            5,
+        ),
+        (
+            "backup",
+            "bks3",
+            vec![
+                "--from",
+                data.as_str(),
+                "--to",
+                "s3://okecho/app/",
+                "--timeout",
+                "5s",
+            ],
+            1,
+        ),
+    ] {
+        let mut a = args.clone();
+        let endpoint = e("");
+        a.extend(["--s3-endpoint", endpoint.trim_end_matches('/')]);
+        v.push(
+            s3_env(
+                probe(
+                    &format!("{applet}/S3 session token and secret key, request echoed/fail"),
+                    applet,
+                    &a,
+                    &canary(&format!("{tag}tok")),
+                ),
+                tag,
+            )
+            .issue("15")
+            .dest(Dest::Server)
+            .codes(&[code]),
+        );
+    }
+    // 32 characters: a raw key (its base64 goes in the header).
+    let c = canary("ssec");
+    let key = fx.file(
+        "sse-c.key",
+        &format!("{c}{}", &"0123456789abcdefghijkl"[..32 - c.len()]),
+    );
+    let bad = fx.file("sse-c-bad.key", &format!("{c} is not a key\n"));
+    for (applet, name, file, code) in [
+        ("restore", "valid", &key, 124),
+        ("backup", "valid", &key, 124),
+        ("restore", "not 32 bytes", &bad, 3),
+    ] {
+        let to_vol = vol(&format!("ssec-{}", name.len()));
+        let (from, to) = if applet == "restore" {
+            ("s3://bucket/app/", to_vol.as_str())
+        } else {
+            (data.as_str(), "s3://bucket/app/")
+        };
+        v.push(
+            s3_env(
+                probe(
+                    &format!("{applet}/SSE-C key file {name}, endpoint unreachable/fail"),
+                    applet,
+                    &[
+                        "--from",
+                        from,
+                        "--to",
+                        to,
+                        "--s3-endpoint",
+                        "https://127.0.0.1:1",
+                        "--s3-sse-c-key-file",
+                        file,
+                        "--timeout",
+                        "2s",
+                    ],
+                    &c,
+                ),
+                "ssec",
+            )
+            .issue("15")
+            .codes(&[code]),
+        );
+    }
     let vault_addr = format!("http://127.0.0.1:{}", fx.vault_port);
     let c = canary("vval");
     v.push(
