@@ -498,8 +498,8 @@ fn start_writeback(f: &File, offset: u64, len: u64) {
     unsafe {
         libc::sync_file_range(
             std::os::fd::AsRawFd::as_raw_fd(f),
-            offset as libc::off64_t,
-            len as libc::off64_t,
+            offset as _,
+            len as _,
             libc::SYNC_FILE_RANGE_WRITE,
         );
     }
