@@ -7,6 +7,8 @@
 # Prints wall time, throughput and peak RSS (GNU time's maxrss: the largest process of a pipeline).
 # Build first: cargo build --release --no-default-features --features restore,backup.
 # Needs ~3x SIZE_MIB of free disk under $TMPDIR and moto[server], awscli, curl, zstd, GNU time.
+# BASELINE_BIN=PATH adds rows for another build (before/after figures of a change);
+# SKIP_AWS_CLI=1 leaves out the AWS CLI row (minutes at 1 GiB: moto serves it slowly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${INITBOX_BIN:-target/release/initbox}
@@ -47,15 +49,26 @@ bytes=$(aws s3 ls s3://bench/data/ | awk '/\.tar\.zst$/ {print $3}')
 
 # The same archive over HTTP, with its checksum file.
 mkdir -p "$work/site"
-aws s3 cp --quiet "s3://bench/data/$key" "$work/site/data.tar.zst"
+# One plain GET (boto3): the AWS CLI's ranged parallel GETs take minutes against moto.
+python3 - "$mport" "data/$key" "$work/site/data.tar.zst" <<'PY'
+import shutil, sys, boto3
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}")
+with open(sys.argv[3], "wb") as f:
+    shutil.copyfileobj(s3.get_object(Bucket="bench", Key=sys.argv[2])["Body"], f, 1 << 20)
+PY
 (cd "$work/site" && sha256sum data.tar.zst > data.tar.zst.sha256)
 hport=$(free_port)
 (cd "$work/site" && exec python3 -m http.server -b 127.0.0.1 "$hport" >/dev/null 2>&1) & http_pid=$!
 until curl -s -o /dev/null "http://127.0.0.1:$hport/"; do sleep 0.1; done
 
+kept=0
 row() { # name, then the command
   local name=$1; shift
-  rm -rf "$work/dst"; mkdir -p "$work/dst"; sync
+  # The previous row's tree is moved away, not deleted: freeing 1 GiB on a filesystem mounted
+  # with `discard` keeps the disk busy with discards for seconds after `sync` returns, which a
+  # run that syncs (initbox) would pay and one that does not (tar) would not.
+  if [ -d "$work/dst" ]; then kept=$((kept + 1)); mv "$work/dst" "$work/done-$kept"; fi
+  mkdir -p "$work/dst"; sync
   $TIME -o "$work/t" -f "%e %M" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; exit 1; }
   local secs rss
   read -r secs rss < "$work/t"
@@ -67,6 +80,11 @@ row() { # name, then the command
 echo
 echo "restore of a $((bytes / 1048576)) MiB archive ($SIZE_MIB MiB of files):"
 row "initbox restore (s3://, verified, staged)" "$BIN" restore -q --from s3://bench/data/ --to "$work/dst"
-row "aws s3 cp - | zstd -d | tar -x" sh -c "aws s3 cp s3://bench/data/$key - | zstd -dc | tar -x -C '$work/dst'"
+[ -z "${BASELINE_BIN:-}" ] ||
+  row "  baseline build (s3://)" "$BASELINE_BIN" restore -q --from s3://bench/data/ --to "$work/dst"
+[ -n "${SKIP_AWS_CLI:-}" ] ||
+  row "aws s3 cp - | zstd -d | tar -x" sh -c "aws s3 cp s3://bench/data/$key - | zstd -dc | tar -x -C '$work/dst'"
 row "initbox restore (http://, verified, staged)" "$BIN" restore -q --from "http://127.0.0.1:$hport/data.tar.zst" --to "$work/dst"
+[ -z "${BASELINE_BIN:-}" ] ||
+  row "  baseline build (http://)" "$BASELINE_BIN" restore -q --from "http://127.0.0.1:$hport/data.tar.zst" --to "$work/dst"
 row "curl | zstd -d | tar -x" sh -c "curl -s http://127.0.0.1:$hport/data.tar.zst | zstd -dc | tar -x -C '$work/dst'"

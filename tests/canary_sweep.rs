@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use common::canary;
 use common::echo::Echo;
+use common::pg::{as_postgres, pg_bin};
 
 /// Bound on one run (every probe uses `--timeout 2s` or `--once`).
 const LIMIT: Duration = Duration::from_secs(30);
@@ -200,55 +201,14 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
         .unwrap_or_else(|e| panic!("{what}: {e} (bash tests/run-all.sh installs it)"))
 }
 
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/setup/10-services.sh)")
-        .filter_map(|e| {
-            let p = e.ok()?.path();
-            Some((p.file_name()?.to_str()?.parse().ok()?, p))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .last()
-        .expect("a PostgreSQL version")
-        .1
-        .join("bin")
-        .join(tool)
-}
-
-fn as_postgres(args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .args(args)
-        .output()
-        .expect("runuser")
-}
-
 /// initdb + start a scram-sha-256 cluster whose `postgres` user has `password`; returns
 /// (port, data directory).
 fn start_scram_cluster(dir: &Path, password: &str) -> (u16, PathBuf) {
-    let uid = {
-        let o = Command::new("id")
-            .args(["-u", "postgres"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout)
-            .trim()
-            .parse::<u32>()
-            .unwrap()
-    };
+    let uid = common::pg::postgres_uid();
     let base = dir.join("pg");
     std::fs::create_dir_all(&base).unwrap();
     // runuser as postgres must reach the directory.
-    let mut p = base.as_path();
-    while let Some(parent) = p.parent() {
-        if p.starts_with(std::env::temp_dir()) && p != std::env::temp_dir() {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755));
-        }
-        p = parent;
-    }
+    common::pg::reachable(&base);
     let pwfile = base.join("pwfile");
     std::fs::write(&pwfile, format!("{password}\n")).unwrap();
     std::os::unix::fs::chown(&base, Some(uid), Some(uid)).unwrap();
@@ -1526,6 +1486,112 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .codes(&[5]),
     );
+    // restore and backup (issue 15): AWS keys and a session token against an S3 endpoint that
+    // echoes each request back (401 for a listing, 200 with the echo for every object request,
+    // so backup reads its own lease and verification back as echoes); the SSE-C key file,
+    // valid (its key goes in a header of every object request) and not 32 bytes (refused).
+    let s3_env = |p: Probe, tag: &str| {
+        p.env("AWS_ACCESS_KEY_ID", "AKIDCANARYPROBE")
+            .env("AWS_SECRET_ACCESS_KEY", &canary(&format!("{tag}sk")))
+            .env("AWS_SESSION_TOKEN", &canary(&format!("{tag}tok")))
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .also(&canary(&format!("{tag}sk")))
+    };
+    // Each restore its own directory: probes run at once, and a directory takes one restore.
+    let vol = |n: &str| fx.p(&format!("restore-vol-{n}"));
+    let data = fx.file("backup-src/data.txt", "data\n");
+    let data = Path::new(&data)
+        .parent()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let vol_s3 = vol("s3");
+    for (applet, tag, args, code) in [
+        (
+            "restore",
+            "rss3",
+            vec!["--from", "s3://fail/app/", "--to", vol_s3.as_str()],
+            5,
+        ),
+        (
+            "backup",
+            "bks3",
+            vec![
+                "--from",
+                data.as_str(),
+                "--to",
+                "s3://okecho/app/",
+                "--timeout",
+                "5s",
+            ],
+            1,
+        ),
+    ] {
+        let mut a = args.clone();
+        let endpoint = e("");
+        a.extend(["--s3-endpoint", endpoint.trim_end_matches('/')]);
+        v.push(
+            s3_env(
+                probe(
+                    &format!("{applet}/S3 session token and secret key, request echoed/fail"),
+                    applet,
+                    &a,
+                    &canary(&format!("{tag}tok")),
+                ),
+                tag,
+            )
+            .issue("15")
+            .dest(Dest::Server)
+            .codes(&[code]),
+        );
+    }
+    // 32 characters: a raw key (its base64 goes in the header).
+    let c = canary("ssec");
+    let key = fx.file(
+        "sse-c.key",
+        &format!("{c}{}", &"0123456789abcdefghijkl"[..32 - c.len()]),
+    );
+    let bad = fx.file("sse-c-bad.key", &format!("{c} is not a key\n"));
+    for (applet, name, file, code) in [
+        ("restore", "valid", &key, 124),
+        ("backup", "valid", &key, 124),
+        ("restore", "not 32 bytes", &bad, 3),
+    ] {
+        let to_vol = vol(&format!("ssec-{}", name.len()));
+        let (from, to) = if applet == "restore" {
+            ("s3://bucket/app/", to_vol.as_str())
+        } else {
+            (data.as_str(), "s3://bucket/app/")
+        };
+        v.push(
+            s3_env(
+                probe(
+                    &format!("{applet}/SSE-C key file {name}, endpoint unreachable/fail"),
+                    applet,
+                    &[
+                        "--from",
+                        from,
+                        "--to",
+                        to,
+                        "--s3-endpoint",
+                        "https://127.0.0.1:1",
+                        "--s3-sse-c-key-file",
+                        file,
+                        "--timeout",
+                        "2s",
+                    ],
+                    &c,
+                ),
+                "ssec",
+            )
+            .issue("15")
+            .codes(&[code]),
+        );
+    }
     let vault_addr = format!("http://127.0.0.1:{}", fx.vault_port);
     let c = canary("vval");
     v.push(

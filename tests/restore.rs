@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::pg::{as_postgres, pg_bin};
 use common::{initbox, run};
 use moto::{Moto, with_s3};
 
@@ -70,7 +71,8 @@ fn empty_volume_is_restored_from_s3_with_owner_and_modes() {
     // A volume mount point: exists, empty but for lost+found.
     let vol = tmp.path().join("vol");
     std::fs::create_dir_all(vol.join("lost+found")).unwrap();
-    let uid = unsafe { libc_getuid() };
+    // SAFETY: getuid has no preconditions.
+    let uid = unsafe { libc::getuid() };
     let owner = format!("{uid}:{uid}");
     let r = restore_s3(
         &moto,
@@ -120,13 +122,6 @@ fn empty_volume_is_restored_from_s3_with_owner_and_modes() {
         })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
-}
-
-unsafe fn libc_getuid() -> u32 {
-    unsafe extern "C" {
-        fn getuid() -> u32;
-    }
-    unsafe { getuid() }
 }
 
 #[test]
@@ -246,19 +241,7 @@ fn kill_9_during_unpack_then_rerun_restores_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let src = data_with(tmp.path(), "src", "big");
     // 96 MiB of incompressible data: the unpack takes long enough to be killed in the middle.
-    let mut f = std::fs::File::create(src.join("big.bin")).unwrap();
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut buf = vec![0u8; 1 << 20];
-    for _ in 0..96 {
-        for c in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        std::io::Write::write_all(&mut f, &buf).unwrap();
-    }
-    drop(f);
+    common::data::noise(&src.join("big.bin"), 96, 0x9E37_79B9_7F4A_7C15);
     let repo = format!("file://{}", tmp.path().join("repo").display());
     let r = run(
         initbox().args(["backup", "--from", src.to_str().unwrap(), "--to", &repo]),
@@ -634,4 +617,192 @@ fn the_kubernetes_example_commands_parse() {
         let r = run(initbox().args(&cmd[1..]).arg("--help"), LIMIT);
         assert_eq!(r.code(), 0, "{cmd:?}: {}", r.all());
     }
+}
+
+/// A PostgreSQL cluster of the newest installed version in `data`, stopped (immediately) when
+/// dropped, so a failing test leaves no server behind.
+struct Postgres {
+    data: PathBuf,
+    sockets: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn start(data: &Path, sockets: &Path) -> Postgres {
+        let port = common::free_port();
+        let pg = Postgres {
+            data: data.to_path_buf(),
+            sockets: sockets.to_path_buf(),
+            port,
+        };
+        let o = as_postgres(&[
+            pg_bin("pg_ctl").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-l",
+            sockets.join("log").to_str().unwrap(),
+            "-w",
+            "-o",
+            &format!(
+                "-p {port} -k {} -c listen_addresses='' -c fsync=off",
+                sockets.display()
+            ),
+            "start",
+        ]);
+        assert!(o.status.success(), "pg_ctl start: {}", common::text(&o));
+        pg
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        let o = as_postgres(&[
+            pg_bin("psql").to_str().unwrap(),
+            "-h",
+            self.sockets.to_str().unwrap(),
+            "-p",
+            &self.port.to_string(),
+            "-d",
+            "postgres",
+            "-XAtqc",
+            sql,
+        ]);
+        assert!(o.status.success(), "psql {sql}: {}", common::text(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// A clean shutdown (what a pod's termination gives PostgreSQL).
+    fn stop(self) {
+        let o = as_postgres(&[
+            pg_bin("pg_ctl").to_str().unwrap(),
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
+        ]);
+        assert!(o.status.success(), "pg_ctl stop: {}", common::text(&o));
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = as_postgres(&[
+            pg_bin("pg_ctl").to_str().unwrap(),
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "stop",
+        ]);
+    }
+}
+
+/// A PostgreSQL data directory (initdb'd as the postgres user, the volume holding `pgdata/` as
+/// the postgres image recommends): backed up after a clean shutdown; then its `pg_control` is
+/// lost (truncated, as a torn write leaves it) and that state backed up too. With
+/// `--check 'pg_controldata pgdata'` the volume is found unhealthy, the newest version fails
+/// the same check in staging, the one before is restored with the postgres user's ownership
+/// and the 0700 mode PostgreSQL insists on, and the server starts on it with the data.
+#[test]
+fn postgres_data_directory_with_a_lost_pg_control_is_restored_and_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("pg");
+    let (vol, sockets) = (base.join("vol"), base.join("sockets"));
+    for d in [&vol, &sockets] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    common::pg::reachable(&base);
+    let uid = common::pg::postgres_uid();
+    for d in [&vol, &sockets] {
+        std::os::unix::fs::chown(d, Some(uid), Some(uid)).unwrap();
+    }
+    let pgdata = vol.join("pgdata");
+    let o = as_postgres(&[
+        pg_bin("initdb").to_str().unwrap(),
+        "-D",
+        pgdata.to_str().unwrap(),
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "--no-sync",
+    ]);
+    assert!(o.status.success(), "initdb: {}", common::text(&o));
+    let pg = Postgres::start(&pgdata, &sockets);
+    pg.sql("create table t(v text); insert into t values ('before the outage')");
+    pg.stop();
+
+    let repo = format!("file://{}", base.join("repo").display());
+    let backup = || {
+        let r = run(
+            initbox().args(["backup", "--from", vol.to_str().unwrap(), "--to", &repo]),
+            LIMIT,
+        );
+        assert_eq!(r.code(), 0, "{}", r.all());
+    };
+    backup();
+    let control = pgdata.join("global/pg_control");
+    std::fs::File::options()
+        .write(true)
+        .open(&control)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    backup();
+    let ids: Vec<String> =
+        common::data::names(&base.join("repo"), |n| n.ends_with(".manifest.json"))
+            .iter()
+            .map(|n| n.trim_end_matches(".manifest.json").to_string())
+            .collect();
+    assert_eq!(ids.len(), 2, "{ids:?}");
+
+    let check = format!("{} pgdata", pg_bin("pg_controldata").display());
+    let r = run(
+        initbox().args([
+            "restore",
+            "--from",
+            &repo,
+            "--to",
+            vol.to_str().unwrap(),
+            "--check",
+            &check,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(
+        r.stderr.contains("the data fails its check"),
+        "{}",
+        r.stderr
+    );
+    let summary = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("restore: restored"))
+        .expect(&r.stderr);
+    assert!(
+        summary.contains(&format!("restored {}", ids[0])),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&ids[1]) && summary.contains("fails --check"),
+        "{summary}"
+    );
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&pgdata).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o700));
+    assert!(std::fs::metadata(&control).unwrap().len() > 0);
+    // The broken copy is kept aside, untouched.
+    let aside = common::data::names(&vol, |n| n.starts_with(".initbox-failed-"));
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::metadata(vol.join(&aside[0]).join("pgdata/global/pg_control"))
+            .unwrap()
+            .len(),
+        0
+    );
+    let pg = Postgres::start(&pgdata, &sockets);
+    assert_eq!(pg.sql("select v from t"), "before the outage");
+    pg.stop();
 }

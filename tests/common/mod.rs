@@ -4,9 +4,11 @@
 
 pub mod canary;
 pub mod db;
+pub mod data;
 pub mod echo;
 pub mod fixture;
 pub mod http;
+pub mod pg;
 pub mod pki;
 pub mod static_bin;
 

@@ -115,3 +115,33 @@ pub fn https_ok(dir: &Path) -> super::http::HttpServer {
         super::http::Answer::new(200, "text/plain", "ok")
     })
 }
+
+/// What a user makes with one `openssl req -x509`: a self-signed CA:TRUE certificate for
+/// 127.0.0.1 (P-256), in `dir`; returns (certificate, key) paths.
+pub fn self_signed_loopback(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "loopback.key",
+            "-out",
+            "loopback.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
+    (dir.join("loopback.pem"), dir.join("loopback.key"))
+}

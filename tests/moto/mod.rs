@@ -5,12 +5,25 @@
 #![allow(dead_code)]
 
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Moto {
     child: Child,
     pub port: u16,
+    /// With [`Moto::start_tls_recording`]: the certificate to trust and the request log.
+    tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// One request as tests/moto/recording.py logged it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// The `x-amz-server-side-encryption*` headers, names in lower case.
+    pub sse: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Drop for Moto {
@@ -42,19 +55,66 @@ impl Moto {
         let child = cmd
             .spawn()
             .expect("moto is installed (tests/setup/20-restore.sh)");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        wait_listening(port);
+        Moto {
+            child,
+            port,
+            tls: None,
         }
-        Moto { child, port }
+    }
+
+    /// moto's S3 application over TLS (a self-signed certificate for 127.0.0.1 made in `dir`),
+    /// logging the server-side-encryption headers of every request (tests/moto/recording.py).
+    pub fn start_tls_recording(dir: &Path) -> Moto {
+        let (cert, key) = super::common::pki::self_signed_loopback(dir);
+        let log = dir.join("moto-requests.jsonl");
+        let port = super::common::free_port();
+        let child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/moto/recording.py"
+            ))
+            .arg(port.to_string())
+            .args([&cert, &key, &log])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto is installed (tests/setup/20-restore.sh)");
+        wait_listening(port);
+        Moto {
+            child,
+            port,
+            tls: Some((cert, log)),
+        }
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificate a TLS server's clients must trust.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.tls.as_ref().map(|(c, _)| c.as_path())
+    }
+
+    /// The requests a recording server received, in order.
+    pub fn logged(&self) -> Vec<Logged> {
+        let (_, log) = self.tls.as_ref().expect("a recording server");
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                Logged {
+                    method: s("method"),
+                    path: s("path"),
+                    query: s("query"),
+                    sse: v["sse"].as_object().cloned().unwrap_or_default(),
+                }
+            })
+            .collect()
     }
 
     /// Run a boto3 snippet against this server (`s3` is a client); its stdout.
@@ -63,8 +123,12 @@ impl Moto {
     }
 
     pub fn py_with(&self, code: &str, key: &str, secret: &str) -> String {
+        let verify = match self.ca_file() {
+            Some(ca) => format!("'{}'", ca.display()),
+            None => "None".into(),
+        };
         let prog = format!(
-            "import boto3, sys, json\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}')\n{code}\n",
+            "import boto3, sys, json\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{key}', aws_secret_access_key='{secret}', verify={verify})\n{code}\n",
             self.endpoint()
         );
         let o = Command::new("python3")
@@ -107,5 +171,19 @@ pub fn with_s3(mut cmd: Command, moto: &Moto) -> Command {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("INITBOX_S3_ENDPOINT", moto.endpoint());
+    if let Some(ca) = moto.ca_file() {
+        cmd.env("INITBOX_AWS_CA_FILE", ca);
+    }
     cmd
+}
+
+fn wait_listening(port: u16) {
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "moto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

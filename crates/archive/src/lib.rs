@@ -378,6 +378,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&full)
                     .map_err(|e| io_err("cannot create", &full, e))?;
+                let (mut written, mut flushed) = (0u64, 0u64);
                 loop {
                     let n = entry.read(&mut buf).map_err(read_err)?;
                     if n == 0 {
@@ -385,8 +386,14 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                     }
                     f.write_all(&buf[..n])
                         .map_err(|e| io_err("cannot write", &full, e))?;
-                    stats.bytes += n as u64;
+                    written += n as u64;
+                    if written - flushed >= WRITEBACK_STEP {
+                        start_writeback(&f, flushed, written - flushed);
+                        flushed = written;
+                    }
                 }
+                start_writeback(&f, flushed, 0);
+                stats.bytes += written;
                 if let Some((u, g)) = owner {
                     std::os::unix::fs::fchown(&f, Some(u), Some(g))
                         .map_err(|e| io_err("cannot change the owner of", &full, e))?;
@@ -478,6 +485,24 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
             .map_err(|e| io_err("cannot change the mode of", &d, e))?;
     }
     Ok(stats)
+}
+
+/// Written data is handed to the disk every this many bytes of a file, and at its end.
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
+
+/// Start writing `len` bytes from `offset` (0: to the end) of `f` to disk, without waiting:
+/// the disk works while the archive is still read, so the [`sync_tree`] before the swap has
+/// little left to wait for. Best effort: that sync is what makes the data durable.
+fn start_writeback(f: &File, offset: u64, len: u64) {
+    // SAFETY: a valid open descriptor; sync_file_range only schedules I/O on it.
+    unsafe {
+        libc::sync_file_range(
+            std::os::fd::AsRawFd::as_raw_fd(f),
+            offset as _,
+            len as _,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
 }
 
 fn set_mtime(f: &File, mtime: u64) {
@@ -636,8 +661,26 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// fsync every file and directory under `root` (before a rename makes it live).
+/// Make everything under `root` durable (before a rename makes it live): one `syncfs(2)` of
+/// the filesystem holding it, which writes its dirty data and metadata with one journal commit.
+/// fsync of each file instead costs one commit and one cache flush per file (about 6 ms each on
+/// ext4 here: 12 s of a 2 000-file restore). The filesystem is the volume being restored, so
+/// there is little else to flush. Where syncfs is refused, every file and directory is fsynced.
 pub fn sync_tree(root: &Path) -> io::Result<()> {
+    let dir = File::open(root)?;
+    // SAFETY: a valid open descriptor; syncfs has no other preconditions.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOSYS | libc::EINVAL | libc::EPERM | libc::EOPNOTSUPP) => sync_each(root),
+        _ => Err(e),
+    }
+}
+
+/// fsync every file and directory under `root`.
+fn sync_each(root: &Path) -> io::Result<()> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in fs::read_dir(&d)? {

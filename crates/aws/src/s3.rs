@@ -146,6 +146,14 @@ impl S3 {
         }
         let mut sse_c = Vec::new();
         if let Some(path) = &args.s3_sse_c_key_file {
+            // The key travels in a header of every object request: S3 and the S3-compatible
+            // servers refuse SSE-C over plain HTTP, and so does initbox, before sending anything.
+            if endpoint.starts_with("http://") {
+                return Err(Failure::usage(format!(
+                    "--s3-sse-c-key-file: the endpoint {} is plain http://, which would send the key unencrypted (SSE-C needs https://)",
+                    redact::url_for_display(&endpoint)
+                )));
+            }
             let text = crate::read_secret_file(path, "SSE-C key")?;
             let key = if text.len() == 32 {
                 text.into_bytes()
