@@ -259,7 +259,22 @@ pub fn unknown_method(
             _ => {}
         }
     }
-    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args).map_err(|e| {
+        const IN_PLACE: &[&str] = &[
+            "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update",
+            "setdefault", "popitem",
+        ];
+        if matches!(value.kind(), ValueKind::Seq | ValueKind::Map) && IN_PLACE.contains(&method) {
+            Error::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{method}(): lists and dicts cannot be changed in place here; build a new one, e.g. {{% set ns.items = ns.items + [x] %}} with ns = namespace(items=[])"
+                ),
+            )
+        } else {
+            e
+        }
+    })
 }
 
 // ---- Jinja2 builtins.
