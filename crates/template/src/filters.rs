@@ -74,6 +74,7 @@ pub fn register(env: &mut Environment<'static>) {
         defined(v)?;
         Ok(python::to_str(v))
     });
+    env.add_filter("format", format);
     env.add_test("callable", is_callable);
     // Ansible core filters.
     env.add_filter("bool", to_bool);
@@ -278,6 +279,29 @@ pub fn unknown_method(
 }
 
 // ---- Jinja2 builtins.
+
+/// Jinja2's `format(*args, **kwargs)`: `value % args`, or `value % kwargs` (Python's printf-style
+/// formatting, [`crate::percent`]); both at once is an error, as in Jinja2.
+fn format(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(value)?;
+    let named: Vec<&str> = kwargs.args().collect();
+    if !args.is_empty() && !named.is_empty() {
+        return Err(invalid(
+            "format: can't handle positional and keyword arguments at the same time",
+        ));
+    }
+    let operand = if named.is_empty() {
+        Value::from_object(Tuple::new(args.iter().cloned().collect()))
+    } else {
+        let mut m = IndexMap::new();
+        for k in named {
+            m.insert(Value::from(k), kwargs.get::<Value>(k)?);
+        }
+        Value::from_object(m)
+    };
+    kwargs.assert_all_used()?;
+    crate::percent::modulo(&Value::from(python::to_str(value)), &operand)
+}
 
 /// Jinja2's `int(value, default=0, base=10)`: a non-number gives the default.
 fn int(

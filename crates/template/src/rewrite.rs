@@ -432,3 +432,106 @@ fn right_operand(source: &str, toks: &[Tok], i: usize) -> Option<usize> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rw(s: &str) -> String {
+        rewrite(s, &Delimiters::default()).map_or_else(|| s.to_string(), |(r, _)| r)
+    }
+
+    #[test]
+    fn percent_operands_follow_jinja2_precedence() {
+        let m = MOD_FUNCTION;
+        assert_eq!(rw("{{ '%s' % x }}"), format!("{{{{ {m}('%s' , x) }}}}"));
+        // Left-associative chains, `*` on the left, `+` outside, filters and calls inside.
+        assert_eq!(
+            rw("{{ a % b % c }}"),
+            format!("{{{{ {m}({m}(a , b) , c) }}}}")
+        );
+        assert_eq!(
+            rw("{{ 1 + a * b % c - d }}"),
+            format!("{{{{ 1 + {m}(a * b , c) - d }}}}")
+        );
+        assert_eq!(
+            rw("{{ x.y|f(1) % z.w[0](q)|g }}"),
+            format!("{{{{ {m}(x.y|f(1) , z.w[0](q)|g) }}}}")
+        );
+        assert_eq!(
+            rw("{% if loop.index % 2 == 0 %}"),
+            format!("{{% if {m}(loop.index , 2) == 0 %}}")
+        );
+        assert_eq!(
+            rw("{{ -a % -b ** 2 }}"),
+            format!("{{{{ {m}(-a , -b ** 2) }}}}")
+        );
+        assert_eq!(
+            rw("{{ '%s' % ('%d' % n) }}"),
+            format!("{{{{ {m}('%s' , ({m}('%d' , n))) }}}}")
+        );
+        assert_eq!(
+            rw("{{ f(a % b, c) }}"),
+            format!("{{{{ f({m}(a , b), c) }}}}")
+        );
+    }
+
+    #[test]
+    fn text_strings_comments_and_raw_blocks_are_left_alone() {
+        for s in [
+            "100% {{ '50%' }} {# a % b #}",
+            "{% raw %}{{ a % b }}{% do x %}{% endraw %}",
+            "{%- raw -%} {{ a % b }} {%- endraw %}",
+            "{{ \"it's %s\" }}",
+            "{% do f(1) %}x",
+        ] {
+            let out = rw(s);
+            assert!(!out.contains(MOD_FUNCTION), "{s}: {out}");
+        }
+        // A call is wrapped too: the result is the same.
+        assert_eq!(
+            rw("{%- do ns.n + 1 -%}"),
+            format!("{{%- do {DO_FUNCTION}(ns.n + 1) -%}}")
+        );
+    }
+
+    #[test]
+    fn custom_delimiters_are_honoured() {
+        let d = Delimiters::parse("[[ ]]").unwrap();
+        let (out, _) = rewrite("{{ a % b }} [[ a % b ]] [% do x %]", &d).unwrap();
+        assert_eq!(
+            out,
+            format!("{{{{ a % b }}}} [[ {MOD_FUNCTION}(a , b) ]] [% do {DO_FUNCTION}(x) %]")
+        );
+    }
+
+    #[test]
+    fn the_source_map_gives_back_original_offsets() {
+        let src = "ab {{ x % y }} {{ z }}";
+        let (out, map) = rewrite(src, &Delimiters::default()).unwrap();
+        let z = out.find('z').unwrap();
+        assert_eq!(map.original(z), src.find('z').unwrap());
+        let x = out.find("x ,").unwrap();
+        assert_eq!(map.original(x), src.find('x').unwrap());
+        // Inside an insertion: where it was inserted.
+        let call = out.find(MOD_FUNCTION).unwrap();
+        assert_eq!(map.original(call + 3), src.find('x').unwrap());
+        assert_eq!(map.original(0), 0);
+    }
+
+    #[test]
+    fn unterminated_and_odd_tags_do_not_panic() {
+        for s in [
+            "{{ a %",
+            "{{ % }}",
+            "{{ a % }}",
+            "{% do %}",
+            "{{ 'é' % é }}",
+            "{{ (a % b }}",
+            "{{ a %) }}",
+            "{% raw %}{{ a % b }}",
+        ] {
+            let _ = rewrite(s, &Delimiters::default());
+        }
+    }
+}
