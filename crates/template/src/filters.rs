@@ -1332,7 +1332,7 @@ fn compare_versions(
     kwargs: &Kwargs,
 ) -> Result<bool, Error> {
     defined(value)?;
-    let operator = arg(&kwargs, "operator", operator)?.unwrap_or_else(|| "eq".into());
+    let operator = arg(kwargs, "operator", operator)?.unwrap_or_else(|| "eq".into());
     let strict = kwargs.get::<Option<bool>>("strict")?;
     let vtype = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;

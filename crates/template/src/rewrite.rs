@@ -535,3 +535,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any mix of tag pieces: no panic, and every offset maps back into the original.
+        #[test]
+        fn fuzz_rewrite_never_panics_and_maps_inside_the_source(parts in proptest::collection::vec(
+            prop_oneof![
+                Just("{{"), Just("}}"), Just("{%"), Just("%}"), Just("{#"), Just("#}"), Just("%"),
+                Just(" a "), Just("'x%'"), Just("\"%s\""), Just("("), Just(")"), Just("["),
+                Just("]"), Just("do "), Just("raw"), Just("endraw"), Just("-"), Just("+"),
+                Just("é"), Just("|f"), Just(".b"), Just("**"), Just("\\"), Just("not"),
+            ],
+            0..40,
+        )) {
+            let s: String = parts.concat();
+            if let Some((out, map)) = rewrite(&s, &Delimiters::default()) {
+                prop_assert!(out.len() > s.len());
+                for i in 0..=out.len() {
+                    prop_assert!(map.original(i) <= s.len());
+                }
+            }
+        }
+    }
+}
