@@ -54,7 +54,7 @@ fn golden_jinja_cmd(out: &Path) -> Command {
 
 #[test]
 fn golden_jinja_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let out = dir.path().join("conf/app.yaml");
     let r = go(&mut golden_jinja_cmd(&out));
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -92,7 +92,7 @@ fn golden_jinja_to_stdout_with_env_fallbacks() {
 #[test]
 fn golden_envsubst_file() {
     let f = fixtures().join("golden/envsubst");
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let out = dir.path().join("nginx.conf");
     let r = go(rc()
         .args(["--engine", "envsubst"])
@@ -366,7 +366,7 @@ fn template_and_data_errors_exit_3_and_write_nothing() {
 #[test]
 fn an_error_inside_a_multibyte_character_is_exit_3_not_a_panic() {
     // The engine reports a byte offset inside `é`; the excerpt must cut at character boundaries.
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     for (name, text, line) in [
         ("t.j2", "{{ x é", 1),
         ("t2.j2", "a\n{{ x é", 2),
@@ -395,7 +395,7 @@ fn an_error_inside_a_multibyte_character_is_exit_3_not_a_panic() {
 
 #[test]
 fn a_failed_render_in_a_tree_of_20_leaves_all_20_old_files_untouched() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let src = dir.path().join("templates");
     let out = dir.path().join("config");
     fs::create_dir_all(src.join("nested")).unwrap();
@@ -461,7 +461,7 @@ fn a_failed_render_in_a_tree_of_20_leaves_all_20_old_files_untouched() {
 
 #[test]
 fn tree_mode_templated_names_suffixes_excludes_and_modes() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let src = dir.path().join("t");
     let out = dir.path().join("o");
     fs::create_dir_all(src.join("_partials")).unwrap();
@@ -542,7 +542,7 @@ fn tree_mode_templated_names_suffixes_excludes_and_modes() {
 
 #[test]
 fn kill_during_the_write_leaves_no_partial_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let t = dir.path().join("big.j2");
     // ~24 MB of output from a small loop: rendering and writing take long enough to be hit.
     fs::write(
@@ -745,7 +745,7 @@ fn canary_secret_values_never_appear_in_errors() {
 
 #[test]
 fn check_cmd_gates_the_install() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let d = dir.path();
     let t = d.join("app.conf.j2");
     fs::write(&t, "listen {{ port }};\n").unwrap();
@@ -790,7 +790,7 @@ fn check_cmd_gates_the_install() {
 
 #[test]
 fn lint_lists_needed_and_missing_variables_and_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let d = dir.path();
     fs::write(
         d.join("a.j2"),
@@ -850,13 +850,8 @@ fn lint_lists_needed_and_missing_variables_and_writes_nothing() {
 
 #[test]
 fn custom_delimiters_keep_helm_braces() {
-    let dir = tempfile::tempdir().unwrap();
-    let t = dir.path().join("chart.yaml");
-    fs::write(
-        &t,
-        "image: {{ .Values.image }}\nname: [[ name ]][% if verbose is defined %] (verbose)[% endif %][# note #]\n",
-    )
-    .unwrap();
+    let dir = Scratch::new();
+    let t = dir.write("chart.yaml", "image: {{ .Values.image }}\nname: [[ name ]][% if verbose is defined %] (verbose)[% endif %][# note #]\n");
     let r = go(rc()
         .arg(&t)
         .args(["--delimiters", "[[ ]]", "--set", "name=web"]));
@@ -871,7 +866,7 @@ fn a_destination_that_is_a_mount_point_is_written_in_place() {
     if unsafe { libc::geteuid() } != 0 {
         panic!("this test needs root for a private mount namespace (CI runs as root)");
     }
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let d = dir.path();
     let t = d.join("t.j2");
     fs::write(&t, "value={{ v }}\n").unwrap();
@@ -925,7 +920,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn check_cmd_output_is_kept_as_a_bounded_tail() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = Scratch::new();
     let d = dir.path();
     let t = d.join("app.conf.j2");
     fs::write(&t, "x={{ x }}\n").unwrap();
@@ -1022,13 +1017,8 @@ fn ansible_fidelity_corpus_is_byte_identical_to_jinja2_with_ansible_core() {
 /// 2.19): initbox refuses instead, and reads every word Ansible knows the same way.
 #[test]
 fn bool_refuses_what_ansible_would_silently_turn_into_false() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path().join("t.j2");
-    fs::write(
-        &t,
-        "{% for v in ['yes','No','ON','off','TRUE','false','1','0'] %}{{ v | bool }} {% endfor %}{{ 1 | bool }} {{ none | bool }}\n",
-    )
-    .unwrap();
+    let tmp = Scratch::new();
+    let t = tmp.write("t.j2", "{% for v in ['yes','No','ON','off','TRUE','false','1','0'] %}{{ v | bool }} {% endfor %}{{ 1 | bool }} {{ none | bool }}\n");
     let r = go(rc().arg(&t));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(
@@ -1048,15 +1038,10 @@ fn bool_refuses_what_ansible_would_silently_turn_into_false() {
 /// image's 20-envsubst-on-templates.sh calls it (SHELL-FORMAT = the defined variables).
 #[test]
 fn envsubst_only_defined_matches_the_nginx_image() {
-    let tmp = tempfile::tempdir().unwrap();
-    let t = tmp.path().join("default.conf.template");
-    fs::write(
-        &t,
-        "server {\n    listen ${NGINX_PORT};\n    server_name ${NGINX_HOST} $host;\n    \
+    let tmp = Scratch::new();
+    let t = tmp.write("default.conf.template", "server {\n    listen ${NGINX_PORT};\n    server_name ${NGINX_HOST} $host;\n    \
          location / {\n        proxy_pass http://${BACKEND}:$BACKEND_PORT$uri;\n        \
-         proxy_set_header X-Real-IP $remote_addr;\n        return 301 https://$host$request_uri;\n    }\n}\n",
-    )
-    .unwrap();
+         proxy_set_header X-Real-IP $remote_addr;\n        return 301 https://$host$request_uri;\n    }\n}\n");
     let vars = [
         ("NGINX_PORT", "8080"),
         ("NGINX_HOST", "example.com"),
@@ -1116,19 +1101,15 @@ fn envsubst_only_defined_matches_the_nginx_image() {
 /// reading (yes/no/on/off are booleans; quoted words and block scalars stay strings).
 #[test]
 fn yaml_data_is_1_2_with_1_1_booleans_on_request() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("vars.yml");
-    fs::write(
-        &data,
+    let tmp = Scratch::new();
+    let data = tmp.write(
+        "vars.yml",
         "enable_tls: yes\nlegacy: 'no'\nmodes: [on, off]\nnote: |\n  yes\n",
-    )
-    .unwrap();
-    let t = tmp.path().join("t.j2");
-    fs::write(
-        &t,
+    );
+    let t = tmp.write(
+        "t.j2",
         "{{ enable_tls }} {{ legacy }} {{ modes }} {{ note | trim }} {{ enable_tls | bool }}\n",
-    )
-    .unwrap();
+    );
     let r = go(rc().arg(&t).arg("--data").arg(&data));
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(r.stdout, "yes no ['on', 'off'] yes True\n");
@@ -1177,7 +1158,7 @@ fn go_templates_render_as_text_template_with_gomplate_and_dockerize_functions() 
 /// template read in the wrong engine says so.
 #[test]
 fn go_templates_are_strict_and_wrong_engine_errors_suggest_the_other() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = Scratch::new();
     let t = tmp.path().join("app.conf.tmpl");
     let out = tmp.path().join("app.conf");
     fs::write(&t, "host={{ .Env.NOT_SET_ANYWHERE }}\n").unwrap();
