@@ -67,11 +67,12 @@ json.dump({"app": {"name": "shop", "host": "0.0.0.0", "port": 8000,
           open(f"{w}/data.json", "w"))
 # One 5 MB template: 100k lines, one variable each.
 jl, el, gl = [], [], []
-n = 0
-while sum(map(len, jl)) < 5 * 1024 * 1024:
+n = size = 0
+while size < 5 * 1024 * 1024:
     jl.append("key_%d = {{ app.name }} value with some padding text here {{ app.port }}\n" % n)
     el.append("key_%d = ${APP_NAME} value with some padding text here ${APP_PORT}\n" % n)
     gl.append("key_%d = {{ .app.name }} value with some padding text here {{ .app.port }}\n" % n)
+    size += len(jl[-1])
     n += 1
 open(f"{w}/big.j2", "w").write("".join(jl))
 open(f"{w}/big.tmpl", "w").write("".join(el))

@@ -70,18 +70,23 @@ pub fn rewrite(source: &str, delimiters: &Delimiters) -> Option<(String, SourceM
     let mut inserts: Vec<(usize, &'static str, usize)> = Vec::new();
     let mut commas: Vec<usize> = Vec::new();
     let mut pos = 0;
+    // The next offset of each opening delimiter, searched again only once passed: one scan of
+    // the source in all (a 5 MB template has no comment, and must not be searched for one per
+    // tag).
+    let starts = [comment_start, block_start, var_start];
+    let mut found: [Option<usize>; 3] = [Some(0); 3];
+    let mut searched = [false; 3];
     while pos < source.len() {
-        let rest = &source[pos..];
-        let next = [
-            (rest.find(comment_start.as_str()), 0u8),
-            (rest.find(block_start.as_str()), 1),
-            (rest.find(var_start.as_str()), 2),
-        ]
-        .into_iter()
-        .filter_map(|(i, k)| i.map(|i| (i, k)))
-        .min();
-        let Some((i, kind)) = next else { break };
-        let tag = pos + i;
+        for k in 0..3 {
+            if !searched[k] || found[k].is_some_and(|f| f < pos) {
+                found[k] = source[pos..].find(starts[k].as_str()).map(|i| pos + i);
+                searched[k] = true;
+            }
+        }
+        let next = (0..3u8)
+            .filter_map(|k| found[usize::from(k)].map(|at| (at, k)))
+            .min();
+        let Some((tag, kind)) = next else { break };
         match kind {
             0 => {
                 let body = tag + comment_start.len();
@@ -131,25 +136,27 @@ pub fn rewrite(source: &str, delimiters: &Delimiters) -> Option<(String, SourceM
     });
     let mut out = String::with_capacity(source.len() + inserts.len() * 16);
     let mut map = SourceMap::default();
+    // `%` operators become commas: one byte for one, in source order.
+    commas.sort_unstable();
+    let mut commas = commas.into_iter().peekable();
+    let mut copy_to = |out: &mut String, from: usize, to: usize| {
+        let mut p = from;
+        while let Some(c) = commas.next_if(|&c| c < to) {
+            out.push_str(&source[p..c]);
+            out.push(',');
+            p = c + 1;
+        }
+        out.push_str(&source[p..to]);
+    };
     let mut last = 0;
     for (at, text, _) in inserts {
-        push_replacing_commas(&mut out, source, last, at, &commas);
+        copy_to(&mut out, last, at);
         map.inserts.push((out.len(), text.len()));
         out.push_str(text);
         last = at;
     }
-    push_replacing_commas(&mut out, source, last, source.len(), &commas);
+    copy_to(&mut out, last, source.len());
     Some((out, map))
-}
-
-fn push_replacing_commas(out: &mut String, source: &str, from: usize, to: usize, commas: &[usize]) {
-    let mut p = from;
-    for &c in commas.iter().filter(|&&c| c >= from && c < to) {
-        out.push_str(&source[p..c]);
-        out.push(',');
-        p = c + 1;
-    }
-    out.push_str(&source[p..to]);
 }
 
 /// Skip a `{% raw %}` block's body and its `{% endraw %}` tag.
