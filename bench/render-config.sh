@@ -137,7 +137,8 @@ if command -v ansible >/dev/null; then
   measure "5 MB template (Jinja)" "ansible -m template $(ansible --version | head -1 | grep -o 'core [0-9.]*')" \
     env ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
     ansible localhost -c local -i localhost, -m template \
-    -a "src=$WORK/big.j2 dest=$WORK/out/big.conf" -e "@$WORK/data.json"
+    -a "src=$WORK/big.j2 dest=$WORK/out/big.conf" -e "@$WORK/data.json" \
+    -e "ansible_python_interpreter=$(command -v python3)"
 fi
 measure "5 MB template (envsubst)" "initbox render-config --engine envsubst" \
   "$BIN" render-config --engine envsubst "$WORK/big.tmpl" "$WORK/out/big.conf"
