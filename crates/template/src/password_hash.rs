@@ -215,6 +215,7 @@ fn bcrypt(password: &str, salt: &str, cost: u32, ident: Option<&str>) -> Result<
             salt.chars().count()
         )));
     }
+    // bcrypt's base64 (no padding): 22 characters carry 132 bits, the first 128 are the salt.
     let mut raw = [0u8; 16];
     let mut acc: u32 = 0;
     let mut n_bits = 0;
@@ -223,7 +224,7 @@ fn bcrypt(password: &str, salt: &str, cost: u32, ident: Option<&str>) -> Result<
         let Some(v) = BCRYPT_CHARS.iter().position(|c| *c == b) else {
             return Err(invalid("password_hash: invalid characters in bcrypt salt"));
         };
-        acc = (acc << 6) | v as u32;
+        acc = ((acc << 6) | v as u32) & 0xffff;
         n_bits += 6;
         if n_bits >= 8 && out < 16 {
             n_bits -= 8;
