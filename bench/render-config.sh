@@ -4,7 +4,9 @@
 #   1. a 200-file config tree (Jinja: initbox vs Python's jinja2; envsubst syntax: initbox
 #      --engine envsubst vs GNU envsubst run once per file, as an entrypoint loop does; Go
 #      syntax: initbox --engine go, no Go tool installs here to stand beside it);
-#   2. one 5 MB template (same pairs).
+#   2. one 5 MB template (same pairs, and Ansible's template module where ansible is installed).
+#
+# j2cli is not measured on its own: it is a command line around the same Python jinja2.
 #
 # Prints wall time (best of 3) and peak RSS (GNU time's maximum resident set size) side by
 # side. Needs: a release build of initbox (built here), python3 + jinja2, gettext-base, time.
@@ -65,11 +67,12 @@ json.dump({"app": {"name": "shop", "host": "0.0.0.0", "port": 8000,
           open(f"{w}/data.json", "w"))
 # One 5 MB template: 100k lines, one variable each.
 jl, el, gl = [], [], []
-n = 0
-while sum(map(len, jl)) < 5 * 1024 * 1024:
+n = size = 0
+while size < 5 * 1024 * 1024:
     jl.append("key_%d = {{ app.name }} value with some padding text here {{ app.port }}\n" % n)
     el.append("key_%d = ${APP_NAME} value with some padding text here ${APP_PORT}\n" % n)
     gl.append("key_%d = {{ .app.name }} value with some padding text here {{ .app.port }}\n" % n)
+    size += len(jl[-1])
     n += 1
 open(f"{w}/big.j2", "w").write("".join(jl))
 open(f"{w}/big.tmpl", "w").write("".join(el))
@@ -128,6 +131,15 @@ measure "5 MB template (Jinja)" "initbox render-config" \
   "$BIN" render-config "$WORK/big.j2" "$WORK/out/big.conf" --data "$WORK/data.json"
 measure "5 MB template (Jinja)" "python3 jinja2" \
   python3 "$WORK/j2one.py" "$WORK/big.j2" "$WORK/out/big.conf" "$WORK/data.json"
+if command -v ansible >/dev/null; then
+  # Ansible's template module (ansible-core, tests/setup/21-template-ansible.sh), as a role
+  # renders one file: the whole run, start-up included, is what a user waits for.
+  measure "5 MB template (Jinja)" "ansible -m template $(ansible --version | head -1 | grep -o 'core [0-9.]*')" \
+    env ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false \
+    ansible localhost -c local -i localhost, -m template \
+    -a "src=$WORK/big.j2 dest=$WORK/out/big.conf" -e "@$WORK/data.json" \
+    -e "ansible_python_interpreter=$(command -v python3)"
+fi
 measure "5 MB template (envsubst)" "initbox render-config --engine envsubst" \
   "$BIN" render-config --engine envsubst "$WORK/big.tmpl" "$WORK/out/big.conf"
 measure "5 MB template (envsubst)" "GNU envsubst" \

@@ -7,6 +7,7 @@ pub mod db;
 pub mod data;
 pub mod echo;
 pub mod fixture;
+pub mod files;
 pub mod http;
 pub mod pg;
 pub mod pki;

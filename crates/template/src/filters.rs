@@ -3,7 +3,7 @@
 //! builtins where those differ. The README's filter table lists each one with its source.
 
 use indexmap::IndexMap;
-use minijinja::value::{Kwargs, ObjectRepr, Rest, Tuple, ValueKind};
+use minijinja::value::{ArgType, Kwargs, ObjectRepr, Rest, Tuple, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use crate::python;
@@ -13,7 +13,7 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 /// Refuse a result of `n` bytes past the output limit before building it.
-fn bounded(n: usize, what: &str) -> Result<(), Error> {
+pub(crate) fn bounded(n: usize, what: &str) -> Result<(), Error> {
     if n > crate::jinja::max_output() {
         return Err(invalid(crate::jinja::too_large_message(what)));
     }
@@ -26,6 +26,39 @@ fn defined(v: &Value) -> Result<(), Error> {
     } else {
         Ok(())
     }
+}
+
+/// An argument that may come by keyword or by position, as Python passes them: the keyword
+/// wins.
+pub(crate) fn arg<'a, T>(
+    kwargs: &'a Kwargs,
+    name: &'a str,
+    positional: Option<T>,
+) -> Result<Option<T>, Error>
+where
+    T: ArgType<'a, Output = T>,
+{
+    Ok(kwargs.get::<Option<T>>(name)?.or(positional))
+}
+
+/// The `ignorecase=` and `multiline=` keywords of Ansible's regex filters and tests.
+fn regex_flags(kwargs: &Kwargs) -> Result<(bool, bool), Error> {
+    Ok((
+        kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+        kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false),
+    ))
+}
+
+/// The `key_name=` and `value_name=` keywords of `dict2items` and `items2dict`.
+fn item_names(kwargs: &Kwargs) -> Result<(String, String), Error> {
+    Ok((
+        kwargs
+            .get::<Option<String>>("key_name")?
+            .unwrap_or_else(|| "key".into()),
+        kwargs
+            .get::<Option<String>>("value_name")?
+            .unwrap_or_else(|| "value".into()),
+    ))
 }
 
 /// Register every filter and test of this module.
@@ -41,6 +74,7 @@ pub fn register(env: &mut Environment<'static>) {
         defined(v)?;
         Ok(python::to_str(v))
     });
+    env.add_filter("format", format);
     env.add_test("callable", is_callable);
     // Ansible core filters.
     env.add_filter("bool", to_bool);
@@ -82,6 +116,8 @@ pub fn register(env: &mut Environment<'static>) {
     });
     env.add_filter("ipwrap", ipwrap);
     env.add_filter("ipaddr", ipaddr);
+    env.add_filter("password_hash", crate::password_hash::password_hash);
+    env.add_filter("urlize", crate::urlize::urlize);
     // Ansible core tests.
     env.add_test("version", version_test);
     env.add_test("version_compare", version_test);
@@ -224,10 +260,48 @@ pub fn unknown_method(
             _ => {}
         }
     }
-    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args).map_err(|e| {
+        const IN_PLACE: &[&str] = &[
+            "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse", "update",
+            "setdefault", "popitem",
+        ];
+        if matches!(value.kind(), ValueKind::Seq | ValueKind::Map) && IN_PLACE.contains(&method) {
+            Error::new(
+                ErrorKind::UnknownMethod,
+                format!(
+                    "{method}(): lists and dicts cannot be changed in place here; build a new one, e.g. {{% set ns.items = ns.items + [x] %}} with ns = namespace(items=[])"
+                ),
+            )
+        } else {
+            e
+        }
+    })
 }
 
 // ---- Jinja2 builtins.
+
+/// Jinja2's `format(*args, **kwargs)`: `value % args`, or `value % kwargs` (Python's printf-style
+/// formatting, [`crate::percent`]); both at once is an error, as in Jinja2.
+fn format(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    defined(value)?;
+    let named: Vec<&str> = kwargs.args().collect();
+    if !args.is_empty() && !named.is_empty() {
+        return Err(invalid(
+            "format: can't handle positional and keyword arguments at the same time",
+        ));
+    }
+    let operand = if named.is_empty() {
+        Value::from_object(Tuple::new(args.iter().cloned().collect()))
+    } else {
+        let mut m = IndexMap::new();
+        for k in named {
+            m.insert(Value::from(k), kwargs.get::<Value>(k)?);
+        }
+        Value::from_object(m)
+    };
+    kwargs.assert_all_used()?;
+    crate::percent::modulo(&Value::from(python::to_str(value)), &operand)
+}
 
 /// Jinja2's `int(value, default=0, base=10)`: a non-number gives the default.
 fn int(
@@ -237,11 +311,8 @@ fn int(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     defined(value)?;
-    let default = kwargs
-        .get::<Option<Value>>("default")?
-        .or(default)
-        .unwrap_or(Value::from(0));
-    let base = kwargs.get::<Option<u32>>("base")?.or(base).unwrap_or(10);
+    let default = arg(&kwargs, "default", default)?.unwrap_or(Value::from(0));
+    let base = arg(&kwargs, "base", base)?.unwrap_or(10);
     kwargs.assert_all_used()?;
     let n = match value.kind() {
         ValueKind::Bool => Some(i128::from(value.is_true())),
@@ -272,10 +343,7 @@ fn int(
 /// Jinja2's `float(value, default=0.0)`.
 fn float(value: &Value, default: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     defined(value)?;
-    let default = kwargs
-        .get::<Option<Value>>("default")?
-        .or(default)
-        .unwrap_or(Value::from(0.0));
+    let default = arg(&kwargs, "default", default)?.unwrap_or(Value::from(0.0));
     kwargs.assert_all_used()?;
     let f = match value.kind() {
         ValueKind::Bool => Some(if value.is_true() { 1.0 } else { 0.0 }),
@@ -295,15 +363,9 @@ pub fn indent(
     kwargs: Kwargs,
 ) -> Result<String, Error> {
     defined(value)?;
-    let width = kwargs.get::<Option<Value>>("width")?.or(width);
-    let first = kwargs
-        .get::<Option<bool>>("first")?
-        .or(first)
-        .unwrap_or(false);
-    let blank = kwargs
-        .get::<Option<bool>>("blank")?
-        .or(blank)
-        .unwrap_or(false);
+    let width = arg(&kwargs, "width", width)?;
+    let first = arg(&kwargs, "first", first)?.unwrap_or(false);
+    let blank = arg(&kwargs, "blank", blank)?.unwrap_or(false);
     kwargs.assert_all_used()?;
     let s = python::to_str(value) + "\n";
     let lines = python::splitlines(&s);
@@ -364,19 +426,9 @@ fn wordwrap(
     kwargs: Kwargs,
 ) -> Result<String, Error> {
     defined(value)?;
-    let width = kwargs
-        .get::<Option<usize>>("width")?
-        .or(width)
-        .unwrap_or(79)
-        .max(1);
-    let break_long = kwargs
-        .get::<Option<bool>>("break_long_words")?
-        .or(break_long)
-        .unwrap_or(true);
-    let wrap = kwargs
-        .get::<Option<String>>("wrapstring")?
-        .or(wrapstring)
-        .unwrap_or_else(|| "\n".into());
+    let width = arg(&kwargs, "width", width)?.unwrap_or(79).max(1);
+    let break_long = arg(&kwargs, "break_long_words", break_long)?.unwrap_or(true);
+    let wrap = arg(&kwargs, "wrapstring", wrapstring)?.unwrap_or_else(|| "\n".into());
     let _: Option<bool> = kwargs.get("break_on_hyphens")?;
     kwargs.assert_all_used()?;
     let s = python::to_str(value);
@@ -447,7 +499,8 @@ fn textwrap(text: &str, width: usize, break_long: bool) -> Vec<String> {
     lines
 }
 
-fn html_escape(s: &str) -> String {
+/// markupsafe's `escape`.
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -587,10 +640,7 @@ fn to_json(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
 /// Ansible's `to_nice_json(indent=4)`: sorted keys, `,` and `: `.
 fn to_nice_json(value: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
     defined(value)?;
-    let n = kwargs
-        .get::<Option<usize>>("indent")?
-        .or(indent)
-        .unwrap_or(4);
+    let n = arg(&kwargs, "indent", indent)?.unwrap_or(4);
     if n > 64 {
         return Err(invalid("to_nice_json: indent is more than 64"));
     }
@@ -610,10 +660,7 @@ fn to_yaml(value: &Value, kwargs: Kwargs) -> Result<String, Error> {
 }
 
 fn to_nice_yaml(value: &Value, indent: Option<usize>, kwargs: Kwargs) -> Result<String, Error> {
-    let indent = kwargs
-        .get::<Option<usize>>("indent")?
-        .or(indent)
-        .unwrap_or(4);
+    let indent = arg(&kwargs, "indent", indent)?.unwrap_or(4);
     kwargs.assert_all_used()?;
     crate::pyyaml::dump(value, indent, false)
 }
@@ -725,16 +772,9 @@ fn regex_replace(
     kwargs: Kwargs,
 ) -> Result<String, Error> {
     defined(value)?;
-    let pattern = kwargs
-        .get::<Option<String>>("pattern")?
-        .or(pattern)
-        .unwrap_or_default();
-    let repl = kwargs
-        .get::<Option<String>>("replacement")?
-        .or(repl)
-        .unwrap_or_default();
-    let ic = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
-    let ml = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    let pattern = arg(&kwargs, "pattern", pattern)?.unwrap_or_default();
+    let repl = arg(&kwargs, "replacement", repl)?.unwrap_or_default();
+    let (ic, ml) = regex_flags(&kwargs)?;
     let count = kwargs.get::<Option<usize>>("count")?.unwrap_or(0);
     let mandatory = kwargs.get::<Option<usize>>("mandatory_count")?.unwrap_or(0);
     kwargs.assert_all_used()?;
@@ -759,8 +799,7 @@ fn regex_search(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     defined(value)?;
-    let ic = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
-    let ml = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    let (ic, ml) = regex_flags(&kwargs)?;
     kwargs.assert_all_used()?;
     let re = compile(&pattern, ic, ml)?;
     let s = python::to_str(value);
@@ -788,8 +827,7 @@ fn regex_search(
 
 fn regex_findall(value: &Value, pattern: String, kwargs: Kwargs) -> Result<Value, Error> {
     defined(value)?;
-    let ic = kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
-    let ml = kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    let (ic, ml) = regex_flags(&kwargs)?;
     kwargs.assert_all_used()?;
     let re = compile(&pattern, ic, ml)?;
     let s = python::to_str(value);
@@ -820,8 +858,7 @@ fn python_re_escape(s: &str) -> String {
 }
 
 fn re_test(v: &str, p: &str, kw: Kwargs, anchored: bool) -> Result<bool, Error> {
-    let ic = kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
-    let ml = kw.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    let (ic, ml) = regex_flags(&kw)?;
     let _: Option<String> = kw.get("match_type")?;
     kw.assert_all_used()?;
     let re = compile(p, ic, ml)?;
@@ -846,10 +883,7 @@ type CommentStyle = (
 /// Ansible's `comment(style='plain', decoration=..., prefix=..., ...)`.
 fn comment(value: &Value, style: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
     defined(value)?;
-    let style = kwargs
-        .get::<Option<String>>("style")?
-        .or(style)
-        .unwrap_or_else(|| "plain".into());
+    let style = arg(&kwargs, "style", style)?.unwrap_or_else(|| "plain".into());
     let s = |a: &str| Some(a.to_string());
     // (beginning, prefix, prefix_count, decoration, postfix, postfix_count, end)
     let (
@@ -1030,12 +1064,7 @@ fn dict2items(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     if value.kind() != ValueKind::Map {
         return Err(invalid("dict2items requires a dictionary"));
     }
-    let kn = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let vn = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
+    let (kn, vn) = item_names(&kwargs)?;
     kwargs.assert_all_used()?;
     let mut out = Vec::new();
     for (k, v) in ordered(value)? {
@@ -1049,12 +1078,7 @@ fn dict2items(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
 
 fn items2dict(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
     defined(value)?;
-    let kn = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let vn = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
+    let (kn, vn) = item_names(&kwargs)?;
     kwargs.assert_all_used()?;
     let mut m = IndexMap::new();
     for item in value.try_iter()? {
@@ -1097,7 +1121,7 @@ fn flatten_into(
 
 fn flatten(value: &Value, levels: Option<i64>, kwargs: Kwargs) -> Result<Value, Error> {
     defined(value)?;
-    let levels = kwargs.get::<Option<i64>>("levels")?.or(levels);
+    let levels = arg(&kwargs, "levels", levels)?;
     let skip = kwargs.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
     kwargs.assert_all_used()?;
     let mut out = Vec::new();
@@ -1308,10 +1332,7 @@ fn compare_versions(
     kwargs: &Kwargs,
 ) -> Result<bool, Error> {
     defined(value)?;
-    let operator = kwargs
-        .get::<Option<String>>("operator")?
-        .or(operator)
-        .unwrap_or_else(|| "eq".into());
+    let operator = arg(kwargs, "operator", operator)?.unwrap_or_else(|| "eq".into());
     let strict = kwargs.get::<Option<bool>>("strict")?;
     let vtype = kwargs.get::<Option<String>>("version_type")?;
     kwargs.assert_all_used()?;

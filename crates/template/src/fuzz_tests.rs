@@ -97,6 +97,8 @@ fn expr() -> impl Strategy<Value = String> {
         Just("joiner(',')".to_string()),
         Just("namespace(a=1)".to_string()),
         Just("secret('ref+env://NOPE')".to_string()),
+        Just("'%s|%-5d|%05.1f|%(k)s|%x|%*d|%%|%'".to_string()),
+        Just("('a', 2, 3.5)".to_string()),
     ];
     let filter = prop_oneof![
         Just("upper"),
@@ -225,6 +227,7 @@ fn template() -> impl Strategy<Value = String> {
         Just("{% extends 'base.j2' %}".to_string()),
         Just("{% raw %}{{ x }}{% endraw %}".to_string()),
         Just("{# comment #}".to_string()),
+        expr().prop_map(|e| format!("{{% do {e} %}}")),
         Just("{{".to_string()),
         Just("{%".to_string()),
         Just("}}".to_string()),

@@ -43,6 +43,8 @@ use initbox_runtime::{Code, Failure, redact};
 use minijinja::value::{Kwargs, Rest, StringInput, ValueKind};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
+use crate::rewrite::SourceMap;
+
 /// Resolves a secret reference (`ref+vault://...`, `ref+file://...`) to its value.
 ///
 /// Implementations return an error message that names the reference and what is wrong, never
@@ -294,6 +296,34 @@ pub struct Engine {
     options: Options,
     secrets: Arc<SecretState>,
     budget: Arc<Budget>,
+    sources: Arc<Sources>,
+}
+
+/// The templates whose source was rewritten (see [`crate::rewrite`]), by name: the user's own
+/// text and where the insertions are, so that errors show the user's line and column.
+#[derive(Default)]
+struct Sources(Mutex<HashMap<String, (String, SourceMap)>>);
+
+impl Sources {
+    /// `source` as minijinja should read it, remembering the original under `name`.
+    fn prepare(&self, name: &str, source: String, delimiters: &Delimiters) -> String {
+        match crate::rewrite::rewrite(&source, delimiters) {
+            Some((rewritten, map)) => {
+                lock(&self.0).insert(name.to_string(), (source, map));
+                rewritten
+            }
+            None => {
+                lock(&self.0).remove(name);
+                source
+            }
+        }
+    }
+
+    fn error(&self, err: &Error, fallback_name: &str) -> RenderError {
+        RenderError::from_minijinja_mapped(err, fallback_name, &|name| {
+            lock(&self.0).get(name).cloned()
+        })
+    }
 }
 
 impl fmt::Debug for Engine {
@@ -310,12 +340,19 @@ impl Engine {
             ..Default::default()
         });
         let budget = Arc::new(Budget::default());
-        let env = build_environment(&options, Arc::clone(&secrets), Arc::clone(&budget))?;
+        let sources = Arc::new(Sources::default());
+        let env = build_environment(
+            &options,
+            Arc::clone(&secrets),
+            Arc::clone(&budget),
+            Arc::clone(&sources),
+        )?;
         Ok(Engine {
             env,
             options,
             secrets,
             budget,
+            sources,
         })
     }
 
@@ -372,14 +409,21 @@ impl Engine {
         ctx: Value,
     ) -> Result<Rendered, RenderError> {
         self.begin();
-        let (header_env, source) = match split_header(source) {
-            Some((line, rest)) => (Some(self.header_environment(name, line)?), rest),
-            None => (None, source),
+        let (header_env, source, delimiters) = match split_header(source) {
+            Some((line, rest)) => (
+                Some(self.header_environment(name, line)?),
+                rest,
+                apply_header(&self.options, line)
+                    .map(|o| o.delimiters)
+                    .unwrap_or_else(|_| self.options.delimiters.clone()),
+            ),
+            None => (None, source, self.options.delimiters.clone()),
         };
         let env = header_env.as_ref().unwrap_or(&self.env);
+        let source = self.sources.prepare(name, source.to_string(), &delimiters);
         let tmpl = env
-            .template_from_named_str(name, source)
-            .map_err(|e| RenderError::from_minijinja(&e, name))?;
+            .template_from_named_str(name, &source)
+            .map_err(|e| self.sources.error(&e, name))?;
         let text = self.render_bounded(&tmpl, ctx, name)?;
         Ok(self.finish(text))
     }
@@ -396,6 +440,7 @@ impl Engine {
             &options,
             Arc::clone(&self.secrets),
             Arc::clone(&self.budget),
+            Arc::clone(&self.sources),
         )
         .map_err(|f| RenderError::new(name, format!("the #jinja2: header line: {}", f.message)))
     }
@@ -417,7 +462,7 @@ impl Engine {
         let env = header_env.as_ref().unwrap_or(&self.env);
         let tmpl = env
             .get_template(&name)
-            .map_err(|e| RenderError::from_minijinja(&e, &name))?;
+            .map_err(|e| self.sources.error(&e, &name))?;
         let text = self.render_bounded(&tmpl, ctx, &name)?;
         Ok(self.finish(text))
     }
@@ -452,10 +497,13 @@ impl Engine {
         name: &str,
         source: &str,
     ) -> Result<BTreeSet<String>, RenderError> {
+        let source = self
+            .sources
+            .prepare(name, source.to_string(), &self.options.delimiters);
         let tmpl = self
             .env
-            .template_from_named_str(name, source)
-            .map_err(|e| RenderError::from_minijinja(&e, name))?;
+            .template_from_named_str(name, &source)
+            .map_err(|e| self.sources.error(&e, name))?;
         Ok(self.filter_globals(tmpl.undeclared_variables(true)))
     }
 
@@ -465,7 +513,7 @@ impl Engine {
         let tmpl = self
             .env
             .get_template(&name)
-            .map_err(|e| RenderError::from_minijinja(&e, &name))?;
+            .map_err(|e| self.sources.error(&e, &name))?;
         Ok(self.filter_globals(tmpl.undeclared_variables(true)))
     }
 
@@ -488,7 +536,7 @@ impl Engine {
 
     /// A render error, with the exit code of a failed `secret()` call if one caused it.
     fn error(&self, e: &Error, name: &str) -> RenderError {
-        let mut out = RenderError::from_minijinja(e, name);
+        let mut out = self.sources.error(e, name);
         if let Some(code) = lock(&self.secrets.failure).take() {
             out.code = code;
         }
@@ -634,6 +682,7 @@ fn build_environment(
     options: &Options,
     secrets: Arc<SecretState>,
     budget: Arc<Budget>,
+    sources: Arc<Sources>,
 ) -> Result<Environment<'static>, Failure> {
     let mut env = Environment::new();
     env.set_debug(true); // needed for ranges and sources in errors; the dump is never printed
@@ -684,7 +733,8 @@ fn build_environment(
     if options.filesystem {
         env.set_auto_reload(false);
         env.set_path_join_callback(|name, parent| Cow::Owned(join_relative(name, parent)));
-        env.set_loader(|name| {
+        let delimiters = options.delimiters.clone();
+        env.set_loader(move |name| {
             if !Path::new(name).exists() {
                 return Ok(None);
             }
@@ -692,10 +742,13 @@ fn build_environment(
             match initbox_runtime::input::read(Path::new(name), name) {
                 Ok(bytes) => match String::from_utf8(bytes) {
                     // The `#jinja2:` header line is settings, not text (see `apply_header`).
-                    Ok(s) => Ok(Some(match split_header(&s) {
-                        Some((_, rest)) => rest.to_string(),
-                        None => s,
-                    })),
+                    Ok(s) => {
+                        let s = match split_header(&s) {
+                            Some((_, rest)) => rest.to_string(),
+                            None => s,
+                        };
+                        Ok(Some(sources.prepare(name, s, &delimiters)))
+                    }
                     Err(_) => Err(Error::new(
                         ErrorKind::TemplateNotFound,
                         format!("{name} is not UTF-8 text"),
@@ -726,6 +779,11 @@ fn build_environment(
     crate::filters::register(&mut env);
     env.add_filter("indent", crate::filters::indent);
 
+    // The calls `%` and `do EXPR` are rewritten into (see `crate::rewrite`).
+    env.add_function(crate::rewrite::MOD_FUNCTION, |a: &Value, b: &Value| {
+        crate::percent::modulo(a, b)
+    });
+    env.add_function(crate::rewrite::DO_FUNCTION, |_: Rest<Value>| ());
     env.add_function("secret", move |reference: String| -> Result<Value, Error> {
         resolve_secret(&secrets, &reference).map(Value::from)
     });
@@ -1101,6 +1159,16 @@ impl RenderError {
 
     /// Convert a minijinja error; `fallback_name` is used when the error carries no name.
     pub fn from_minijinja(err: &Error, fallback_name: &str) -> Self {
+        Self::from_minijinja_mapped(err, fallback_name, &|_| None)
+    }
+
+    /// Like [`RenderError::from_minijinja`], for templates whose source minijinja read
+    /// rewritten: `original` gives a template's own text and the map of the insertions.
+    fn from_minijinja_mapped(
+        err: &Error,
+        fallback_name: &str,
+        original: &dyn Fn(&str) -> Option<(String, SourceMap)>,
+    ) -> Self {
         // Errors inside includes are wrapped: the innermost error with a location is the one
         // to show.
         let mut best = err;
@@ -1116,9 +1184,23 @@ impl RenderError {
         let err = best;
         let file = err.name().unwrap_or(fallback_name).to_string();
         let message = describe_kind(err);
+        let mapped = original(&file).filter(|(_, map)| !map.is_empty());
+        let src_and_range = match (&mapped, err.template_source(), err.range()) {
+            (Some((orig, map)), Some(_), Some(range)) => Some((
+                orig.as_str(),
+                map.original(range.start),
+                map.original(range.end),
+            )),
+            (_, Some(src), Some(range)) => Some((src, range.start, range.end)),
+            _ => None,
+        };
         let mut out = RenderError::new(file, message);
-        match (err.template_source(), err.range()) {
-            (Some(src), Some(range)) => out = out.at(src, range.start, range.end),
+        let src_only = mapped
+            .as_ref()
+            .map(|(orig, _)| orig.as_str())
+            .or(err.template_source());
+        match (src_only, src_and_range) {
+            (_, Some((src, start, end))) => out = out.at(src, start, end),
             (Some(src), None) => {
                 if let Some(line) = err.line() {
                     let start = nth_line_offset(src, line);
