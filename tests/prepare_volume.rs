@@ -312,11 +312,12 @@ fn configmap_and_secret_mounts_are_copied_through_their_data_links() {
     );
     let secret = Mount::new(tmp.path().join("secret"), &[("token", "s3cr3t")], 0o400);
     let vol = tmp.path().join("vol");
+    let config_root = config.root.clone();
     let copy = |extra: &[&str]| {
         let mut a = vec![
             p(&vol).to_string(),
             "--copy".into(),
-            format!("{}:conf/", p(&config.root)),
+            format!("{}:conf/", p(&config_root)),
             "--copy".into(),
             format!("{}/token:keys/api-token", p(&secret.root)),
         ];
