@@ -56,7 +56,7 @@ impl Want {
     /// The owner and mode an entry with this status should have (`None`: keep its mode).
     fn target(&self, st: &Stat) -> (u32, u32, Option<u32>) {
         let kind = FileType::from_raw_mode(st.st_mode as _);
-        let (mut uid, mut gid) = self.owner.unwrap_or((st.st_uid as u32, st.st_gid as u32));
+        let (uid, mut gid) = self.owner.unwrap_or((st.st_uid as u32, st.st_gid as u32));
         let current = st.st_mode as u32 & 0o7777;
         let mut mode = match kind {
             FileType::Symlink => return (uid, self.fs_group.unwrap_or(gid), None),
@@ -71,9 +71,6 @@ impl Want {
                 FS_GROUP_RW
             };
             mode = Some(mode.unwrap_or(current) | mask);
-        }
-        if self.owner.is_none() && self.fs_group.is_none() {
-            uid = st.st_uid as u32;
         }
         (uid, gid, mode)
     }
@@ -379,4 +376,79 @@ fn uid_of(u: u32) -> Uid {
 
 fn gid_of(g: u32) -> Gid {
     Gid::from_raw(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    fn mode(p: &Path) -> u32 {
+        fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn only_what_differs_is_changed_and_a_dry_run_changes_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/right"), "").unwrap();
+        fs::write(root.join("d/wrong"), "").unwrap();
+        fs::set_permissions(root.join("d/right"), fs::Permissions::from_mode(0o640)).unwrap();
+        fs::set_permissions(root.join("d/wrong"), fs::Permissions::from_mode(0o666)).unwrap();
+        fs::set_permissions(root.join("d"), fs::Permissions::from_mode(0o750)).unwrap();
+        fs::set_permissions(root, fs::Permissions::from_mode(0o750)).unwrap();
+        symlink("/etc/hostname", root.join("d/link")).unwrap();
+        let want = Want {
+            chmod: Chmod::parse("D0750,F0640").unwrap(),
+            ..Want::default()
+        };
+        let dry = apply(root, &want, true, &mut |_| true).unwrap();
+        assert_eq!((dry.entries, dry.directories, dry.modes_changed), (5, 2, 1));
+        assert_eq!(mode(&root.join("d/wrong")), 0o666);
+        let done = apply(root, &want, false, &mut |_| true).unwrap();
+        assert_eq!(done, dry);
+        assert_eq!(mode(&root.join("d/wrong")), 0o640);
+        let again = apply(root, &want, false, &mut |_| true).unwrap();
+        assert_eq!((again.modes_changed, again.owners_changed), (0, 0));
+        // The link's target was not touched.
+        assert_ne!(
+            fs::metadata("/etc/hostname").unwrap().mode() & 0o7777,
+            0o640
+        );
+        assert!(root_matches(root, &want).unwrap());
+    }
+
+    #[test]
+    fn fs_group_adds_the_kubelets_bits_and_keeps_the_rest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let gid = fs::metadata(tmp.path()).unwrap().gid();
+        let want = Want {
+            fs_group: Some(gid),
+            ..Want::default()
+        };
+        fs::write(tmp.path().join("f"), "").unwrap();
+        fs::set_permissions(tmp.path().join("f"), fs::Permissions::from_mode(0o604)).unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(!root_matches(tmp.path(), &want).unwrap());
+        apply(tmp.path(), &want, false, &mut |_| true).unwrap();
+        assert_eq!(mode(&tmp.path().join("f")), 0o664);
+        assert_eq!(mode(tmp.path()), 0o2770);
+        assert!(root_matches(tmp.path(), &want).unwrap());
+    }
+
+    #[test]
+    fn a_stopping_callback_stops_the_pass() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..1100 {
+            fs::write(tmp.path().join(i.to_string()), "").unwrap();
+        }
+        let want = Want {
+            chmod: Chmod::parse("0600").unwrap(),
+            ..Want::default()
+        };
+        let r = apply(tmp.path(), &want, true, &mut |_| false);
+        assert!(matches!(r, Err(Error::Stopped)), "{r:?}");
+    }
 }
