@@ -55,9 +55,9 @@ impl Want {
 
     /// The owner and mode an entry with this status should have (`None`: keep its mode).
     fn target(&self, st: &Stat) -> (u32, u32, Option<u32>) {
-        let kind = FileType::from_raw_mode(st.st_mode as _);
-        let (uid, mut gid) = self.owner.unwrap_or((st.st_uid as u32, st.st_gid as u32));
-        let current = st.st_mode as u32 & 0o7777;
+        let kind = st.kind();
+        let (uid, mut gid) = self.owner.unwrap_or((st.uid(), st.gid()));
+        let current = st.perm();
         let mut mode = match kind {
             FileType::Symlink => return (uid, self.fs_group.unwrap_or(gid), None),
             FileType::Directory => self.chmod.dirs,
@@ -78,9 +78,7 @@ impl Want {
     /// Whether an entry with this status already is as wanted.
     fn matches(&self, st: &Stat) -> bool {
         let (uid, gid, mode) = self.target(st);
-        uid == st.st_uid as u32
-            && gid == st.st_gid as u32
-            && mode.is_none_or(|m| m == st.st_mode as u32 & 0o7777)
+        uid == st.uid() && gid == st.gid() && mode.is_none_or(|m| m == st.perm())
     }
 }
 
@@ -166,7 +164,7 @@ fn io_error<'a>(
 /// OnRootMismatch` then skips the whole walk. A root that is not a directory never matches.
 pub fn root_matches(root: &Path, want: &Want) -> Result<bool, Error> {
     let st = rustix::fs::stat(root).map_err(io_error("cannot read", root))?;
-    Ok(FileType::from_raw_mode(st.st_mode as _) == FileType::Directory && want.matches(&st))
+    Ok(st.kind() == FileType::Directory && want.matches(&st))
 }
 
 /// Look at every entry under `root` (itself included) and change the owner and mode of those
@@ -189,7 +187,7 @@ pub fn apply(
     let mut walker = Walker {
         want,
         dry_run,
-        dev: st.st_dev as u64,
+        dev: st.dev(),
         counts: Counts::default(),
         tick,
     };
@@ -209,7 +207,7 @@ struct Walker<'a> {
 impl Walker<'_> {
     fn count(&mut self) -> Result<(), Error> {
         self.counts.entries += 1;
-        if self.counts.entries % 1024 == 0 && !(self.tick)(&self.counts) {
+        if self.counts.entries.is_multiple_of(1024) && !(self.tick)(&self.counts) {
             return Err(Error::Stopped);
         }
         Ok(())
@@ -248,11 +246,11 @@ impl Walker<'_> {
             Err(rustix::io::Errno::NOENT) => return Ok(()),
             Err(e) => return Err(io_error("cannot read", path)(e)),
         };
-        if st.st_dev as u64 != self.dev {
+        if st.dev() != self.dev {
             self.counts.other_filesystems += 1;
             return Ok(());
         }
-        if FileType::from_raw_mode(st.st_mode as _) == FileType::Directory {
+        if st.kind() == FileType::Directory {
             let fd = rustix::fs::openat(
                 dirfd,
                 name,
@@ -261,7 +259,7 @@ impl Walker<'_> {
             )
             .map_err(io_error("cannot open the directory", path))?;
             let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
-            if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino) {
+            if opened.id() != st.id() {
                 return Err(replaced(path));
             }
             return self.directory(fd, &opened, path);
@@ -273,16 +271,15 @@ impl Walker<'_> {
     /// Fix an entry reached through its own descriptor (a directory).
     fn fix_open(&mut self, fd: BorrowedFd<'_>, st: &Stat, path: &Path) -> Result<(), Error> {
         let (uid, gid, mode) = self.want.target(st);
-        let mut current = st.st_mode as u32 & 0o7777;
-        if (uid, gid) != (st.st_uid as u32, st.st_gid as u32) {
+        let mut current = st.perm();
+        if (uid, gid) != (st.uid(), st.gid()) {
             self.counts.owners_changed += 1;
             if !self.dry_run {
                 rustix::fs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid)))
                     .map_err(io_error("cannot change the owner of", path))?;
                 current = rustix::fs::fstat(fd)
                     .map_err(io_error("cannot read", path))?
-                    .st_mode as u32
-                    & 0o7777;
+                    .perm();
             }
         }
         if let Some(m) = mode
@@ -306,8 +303,8 @@ impl Walker<'_> {
         path: &Path,
     ) -> Result<(), Error> {
         let (uid, gid, mode) = self.want.target(st);
-        let mut current = st.st_mode as u32 & 0o7777;
-        if (uid, gid) != (st.st_uid as u32, st.st_gid as u32) {
+        let mut current = st.perm();
+        if (uid, gid) != (st.uid(), st.gid()) {
             self.counts.owners_changed += 1;
             if !self.dry_run {
                 rustix::fs::chownat(
@@ -322,8 +319,7 @@ impl Walker<'_> {
                 if mode.is_some() {
                     current = rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(io_error("cannot read", path))?
-                        .st_mode as u32
-                        & 0o7777;
+                        .perm();
                 }
             }
         }
@@ -344,9 +340,7 @@ impl Walker<'_> {
         )
         .map_err(io_error("cannot open", path))?;
         let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
-        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino)
-            || FileType::from_raw_mode(opened.st_mode as _) == FileType::Symlink
-        {
+        if opened.id() != st.id() || opened.kind() == FileType::Symlink {
             return Err(replaced(path));
         }
         let mode = Mode::from_raw_mode(m as _);
@@ -367,6 +361,39 @@ fn replaced(path: &Path) -> Error {
         action: "refusing",
         path: path.to_path_buf(),
         source: io::Error::other("it was replaced during the walk (by a symbolic link?)"),
+    }
+}
+
+/// The fields of a status used here, whatever their width on the target.
+trait Status {
+    fn kind(&self) -> FileType;
+    fn perm(&self) -> u32;
+    fn uid(&self) -> u32;
+    fn gid(&self) -> u32;
+    fn dev(&self) -> u64;
+    /// Device and inode: which entry this is.
+    fn id(&self) -> (u64, u64);
+}
+
+#[allow(clippy::unnecessary_cast)]
+impl Status for Stat {
+    fn kind(&self) -> FileType {
+        FileType::from_raw_mode(self.st_mode as _)
+    }
+    fn perm(&self) -> u32 {
+        self.st_mode as u32 & 0o7777
+    }
+    fn uid(&self) -> u32 {
+        self.st_uid as u32
+    }
+    fn gid(&self) -> u32 {
+        self.st_gid as u32
+    }
+    fn dev(&self) -> u64 {
+        self.st_dev as u64
+    }
+    fn id(&self) -> (u64, u64) {
+        (self.st_dev as u64, self.st_ino as u64)
     }
 }
 
