@@ -168,11 +168,12 @@ fn links_are_never_followed_out_of_the_volume_and_mounts_are_skipped() {
     symlink(outside.join("secret"), vol.join("sub/file-link")).unwrap();
     symlink("../../outside", vol.join("sub/relative-link")).unwrap();
     fs::create_dir(vol.join("mnt")).unwrap();
+    fs::create_dir_all(vol.join("sub/lost+found/deep")).unwrap();
     let before = snapshot(&outside);
 
     // A tmpfs mounted inside the volume (as a ConfigMap or subPath would be) is not entered.
     let script = format!(
-        "mount -t tmpfs tmpfs {vol}/mnt && touch {vol}/mnt/on-tmpfs && \"$0\" prepare-volume {vol} --owner 4242:4242 --chmod D0700,F0600 && stat -c %u {vol}/mnt/on-tmpfs",
+        "mount -t tmpfs tmpfs {vol}/mnt && touch {vol}/mnt/on-tmpfs && \"$0\" prepare-volume {vol} --owner 4242:4242 --chmod D0700,F0600 --skip lost+found && stat -c %u {vol}/mnt/on-tmpfs",
         vol = p(&vol)
     );
     let r = run(
@@ -205,6 +206,13 @@ fn links_are_never_followed_out_of_the_volume_and_mounts_are_skipped() {
             m.uid(),
             4242,
             "{link}: the link's own owner is changed (lchown)"
+        );
+    }
+    for skipped in ["sub/lost+found", "sub/lost+found/deep"] {
+        assert_eq!(
+            fs::metadata(vol.join(skipped)).unwrap().uid(),
+            0,
+            "{skipped}: --skip"
         );
     }
     let own = fs::metadata(vol.join("sub/own")).unwrap();

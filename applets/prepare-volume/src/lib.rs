@@ -73,6 +73,10 @@ pub struct Args {
     #[arg(long, env = env::PREPARE_VOLUME_ON_ROOT_MISMATCH, value_parser = clap::builder::BoolishValueParser::new())]
     pub on_root_mismatch: bool,
 
+    /// Leave entries with this name alone, at any depth, and do not enter them, e.g. lost+found or .snapshot (repeatable; comma-separated in the variable).
+    #[arg(long, value_name = "NAME", env = env::PREPARE_VOLUME_SKIP, value_delimiter = ',', value_parser = parse_name)]
+    pub skip: Vec<std::ffi::OsString>,
+
     /// Directory to create inside DIR, relative to it (repeatable; comma-separated in the variable).
     #[arg(long, value_name = "PATH", value_parser = parse_inside, env = env::PREPARE_VOLUME_MKDIR, value_delimiter = ',')]
     pub mkdir: Vec<PathBuf>,
@@ -99,6 +103,13 @@ pub struct Args {
 
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+fn parse_name(s: &str) -> Result<std::ffi::OsString, String> {
+    if s.is_empty() || s == "." || s == ".." || s.contains('/') {
+        return Err(format!("'{s}' is not a plain file name"));
+    }
+    Ok(s.into())
 }
 
 fn parse_inside(s: &str) -> Result<PathBuf, String> {
@@ -138,6 +149,7 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         owner: args.owner,
         chmod: args.chmod.unwrap_or_default(),
         fs_group: args.fs_group,
+        skip: args.skip.clone(),
     };
     let dir_mode = want.chmod.dirs.unwrap_or(0o755);
     let mut sum = Summary::default();
@@ -235,6 +247,7 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         owners_changed = t.owners_changed,
         modes_changed = t.modes_changed,
         other_filesystems = t.other_filesystems,
+        skipped = t.skipped,
         directories_created = sum.directories_created,
         copied = c.copied,
         unchanged = c.unchanged,
@@ -252,10 +265,11 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         if args.check { "to copy" } else { "copied" },
         c.unchanged,
         c.kept,
-        if t.other_filesystems > 0 {
-            format!("; {} mount points inside skipped", t.other_filesystems)
-        } else {
-            String::new()
+        match (t.other_filesystems, t.skipped) {
+            (0, 0) => String::new(),
+            (m, 0) => format!("; {m} mount points inside skipped"),
+            (0, n) => format!("; {n} entries skipped by name"),
+            (m, n) => format!("; {m} mount points inside and {n} entries by name skipped"),
         }
     );
     if args.check {

@@ -724,6 +724,8 @@ pub const PREPARE_VOLUME_CHMOD: &str = "INITBOX_PREPARE_VOLUME_CHMOD";
 pub const PREPARE_VOLUME_FS_GROUP: &str = "INITBOX_PREPARE_VOLUME_FS_GROUP";
 /// Skip the walk when DIR itself already has the wanted owner and mode (fsGroupChangePolicy: OnRootMismatch)
 pub const PREPARE_VOLUME_ON_ROOT_MISMATCH: &str = "INITBOX_PREPARE_VOLUME_ON_ROOT_MISMATCH";
+/// Leave entries with this name alone, at any depth, and do not enter them, e.g. lost+found or .snapshot (repeatable; comma-separated in the variable)
+pub const PREPARE_VOLUME_SKIP: &str = "INITBOX_PREPARE_VOLUME_SKIP";
 /// Directory to create inside DIR, relative to it (repeatable; comma-separated in the variable)
 pub const PREPARE_VOLUME_MKDIR: &str = "INITBOX_PREPARE_VOLUME_MKDIR";
 /// Copy a file, or a directory's content (a ConfigMap or Secret mount), to DEST inside DIR (repeatable; comma-separated in the variable)
@@ -2060,6 +2062,12 @@ pub const VOCABULARY: &[Var] = &[
         name: PREPARE_VOLUME_ON_ROOT_MISMATCH,
         flag: "--on-root-mismatch",
         meaning: "Skip the walk when DIR itself already has the wanted owner and mode (fsGroupChangePolicy: OnRootMismatch)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_SKIP,
+        flag: "--skip",
+        meaning: "Leave entries with this name alone, at any depth, and do not enter them, e.g. lost+found or .snapshot (repeatable; comma-separated in the variable)",
         read_directly: false,
     },
     Var {

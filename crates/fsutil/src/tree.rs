@@ -25,6 +25,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, Dir, FileType, Gid, Mode, OFlags, Stat, Uid};
 
@@ -36,7 +37,7 @@ const FS_GROUP_RW: u32 = 0o660;
 const FS_GROUP_EXEC: u32 = 0o110;
 
 /// What every entry should look like.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Want {
     /// `uid:gid` of every entry.
     pub owner: Option<(u32, u32)>,
@@ -45,6 +46,9 @@ pub struct Want {
     /// Kubernetes' `fsGroup`: this group, group `rw` added (and `x` plus set-group-ID on
     /// directories). Applied after `owner` and `chmod`.
     pub fs_group: Option<u32>,
+    /// Entries with one of these names (at any depth) are left alone and not entered
+    /// (`lost+found`, a NAS's read-only `.snapshot`).
+    pub skip: Vec<std::ffi::OsString>,
 }
 
 impl Want {
@@ -94,6 +98,8 @@ pub struct Counts {
     pub modes_changed: u64,
     /// Mount points inside the tree, skipped.
     pub other_filesystems: u64,
+    /// Entries skipped by name ([`Want::skip`]).
+    pub skipped: u64,
 }
 
 impl Counts {
@@ -240,6 +246,15 @@ impl Walker<'_> {
         name: &CStr,
         path: &mut PathBuf,
     ) -> Result<(), Error> {
+        if self
+            .want
+            .skip
+            .iter()
+            .any(|n| n.as_bytes() == name.to_bytes())
+        {
+            self.counts.skipped += 1;
+            return Ok(());
+        }
         let st = match rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             // Removed since the directory was read: nothing to fix.
@@ -315,8 +330,8 @@ impl Walker<'_> {
                     AtFlags::SYMLINK_NOFOLLOW,
                 )
                 .map_err(io_error("cannot change the owner of", path))?;
-                // Changing the owner may clear set-user-ID and set-group-ID.
-                if mode.is_some() {
+                // Changing the owner clears set-user-ID and set-group-ID (of an executable).
+                if mode.is_some() && current & 0o6000 != 0 {
                     current = rustix::fs::statat(dirfd, name, AtFlags::SYMLINK_NOFOLLOW)
                         .map_err(io_error("cannot read", path))?
                         .perm();
@@ -330,29 +345,7 @@ impl Walker<'_> {
         if self.dry_run {
             return Ok(());
         }
-        // chmod follows links: change the inode through an O_PATH descriptor opened without
-        // following, once it is known to be the entry that was looked at.
-        let fd = rustix::fs::openat(
-            dirfd,
-            name,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(io_error("cannot open", path))?;
-        let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
-        if opened.id() != st.id() || opened.kind() == FileType::Symlink {
-            return Err(replaced(path));
-        }
-        let mode = Mode::from_raw_mode(m as _);
-        match rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), mode) {
-            Ok(()) => Ok(()),
-            // No /proc (a bare chroot): by name, just checked not to be a link.
-            Err(rustix::io::Errno::NOENT) => {
-                rustix::fs::chmodat(dirfd, name, mode, AtFlags::empty())
-                    .map_err(io_error("cannot change the mode of", path))
-            }
-            Err(e) => Err(io_error("cannot change the mode of", path)(e)),
-        }
+        chmod_entry(dirfd, name, st, m, path)
     }
 }
 
@@ -361,6 +354,68 @@ fn replaced(path: &Path) -> Error {
         action: "refusing",
         path: path.to_path_buf(),
         source: io::Error::other("it was replaced during the walk (by a symbolic link?)"),
+    }
+}
+
+/// Whether `fchmodat2` (Linux 6.6) answered `ENOSYS`: then the slower way is taken from then on.
+static NO_FCHMODAT2: AtomicBool = AtomicBool::new(false);
+
+/// `chmod` of the entry `name` of `dirfd` that `st` describes, never through a link: with
+/// `fchmodat2(AT_SYMLINK_NOFOLLOW)` in one call, else through an `O_PATH` descriptor opened
+/// without following and checked to be that entry.
+fn chmod_entry(
+    dirfd: BorrowedFd<'_>,
+    name: &CStr,
+    st: &Stat,
+    m: u32,
+    path: &Path,
+) -> Result<(), Error> {
+    if !NO_FCHMODAT2.load(Ordering::Relaxed) {
+        // SAFETY: a valid descriptor, a NUL-terminated name, plain integers.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fchmodat2,
+                dirfd.as_raw_fd(),
+                name.as_ptr(),
+                m as libc::c_uint,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ENOSYS) => NO_FCHMODAT2.store(true, Ordering::Relaxed),
+            // The entry became a link since it was looked at.
+            Some(libc::EOPNOTSUPP) => return Err(replaced(path)),
+            _ => {
+                return Err(Error::Io {
+                    action: "cannot change the mode of",
+                    path: path.to_path_buf(),
+                    source: e,
+                });
+            }
+        }
+    }
+    let fd = rustix::fs::openat(
+        dirfd,
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_error("cannot open", path))?;
+    let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
+    if opened.id() != st.id() || opened.kind() == FileType::Symlink {
+        return Err(replaced(path));
+    }
+    let mode = Mode::from_raw_mode(m as _);
+    match rustix::fs::chmod(format!("/proc/self/fd/{}", fd.as_raw_fd()), mode) {
+        Ok(()) => Ok(()),
+        // No /proc (a bare chroot): by name, just checked not to be a link.
+        Err(rustix::io::Errno::NOENT) => rustix::fs::chmodat(dirfd, name, mode, AtFlags::empty())
+            .map_err(io_error("cannot change the mode of", path)),
+        Err(e) => Err(io_error("cannot change the mode of", path)(e)),
     }
 }
 
