@@ -189,7 +189,7 @@ fn links_are_never_followed_out_of_the_volume_and_mounts_are_skipped() {
         "an entry on the mount inside was changed"
     );
     assert!(
-        r.stderr.contains("1 mount points inside skipped"),
+        r.stderr.contains("1 mount points inside and 1 entries by name skipped"),
         "{}",
         r.stderr
     );
