@@ -489,12 +489,18 @@ fn bad_input_gets_one_line_and_its_exit_code() {
     assert_one_line_error(&prepare(&[p(&file)]), 3, "is not a directory");
 }
 
-/// Run the binary as 65532:65532, the scratch image's user.
-fn as_nonroot(args: &[&str]) -> common::Run {
+/// Run a copy of the binary (in `dir`, wherever the checkout is) as 65532:65532, the scratch
+/// image's user.
+fn as_nonroot(dir: &Path, args: &[&str]) -> common::Run {
+    let bin = dir.join("initbox");
+    if !bin.exists() {
+        fs::copy(env!("CARGO_BIN_EXE_initbox"), &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    }
     run(
         Command::new("setpriv")
             .args(["--reuid", "65532", "--regid", "65532", "--clear-groups"])
-            .arg(env!("CARGO_BIN_EXE_initbox"))
+            .arg(&bin)
             .arg("prepare-volume")
             .args(args),
         LIMIT,
@@ -516,7 +522,7 @@ fn works_as_65532_on_its_own_volume() {
     for e in [&vol, &vol.join("cache"), &vol.join("cache/x")] {
         std::os::unix::fs::chown(e, Some(65532), Some(65532)).unwrap();
     }
-    let r = as_nonroot(&[
+    let r = as_nonroot(tmp.path(), &[
         p(&vol),
         "--mkdir",
         "logs",
@@ -534,7 +540,7 @@ fn works_as_65532_on_its_own_volume() {
         assert_eq!((m.uid(), m.mode() & 0o7777), (65532, want), "{rel}");
     }
     // Another owner needs CAP_CHOWN: refused with 4, naming what it needs.
-    let r = as_nonroot(&[p(&vol), "--owner", "1000:1000"]);
+    let r = as_nonroot(tmp.path(), &[p(&vol), "--owner", "1000:1000"]);
     assert_one_line_error(&r, 4, "needs root or CAP_CHOWN");
 }
 
