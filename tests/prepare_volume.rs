@@ -189,7 +189,8 @@ fn links_are_never_followed_out_of_the_volume_and_mounts_are_skipped() {
         "an entry on the mount inside was changed"
     );
     assert!(
-        r.stderr.contains("1 mount points inside and 1 entries by name skipped"),
+        r.stderr
+            .contains("1 mount points inside and 1 entries by name skipped"),
         "{}",
         r.stderr
     );
@@ -522,17 +523,20 @@ fn works_as_65532_on_its_own_volume() {
     for e in [&vol, &vol.join("cache"), &vol.join("cache/x")] {
         std::os::unix::fs::chown(e, Some(65532), Some(65532)).unwrap();
     }
-    let r = as_nonroot(tmp.path(), &[
-        p(&vol),
-        "--mkdir",
-        "logs",
-        "--copy",
-        &format!("{}:conf/", p(&src)),
-        "--chmod",
-        "D0750,F0640",
-        "--owner",
-        "65532:65532",
-    ]);
+    let r = as_nonroot(
+        tmp.path(),
+        &[
+            p(&vol),
+            "--mkdir",
+            "logs",
+            "--copy",
+            &format!("{}:conf/", p(&src)),
+            "--chmod",
+            "D0750,F0640",
+            "--owner",
+            "65532:65532",
+        ],
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
     for rel in ["logs", "conf", "conf/app.yaml", "cache/x"] {
         let m = fs::metadata(vol.join(rel)).unwrap();

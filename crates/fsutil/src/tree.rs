@@ -17,7 +17,9 @@
 //! [`Want::fs_group`] follows the kubelet's `fsGroup` rules (`SetVolumeOwnership`): the group
 //! becomes the fsGroup, `rw` for the group is added to every file and `rwx` plus set-group-ID to
 //! every directory, and links keep their mode; [`root_matches`] is its
-//! `fsGroupChangePolicy: OnRootMismatch` test.
+//! `fsGroupChangePolicy: OnRootMismatch` test (`requiresPermissionChange`). Two differences, both
+//! on purpose: the kubelet logs a failed change and goes on, this pass stops at the first one
+//! with an error naming it; and it does not enter other filesystems.
 
 use std::ffi::{CStr, OsStr};
 use std::fmt;
