@@ -243,6 +243,23 @@ impl Staged {
 /// Write `contents` to a temporary file beside `dest` with the final mode and owner, fsynced.
 /// Dropping the result without [`Staged::commit`] removes the temporary file.
 pub fn stage(dest: &Path, contents: &[u8], opts: &WriteOptions) -> Result<Staged, Failure> {
+    stage_with(dest, opts, |f| f.write_all(contents))
+}
+
+/// [`stage`] with the content streamed from `reader` (a large file copied in bounded memory).
+pub fn stage_from(
+    dest: &Path,
+    reader: &mut dyn io::Read,
+    opts: &WriteOptions,
+) -> Result<Staged, Failure> {
+    stage_with(dest, opts, |f| io::copy(reader, f).map(drop))
+}
+
+fn stage_with(
+    dest: &Path,
+    opts: &WriteOptions,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<Staged, Failure> {
     let dir = match dest.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -273,7 +290,7 @@ pub fn stage(dest: &Path, contents: &[u8], opts: &WriteOptions) -> Result<Staged
         std::os::unix::fs::fchown(temp.as_file(), Some(uid), Some(gid))
             .map_err(|e| io_failure("cannot change the owner of", dest, e))?;
     }
-    temp.write_all(contents)
+    fill(temp.as_file_mut())
         .and_then(|_| temp.as_file().sync_all())
         .map_err(|e| io_failure("cannot write", temp.path(), e))?;
     Ok(Staged {

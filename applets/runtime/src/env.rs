@@ -292,6 +292,20 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
         "schedule",
         &["at", "cron", "every", "tz", "file", "job-timeout"],
     ),
+    (
+        "prepare-volume",
+        &[
+            "owner",
+            "chmod",
+            "fs-group",
+            "on-root-mismatch",
+            "mkdir",
+            "copy",
+            "if-missing",
+            "if-changed",
+            "check",
+        ],
+    ),
 ];
 
 /// `cmd` shaped to the contract: `-h` shows the applet's most used flags and the first
@@ -702,6 +716,28 @@ pub const RESTORE_CHECK_TIMEOUT: &str = "INITBOX_RESTORE_CHECK_TIMEOUT";
 
 pub const RESTORE_OWNER: &str = "INITBOX_RESTORE_OWNER";
 pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
+/// The volume to prepare (created when missing); nothing outside it is changed
+pub const PREPARE_VOLUME_DIR: &str = "INITBOX_PREPARE_VOLUME_DIR";
+/// Owner of DIR and everything in it, UID:GID, changed only where it differs (needs root or CAP_CHOWN)
+pub const PREPARE_VOLUME_OWNER: &str = "INITBOX_PREPARE_VOLUME_OWNER";
+/// Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both
+pub const PREPARE_VOLUME_CHMOD: &str = "INITBOX_PREPARE_VOLUME_CHMOD";
+/// Kubernetes' fsGroup, as the kubelet applies it: group GID, group rw on files, rwx and set-group-ID on directories
+pub const PREPARE_VOLUME_FS_GROUP: &str = "INITBOX_PREPARE_VOLUME_FS_GROUP";
+/// Skip the walk when DIR itself already has the wanted owner and mode (fsGroupChangePolicy: OnRootMismatch)
+pub const PREPARE_VOLUME_ON_ROOT_MISMATCH: &str = "INITBOX_PREPARE_VOLUME_ON_ROOT_MISMATCH";
+/// Leave entries with this name alone, at any depth, and do not enter them, e.g. lost+found or .snapshot (repeatable; comma-separated in the variable)
+pub const PREPARE_VOLUME_SKIP: &str = "INITBOX_PREPARE_VOLUME_SKIP";
+/// Directory to create inside DIR, relative to it (repeatable; comma-separated in the variable)
+pub const PREPARE_VOLUME_MKDIR: &str = "INITBOX_PREPARE_VOLUME_MKDIR";
+/// Copy a file, or a directory's content (a ConfigMap or Secret mount), to DEST inside DIR (repeatable; comma-separated in the variable)
+pub const PREPARE_VOLUME_COPY: &str = "INITBOX_PREPARE_VOLUME_COPY";
+/// Copy only files that are not in DIR yet (what the application changed is kept)
+pub const PREPARE_VOLUME_IF_MISSING: &str = "INITBOX_PREPARE_VOLUME_IF_MISSING";
+/// Copy only files whose content, mode or owner differ (the others are not rewritten)
+pub const PREPARE_VOLUME_IF_CHANGED: &str = "INITBOX_PREPARE_VOLUME_IF_CHANGED";
+/// Change nothing: count what would be created, copied and changed; exit 1 if anything would
+pub const PREPARE_VOLUME_CHECK: &str = "INITBOX_PREPARE_VOLUME_CHECK";
 
 pub const VOCABULARY: &[Var] = &[
     Var {
@@ -2006,6 +2042,72 @@ pub const VOCABULARY: &[Var] = &[
         meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
         read_directly: false,
     },
+    Var {
+        name: PREPARE_VOLUME_DIR,
+        flag: "",
+        meaning: "The volume to prepare (created when missing); nothing outside it is changed",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_OWNER,
+        flag: "--owner",
+        meaning: "Owner of DIR and everything in it, UID:GID, changed only where it differs (needs root or CAP_CHOWN)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_CHMOD,
+        flag: "--chmod",
+        meaning: "Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_FS_GROUP,
+        flag: "--fs-group",
+        meaning: "Kubernetes' fsGroup, as the kubelet applies it: group GID, group rw on files, rwx and set-group-ID on directories",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_ON_ROOT_MISMATCH,
+        flag: "--on-root-mismatch",
+        meaning: "Skip the walk when DIR itself already has the wanted owner and mode (fsGroupChangePolicy: OnRootMismatch)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_SKIP,
+        flag: "--skip",
+        meaning: "Leave entries with this name alone, at any depth, and do not enter them, e.g. lost+found or .snapshot (repeatable; comma-separated in the variable)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_MKDIR,
+        flag: "--mkdir",
+        meaning: "Directory to create inside DIR, relative to it (repeatable; comma-separated in the variable)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_COPY,
+        flag: "--copy",
+        meaning: "Copy a file, or a directory's content (a ConfigMap or Secret mount), to DEST inside DIR (repeatable; comma-separated in the variable)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_IF_MISSING,
+        flag: "--if-missing",
+        meaning: "Copy only files that are not in DIR yet (what the application changed is kept)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_IF_CHANGED,
+        flag: "--if-changed",
+        meaning: "Copy only files whose content, mode or owner differ (the others are not rewritten)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_CHECK,
+        flag: "--check",
+        meaning: "Change nothing: count what would be created, copied and changed; exit 1 if anything would",
+        read_directly: false,
+    },
 ];
 
 /// `run`'s own names for shared words: its settings are `INITBOX_RUN_*` so that the steps it
@@ -2017,6 +2119,7 @@ pub const RUN_SCOPED: &[(&str, &str)] = &[(RUN_TIMEOUT, TIMEOUT)];
 /// its own, with a variable of its own (`INITBOX_RUN_FILE`, `INITBOX_CHECKS_FILE`, …).
 pub const LOCAL_FLAGS: &[&str] = &[
     "--check",
+    "--chmod",
     "--check-timeout",
     "--data",
     "--dir",
