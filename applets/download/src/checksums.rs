@@ -146,7 +146,11 @@ mod tests {
         assert_eq!(find(format!("{A}\n").as_bytes(), "any").unwrap(), A);
         // A name listed twice with different digests is refused, never guessed.
         let two = format!("{A}  v1/a.bin\n{B}  v2/a.bin\n");
-        assert!(find(two.as_bytes(), "a.bin").unwrap_err().contains("different"));
+        assert!(
+            find(two.as_bytes(), "a.bin")
+                .unwrap_err()
+                .contains("different")
+        );
         // A name that only ends like it is not it.
         let near = format!("{A}  xa.bin\n");
         assert!(find(near.as_bytes(), "a.bin").is_err());

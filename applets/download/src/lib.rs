@@ -153,7 +153,11 @@ const SMALL_LIMIT: usize = 1024 * 1024;
 
 /// The shared clients for the sources named on the command line.
 fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
-    let urls = [Some(&args.url), args.checksums.as_ref(), args.signature.as_ref()];
+    let urls = [
+        Some(&args.url),
+        args.checksums.as_ref(),
+        args.signature.as_ref(),
+    ];
     let any = |p: &str| urls.iter().flatten().any(|u| u.starts_with(p));
     let http = if any("http://") || any("https://") {
         let tls = initbox_runtime::tls::client_config(&args.tls)?;
@@ -388,7 +392,7 @@ async fn download(args: Args) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::failed(format!("the unpacker stopped: {e}")))?;
             let _ = std::fs::remove_file(&part_path);
-            let stats = result?;
+            let stats = result.map_err(|f| f.context(&shown))?;
             info!(
                 source = %shown,
                 to = %args.to.display(),
@@ -409,7 +413,12 @@ async fn already_there(args: &Args, want: &Expected, _dir: &Path) -> Result<bool
     if args.unpack.is_some() {
         let marker = unpack::Marker::read(&args.to);
         return Ok(match (marker, &want.sha256) {
-            (Some(m), Some(h)) => m.sha256 == *h && m.entries.iter().all(|e| args.to.join(e).symlink_metadata().is_ok()),
+            (Some(m), Some(h)) => {
+                m.sha256 == *h
+                    && m.entries
+                        .iter()
+                        .all(|e| args.to.join(e).symlink_metadata().is_ok())
+            }
             _ => false,
         });
     }
@@ -596,7 +605,13 @@ async fn attempt(
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
                     *last_progress = Instant::now();
-                    progress(&shown, writer.len, total, *bytes_got, transfer_started.elapsed());
+                    progress(
+                        &shown,
+                        writer.len,
+                        total,
+                        *bytes_got,
+                        transfer_started.elapsed(),
+                    );
                 }
             }
             Ok(None) => break,
@@ -664,6 +679,8 @@ fn progress(shown: &str, have: u64, total: Option<u64>, got: u64, elapsed: Durat
             mib(rate),
             t.saturating_sub(have) as f64 / rate.max(1.0)
         ),
-        None => info!(source = %shown, "download: {:.1} MiB, {:.1} MiB/s", mib(have as f64), mib(rate)),
+        None => {
+            info!(source = %shown, "download: {:.1} MiB, {:.1} MiB/s", mib(have as f64), mib(rate))
+        }
     }
 }

@@ -49,10 +49,7 @@ impl Body {
     pub async fn next(&mut self, stall: Duration) -> Result<Option<Bytes>, String> {
         let next = async {
             match &mut self.chunks {
-                Chunks::Http(r) => r
-                    .chunk()
-                    .await
-                    .map_err(|e| initbox_aws::http::chain(&e)),
+                Chunks::Http(r) => r.chunk().await.map_err(|e| initbox_aws::http::chain(&e)),
                 Chunks::File(f, buf) => {
                     let n = f.read(buf).await.map_err(|e| e.to_string())?;
                     Ok((n > 0).then(|| Bytes::copy_from_slice(&buf[..n])))

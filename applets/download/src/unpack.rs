@@ -192,9 +192,7 @@ pub fn install(
 
 fn remove_any(p: &PathBuf) -> Result<(), Failure> {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => {
-            fs::remove_dir_all(p).map_err(|e| io_failure("cannot remove", p, e))
-        }
+        Ok(m) if m.is_dir() => fs::remove_dir_all(p).map_err(|e| io_failure("cannot remove", p, e)),
         Ok(_) => fs::remove_file(p).map_err(|e| io_failure("cannot remove", p, e)),
         Err(_) => Ok(()),
     }

@@ -168,7 +168,11 @@ mod tests {
             (vec![("..\\evil", &b"x"[..])], None, "'..'"),
             (vec![("/tmp/evil", &b"x"[..])], None, "absolute"),
             (vec![], Some(("l", "/etc")), "leaves"),
-            (vec![("l/x", &b"x"[..])], Some(("l", ".")), "not a directory"),
+            (
+                vec![("l/x", &b"x"[..])],
+                Some(("l", ".")),
+                "not a directory",
+            ),
         ] {
             let z = zip_with(&entries, link);
             let dir = tempfile::tempdir().unwrap();
