@@ -151,6 +151,23 @@ fn https_download_is_verified_installed_and_not_fetched_again() {
         "no request for a file already in place"
     );
     assert!(r.stderr.contains("nothing to do"), "{}", r.stderr);
+    // A directory as --to: the file lands there under its own name (as with curl -O).
+    let r = download(&[
+        &url,
+        "--to",
+        &format!("{}/", to.parent().unwrap().display()),
+        "--sha256",
+        &sum,
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(
+        server.hits(),
+        hits,
+        "model.bin is already there: {}",
+        r.all()
+    );
 }
 
 #[test]
@@ -182,7 +199,7 @@ fn checksums_files_as_sha256sum_writes_them() {
         let to = tmp.path().join(format!("out-{sums}/tool.tar.gz"));
         let r = download(&[
             &https_url(&server, "/tool-1.2-linux.tar.gz"),
-            "--checksums",
+            "--sha256sums",
             &https_url(&server, &format!("/{sums}")),
             "--to",
             to.to_str().unwrap(),
@@ -204,7 +221,7 @@ fn checksums_files_as_sha256sum_writes_them() {
     .unwrap();
     let r = download(&[
         &https_url(&server, "/tool-1.2-linux.tar.gz"),
-        "--checksums",
+        "--sha256sums",
         tmp.path().join("OTHER").to_str().unwrap(),
         "--to",
         to.to_str().unwrap(),

@@ -4,7 +4,7 @@
 //! - Sources: `http(s)://` (the runtime's client: TLS verified, `--ca-file`, the redirect
 //!   policy), `s3://BUCKET/KEY` (crates/aws, the client restore and backup use), `file:///PATH`.
 //! - Verification is required: `--sha256` (or `sha256:HEX`), a published checksums file
-//!   (`--checksums`, in `sha256sum` output form), or a minisign signature (`--minisign-key`,
+//!   (`--sha256sums`, in `sha256sum` output form), or a minisign signature (`--minisign-key`,
 //!   the signature at `URL.minisig` unless `--signature` names it). A download that does not
 //!   verify is removed: exit 1, nothing installed, nothing kept.
 //! - The bytes go to `.initbox-download-KEY.part` beside the destination, hashed as they are
@@ -45,7 +45,7 @@ pub use unpack::Format;
     after_help = "Sources: https://HOST/PATH, http://…, s3://BUCKET/KEY, file:///PATH.\n\n\
                   Examples:\n  \
                   initbox download https://example.com/model.bin --to /models/model.bin --sha256 sha256:9f86d0…\n  \
-                  initbox download https://example.com/app-1.2.tar.gz --checksums https://example.com/SHA256SUMS --to /opt/app --unpack\n  \
+                  initbox download https://example.com/app-1.2.tar.gz --sha256sums https://example.com/SHA256SUMS --to /opt/app --unpack\n  \
                   initbox download s3://artifacts/data.zip --sha256 … --to /data --unpack --owner 65532:65532"
 )]
 pub struct Args {
@@ -65,10 +65,10 @@ pub struct Args {
     #[arg(
         long,
         value_name = "SOURCE",
-        env = "INITBOX_DOWNLOAD_CHECKSUMS",
+        env = "INITBOX_DOWNLOAD_SHA256SUMS",
         conflicts_with = "sha256"
     )]
-    pub checksums: Option<String>,
+    pub sha256sums: Option<String>,
 
     /// Minisign public key (the base64 key, or a minisign.pub file) the download's signature must verify with.
     #[arg(long, value_name = "KEY", env = "INITBOX_DOWNLOAD_MINISIGN_KEY")]
@@ -155,7 +155,7 @@ const SMALL_LIMIT: usize = 1024 * 1024;
 fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
     let urls = [
         Some(&args.url),
-        args.checksums.as_ref(),
+        args.sha256sums.as_ref(),
         args.signature.as_ref(),
     ];
     let any = |p: &str| urls.iter().flatten().any(|u| u.starts_with(p));
@@ -236,7 +236,7 @@ async fn expected(
     deadline: &Deadline,
 ) -> Result<Expected, Failure> {
     let name = source.file_name();
-    let (sha256, mut from) = match (&args.sha256, &args.checksums) {
+    let (sha256, mut from) = match (&args.sha256, &args.sha256sums) {
         (Some(h), _) => (Some(h.clone()), "--sha256".to_string()),
         (None, Some(c)) => {
             let sums = side_source(c, clients)?;
@@ -274,7 +274,7 @@ async fn expected(
     };
     if sha256.is_none() && signed.is_none() {
         return Err(Failure::usage(
-            "a checksum is required: --sha256, --checksums or --minisign-key",
+            "a checksum is required: --sha256, --sha256sums or --minisign-key",
         ));
     }
     Ok(Expected {
@@ -284,18 +284,30 @@ async fn expected(
     })
 }
 
-async fn download(args: Args) -> Result<(), Failure> {
+async fn download(mut args: Args) -> Result<(), Failure> {
     let started = Instant::now();
     let deadline = Deadline::after((!args.timeout.is_zero()).then_some(args.timeout));
-    if args.sha256.is_none() && args.checksums.is_none() && args.minisign_key.is_none() {
+    if args.sha256.is_none() && args.sha256sums.is_none() && args.minisign_key.is_none() {
         return Err(Failure::usage(
-            "a checksum is required: --sha256, --checksums or --minisign-key",
+            "a checksum is required: --sha256, --sha256sums or --minisign-key",
         ));
     }
     let clients = clients(&args, deadline)?;
     let source = Source::parse(&args.url, &clients)?;
     let shown = source.display();
     let name = source.file_name();
+    // A directory (or a path ending in '/') receives the file under its own name, as with
+    // `curl -O` and `wget -P`.
+    if args.unpack.is_none()
+        && (args.to.as_os_str().to_string_lossy().ends_with('/') || args.to.is_dir())
+    {
+        if name.is_empty() || name == "." || name == ".." {
+            return Err(Failure::usage(format!(
+                "{shown} names no file: give --to the file's path"
+            )));
+        }
+        args.to = args.to.join(&name);
+    }
     let want = expected(&args, &source, &clients, &deadline).await?;
 
     // Where the partial file lives: beside the file, or inside the directory to unpack into.

@@ -294,7 +294,7 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
     ),
     (
         "download",
-        &["to", "sha256", "checksums", "unpack", "owner", "timeout"],
+        &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
     ),
 ];
 
@@ -707,7 +707,7 @@ pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
 pub const DOWNLOAD_URL: &str = "INITBOX_DOWNLOAD_URL";
 pub const DOWNLOAD_TO: &str = "INITBOX_DOWNLOAD_TO";
 pub const DOWNLOAD_SHA256: &str = "INITBOX_DOWNLOAD_SHA256";
-pub const DOWNLOAD_CHECKSUMS: &str = "INITBOX_DOWNLOAD_CHECKSUMS";
+pub const DOWNLOAD_SHA256SUMS: &str = "INITBOX_DOWNLOAD_SHA256SUMS";
 pub const DOWNLOAD_MINISIGN_KEY: &str = "INITBOX_DOWNLOAD_MINISIGN_KEY";
 pub const DOWNLOAD_SIGNATURE: &str = "INITBOX_DOWNLOAD_SIGNATURE";
 pub const DOWNLOAD_UNPACK: &str = "INITBOX_DOWNLOAD_UNPACK";
@@ -2032,8 +2032,8 @@ pub const VOCABULARY: &[Var] = &[
         read_directly: false,
     },
     Var {
-        name: DOWNLOAD_CHECKSUMS,
-        flag: "--checksums",
+        name: DOWNLOAD_SHA256SUMS,
+        flag: "--sha256sums",
         meaning: "A checksums file in sha256sum's output form (URL or path), holding the line for the file's name",
         read_directly: false,
     },
