@@ -49,7 +49,11 @@ impl Body {
     pub async fn next(&mut self, stall: Duration) -> Result<Option<Bytes>, String> {
         let next = async {
             match &mut self.chunks {
-                Chunks::Http(r) => r.chunk().await.map_err(|e| initbox_aws::http::chain(&e)),
+                // Described without the URL: a presigned URL's query is a credential.
+                Chunks::Http(r) => r
+                    .chunk()
+                    .await
+                    .map_err(|e| initbox_runtime::http::describe(&e, "--ca-file")),
                 Chunks::File(f, buf) => {
                     let n = f.read(buf).await.map_err(|e| e.to_string())?;
                     Ok((n > 0).then(|| Bytes::copy_from_slice(&buf[..n])))
