@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::Parser;
 use initbox_archive::{Chmod, UnpackOptions};
 use initbox_aws::AwsArgs;
@@ -148,6 +149,8 @@ impl Applet for Args {
 
 /// How often a progress line is logged during a transfer.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// Bytes of network chunks handed to the writer thread at once.
+const BATCH: usize = 256 * 1024;
 /// Largest checksums or signature file read.
 const SMALL_LIMIT: usize = 1024 * 1024;
 
@@ -604,16 +607,24 @@ async fn attempt(
         }
     }
     let total = body.total;
-    loop {
+    // Network chunks are small (often 16 KiB): they go to the writer in batches.
+    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batched = 0usize;
+    let end = loop {
         let next = tokio::select! {
             n = body.next(args.stall_timeout) => n,
-            () = sleep_until(deadline) => return Step::Deadline,
+            () = sleep_until(deadline) => break Some(Step::Deadline),
         };
         match next {
             Ok(Some(chunk)) => {
                 *bytes_got += chunk.len() as u64;
-                if writer.write(chunk).await.is_err() {
-                    return Step::WriterStopped;
+                batched += chunk.len();
+                batch.push(chunk);
+                if batched >= BATCH {
+                    batched = 0;
+                    if writer.write(std::mem::take(&mut batch)).await.is_err() {
+                        return Step::WriterStopped;
+                    }
                 }
                 if last_progress.elapsed() >= PROGRESS_EVERY {
                     *last_progress = Instant::now();
@@ -626,9 +637,16 @@ async fn attempt(
                     );
                 }
             }
-            Ok(None) => break,
-            Err(e) => return Step::Transient(e),
+            Ok(None) => break None,
+            Err(e) => break Some(Step::Transient(e)),
         }
+    };
+    // What arrived before a failure is kept: the next attempt resumes after it.
+    if !batch.is_empty() && writer.write(batch).await.is_err() {
+        return Step::WriterStopped;
+    }
+    if let Some(step) = end {
+        return step;
     }
     match total {
         Some(t) if writer.len < t => Step::Short(t),

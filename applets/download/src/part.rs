@@ -104,7 +104,8 @@ pub struct Written {
 }
 
 enum Msg {
-    Data(Bytes),
+    /// Chunks as they came from the network, written in order.
+    Data(Vec<Bytes>),
     /// Start again from byte 0 (the server sent the whole object instead of the rest).
     Restart,
 }
@@ -131,7 +132,11 @@ impl Writer {
             .spawn(move || {
                 while let Some(m) = rx.blocking_recv() {
                     match m {
-                        Msg::Data(b) => part.write(&b)?,
+                        Msg::Data(chunks) => {
+                            for b in chunks {
+                                part.write(&b)?;
+                            }
+                        }
                         Msg::Restart => part.restart()?,
                     }
                 }
@@ -164,10 +169,10 @@ impl Writer {
         })
     }
 
-    /// Queue a chunk; an error means the writer stopped (its error comes from [`finish`]).
-    pub async fn write(&mut self, b: Bytes) -> Result<(), ()> {
-        self.len += b.len() as u64;
-        self.send(Msg::Data(b)).await
+    /// Queue chunks; an error means the writer stopped (its error comes from [`finish`]).
+    pub async fn write(&mut self, chunks: Vec<Bytes>) -> Result<(), ()> {
+        self.len += chunks.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.send(Msg::Data(chunks)).await
     }
 
     /// Truncate the file and start again from 0.
