@@ -540,13 +540,25 @@ async fn fetch(
                 failures_in_a_row += 1;
                 if failures_in_a_row > args.retries {
                     let _ = writer.finish().await;
+                    let kept = std::fs::metadata(part_path).map(|m| m.len()).unwrap_or(0);
+                    let kept = if kept == 0 {
+                        let _ = std::fs::remove_file(part_path);
+                        String::new()
+                    } else {
+                        format!("; the {kept} bytes received are kept for the next run")
+                    };
                     return Err(Failure::failed(format!(
-                        "{shown}: {e} ({failures_in_a_row} attempts without progress; the partial download of {} bytes is kept for the next run)",
-                        std::fs::metadata(part_path).map(|m| m.len()).unwrap_or(0)
+                        "{shown}: {e} ({failures_in_a_row} attempts without progress{kept})"
                     )));
                 }
                 let delay = deadline.cap(delays.next().unwrap_or(Duration::from_secs(5)));
-                warn!(source = %shown, reason = %e, got = writer.len, retry_in = %humantime::format_duration(delay), "download: interrupted; resuming");
+                let delay = Duration::from_millis(delay.as_millis() as u64);
+                let retry_in = humantime::format_duration(delay);
+                if writer.len > 0 {
+                    warn!(source = %shown, reason = %e, got = writer.len, %retry_in, "download: interrupted; resuming");
+                } else {
+                    warn!(source = %shown, reason = %e, %retry_in, "download: failed; trying again");
+                }
                 tokio::time::sleep(delay).await;
             }
         }
