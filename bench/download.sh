@@ -7,7 +7,8 @@
 #   initbox download --sha256        hashes while writing to a partial file, fsync, rename
 # over HTTP (python3's http.server, which serves files with sendfile) and from file:// (cat for
 # the peers). Each row runs RUNS (default 3) times; the best wall time is shown with its
-# throughput and peak RSS (GNU time's maxrss: the largest process of a pipeline).
+# throughput, the CPU time of the whole pipeline (user + system, every process of it: the figure
+# that holds on a busy machine) and peak RSS (GNU time's maxrss: the largest process).
 # Build first: cargo build --release --no-default-features --features download
 # Needs ~3x SIZE_MIB of free disk under $TMPDIR, curl, python3, GNU time.
 set -euo pipefail
@@ -36,18 +37,20 @@ url="http://127.0.0.1:$port/data.bin"
 file="file://$work/site/data.bin"
 
 row() { # name, then the command (a shell line)
-  local name=$1 line=$2 best="" rss="" i secs kib
+  local name=$1 line=$2 best="" rss="" cpu="" i secs kib usr sys
   for ((i = 0; i < RUNS; i++)); do
     rm -rf "$work/out"; mkdir -p "$work/out"; sync
-    $TIME -o "$work/t" -f "%e %M" bash -c "$line" >"$work/stdout" 2>"$work/err" || { cat "$work/err"; exit 1; }
-    read -r secs kib < "$work/t"
-    if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$secs; rss=$kib; fi
+    $TIME -o "$work/t" -f "%e %M %U %S" bash -c "$line" >"$work/stdout" 2>"$work/err" || { cat "$work/err"; exit 1; }
+    read -r secs kib usr sys < "$work/t"
+    if [ -z "$best" ] || awk -v a="$secs" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+      best=$secs; rss=$kib; cpu=$(awk -v u="$usr" -v s="$sys" 'BEGIN { print u + s }')
+    fi
   done
-  awk -v n="$name" -v s="$best" -v m="$SIZE_MIB" -v r="$rss" \
-    'BEGIN { printf "  %-34s %7.2f s %8.0f MiB/s %8.1f MiB\n", n, s, m / (s > 0 ? s : 0.001), r / 1024 }'
+  awk -v n="$name" -v s="$best" -v m="$SIZE_MIB" -v r="$rss" -v c="$cpu" \
+    'BEGIN { printf "  %-32s %7.2f s %7.0f MiB/s  CPU %6.2f s %7.1f MiB\n", n, s, m / (s > 0 ? s : 0.001), c, r / 1024 }'
 }
 
-printf "%s MiB, best of %s runs (wall time, throughput, peak RSS)\n" "$SIZE_MIB" "$RUNS"
+printf "%s MiB, best of %s runs (wall time, throughput, CPU user+sys, peak RSS)\n" "$SIZE_MIB" "$RUNS"
 echo "HTTP (python3 http.server on loopback):"
 row "curl | sha256sum" "curl -fsS '$url' | sha256sum"
 row "curl | tee FILE | sha256sum" "curl -fsS '$url' | tee '$work/out/data.bin' | sha256sum"
