@@ -772,3 +772,52 @@ fn composes_in_run_steps() {
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!copy.exists() && !to.exists());
 }
+
+#[test]
+fn server_errors_are_retried_and_refusals_are_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = Arc::new(data(100_000, 12));
+    let sum = sha256_of(&body);
+    let b = Arc::clone(&body);
+    let server = HttpServer::start(move |n, req| {
+        let path = req.split_whitespace().nth(1).unwrap_or("/");
+        match path {
+            "/flaky.bin" if n <= 2 => Answer::new(503, "text/plain", "busy"),
+            "/flaky.bin" => ranged(&b, req),
+            "/private.bin" => Answer::new(403, "text/plain", "no"),
+            _ => Answer::new(404, "text/plain", "no"),
+        }
+    });
+    let to = tmp.path().join("out/f.bin");
+    let r = download(&[
+        &server.url("/flaky.bin"),
+        "--to",
+        to.to_str().unwrap(),
+        "--sha256",
+        &sum,
+    ]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(std::fs::read(&to).unwrap(), *body);
+    assert_eq!(server.hits(), 3);
+    // 404 and 403 are answers, not accidents: no retry; 403 is exit 5.
+    let hits = server.hits();
+    let other = tmp.path().join("out/other.bin");
+    let r = download(&[
+        &server.url("/gone.bin"),
+        "--to",
+        other.to_str().unwrap(),
+        "--sha256",
+        &sum,
+    ]);
+    assert_one_line_error(&r, 1, "HTTP 404");
+    let r = download(&[
+        &server.url("/private.bin"),
+        "--to",
+        other.to_str().unwrap(),
+        "--sha256",
+        &sum,
+    ]);
+    assert_one_line_error(&r, 5, "HTTP 403");
+    assert_eq!(server.hits(), hits + 2);
+    assert!(!other.exists());
+}
