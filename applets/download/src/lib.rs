@@ -275,11 +275,6 @@ async fn expected(
             Some(&*Box::leak(Box::new(Signed { key, signature })))
         }
     };
-    if sha256.is_none() && signed.is_none() {
-        return Err(Failure::usage(
-            "a checksum is required: --sha256, --sha256sums or --minisign-key",
-        ));
-    }
     Ok(Expected {
         sha256,
         signed,
@@ -323,7 +318,7 @@ async fn download(mut args: Args) -> Result<(), Failure> {
     };
     initbox_runtime::atomic::create_dirs(&work_dir, 0o755, args.owner)?;
 
-    if already_there(&args, &want, &work_dir).await? {
+    if already_there(&args, &want).await? {
         info!(
             source = %shown,
             to = %args.to.display(),
@@ -424,7 +419,7 @@ async fn download(mut args: Args) -> Result<(), Failure> {
 }
 
 /// Whether the destination already holds the expected content (a restarted pod).
-async fn already_there(args: &Args, want: &Expected, _dir: &Path) -> Result<bool, Failure> {
+async fn already_there(args: &Args, want: &Expected) -> Result<bool, Failure> {
     if args.unpack.is_some() {
         let marker = unpack::Marker::read(&args.to);
         return Ok(match (marker, &want.sha256) {
