@@ -57,4 +57,5 @@ applets! {
     "backup" => initbox_backup::Args,
     "schedule" => initbox_schedule::Args,
     "prepare-volume" => initbox_prepare_volume::Args,
+    "download" => initbox_download::Args,
 }

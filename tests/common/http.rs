@@ -23,6 +23,10 @@ pub enum Body {
     Bytes(Vec<u8>),
     /// No Content-Length, zeros until the client hangs up (or 8 GiB, far past any cap).
     Endless,
+    /// The Content-Length of the whole body, then only its first `usize` bytes, then the
+    /// connection is closed (a transfer cut mid-way). `Duration`: how long to hold the
+    /// connection open, silent, before closing it (a stalled transfer).
+    Cut(Vec<u8>, usize, Duration),
 }
 
 impl Answer {
@@ -186,6 +190,17 @@ fn serve<S: Read + Write>(
             ));
             let _ = s.write_all(head.as_bytes());
             let _ = s.write_all(b);
+        }
+        Body::Cut(b, n, hold) => {
+            head.push_str(&format!(
+                "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                b.len()
+            ));
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&b[..(*n).min(b.len())]);
+            let _ = s.flush();
+            thread::sleep(*hold);
+            return;
         }
         Body::Endless => {
             head.push_str("Connection: close\r\n\r\n");

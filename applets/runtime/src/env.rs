@@ -305,6 +305,8 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
             "if-changed",
             "check",
         ],
+        "download",
+        &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
     ),
 ];
 
@@ -738,6 +740,17 @@ pub const PREPARE_VOLUME_IF_MISSING: &str = "INITBOX_PREPARE_VOLUME_IF_MISSING";
 pub const PREPARE_VOLUME_IF_CHANGED: &str = "INITBOX_PREPARE_VOLUME_IF_CHANGED";
 /// Change nothing: count what would be created, copied and changed; exit 1 if anything would
 pub const PREPARE_VOLUME_CHECK: &str = "INITBOX_PREPARE_VOLUME_CHECK";
+pub const DOWNLOAD_URL: &str = "INITBOX_DOWNLOAD_URL";
+pub const DOWNLOAD_TO: &str = "INITBOX_DOWNLOAD_TO";
+pub const DOWNLOAD_SHA256: &str = "INITBOX_DOWNLOAD_SHA256";
+pub const DOWNLOAD_SHA256SUMS: &str = "INITBOX_DOWNLOAD_SHA256SUMS";
+pub const DOWNLOAD_MINISIGN_KEY: &str = "INITBOX_DOWNLOAD_MINISIGN_KEY";
+pub const DOWNLOAD_SIGNATURE: &str = "INITBOX_DOWNLOAD_SIGNATURE";
+pub const DOWNLOAD_UNPACK: &str = "INITBOX_DOWNLOAD_UNPACK";
+pub const DOWNLOAD_MODE: &str = "INITBOX_DOWNLOAD_MODE";
+pub const DOWNLOAD_OWNER: &str = "INITBOX_DOWNLOAD_OWNER";
+pub const DOWNLOAD_CHMOD: &str = "INITBOX_DOWNLOAD_CHMOD";
+pub const DOWNLOAD_RETRIES: &str = "INITBOX_DOWNLOAD_RETRIES";
 
 pub const VOCABULARY: &[Var] = &[
     Var {
@@ -2106,6 +2119,69 @@ pub const VOCABULARY: &[Var] = &[
         name: PREPARE_VOLUME_CHECK,
         flag: "--check",
         meaning: "Change nothing: count what would be created, copied and changed; exit 1 if anything would",
+        name: DOWNLOAD_URL,
+        flag: "",
+        meaning: "What to download: http(s)://, s3://BUCKET/KEY or file:///PATH",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_TO,
+        flag: "--to",
+        meaning: "Destination file (with --unpack: the directory to unpack into); parents are created",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_SHA256,
+        flag: "--sha256",
+        meaning: "Expected SHA-256 of the file: 64 hex digits, or sha256:HEX",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_SHA256SUMS,
+        flag: "--sha256sums",
+        meaning: "A checksums file in sha256sum's output form (URL or path), holding the line for the file's name",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_MINISIGN_KEY,
+        flag: "--minisign-key",
+        meaning: "Minisign public key (the base64 key, or a minisign.pub file) the download's signature must verify with",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_SIGNATURE,
+        flag: "--signature",
+        meaning: "The detached minisign signature (URL or path; default: the download's URL with .minisig appended)",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_UNPACK,
+        flag: "--unpack",
+        meaning: "Unpack the archive into --to (a directory): auto (by its first bytes, then its name), tar, tar.gz, tar.zst, zip",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_MODE,
+        flag: "--mode",
+        meaning: "Mode of the downloaded file",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_OWNER,
+        flag: "--owner",
+        meaning: "Owner of the downloaded file, or of every unpacked entry (needs root or CAP_CHOWN)",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_CHMOD,
+        flag: "--chmod",
+        meaning: "With --unpack: modes forced on the unpacked entries, rsync's numeric form D0750,F0640 or one mode for both",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_RETRIES,
+        flag: "--retries",
+        meaning: "Resumed attempts after a failure that received nothing new (a cut connection, a 5xx)",
         read_directly: false,
     },
 ];

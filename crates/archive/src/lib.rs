@@ -22,6 +22,8 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::Digest as _;
 
+pub mod zip;
+
 /// Compression of a tar stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

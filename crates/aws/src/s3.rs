@@ -277,14 +277,31 @@ impl S3 {
     /// GET an object as a stream: the response once its status is 2xx (transient failures
     /// before that are retried). `Ok(None)`: no such key.
     pub async fn get(&self, bucket: &str, key: &str) -> Result<Option<reqwest::Response>, Failure> {
+        self.get_from(bucket, key, 0).await
+    }
+
+    /// GET an object as a stream from byte `offset` on (`Range: bytes=OFFSET-`, to resume a
+    /// download): a 206 answer when the server honoured the range, a 200 with the whole object
+    /// when it did not. `Ok(None)`: no such key.
+    pub async fn get_from(
+        &self,
+        bucket: &str,
+        key: &str,
+        offset: u64,
+    ) -> Result<Option<reqwest::Response>, Failure> {
         let what = format!("S3 GET s3://{bucket}/{key}");
         let url = self.url(bucket, key, &[]);
         let policy = http::policy(&self.aws.deadline);
         let what_ref = &what;
         let url_ref = &url;
+        let mut headers = self.sse_c.clone();
+        if offset > 0 {
+            headers.push(("range", format!("bytes={offset}-")));
+        }
+        let headers = &headers;
         retry(&policy, &self.aws.deadline, &what, |_| async move {
             let req = self
-                .request(reqwest::Method::GET, url_ref, &self.sse_c)
+                .request(reqwest::Method::GET, url_ref, headers)
                 .await
                 .map_err(Attempt::Fatal)?;
             let resp = match req.send().await {
