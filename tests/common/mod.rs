@@ -4,6 +4,7 @@
 
 pub mod canary;
 pub mod echo;
+pub mod git;
 pub mod http;
 pub mod pki;
 
