@@ -259,6 +259,7 @@ impl Plan {
         if let (Some(want), Some(m)) = (&self.commit, &current)
             && ours
             && &m.commit == want
+            && m.reference == self.asked()
         {
             info!(url = %self.shown, commit = %want, dir = %self.dir.display(),
                 "git-checkout: already at {want}; nothing to do");
@@ -298,7 +299,9 @@ impl Plan {
             staging,
             gix::create::Kind::WithWorktree,
             gix::create::Options::default(),
-            gix::open::Options::isolated(),
+            // No user or system configuration; the reflog's identity is initbox's.
+            gix::open::Options::isolated()
+                .config_overrides(["committer.name=initbox", "committer.email=initbox@localhost"]),
         )
         .map_err(|e| Failure::env_refused(format!("cannot create a repository in {}: {e}", staging.display())))?
         .to_thread_local();
