@@ -43,9 +43,24 @@ fn self_signed(dir: &Path) {
     openssl(
         dir,
         &[
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-            "-keyout", "self.key", "-out", "self.pem", "-days", "2", "-subj", "/CN=127.0.0.1",
-            "-addext", "subjectAltName=IP:127.0.0.1", "-addext",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-addext",
             "basicConstraints=critical,CA:TRUE",
         ],
     );
@@ -90,13 +105,23 @@ fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follow
     assert_eq!(r.code(), 0, "{}", r.all());
     let main = repo.rev("main");
     assert!(r.stderr.contains(&main[..12]), "{}", r.stderr);
-    assert!(!r.all().contains(TOKEN), "the token was printed: {}", r.all());
-    assert!(!r.all().contains(&basic("x-access-token", TOKEN)), "{}", r.all());
+    assert!(
+        !r.all().contains(TOKEN),
+        "the token was printed: {}",
+        r.all()
+    );
+    assert!(
+        !r.all().contains(&basic("x-access-token", TOKEN)),
+        "{}",
+        r.all()
+    );
     // The same files, modes, links and bytes (CRLF from .gitattributes) as git clone.
     let clone = reference_clone(t.path(), repo.bare().to_str().unwrap(), None);
     assert_eq!(tree(&dir), tree(&clone));
     assert!(
-        tree(&dir).iter().any(|(p, what)| p == "windows.bat" && what.contains("\\r\\n")),
+        tree(&dir)
+            .iter()
+            .any(|(p, what)| p == "windows.bat" && what.contains("\\r\\n")),
         "{:?}",
         tree(&dir)
     );
@@ -128,7 +153,10 @@ fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follow
     let r = checkout(&url, &dir, &auth);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(git(&dir, &["rev-parse", "HEAD"]), next);
-    assert_eq!(std::fs::read_to_string(dir.join("added.txt")).unwrap(), "added\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("added.txt")).unwrap(),
+        "added\n"
+    );
     assert_eq!(git(&dir, &["status", "--porcelain"]), "");
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -162,7 +190,12 @@ fn a_missing_or_wrong_token_is_exit_5_and_leaves_nothing() {
     let r = checkout(
         &url,
         &dir,
-        &["--ca-file", ca.to_str().unwrap(), "--token-file", wrong.to_str().unwrap()],
+        &[
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--token-file",
+            wrong.to_str().unwrap(),
+        ],
     );
     assert_eq!(r.code(), 5, "{}", r.all());
     assert!(r.stderr.contains("refused the token"), "{}", r.stderr);
@@ -204,7 +237,11 @@ fn git_daemon_tags_branches_and_a_verified_commit() {
     // The ref is not at the expected commit: exit 1, the checkout untouched.
     let r = checkout(&url, &dir, &["--ref", "next", "--commit", &v1]);
     assert_eq!(r.code(), 1, "{}", r.all());
-    assert!(r.stderr.contains("not at the expected commit"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not at the expected commit"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(git(&dir, &["rev-parse", "HEAD"]), v1);
 
     // A branch by name, and a ref that does not exist.
@@ -233,7 +270,10 @@ fn a_commit_alone_is_fetched_by_its_id_with_full_history_on_request() {
     let full = t.path().join("full");
     let r = checkout(&url, &full, &["--depth", "0"]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    assert_eq!(git(&full, &["rev-parse", "--is-shallow-repository"]), "false");
+    assert_eq!(
+        git(&full, &["rev-parse", "--is-shallow-repository"]),
+        "false"
+    );
     assert_eq!(git(&full, &["rev-list", "--count", "HEAD"]), "2");
 }
 
@@ -248,17 +288,35 @@ fn foreign_data_and_bad_input_are_refused_before_anything_is_written() {
     let r = checkout("git://127.0.0.1:9/app.git", &dir, &[]);
     assert_eq!(r.code(), 4, "{}", r.all());
     assert!(r.stderr.contains("not empty"), "{}", r.stderr);
-    assert_eq!(std::fs::read_to_string(dir.join("precious.db")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious.db")).unwrap(),
+        "keep me"
+    );
 
     let out = t.path().join("out");
     let token = t.path().join("token");
     std::fs::write(&token, "tok\n").unwrap();
     let token = token.to_str().unwrap();
     for (url, extra, code, says) in [
-        ("https://h.invalid/r.git", &["--commit", "abc123"][..], 2, "40 hexadecimal"),
+        (
+            "https://h.invalid/r.git",
+            &["--commit", "abc123"][..],
+            2,
+            "40 hexadecimal",
+        ),
         ("ssh://git@h.invalid/r.git", &[][..], 2, "not supported"),
-        ("https://u:secretpw@h.invalid/r.git", &[][..], 2, "--token-file"),
-        ("http://h.invalid/r.git", &["--token-file", token][..], 2, "plain http"),
+        (
+            "https://u:secretpw@h.invalid/r.git",
+            &[][..],
+            2,
+            "--token-file",
+        ),
+        (
+            "http://h.invalid/r.git",
+            &["--token-file", token][..],
+            2,
+            "plain http",
+        ),
     ] {
         let r = checkout(url, &out, extra);
         assert_eq!(r.code(), code, "{url}: {}", r.all());
@@ -322,6 +380,9 @@ fn works_as_65532_and_as_a_step_of_run() {
     assert_eq!(git(&dir, &["rev-parse", "HEAD"]), repo.rev("v1"));
     use std::os::unix::fs::MetadataExt;
     if unsafe { libc::getuid() } == 0 {
-        assert_eq!(std::fs::metadata(dir.join("README.md")).unwrap().uid(), 65532);
+        assert_eq!(
+            std::fs::metadata(dir.join("README.md")).unwrap().uid(),
+            65532
+        );
     }
 }

@@ -161,7 +161,11 @@ impl Plan {
             return Err(Failure::usage(format!("'{r}' is not a ref name")));
         }
         let token = match &args.token_file {
-            Some(p) => Some(initbox_runtime::input::read_secret(p, "--token-file", false)?),
+            Some(p) => Some(initbox_runtime::input::read_secret(
+                p,
+                "--token-file",
+                false,
+            )?),
             None => None,
         };
         let via = match parsed.scheme() {
@@ -267,7 +271,8 @@ impl Plan {
         }
 
         let staging = place::new_staging(&self.dir)?;
-        let result = self.fetch_and_check_out(&staging, current.as_ref().filter(|_| ours), handle, started);
+        let result =
+            self.fetch_and_check_out(&staging, current.as_ref().filter(|_| ours), handle, started);
         match result {
             Ok(Some(marker)) => {
                 place::swap(&self.dir, &staging)?;
@@ -300,10 +305,17 @@ impl Plan {
             gix::create::Kind::WithWorktree,
             gix::create::Options::default(),
             // No user or system configuration; the reflog's identity is initbox's.
-            gix::open::Options::isolated()
-                .config_overrides(["committer.name=initbox", "committer.email=initbox@localhost"]),
+            gix::open::Options::isolated().config_overrides([
+                "committer.name=initbox",
+                "committer.email=initbox@localhost",
+            ]),
         )
-        .map_err(|e| Failure::env_refused(format!("cannot create a repository in {}: {e}", staging.display())))?
+        .map_err(|e| {
+            Failure::env_refused(format!(
+                "cannot create a repository in {}: {e}",
+                staging.display()
+            ))
+        })?
         .to_thread_local();
 
         let specs = refspecs(self.reference.as_deref(), self.commit.as_deref());
@@ -320,7 +332,12 @@ impl Plan {
             } => {
                 let url = gix::url::parse(gix::bstr::BStr::new(self.url.as_bytes()))
                     .map_err(|e| Failure::usage(format!("{}: {e}", self.shown)))?;
-                let http = transport::Remote::new(client.clone(), handle.clone(), authorization.clone(), seen.clone());
+                let http = transport::Remote::new(
+                    client.clone(),
+                    handle.clone(),
+                    authorization.clone(),
+                    seen.clone(),
+                );
                 let t = gix_transport::client::blocking_io::http::connect_http(
                     http,
                     url,
@@ -377,13 +394,16 @@ impl Plan {
             .receive(gix::progress::Discard, &interrupt)
             .map_err(|e| self.network_failure(&chain(&e), seen))?;
         let fetched = match &outcome.status {
-            gix::remote::fetch::Status::Change { write_pack_bundle, .. } => write_pack_bundle
-                .index
-                .num_objects,
+            gix::remote::fetch::Status::Change {
+                write_pack_bundle, ..
+            } => write_pack_bundle.index.num_objects,
             _ => 0,
         };
-        info!(objects = fetched, elapsed_ms = started.elapsed().as_millis() as u64,
-            "git-checkout: received {fetched} objects");
+        info!(
+            objects = fetched,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "git-checkout: received {fetched} objects"
+        );
 
         // The commit itself, verified: present, a commit (peeling an annotated tag), the one
         // the remote advertised and, with --commit, the one asked for.
@@ -391,9 +411,19 @@ impl Plan {
             .map_err(|e| Failure::failed(format!("{}: bad object id: {e}", self.shown)))?;
         let commit = repo
             .find_object(tip)
-            .map_err(|e| Failure::failed(format!("{}: the fetched data lacks {}: {e}", self.shown, target.tip)))?
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "{}: the fetched data lacks {}: {e}",
+                    self.shown, target.tip
+                ))
+            })?
             .peel_to_commit()
-            .map_err(|e| Failure::failed(format!("{} {} is not a commit: {e}", self.shown, target.name)))?;
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "{} {} is not a commit: {e}",
+                    self.shown, target.name
+                ))
+            })?;
         let commit_id = commit.id.to_string();
         if commit_id != target.commit || self.commit.as_ref().is_some_and(|c| c != &commit_id) {
             return Err(Failure::failed(format!(
@@ -404,12 +434,21 @@ impl Plan {
         }
         let tree = commit
             .tree_id()
-            .map_err(|e| Failure::failed(format!("{}: commit {commit_id} has no tree: {e}", self.shown)))?
+            .map_err(|e| {
+                Failure::failed(format!(
+                    "{}: commit {commit_id} has no tree: {e}",
+                    self.shown
+                ))
+            })?
             .detach();
 
         finish_repository(repo, &self.url, commit.id)?;
         let files = check_out(repo, tree)?;
-        info!(files, elapsed_ms = started.elapsed().as_millis() as u64, "git-checkout: wrote {files} files");
+        info!(
+            files,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "git-checkout: wrote {files} files"
+        );
         let marker = Marker {
             url: self.url.clone(),
             reference: self.asked(),
@@ -450,7 +489,11 @@ impl Plan {
                         self.shown
                     )));
                 };
-                (name.to_string(), target.to_string(), peeled.map(|p| p.to_string()))
+                (
+                    name.to_string(),
+                    target.to_string(),
+                    peeled.map(|p| p.to_string()),
+                )
             }
         };
         Ok(Target {
@@ -501,7 +544,10 @@ fn refspecs(reference: Option<&str>, commit: Option<&str>) -> Vec<String> {
             vec![r.to_ascii_lowercase()]
         }
         (Some(r), _) if r.starts_with("refs/heads/") => {
-            vec![format!("+{r}:refs/remotes/origin/{}", &r["refs/heads/".len()..])]
+            vec![format!(
+                "+{r}:refs/remotes/origin/{}",
+                &r["refs/heads/".len()..]
+            )]
         }
         (Some(r), _) if r.starts_with("refs/tags/") => vec![format!("+{r}:{r}")],
         (Some(r), _) if r.starts_with("refs/") => vec![r.to_string()],
@@ -514,9 +560,14 @@ fn refspecs(reference: Option<&str>, commit: Option<&str>) -> Vec<String> {
 
 /// HEAD detached at the commit, `origin` configured as `git clone` configures it, initbox's
 /// own entries excluded from `git status`.
-fn finish_repository(repo: &gix::Repository, url: &str, commit: gix::ObjectId) -> Result<(), Failure> {
+fn finish_repository(
+    repo: &gix::Repository,
+    url: &str,
+    commit: gix::ObjectId,
+) -> Result<(), Failure> {
     use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
-    let refused = |what: &str, e: &dyn std::fmt::Display| Failure::env_refused(format!("cannot {what}: {e}"));
+    let refused =
+        |what: &str, e: &dyn std::fmt::Display| Failure::env_refused(format!("cannot {what}: {e}"));
     repo.edit_reference(RefEdit {
         change: Change::Update {
             log: LogChange {
@@ -533,8 +584,9 @@ fn finish_repository(repo: &gix::Repository, url: &str, commit: gix::ObjectId) -
     .map_err(|e| refused("set HEAD", &e))?;
 
     let config_path = repo.git_dir().join("config");
-    let mut config = gix::config::File::from_path_no_includes(config_path.clone(), gix::config::Source::Local)
-        .map_err(|e| refused("read .git/config", &e))?;
+    let mut config =
+        gix::config::File::from_path_no_includes(config_path.clone(), gix::config::Source::Local)
+            .map_err(|e| refused("read .git/config", &e))?;
     let mut origin = repo
         .remote_at(url)
         .and_then(|r| r.with_refspecs(["+refs/heads/*:refs/remotes/origin/*"], Direction::Fetch))
@@ -542,7 +594,8 @@ fn finish_repository(repo: &gix::Repository, url: &str, commit: gix::ObjectId) -
     origin
         .save_as_to("origin", &mut config)
         .map_err(|e| refused("configure origin", &e))?;
-    std::fs::write(&config_path, config.to_bstring()).map_err(|e| refused("write .git/config", &e))?;
+    std::fs::write(&config_path, config.to_bstring())
+        .map_err(|e| refused("write .git/config", &e))?;
 
     let exclude = repo.git_dir().join("info").join("exclude");
     let mut text = std::fs::read_to_string(&exclude).unwrap_or_default();
@@ -556,7 +609,8 @@ fn finish_repository(repo: &gix::Repository, url: &str, commit: gix::ObjectId) -
 /// Write the worktree and index of `tree` into the repository's work directory, with the
 /// `.gitattributes` filters git applies; the number of files.
 fn check_out(repo: &gix::Repository, tree: gix::ObjectId) -> Result<usize, Failure> {
-    let failed = |what: &str, e: &dyn std::fmt::Display| Failure::failed(format!("checkout: {what}: {e}"));
+    let failed =
+        |what: &str, e: &dyn std::fmt::Display| Failure::failed(format!("checkout: {what}: {e}"));
     let workdir = repo
         .workdir()
         .ok_or_else(|| Failure::failed("checkout: the staging repository has no work directory"))?
@@ -631,10 +685,19 @@ mod tests {
         assert_eq!(refspecs(None, None), ["HEAD"]);
         let c = "0123456789abcdef0123456789abcdef01234567";
         assert_eq!(refspecs(None, Some(c)), [c]);
-        assert_eq!(refspecs(Some("main"), Some(c))[0], "+refs/heads/main:refs/remotes/origin/main");
+        assert_eq!(
+            refspecs(Some("main"), Some(c))[0],
+            "+refs/heads/main:refs/remotes/origin/main"
+        );
         assert_eq!(refspecs(Some("v1"), None)[1], "+refs/tags/v1:refs/tags/v1");
-        assert_eq!(refspecs(Some("refs/tags/v1"), None), ["+refs/tags/v1:refs/tags/v1"]);
-        assert_eq!(refspecs(Some("refs/pull/1/head"), None), ["refs/pull/1/head"]);
+        assert_eq!(
+            refspecs(Some("refs/tags/v1"), None),
+            ["+refs/tags/v1:refs/tags/v1"]
+        );
+        assert_eq!(
+            refspecs(Some("refs/pull/1/head"), None),
+            ["refs/pull/1/head"]
+        );
     }
 
     #[test]

@@ -233,7 +233,9 @@ mod tests {
     /// checkout in DIR.
     #[test]
     fn an_interrupted_swap_is_finished_by_resume() {
-        for (phase, old_left, new_moved) in [("clear", 2usize, 0usize), ("clear", 1, 0), ("in", 0, 1)] {
+        for (phase, old_left, new_moved) in
+            [("clear", 2usize, 0usize), ("clear", 1, 0), ("in", 0, 1)]
+        {
             let t = tempfile::tempdir().unwrap();
             let dir = t.path();
             let staging = dir.join(".initbox-staging-1-2");
@@ -263,7 +265,11 @@ mod tests {
             )
             .unwrap();
             resume(dir).unwrap();
-            assert_eq!(fs::read_to_string(dir.join("a")).unwrap(), "new a", "{phase}");
+            assert_eq!(
+                fs::read_to_string(dir.join("a")).unwrap(),
+                "new a",
+                "{phase}"
+            );
             assert_eq!(fs::read_to_string(dir.join("c")).unwrap(), "new c");
             assert_eq!(fs::read_to_string(dir.join(".git/HEAD")).unwrap(), "new\n");
             assert!(!dir.join("b").exists() && !dir.join("old-dir").exists());

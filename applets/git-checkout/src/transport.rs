@@ -15,9 +15,7 @@
 use std::io::{self, BufRead, Read, Write};
 use std::sync::{Arc, Mutex};
 
-use gix_transport::client::blocking_io::http::{
-    GetResponse, Http, PostBodyDataKind, PostResponse,
-};
+use gix_transport::client::blocking_io::http::{GetResponse, Http, PostBodyDataKind, PostResponse};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::runtime::Handle;
 
@@ -65,7 +63,12 @@ impl Core {
 
     /// Send one request and turn its status into what gix expects: 401 is `PermissionDenied`
     /// wrapping `AuthenticationRequired`, any other failure status an error naming it.
-    fn send(&self, request: reqwest::RequestBuilder, url: &str, base_url: &str) -> io::Result<Answer> {
+    fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        base_url: &str,
+    ) -> io::Result<Answer> {
         let response = self
             .handle
             .block_on(request.send())
@@ -175,7 +178,11 @@ impl Http for Remote {
         headers: impl IntoIterator<Item = impl AsRef<str>>,
     ) -> gix::error::Result<GetResponse<Self::Headers, Self::ResponseBody>> {
         let (url, base) = self.effective(url, base_url);
-        let request = self.core.client.get(&url).headers(self.core.headers(headers));
+        let request = self
+            .core
+            .client
+            .get(&url)
+            .headers(self.core.headers(headers));
         let answer = self.core.send(request, &url, &base).map_err(gix_error)?;
         if answer.redirected_base.is_some() {
             self.redirected_base = answer.redirected_base;
@@ -196,7 +203,11 @@ impl Http for Remote {
         // git's requests are small (wants, haves, "done"): gix writes the whole body, drops
         // the writer, then reads the headers; the request goes out at that first read.
         let (url, base) = self.effective(url, base_url);
-        let request = self.core.client.post(&url).headers(self.core.headers(headers));
+        let request = self
+            .core
+            .client
+            .post(&url)
+            .headers(self.core.headers(headers));
         let exchange = Arc::new(Mutex::new(Exchange {
             core: self.core.clone(),
             request: Some((request, url, base)),

@@ -292,6 +292,10 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
         "schedule",
         &["at", "cron", "every", "tz", "file", "job-timeout"],
     ),
+    (
+        "git-checkout",
+        &["to", "ref", "commit", "depth", "token-file", "timeout"],
+    ),
 ];
 
 /// `cmd` shaped to the contract: `-h` shows the applet's most used flags and the first
