@@ -195,9 +195,19 @@ fn a_missing_or_wrong_token_is_exit_5_and_leaves_nothing() {
             ca.to_str().unwrap(),
             "--token-file",
             wrong.to_str().unwrap(),
+            "-v",
+            "-v",
+            "--log-format",
+            "json",
         ],
     );
     assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(
+        !r.all()
+            .contains(&basic("x-access-token", "ghp_wrongTOKENvalue42")),
+        "{}",
+        r.all()
+    );
     assert!(r.stderr.contains("refused the token"), "{}", r.stderr);
     assert!(!r.all().contains("ghp_wrongTOKENvalue42"), "{}", r.all());
     assert_eq!(tree(&dir), Vec::<(String, String)>::new());

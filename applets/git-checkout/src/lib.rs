@@ -19,7 +19,7 @@ mod transport;
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -107,8 +107,10 @@ impl Applet for Args {
         let plan = Plan::new(self)?;
         let shown = plan.shown.clone();
         let handle = tokio::runtime::Handle::current();
+        // The blocking thread logs inside the caller's span (`run`'s step name).
+        let span = tracing::Span::current();
         let work = async move {
-            tokio::task::spawn_blocking(move || plan.execute(&handle))
+            tokio::task::spawn_blocking(move || span.in_scope(|| plan.execute(&handle)))
                 .await
                 .map_err(|e| Failure::failed(format!("the checkout stopped: {e}")))?
         };
@@ -361,7 +363,7 @@ impl Plan {
         repo: &gix::Repository,
         connection: gix::remote::Connection<'_, '_, '_, T>,
         current: Option<&Marker>,
-        seen: &Mutex<transport::Seen>,
+        seen: &Arc<Mutex<transport::Seen>>,
         started: Instant,
     ) -> Result<Option<Marker>, Failure> {
         let connection = connection.with_credentials(|_| {
@@ -390,9 +392,11 @@ impl Plan {
             prepare = prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(depth));
         }
         let interrupt = AtomicBool::new(false);
+        let ticker = Ticker::start(seen, target.commit.clone());
         let outcome = prepare
             .receive(gix::progress::Discard, &interrupt)
             .map_err(|e| self.network_failure(&chain(&e), seen))?;
+        drop(ticker);
         let fetched = match &outcome.status {
             gix::remote::fetch::Status::Change {
                 write_pack_bundle, ..
@@ -520,6 +524,54 @@ impl Plan {
             )),
             Some(404) => Failure::failed(format!("{}: no repository there (HTTP 404)", self.shown)),
             _ => Failure::failed(format!("{}: {detail}", self.shown)),
+        }
+    }
+}
+
+/// A progress line every [`Ticker::EVERY`] while a pack is received, until dropped.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Ticker {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn start(seen: &Arc<Mutex<transport::Seen>>, commit: String) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen, halt, span) = (seen.clone(), stop.clone(), tracing::Span::current());
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            let _in = span.enter();
+            let mut next = Ticker::EVERY;
+            while !halt.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                if started.elapsed() < next {
+                    continue;
+                }
+                next += Ticker::EVERY;
+                let bytes = seen.lock().map(|s| s.bytes).unwrap_or_default();
+                info!(
+                    bytes,
+                    elapsed_s = started.elapsed().as_secs(),
+                    "git-checkout: receiving {}: {} so far",
+                    short(&commit),
+                    initbox_runtime::http::human_bytes(bytes as usize)
+                );
+            }
+        });
+        Ticker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }

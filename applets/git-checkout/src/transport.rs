@@ -24,6 +24,8 @@ use tokio::runtime::Handle;
 pub struct Seen {
     /// The last HTTP status received.
     pub status: Option<u16>,
+    /// Response body bytes received so far (for the progress lines).
+    pub bytes: u64,
 }
 
 /// What every request needs.
@@ -118,6 +120,7 @@ impl Core {
             body: Body {
                 response: Some(response),
                 handle: self.handle.clone(),
+                seen: self.seen.clone(),
                 chunk: bytes_empty(),
             },
             redirected_base,
@@ -350,6 +353,7 @@ impl<R: BufRead + FromAnswer> BufRead for Lazy<R> {
 pub struct Body {
     response: Option<reqwest::Response>,
     handle: Handle,
+    seen: Arc<Mutex<Seen>>,
     chunk: io::Cursor<Vec<u8>>,
 }
 
@@ -373,7 +377,12 @@ impl BufRead for Body {
                 return Ok(&[]);
             };
             match self.handle.block_on(response.chunk()) {
-                Ok(Some(bytes)) => self.chunk = io::Cursor::new(bytes.to_vec()),
+                Ok(Some(bytes)) => {
+                    if let Ok(mut seen) = self.seen.lock() {
+                        seen.bytes += bytes.len() as u64;
+                    }
+                    self.chunk = io::Cursor::new(bytes.to_vec());
+                }
                 Ok(None) => {
                     self.response = None;
                     return Ok(&[]);
