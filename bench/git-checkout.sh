@@ -29,6 +29,7 @@ export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid GIT_COMMITTE
 echo "making a repository: $FILES files, 30 commits…"
 mkdir -p "$work/src" "$work/srv"
 git -C "$work/src" init -q -b main
+git -C "$work/src" config gc.auto 0   # no background gc racing the bare clone below
 python3 - "$work/src" "$FILES" <<'PY'
 import os, random, sys
 root, n = sys.argv[1], int(sys.argv[2])
@@ -59,9 +60,14 @@ echo "repository: $(du -sh "$work/srv/repo.git" | cut -f1) packed, $(du -sh --ex
 dport=$(free_port)
 git daemon --reuseaddr --export-all --listen=127.0.0.1 --port="$dport" --base-path="$work/srv" "$work/srv" >/dev/null 2>&1 & daemon_pid=$!
 mkdir -p "$work/www/cgi-bin"
+# python3's CGI server runs scripts as nobody when started as root: the repository must be
+# readable by it and trusted by git (safe.directory, given as command-line configuration).
+chmod 755 "$work"
 cat > "$work/www/cgi-bin/git" <<EOF
 #!/bin/sh
-GIT_PROJECT_ROOT="$work/srv" GIT_HTTP_EXPORT_ALL=1 exec $BACKEND
+export GIT_PROJECT_ROOT="$work/srv" GIT_HTTP_EXPORT_ALL=1
+export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory GIT_CONFIG_VALUE_0='*'
+exec $BACKEND
 EOF
 chmod +x "$work/www/cgi-bin/git"
 hport=$(free_port)
