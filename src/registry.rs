@@ -58,4 +58,5 @@ applets! {
     "schedule" => initbox_schedule::Args,
     "prepare-volume" => initbox_prepare_volume::Args,
     "download" => initbox_download::Args,
+    "git-checkout" => initbox_git_checkout::Args,
 }

@@ -8,6 +8,7 @@ pub mod data;
 pub mod echo;
 pub mod fixture;
 pub mod files;
+pub mod git;
 pub mod http;
 pub mod pg;
 pub mod pki;

@@ -307,6 +307,8 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
         ],
         "download",
         &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
+        "git-checkout",
+        &["to", "ref", "commit", "depth", "token-file", "timeout"],
     ),
 ];
 
@@ -752,7 +754,57 @@ pub const DOWNLOAD_OWNER: &str = "INITBOX_DOWNLOAD_OWNER";
 pub const DOWNLOAD_CHMOD: &str = "INITBOX_DOWNLOAD_CHMOD";
 pub const DOWNLOAD_RETRIES: &str = "INITBOX_DOWNLOAD_RETRIES";
 
+pub const GIT_URL: &str = "INITBOX_GIT_URL";
+pub const GIT_TO: &str = "INITBOX_GIT_TO";
+pub const GIT_REF: &str = "INITBOX_GIT_REF";
+pub const GIT_COMMIT: &str = "INITBOX_GIT_COMMIT";
+pub const GIT_DEPTH: &str = "INITBOX_GIT_DEPTH";
+pub const GIT_TOKEN_FILE: &str = "INITBOX_GIT_TOKEN_FILE";
+pub const GIT_USERNAME: &str = "INITBOX_GIT_USERNAME";
+
 pub const VOCABULARY: &[Var] = &[
+    Var {
+        name: GIT_URL,
+        flag: "",
+        meaning: "Repository URL: https://, http:// or git://",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_TO,
+        flag: "--to",
+        meaning: "Directory to check out into (created when missing; may be a mount point)",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_REF,
+        flag: "--ref",
+        meaning: "Branch, tag, full ref (refs/...) or commit id; default: the remote's default branch",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_COMMIT,
+        flag: "--commit",
+        meaning: "The commit (40 hex digits) that must be checked out: REF must point at it, or without --ref it is fetched by id",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_DEPTH,
+        flag: "--depth",
+        meaning: "Commits of history to fetch (1: the commit alone; 0: all history)",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_TOKEN_FILE,
+        flag: "--token-file",
+        meaning: "File holding the token (or password) sent with --username over https; never logged",
+        read_directly: false,
+    },
+    Var {
+        name: GIT_USERNAME,
+        flag: "--username",
+        meaning: "User name sent with the token (GitHub: x-access-token; GitLab: oauth2 or the deploy token's name)",
+        read_directly: false,
+    },
     Var {
         name: ALL,
         flag: "--all",
