@@ -56,4 +56,5 @@ applets! {
     "restore" => initbox_restore::Args,
     "backup" => initbox_backup::Args,
     "schedule" => initbox_schedule::Args,
+    "net-setup" => initbox_net_setup::Args,
 }

@@ -5,6 +5,7 @@
 pub mod canary;
 pub mod echo;
 pub mod http;
+pub mod netns;
 pub mod pki;
 
 use std::io::Read;

@@ -292,6 +292,21 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
         "schedule",
         &["at", "cron", "every", "tz", "file", "job-timeout"],
     ),
+    (
+        "net-setup",
+        &[
+            "file",
+            "redirect-outbound",
+            "exclude-uid",
+            "redirect-inbound",
+            "exclude-inbound-port",
+            "deny",
+            "sysctl",
+            "dry-run",
+            "check",
+            "cleanup",
+        ],
+    ),
 ];
 
 /// `cmd` shaped to the contract: `-h` shows the applet's most used flags and the first
@@ -700,6 +715,24 @@ pub const RESTORE_CHECK_TIMEOUT: &str = "INITBOX_RESTORE_CHECK_TIMEOUT";
 
 pub const RESTORE_OWNER: &str = "INITBOX_RESTORE_OWNER";
 pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
+// net-setup.
+pub const NET_SETUP_FILE: &str = "INITBOX_NET_SETUP_FILE";
+pub const NET_SETUP_REDIRECT_OUTBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_OUTBOUND";
+pub const NET_SETUP_EXCLUDE_UIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_UIDS";
+pub const NET_SETUP_EXCLUDE_GIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_GIDS";
+pub const NET_SETUP_EXCLUDE_OUTBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_PORTS";
+pub const NET_SETUP_EXCLUDE_OUTBOUND_CIDRS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_CIDRS";
+pub const NET_SETUP_REDIRECT_INBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_INBOUND";
+pub const NET_SETUP_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_INBOUND_PORTS";
+pub const NET_SETUP_EXCLUDE_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS";
+pub const NET_SETUP_ALLOW: &str = "INITBOX_NET_SETUP_ALLOW";
+pub const NET_SETUP_DENY: &str = "INITBOX_NET_SETUP_DENY";
+pub const NET_SETUP_SYSCTLS: &str = "INITBOX_NET_SETUP_SYSCTLS";
+pub const NET_SETUP_NODE_SYSCTLS: &str = "INITBOX_NET_SETUP_NODE_SYSCTLS";
+pub const NET_SETUP_TABLE: &str = "INITBOX_NET_SETUP_TABLE";
+pub const NET_SETUP_DRY_RUN: &str = "INITBOX_NET_SETUP_DRY_RUN";
+pub const NET_SETUP_CHECK: &str = "INITBOX_NET_SETUP_CHECK";
+pub const NET_SETUP_CLEANUP: &str = "INITBOX_NET_SETUP_CLEANUP";
 
 pub const VOCABULARY: &[Var] = &[
     Var {
@@ -1998,6 +2031,108 @@ pub const VOCABULARY: &[Var] = &[
         meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
         read_directly: false,
     },
+    Var {
+        name: NET_SETUP_FILE,
+        flag: "--file",
+        meaning: "YAML spec file with the flags' names as keys (redirect-outbound, exclude-uids, allow, deny, sysctls: {KEY: VALUE}, …)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_OUTBOUND,
+        flag: "--redirect-outbound",
+        meaning: "Redirect every outbound TCP connection to this local port (a sidecar proxy's outbound listener)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_UIDS,
+        flag: "--exclude-uid",
+        meaning: "Connections of processes running as this uid are not redirected (the proxy's own); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_GIDS,
+        flag: "--exclude-gid",
+        meaning: "Connections of processes with this gid are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_OUTBOUND_PORTS,
+        flag: "--exclude-outbound-port",
+        meaning: "Outbound connections to this destination port are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_OUTBOUND_CIDRS,
+        flag: "--exclude-outbound-cidr",
+        meaning: "Outbound connections to this network (ADDR or ADDR/PREFIX) are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_INBOUND,
+        flag: "--redirect-inbound",
+        meaning: "Redirect inbound TCP connections to this local port (a sidecar proxy's inbound listener)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_INBOUND_PORTS,
+        flag: "--inbound-port",
+        meaning: "Inbound ports to redirect (default '*': every TCP port); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_INBOUND_PORTS,
+        flag: "--exclude-inbound-port",
+        meaning: "Inbound connections to this port are not redirected (health and metrics ports); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_ALLOW,
+        flag: "--allow",
+        meaning: "Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port) (an exception to --deny); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_DENY,
+        flag: "--deny",
+        meaning: "Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_SYSCTLS,
+        flag: "--sysctl",
+        meaning: "Set a kernel parameter, KEY=VALUE as sysctl -w takes it (net.* are the pod's own); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_NODE_SYSCTLS,
+        flag: "--node-sysctls",
+        meaning: "Allow node-level sysctls (vm.*, kernel.*, fs.*: they change the whole node; needs a privileged container)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_TABLE,
+        flag: "--table",
+        meaning: "Name of initbox's nftables table (family inet) [default: initbox]",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_DRY_RUN,
+        flag: "--dry-run",
+        meaning: "Print the table in nft syntax (as `nft list table` will show it) and the sysctls to set; change nothing",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_CHECK,
+        flag: "--check",
+        meaning: "Only verify that the table and the sysctls are as specified (exit 1 when not); change nothing",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_CLEANUP,
+        flag: "--cleanup",
+        meaning: "Delete initbox's table (sysctls are left as they are)",
+        read_directly: false,
+    },
 ];
 
 /// `run`'s own names for shared words: its settings are `INITBOX_RUN_*` so that the steps it
@@ -2010,8 +2145,10 @@ pub const RUN_SCOPED: &[(&str, &str)] = &[(RUN_TIMEOUT, TIMEOUT)];
 pub const LOCAL_FLAGS: &[&str] = &[
     "--check",
     "--check-timeout",
+    "--cleanup",
     "--data",
     "--dir",
+    "--dry-run",
     "--file",
     "--format",
     "--from",
@@ -2021,6 +2158,7 @@ pub const LOCAL_FLAGS: &[&str] = &[
     "--retries",
     "--retry-delay",
     "--stop-grace",
+    "--table",
     "--to",
 ];
 
