@@ -456,3 +456,69 @@ fn bad_input_gets_one_line_and_the_usage_code() {
         assert_one_line_error(&r, code, needle);
     }
 }
+
+/// The example pod's init container (examples/kubernetes/net-setup.yaml), its command line as
+/// written, run in a pod namespace of its own: what `podman kube play --network host` cannot
+/// do without changing this machine's network.
+#[test]
+fn the_kubernetes_example_sets_up_the_proxy_pattern() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import yaml, json, sys\n\
+             docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
+             spec = [d for d in docs if d['kind'] == 'Deployment'][0]['spec']['template']['spec']\n\
+             print(json.dumps([c['args'] for c in spec['initContainers'] if c['name'] == 'net-setup'][0]))",
+        )
+        .arg(root.join("examples/kubernetes/net-setup.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(args[0], "net-setup");
+    let args: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+
+    let (pod, peer) = pair("nse", &[&format!("{POD}/24")], &[&format!("{PEER}/24")]);
+    peer.serve("0.0.0.0:8080", "server");
+    pod.serve("0.0.0.0:15001", "outbound-proxy");
+    pod.serve("0.0.0.0:15006", "inbound-proxy");
+    pod.serve("0.0.0.0:15021", "proxy-health");
+    let r = net_setup(&pod, &args);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(nft_list(&pod), dry_run(&args));
+    let r = net_setup(&pod, &[&args[..], &["--check"]].concat());
+    assert_eq!(r.code(), 0, "{}", r.all());
+
+    let out = format!("{PEER}:8080");
+    // The app (uid 65532) is redirected; the proxy (uid 1337) goes out.
+    assert_eq!(
+        pod.fetch_as(65532, PEER, 8080).as_deref(),
+        Some(format!("outbound-proxy {out}").as_str())
+    );
+    assert_eq!(
+        pod.fetch_as(1337, PEER, 8080).as_deref(),
+        Some(format!("server {out}").as_str())
+    );
+    // From outside: the app's port reaches the inbound proxy, the health port the proxy itself.
+    let app = format!("{POD}:8080");
+    assert_eq!(peer.fetch(&app).unwrap(), format!("inbound-proxy {app}"));
+    let health = format!("{POD}:15021");
+    assert_eq!(
+        peer.fetch(&health).unwrap(),
+        format!("proxy-health {health}")
+    );
+    let somaxconn = sh(&[
+        "ip",
+        "netns",
+        "exec",
+        &pod.name,
+        "cat",
+        "/proc/sys/net/core/somaxconn",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&somaxconn.stdout).trim(), "4096");
+}
