@@ -141,9 +141,9 @@ fn allow_is_an_exception_to_deny() {
     let r = net_setup(
         &pod,
         &[
-            "--deny",
+            "--deny-destination",
             "10.224.0.0/16",
-            "--allow",
+            "--allow-destination",
             &format!("{PEER}:8080"),
         ],
     );
@@ -175,9 +175,9 @@ fn the_table_is_replaced_on_rerun_and_listed_exactly_as_dry_run_printed() {
         "15006",
         "--exclude-inbound-port",
         "15090,15021",
-        "--deny",
+        "--deny-destination",
         "169.254.169.254,[2001:db8::/32]:53",
-        "--allow",
+        "--allow-destination",
         "169.254.169.254:80",
     ];
     let printed = dry_run(first);
@@ -274,7 +274,7 @@ fn a_yaml_spec_and_its_flags_agree_or_are_refused() {
          redirect-inbound: 15006\n\
          inbound-ports: ['*']\n\
          exclude-inbound-ports: [15090]\n\
-         deny: [169.254.169.254]\n\
+         deny-destinations: [169.254.169.254]\n\
          sysctls:\n  net.ipv4.ip_local_port_range: 20000 30000\n",
     )
     .unwrap();
@@ -290,7 +290,7 @@ fn a_yaml_spec_and_its_flags_agree_or_are_refused() {
         "15006",
         "--exclude-inbound-port",
         "15090",
-        "--deny",
+        "--deny-destination",
         "169.254.169.254",
     ]);
     assert_eq!(
@@ -436,18 +436,18 @@ fn without_net_admin_or_with_a_read_only_proc_sys_it_exits_4_and_changes_nothing
 #[test]
 fn bad_input_gets_one_line_and_the_usage_code() {
     for (args, code, needle) in [
-        (&["--deny", "10.0.0.0/33"][..], 2, "10.0.0.0/33"),
+        (&["--deny-destination", "10.0.0.0/33"][..], 2, "10.0.0.0/33"),
         (&["--exclude-uid", "1337"][..], 2, "--redirect-outbound"),
         (&["--redirect-outbound", "0"][..], 2, "0"),
         (
-            &["--table", "9lives", "--deny", "10.0.0.1"][..],
+            &["--table", "9lives", "--deny-destination", "10.0.0.1"][..],
             2,
             "9lives",
         ),
         (&["--sysctl", "net.core.somaxconn"][..], 2, "KEY=VALUE"),
         (&[][..], 2, "nothing to set up"),
         (
-            &["--deny", "10.0.0.1", "--dry-run", "--check"][..],
+            &["--deny-destination", "10.0.0.1", "--dry-run", "--check"][..],
             2,
             "--check",
         ),

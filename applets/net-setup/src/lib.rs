@@ -31,7 +31,7 @@ use crate::spec::{Given, Plan};
     about = "Set up the pod's network: nftables redirect/filter rules through netlink and sysctls, without iptables",
     after_help = "Examples:\n  \
                   initbox net-setup --redirect-outbound 15001 --exclude-uid 1337 --redirect-inbound 15006 --exclude-inbound-port 15090\n  \
-                  initbox net-setup --deny 169.254.169.254 --sysctl net.core.somaxconn=1024\n  \
+                  initbox net-setup --deny-destination 169.254.169.254 --sysctl net.core.somaxconn=1024\n  \
                   initbox net-setup --file /etc/initbox/net.yaml --dry-run\n  \
                   initbox net-setup --file /etc/initbox/net.yaml --check\n\n\
                   Needs NET_ADMIN (rules, net.* sysctls); node-level sysctls need a privileged \
@@ -41,7 +41,7 @@ use crate::spec::{Given, Plan};
                   /proc/sys."
 )]
 pub struct Args {
-    /// YAML spec file with the flags' names as keys (redirect-outbound, exclude-uids, allow, deny, sysctls: {KEY: VALUE}, …).
+    /// YAML spec file: the flags' names as keys (see the README).
     #[arg(long, value_name = "PATH", env = "INITBOX_NET_SETUP_FILE")]
     pub file: Option<PathBuf>,
 
@@ -107,21 +107,21 @@ pub struct Args {
     )]
     pub exclude_inbound_ports: Vec<u16>,
 
-    /// Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port) (an exception to --deny); repeatable.
+    /// Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port), before any --deny-destination; repeatable.
     #[arg(
-        long,
+        long = "allow-destination",
         value_name = "DEST",
         value_delimiter = ',',
-        env = "INITBOX_NET_SETUP_ALLOW"
+        env = "INITBOX_NET_SETUP_ALLOW_DESTINATIONS"
     )]
     pub allow: Vec<String>,
 
-    /// Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port); repeatable.
+    /// Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port); repeatable.
     #[arg(
-        long,
+        long = "deny-destination",
         value_name = "DEST",
         value_delimiter = ',',
-        env = "INITBOX_NET_SETUP_DENY"
+        env = "INITBOX_NET_SETUP_DENY_DESTINATIONS"
     )]
     pub deny: Vec<String>,
 
@@ -212,7 +212,7 @@ fn net_setup(args: Args) -> Result<(), Failure> {
     let Plan { ruleset, sysctls } = &plan;
     if mode != Mode::Cleanup && ruleset.chains.is_empty() && sysctls.is_empty() {
         return Err(Failure::usage(
-            "nothing to set up: give rules (--redirect-outbound, --redirect-inbound, --allow, --deny), --sysctl or --file",
+            "nothing to set up: give rules (--redirect-outbound, --redirect-inbound, --allow-destination, --deny-destination), --sysctl or --file",
         ));
     }
     // Every key must exist before anything is changed.

@@ -8,8 +8,8 @@
 //!   is redirected to the local port.
 //! - `redirect_inbound` (nat prerouting): the excluded ports return; the listed ports (or all
 //!   TCP with `*`) are redirected.
-//! - `filter_outbound` (filter output, before NAT): `allow` entries are accepted, then `deny`
-//!   entries dropped, so an allow is an exception to a broader deny.
+//! - `filter_outbound` (filter output, before NAT): allowed destinations are accepted, then
+//!   denied ones dropped, so an allow is an exception to a broader deny.
 
 use std::path::Path;
 
@@ -40,9 +40,9 @@ pub struct File {
     #[serde(default)]
     pub exclude_inbound_ports: Vec<u16>,
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow_destinations: Vec<String>,
     #[serde(default)]
-    pub deny: Vec<String>,
+    pub deny_destinations: Vec<String>,
     /// Ordered as written: some keys depend on others (`conf.all` before `conf.eth0`).
     #[serde(default)]
     pub sysctls: serde_norway::Mapping,
@@ -142,8 +142,8 @@ pub fn merge_file(path: &Path, given: &mut Given) -> Result<(), Failure> {
             PortOrAll::Text(t) => t,
         }));
     given.exclude_inbound_ports.extend(f.exclude_inbound_ports);
-    given.allow.extend(f.allow);
-    given.deny.extend(f.deny);
+    given.allow.extend(f.allow_destinations);
+    given.deny.extend(f.deny_destinations);
     given.node_sysctls |= f.node_sysctls;
     for (k, v) in f.sysctls {
         let key = match k {
@@ -333,8 +333,8 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
 
     let mut rules = Vec::new();
     for (list, action, flag) in [
-        (&given.allow, Action::Accept, "--allow"),
-        (&given.deny, Action::Drop, "--deny"),
+        (&given.allow, Action::Accept, "--allow-destination"),
+        (&given.deny, Action::Drop, "--deny-destination"),
     ] {
         for d in list {
             let (net, port) =

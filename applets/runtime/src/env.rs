@@ -299,12 +299,10 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
             "redirect-outbound",
             "exclude-uid",
             "redirect-inbound",
-            "exclude-inbound-port",
-            "deny",
+            "deny-destination",
             "sysctl",
             "dry-run",
             "check",
-            "cleanup",
         ],
     ),
 ];
@@ -725,8 +723,8 @@ pub const NET_SETUP_EXCLUDE_OUTBOUND_CIDRS: &str = "INITBOX_NET_SETUP_EXCLUDE_OU
 pub const NET_SETUP_REDIRECT_INBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_INBOUND";
 pub const NET_SETUP_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_INBOUND_PORTS";
 pub const NET_SETUP_EXCLUDE_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS";
-pub const NET_SETUP_ALLOW: &str = "INITBOX_NET_SETUP_ALLOW";
-pub const NET_SETUP_DENY: &str = "INITBOX_NET_SETUP_DENY";
+pub const NET_SETUP_ALLOW_DESTINATIONS: &str = "INITBOX_NET_SETUP_ALLOW_DESTINATIONS";
+pub const NET_SETUP_DENY_DESTINATIONS: &str = "INITBOX_NET_SETUP_DENY_DESTINATIONS";
 pub const NET_SETUP_SYSCTLS: &str = "INITBOX_NET_SETUP_SYSCTLS";
 pub const NET_SETUP_NODE_SYSCTLS: &str = "INITBOX_NET_SETUP_NODE_SYSCTLS";
 pub const NET_SETUP_TABLE: &str = "INITBOX_NET_SETUP_TABLE";
@@ -2034,7 +2032,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: NET_SETUP_FILE,
         flag: "--file",
-        meaning: "YAML spec file with the flags' names as keys (redirect-outbound, exclude-uids, allow, deny, sysctls: {KEY: VALUE}, …)",
+        meaning: "YAML spec file: the flags' names as keys (see the README)",
         read_directly: false,
     },
     Var {
@@ -2086,15 +2084,15 @@ pub const VOCABULARY: &[Var] = &[
         read_directly: false,
     },
     Var {
-        name: NET_SETUP_ALLOW,
-        flag: "--allow",
-        meaning: "Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port) (an exception to --deny); repeatable",
+        name: NET_SETUP_ALLOW_DESTINATIONS,
+        flag: "--allow-destination",
+        meaning: "Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port), before any --deny-destination; repeatable",
         read_directly: false,
     },
     Var {
-        name: NET_SETUP_DENY,
-        flag: "--deny",
-        meaning: "Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (a TCP port); repeatable",
+        name: NET_SETUP_DENY_DESTINATIONS,
+        flag: "--deny-destination",
+        meaning: "Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port); repeatable",
         read_directly: false,
     },
     Var {
