@@ -59,4 +59,5 @@ applets! {
     "prepare-volume" => initbox_prepare_volume::Args,
     "download" => initbox_download::Args,
     "git-checkout" => initbox_git_checkout::Args,
+    "net-setup" => initbox_net_setup::Args,
 }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod git;
 pub mod http;
 pub mod pg;
+pub mod netns;
 pub mod pki;
 pub mod static_bin;
 

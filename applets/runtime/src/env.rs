@@ -309,6 +309,17 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
         &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
         "git-checkout",
         &["to", "ref", "commit", "depth", "token-file", "timeout"],
+        "net-setup",
+        &[
+            "file",
+            "redirect-outbound",
+            "exclude-uid",
+            "redirect-inbound",
+            "deny-destination",
+            "sysctl",
+            "dry-run",
+            "check",
+        ],
     ),
 ];
 
@@ -761,6 +772,24 @@ pub const GIT_COMMIT: &str = "INITBOX_GIT_COMMIT";
 pub const GIT_DEPTH: &str = "INITBOX_GIT_DEPTH";
 pub const GIT_TOKEN_FILE: &str = "INITBOX_GIT_TOKEN_FILE";
 pub const GIT_USERNAME: &str = "INITBOX_GIT_USERNAME";
+// net-setup.
+pub const NET_SETUP_FILE: &str = "INITBOX_NET_SETUP_FILE";
+pub const NET_SETUP_REDIRECT_OUTBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_OUTBOUND";
+pub const NET_SETUP_EXCLUDE_UIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_UIDS";
+pub const NET_SETUP_EXCLUDE_GIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_GIDS";
+pub const NET_SETUP_EXCLUDE_OUTBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_PORTS";
+pub const NET_SETUP_EXCLUDE_OUTBOUND_CIDRS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_CIDRS";
+pub const NET_SETUP_REDIRECT_INBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_INBOUND";
+pub const NET_SETUP_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_INBOUND_PORTS";
+pub const NET_SETUP_EXCLUDE_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS";
+pub const NET_SETUP_ALLOW_DESTINATIONS: &str = "INITBOX_NET_SETUP_ALLOW_DESTINATIONS";
+pub const NET_SETUP_DENY_DESTINATIONS: &str = "INITBOX_NET_SETUP_DENY_DESTINATIONS";
+pub const NET_SETUP_SYSCTLS: &str = "INITBOX_NET_SETUP_SYSCTLS";
+pub const NET_SETUP_NODE_SYSCTLS: &str = "INITBOX_NET_SETUP_NODE_SYSCTLS";
+pub const NET_SETUP_TABLE: &str = "INITBOX_NET_SETUP_TABLE";
+pub const NET_SETUP_DRY_RUN: &str = "INITBOX_NET_SETUP_DRY_RUN";
+pub const NET_SETUP_CHECK: &str = "INITBOX_NET_SETUP_CHECK";
+pub const NET_SETUP_CLEANUP: &str = "INITBOX_NET_SETUP_CLEANUP";
 
 pub const VOCABULARY: &[Var] = &[
     Var {
@@ -2234,6 +2263,105 @@ pub const VOCABULARY: &[Var] = &[
         name: DOWNLOAD_RETRIES,
         flag: "--retries",
         meaning: "Resumed attempts after a failure that received nothing new (a cut connection, a 5xx)",
+        name: NET_SETUP_FILE,
+        flag: "--file",
+        meaning: "YAML spec file: the flags' names as keys (see the README)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_OUTBOUND,
+        flag: "--redirect-outbound",
+        meaning: "Redirect every outbound TCP connection to this local port (a sidecar proxy's outbound listener)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_UIDS,
+        flag: "--exclude-uid",
+        meaning: "Connections of processes running as this uid are not redirected (the proxy's own); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_GIDS,
+        flag: "--exclude-gid",
+        meaning: "Connections of processes with this gid are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_OUTBOUND_PORTS,
+        flag: "--exclude-outbound-port",
+        meaning: "Outbound connections to this destination port are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_OUTBOUND_CIDRS,
+        flag: "--exclude-outbound-cidr",
+        meaning: "Outbound connections to this network (ADDR or ADDR/PREFIX) are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_INBOUND,
+        flag: "--redirect-inbound",
+        meaning: "Redirect inbound TCP connections to this local port (a sidecar proxy's inbound listener)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_INBOUND_PORTS,
+        flag: "--inbound-port",
+        meaning: "Inbound ports to redirect (default '*': every TCP port); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_EXCLUDE_INBOUND_PORTS,
+        flag: "--exclude-inbound-port",
+        meaning: "Inbound connections to this port are not redirected (health and metrics ports); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_ALLOW_DESTINATIONS,
+        flag: "--allow-destination",
+        meaning: "Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port), before any --deny-destination; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_DENY_DESTINATIONS,
+        flag: "--deny-destination",
+        meaning: "Drop outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_SYSCTLS,
+        flag: "--sysctl",
+        meaning: "Set a kernel parameter, KEY=VALUE as sysctl -w takes it (net.* are the pod's own); repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_NODE_SYSCTLS,
+        flag: "--node-sysctls",
+        meaning: "Allow node-level sysctls (vm.*, kernel.*, fs.*: they change the whole node; needs a privileged container)",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_TABLE,
+        flag: "--table",
+        meaning: "Name of initbox's nftables table (family inet) [default: initbox]",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_DRY_RUN,
+        flag: "--dry-run",
+        meaning: "Print the table in nft syntax (as `nft list table` will show it) and the sysctls to set; change nothing",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_CHECK,
+        flag: "--check",
+        meaning: "Only verify that the table and the sysctls are as specified (exit 1 when not); change nothing",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_CLEANUP,
+        flag: "--cleanup",
+        meaning: "Delete initbox's table (sysctls are left as they are)",
         read_directly: false,
     },
 ];
@@ -2249,8 +2377,10 @@ pub const LOCAL_FLAGS: &[&str] = &[
     "--check",
     "--chmod",
     "--check-timeout",
+    "--cleanup",
     "--data",
     "--dir",
+    "--dry-run",
     "--file",
     "--format",
     "--from",
@@ -2260,6 +2390,7 @@ pub const LOCAL_FLAGS: &[&str] = &[
     "--retries",
     "--retry-delay",
     "--stop-grace",
+    "--table",
     "--to",
 ];
 
