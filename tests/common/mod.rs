@@ -3,15 +3,15 @@
 #![allow(dead_code)]
 
 pub mod canary;
-pub mod db;
 pub mod data;
+pub mod db;
 pub mod echo;
-pub mod fixture;
 pub mod files;
+pub mod fixture;
 pub mod git;
 pub mod http;
-pub mod pg;
 pub mod netns;
+pub mod pg;
 pub mod pki;
 pub mod static_bin;
 

@@ -305,10 +305,16 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
             "if-changed",
             "check",
         ],
+    ),
+    (
         "download",
         &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
+    ),
+    (
         "git-checkout",
         &["to", "ref", "commit", "depth", "token-file", "timeout"],
+    ),
+    (
         "net-setup",
         &[
             "file",
@@ -2200,6 +2206,9 @@ pub const VOCABULARY: &[Var] = &[
         name: PREPARE_VOLUME_CHECK,
         flag: "--check",
         meaning: "Change nothing: count what would be created, copied and changed; exit 1 if anything would",
+        read_directly: false,
+    },
+    Var {
         name: DOWNLOAD_URL,
         flag: "",
         meaning: "What to download: http(s)://, s3://BUCKET/KEY or file:///PATH",
@@ -2263,6 +2272,9 @@ pub const VOCABULARY: &[Var] = &[
         name: DOWNLOAD_RETRIES,
         flag: "--retries",
         meaning: "Resumed attempts after a failure that received nothing new (a cut connection, a 5xx)",
+        read_directly: false,
+    },
+    Var {
         name: NET_SETUP_FILE,
         flag: "--file",
         meaning: "YAML spec file: the flags' names as keys (see the README)",
