@@ -1189,6 +1189,58 @@ fn every_kubernetes_example_plays_with_real_init_container_semantics() {
 }
 
 #[test]
+fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting() {
+    let (s, _guard) = shared();
+    let _kube = kube_lock();
+    let p = &s.podman;
+    let key = "prepare-volume.yaml#tampered";
+    let cluster = Cluster::new(key, "tampered");
+    let played = play(
+        p,
+        &cluster,
+        &[
+            "manifest",
+            "examples/kubernetes/prepare-volume.yaml",
+            KUBE_OVERRIDES,
+            key,
+        ],
+    )
+    .expect("the tampered variant is played");
+    let _down = Down(p, &played);
+    let context = format!("kube play: {}", played.play.all());
+    // The verification failure is exit 1, reported by kube play for the download container.
+    assert_ne!(played.play.code(), 0, "{context}");
+    assert!(
+        played.play.all().contains("exited with code 1"),
+        "{context}"
+    );
+    let ev = events(p, &played.since);
+    let started: Vec<&str> = ev
+        .iter()
+        .filter(|(n, st)| st == "start" && n.starts_with("shop-web-"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        started,
+        ["shop-web-prepare-volume", "shop-web-download"],
+        "{context}; {ev:?}"
+    );
+    assert_eq!(exit_code(p, "shop-web-prepare-volume"), 0);
+    assert_eq!(exit_code(p, "shop-web-download"), 1);
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-web-app"]);
+    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    // The last line names the expected digest (the manifest's) and what arrived.
+    let logs = p.run(&["logs", "shop-web-download"], Duration::from_secs(30));
+    let last = logs.all().lines().last().unwrap_or("").to_string();
+    assert!(
+        last.contains("ERROR")
+            && last.contains("ef2be9ca2c963b3a78df5029167f9233faca5cb9cb51834bae80a1a2f3e11115"),
+        "the last line names the expected digest: {}",
+        logs.all()
+    );
+}
+
+#[test]
 fn the_example_chart_rendered_by_helm_plays() {
     let (s, _guard) = shared();
     let _kube = kube_lock();
