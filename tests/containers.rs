@@ -1225,7 +1225,7 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
         ["shop-web-prepare-volume", "shop-web-download"],
         "{context}; {ev:?}"
     );
-    assert_eq!(exit_code(p, "shop-web-prepare-volume"), 0);
+    // (podman removes an init container that succeeded: the download starting says it did.)
     assert_eq!(exit_code(p, "shop-web-download"), 1);
     let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-web-app"]);
     assert_ne!(state.trim(), "running", "the app stays down: {context}");
