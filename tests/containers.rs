@@ -1217,20 +1217,20 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
     let ev = events(p, &played.since);
     let started: Vec<&str> = ev
         .iter()
-        .filter(|(n, st)| st == "start" && n.starts_with("shop-web-"))
+        .filter(|(n, st)| st == "start" && n.starts_with("site-"))
         .map(|(n, _)| n.as_str())
         .collect();
     assert_eq!(
         started,
-        ["shop-web-prepare-volume", "shop-web-download"],
+        ["site-prepare-volume", "site-download"],
         "{context}; {ev:?}"
     );
     // (podman removes an init container that succeeded: the download starting says it did.)
-    assert_eq!(exit_code(p, "shop-web-download"), 1);
-    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-web-app"]);
+    assert_eq!(exit_code(p, "site-download"), 1);
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "site-app"]);
     assert_ne!(state.trim(), "running", "the app stays down: {context}");
     // The last line names the expected digest (the manifest's) and what arrived.
-    let logs = p.run(&["logs", "shop-web-download"], Duration::from_secs(30));
+    let logs = p.run(&["logs", "site-download"], Duration::from_secs(30));
     let last = logs.all().lines().last().unwrap_or("").to_string();
     assert!(
         last.contains("ERROR")
