@@ -1102,7 +1102,7 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
             assert_eq!(r.code(), 0, "{what}: migrated table {table}: {}", r.all());
         }
         if expect["new_backup"].as_bool() == Some(true) {
-            check_new_backup(p, cluster, what);
+            check_new_backup(p, cluster, played, what);
         }
         if expect["notified"].as_bool() == Some(true) {
             let sent = std::fs::read_to_string(&cluster.notify_log).unwrap_or_default();
@@ -1117,8 +1117,11 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
 /// The pod's backup reached the bucket: a manifest beyond the seeded one appears (the schedule's
 /// stand-in interval is seconds), and that version, restored by the host's initbox, holds the
 /// seeded databases byte for byte (the app's data, snapshotted by the sidecar's `--pre`).
-fn check_new_backup(p: &Podman, cluster: &Cluster, what: &str) {
-    let s3 = cluster.s3.as_ref().expect("new_backup needs an `s3:` entry");
+fn check_new_backup(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
+    let s3 = cluster
+        .s3
+        .as_ref()
+        .expect("new_backup needs an `s3:` entry");
     let deadline = Instant::now() + Duration::from_secs(90);
     let newest = loop {
         let manifests = s3.manifests();
@@ -1132,6 +1135,19 @@ fn check_new_backup(p: &Podman, cluster: &Cluster, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(250));
     };
+    // The sidecars stopped first: their next runs' retention (keep-last 3 at the stand-in
+    // interval) must not prune the version being read.
+    for side in played.adapted["sidecar_containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        p.ok(&["stop", "--time", "30", side.as_str().unwrap()]);
+    }
+    assert!(
+        s3.manifests().contains(&newest),
+        "{what}: the pod's backup {newest} was pruned before it could be read"
+    );
     let id = newest
         .strip_prefix(&s3.prefix)
         .and_then(|k| k.strip_suffix(".manifest.json"))
@@ -1146,7 +1162,12 @@ fn check_new_backup(p: &Podman, cluster: &Cluster, what: &str) {
         "--version-id",
         id,
     ]);
-    assert_eq!(r.code(), 0, "{what}: restore of the pod's backup {id}: {}", r.all());
+    assert_eq!(
+        r.code(),
+        0,
+        "{what}: restore of the pod's backup {id}: {}",
+        r.all()
+    );
     for (name, bytes) in &s3.seed {
         let got = std::fs::read(out.join(name)).unwrap_or_default();
         assert!(
