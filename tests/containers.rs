@@ -180,7 +180,17 @@ fn shared() -> (&'static Shared, TestGuard) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let podman = Podman { dir: dir.clone() };
-        std::fs::write(podman.conf(), "[containers]\ndefault_ulimits = []\n").unwrap();
+        // The events log of this store alone: podman's default (under /run/libpod) is shared
+        // by every store on the machine, and `events --since` would mix in the containers of
+        // another test run's pods of the same name.
+        std::fs::write(
+            podman.conf(),
+            format!(
+                "[containers]\ndefault_ulimits = []\n[engine]\nevents_logfile_path = \"{}\"\n",
+                dir.join("events.log").display()
+            ),
+        )
+        .unwrap();
 
         // The image, by the project's own path: static binary, rootfs, Dockerfile (prebuilt).
         let binary = static_binary();
