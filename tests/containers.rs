@@ -13,6 +13,7 @@
 //! buildah, docker-compose and extracts that BusyBox; a missing tool fails the test.
 
 mod common;
+mod moto;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -179,7 +180,17 @@ fn shared() -> (&'static Shared, TestGuard) {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let podman = Podman { dir: dir.clone() };
-        std::fs::write(podman.conf(), "[containers]\ndefault_ulimits = []\n").unwrap();
+        // The events log of this store alone: podman's default (under /run/libpod) is shared
+        // by every store on the machine, and `events --since` would mix in the containers of
+        // another test run's pods of the same name.
+        std::fs::write(
+            podman.conf(),
+            format!(
+                "[containers]\ndefault_ulimits = []\n[engine]\nevents_logfile_path = \"{}\"\n",
+                dir.join("events.log").display()
+            ),
+        )
+        .unwrap();
 
         // The image, by the project's own path: static binary, rootfs, Dockerfile (prebuilt).
         let binary = static_binary();
@@ -896,6 +907,91 @@ struct Cluster {
     notify_log: PathBuf,
     _servers: Vec<Server>,
     vars: serde_json::Value,
+    s3: Option<S3Bucket>,
+}
+
+/// An entry's `s3:` (kube_play.py): a bucket on moto's S3 server (tests/moto: no S3-compatible
+/// server is packaged here), seeded before the play with one backup, made by the host's initbox,
+/// of SQLite databases each holding one note.
+struct S3Bucket {
+    moto: moto::Moto,
+    bucket: String,
+    region: String,
+    prefix: String,
+    /// The seeded databases: file name -> its bytes.
+    seed: Vec<(String, Vec<u8>)>,
+    /// The backup the test put there (its manifest's key).
+    seeded_manifest: String,
+}
+
+impl S3Bucket {
+    fn start(conf: &serde_json::Value, dir: &Path) -> Self {
+        let moto = moto::Moto::start(None);
+        let bucket = conf["bucket"].as_str().expect("s3.bucket").to_string();
+        let region = conf["region"].as_str().unwrap_or("us-east-1").to_string();
+        let prefix = conf["prefix"].as_str().unwrap_or("").to_string();
+        moto.py(&format!(
+            "s3.create_bucket(Bucket='{bucket}', CreateBucketConfiguration={{'LocationConstraint': '{region}'}})"
+        ));
+        let src = dir.join("s3-seed");
+        std::fs::create_dir_all(&src).unwrap();
+        let mut seed = Vec::new();
+        for (name, note) in conf["seed_sqlite"].as_object().expect("s3.seed_sqlite") {
+            let db = src.join(name);
+            let r = run(
+                Command::new("python3").args([
+                    "-c",
+                    "import sqlite3, sys\n\
+                     c = sqlite3.connect(sys.argv[1])\n\
+                     c.execute('CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)')\n\
+                     c.execute('INSERT INTO notes (body) VALUES (?)', (sys.argv[2],))\n\
+                     c.commit()\n",
+                    &db.display().to_string(),
+                    note.as_str().unwrap(),
+                ]),
+                Duration::from_secs(30),
+            );
+            assert_eq!(r.code(), 0, "sqlite3 seed: {}", r.all());
+            seed.push((name.clone(), std::fs::read(&db).unwrap()));
+        }
+        let s3 = S3Bucket {
+            moto,
+            bucket,
+            region,
+            prefix,
+            seed,
+            seeded_manifest: String::new(),
+        };
+        let url = s3.url();
+        let r = s3.initbox(&["backup", "--from", &src.display().to_string(), "--to", &url]);
+        assert_eq!(r.code(), 0, "seed backup: {}", r.all());
+        let manifests = s3.manifests();
+        assert_eq!(manifests.len(), 1, "the seeded backup: {manifests:?}");
+        S3Bucket {
+            seeded_manifest: manifests[0].clone(),
+            ..s3
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    /// The host's initbox (the image's static binary) with moto's endpoint and test keys.
+    fn initbox(&self, args: &[&str]) -> Run {
+        let mut cmd = moto::with_s3(Command::new(static_binary()), &self.moto);
+        cmd.env("AWS_REGION", &self.region).args(args);
+        run(&mut cmd, Duration::from_secs(120))
+    }
+
+    /// The manifests in the bucket (one per backup), sorted (oldest first: ids are times).
+    fn manifests(&self) -> Vec<String> {
+        self.moto
+            .keys(&self.bucket, &self.prefix)
+            .into_iter()
+            .filter(|k| k.ends_with(".manifest.json"))
+            .collect()
+    }
 }
 
 impl Cluster {
@@ -928,7 +1024,10 @@ impl Cluster {
         let (server, notify_port) = webhook_receiver(&notify_log);
         servers.push(server);
         let db = Database::new(tag);
+        let s3 = python_json(&["s3", KUBE_OVERRIDES, key]);
+        let s3 = (!s3.is_null()).then(|| S3Bucket::start(&s3, dir.path()));
         let vars = serde_json::json!({
+            "S3_ENDPOINT": s3.as_ref().map(|s| s.moto.endpoint()).unwrap_or_default(),
             "IMAGE": IMAGE,
             "APP_IMAGE": APP_IMAGE,
             "DB": db.0,
@@ -950,6 +1049,7 @@ impl Cluster {
             notify_log,
             _servers: servers,
             vars,
+            s3,
         }
     }
 }
@@ -1063,8 +1163,22 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
             std::thread::sleep(Duration::from_millis(100));
         };
         let ev = events(p, &played.since);
+        // Native sidecars stood in for by regular containers (kube_play.py `sidecars:
+        // container`) start with the app: not part of the init-container order.
+        let sidecars: Vec<&str> = played.adapted["sidecar_containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        for s in &sidecars {
+            eprintln!("containers: {what}: native sidecar {s} played as a regular container");
+        }
         let mut order = Vec::new();
         for (name, status) in &ev {
+            if sidecars.contains(&name.as_str()) {
+                continue;
+            }
             if let Some(c) = name.strip_prefix(&format!("{pod}-"))
                 && (status == "start" || status == "died")
                 && order.last() != Some(&(c.to_string(), status.clone()))
@@ -1103,6 +1217,9 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
                 .query(&format!("SELECT count(*) FROM {}", table.as_str().unwrap()));
             assert_eq!(r.code(), 0, "{what}: migrated table {table}: {}", r.all());
         }
+        if expect["new_backup"].as_bool() == Some(true) {
+            check_new_backup(p, cluster, played, what);
+        }
         if expect["notified"].as_bool() == Some(true) {
             let sent = std::fs::read_to_string(&cluster.notify_log).unwrap_or_default();
             assert!(
@@ -1110,6 +1227,71 @@ fn check_pod(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
                 "{what}: the notification arrived: {sent:?}"
             );
         }
+    }
+}
+
+/// The pod's backup reached the bucket: a manifest beyond the seeded one appears (the schedule's
+/// stand-in interval is seconds), and that version, restored by the host's initbox, holds the
+/// seeded databases byte for byte (the app's data, snapshotted by the sidecar's `--pre`).
+fn check_new_backup(p: &Podman, cluster: &Cluster, played: &Played, what: &str) {
+    let s3 = cluster
+        .s3
+        .as_ref()
+        .expect("new_backup needs an `s3:` entry");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let newest = loop {
+        let manifests = s3.manifests();
+        if let Some(new) = manifests.iter().rfind(|m| **m != s3.seeded_manifest) {
+            break new.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: no backup beyond the seeded one reached the bucket: {manifests:?}\n{}",
+            pod_logs(p)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // The sidecars stopped first: their next runs' retention (keep-last 3 at the stand-in
+    // interval) must not prune the version being read.
+    for side in played.adapted["sidecar_containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        p.ok(&["stop", "--time", "30", side.as_str().unwrap()]);
+    }
+    assert!(
+        s3.manifests().contains(&newest),
+        "{what}: the pod's backup {newest} was pruned before it could be read"
+    );
+    let id = newest
+        .strip_prefix(&s3.prefix)
+        .and_then(|k| k.strip_suffix(".manifest.json"))
+        .expect("a manifest key");
+    let out = cluster.dir.path().join("restored-from-pod-backup");
+    let r = s3.initbox(&[
+        "restore",
+        "--from",
+        &s3.url(),
+        "--to",
+        &out.display().to_string(),
+        "--version-id",
+        id,
+    ]);
+    assert_eq!(
+        r.code(),
+        0,
+        "{what}: restore of the pod's backup {id}: {}",
+        r.all()
+    );
+    for (name, bytes) in &s3.seed {
+        let got = std::fs::read(out.join(name)).unwrap_or_default();
+        assert!(
+            got == *bytes,
+            "{what}: {name} in the pod's backup {id} is not the restored data ({} bytes, want {})",
+            got.len(),
+            bytes.len()
+        );
     }
 }
 

@@ -22,10 +22,12 @@ use common::{Run, pki, run};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const NONROOT: &str = "65532:65532";
 /// The goal is an image of at most 10 MiB as registries store and pull it (gzip-compressed
-/// layer); uncompressed it must stay under 16 MiB (every applet: 12.5 MiB at the time of
-/// writing, see bench/image.sh). A regression past either bound fails.
+/// layer); uncompressed it must stay under 20 MiB (every applet: 12.5 MiB before the volume,
+/// network and git applets; 17.7 MiB with them on 2026-12-01, git-checkout's pure-Rust git
+/// alone 2.2 MiB; see bench/image.sh for the per-feature sizes). A regression past either
+/// bound fails.
 const MAX_PULL_BYTES: u64 = 10 * 1024 * 1024;
-const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
 
 /// buildah/podman with storage of their own, removed when the test ends.
 struct Store {
