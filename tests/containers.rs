@@ -29,7 +29,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const IMAGE: &str = "localhost/initbox:containers-test";
 const APP_IMAGE: &str = "localhost/initbox-test-app:busybox";
 /// The tests in this file: the last one to finish removes the shared store.
-const TESTS: usize = 8;
+const TESTS: usize = 9;
 const BUSYBOX_DEFAULT: &str = "/var/cache/initbox-tests/busybox-static/bin/busybox";
 
 // ---- the shared podman store and image -----------------------------------------------------
