@@ -434,6 +434,7 @@ fn the_kubernetes_examples_validate_and_are_restricted() {
     let out = python(&args);
     let mut saw_sidecar = false;
     let mut saw_run = false;
+    let mut saw_ground = Vec::new();
     for f in out["files"].as_array().unwrap() {
         let path = f["path"].as_str().unwrap();
         assert_valid(&f["validation"], path);
@@ -459,6 +460,32 @@ fn the_kubernetes_examples_validate_and_are_restricted() {
             if c["args"][0] == "run" {
                 saw_run = true;
             }
+            // Laying the ground: a download is verified, a checkout pinned to its commit.
+            let args: Vec<&str> = c["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match args.first().copied() {
+                Some("download") => assert!(
+                    args.iter()
+                        .any(|a| ["--sha256", "--sha256sums", "--minisign-key"].contains(a)),
+                    "{path}: {args:?} verifies what it downloads"
+                ),
+                Some("git-checkout") => assert!(
+                    args.windows(2).any(|w| w[0] == "--commit"
+                        && w[1].len() == 40
+                        && w[1].bytes().all(|b| b.is_ascii_hexdigit())),
+                    "{path}: {args:?} pins the commit"
+                ),
+                _ => {}
+            }
+            if let Some(applet @ ("prepare-volume" | "download" | "git-checkout")) =
+                args.first().copied()
+            {
+                saw_ground.push(applet);
+            }
         }
         for d in f["docs"].as_array().unwrap() {
             if let Some(steps) = d["data"]["steps.yaml"].as_str() {
@@ -468,6 +495,13 @@ fn the_kubernetes_examples_validate_and_are_restricted() {
     }
     assert!(saw_sidecar, "a native sidecar example");
     assert!(saw_run, "an `initbox run` example");
+    saw_ground.sort_unstable();
+    saw_ground.dedup();
+    assert_eq!(
+        saw_ground,
+        ["download", "git-checkout", "prepare-volume"],
+        "an example lays the ground with each applet"
+    );
 }
 
 #[test]

@@ -29,7 +29,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const IMAGE: &str = "localhost/initbox:containers-test";
 const APP_IMAGE: &str = "localhost/initbox-test-app:busybox";
 /// The tests in this file: the last one to finish removes the shared store.
-const TESTS: usize = 8;
+const TESTS: usize = 9;
 const BUSYBOX_DEFAULT: &str = "/var/cache/initbox-tests/busybox-static/bin/busybox";
 
 // ---- the shared podman store and image -----------------------------------------------------
@@ -796,6 +796,98 @@ fn webhook_receiver(out: &Path) -> (Server, u16) {
     (Server(child), port)
 }
 
+/// An HTTPS file server (the test CA's certificate for 127.0.0.1) serving `files` (path ->
+/// content) from `dir/www`.
+fn https_file_server(
+    dir: &Path,
+    files: &serde_json::Map<String, serde_json::Value>,
+) -> (Server, u16) {
+    let www = dir.join("www");
+    for (path, content) in files {
+        let f = www.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content.as_str().expect("file content")).unwrap();
+    }
+    let port = free_port();
+    let script = format!(
+        "import functools, http.server, ssl\n\
+         class H(http.server.SimpleHTTPRequestHandler):\n\
+         \x20   def log_message(self, *a): pass\n\
+         srv = http.server.ThreadingHTTPServer(('127.0.0.1', {port}), functools.partial(H, directory='{www}'))\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain('{d}/vault.crt', '{d}/vault.key')\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+         srv.serve_forever()\n",
+        www = www.display(),
+        d = dir.display()
+    );
+    let mut child = Command::new("python3")
+        .args(["-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    wait_listening(&mut child, ("127.0.0.1", port), "the HTTPS file server");
+    (Server(child), port)
+}
+
+/// `git daemon` on 127.0.0.1 serving bare repositories made from `repos` (name -> {files, tag,
+/// message}): one commit each on `main`, with fixed names and dates, so the commit id is fixed
+/// by the content and a manifest can pin it.
+fn git_daemon(dir: &Path, repos: &serde_json::Map<String, serde_json::Value>) -> (Server, u16) {
+    let base = dir.join("git");
+    for (name, repo) in repos {
+        let work = dir.join(format!("git-work-{name}"));
+        for (path, content) in repo["files"].as_object().expect("repository files") {
+            let f = work.join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, content.as_str().expect("file content")).unwrap();
+        }
+        let git = |args: &[&str], cwd: &Path| {
+            let r = run(
+                Command::new("git")
+                    .args(args)
+                    .current_dir(cwd)
+                    .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                    .env("GIT_CONFIG_NOSYSTEM", "1")
+                    .env("GIT_AUTHOR_NAME", "Shop Web")
+                    .env("GIT_AUTHOR_EMAIL", "web@shop.example")
+                    .env("GIT_AUTHOR_DATE", "2026-11-30T12:00:00Z")
+                    .env("GIT_COMMITTER_NAME", "Shop Web")
+                    .env("GIT_COMMITTER_EMAIL", "web@shop.example")
+                    .env("GIT_COMMITTER_DATE", "2026-11-30T12:00:00Z"),
+                Duration::from_secs(60),
+            );
+            assert_eq!(r.code(), 0, "git {args:?}: {}", r.all());
+        };
+        git(&["init", "-q", "-b", "main", "."], &work);
+        git(&["add", "-A"], &work);
+        let message = repo["message"].as_str().expect("commit message");
+        git(&["commit", "-q", "-m", message], &work);
+        if let Some(tag) = repo["tag"].as_str() {
+            git(&["tag", tag], &work);
+        }
+        std::fs::create_dir_all(&base).unwrap();
+        let bare = base.join(name).display().to_string();
+        git(&["clone", "-q", "--bare", ".", &bare], &work);
+    }
+    let port = free_port();
+    let mut child = Command::new("git")
+        .arg("daemon")
+        .arg("--reuseaddr")
+        .arg("--export-all")
+        .arg(format!("--base-path={}", base.display()))
+        .arg("--listen=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(&base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git daemon");
+    wait_listening(&mut child, ("127.0.0.1", port), "git daemon");
+    (Server(child), port)
+}
+
 fn python_json(args: &[&str]) -> serde_json::Value {
     let r = run(
         Command::new("python3")
@@ -916,6 +1008,18 @@ impl Cluster {
             servers.push(server);
             vault_port = port;
         }
+        let serve = python_json(&["serve", KUBE_OVERRIDES, key]);
+        let (mut files_port, mut git_port) = (0, 0);
+        if let Some(files) = serve["https"].as_object() {
+            let (server, port) = https_file_server(dir.path(), files);
+            servers.push(server);
+            files_port = port;
+        }
+        if let Some(repos) = serve["git"].as_object() {
+            let (server, port) = git_daemon(dir.path(), repos);
+            servers.push(server);
+            git_port = port;
+        }
         let notify_log = dir.path().join("notify.log");
         let (server, notify_port) = webhook_receiver(&notify_log);
         servers.push(server);
@@ -929,6 +1033,8 @@ impl Cluster {
             "DB": db.0,
             "DB_USER": DB_USER,
             "VAULT_PORT": vault_port,
+            "FILES_PORT": files_port,
+            "GIT_PORT": git_port,
             "CLOSED_PORT": free_port(),
             "NOTIFY_URL": format!("generic://127.0.0.1:{notify_port}/hook?disabletls=yes"),
             "SERVICE_ACCOUNT": {
@@ -1262,6 +1368,58 @@ fn every_kubernetes_example_plays_with_real_init_container_semantics() {
         let _down = Down(p, &played);
         check_pod(p, &cluster, &played, &key);
     }
+}
+
+#[test]
+fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting() {
+    let (s, _guard) = shared();
+    let _kube = kube_lock();
+    let p = &s.podman;
+    let key = "prepare-volume.yaml#tampered";
+    let cluster = Cluster::new(key, "tampered");
+    let played = play(
+        p,
+        &cluster,
+        &[
+            "manifest",
+            "examples/kubernetes/prepare-volume.yaml",
+            KUBE_OVERRIDES,
+            key,
+        ],
+    )
+    .expect("the tampered variant is played");
+    let _down = Down(p, &played);
+    let context = format!("kube play: {}", played.play.all());
+    // The verification failure is exit 1, reported by kube play for the download container.
+    assert_ne!(played.play.code(), 0, "{context}");
+    assert!(
+        played.play.all().contains("exited with code 1"),
+        "{context}"
+    );
+    let ev = events(p, &played.since);
+    let started: Vec<&str> = ev
+        .iter()
+        .filter(|(n, st)| st == "start" && n.starts_with("site-"))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(
+        started,
+        ["site-prepare-volume", "site-download"],
+        "{context}; {ev:?}"
+    );
+    // (podman removes an init container that succeeded: the download starting says it did.)
+    assert_eq!(exit_code(p, "site-download"), 1);
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "site-app"]);
+    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    // The last line names the expected digest (the manifest's) and what arrived.
+    let logs = p.run(&["logs", "site-download"], Duration::from_secs(30));
+    let last = logs.all().lines().last().unwrap_or("").to_string();
+    assert!(
+        last.contains("ERROR")
+            && last.contains("ef2be9ca2c963b3a78df5029167f9233faca5cb9cb51834bae80a1a2f3e11115"),
+        "the last line names the expected digest: {}",
+        logs.all()
+    );
 }
 
 #[test]
