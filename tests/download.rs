@@ -68,12 +68,12 @@ fn ranged(body: &[u8], req: &str) -> Answer {
     }
 }
 
-/// The https server of these tests: a test CA in `dir` (`ca.pem`), answering with `handler`.
+/// The https server of these tests: a test CA in `dir` (`ca.crt`), answering with `handler`.
 fn https(
     dir: &Path,
     handler: impl Fn(usize, &str) -> Answer + Send + Sync + 'static,
 ) -> HttpServer {
-    common::pki::local_ca(dir);
+    common::pki::ca_and_localhost(dir, "initbox download test CA");
     HttpServer::start_tls(Some(common::pki::server_config(dir, "server")), handler)
 }
 
@@ -105,7 +105,7 @@ fn https_download_is_verified_installed_and_not_fetched_again() {
     let server = https(tmp.path(), move |_, req| ranged(&b, req));
     let url = https_url(&server, "/files/model.bin");
     let sum = sha256_of(&body);
-    let ca = tmp.path().join("ca.pem");
+    let ca = tmp.path().join("ca.crt");
     let to = tmp.path().join("vol/models/model.bin");
 
     // TLS is verified by default: the test CA is not trusted without --ca-file.
@@ -194,7 +194,7 @@ fn checksums_files_as_sha256sum_writes_them() {
             Err(_) => Answer::new(404, "text/plain", "no"),
         }
     });
-    let ca = tmp.path().join("ca.pem");
+    let ca = tmp.path().join("ca.crt");
     for sums in ["SHA256SUMS", "SHA256SUMS.tag"] {
         let to = tmp.path().join(format!("out-{sums}/tool.tar.gz"));
         let r = download(&[
@@ -257,7 +257,7 @@ fn a_transfer_cut_mid_way_is_resumed_with_range() {
         "--sha256",
         &sha256_of(&body),
         "--ca-file",
-        tmp.path().join("ca.pem").to_str().unwrap(),
+        tmp.path().join("ca.crt").to_str().unwrap(),
     ]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(std::fs::read(&to).unwrap(), *body);
@@ -289,7 +289,7 @@ fn a_killed_run_leaves_a_partial_file_the_next_run_resumes() {
     let out = tmp.path().join("out");
     let to = out.join("data.bin");
     let sum = sha256_of(&body);
-    let ca = tmp.path().join("ca.pem");
+    let ca = tmp.path().join("ca.crt");
     let args = [
         https_url(&server, "/data.bin"),
         "--to".into(),
