@@ -9,13 +9,27 @@
 #   defaults: 400, target/release/initbox (or target/debug/initbox), the test database
 #   (a debug build spends ~100 ms per TLS handshake: add ?sslmode=disable to see the rest)
 #
-# Found 2026-12-01 (issue 23 item 5 not reproduced: 0 steps over 1 s in 600 TLS and 3000 plain
-# in-process connections, no SYN retransmission, the same teardown counters in both modes): with
-# PostgreSQL's TLS on (sslmode prefer), every connection of the static release binary costs
-# ~90 ms instead of ~5 ms: sqlx leaves Nagle on, and `strace -r` shows two ~44 ms stalls per
-# handshake, each after two small writes in a row (ChangeCipherSpec + the ClientHello sent again
-# after PostgreSQL's HelloRetryRequest; client Finished + the startup message) waiting for the
-# server's delayed ACK. TCP_NODELAY on the probe's socket is the fix (crates/probe, sqlx).
+# Issue 23 item 5 (about 1.0 s outliers in one run, never as separate processes), looked for twice
+# on 2026-12-01 and not reproduced:
+# - first look: 600 TLS and 3000 plain in-process PostgreSQL connections, 0 steps over 1 s;
+# - second look, on a quiet machine and then under a load average of 4-8 (other builds), 2,900
+#   ten-step runs (29,000 in-process connections): `wait-for-tcp` to PostgreSQL's port, `wait-for
+#   postgres://` with TLS (sslmode prefer, the default) and without, both by address and as
+#   `localhost`, with today's static release binary and with a debug build of 49e9f4f (the code
+#   the issue was filed against): 0 runs over 1 s, the slowest 2.1 s for 10 TLS steps (0.33 s for
+#   one), and TcpExtTCPSynRetrans / TCPTimeouts / ListenOverflows / ListenDrops all 0.
+# - A 1.02 s connect is what a lost SYN looks like (the 1 s initial RTO). The one way a SYN is
+#   lost on loopback without those counters moving, a SYN that reuses a 4-tuple still in
+#   PostgreSQL's TIME_WAIT (PostgreSQL closes first; the bench prints how many are left), was
+#   tried directly: on this kernel (6.18) such a SYN opens the new connection at once (0.1 ms,
+#   the source port bound again 0.5 ms to 0.5 s after the close).
+# What was found instead: with PostgreSQL's TLS on, every connection costs ~90-130 ms instead of
+# ~5 ms. sqlx 0.9.0 leaves Nagle on (transact-rs/sqlx#4335; fixed upstream by #4336, not in a
+# release as of 2026-12-01) and gives no hook to set TCP_NODELAY or its rustls configuration:
+# `strace -r` shows two ~44 ms stalls per handshake, each after two small writes in a row
+# (ChangeCipherSpec + the ClientHello sent again after PostgreSQL's HelloRetryRequest, which it
+# sends because its ssl_ecdh_curve is P-256 and rustls offers X25519 first; client Finished +
+# the startup message) waiting for the server's delayed ACK. Add ?sslmode=disable to see the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-400}
