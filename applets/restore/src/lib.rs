@@ -513,7 +513,7 @@ async fn try_version(
     info!(version = %c.id, archive = %c.archive, size = c.size.unwrap_or(0), "restore: downloading and unpacking into staging");
     let opts = UnpackOptions {
         owner: args.owner,
-        chmod: args.chmod.unwrap_or_default(),
+        chmod: args.chmod.clone().unwrap_or_default(),
     };
     let size = c.size;
     let staging2 = staging.clone();

@@ -741,7 +741,7 @@ pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
 pub const PREPARE_VOLUME_DIR: &str = "INITBOX_PREPARE_VOLUME_DIR";
 /// Owner of DIR and everything in it, UID:GID, changed only where it differs (needs root or CAP_CHOWN)
 pub const PREPARE_VOLUME_OWNER: &str = "INITBOX_PREPARE_VOLUME_OWNER";
-/// Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both
+/// Modes of DIR and everything in it (links excepted): octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX
 pub const PREPARE_VOLUME_CHMOD: &str = "INITBOX_PREPARE_VOLUME_CHMOD";
 /// Kubernetes' fsGroup, as the kubelet applies it: group GID, group rw on files, rwx and set-group-ID on directories
 pub const PREPARE_VOLUME_FS_GROUP: &str = "INITBOX_PREPARE_VOLUME_FS_GROUP";
@@ -757,6 +757,8 @@ pub const PREPARE_VOLUME_COPY: &str = "INITBOX_PREPARE_VOLUME_COPY";
 pub const PREPARE_VOLUME_IF_MISSING: &str = "INITBOX_PREPARE_VOLUME_IF_MISSING";
 /// Copy only files whose content, mode or owner differ (the others are not rewritten)
 pub const PREPARE_VOLUME_IF_CHANGED: &str = "INITBOX_PREPARE_VOLUME_IF_CHANGED";
+/// Make each directory copy a mirror: delete what its source does not have from its DEST, never following a link or leaving the volume
+pub const PREPARE_VOLUME_DELETE: &str = "INITBOX_PREPARE_VOLUME_DELETE";
 /// Change nothing: count what would be created, copied and changed; exit 1 if anything would
 pub const PREPARE_VOLUME_CHECK: &str = "INITBOX_PREPARE_VOLUME_CHECK";
 pub const DOWNLOAD_URL: &str = "INITBOX_DOWNLOAD_URL";
@@ -2157,7 +2159,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: PREPARE_VOLUME_CHMOD,
         flag: "--chmod",
-        meaning: "Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both",
+        meaning: "Modes of DIR and everything in it (links excepted): octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {
@@ -2200,6 +2202,12 @@ pub const VOCABULARY: &[Var] = &[
         name: PREPARE_VOLUME_IF_CHANGED,
         flag: "--if-changed",
         meaning: "Copy only files whose content, mode or owner differ (the others are not rewritten)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_DELETE,
+        flag: "--delete",
+        meaning: "Make each directory copy a mirror: delete what its source does not have from its DEST, never following a link or leaving the volume",
         read_directly: false,
     },
     Var {

@@ -335,7 +335,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                         fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?
                     }
                 }
-                dirs.push((full, opts.chmod.dirs.unwrap_or(mode), owner));
+                dirs.push((full, opts.chmod.dir_mode(mode), owner));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let _ = fs::remove_file(&full).or_else(|e| {
@@ -372,7 +372,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                     std::os::unix::fs::fchown(&f, Some(u), Some(g))
                         .map_err(|e| io_err("cannot change the owner of", &full, e))?;
                 }
-                let m = opts.chmod.files.unwrap_or(mode);
+                let m = opts.chmod.file_mode(mode);
                 f.set_permissions(fs::Permissions::from_mode(m))
                     .map_err(|e| io_err("cannot change the mode of", &full, e))?;
                 set_mtime(&f, mtime);
@@ -446,7 +446,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
     // Directories made implicitly get the directory mode and owner too.
     for d in made {
         if !dirs.iter().any(|(p, ..)| *p == d) {
-            dirs.push((d, opts.chmod.dirs.unwrap_or(0o755), opts.owner));
+            dirs.push((d, opts.chmod.dir_mode(0o755), opts.owner));
         }
     }
     // Deepest first, so a read-only parent is set after its children.
