@@ -787,6 +787,7 @@ pub const NET_SETUP_EXCLUDE_UIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_UIDS";
 pub const NET_SETUP_EXCLUDE_GIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_GIDS";
 pub const NET_SETUP_EXCLUDE_OUTBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_PORTS";
 pub const NET_SETUP_EXCLUDE_OUTBOUND_CIDRS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_CIDRS";
+pub const NET_SETUP_REDIRECT_UDP: &str = "INITBOX_NET_SETUP_REDIRECT_UDP";
 pub const NET_SETUP_REDIRECT_INBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_INBOUND";
 pub const NET_SETUP_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_INBOUND_PORTS";
 pub const NET_SETUP_EXCLUDE_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS";
@@ -2309,13 +2310,19 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: NET_SETUP_EXCLUDE_OUTBOUND_PORTS,
         flag: "--exclude-outbound-port",
-        meaning: "Outbound connections to this destination port are not redirected; repeatable",
+        meaning: "Outbound connections to this destination port are not redirected: PORT or a range FIRST-LAST (TCP); repeatable",
         read_directly: false,
     },
     Var {
         name: NET_SETUP_EXCLUDE_OUTBOUND_CIDRS,
         flag: "--exclude-outbound-cidr",
         meaning: "Outbound connections to this network (ADDR or ADDR/PREFIX) are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_UDP,
+        flag: "--redirect-udp",
+        meaning: "Redirect outbound UDP to these destination ports to a local port, PORTS:TO (DNS capture: 53:15053; PORTS may be a range FIRST-LAST); repeatable",
         read_directly: false,
     },
     Var {
@@ -2327,13 +2334,13 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: NET_SETUP_INBOUND_PORTS,
         flag: "--inbound-port",
-        meaning: "Inbound ports to redirect (default '*': every TCP port); repeatable",
+        meaning: "Inbound ports to redirect (default '*': every TCP port): PORT or a range FIRST-LAST; repeatable",
         read_directly: false,
     },
     Var {
         name: NET_SETUP_EXCLUDE_INBOUND_PORTS,
         flag: "--exclude-inbound-port",
-        meaning: "Inbound connections to this port are not redirected (health and metrics ports); repeatable",
+        meaning: "Inbound connections to this port are not redirected (health and metrics ports): PORT or a range FIRST-LAST; repeatable",
         read_directly: false,
     },
     Var {
