@@ -2142,7 +2142,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: RESTORE_CHMOD,
         flag: "--chmod",
-        meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
+        meaning: "Modes forced while unpacking: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {
@@ -2274,7 +2274,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: DOWNLOAD_CHMOD,
         flag: "--chmod",
-        meaning: "With --unpack: modes forced on the unpacked entries, rsync's numeric form D0750,F0640 or one mode for both",
+        meaning: "With --unpack: modes forced on the unpacked entries: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {

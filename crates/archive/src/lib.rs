@@ -765,5 +765,33 @@ mod tests {
         assert_eq!(m, 0o640);
         let m = fs::metadata(dst.path().join("a/b")).unwrap().mode() & 0o777;
         assert_eq!(m, 0o750);
+
+        // A symbolic mode adjusts each entry's mode from the archive's.
+        fs::set_permissions(src.path().join("a/b/f"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(src.path().join("a/plain"), b"p").unwrap();
+        fs::set_permissions(
+            src.path().join("a/plain"),
+            fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        let mut enc = Encoder::new(Vec::new(), Compression::Zstd).unwrap();
+        pack(src.path(), &mut enc, &|p| is_initbox_name(p.as_os_str())).unwrap();
+        let bytes = enc.finish().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let opts = UnpackOptions {
+            owner: None,
+            chmod: Chmod::parse("u=rwX,g=rX,o=").unwrap(),
+        };
+        unpack(
+            decoder(&bytes[..], Compression::Zstd).unwrap(),
+            dst.path(),
+            &opts,
+        )
+        .unwrap();
+        let mode = |p: &str| fs::metadata(dst.path().join(p)).unwrap().mode() & 0o7777;
+        assert_eq!(
+            (mode("a/b/f"), mode("a/plain"), mode("a/b")),
+            (0o750, 0o640, 0o750)
+        );
     }
 }
