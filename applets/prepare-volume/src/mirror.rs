@@ -52,6 +52,11 @@ pub fn delete_extra(
         .map(|p| p.targets(volume))
         .collect::<Result<Vec<_>, _>>()?;
     let mut total = Deleted::default();
+    if !plans.iter().any(Plan::is_tree) {
+        tracing::warn!(
+            "prepare-volume: --delete mirrors directory copies, and every --copy here is of a file: nothing to delete"
+        );
+    }
     for (i, plan) in plans.iter().enumerate() {
         if !plan.is_tree() {
             continue;

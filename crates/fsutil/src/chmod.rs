@@ -340,6 +340,34 @@ mod tests {
         assert_eq!(c("0600,g+r", false, 0o777), 0o640);
     }
 
+    /// Every string of up to three characters of the modes' alphabet parses to a mode or to a
+    /// one-line error, never a panic, and a parsed mode stays within the twelve mode bits.
+    #[test]
+    fn short_strings_parse_or_fail_without_panicking() {
+        let alphabet: Vec<char> = "ugoa+-=rwxXst07DF, q".chars().collect();
+        let mut strings = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            strings.extend(longer);
+        }
+        let mut parsed = 0;
+        for s in &strings {
+            match Chmod::parse(s) {
+                Ok(c) => {
+                    parsed += 1;
+                    for m in [0, 0o644, 0o755, 0o2775, 0o7777] {
+                        assert!(c.mode(true, m) <= ALL && c.mode(false, m) <= ALL, "{s}");
+                    }
+                }
+                Err(e) => assert!(!e.contains('\n'), "{s}: {e}"),
+            }
+        }
+        assert!(parsed > 100, "only {parsed} parsed");
+    }
+
     #[test]
     fn bad_clauses_are_refused() {
         for bad in [
