@@ -445,6 +445,23 @@ fn bad_input_gets_one_line_and_the_usage_code() {
             "9lives",
         ),
         (&["--sysctl", "net.core.somaxconn"][..], 2, "KEY=VALUE"),
+        (&["--redirect-udp", "53"][..], 2, "expected PORTS:TO"),
+        (&["--redirect-udp", "53:0"][..], 2, "'0' is not a port"),
+        (
+            &[
+                "--redirect-outbound",
+                "1",
+                "--exclude-outbound-port",
+                "9100-9000",
+            ][..],
+            2,
+            "first port is above its last",
+        ),
+        (
+            &["--redirect-inbound", "1", "--inbound-port", "8000-x"][..],
+            2,
+            "'8000-x' is not a port or a range",
+        ),
         (&[][..], 2, "nothing to set up"),
         (
             &["--deny-destination", "10.0.0.1", "--dry-run", "--check"][..],
@@ -521,4 +538,183 @@ fn the_kubernetes_example_sets_up_the_proxy_pattern() {
         "/proc/sys/net/core/somaxconn",
     ]);
     assert_eq!(String::from_utf8_lossy(&somaxconn.stdout).trim(), "4096");
+}
+
+/// DNS capture as istio's `--redirect-dns` does it: outbound UDP to port 53 lands on the local
+/// proxy port, except the proxy's own uid; a range of UDP ports too, and a port just outside
+/// it goes out as sent. Port ranges in the TCP exclusion and inclusion lists work the same way.
+#[test]
+fn udp_is_redirected_and_port_ranges_are_honoured() {
+    let (pod, peer) = pair("nsu", &[&format!("{POD}/24")], &[&format!("{PEER}/24")]);
+    for port in [53, 5005, 5011] {
+        peer.serve_udp(&format!("0.0.0.0:{port}"), "server");
+    }
+    pod.serve_udp("127.0.0.1:15053", "dns-proxy");
+    peer.serve("0.0.0.0:8080", "server");
+    peer.serve("0.0.0.0:9050", "server");
+    pod.serve("127.0.0.1:15001", "proxy");
+    let dns = format!("{PEER}:53");
+    // Before: straight to the server.
+    assert_eq!(pod.ask_udp(&dns, "q1").unwrap(), "server q1");
+
+    let spec = [
+        "--redirect-udp",
+        "53:15053,5000-5010:15053",
+        "--exclude-uid",
+        "4321",
+        "--redirect-outbound",
+        "15001",
+        "--exclude-outbound-port",
+        "9000-9100",
+    ];
+    let r = net_setup(&pod, &spec);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(pod.ask_udp(&dns, "q2").unwrap(), "dns-proxy q2");
+    assert_eq!(
+        pod.ask_udp_as(1000, PEER, 53, "q3").as_deref(),
+        Some("dns-proxy q3")
+    );
+    assert_eq!(
+        pod.ask_udp_as(4321, PEER, 53, "q4").as_deref(),
+        Some("server q4"),
+        "the proxy's own uid goes straight out"
+    );
+    assert_eq!(
+        pod.ask_udp(&format!("{PEER}:5005"), "q5").unwrap(),
+        "dns-proxy q5"
+    );
+    assert_eq!(
+        pod.ask_udp(&format!("{PEER}:5011"), "q6").unwrap(),
+        "server q6"
+    );
+    // TCP: a port inside the excluded range goes out, one outside is redirected.
+    assert_eq!(
+        pod.fetch(&format!("{PEER}:9050")).unwrap(),
+        format!("server {PEER}:9050")
+    );
+    assert_eq!(
+        pod.fetch(&format!("{PEER}:8080")).unwrap(),
+        format!("proxy {PEER}:8080")
+    );
+
+    // What nft lists is what --dry-run printed, with nft's spelling of ranges and UDP.
+    let printed = dry_run(&spec);
+    assert_eq!(nft_list(&pod), printed);
+    for line in [
+        "\t\ttcp dport 9000-9100 return\n",
+        "\t\tudp dport 53 redirect to :15053\n",
+        "\t\tudp dport 5000-5010 redirect to :15053\n",
+        "\t\tmeta l4proto tcp redirect to :15001\n",
+    ] {
+        assert!(printed.contains(line), "no {line:?} in {printed}");
+    }
+    let r = net_setup(&pod, &[&spec[..], &["--check"]].concat());
+    assert_eq!(r.code(), 0, "{}", r.all());
+    // --check tells a range from another, and a UDP redirect from a missing one.
+    let mut other = spec.to_vec();
+    other[1] = "53:15053,5000-5011:15053";
+    let r = net_setup(&pod, &[&other[..], &["--check"]].concat());
+    assert_one_line_error(
+        &r,
+        1,
+        "chain redirect_outbound rule 5: not 'udp dport 5000-5011 redirect to :15053'",
+    );
+    let mut other = spec.to_vec();
+    other[1] = "53:15053";
+    other[7] = "9000-9099";
+    let r = net_setup(&pod, &[&other[..], &["--check"]].concat());
+    assert_one_line_error(&r, 1, "not 'tcp dport 9000-9099 return'");
+    assert!(
+        r.stderr.contains("1 rule(s) more than the spec"),
+        "{}",
+        r.all()
+    );
+
+    // UDP alone (no TCP redirect): the chain holds the exclusions and the UDP rules only.
+    let r = net_setup(
+        &pod,
+        &["--redirect-udp", "53:15053", "--exclude-uid", "4321"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(pod.ask_udp(&dns, "q7").unwrap(), "dns-proxy q7");
+    assert_eq!(
+        pod.fetch(&format!("{PEER}:8080")).unwrap(),
+        format!("server {PEER}:8080")
+    );
+}
+
+/// An inbound port range is redirected, a port outside it is not; an excluded range wins
+/// over the redirect of every port.
+#[test]
+fn inbound_port_ranges_are_redirected_or_excluded() {
+    let (pod, client) = pair("nsw", &[&format!("{POD}/24")], &[&format!("{PEER}/24")]);
+    pod.serve("0.0.0.0:80", "app");
+    pod.serve("0.0.0.0:8050", "app");
+    pod.serve("0.0.0.0:15006", "inbound-proxy");
+    let (low, mid) = (format!("{POD}:80"), format!("{POD}:8050"));
+    let r = net_setup(
+        &pod,
+        &["--redirect-inbound", "15006", "--inbound-port", "8000-8100"],
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(client.fetch(&mid).unwrap(), format!("inbound-proxy {mid}"));
+    assert_eq!(client.fetch(&low).unwrap(), format!("app {low}"));
+    let r = net_setup(
+        &pod,
+        &[
+            "--redirect-inbound",
+            "15006",
+            "--exclude-inbound-port",
+            "8000-8100",
+        ],
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(client.fetch(&mid).unwrap(), format!("app {mid}"));
+    assert_eq!(client.fetch(&low).unwrap(), format!("inbound-proxy {low}"));
+    assert_eq!(
+        nft_list(&pod),
+        dry_run(&[
+            "--redirect-inbound",
+            "15006",
+            "--exclude-inbound-port",
+            "8000-8100"
+        ])
+    );
+}
+
+/// The file takes the new forms under the flags' names: `redirect-udp`, and ranges (strings)
+/// beside plain ports (numbers) in the port lists.
+#[test]
+fn a_yaml_spec_takes_udp_redirects_and_port_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("net.yaml");
+    std::fs::write(
+        &file,
+        "redirect-outbound: 15001\nredirect-udp: ['53:15053']\nexclude-outbound-ports: [22, '9000-9100']\n\
+         redirect-inbound: 15006\ninbound-ports: ['8000-8100', 443]\nexclude-inbound-ports: ['15020-15021']\n",
+    )
+    .unwrap();
+    let flags = dry_run(&[
+        "--redirect-outbound",
+        "15001",
+        "--redirect-udp",
+        "53:15053",
+        "--exclude-outbound-port",
+        "22,9000-9100",
+        "--redirect-inbound",
+        "15006",
+        "--inbound-port",
+        "8000-8100,443",
+        "--exclude-inbound-port",
+        "15020-15021",
+    ]);
+    assert_eq!(dry_run(&["--file", file.to_str().unwrap()]), flags);
+    assert!(
+        flags.contains("\t\ttcp dport 15020-15021 return\n"),
+        "{flags}"
+    );
+    assert!(
+        flags.contains("\t\ttcp dport 8000-8100 redirect to :15006\n"),
+        "{flags}"
+    );
 }

@@ -465,7 +465,17 @@ fn bad_input_gets_one_line_and_its_exit_code() {
     let file = tmp.path().join("file");
     fs::write(&file, "").unwrap();
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["--chmod", "u+x"], 2, "'u+x' is not an octal mode"),
+        (
+            &["--chmod", "u+q"],
+            2,
+            "'u+q' is not a mode: 'q' is not a permission",
+        ),
+        (&["--chmod", "g+uo"], 2, "'g+uo' is not a mode"),
+        (&["--chmod", "x+u"], 2, "'x+u' is not a mode"),
+        (&["--chmod", "u"], 2, "'u' is not a mode: no operation"),
+        (&["--chmod", "u=rwx,"], 2, "'' is not a mode"),
+        (&["--chmod", "0999"], 2, "'0999' is not an octal mode"),
+        (&["--delete"], 2, "--copy"),
         (&["--owner", "app"], 2, "is not UID:GID"),
         (&["--mkdir", "../x"], 2, "climbs out of the volume"),
         (&["--copy", "/etc/hostname:/etc/x"], 2, "is absolute"),
@@ -585,4 +595,334 @@ fn steps_of_run_prepare_the_volume_before_the_next_step() {
     let r = run(initbox().args(["run", "-f", p(&steps)]), LIMIT);
     assert_eq!(r.code(), 3, "{}", r.all());
     assert!(!vol.join("ran").exists());
+}
+
+/// A tree with every kind of mode chmod's rules tell apart: files with and without execute
+/// bits, set-user-ID and set-group-ID files, set-group-ID and sticky directories, a FIFO, a
+/// link (left alone by both).
+fn mode_tree(root: &Path) {
+    fs::create_dir_all(root.join("d/sub")).unwrap();
+    for (dir, mode) in [("d", 0o2775), ("d/sub", 0o700)] {
+        let d = root.join(dir);
+        fs::create_dir_all(&d).unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    for (dir, mode) in [("sticky", 0o1777), ("plain", 0o755), ("closed", 0o000)] {
+        fs::create_dir(root.join(dir)).unwrap();
+        fs::set_permissions(root.join(dir), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let files = [
+        ("f644", 0o644),
+        ("f755", 0o755),
+        ("f600", 0o600),
+        ("u-only-x", 0o700),
+        ("o-only-x", 0o641),
+        ("suid", 0o4755),
+        ("sgid", 0o2750),
+        ("none", 0o000),
+        ("d/f664", 0o664),
+        ("d/sub/f751", 0o751),
+        ("sticky/f666", 0o666),
+    ];
+    for (name, mode) in files {
+        fs::write(root.join(name), name).unwrap();
+        fs::set_permissions(root.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let fifo = std::ffi::CString::new(p(&root.join("d/fifo"))).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o620) }, 0);
+    symlink("f644", root.join("link")).unwrap();
+}
+
+/// Relative path and mode of every entry under `root`, links not followed.
+fn modes(root: &Path) -> Vec<(PathBuf, u32)> {
+    snapshot(root)
+        .into_iter()
+        .map(|(path, _, _, mode, _)| (path.strip_prefix(root).unwrap().to_path_buf(), mode))
+        .collect()
+}
+
+/// GNU chmod and `--chmod` given the same symbolic mode, each on a twin of one tree (umask
+/// 027, so the clauses without who meet a umask that matters), leave every entry with the same
+/// mode; a second pass changes nothing.
+#[test]
+fn symbolic_chmod_modes_match_gnu_chmod() {
+    require_root();
+    let specs = [
+        "g+rwX",
+        "u=rwx,go=rx",
+        "a-w",
+        "+t",
+        "o=",
+        "u=rwX,g=rX,o=",
+        "go-rwx,u+rwX",
+        "g=u",
+        "o=g-w",
+        "a+X",
+        "a-x,a+X",
+        "ug+s",
+        "g-s",
+        "u-s,g+s",
+        "a=r",
+        "a=rx",
+        "=rX",
+        "+w",
+        "-x,+X",
+        "u+r-w+x,o-t",
+        "a+st",
+        "g=rwxs,o=",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut changed_something = 0;
+    for (i, spec) in specs.iter().enumerate() {
+        let (gnu, ours) = (
+            tmp.path().join(format!("gnu{i}")),
+            tmp.path().join(format!("ours{i}")),
+        );
+        mode_tree(&gnu);
+        mode_tree(&ours);
+        let before = modes(&ours);
+        assert_eq!(modes(&gnu), before);
+        let r = run(
+            Command::new("sh").args([
+                "-c",
+                "umask 027 && exec chmod -R -- \"$0\" \"$1\"",
+                spec,
+                p(&gnu),
+            ]),
+            LIMIT,
+        );
+        // GNU chmod says so (and exits 1) when the umask kept a clause without who from
+        // doing all it says; the modes are still set.
+        assert!(
+            r.code() == 0 || r.code() == 1 && r.stderr.contains("new permissions are"),
+            "chmod {spec}: {}",
+            r.all()
+        );
+        let ours_chmod = || {
+            run(
+                Command::new("sh").args([
+                    "-c",
+                    "umask 027 && exec \"$0\" prepare-volume \"$1\" --chmod \"$2\"",
+                    env!("CARGO_BIN_EXE_initbox"),
+                    p(&ours),
+                    spec,
+                ]),
+                LIMIT,
+            )
+        };
+        let r = ours_chmod();
+        assert_eq!(r.code(), 0, "--chmod {spec}: {}", r.all());
+        let (want, got) = (modes(&gnu), modes(&ours));
+        for ((path, w), (path2, g)) in want.iter().zip(&got) {
+            assert_eq!(path, path2);
+            assert_eq!(
+                w,
+                g,
+                "--chmod {spec}: {} is {g:o}, chmod made it {w:o}",
+                path.display()
+            );
+        }
+        if got != before {
+            changed_something += 1;
+        }
+        let again = ours_chmod();
+        assert_eq!(again.code(), 0, "{}", again.all());
+        assert_eq!(
+            field(&again.stderr, "modes_changed"),
+            0,
+            "--chmod {spec}, twice"
+        );
+    }
+    assert_eq!(
+        changed_something,
+        specs.len(),
+        "every spec changed some mode"
+    );
+}
+
+/// A source tree, and a volume holding what an earlier version of it left, what the
+/// application and other options put there, and a link out of it.
+fn mirror_fixture(tmp: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (src, vol, outside) = (tmp.join("src"), tmp.join("vol"), tmp.join("outside"));
+    fs::create_dir_all(src.join("conf/d")).unwrap();
+    fs::write(src.join("conf/app.yaml"), "new").unwrap();
+    fs::write(src.join("conf/d/one"), "1").unwrap();
+    fs::write(src.join("top"), "file now").unwrap();
+    fs::create_dir(src.join("was-file")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("precious"), "p").unwrap();
+    fs::create_dir_all(vol.join("conf/d/old/deeper")).unwrap();
+    fs::write(vol.join("conf/app.yaml"), "old").unwrap();
+    fs::write(vol.join("conf/d/one"), "1").unwrap();
+    fs::write(vol.join("conf/d/old/deeper/x"), "x").unwrap();
+    fs::write(vol.join("conf/stale.yaml"), "stale").unwrap();
+    fs::create_dir_all(vol.join("top/was-dir")).unwrap();
+    fs::write(
+        vol.join("was-file"),
+        "a file where the source has a directory",
+    )
+    .unwrap();
+    symlink(&outside, vol.join("conf/link-out")).unwrap();
+    symlink(&outside, vol.join("dir-link")).unwrap();
+    fs::create_dir_all(vol.join("logs")).unwrap();
+    fs::write(vol.join("logs/app.log"), "log").unwrap();
+    fs::create_dir_all(vol.join("lost+found")).unwrap();
+    fs::write(vol.join("lost+found/#123"), "").unwrap();
+    fs::create_dir_all(vol.join("extra/sub")).unwrap();
+    fs::write(vol.join("extra/sub/f"), "").unwrap();
+    (src, vol, outside)
+}
+
+/// `--delete` mirrors a directory copy: what the source does not have goes (entries of the
+/// wrong kind too), links are removed and never followed, and what --mkdir, other copies and
+/// --skip name stays; `--check` names what it would delete and deletes nothing.
+#[test]
+fn delete_makes_a_directory_copy_a_mirror() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (src, vol, outside) = mirror_fixture(tmp.path());
+    let single = tmp.path().join("single.conf");
+    fs::write(&single, "single").unwrap();
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            p(&vol).to_string(),
+            "--mkdir".into(),
+            "logs".into(),
+            "--skip".into(),
+            "lost+found".into(),
+            "--copy".into(),
+            p(&src).to_string(),
+            "--copy".into(),
+            format!("{}:extra/sub/f", p(&single)),
+            "--delete".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let before = snapshot(&vol);
+    let a = args(&["--check", "--if-changed"]);
+    let r = prepare(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_one_line_error_or_last(&r, 1, "entries to delete");
+    for gone in [
+        "conf/d/old (3 entries)",
+        "conf/link-out",
+        "conf/stale.yaml",
+        "dir-link",
+        "top (2 entries)",
+        "was-file",
+    ] {
+        let line = format!("would delete {}/{gone}", p(&vol));
+        assert!(r.stderr.contains(&line), "no '{line}' in {}", r.stderr);
+    }
+    assert_eq!(field(&r.stderr, "deleted"), 9, "{}", r.stderr);
+    for kept in ["/logs", "/lost+found", "/extra"] {
+        assert!(
+            !r.stderr
+                .lines()
+                .any(|l| l.contains("would delete") && l.contains(kept)),
+            "{kept}: {}",
+            r.stderr
+        );
+    }
+    assert_eq!(snapshot(&vol), before, "--check changed the volume");
+
+    let a = args(&["--if-changed"]);
+    let r = prepare(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code(), 0, "{}", r.all());
+    let mut left: Vec<String> = snapshot(&vol)
+        .into_iter()
+        .map(|(path, ..)| path.strip_prefix(&vol).unwrap().display().to_string())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "",
+            "conf",
+            "conf/app.yaml",
+            "conf/d",
+            "conf/d/one",
+            "extra",
+            "extra/sub",
+            "extra/sub/f",
+            "logs",
+            "logs/app.log",
+            "lost+found",
+            "lost+found/#123",
+            "top",
+            "was-file",
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(vol.join("conf/app.yaml")).unwrap(),
+        "new"
+    );
+    assert_eq!(fs::read_to_string(vol.join("top")).unwrap(), "file now");
+    assert_eq!(
+        fs::read_to_string(vol.join("extra/sub/f")).unwrap(),
+        "single"
+    );
+    assert!(vol.join("was-file").is_dir());
+    assert_eq!(
+        fs::read_to_string(outside.join("precious")).unwrap(),
+        "p",
+        "followed a link"
+    );
+
+    // Now a mirror: nothing to delete, nothing to copy.
+    let a = args(&["--check", "--if-changed"]);
+    let r = prepare(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(field(&r.stderr, "deleted"), 0);
+}
+
+/// The last stderr line is the one-line error with this code (the "would delete" lines come
+/// before it).
+fn assert_one_line_error_or_last(r: &common::Run, code: i32, needle: &str) {
+    assert_eq!(r.code(), code, "{}", r.all());
+    let last = r.stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains(needle),
+        "last line {last:?} lacks {needle:?}: {}",
+        r.all()
+    );
+}
+
+/// `--delete` does not leave the volume's filesystem: a mount inside an entry to delete (a
+/// subPath) is left in place with the directories holding it, and what is on it is untouched.
+#[test]
+fn delete_leaves_mount_points_and_their_content() {
+    require_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("keep"), "k").unwrap();
+    let vol = tmp.path().join("vol");
+    fs::create_dir_all(vol.join("gone/mnt")).unwrap();
+    fs::write(vol.join("gone/beside"), "").unwrap();
+    fs::write(vol.join("stale"), "").unwrap();
+    let script = format!(
+        "mount -t tmpfs tmpfs {vol}/gone/mnt && touch {vol}/gone/mnt/on-tmpfs && \"$0\" prepare-volume {vol} --copy {src} --delete; echo rc=$?; ls -A {vol} {vol}/gone {vol}/gone/mnt",
+        vol = p(&vol),
+        src = p(&src)
+    );
+    let r = run(
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .arg(env!("CARGO_BIN_EXE_initbox")),
+        LIMIT,
+    );
+    assert!(r.stdout.contains("rc=0"), "{}", r.all());
+    assert!(
+        r.stdout.contains("on-tmpfs"),
+        "the mount's content was deleted: {}",
+        r.all()
+    );
+    assert!(
+        r.stderr.contains("holds a mount point: left in place"),
+        "{}",
+        r.all()
+    );
+    assert!(!vol.join("stale").exists() && !vol.join("gone/beside").exists());
+    assert!(vol.join("gone/mnt").is_dir() && vol.join("keep").is_file());
 }

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -100,6 +100,62 @@ impl Netns {
             }
         });
         local
+    }
+
+    /// A UDP server bound to `addr` in this namespace that answers every datagram with
+    /// `banner` followed by the datagram's text, to its sender.
+    pub fn serve_udp(&self, addr: &str, banner: &'static str) -> SocketAddr {
+        let addr = addr.to_string();
+        let socket = self.within(move || UdpSocket::bind(&addr).unwrap());
+        let local = socket.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let reply = format!("{banner} {}\n", String::from_utf8_lossy(&buf[..n]));
+                let _ = socket.send_to(reply.as_bytes(), from);
+            }
+        });
+        local
+    }
+
+    /// Send `text` in one datagram from this namespace (as root) to `to` and read the one
+    /// datagram answering it; `Err` with the error kind when none comes.
+    pub fn ask_udp(&self, to: &str, text: &str) -> Result<String, std::io::ErrorKind> {
+        let to: SocketAddr = to.parse().unwrap();
+        let text = text.to_string();
+        self.within(move || {
+            let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.kind())?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.send_to(text.as_bytes(), to).map_err(|e| e.kind())?;
+            let mut buf = [0u8; 512];
+            let (n, _) = s.recv_from(&mut buf).map_err(|e| e.kind())?;
+            Ok(String::from_utf8_lossy(&buf[..n]).trim().to_string())
+        })
+    }
+
+    /// `ask_udp` as `uid` (a separate process: bash's /dev/udp, one datagram read by dd);
+    /// `None` when no answer comes.
+    pub fn ask_udp_as(&self, uid: u32, host: &str, port: u16, text: &str) -> Option<String> {
+        let out = self
+            .command("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "timeout",
+                "5",
+                "bash",
+                "-c",
+                "exec 3<>/dev/udp/$0/$1 && printf %s \"$2\" >&3 && dd bs=512 count=1 status=none <&3",
+                host,
+                &port.to_string(),
+                text,
+            ])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// Connect from this namespace (as root) and read the answer; `Err` with the error kind

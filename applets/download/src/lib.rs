@@ -103,8 +103,8 @@ pub struct Args {
     #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = "INITBOX_DOWNLOAD_OWNER")]
     pub owner: Option<(u32, u32)>,
 
-    /// With --unpack: modes forced on the unpacked entries, rsync's numeric form D0750,F0640 or one mode for both.
-    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = "INITBOX_DOWNLOAD_CHMOD", requires = "unpack")]
+    /// With --unpack: modes forced on the unpacked entries: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX.
+    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, allow_hyphen_values = true, env = "INITBOX_DOWNLOAD_CHMOD", requires = "unpack")]
     pub chmod: Option<Chmod>,
 
     /// Resumed attempts after a failure that received nothing new (a cut connection, a 5xx).

@@ -32,6 +32,7 @@ use crate::spec::{Given, Plan};
     after_help = "Examples:\n  \
                   initbox net-setup --redirect-outbound 15001 --exclude-uid 1337 --redirect-inbound 15006 --exclude-inbound-port 15090\n  \
                   initbox net-setup --deny-destination 169.254.169.254 --sysctl net.core.somaxconn=1024\n  \
+                  initbox net-setup --redirect-udp 53:15053 --exclude-uid 1337 --exclude-outbound-port 9000-9100 --redirect-outbound 15001\n  \
                   initbox net-setup --file /etc/initbox/net.yaml --dry-run\n  \
                   initbox net-setup --file /etc/initbox/net.yaml --check\n\n\
                   Needs NET_ADMIN (rules, net.* sysctls); node-level sysctls need a privileged \
@@ -67,14 +68,14 @@ pub struct Args {
     )]
     pub exclude_gids: Vec<u32>,
 
-    /// Outbound connections to this destination port are not redirected; repeatable.
+    /// Outbound connections to this destination port are not redirected: PORT or a range FIRST-LAST (TCP); repeatable.
     #[arg(
         long = "exclude-outbound-port",
-        value_name = "PORT",
+        value_name = "PORTS",
         value_delimiter = ',',
         env = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_PORTS"
     )]
-    pub exclude_outbound_ports: Vec<u16>,
+    pub exclude_outbound_ports: Vec<String>,
 
     /// Outbound connections to this network (ADDR or ADDR/PREFIX) are not redirected; repeatable.
     #[arg(
@@ -85,27 +86,36 @@ pub struct Args {
     )]
     pub exclude_outbound_cidrs: Vec<String>,
 
+    /// Redirect outbound UDP to these destination ports to a local port, PORTS:TO (DNS capture: 53:15053; PORTS may be a range FIRST-LAST); repeatable.
+    #[arg(
+        long = "redirect-udp",
+        value_name = "PORTS:TO",
+        value_delimiter = ',',
+        env = "INITBOX_NET_SETUP_REDIRECT_UDP"
+    )]
+    pub redirect_udp: Vec<String>,
+
     /// Redirect inbound TCP connections to this local port (a sidecar proxy's inbound listener).
     #[arg(long, value_name = "PORT", env = "INITBOX_NET_SETUP_REDIRECT_INBOUND")]
     pub redirect_inbound: Option<u16>,
 
-    /// Inbound ports to redirect (default '*': every TCP port); repeatable.
+    /// Inbound ports to redirect (default '*': every TCP port): PORT or a range FIRST-LAST; repeatable.
     #[arg(
         long = "inbound-port",
-        value_name = "PORT",
+        value_name = "PORTS",
         value_delimiter = ',',
         env = "INITBOX_NET_SETUP_INBOUND_PORTS"
     )]
     pub inbound_ports: Vec<String>,
 
-    /// Inbound connections to this port are not redirected (health and metrics ports); repeatable.
+    /// Inbound connections to this port are not redirected (health and metrics ports): PORT or a range FIRST-LAST; repeatable.
     #[arg(
         long = "exclude-inbound-port",
-        value_name = "PORT",
+        value_name = "PORTS",
         value_delimiter = ',',
         env = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS"
     )]
-    pub exclude_inbound_ports: Vec<u16>,
+    pub exclude_inbound_ports: Vec<String>,
 
     /// Accept outbound traffic to NET, NET:PORT or [NET6]:PORT (TCP port), before any --deny-destination; repeatable.
     #[arg(
@@ -184,6 +194,7 @@ fn given(args: Args) -> Result<(Given, Mode), Failure> {
         exclude_gids: args.exclude_gids,
         exclude_outbound_ports: args.exclude_outbound_ports,
         exclude_outbound_cidrs: args.exclude_outbound_cidrs,
+        redirect_udp: args.redirect_udp,
         redirect_inbound: args.redirect_inbound,
         inbound_ports: args.inbound_ports,
         exclude_inbound_ports: args.exclude_inbound_ports,
@@ -212,7 +223,7 @@ fn net_setup(args: Args) -> Result<(), Failure> {
     let Plan { ruleset, sysctls } = &plan;
     if mode != Mode::Cleanup && ruleset.chains.is_empty() && sysctls.is_empty() {
         return Err(Failure::usage(
-            "nothing to set up: give rules (--redirect-outbound, --redirect-inbound, --allow-destination, --deny-destination), --sysctl or --file",
+            "nothing to set up: give rules (--redirect-outbound, --redirect-udp, --redirect-inbound, --allow-destination, --deny-destination), --sysctl or --file",
         ));
     }
     // Every key must exist before anything is changed.

@@ -62,6 +62,52 @@ impl Hook {
     }
 }
 
+/// A transport protocol a rule can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+    fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => IPPROTO_TCP,
+            Proto::Udp => IPPROTO_UDP,
+        }
+    }
+}
+
+/// A port or an inclusive range of ports (`8000-8100`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    pub first: u16,
+    pub last: u16,
+}
+
+impl Ports {
+    pub fn one(p: u16) -> Ports {
+        Ports { first: p, last: p }
+    }
+}
+
+impl fmt::Display for Ports {
+    /// As nft prints it: `53`, `8000-8100`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.first == self.last {
+            write!(f, "{}", self.first)
+        } else {
+            write!(f, "{}-{}", self.first, self.last)
+        }
+    }
+}
+
 /// One condition of a rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Match {
@@ -71,10 +117,10 @@ pub enum Match {
     SkGid(u32),
     /// `oifname "NAME"`.
     OifName(String),
-    /// `meta l4proto tcp`.
-    Tcp,
-    /// `tcp dport N` (implies TCP).
-    TcpDport(u16),
+    /// `meta l4proto tcp` (or `udp`).
+    L4Proto(Proto),
+    /// `tcp dport N` or `udp dport N-M` (implies the protocol).
+    Dport(Proto, Ports),
     /// `ip daddr NET` or `ip6 daddr NET` (a normalized network).
     Daddr(IpNet),
 }
@@ -121,8 +167,8 @@ impl fmt::Display for Match {
             Match::SkUid(u) => write!(f, "meta skuid {u}"),
             Match::SkGid(g) => write!(f, "meta skgid {g}"),
             Match::OifName(n) => write!(f, "oifname \"{n}\""),
-            Match::Tcp => f.write_str("meta l4proto tcp"),
-            Match::TcpDport(p) => write!(f, "tcp dport {p}"),
+            Match::L4Proto(p) => write!(f, "meta l4proto {}", p.name()),
+            Match::Dport(proto, p) => write!(f, "{} dport {p}", proto.name()),
             Match::Daddr(net) => {
                 let family = if net.addr().is_ipv4() { "ip" } else { "ip6" };
                 if net.prefix_len() == net.max_prefix_len() {
@@ -187,6 +233,7 @@ impl fmt::Display for Ruleset {
 const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
 const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 const NFT_BITWISE_BOOL: u32 = 0;
@@ -213,6 +260,15 @@ fn cmp_eq(value: Vec<u8>) -> Expr {
     Expressions::Cmp(vec![
         Cmp::SourceRegister(Register::Reg1),
         Cmp::Op(Operator::Equal),
+        Cmp::Data(DataAttribute::Value(value)),
+    ])
+    .into()
+}
+
+fn cmp(op: Operator, value: Vec<u8>) -> Expr {
+    Expressions::Cmp(vec![
+        Cmp::SourceRegister(Register::Reg1),
+        Cmp::Op(op),
         Cmp::Data(DataAttribute::Value(value)),
     ])
     .into()
@@ -254,15 +310,24 @@ fn match_exprs(m: &Match, out: &mut Vec<Expr>) {
             out.push(meta(MetaKey::Oifname));
             out.push(cmp_eq(name));
         }
-        Match::Tcp => {
+        Match::L4Proto(p) => {
             out.push(meta(MetaKey::L4Proto));
-            out.push(cmp_eq(vec![IPPROTO_TCP]));
+            out.push(cmp_eq(vec![p.number()]));
         }
-        Match::TcpDport(p) => {
+        Match::Dport(proto, p) => {
             out.push(meta(MetaKey::L4Proto));
-            out.push(cmp_eq(vec![IPPROTO_TCP]));
+            out.push(cmp_eq(vec![proto.number()]));
             out.push(payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2));
-            out.push(cmp_eq(p.to_be_bytes().to_vec()));
+            if p.first == p.last {
+                out.push(cmp_eq(p.first.to_be_bytes().to_vec()));
+            } else {
+                // A range, as nft compiles `dport A-B`: two comparisons of the loaded port.
+                out.push(cmp(
+                    Operator::GreatherThanEqual,
+                    p.first.to_be_bytes().to_vec(),
+                ));
+                out.push(cmp(Operator::LessThanEqual, p.last.to_be_bytes().to_vec()));
+            }
         }
         Match::Daddr(net) => {
             let (proto, offset, addr) = match net.addr() {
@@ -370,7 +435,21 @@ mod tests {
                             action: Action::Return,
                         },
                         Rule {
-                            matches: vec![Match::Tcp],
+                            matches: vec![Match::Dport(
+                                Proto::Tcp,
+                                Ports {
+                                    first: 8000,
+                                    last: 8100,
+                                },
+                            )],
+                            action: Action::Return,
+                        },
+                        Rule {
+                            matches: vec![Match::Dport(Proto::Udp, Ports::one(53))],
+                            action: Action::Redirect(15053),
+                        },
+                        Rule {
+                            matches: vec![Match::L4Proto(Proto::Tcp)],
                             action: Action::Redirect(15001),
                         },
                     ],
@@ -381,7 +460,7 @@ mod tests {
                     rules: vec![Rule {
                         matches: vec![
                             Match::Daddr("10.1.0.0/16".parse().unwrap()),
-                            Match::TcpDport(443),
+                            Match::Dport(Proto::Tcp, Ports::one(443)),
                         ],
                         action: Action::Drop,
                     }],
@@ -396,6 +475,8 @@ mod tests {
              \t\tmeta skuid 1337 return\n\
              \t\tip daddr 10.16.0.0/12 return\n\
              \t\tip6 daddr fd00::1 return\n\
+             \t\ttcp dport 8000-8100 return\n\
+             \t\tudp dport 53 redirect to :15053\n\
              \t\tmeta l4proto tcp redirect to :15001\n\
              \t}\n\
              \n\

@@ -4,8 +4,9 @@
 //! The rules follow the sidecar-proxy pattern of istio-init and linkerd's proxy-init:
 //!
 //! - `redirect_outbound` (nat output): the excluded uids and gids return first (the proxy's own
-//!   connections), then loopback, the excluded ports and networks; every other TCP connection
-//!   is redirected to the local port.
+//!   connections), then loopback, the excluded ports and networks; UDP to the `--redirect-udp`
+//!   ports is redirected to its local port (DNS capture), and every other TCP connection to the
+//!   `--redirect-outbound` port.
 //! - `redirect_inbound` (nat prerouting): the excluded ports return; the listed ports (or all
 //!   TCP with `*`) are redirected.
 //! - `filter_outbound` (filter output, before NAT): allowed destinations are accepted, then
@@ -17,7 +18,7 @@ use initbox_runtime::Failure;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::ruleset::{Action, Chain, Hook, Match, Rule, Ruleset};
+use crate::ruleset::{Action, Chain, Hook, Match, Ports, Proto, Rule, Ruleset};
 use crate::sysctl::{self, Sysctl};
 
 /// The YAML file's shape.
@@ -31,14 +32,16 @@ pub struct File {
     #[serde(default)]
     pub exclude_gids: Vec<u32>,
     #[serde(default)]
-    pub exclude_outbound_ports: Vec<u16>,
+    pub exclude_outbound_ports: Vec<PortOrAll>,
     #[serde(default)]
     pub exclude_outbound_cidrs: Vec<String>,
     pub redirect_inbound: Option<u16>,
     #[serde(default)]
     pub inbound_ports: Vec<PortOrAll>,
     #[serde(default)]
-    pub exclude_inbound_ports: Vec<u16>,
+    pub exclude_inbound_ports: Vec<PortOrAll>,
+    #[serde(default)]
+    pub redirect_udp: Vec<String>,
     #[serde(default)]
     pub allow_destinations: Vec<String>,
     #[serde(default)]
@@ -50,12 +53,21 @@ pub struct File {
     pub node_sysctls: bool,
 }
 
-/// A port, or `*` for every port.
+/// A port, or text: a range (`8000-8100`), `*` for every port.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum PortOrAll {
     Port(u16),
     Text(String),
+}
+
+impl PortOrAll {
+    fn into_text(self) -> String {
+        match self {
+            PortOrAll::Port(p) => p.to_string(),
+            PortOrAll::Text(t) => t,
+        }
+    }
 }
 
 /// Everything given, flags and file merged.
@@ -65,11 +77,13 @@ pub struct Given {
     pub redirect_outbound: Option<u16>,
     pub exclude_uids: Vec<u32>,
     pub exclude_gids: Vec<u32>,
-    pub exclude_outbound_ports: Vec<u16>,
+    pub exclude_outbound_ports: Vec<String>,
     pub exclude_outbound_cidrs: Vec<String>,
+    /// `PORTS:TO`: outbound UDP to PORTS redirected to the local port TO.
+    pub redirect_udp: Vec<String>,
     pub redirect_inbound: Option<u16>,
     pub inbound_ports: Vec<String>,
-    pub exclude_inbound_ports: Vec<u16>,
+    pub exclude_inbound_ports: Vec<String>,
     pub allow: Vec<String>,
     pub deny: Vec<String>,
     pub sysctls: Vec<Sysctl>,
@@ -129,19 +143,23 @@ pub fn merge_file(path: &Path, given: &mut Given) -> Result<(), Failure> {
     )?;
     given.exclude_uids.extend(f.exclude_uids);
     given.exclude_gids.extend(f.exclude_gids);
-    given
-        .exclude_outbound_ports
-        .extend(f.exclude_outbound_ports);
+    given.exclude_outbound_ports.extend(
+        f.exclude_outbound_ports
+            .into_iter()
+            .map(PortOrAll::into_text),
+    );
+    given.redirect_udp.extend(f.redirect_udp);
     given
         .exclude_outbound_cidrs
         .extend(f.exclude_outbound_cidrs);
     given
         .inbound_ports
-        .extend(f.inbound_ports.into_iter().map(|p| match p {
-            PortOrAll::Port(p) => p.to_string(),
-            PortOrAll::Text(t) => t,
-        }));
-    given.exclude_inbound_ports.extend(f.exclude_inbound_ports);
+        .extend(f.inbound_ports.into_iter().map(PortOrAll::into_text));
+    given.exclude_inbound_ports.extend(
+        f.exclude_inbound_ports
+            .into_iter()
+            .map(PortOrAll::into_text),
+    );
     given.allow.extend(f.allow_destinations);
     given.deny.extend(f.deny_destinations);
     given.node_sysctls |= f.node_sysctls;
@@ -220,11 +238,41 @@ pub fn parse_destination(s: &str) -> Result<(IpNet, Option<u16>), String> {
     Ok((parse_net(net)?, port))
 }
 
+/// A port (`53`) or an inclusive range (`8000-8100`).
+pub fn parse_ports(s: &str) -> Result<Ports, String> {
+    let s = s.trim();
+    let bad = || format!("'{s}' is not a port or a range of ports (1-65535, or FIRST-LAST)");
+    let (first, last) = s.split_once('-').unwrap_or((s, s));
+    let (first, last) = (
+        parse_port(first).map_err(|_| bad())?,
+        parse_port(last).map_err(|_| bad())?,
+    );
+    if first > last {
+        return Err(format!("'{s}': the range's first port is above its last"));
+    }
+    Ok(Ports { first, last })
+}
+
+/// `PORTS:TO` of `--redirect-udp`: UDP to PORTS goes to the local port TO.
+pub fn parse_udp_redirect(s: &str) -> Result<(Ports, u16), String> {
+    let s = s.trim();
+    let (ports, to) = s
+        .split_once(':')
+        .ok_or_else(|| format!("'{s}': expected PORTS:TO, e.g. 53:15053"))?;
+    let ports = parse_ports(ports).map_err(|e| format!("'{s}': {e}"))?;
+    let to = parse_port(to).map_err(|e| format!("'{s}': {e}"))?;
+    Ok((ports, to))
+}
+
 fn parse_port(p: &str) -> Result<u16, String> {
     match p.parse::<u16>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("'{p}' is not a port (1-65535)")),
     }
+}
+
+fn ports_ok(what: &str, p: &str) -> Result<Ports, Failure> {
+    parse_ports(p).map_err(|e| Failure::usage(format!("{what}: {e}")))
 }
 
 fn port_ok(what: &str, p: u16) -> Result<u16, Failure> {
@@ -245,15 +293,22 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
         || !given.exclude_gids.is_empty()
         || !given.exclude_outbound_ports.is_empty()
         || !given.exclude_outbound_cidrs.is_empty();
-    match given.redirect_outbound {
-        None if outbound_extras => {
+    let udp = given
+        .redirect_udp
+        .iter()
+        .map(|s| parse_udp_redirect(s).map_err(|e| Failure::usage(format!("--redirect-udp: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    match (given.redirect_outbound, udp.is_empty()) {
+        (None, true) if outbound_extras => {
             return Err(Failure::usage(
-                "--exclude-uid/--exclude-gid/--exclude-outbound-port/--exclude-outbound-cidr need --redirect-outbound",
+                "--exclude-uid/--exclude-gid/--exclude-outbound-port/--exclude-outbound-cidr need --redirect-outbound or --redirect-udp",
             ));
         }
-        None => {}
-        Some(to) => {
-            let to = port_ok("--redirect-outbound", to)?;
+        (None, true) => {}
+        (tcp_to, _) => {
+            let tcp_to = tcp_to
+                .map(|to| port_ok("--redirect-outbound", to))
+                .transpose()?;
             let mut rules = Vec::new();
             let ret = |m| Rule {
                 matches: vec![m],
@@ -263,20 +318,26 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
             rules.extend(given.exclude_gids.iter().map(|g| ret(Match::SkGid(*g))));
             rules.push(ret(Match::OifName("lo".into())));
             for p in &given.exclude_outbound_ports {
-                rules.push(ret(Match::TcpDport(port_ok(
-                    "--exclude-outbound-port",
-                    *p,
-                )?)));
+                let p = ports_ok("--exclude-outbound-port", p)?;
+                rules.push(ret(Match::Dport(Proto::Tcp, p)));
             }
             for c in &given.exclude_outbound_cidrs {
                 let net = parse_net(c)
                     .map_err(|e| Failure::usage(format!("--exclude-outbound-cidr: {e}")))?;
                 rules.push(ret(Match::Daddr(net)));
             }
-            rules.push(Rule {
-                matches: vec![Match::Tcp],
-                action: Action::Redirect(to),
-            });
+            for (ports, to) in &udp {
+                rules.push(Rule {
+                    matches: vec![Match::Dport(Proto::Udp, *ports)],
+                    action: Action::Redirect(*to),
+                });
+            }
+            if let Some(to) = tcp_to {
+                rules.push(Rule {
+                    matches: vec![Match::L4Proto(Proto::Tcp)],
+                    action: Action::Redirect(to),
+                });
+            }
             chains.push(Chain {
                 name: "redirect_outbound",
                 hook: Hook::NatOutput,
@@ -297,7 +358,10 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
             let mut rules = Vec::new();
             for p in &given.exclude_inbound_ports {
                 rules.push(Rule {
-                    matches: vec![Match::TcpDport(port_ok("--exclude-inbound-port", *p)?)],
+                    matches: vec![Match::Dport(
+                        Proto::Tcp,
+                        ports_ok("--exclude-inbound-port", p)?,
+                    )],
                     action: Action::Return,
                 });
             }
@@ -310,15 +374,14 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
             }
             if all {
                 rules.push(Rule {
-                    matches: vec![Match::Tcp],
+                    matches: vec![Match::L4Proto(Proto::Tcp)],
                     action: Action::Redirect(to),
                 });
             } else {
                 for p in &given.inbound_ports {
-                    let p = parse_port(p)
-                        .map_err(|e| Failure::usage(format!("--inbound-port: {e}")))?;
+                    let p = ports_ok("--inbound-port", p)?;
                     rules.push(Rule {
-                        matches: vec![Match::TcpDport(p)],
+                        matches: vec![Match::Dport(Proto::Tcp, p)],
                         action: Action::Redirect(to),
                     });
                 }
@@ -340,7 +403,7 @@ pub fn plan(given: Given) -> Result<Plan, Failure> {
             let (net, port) =
                 parse_destination(d).map_err(|e| Failure::usage(format!("{flag}: {e}")))?;
             let mut matches = vec![Match::Daddr(net)];
-            matches.extend(port.map(Match::TcpDport));
+            matches.extend(port.map(|p| Match::Dport(Proto::Tcp, Ports::one(p))));
             rules.push(Rule { matches, action });
         }
     }
@@ -396,6 +459,28 @@ mod tests {
             "[fd00::1]",
         ] {
             assert!(parse_destination(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports_and_ranges() {
+        assert_eq!(parse_ports("53").unwrap(), Ports::one(53));
+        assert_eq!(
+            parse_ports("8000-8100").unwrap(),
+            Ports {
+                first: 8000,
+                last: 8100
+            }
+        );
+        assert_eq!(
+            parse_udp_redirect("53:15053").unwrap(),
+            (Ports::one(53), 15053)
+        );
+        for bad in ["0", "8100-8000", "1-", "-5", "65536", "1-2-3", "http", ""] {
+            assert!(parse_ports(bad).is_err(), "{bad}");
+        }
+        for bad in ["53", "53:", ":15053", "53:0", "53:x"] {
+            assert!(parse_udp_redirect(bad).is_err(), "{bad}");
         }
     }
 

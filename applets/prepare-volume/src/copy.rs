@@ -84,13 +84,24 @@ pub struct Counts {
 }
 
 /// How the copies are made.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub when: When,
     pub owner: Option<(u32, u32)>,
     pub chmod: Chmod,
     /// Look only: count what would be done.
     pub check: bool,
+    /// What `--delete` would have deleted in a check (treated as missing).
+    pub gone: Vec<PathBuf>,
+}
+
+/// `symlink_metadata`, an entry under one of `gone` (deleted by a checking `--delete`) being
+/// missing.
+fn lstat(path: &Path, gone: &[PathBuf]) -> io::Result<fs::Metadata> {
+    if gone.iter().any(|g| path.starts_with(g)) {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    fs::symlink_metadata(path)
 }
 
 /// One file or directory to lay down, relative to the copy's destination.
@@ -253,12 +264,13 @@ pub fn make_dirs(
     mode: u32,
     owner: Option<(u32, u32)>,
     check: bool,
+    gone: &[PathBuf],
 ) -> Result<u64, Failure> {
     let mut cur = volume.to_path_buf();
     let mut created = 0;
     for c in rel.components() {
         cur.push(c);
-        match fs::symlink_metadata(&cur) {
+        match lstat(&cur, gone) {
             Ok(m) if m.is_dir() => continue,
             Ok(_) => {
                 return Err(Failure::invalid_input(format!(
@@ -328,6 +340,58 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// Where a copy lands inside `volume`: the directory its items go under, and for a file source
+/// the name it gets there (DEST itself, or the source's name inside DEST).
+fn layout(
+    spec: &Spec,
+    items: &[Item],
+    volume: &Path,
+) -> Result<(PathBuf, Option<PathBuf>), Failure> {
+    let single_file = matches!(items, [Item::File { rel, .. }] if rel.as_os_str().is_empty());
+    if !single_file {
+        return Ok((spec.dest.clone(), None));
+    }
+    let into_dir =
+        spec.dest_is_dir || fs::symlink_metadata(volume.join(&spec.dest)).is_ok_and(|m| m.is_dir());
+    if into_dir {
+        let name = spec.src.file_name().map(PathBuf::from).ok_or_else(|| {
+            Failure::usage(format!("--copy {}: names no file", spec.src.display()))
+        })?;
+        Ok((spec.dest.clone(), Some(name)))
+    } else {
+        let parent = spec
+            .dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        Ok((parent, spec.dest.file_name().map(PathBuf::from)))
+    }
+}
+
+impl Plan {
+    /// Whether the source is a directory (its content is mirrored with `--delete`).
+    pub fn is_tree(&self) -> bool {
+        !matches!(self.items.as_slice(), [Item::File { rel, .. }] if rel.as_os_str().is_empty())
+    }
+
+    /// Where the copy lands in `volume` (relative to it), and every path it lays down there
+    /// with whether it is a directory.
+    pub fn targets(&self, volume: &Path) -> Result<(PathBuf, Vec<(PathBuf, bool)>), Failure> {
+        let (base, file_name) = layout(&self.spec, &self.items, volume)?;
+        let mut out = Vec::with_capacity(self.items.len());
+        for item in &self.items {
+            match item {
+                Item::Dir(rel) => out.push((base.join(rel), true)),
+                Item::File { rel, .. } => match &file_name {
+                    Some(n) => out.push((base.join(n), false)),
+                    None => out.push((base.join(rel), false)),
+                },
+            }
+        }
+        Ok((base, out))
+    }
+}
+
 /// Copy one `--copy` into `volume`.
 pub fn copy(plan: Plan, volume: &Path, opts: &Options) -> Result<Counts, Failure> {
     let Plan {
@@ -339,35 +403,21 @@ pub fn copy(plan: Plan, volume: &Path, opts: &Options) -> Result<Counts, Failure
         skipped,
         ..Counts::default()
     };
-    let dir_mode = opts.chmod.dirs.unwrap_or(0o755);
-    // A file source lands at DEST, or inside it under its own name.
-    let single_file =
-        matches!(items.as_slice(), [Item::File { rel, .. }] if rel.as_os_str().is_empty());
-    let (base, file_name) = if single_file {
-        let into_dir = spec.dest_is_dir
-            || fs::symlink_metadata(volume.join(&spec.dest)).is_ok_and(|m| m.is_dir());
-        if into_dir {
-            let name = spec.src.file_name().map(PathBuf::from).ok_or_else(|| {
-                Failure::usage(format!("--copy {}: names no file", spec.src.display()))
-            })?;
-            (spec.dest.clone(), Some(name))
-        } else {
-            let parent = spec
-                .dest
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default();
-            (parent, spec.dest.file_name().map(PathBuf::from))
-        }
-    } else {
-        (spec.dest.clone(), None)
-    };
-    counts.directories_created += make_dirs(volume, &base, dir_mode, opts.owner, opts.check)?;
+    let dir_mode = opts.chmod.dir_mode(0o755);
+    let (base, file_name) = layout(&spec, &items, volume)?;
+    counts.directories_created +=
+        make_dirs(volume, &base, dir_mode, opts.owner, opts.check, &opts.gone)?;
     for item in items {
         match item {
             Item::Dir(rel) => {
-                counts.directories_created +=
-                    make_dirs(volume, &base.join(rel), dir_mode, opts.owner, opts.check)?;
+                counts.directories_created += make_dirs(
+                    volume,
+                    &base.join(rel),
+                    dir_mode,
+                    opts.owner,
+                    opts.check,
+                    &opts.gone,
+                )?;
             }
             Item::File { rel, from, mode } => {
                 let rel = match &file_name {
@@ -375,7 +425,7 @@ pub fn copy(plan: Plan, volume: &Path, opts: &Options) -> Result<Counts, Failure
                     None => base.join(rel),
                 };
                 let dest = volume.join(&rel);
-                let mode = opts.chmod.files.unwrap_or(mode);
+                let mode = opts.chmod.file_mode(mode);
                 place(&from, &dest, mode, opts, &mut counts)?;
             }
         }
@@ -391,7 +441,7 @@ fn place(
     opts: &Options,
     counts: &mut Counts,
 ) -> Result<(), Failure> {
-    match fs::symlink_metadata(dest) {
+    match lstat(dest, &opts.gone) {
         Ok(m) if m.is_dir() => {
             return Err(Failure::invalid_input(format!(
                 "{} is a directory: cannot copy {} over it",

@@ -15,6 +15,7 @@
 //! line counts what was looked at and what changed.
 
 mod copy;
+mod mirror;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -43,7 +44,11 @@ pub use copy::Spec as CopySpec;
     after_help = "Examples:\n  \
                   initbox prepare-volume /data --owner 1001:1001 --chmod D0750,F0640\n  \
                   initbox prepare-volume /data --fs-group 2000 --on-root-mismatch\n  \
-                  initbox prepare-volume /work --mkdir tmp --mkdir logs --copy /config:conf/ --if-changed\n\n\
+                  initbox prepare-volume /work --mkdir tmp --mkdir logs --copy /config:conf/ --if-changed\n  \
+                  initbox prepare-volume /work --copy /config:conf/ --if-changed --delete --chmod u=rwX,g=rX,o=\n\n\
+                  --chmod takes octal modes and chmod's symbolic ones (g+rwX, a-w, +t), comma-separated \
+                  and applied in order, each optionally prefixed with D (directories only) or F (the \
+                  rest).\n\n\
                   --copy SRC[:DEST]: DEST is relative to DIR (default: DIR itself). A directory's \
                   content is copied into DEST; a file is copied to DEST, or into it when DEST ends \
                   with '/' or is a directory. Copies keep the source's mode (a ConfigMap's or \
@@ -61,8 +66,8 @@ pub struct Args {
     #[arg(long, value_name = "UID:GID", value_parser = atomic::parse_owner, env = env::PREPARE_VOLUME_OWNER)]
     pub owner: Option<(u32, u32)>,
 
-    /// Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both.
-    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = env::PREPARE_VOLUME_CHMOD)]
+    /// Modes of DIR and everything in it (links excepted): octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX.
+    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = env::PREPARE_VOLUME_CHMOD, allow_hyphen_values = true)]
     pub chmod: Option<Chmod>,
 
     /// Kubernetes' fsGroup, as the kubelet applies it: group GID, group rw on files, rwx and set-group-ID on directories.
@@ -92,6 +97,10 @@ pub struct Args {
     /// Copy only files whose content, mode or owner differ (the others are not rewritten).
     #[arg(long, env = env::PREPARE_VOLUME_IF_CHANGED, value_parser = clap::builder::BoolishValueParser::new())]
     pub if_changed: bool,
+
+    /// Make each directory copy a mirror: delete what its source does not have from its DEST, never following a link or leaving the volume.
+    #[arg(long, env = env::PREPARE_VOLUME_DELETE, value_parser = clap::builder::BoolishValueParser::new(), requires = "copy")]
+    pub delete: bool,
 
     /// Change nothing: count what would be created, copied and changed; exit 1 if anything would.
     #[arg(long, env = env::PREPARE_VOLUME_CHECK, value_parser = clap::builder::BoolishValueParser::new())]
@@ -137,6 +146,7 @@ impl Applet for Args {
 struct Summary {
     directories_created: u64,
     copies: copy::Counts,
+    deleted: u64,
     tree: tree::Counts,
     walk_skipped: bool,
 }
@@ -147,11 +157,11 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
     let dir = &args.dir;
     let want = Want {
         owner: args.owner,
-        chmod: args.chmod.unwrap_or_default(),
+        chmod: args.chmod.clone().unwrap_or_default(),
         fs_group: args.fs_group,
         skip: args.skip.clone(),
     };
-    let dir_mode = want.chmod.dirs.unwrap_or(0o755);
+    let dir_mode = want.chmod.dir_mode(0o755);
     let mut sum = Summary::default();
 
     // Every copy's source is read and checked before anything is written.
@@ -185,10 +195,18 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         }
     }
     for d in &args.mkdir {
-        sum.directories_created += copy::make_dirs(dir, d, dir_mode, args.owner, args.check)?;
+        sum.directories_created += copy::make_dirs(dir, d, dir_mode, args.owner, args.check, &[])?;
     }
 
-    // 2. The copies.
+    // 2. The copies: first what they do not have is deleted (--delete), then they are made.
+    let mut gone = Vec::new();
+    if args.delete && exists {
+        let d = mirror::delete_extra(&plans, dir, &args.mkdir, &args.skip, args.check)?;
+        sum.deleted = d.deleted;
+        if args.check {
+            gone = d.paths;
+        }
+    }
     let opts = copy::Options {
         when: if args.if_missing {
             copy::When::IfMissing
@@ -198,8 +216,9 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
             copy::When::Always
         },
         owner: args.owner,
-        chmod: want.chmod,
+        chmod: want.chmod.clone(),
         check: args.check,
+        gone,
     };
     for plan in plans {
         let spec = plan.spec().clone();
@@ -252,9 +271,10 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         copied = c.copied,
         unchanged = c.unchanged,
         kept = c.kept,
+        deleted = sum.deleted,
         walk_skipped = sum.walk_skipped,
         elapsed = %format!("{:.2}s", started.elapsed().as_secs_f64()),
-        "prepare-volume: {}: {} entries looked at, {} owners and {} modes {verb}; {} directories {}, {} files {} ({} unchanged, {} kept){}",
+        "prepare-volume: {}: {} entries looked at, {} owners and {} modes {verb}; {} directories {}, {} files {} ({} unchanged, {} kept){}{}",
         dir.display(),
         t.entries,
         t.owners_changed,
@@ -265,6 +285,11 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         if args.check { "to copy" } else { "copied" },
         c.unchanged,
         c.kept,
+        if args.delete {
+            format!(", {} entries {}", sum.deleted, if args.check { "to delete" } else { "deleted" })
+        } else {
+            String::new()
+        },
         match (t.other_filesystems, t.skipped) {
             (0, 0) => String::new(),
             (m, 0) => format!("; {m} mount points inside skipped"),
@@ -273,15 +298,17 @@ fn prepare(args: &Args) -> Result<Outcome, Failure> {
         }
     );
     if args.check {
-        let pending = t.owners_changed + t.modes_changed + sum.directories_created + c.copied;
+        let pending =
+            t.owners_changed + t.modes_changed + sum.directories_created + c.copied + sum.deleted;
         if pending > 0 {
             return Err(Failure::failed(format!(
-                "{} is not prepared: {} owners and {} modes to change, {} directories to create, {} files to copy",
+                "{} is not prepared: {} owners and {} modes to change, {} directories to create, {} files to copy, {} entries to delete",
                 dir.display(),
                 t.owners_changed,
                 t.modes_changed,
                 sum.directories_created,
-                c.copied
+                c.copied,
+                sum.deleted
             )));
         }
     }

@@ -123,8 +123,8 @@ pub struct Args {
     #[arg(long, value_name = "UID:GID", value_parser = initbox_runtime::atomic::parse_owner, env = initbox_runtime::env::RESTORE_OWNER)]
     pub owner: Option<(u32, u32)>,
 
-    /// Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both.
-    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, env = initbox_runtime::env::RESTORE_CHMOD)]
+    /// Modes forced while unpacking: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX.
+    #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, allow_hyphen_values = true, env = initbox_runtime::env::RESTORE_CHMOD)]
     pub chmod: Option<Chmod>,
 
     /// Succeed, leaving DIR empty, when the repository holds no version yet (a first deployment).
@@ -513,7 +513,7 @@ async fn try_version(
     info!(version = %c.id, archive = %c.archive, size = c.size.unwrap_or(0), "restore: downloading and unpacking into staging");
     let opts = UnpackOptions {
         owner: args.owner,
-        chmod: args.chmod.unwrap_or_default(),
+        chmod: args.chmod.clone().unwrap_or_default(),
     };
     let size = c.size;
     let staging2 = staging.clone();

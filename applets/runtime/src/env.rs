@@ -741,7 +741,7 @@ pub const RESTORE_CHMOD: &str = "INITBOX_RESTORE_CHMOD";
 pub const PREPARE_VOLUME_DIR: &str = "INITBOX_PREPARE_VOLUME_DIR";
 /// Owner of DIR and everything in it, UID:GID, changed only where it differs (needs root or CAP_CHOWN)
 pub const PREPARE_VOLUME_OWNER: &str = "INITBOX_PREPARE_VOLUME_OWNER";
-/// Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both
+/// Modes of DIR and everything in it (links excepted): octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX
 pub const PREPARE_VOLUME_CHMOD: &str = "INITBOX_PREPARE_VOLUME_CHMOD";
 /// Kubernetes' fsGroup, as the kubelet applies it: group GID, group rw on files, rwx and set-group-ID on directories
 pub const PREPARE_VOLUME_FS_GROUP: &str = "INITBOX_PREPARE_VOLUME_FS_GROUP";
@@ -757,6 +757,8 @@ pub const PREPARE_VOLUME_COPY: &str = "INITBOX_PREPARE_VOLUME_COPY";
 pub const PREPARE_VOLUME_IF_MISSING: &str = "INITBOX_PREPARE_VOLUME_IF_MISSING";
 /// Copy only files whose content, mode or owner differ (the others are not rewritten)
 pub const PREPARE_VOLUME_IF_CHANGED: &str = "INITBOX_PREPARE_VOLUME_IF_CHANGED";
+/// Make each directory copy a mirror: delete what its source does not have from its DEST, never following a link or leaving the volume
+pub const PREPARE_VOLUME_DELETE: &str = "INITBOX_PREPARE_VOLUME_DELETE";
 /// Change nothing: count what would be created, copied and changed; exit 1 if anything would
 pub const PREPARE_VOLUME_CHECK: &str = "INITBOX_PREPARE_VOLUME_CHECK";
 pub const DOWNLOAD_URL: &str = "INITBOX_DOWNLOAD_URL";
@@ -785,6 +787,7 @@ pub const NET_SETUP_EXCLUDE_UIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_UIDS";
 pub const NET_SETUP_EXCLUDE_GIDS: &str = "INITBOX_NET_SETUP_EXCLUDE_GIDS";
 pub const NET_SETUP_EXCLUDE_OUTBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_PORTS";
 pub const NET_SETUP_EXCLUDE_OUTBOUND_CIDRS: &str = "INITBOX_NET_SETUP_EXCLUDE_OUTBOUND_CIDRS";
+pub const NET_SETUP_REDIRECT_UDP: &str = "INITBOX_NET_SETUP_REDIRECT_UDP";
 pub const NET_SETUP_REDIRECT_INBOUND: &str = "INITBOX_NET_SETUP_REDIRECT_INBOUND";
 pub const NET_SETUP_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_INBOUND_PORTS";
 pub const NET_SETUP_EXCLUDE_INBOUND_PORTS: &str = "INITBOX_NET_SETUP_EXCLUDE_INBOUND_PORTS";
@@ -2139,7 +2142,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: RESTORE_CHMOD,
         flag: "--chmod",
-        meaning: "Modes forced while unpacking, rsync's numeric form: D0750,F0640 or one mode for both",
+        meaning: "Modes forced while unpacking: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {
@@ -2157,7 +2160,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: PREPARE_VOLUME_CHMOD,
         flag: "--chmod",
-        meaning: "Modes of DIR and everything in it (links excepted), rsync's numeric form: D0750,F0640 or one mode for both",
+        meaning: "Modes of DIR and everything in it (links excepted): octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {
@@ -2200,6 +2203,12 @@ pub const VOCABULARY: &[Var] = &[
         name: PREPARE_VOLUME_IF_CHANGED,
         flag: "--if-changed",
         meaning: "Copy only files whose content, mode or owner differ (the others are not rewritten)",
+        read_directly: false,
+    },
+    Var {
+        name: PREPARE_VOLUME_DELETE,
+        flag: "--delete",
+        meaning: "Make each directory copy a mirror: delete what its source does not have from its DEST, never following a link or leaving the volume",
         read_directly: false,
     },
     Var {
@@ -2265,7 +2274,7 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: DOWNLOAD_CHMOD,
         flag: "--chmod",
-        meaning: "With --unpack: modes forced on the unpacked entries, rsync's numeric form D0750,F0640 or one mode for both",
+        meaning: "With --unpack: modes forced on the unpacked entries: octal or chmod's symbolic form, D/F for directories/files only, e.g. D0750,F0640 or u=rwX,go=rX",
         read_directly: false,
     },
     Var {
@@ -2301,13 +2310,19 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: NET_SETUP_EXCLUDE_OUTBOUND_PORTS,
         flag: "--exclude-outbound-port",
-        meaning: "Outbound connections to this destination port are not redirected; repeatable",
+        meaning: "Outbound connections to this destination port are not redirected: PORT or a range FIRST-LAST (TCP); repeatable",
         read_directly: false,
     },
     Var {
         name: NET_SETUP_EXCLUDE_OUTBOUND_CIDRS,
         flag: "--exclude-outbound-cidr",
         meaning: "Outbound connections to this network (ADDR or ADDR/PREFIX) are not redirected; repeatable",
+        read_directly: false,
+    },
+    Var {
+        name: NET_SETUP_REDIRECT_UDP,
+        flag: "--redirect-udp",
+        meaning: "Redirect outbound UDP to these destination ports to a local port, PORTS:TO (DNS capture: 53:15053; PORTS may be a range FIRST-LAST); repeatable",
         read_directly: false,
     },
     Var {
@@ -2319,13 +2334,13 @@ pub const VOCABULARY: &[Var] = &[
     Var {
         name: NET_SETUP_INBOUND_PORTS,
         flag: "--inbound-port",
-        meaning: "Inbound ports to redirect (default '*': every TCP port); repeatable",
+        meaning: "Inbound ports to redirect (default '*': every TCP port): PORT or a range FIRST-LAST; repeatable",
         read_directly: false,
     },
     Var {
         name: NET_SETUP_EXCLUDE_INBOUND_PORTS,
         flag: "--exclude-inbound-port",
-        meaning: "Inbound connections to this port are not redirected (health and metrics ports); repeatable",
+        meaning: "Inbound connections to this port are not redirected (health and metrics ports): PORT or a range FIRST-LAST; repeatable",
         read_directly: false,
     },
     Var {

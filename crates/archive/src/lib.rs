@@ -335,7 +335,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                         fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?
                     }
                 }
-                dirs.push((full, opts.chmod.dirs.unwrap_or(mode), owner));
+                dirs.push((full, opts.chmod.dir_mode(mode), owner));
             }
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
                 let _ = fs::remove_file(&full).or_else(|e| {
@@ -372,7 +372,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                     std::os::unix::fs::fchown(&f, Some(u), Some(g))
                         .map_err(|e| io_err("cannot change the owner of", &full, e))?;
                 }
-                let m = opts.chmod.files.unwrap_or(mode);
+                let m = opts.chmod.file_mode(mode);
                 f.set_permissions(fs::Permissions::from_mode(m))
                     .map_err(|e| io_err("cannot change the mode of", &full, e))?;
                 set_mtime(&f, mtime);
@@ -446,7 +446,7 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
     // Directories made implicitly get the directory mode and owner too.
     for d in made {
         if !dirs.iter().any(|(p, ..)| *p == d) {
-            dirs.push((d, opts.chmod.dirs.unwrap_or(0o755), opts.owner));
+            dirs.push((d, opts.chmod.dir_mode(0o755), opts.owner));
         }
     }
     // Deepest first, so a read-only parent is set after its children.
@@ -765,5 +765,33 @@ mod tests {
         assert_eq!(m, 0o640);
         let m = fs::metadata(dst.path().join("a/b")).unwrap().mode() & 0o777;
         assert_eq!(m, 0o750);
+
+        // A symbolic mode adjusts each entry's mode from the archive's.
+        fs::set_permissions(src.path().join("a/b/f"), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(src.path().join("a/plain"), b"p").unwrap();
+        fs::set_permissions(
+            src.path().join("a/plain"),
+            fs::Permissions::from_mode(0o666),
+        )
+        .unwrap();
+        let mut enc = Encoder::new(Vec::new(), Compression::Zstd).unwrap();
+        pack(src.path(), &mut enc, &|p| is_initbox_name(p.as_os_str())).unwrap();
+        let bytes = enc.finish().unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        let opts = UnpackOptions {
+            owner: None,
+            chmod: Chmod::parse("u=rwX,g=rX,o=").unwrap(),
+        };
+        unpack(
+            decoder(&bytes[..], Compression::Zstd).unwrap(),
+            dst.path(),
+            &opts,
+        )
+        .unwrap();
+        let mode = |p: &str| fs::metadata(dst.path().join(p)).unwrap().mode() & 0o7777;
+        assert_eq!(
+            (mode("a/b/f"), mode("a/plain"), mode("a/b")),
+            (0o750, 0o640, 0o750)
+        );
     }
 }

@@ -60,7 +60,7 @@ pub fn unpack(file: File, root: &Path, opts: &UnpackOptions) -> Result<Stats, Er
                 }
                 Err(_) => fs::create_dir(&full).map_err(|e| io_err("cannot create", &full, e))?,
             }
-            dirs.push((full, opts.chmod.dirs.or(mode).unwrap_or(0o755)));
+            dirs.push((full, opts.chmod.dir_mode(mode.unwrap_or(0o755))));
         } else if entry.is_symlink() {
             let mut target = String::new();
             entry
@@ -107,14 +107,14 @@ pub fn unpack(file: File, root: &Path, opts: &UnpackOptions) -> Result<Stats, Er
                 std::os::unix::fs::fchown(&f, Some(u), Some(g))
                     .map_err(|e| io_err("cannot change the owner of", &full, e))?;
             }
-            let m = opts.chmod.files.or(mode).unwrap_or(0o644);
+            let m = opts.chmod.file_mode(mode.unwrap_or(0o644));
             f.set_permissions(fs::Permissions::from_mode(m))
                 .map_err(|e| io_err("cannot change the mode of", &full, e))?;
         }
     }
     for d in made {
         if !dirs.iter().any(|(p, _)| *p == d) {
-            dirs.push((d, opts.chmod.dirs.unwrap_or(0o755)));
+            dirs.push((d, opts.chmod.dir_mode(0o755)));
         }
     }
     // Deepest first, so a read-only parent is set after its children.

@@ -64,14 +64,14 @@ impl Want {
         let kind = st.kind();
         let (uid, mut gid) = self.owner.unwrap_or((st.uid(), st.gid()));
         let current = st.perm();
-        let mut mode = match kind {
-            FileType::Symlink => return (uid, self.fs_group.unwrap_or(gid), None),
-            FileType::Directory => self.chmod.dirs,
-            _ => self.chmod.files,
-        };
+        if kind == FileType::Symlink {
+            return (uid, self.fs_group.unwrap_or(gid), None);
+        }
+        let dir = kind == FileType::Directory;
+        let mut mode = (!self.chmod.is_empty()).then(|| self.chmod.mode(dir, current));
         if let Some(g) = self.fs_group {
             gid = g;
-            let mask = if kind == FileType::Directory {
+            let mask = if dir {
                 FS_GROUP_RW | FS_GROUP_EXEC | SET_GID
             } else {
                 FS_GROUP_RW
@@ -157,7 +157,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-fn io_error<'a>(
+pub(crate) fn io_error<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(rustix::io::Errno) -> Error + 'a {
@@ -422,7 +422,7 @@ fn chmod_entry(
 }
 
 /// The fields of a status used here, whatever their width on the target.
-trait Status {
+pub(crate) trait Status {
     fn kind(&self) -> FileType;
     fn perm(&self) -> u32;
     fn uid(&self) -> u32;
