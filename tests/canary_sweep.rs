@@ -33,7 +33,10 @@ use std::time::{Duration, Instant};
 
 use common::canary;
 use common::echo::Echo;
+use common::git::{Repo, basic, smart_http};
+use common::http::HttpServer;
 use common::pg::{as_postgres, pg_bin};
+use common::pki;
 
 /// Bound on one run (every probe uses `--timeout 2s` or `--once`).
 const LIMIT: Duration = Duration::from_secs(30);
@@ -59,6 +62,8 @@ enum Dest {
     File(PathBuf),
     /// The echo server received it (a header, a URL path or query, a Basic credential).
     Server,
+    /// The git smart HTTP server received it (git-checkout's token, as a Basic credential).
+    Git,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +152,9 @@ struct Fixtures {
     /// 5432 trusts every connection, so a password is never checked there).
     pg_port: u16,
     pg_data: PathBuf,
+    /// A real git smart HTTP server (git-http-backend over TLS, tests/common/git.rs) serving
+    /// `app.git` to `x-access-token:canary("gittok")` only; its CA is `git/ca.crt`.
+    git: HttpServer,
     children: Vec<Child>,
 }
 
@@ -380,6 +388,16 @@ fn setup() -> Fixtures {
 
     let (kube_ok, kube_bad) = start_kube_api(&mut children, dir.path());
 
+    let git_dir = dir.path().join("git");
+    std::fs::create_dir_all(&git_dir).unwrap();
+    let repo = Repo::new(&git_dir);
+    pki::ca_and_localhost(&git_dir, "git test CA");
+    let git = smart_http(
+        &repo.root,
+        Some(pki::server_config(&git_dir, "server")),
+        Some(basic("x-access-token", &canary("gittok"))),
+    );
+
     // MariaDB users whose password is a canary (the success paths).
     for (user, tag) in [("canary_url", "myok"), ("canary_env", "mypwd")] {
         let pw = canary(tag);
@@ -407,6 +425,7 @@ fn setup() -> Fixtures {
         kube_bad,
         pg_port,
         pg_data,
+        git,
         children,
     }
 }
@@ -417,59 +436,14 @@ fn setup() -> Fixtures {
 fn start_kube_api(children: &mut Vec<Child>, dir: &Path) -> (PathBuf, PathBuf) {
     let d = dir.join("kube");
     std::fs::create_dir_all(&d).unwrap();
-    let ssl = |args: &[&str]| common::pki::openssl(&d, args);
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=kubernetes-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
-    ssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=kube-apiserver",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
+    pki::ca_and_localhost(&d, "kubernetes-ca");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s/apiserver.py");
     let mut child = Command::new("python3")
         .arg(script)
         .args(["--token", &canary("kubetok"), "--cert"])
-        .arg(d.join("cert.pem"))
+        .arg(d.join("server.pem"))
         .arg("--key")
-        .arg(d.join("key.pem"))
+        .arg(d.join("server.key"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -2823,6 +2797,63 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[1]),
     );
 
+    // ---- git-checkout: the token file, sent as Basic `x-access-token:TOKEN` to a real smart
+    // HTTP server (git-http-backend over TLS, tests/common/git.rs): accepted, refused, and named
+    // by its variable.
+    let git_url = fx.git.url_as("https", "/app.git");
+    let git_ca = fx.p("git/ca.crt");
+    let c = canary("gittok");
+    let ok_token = fx.file("git-ok.token", &format!("{c}\n"));
+    v.push(
+        probe(
+            "git-checkout/--token-file accepted/ok",
+            "git-checkout",
+            &[
+                &git_url,
+                "--to",
+                &fx.p("git-out/flag"),
+                "--token-file",
+                &ok_token,
+                "--ca-file",
+                &git_ca,
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[0]),
+    );
+    v.push(
+        probe(
+            "git-checkout/INITBOX_GIT_TOKEN_FILE accepted/ok",
+            "git-checkout",
+            &[&git_url, "--to", &fx.p("git-out/env"), "--ca-file", &git_ca],
+            &c,
+        )
+        .env("INITBOX_GIT_TOKEN_FILE", &ok_token)
+        .dest(Dest::Git)
+        .codes(&[0]),
+    );
+    let c = canary("gitbad");
+    let bad_token = fx.file("git-bad.token", &format!("{c}\n"));
+    v.push(
+        probe(
+            "git-checkout/--token-file refused/fail",
+            "git-checkout",
+            &[
+                &git_url,
+                "--to",
+                &fx.p("git-out/refused"),
+                "--token-file",
+                &bad_token,
+                "--ca-file",
+                &git_ca,
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[5]),
+    );
+
     // ---- --help and -h with every INITBOX_* variable holding a canary (issue 12 item 1).
     for applet in [
         "wait-for-tcp",
@@ -3016,9 +3047,13 @@ fn run_one(fx: &Fixtures, p: &Probe, variant: &str, slot: usize) -> Vec<String> 
                 ));
             }
         }
-        Dest::Server => {
-            if !fx
-                .echo
+        Dest::Server | Dest::Git => {
+            let server = if matches!(p.dest, Dest::Git) {
+                &fx.git
+            } else {
+                fx.echo.server()
+            };
+            if !server
                 .requests()
                 .iter()
                 .any(|req| !canary::find(primary, req).is_empty())

@@ -8,9 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use common::git::{Daemon, Repo, git, smart_http, tree};
-use common::pki::{openssl, server_config};
+use common::git::{Daemon, Repo, basic, git, smart_http, tree};
+use common::pki::{self, server_config};
 use common::{initbox, run};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -38,36 +37,9 @@ fn reference_clone(base: &Path, url: &str, branch: Option<&str>) -> PathBuf {
     to
 }
 
-/// A self-signed certificate for 127.0.0.1 (`self.pem`, `self.key`) in `dir`.
+/// A self-signed certificate for 127.0.0.1 (`self.pem`, `self.key`) in `dir`: the kit's.
 fn self_signed(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "self.key",
-            "-out",
-            "self.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
-}
-
-fn basic(user: &str, token: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+    pki::self_signed(dir, "self", "IP:127.0.0.1");
 }
 
 /// The `git-upload-pack` POSTs (negotiation and pack) among the requests: none when only the

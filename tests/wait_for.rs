@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http::{Answer, HttpServer};
-use common::pki::openssl;
+use common::pki;
 use common::{assert_one_line_error, free_port, initbox, require_service, run, wait_child};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -334,81 +334,11 @@ fn vv_traces_the_request_line_and_status_without_secrets() {
 // TLS with a test CA: openssl makes the CA and the certificates, openssl s_server serves.
 // ---------------------------------------------------------------------------------------------
 
-/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate.
+/// A CA (`ca.crt`), a server certificate for 127.0.0.1/localhost (`server.pem`) and a client
+/// certificate (`client.pem`) signed by it: the kit's PKI (tests/common/pki.rs).
 fn test_pki(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=initbox test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
-    for (name, ext) in [
-        (
-            "server",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE",
-        ),
-        (
-            "client",
-            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE",
-        ),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &format!("{name}.pem"),
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
+    pki::ca_and_localhost(dir, "initbox test CA");
+    pki::client_cert(dir, "client", "client");
 }
 
 fn s_server(dir: &Path, port: u16, extra: &[&str]) -> Server {
@@ -443,7 +373,7 @@ fn https_is_verified_against_system_roots_plus_the_ca_file() {
     let port = free_port();
     let _srv = s_server(&dir, port, &[]);
     let u = format!("https://127.0.0.1:{port}/ready");
-    let ca = dir.join("ca.pem");
+    let ca = dir.join("ca.crt");
 
     let r = wait_for(&["--once", &u]);
     assert_eq!(
@@ -486,9 +416,9 @@ fn https_with_a_client_certificate() {
     let dir = tmpdir("mtls");
     test_pki(&dir);
     let port = free_port();
-    let _srv = s_server(&dir, port, &["-Verify", "1", "-CAfile", "ca.pem"]);
+    let _srv = s_server(&dir, port, &["-Verify", "1", "-CAfile", "ca.crt"]);
     let u = format!("https://localhost:{port}/ready");
-    let ca = dir.join("ca.pem");
+    let ca = dir.join("ca.crt");
     let r = wait_for(&["--once", "--ca-file", ca.to_str().unwrap(), &u]);
     assert_eq!(r.code(), 1, "no client certificate, no answer: {}", r.all());
     let r = wait_for(&[
@@ -1263,7 +1193,7 @@ fn rediss_is_verified_with_the_ca_file() {
                 "--tls-key-file",
                 &file("server.key"),
                 "--tls-ca-cert-file",
-                &file("ca.pem"),
+                &file("ca.crt"),
                 "--tls-auth-clients",
                 "no",
                 "--save",
@@ -1280,7 +1210,7 @@ fn rediss_is_verified_with_the_ca_file() {
     let r = wait_for(&["--once", &u]);
     assert_eq!(r.code(), 1, "unknown CA: {}", r.all());
     assert!(r.stderr.contains("TLS handshake"), "{}", r.stderr);
-    let r = wait_for(&["--once", "--ca-file", &file("ca.pem"), &u]);
+    let r = wait_for(&["--once", "--ca-file", &file("ca.crt"), &u]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stderr.contains("PONG"), "{}", r.stderr);
     let _ = std::fs::remove_dir_all(dir);

@@ -13,6 +13,7 @@ pub mod http;
 pub mod netns;
 pub mod pg;
 pub mod pki;
+pub mod smtp;
 pub mod static_bin;
 
 use std::io::Read;
