@@ -15,6 +15,7 @@
 mod common;
 mod moto;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +23,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http::{Answer, HttpServer};
 use common::static_bin::static_binary;
 use common::{Run, free_port, pki, run};
 
@@ -708,25 +710,12 @@ impl Drop for Database {
     }
 }
 
-/// A CA, and a server certificate for vault.vault.svc (and 127.0.0.1) signed by it.
+/// The kit's test CA (tests/common/pki.rs, `ca.crt`), and a server certificate for
+/// vault.vault.svc (and 127.0.0.1) signed by it (`vault.crt`, `vault.key`).
 fn make_vault_tls(dir: &Path) {
-    let sh = format!(
-        "set -e; cd {d}; \
-         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
-           -subj '/CN=initbox pods test CA' -addext basicConstraints=critical,CA:TRUE \
-           -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
-         openssl req -newkey rsa:2048 -nodes -keyout vault.key -out vault.csr \
-           -subj '/CN=vault.vault.svc' 2>/dev/null; \
-         printf 'subjectAltName=DNS:vault.vault.svc,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
-         openssl x509 -req -in vault.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-           -out vault.crt -days 2 -extfile ext.cnf 2>/dev/null",
-        d = dir.display()
-    );
-    let r = run(
-        Command::new("bash").args(["-c", &sh]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(r.code(), 0, "openssl: {}", r.all());
+    pki::ca_and_localhost(dir, "initbox pods test CA");
+    let (cert, _key) = pki::leaf(dir, "vault", "DNS:vault.vault.svc,IP:127.0.0.1");
+    std::fs::copy(cert, dir.join("vault.crt")).unwrap();
 }
 
 /// The stand-in Vault (tests/fixtures/fetch-secret/standin.py: Vault's documented HTTP API,
@@ -772,28 +761,27 @@ fn vault_standin(dir: &Path, vault: &serde_json::Value, jwt: &str) -> (Server, u
     panic!("the stand-in Vault did not start");
 }
 
-/// A webhook receiver: every request body, one per line, appended to `out`.
-fn webhook_receiver(out: &Path) -> (Server, u16) {
-    let port = free_port();
-    let script = format!(
-        "import http.server\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def do_POST(self):\n\
-         \x20       body = self.rfile.read(int(self.headers.get('Content-Length') or 0))\n\
-         \x20       with open('{out}', 'ab') as f: f.write(body.replace(b'\\n', b' ') + b'\\n')\n\
-         \x20       self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n\
-         \x20   def log_message(self, *a): pass\n\
-         http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n",
-        out = out.display()
-    );
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    wait_listening(&mut child, ("127.0.0.1", port), "the webhook receiver");
-    (Server(child), port)
+/// The kit's capture server (tests/common/http.rs) as the webhook receiver: each POST body is
+/// appended to `out` as one line (newlines in it made spaces); answers 200.
+fn webhook_receiver(out: &Path) -> HttpServer {
+    let out = out.to_path_buf();
+    HttpServer::capture(move |_, req| {
+        if req.method == "POST" {
+            let mut line: Vec<u8> = req
+                .body
+                .iter()
+                .map(|&b| if b == b'\n' { b' ' } else { b })
+                .collect();
+            line.push(b'\n');
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&out)
+                .unwrap();
+            f.write_all(&line).unwrap();
+        }
+        Answer::bare(200, "")
+    })
 }
 
 /// An HTTPS file server (the test CA's certificate for 127.0.0.1) serving `files` (path ->
@@ -905,6 +893,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     db: Database,
     notify_log: PathBuf,
+    /// The webhook receiver notify posts to.
+    _notify: HttpServer,
     _servers: Vec<Server>,
     vars: serde_json::Value,
     s3: Option<S3Bucket>,
@@ -1021,8 +1011,8 @@ impl Cluster {
             git_port = port;
         }
         let notify_log = dir.path().join("notify.log");
-        let (server, notify_port) = webhook_receiver(&notify_log);
-        servers.push(server);
+        let notify = webhook_receiver(&notify_log);
+        let notify_port = notify.port;
         let db = Database::new(tag);
         let s3 = python_json(&["s3", KUBE_OVERRIDES, key]);
         let s3 = (!s3.is_null()).then(|| S3Bucket::start(&s3, dir.path()));
@@ -1047,6 +1037,7 @@ impl Cluster {
             dir,
             db,
             notify_log,
+            _notify: notify,
             _servers: servers,
             vars,
             s3,

@@ -55,7 +55,7 @@ impl StandIn {
             cmd.arg("--tls")
                 .arg(c.dir.path().join("server.pem"))
                 .arg(c.dir.path().join("server.key"))
-                .arg(c.dir.path().join("ca.pem"));
+                .arg(c.dir.path().join("ca.crt"));
         }
         let child = cmd.spawn().expect("python3 runs the stand-in");
         let start = Instant::now();
@@ -443,7 +443,7 @@ fn cert_login_over_tls_with_custom_ca_and_client_certificate() {
     let c = |n: &str| certs.dir.path().join(n).to_str().unwrap().to_string();
     let r = run(
         fetch(&v)
-            .args(["--vault-auth=cert", "--vault-ca-file", &c("ca.pem")])
+            .args(["--vault-auth=cert", "--vault-ca-file", &c("ca.crt")])
             .args([
                 "--vault-client-cert",
                 &c("client.pem"),
@@ -1725,7 +1725,8 @@ fn aws_vals_parameters() {
     assert_one_line_error(&r, 3, "mode=recursive is not supported");
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+/// The kit's test PKI (tests/common/pki.rs): a CA (`ca.crt`), a server certificate for
+/// 127.0.0.1 and localhost (`server.pem`) and a client certificate with CN `app` (`client.pem`).
 struct Certs {
     dir: tempfile::TempDir,
 }
@@ -1733,29 +1734,8 @@ struct Certs {
 impl Certs {
     fn new() -> Certs {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let sh = |script: &str| {
-            let o = Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .current_dir(d)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "openssl: {}", common::text(&o));
-        };
-        sh(
-            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null",
-        );
-        sh(
-            "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > server.ext && \
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null && \
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null",
-        );
-        sh(
-            "printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > client.ext && \
-            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=app 2>/dev/null && \
-            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null",
-        );
+        common::pki::ca_and_localhost(dir.path(), "test-ca");
+        common::pki::client_cert(dir.path(), "client", "app");
         Certs { dir }
     }
 }

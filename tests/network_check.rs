@@ -521,8 +521,8 @@ fn icmp_with_raw_and_ping_sockets_and_the_not_permitted_path() {
     assert!(r.all().contains("CAP_NET_RAW"));
 }
 
-/// Test certificates made with the openssl CLI: a CA, and leaves for localhost/127.0.0.1 that
-/// expire in 3 days, 20 days and a year, and one for the wrong name.
+/// The kit's test CA (tests/common/pki.rs, `ca.crt`) and leaves for localhost/127.0.0.1 signed
+/// by it that expire in 3 days, 20 days and a year, and one for the wrong name.
 struct Certs {
     dir: tempfile::TempDir,
 }
@@ -530,72 +530,15 @@ struct Certs {
 impl Certs {
     fn new() -> Certs {
         let dir = tempfile::tempdir().unwrap();
-        let p = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
-        sh(&[
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=initbox test CA",
-        ]);
+        let d = dir.path();
+        common::pki::ca_and_localhost(d, "initbox test CA");
         for (name, days, san) in [
-            ("d3", "3", "DNS:localhost,IP:127.0.0.1"),
-            ("d20", "20", "DNS:localhost,IP:127.0.0.1"),
-            ("d365", "365", "DNS:localhost,IP:127.0.0.1"),
-            ("wrong", "365", "DNS:other.example"),
+            ("d3", 3, "DNS:localhost,IP:127.0.0.1"),
+            ("d20", 20, "DNS:localhost,IP:127.0.0.1"),
+            ("d365", 365, "DNS:localhost,IP:127.0.0.1"),
+            ("wrong", 365, "DNS:other.example"),
         ] {
-            std::fs::write(
-                p(&format!("{name}.ext")),
-                format!(
-                    "subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
-                ),
-            )
-            .unwrap();
-            sh(&[
-                "openssl",
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &p(&format!("{name}.key")),
-                "-out",
-                &p(&format!("{name}.csr")),
-                "-subj",
-                "/CN=localhost",
-            ]);
-            sh(&[
-                "openssl",
-                "x509",
-                "-req",
-                "-in",
-                &p(&format!("{name}.csr")),
-                "-CA",
-                &p("ca.pem"),
-                "-CAkey",
-                &p("ca.key"),
-                "-CAcreateserial",
-                "-days",
-                days,
-                "-out",
-                &p(&format!("{name}.pem")),
-                "-extfile",
-                &p(&format!("{name}.ext")),
-            ]);
+            common::pki::leaf_for_days(d, name, san, days);
         }
         Certs { dir }
     }
@@ -656,7 +599,7 @@ fn tls_expiry_thresholds_and_name_mismatch() {
     let d20 = TlsServer::start(&certs, "d20");
     let d365 = TlsServer::start(&certs, "d365");
     let wrong = TlsServer::start(&certs, "wrong");
-    let ca = certs.path("ca.pem");
+    let ca = certs.path("ca.crt");
     let r = run(
         initbox()
             .args(["network-check", "-o", "json", "--ca-file"])
@@ -924,7 +867,7 @@ fn https_is_verified_and_timed_per_phase() {
     let r = run(
         initbox()
             .args(["network-check", "-o", "json", "--ca-file"])
-            .arg(certs.path("ca.pem"))
+            .arg(certs.path("ca.crt"))
             .args([
                 format!("https://localhost:{}/,name=good", good.port),
                 format!("https://localhost:{}/,name=soon", soon.port),
@@ -1433,7 +1376,7 @@ fn watch_keeps_checking_and_logs_changes() {
 fn strict_warnings_fail_in_every_report_and_the_exit_code() {
     let certs = Certs::new();
     let d20 = TlsServer::start(&certs, "d20");
-    let ca = certs.path("ca.pem");
+    let ca = certs.path("ca.crt");
     let check = format!("tls:localhost:{},name=soon", d20.port);
     let dir = tempfile::tempdir().unwrap();
     let strict = |format: &str| {

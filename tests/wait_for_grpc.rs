@@ -162,27 +162,8 @@ fn the_deadline_names_the_last_status() {
 #[test]
 fn grpcs_verifies_the_server_with_the_toolkit_ca_handling() {
     let dir = tmpdir("tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let o = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", common::text(&o));
+    // A self-signed certificate, as `openssl req -x509` makes it: the kit's.
+    let (cert, key) = common::pki::self_signed(&dir, "cert", "DNS:localhost,IP:127.0.0.1");
     let mut s = Server::start(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
     s.set("-", "SERVING");
     let url = s.url("grpcs", "");

@@ -32,70 +32,12 @@ impl Api {
         let dir = std::env::temp_dir().join(format!("initbox-k8s-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sa")).unwrap();
-        // A cluster CA and a serving certificate it signed, as a real cluster has.
-        let (ca, cert, key) = (
-            dir.join("sa/ca.crt"),
-            dir.join("cert.pem"),
-            dir.join("key.pem"),
-        );
-        let openssl = |args: &[&str]| {
-            let o = Command::new("openssl")
-                .current_dir(&dir)
-                .args(args)
-                .output()
-                .expect("openssl");
-            assert!(o.status.success(), "openssl {args:?}: {}", common::text(&o));
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=kubernetes-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "sa/ca.crt",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ]);
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "sa/ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "cert.pem",
-        ]);
-        let _ = &ca;
+        // A cluster CA and a serving certificate it signed, as a real cluster has: the kit's
+        // (tests/common/pki.rs).
+        common::pki::ca_and_localhost(&dir, "kubernetes-ca");
+        let (cert, key) =
+            common::pki::leaf(&dir, "apiserver", "IP:127.0.0.1,DNS:kubernetes.default.svc");
+        std::fs::copy(dir.join("ca.crt"), dir.join("sa/ca.crt")).unwrap();
         std::fs::write(dir.join("sa/token"), "token-one\n").unwrap();
         std::fs::write(dir.join("sa/namespace"), NS).unwrap();
         let server = Fixture::start(

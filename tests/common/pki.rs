@@ -38,7 +38,7 @@ pub fn server_config(dir: &Path, name: &str) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-/// A CA (`ca.crt`, `ca.key`, CN `ca_name`) and a server certificate for 127.0.0.1 and
+/// A CA (`ca.crt`, `ca.key`, CN `ca_name`, valid 10 years so it outlives every leaf) and a server certificate for 127.0.0.1 and
 /// localhost signed by it (`server.pem` = `server.crt`, `server.key`): what [`https_ok`] serves.
 /// `ca.crt` is world-readable, so a non-root container can read it through a bind mount.
 /// [`leaf`], [`client_cert`] and [`expired_leaf`] sign more certificates with the same CA.
@@ -56,7 +56,7 @@ pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
             "-out",
             "ca.crt",
             "-days",
-            "2",
+            "3650",
             "-subj",
             &format!("/CN={ca_name}"),
             "-addext",
@@ -90,9 +90,10 @@ fn key_and_csr(dir: &Path, name: &str, cn: &str) {
     );
 }
 
-/// `NAME.pem` / `NAME.key` with CN `cn`, signed by the CA [`ca_and_localhost`] made in `dir`,
-/// with the extensions `ext` (one per line, as in an openssl extfile).
-pub fn signed(dir: &Path, name: &str, cn: &str, ext: &str) -> (PathBuf, PathBuf) {
+/// `NAME.pem` / `NAME.key` with CN `cn`, valid `days` days, signed by the CA
+/// [`ca_and_localhost`] made in `dir`, with the extensions `ext` (one per line, as in an openssl
+/// extfile).
+pub fn signed(dir: &Path, name: &str, cn: &str, days: u32, ext: &str) -> (PathBuf, PathBuf) {
     key_and_csr(dir, name, cn);
     let ext_file = format!("{name}.ext");
     std::fs::write(dir.join(&ext_file), ext).unwrap();
@@ -111,7 +112,7 @@ pub fn signed(dir: &Path, name: &str, cn: &str, ext: &str) -> (PathBuf, PathBuf)
             "-out",
             &format!("{name}.pem"),
             "-days",
-            "2",
+            &days.to_string(),
             "-extfile",
             &ext_file,
         ],
@@ -122,12 +123,19 @@ pub fn signed(dir: &Path, name: &str, cn: &str, ext: &str) -> (PathBuf, PathBuf)
     )
 }
 
-/// A server certificate for `san` (`IP:127.0.0.1,DNS:localhost`) signed by the CA in `dir`.
+/// A server certificate for `san` (`IP:127.0.0.1,DNS:localhost`) signed by the CA in `dir`,
+/// valid 2 days.
 pub fn leaf(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    leaf_for_days(dir, name, san, 2)
+}
+
+/// The same, valid `days` days (a certificate close to its expiry).
+pub fn leaf_for_days(dir: &Path, name: &str, san: &str, days: u32) -> (PathBuf, PathBuf) {
     signed(
         dir,
         name,
         "127.0.0.1",
+        days,
         &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
     )
 }
@@ -138,6 +146,7 @@ pub fn client_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
         dir,
         name,
         cn,
+        2,
         "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
     )
 }
