@@ -1093,6 +1093,40 @@ fn play(p: &Podman, cluster: &Cluster, adapt_args: &[&str]) -> Option<Played> {
 }
 
 /// Now, for `podman events --since`.
+/// A manifest's variant (`key`, `FILE.yaml#variant` in the overrides) played in a cluster of
+/// its own.
+fn play_variant(p: &Podman, manifest: &str, key: &str, tag: &str) -> (Cluster, Played) {
+    let cluster = Cluster::new(key, tag);
+    let played = play(p, &cluster, &["manifest", manifest, KUBE_OVERRIDES, key])
+        .unwrap_or_else(|| panic!("the variant {key} is played"));
+    (cluster, played)
+}
+
+/// The containers named `prefix*` that started since `played` began, in order, and all the
+/// events (for failure messages).
+fn started(p: &Podman, played: &Played, prefix: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let ev = events(p, &played.since);
+    let started = ev
+        .iter()
+        .filter(|(n, st)| st == "start" && n.starts_with(prefix))
+        .map(|(n, _)| n.clone())
+        .collect();
+    (started, ev)
+}
+
+/// The application container `name` is not running.
+fn assert_app_down(p: &Podman, name: &str, context: &str) {
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", name]);
+    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+}
+
+/// The last line of container `name`'s log, and the whole `podman logs` run.
+fn last_log_line(p: &Podman, name: &str) -> (String, Run) {
+    let logs = p.run(&["logs", name], Duration::from_secs(30));
+    let last = logs.all().lines().last().unwrap_or("").to_string();
+    (last, logs)
+}
+
 fn now_utc() -> String {
     let r = run(
         Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"]),
@@ -1366,19 +1400,12 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
     let (s, _guard) = shared();
     let _kube = kube_lock();
     let p = &s.podman;
-    let key = "prepare-volume.yaml#tampered";
-    let cluster = Cluster::new(key, "tampered");
-    let played = play(
+    let (_cluster, played) = play_variant(
         p,
-        &cluster,
-        &[
-            "manifest",
-            "examples/kubernetes/prepare-volume.yaml",
-            KUBE_OVERRIDES,
-            key,
-        ],
-    )
-    .expect("the tampered variant is played");
+        "examples/kubernetes/prepare-volume.yaml",
+        "prepare-volume.yaml#tampered",
+        "tampered",
+    );
     let _down = Down(p, &played);
     let context = format!("kube play: {}", played.play.all());
     // The verification failure is exit 1, reported by kube play for the download container.
@@ -1387,12 +1414,7 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
         played.play.all().contains("exited with code 1"),
         "{context}"
     );
-    let ev = events(p, &played.since);
-    let started: Vec<&str> = ev
-        .iter()
-        .filter(|(n, st)| st == "start" && n.starts_with("site-"))
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let (started, ev) = started(p, &played, "site-");
     assert_eq!(
         started,
         ["site-prepare-volume", "site-download"],
@@ -1400,11 +1422,9 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
     );
     // (podman removes an init container that succeeded: the download starting says it did.)
     assert_eq!(exit_code(p, "site-download"), 1);
-    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "site-app"]);
-    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    assert_app_down(p, "site-app", &context);
     // The last line names the expected digest (the manifest's) and what arrived.
-    let logs = p.run(&["logs", "site-download"], Duration::from_secs(30));
-    let last = logs.all().lines().last().unwrap_or("").to_string();
+    let (last, logs) = last_log_line(p, "site-download");
     assert!(
         last.contains("ERROR")
             && last.contains("ef2be9ca2c963b3a78df5029167f9233faca5cb9cb51834bae80a1a2f3e11115"),
@@ -1455,19 +1475,12 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
     let (s, _guard) = shared();
     let _kube = kube_lock();
     let p = &s.podman;
-    let key = "init-containers.yaml#fails";
-    let cluster = Cluster::new(key, "fail");
-    let played = play(
+    let (cluster, played) = play_variant(
         p,
-        &cluster,
-        &[
-            "manifest",
-            "examples/kubernetes/init-containers.yaml",
-            KUBE_OVERRIDES,
-            key,
-        ],
+        "examples/kubernetes/init-containers.yaml",
+        "init-containers.yaml#fails",
+        "fail",
     );
-    let played = played.expect("the failure variant is played");
     let _down = Down(p, &played);
     let context = format!("kube play: {}", played.play.all());
     let closed = cluster.vars["CLOSED_PORT"].as_u64().unwrap();
@@ -1478,21 +1491,14 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
         "{context}"
     );
     // Nothing after it started: not the later init containers, not the app.
-    let ev = events(p, &played.since);
-    let started: Vec<&str> = ev
-        .iter()
-        .filter(|(n, st)| st == "start" && n.starts_with("shop-"))
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let (started, ev) = started(p, &played, "shop-");
     assert_eq!(started, ["shop-wait-for-database"], "{context}; {ev:?}");
-    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-app"]);
-    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    assert_app_down(p, "shop-app", &context);
     assert_eq!(exit_code(p, "shop-wait-for-database"), 124);
     // The reason. podman has no terminationMessagePath (/dev/termination-log is not mounted, so
     // initbox writes none): the closest equivalent, what `kubectl logs` shows with
     // terminationMessagePolicy: FallbackToLogsOnError, is the container's last log line.
-    let logs = p.run(&["logs", "shop-wait-for-database"], Duration::from_secs(30));
-    let last = logs.all().lines().last().unwrap_or("").to_string();
+    let (last, logs) = last_log_line(p, "shop-wait-for-database");
     assert!(
         last.contains("ERROR") && last.contains(&format!("127.0.0.1:{closed}")),
         "the last line names the target and the failure: {}",
