@@ -35,7 +35,7 @@ use common::canary;
 use common::echo::Echo;
 use common::git::{Repo, basic, smart_http};
 use common::http::HttpServer;
-use common::pg::{as_postgres, pg_bin};
+use common::pg::ScramCluster;
 use common::pki;
 
 /// Bound on one run (every probe uses `--timeout 2s` or `--once`).
@@ -137,6 +137,10 @@ impl Probe {
 
 /// Servers and files the probes use; servers started here are stopped on drop.
 struct Fixtures {
+    /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
+    /// 5432 trusts every connection, so a password is never checked there). First, so it is
+    /// stopped before `dir`, which holds it, is removed.
+    pg: ScramCluster,
     dir: tempfile::TempDir,
     echo: Echo,
     redis_port: u16,
@@ -148,10 +152,6 @@ struct Fixtures {
     /// with the token it accepts, `bad` with another; both tokens are canaries.
     kube_ok: PathBuf,
     kube_bad: PathBuf,
-    /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
-    /// 5432 trusts every connection, so a password is never checked there).
-    pg_port: u16,
-    pg_data: PathBuf,
     /// A real git smart HTTP server (git-http-backend over TLS, tests/common/git.rs) serving
     /// `app.git` to `x-access-token:canary("gittok")` only; its CA is `git/ca.crt`.
     git: HttpServer,
@@ -160,14 +160,6 @@ struct Fixtures {
 
 impl Drop for Fixtures {
     fn drop(&mut self) {
-        let _ = as_postgres(&[
-            pg_bin("pg_ctl").to_str().unwrap(),
-            "-D",
-            self.pg_data.to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -207,56 +199,6 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: {e} (bash tests/run-all.sh installs it)"))
-}
-
-/// initdb + start a scram-sha-256 cluster whose `postgres` user has `password`; returns
-/// (port, data directory).
-fn start_scram_cluster(dir: &Path, password: &str) -> (u16, PathBuf) {
-    let uid = common::pg::postgres_uid();
-    let base = dir.join("pg");
-    std::fs::create_dir_all(&base).unwrap();
-    // runuser as postgres must reach the directory.
-    common::pg::reachable(&base);
-    let pwfile = base.join("pwfile");
-    std::fs::write(&pwfile, format!("{password}\n")).unwrap();
-    std::os::unix::fs::chown(&base, Some(uid), Some(uid)).unwrap();
-    std::os::unix::fs::chown(&pwfile, Some(uid), Some(uid)).unwrap();
-    let data = base.join("data");
-    let o = as_postgres(&[
-        pg_bin("initdb").to_str().unwrap(),
-        "-D",
-        data.to_str().unwrap(),
-        "-U",
-        "postgres",
-        "-A",
-        "scram-sha-256",
-        "--pwfile",
-        pwfile.to_str().unwrap(),
-        "--no-sync",
-    ]);
-    assert!(o.status.success(), "initdb: {}", common::text(&o));
-    let port = common::free_port();
-    let mut conf = std::fs::OpenOptions::new()
-        .append(true)
-        .open(data.join("postgresql.conf"))
-        .unwrap();
-    writeln!(
-        conf,
-        "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off",
-        base.display()
-    )
-    .unwrap();
-    let o = as_postgres(&[
-        pg_bin("pg_ctl").to_str().unwrap(),
-        "-D",
-        data.to_str().unwrap(),
-        "-l",
-        base.join("log").to_str().unwrap(),
-        "-w",
-        "start",
-    ]);
-    assert!(o.status.success(), "pg_ctl start: {}", common::text(&o));
-    (port, data)
 }
 
 /// Start tests/fixtures/fetch-secret/standin.py in `mode` (vault, k8s); returns its port.
@@ -407,7 +349,9 @@ fn setup() -> Fixtures {
              GRANT ALL ON test.* TO '{user}'@'%';"
         ));
     }
-    let (pg_port, pg_data) = start_scram_cluster(dir.path(), &canary("pgok"));
+    let pg = ScramCluster::init(&dir.path().join("pg"), &canary("pgok"), "");
+    pg.pg_ctl(&["-w", "start"]);
+    let pg_port = pg.port;
     for port in [
         redis_port, nats_port, mqtt_port, vault_port, k8s_port, pg_port,
     ] {
@@ -423,8 +367,7 @@ fn setup() -> Fixtures {
         k8s_port,
         kube_ok,
         kube_bad,
-        pg_port,
-        pg_data,
+        pg,
         git,
         children,
     }
@@ -965,7 +908,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[5]),
     );
 
-    let pg = fx.pg_port;
+    let pg = fx.pg.port;
     let c = canary("pgok");
     v.push(
         probe(
@@ -1097,7 +1040,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "tlspg",
             format!(
                 "postgres://postgres:{{}}@127.0.0.1:{}/postgres?sslmode=require",
-                fx.pg_port
+                fx.pg.port
             ),
         ),
     ] {
@@ -1215,7 +1158,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "run-migrations",
             &[
                 "--database-url",
-                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg.port),
                 "--dir",
                 &mig,
                 "--timeout",
@@ -2636,7 +2579,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
     let c = canary("runsteppw");
     let f = fx.file("run/steppw.yaml", &format!(
         "steps:\n  - name: db\n    applet: wait-for\n    args: [--timeout, 2s, \"postgres://postgres:{c}@127.0.0.1:{}/postgres\"]\n",
-        fx.pg_port
+        fx.pg.port
     ));
     v.push(
         probe(
@@ -2654,7 +2597,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "run-migrations",
             &[
                 "--database-url",
-                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg.port),
                 "--dir",
                 &fx.p("migrations"),
                 "--timeout",

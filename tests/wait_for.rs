@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http::{Answer, HttpServer};
+use common::pg::{ScramCluster, postgres_uid};
 use common::pki;
 use common::{assert_one_line_error, free_port, initbox, require_service, run, wait_child};
 
@@ -441,120 +441,25 @@ fn https_with_a_client_certificate() {
 // the test wants, then promoted) for the rest.
 // ---------------------------------------------------------------------------------------------
 
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/setup/10-services.sh)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    versions.sort_by_key(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    versions.last().unwrap().join("bin").join(tool)
+/// The kit's private scram-sha-256 cluster (tests/common/pg.rs), hot_standby off.
+fn pg_cluster(password: &str) -> ScramCluster {
+    ScramCluster::init(&tmpdir("pg"), password, "hot_standby = off")
 }
 
-fn as_postgres(args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .args(args)
-        .output()
-        .expect("runuser")
-}
-
-struct PgCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl PgCluster {
-    fn init(password: &str) -> PgCluster {
-        let dir = tmpdir("pg");
-        let pwfile = dir.join("pwfile");
-        std::fs::write(&pwfile, format!("{password}\n")).unwrap();
-        let uid = uid_of("postgres");
-        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).unwrap();
-        std::os::unix::fs::chown(&pwfile, Some(uid), Some(uid)).unwrap();
-        let data = dir.join("data");
-        let o = as_postgres(&[
-            pg_bin("initdb").to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-U",
-            "postgres",
-            "-A",
-            "scram-sha-256",
-            "--pwfile",
-            pwfile.to_str().unwrap(),
-            "--no-sync",
-        ]);
-        assert!(o.status.success(), "initdb: {}", common::text(&o));
-        let port = free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        writeln!(
-            conf,
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nhot_standby = off\nfsync = off",
-            dir.display()
-        )
-        .unwrap();
-        PgCluster { dir, port }
-    }
-
-    fn pg_ctl(&self, args: &[&str]) {
-        let data = self.dir.join("data");
-        let log = self.dir.join("log");
-        let mut full = vec![
-            pg_bin("pg_ctl").to_str().unwrap().to_string(),
-            "-D".into(),
-            data.to_str().unwrap().into(),
-            "-l".into(),
-            log.to_str().unwrap().into(),
-        ];
-        full.extend(args.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let o = as_postgres(&refs);
-        assert!(o.status.success(), "pg_ctl {args:?}: {}", common::text(&o));
-    }
-
-    /// Start as a standby that refuses connections (57P03) until promoted.
-    fn start_as_standby(&self) {
-        let signal = self.dir.join("data").join("standby.signal");
-        std::fs::write(&signal, "").unwrap();
-        let uid = uid_of("postgres");
-        std::os::unix::fs::chown(&signal, Some(uid), Some(uid)).unwrap();
-        self.pg_ctl(&["-W", "start"]);
-        wait_listening(self.port);
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let _ = as_postgres(&[
-            pg_bin("pg_ctl").to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn uid_of(user: &str) -> u32 {
-    let o = Command::new("id").args(["-u", user]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+/// Start `pg` as a standby that refuses connections (57P03) until promoted.
+fn start_as_standby(pg: &ScramCluster) {
+    let signal = pg.data().join("standby.signal");
+    std::fs::write(&signal, "").unwrap();
+    let uid = postgres_uid();
+    std::os::unix::fs::chown(&signal, Some(uid), Some(uid)).unwrap();
+    pg.pg_ctl(&["-W", "start"]);
+    wait_listening(pg.port);
 }
 
 #[test]
 fn postgres_starting_up_is_not_ready_then_promotion_makes_it_ready() {
     let password = "pg-canary-Zx81";
-    let pg = PgCluster::init(password);
+    let pg = pg_cluster(password);
     let u = format!(
         "postgres://postgres:{password}@127.0.0.1:{}/postgres",
         pg.port
@@ -572,7 +477,7 @@ fn postgres_starting_up_is_not_ready_then_promotion_makes_it_ready() {
         "echo follow-up ran",
     ]);
     thread::sleep(Duration::from_millis(500));
-    pg.start_as_standby();
+    start_as_standby(&pg);
 
     // While it is a standby with hot_standby off, a one-shot check says "not ready", with why.
     let r = wait_for(&["--once", &u]);
@@ -1281,7 +1186,7 @@ fn assert_no_fragment(r: &common::Run, fragments: &[&str]) {
 #[test]
 fn postgres_password_with_reserved_characters_and_from_variables() {
     let admin = "pg-admin-canary-41";
-    let pg = PgCluster::init(admin);
+    let pg = pg_cluster(admin);
     pg.pg_ctl(&["-w", "start"]);
     wait_listening(pg.port);
     let port = pg.port.to_string();
