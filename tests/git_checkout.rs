@@ -42,6 +42,20 @@ fn self_signed(dir: &Path) {
     pki::self_signed(dir, "self", "IP:127.0.0.1");
 }
 
+/// The test repository served over smart HTTPS (a self-signed certificate, `self.pem` in `dir`)
+/// to the token [`TOKEN`] only; returns the repository, the server and `https://…/app.git`.
+fn token_server(dir: &Path) -> (Repo, common::http::HttpServer, String) {
+    let repo = Repo::new(dir);
+    self_signed(dir);
+    let server = smart_http(
+        &repo.root,
+        Some(server_config(dir, "self")),
+        Some(basic("x-access-token", TOKEN)),
+    );
+    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    (repo, server, url)
+}
+
 /// The `git-upload-pack` POSTs (negotiation and pack) among the requests: none when only the
 /// refs were asked for.
 fn pack_requests(requests: &[String]) -> usize {
@@ -54,14 +68,7 @@ fn pack_requests(requests: &[String]) -> usize {
 #[test]
 fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follows_the_branch() {
     let t = tempfile::tempdir().unwrap();
-    let repo = Repo::new(t.path());
-    self_signed(t.path());
-    let server = smart_http(
-        &repo.root,
-        Some(server_config(t.path(), "self")),
-        Some(basic("x-access-token", TOKEN)),
-    );
-    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    let (repo, server, url) = token_server(t.path());
     let token_file = t.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let ca = t.path().join("self.pem");
@@ -142,14 +149,7 @@ fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follow
 #[test]
 fn a_missing_or_wrong_token_is_exit_5_and_leaves_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let repo = Repo::new(t.path());
-    self_signed(t.path());
-    let server = smart_http(
-        &repo.root,
-        Some(server_config(t.path(), "self")),
-        Some(basic("x-access-token", TOKEN)),
-    );
-    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    let (_repo, _server, url) = token_server(t.path());
     let ca = t.path().join("self.pem");
     let wrong = t.path().join("wrong");
     std::fs::write(&wrong, "ghp_wrongTOKENvalue42\n").unwrap();

@@ -30,21 +30,10 @@ use common::{Run, initbox, run};
 const LIMIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "Canary-http-5e1d7a-SECRET";
 
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
-
 /// `initbox APPLET` without proxies or Vault settings from the caller's environment.
 fn applet(name: &str) -> Command {
     let mut c = initbox();
-    for v in PROXY_VARS {
+    for v in common::PROXY_VARS {
         c.env_remove(v);
     }
     for v in [

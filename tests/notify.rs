@@ -91,14 +91,10 @@ fn notify() -> Command {
         "NODE_NAME",
         "POD_IP",
         "POD_UID",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
     ] {
         c.env_remove(v);
     }
+    common::without_proxies(&mut c);
     c
 }
 

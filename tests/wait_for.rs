@@ -18,22 +18,11 @@ use common::{assert_one_line_error, free_port, initbox, require_service, run, wa
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
-
 /// `initbox wait-for`, with no proxy from the caller's environment (tests talk to 127.0.0.1).
 fn cmd() -> Command {
     let mut c = initbox();
     // Neither proxies nor the services' password variables from the caller's environment.
-    for v in PROXY_VARS
+    for v in common::PROXY_VARS
         .iter()
         .chain(&["PGPASSWORD", "MYSQL_PWD", "REDISCLI_AUTH"])
     {

@@ -78,11 +78,10 @@ impl Api {
             "KUBECONFIG",
             "KUBERNETES_SERVICE_HOST",
             "KUBERNETES_SERVICE_PORT",
-            "HTTPS_PROXY",
-            "https_proxy",
         ] {
             c.env_remove(v);
         }
+        common::without_proxies(&mut c);
         c.arg("wait-for")
             .arg("--kubeconfig")
             .arg(self.dir.join("kubeconfig"));

@@ -34,6 +34,27 @@ pub fn initbox() -> Command {
     c
 }
 
+/// The proxy variables HTTP clients read. The tests talk to 127.0.0.1: a developer's or CI's
+/// proxy must not reach them ([`without_proxies`]); a test about proxies sets its own.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
+/// `cmd` without the caller's [`PROXY_VARS`].
+pub fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
 /// The result of a bounded run.
 #[derive(Debug)]
 pub struct Run {
