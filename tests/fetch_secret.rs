@@ -9,6 +9,7 @@
 //! (tests/setup/20-fetch-secret.sh installs it).
 
 mod common;
+mod moto;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_one_line_error, free_port, initbox, run};
+use moto::Moto;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "Canary-7f3a9c-SECRET-value";
@@ -1027,53 +1029,10 @@ fn kubernetes_secrets_through_the_api_server() {
     assert_one_line_error(&r, 5, "service-account token was refused (HTTP 401");
 }
 
-/// The real moto emulator in server mode, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto is installed (tests/setup/20-fetch-secret.sh)");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto { child, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seed(&self) {
-        let script = format!(
-            r#"
+/// The secrets moto (the kit's server, tests/moto) holds for these tests.
+fn seed(moto: &Moto) {
+    let script = format!(
+        r#"
 import base64, boto3, json
 kw = dict(endpoint_url="{ep}", region_name="eu-west-1", aws_access_key_id="AKIDSEED", aws_secret_access_key="seed")
 sm = boto3.client("secretsmanager", **kw)
@@ -1091,21 +1050,20 @@ ssm.put_parameter(Name="/app/db/user", Value="ssm-db-user", Type="String")
 for i in range(12):
     ssm.put_parameter(Name=f"/app/flags/f{{i}}", Value=f"on{{i}}", Type="String")
 "#,
-            ep = self.endpoint()
-        );
-        let o = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "seeding moto: {}", common::text(&o));
-    }
+        ep = moto.endpoint()
+    );
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "seeding moto: {}", common::text(&o));
 }
 
 #[test]
 fn aws_secrets_manager_and_ssm_with_every_credential_source() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let aws = |out: &str| {
         let mut c = initbox();
@@ -1305,8 +1263,8 @@ impl AwsMeta {
 /// token from the environment, the SDKs' host rule for FULL_URI, and IMDSv2.
 #[test]
 fn aws_container_endpoint_and_imds_credentials() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("eks-pod-identity-token");
     std::fs::write(&token_file, "pod-token-1\n").unwrap();
@@ -1459,8 +1417,8 @@ fn aws_container_endpoint_and_imds_credentials() {
 /// web_identity_token_file; plus the region of the profile (item 3).
 #[test]
 fn aws_shared_config_profiles() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let process = d.join("creds.sh");
@@ -1552,8 +1510,8 @@ fn aws_shared_config_profiles() {
 /// source, and AWS_DEFAULT_REGION works.
 #[test]
 fn aws_missing_secret_key_and_region_are_named() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         aws_fetch(&moto, dir.path())
@@ -1593,8 +1551,8 @@ fn aws_missing_secret_key_and_region_are_named() {
 /// selects; SSM parameter ARNs; SSM paths as a map (recursive, decrypted, every page).
 #[test]
 fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let aws = |out: &str| {
@@ -1675,8 +1633,8 @@ fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
 /// mode=singleparam are accepted with vals' meaning; other modes are refused with the reason.
 #[test]
 fn aws_vals_parameters() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = d.join("config");

@@ -9,32 +9,17 @@
 
 mod common;
 
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::netns::{self, Netns, sh};
 use common::{assert_one_line_error, free_port, initbox, run};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn sh_stdin(args: &[&str], input: &str) {
     let mut child = Command::new(args[0])
@@ -58,25 +43,16 @@ fn sh_stdin(args: &[&str], input: &str) {
     );
 }
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "these tests create network namespaces and need root"
-    );
-}
-
-static LABS: AtomicU32 = AtomicU32::new(0);
-
-/// Two network namespaces joined by a veth pair: the client (where initbox runs) at 10.213.1.1,
-/// the server at 10.213.1.2 (reachable) and 10.213.1.3 (every packet to it dropped by nftables).
-/// In the client, 10.213.9.9 has a `prohibit` route and 10.213.9.10 an `unreachable` one.
-/// Both namespaces (and with them the veth pair) are deleted on drop.
+/// Two network namespaces joined by a veth pair (the kit's, tests/common/netns.rs): the client
+/// (where initbox runs) at 10.213.1.1, the server at 10.213.1.2 (reachable) and 10.213.1.3
+/// (every packet to it dropped by nftables). In the client, 10.213.9.9 has a `prohibit` route
+/// and 10.213.9.10 an `unreachable` one. Both namespaces (and with them the veth pair) are
+/// deleted on drop.
 struct Lab {
-    client: String,
-    server: String,
+    /// First, so they are closed before the namespaces go.
     listeners: Vec<TcpListener>,
+    client: Netns,
+    server: Netns,
 }
 
 const REACHABLE: &str = "10.213.1.2";
@@ -86,102 +62,40 @@ const UNREACHABLE: &str = "10.213.9.10";
 
 impl Lab {
     fn new() -> Lab {
-        require_root();
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            LABS.fetch_add(1, Ordering::SeqCst)
+        let (client, server) = netns::pair(
+            "nc",
+            &["10.213.1.1/24"],
+            &["10.213.1.2/24", "10.213.1.3/24"],
         );
-        let lab = Lab {
-            client: format!("ncc{id}"),
-            server: format!("ncs{id}"),
-            listeners: Vec::new(),
-        };
-        let (a, b) = (format!("nca{id}"), format!("ncb{id}"));
-        sh(&["ip", "netns", "add", &lab.client]);
-        sh(&["ip", "netns", "add", &lab.server]);
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            &a,
-            "netns",
-            &lab.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b,
-            "netns",
-            &lab.server,
-        ]);
-        for (ns, dev, addrs) in [
-            (&lab.client, &a, vec!["10.213.1.1/24"]),
-            (&lab.server, &b, vec!["10.213.1.2/24", "10.213.1.3/24"]),
-        ] {
-            for addr in addrs {
-                sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-            }
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        for (kind, to) in [("prohibit", PROHIBITED), ("unreachable", UNREACHABLE)] {
+            sh(&["ip", "-n", &client.name, "route", "add", kind, to]);
         }
-        sh(&[
-            "ip",
-            "-n",
-            &lab.client,
-            "route",
-            "add",
-            "prohibit",
-            PROHIBITED,
-        ]);
-        sh(&[
-            "ip",
-            "-n",
-            &lab.client,
-            "route",
-            "add",
-            "unreachable",
-            UNREACHABLE,
-        ]);
         sh_stdin(
-            &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+            &["ip", "netns", "exec", &server.name, "nft", "-f", "-"],
             &format!(
                 "table inet initbox_test {{\n chain input_drop {{\n  type filter hook input priority 0;\n  ip daddr {DROPPED} drop\n }}\n}}\n"
             ),
         );
-        lab
+        Lab {
+            listeners: Vec::new(),
+            client,
+            server,
+        }
     }
 
     /// A listener inside the server namespace.
     fn listen(&mut self, addr: &str) {
-        let path = format!("/run/netns/{}", self.server);
         let addr = addr.to_string();
-        let l = std::thread::spawn(move || {
-            let ns = File::open(&path).unwrap();
-            // SAFETY: setns on this thread only; the fd is valid for the call.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}");
-            TcpListener::bind(&addr).unwrap()
-        })
-        .join()
-        .unwrap();
+        let l = self
+            .server
+            .within(move || TcpListener::bind(&addr).unwrap());
         self.listeners.push(l);
     }
 
     /// `initbox network-check ARGS` run inside the client namespace.
     fn check(&self, args: &[&str]) -> Command {
-        let bin = initbox().get_program().to_owned();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.client])
-            .arg(bin)
-            .arg("network-check")
-            .args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("INITBOX_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.stdin(Stdio::null());
+        let mut cmd = self.client.command(initbox().get_program());
+        cmd.arg("network-check").args(args);
         cmd
     }
 
@@ -190,7 +104,7 @@ impl Lab {
             "ip",
             "netns",
             "exec",
-            &self.client,
+            &self.client.name,
             "sysctl",
             "-qw",
             &format!("net.ipv4.ping_group_range={range}"),
@@ -199,32 +113,12 @@ impl Lab {
 
     /// As [`Lab::check`], but as the unprivileged user 65534 (no capabilities).
     fn check_unprivileged(&self, args: &[&str]) -> Command {
-        let bin = initbox().get_program().to_owned();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.client])
-            .args([
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-            ])
-            .arg(bin)
+        let mut cmd = self.client.command("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(initbox().get_program())
             .arg("network-check")
             .args(args);
-        cmd.stdin(Stdio::null());
         cmd
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.listeners.clear();
-        for ns in [&self.client, &self.server] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
@@ -389,18 +283,11 @@ fn a_rejecting_firewall_in_front_of_a_listener_is_reported_as_what_came_back() {
     for port in [8080, 8082, 8083] {
         lab.listen(&format!("{REACHABLE}:{port}"));
     }
-    let path = format!("/run/netns/{}", lab.server);
-    let _udp = std::thread::spawn(move || {
-        let ns = File::open(&path).unwrap();
-        // SAFETY: setns on this thread only; the fd is valid for the call.
-        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
-        UdpSocket::bind(format!("{REACHABLE}:5300")).unwrap()
-    })
-    .join()
-    .unwrap();
+    let _udp = lab
+        .server
+        .within(|| UdpSocket::bind(format!("{REACHABLE}:5300")).unwrap());
     sh_stdin(
-        &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+        &["ip", "netns", "exec", &lab.server.name, "nft", "-f", "-"],
         &format!(
             "table inet initbox_reject {{\n chain input {{\n  type filter hook input priority -10;\n  \
              ip daddr {REACHABLE} tcp dport 8082 reject with tcp reset\n  \
