@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::http::{Answer, HttpServer, Request};
 use common::pki;
-use common::smtp::{self, fixture_server, smtp_server};
+use common::smtp::{self, https_server, smtp_server};
 use common::{Run, assert_one_line_error, initbox, run};
 use serde_json::Value;
 
@@ -744,18 +744,7 @@ fn https_with_a_private_ca_and_a_client_certificate() {
     let (client_cert, client_key) = pki::client_cert(dir.path(), "client", "initbox-client");
     let out = dir.path().join("https");
     std::fs::create_dir(&out).unwrap();
-    let port = common::free_port();
-    let port_s = port.to_string();
-    let _server = fixture_server(
-        "https_server.py",
-        &[
-            port_s.as_ref(),
-            cert.as_os_str(),
-            key.as_os_str(),
-            ca.as_os_str(),
-            out.as_os_str(),
-        ],
-    );
+    let (_server, port) = https_server(&cert, &key, Some(&ca), &out);
     let url = format!("webhook+https://127.0.0.1:{port}/secure");
 
     let r = go(notify()
@@ -1211,18 +1200,7 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
     }
     let (_s1, p1) = smtp_server("starttls", &cert, &key, &starttls_out);
     let (_s2, p2) = smtp_server("implicit", &cert, &key, &implicit_out);
-    let hport = common::free_port();
-    let hport_s = hport.to_string();
-    let _h = fixture_server(
-        "https_server.py",
-        &[
-            hport_s.as_ref(),
-            cert.as_os_str(),
-            key.as_os_str(),
-            "-".as_ref(),
-            https_out.as_os_str(),
-        ],
-    );
+    let (_h, hport) = https_server(&cert, &key, None, &https_out);
     let mail = |scheme: &str, port: u16| {
         format!(
             "{scheme}://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=init@example.com&to=ops@example.com"

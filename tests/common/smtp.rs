@@ -2,8 +2,8 @@
 //! (`tests/fixtures/notify/smtp_server.py`, installed by `tests/setup/20-notify.sh`) on a free
 //! loopback port, with STARTTLS, implicit TLS or no TLS, and AUTH for one user. Each message it
 //! receives is written to `OUT/N.json` (`mail_from`, `rcpt_tos`, `data`, `authenticated`,
-//! `starttls`, `mode`); [`wait_for_mail`] reads it. [`fixture_server`] starts the other Python
-//! servers of `tests/fixtures/notify` (the mutual-TLS HTTPS endpoint) the same way.
+//! `starttls`, `mode`); [`wait_for_mail`] reads it. [`https_server`] starts the other Python server
+//! of `tests/fixtures/notify` (an OpenSSL HTTPS endpoint, with mutual TLS) the same way.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -67,6 +67,32 @@ pub fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, 
             out.as_os_str(),
             USER.as_ref(),
             PASSWORD.as_ref(),
+        ],
+    );
+    (server, port)
+}
+
+/// The HTTPS endpoint of `tests/fixtures/notify/https_server.py` (Python's ssl: OpenSSL, not
+/// rustls like [`super::http::HttpServer`]) with the certificate `cert` / `key`; with
+/// `client_ca` it requires a client certificate signed by that CA (mutual TLS). Each request is
+/// written to `out/N.json` (`path`, `client_cn`, `body`). Returns it and its port.
+pub fn https_server(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    out: &Path,
+) -> (Server, u16) {
+    let port = super::free_port();
+    let port_s = port.to_string();
+    let client_ca = client_ca.map_or(OsStr::new("-"), Path::as_os_str);
+    let server = fixture_server(
+        "https_server.py",
+        &[
+            port_s.as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            client_ca,
+            out.as_os_str(),
         ],
     );
     (server, port)
