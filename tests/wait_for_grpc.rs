@@ -56,15 +56,6 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// The waiter is still running after `d`: it did not take NOT_SERVING for ready.
-fn still_waiting(child: &mut Child, d: Duration) {
-    std::thread::sleep(d);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "wait-for ended before the server was SERVING"
-    );
-}
-
 #[test]
 fn waits_until_the_server_flips_to_serving_then_execs() {
     let mut s = Server::start(&[]);
@@ -80,7 +71,11 @@ fn waits_until_the_server_flips_to_serving_then_execs() {
         "-c",
         &format!("echo ran > {}", marker.display()),
     ]);
-    still_waiting(&mut child, Duration::from_millis(1500));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(1500),
+        "the server was SERVING",
+    );
     assert!(
         !marker.exists(),
         "the command ran before the server was ready"
@@ -102,9 +97,17 @@ fn a_named_service_is_asked_about_by_name() {
     let url = s.url("grpc", "/shop.Orders");
     // Unknown to the server (NOT_FOUND) then NOT_SERVING: both "not yet".
     let mut child = spawn(&["-t", "30s", "--progress-interval", "200ms", &url]);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the server was SERVING",
+    );
     s.set("shop.Orders", "NOT_SERVING");
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the server was SERVING",
+    );
     s.set("shop.Orders", "SERVING");
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());

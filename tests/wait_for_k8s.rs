@@ -103,14 +103,6 @@ fn spawn(mut c: Command) -> Child {
         .unwrap()
 }
 
-fn still_waiting(child: &mut Child, d: Duration) {
-    std::thread::sleep(d);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "wait-for ended before the target was ready"
-    );
-}
-
 fn meta(name: &str) -> Value {
     json!({"name": name, "namespace": NS, "generation": 1})
 }
@@ -139,9 +131,17 @@ fn a_job_is_waited_for_from_before_it_exists_to_complete_then_the_command_runs()
     c.args(["-t", "30s", "k8s://job/migrate", "--", "sh", "-c"])
         .arg(format!("echo ran > {}", marker.display()));
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(1000));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(1000),
+        "the target was ready",
+    );
     api.put(job("migrate", json!([])));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     assert!(!marker.exists());
     let flipped = Instant::now();
     api.put(job("migrate", complete()));
@@ -166,7 +166,11 @@ fn a_failed_job_ends_the_wait_at_once_with_its_reason() {
     c.args(["-t", "60s", "k8s://shop/jobs/migrate", "--", "touch"])
         .arg(&marker);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     let started = Instant::now();
     api.put(job(
         "migrate",
@@ -223,11 +227,19 @@ fn pods_by_selector_with_a_count_or_all() {
     c.args(["-t", "30s", "k8s://pods?selector=app=api"]);
     let mut child = spawn(c);
     api.put(pod("api-2", "api", "Running", true));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     // An evicted pod (phase Failed) is not counted; its replacement is, once ready.
     api.put(pod("api-4", "api", "Pending", false));
     api.put(pod("api-3", "api", "Failed", false));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     api.put(pod("api-4", "api", "Running", true));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -281,7 +293,11 @@ fn a_deployment_rolls_out_through_its_states_or_stalls() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://deploy/api"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(700),
+        "the target was ready",
+    );
     api.put(deployment(2, 2, 3, 3, 3, "NewReplicaSetAvailable"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -363,9 +379,17 @@ fn a_service_is_ready_with_ready_endpoints_in_its_endpointslices() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://svc/api"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(700),
+        "the target was ready",
+    );
     api.put(slice("api-abc", &[Some(false)]));
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(700),
+        "the target was ready",
+    );
     // An endpoint without conditions.ready counts as ready (the API's documented default).
     api.put(slice("api-def", &[None]));
     let r = wait_child(child, LIMIT);
@@ -435,7 +459,11 @@ fn custom_resources_conditions_jsonpath_exists_and_deleted() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://configmap/settings?deleted"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(700),
+        "the target was ready",
+    );
     api.send(&format!("delete v1 ConfigMap {NS} settings"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -477,7 +505,11 @@ fn a_forbidden_watch_falls_back_to_polling() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(2500));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(2500),
+        "the target was ready",
+    );
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -586,12 +618,20 @@ fn in_cluster_the_token_is_read_again_as_it_rotates() {
     let mut c = in_cluster(&api);
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     // The kubelet writes the new token; the server stops accepting the old one and ends the
     // watch, so the next request must carry the new token.
     std::fs::write(sa.join("token"), "token-two\n").unwrap();
     api.send("rotate token-two");
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -617,7 +657,11 @@ fn a_compacted_resource_version_is_listed_again() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "-v", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(800),
+        "the target was ready",
+    );
     // History is compacted and the watch ended; the change happens before the client is back,
     // so only a re-list after "410 Gone" can see it.
     api.send("compact");
@@ -800,17 +844,29 @@ fn bookmarks_carry_the_resource_version_past_a_compaction() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(500));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(500),
+        "the target was ready",
+    );
     // Other Jobs move the resourceVersion on; the watch (by name) gets no event for them, only
     // a BOOKMARK (every second from the stand-in) with the newer version.
     for i in 0..3 {
         api.put(job(&format!("other-{i}"), json!([])));
     }
-    still_waiting(&mut child, Duration::from_millis(2500));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(2500),
+        "the target was ready",
+    );
     // Compacted up to now and the watch ended: resuming from the bookmark's version works
     // without a re-list; from the version of the last event it would get 410 and list again.
     api.send("compact-to-now");
-    still_waiting(&mut child, Duration::from_millis(500));
+    common::still_waiting(
+        &mut child,
+        Duration::from_millis(500),
+        "the target was ready",
+    );
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());

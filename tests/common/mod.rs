@@ -125,6 +125,15 @@ pub fn wait_child(mut child: Child, limit: Duration) -> Run {
     }
 }
 
+/// After `d`, the spawned waiter `child` is still running: it did not take `what` for ready.
+pub fn still_waiting(child: &mut Child, d: Duration, what: &str) {
+    std::thread::sleep(d);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "wait-for ended before {what}"
+    );
+}
+
 /// Output of a plain `Command::output()`, as text.
 pub fn text(o: &Output) -> String {
     format!(
