@@ -244,18 +244,7 @@ fn setup() -> Fixtures {
 
     let redis_port = common::free_port();
     children.push(spawn(
-        Command::new("redis-server").args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            &canary("redisok"),
-        ]),
+        &mut common::redis_server(redis_port, &["--requirepass", &canary("redisok")]),
         "redis-server",
     ));
     let nats_port = common::free_port();

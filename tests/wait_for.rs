@@ -694,20 +694,7 @@ fn redis_ping_auth_and_late_start() {
     let child = spawn_wait_for(&["-vv", "--timeout", "30s", &u]);
     thread::sleep(Duration::from_millis(500));
     let _srv = Server(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                pw,
-            ])
-            .stdout(Stdio::null())
+        common::redis_server(port, &["--requirepass", pw])
             .spawn()
             .expect("redis-server"),
     );

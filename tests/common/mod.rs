@@ -152,6 +152,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A throwaway `redis-server` on 127.0.0.1:`port` that keeps nothing on disk (no RDB saves, no
+/// AOF), with `extra` arguments (`--requirepass PW`...), output discarded; the caller spawns it.
+pub fn redis_server(port: u16, extra: &[&str]) -> Command {
+    let mut c = Command::new("redis-server");
+    c.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
+        .stdout(Stdio::null());
+    c
+}
+
 /// Fail the test with a clear message if a real server the test needs is not reachable.
 /// (`bash tests/run-all.sh` installs and starts them.)
 pub fn require_service(name: &str, addr: &str) {
