@@ -215,16 +215,7 @@ fn start_standin(children: &mut Vec<Child>, dir: &Path, mode: &str, config: &Pat
             .spawn()
             .expect("python3 runs the stand-in"),
     );
-    let start = Instant::now();
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file)
-            && let Ok(p) = p.trim().parse()
-        {
-            return p;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{mode} stand-in");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_port_file(&port_file, &format!("the {mode} stand-in"))
 }
 
 fn mysql(sql: &str) {
@@ -261,32 +252,9 @@ fn setup() -> Fixtures {
         ]),
         "nats-server",
     ));
-    let pwfile = dir.path().join("mosquitto.passwd");
-    let o = Command::new("mosquitto_passwd")
-        .args([
-            "-b",
-            "-c",
-            pwfile.to_str().unwrap(),
-            "app",
-            &canary("mqttok"),
-        ])
-        .output()
-        .expect("mosquitto_passwd");
-    assert!(o.status.success(), "{}", common::text(&o));
-    let mqtt_port = common::free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {mqtt_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            pwfile.display()
-        ),
-    )
-    .unwrap();
-    children.push(spawn(
-        Command::new("mosquitto").args(["-c", conf.to_str().unwrap()]),
-        "mosquitto",
-    ));
+    let (mut mosquitto, mqtt_port) =
+        common::mosquitto_with_user(dir.path(), "app", &canary("mqttok"));
+    children.push(spawn(&mut mosquitto, "mosquitto"));
 
     // The Vault stand-in: a KV v2 secret holding a canary, and a canary token.
     let vault_cfg = dir.path().join("vault.json");

@@ -60,17 +60,7 @@ impl StandIn {
                 .arg(c.dir.path().join("ca.crt"));
         }
         let child = cmd.spawn().expect("python3 runs the stand-in");
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = common::wait_port_file(&port_file, "the stand-in");
         StandIn {
             child,
             port,
@@ -1230,17 +1220,7 @@ impl AwsMeta {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("python3 runs the stand-in");
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = common::wait_port_file(&port_file, "the stand-in");
         AwsMeta {
             child,
             port,

@@ -789,36 +789,8 @@ fn mqtt_connack_and_credentials() {
     assert!(r.stderr.contains("CONNACK accepted"), "{}", r.stderr);
 
     let dir = tmpdir("mqtt");
-    let pwfile = dir.join("passwd");
-    let o = Command::new("mosquitto_passwd")
-        .args([
-            "-b",
-            "-c",
-            pwfile.to_str().unwrap(),
-            "app",
-            "mqtt-canary-pw",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::text(&o));
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            pwfile.display()
-        ),
-    )
-    .unwrap();
-    let _srv = Server(
-        Command::new("mosquitto")
-            .args(["-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto"),
-    );
+    let (mut mosquitto, port) = common::mosquitto_with_user(&dir, "app", "mqtt-canary-pw");
+    let _srv = Server(mosquitto.spawn().expect("mosquitto"));
     wait_listening(port);
     let pw = dir.join("pw");
     std::fs::write(&pw, "mqtt-canary-pw").unwrap();

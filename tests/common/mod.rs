@@ -163,6 +163,50 @@ pub fn redis_server(port: u16, extra: &[&str]) -> Command {
     c
 }
 
+/// A `mosquitto` on a free port of 127.0.0.1 that admits only `user` with `password` (a
+/// password file and a configuration written to `dir`), output discarded; the caller spawns
+/// the command. Returns it and the port.
+pub fn mosquitto_with_user(dir: &std::path::Path, user: &str, password: &str) -> (Command, u16) {
+    let pwfile = dir.join("mosquitto.passwd");
+    let o = Command::new("mosquitto_passwd")
+        .args(["-b", "-c", pwfile.to_str().unwrap(), user, password])
+        .output()
+        .expect("mosquitto_passwd");
+    assert!(o.status.success(), "{}", text(&o));
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            pwfile.display()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new("mosquitto");
+    c.args(["-c", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    (c, port)
+}
+
+/// The port a fixture server wrote to `port_file` once it listens (within 20 s).
+pub fn wait_port_file(port_file: &std::path::Path, what: &str) -> u16 {
+    let start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(port_file)
+            && let Ok(p) = p.trim().parse()
+        {
+            return p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Fail the test with a clear message if a real server the test needs is not reachable.
 /// (`bash tests/run-all.sh` installs and starts them.)
 pub fn require_service(name: &str, addr: &str) {
