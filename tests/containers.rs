@@ -1346,28 +1346,18 @@ impl Drop for Down<'_> {
 
 /// The init container names of `pod` in the adapted YAML, in order (podman names them POD-NAME).
 fn init_names(yaml: &str, pod: &str) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args([
+    let mut py = Command::new("python3");
+    py.args([
             "-c",
             "import sys, yaml, json\n\
              for d in yaml.safe_load_all(sys.stdin):\n\
              \x20   if d and d.get('kind') == 'Pod' and d['metadata']['name'] == sys.argv[1]:\n\
              \x20       print(json.dumps([c['name'] for c in d['spec'].get('initContainers', [])]))\n",
             pod,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).expect("init container names")
+        ]);
+    let out = common::output_with_stdin(&mut py, yaml.as_bytes());
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("init container names ({e}): {}", common::text(&out)))
 }
 
 #[test]

@@ -22,19 +22,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn sh_stdin(args: &[&str], input: &str) {
-    let mut child = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_stdin(Command::new(args[0]).args(&args[1..]), input.as_bytes());
     assert!(
         out.status.success(),
         "{} failed: {}",

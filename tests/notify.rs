@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -1045,19 +1044,8 @@ print(json.dumps({
     "defects": len(msg.defects),
 }))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", code])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(data.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out =
+        common::output_with_stdin(Command::new("python3").args(["-c", code]), data.as_bytes());
     assert!(out.status.success(), "{}", common::text(&out));
     J::parse(&String::from_utf8(out.stdout).unwrap())
 }

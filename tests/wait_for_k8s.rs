@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -587,17 +586,10 @@ fn a_forbidden_list_names_the_verb_and_resource_and_prints_the_role() {
         r.stdout
     );
     // The YAML is well-formed: Python's yaml reads it as two documents.
-    let mut py = Command::new("python3")
-        .args(["-c", "import sys, yaml; d = list(yaml.safe_load_all(sys.stdin)); d = [x for x in d if x]; assert [x['kind'] for x in d] == ['Role', 'RoleBinding'], d"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    py.stdin
-        .take()
-        .unwrap()
-        .write_all(r.stdout.as_bytes())
-        .unwrap();
-    assert!(py.wait().unwrap().success());
+    let mut py = Command::new("python3");
+    py.args(["-c", "import sys, yaml; d = list(yaml.safe_load_all(sys.stdin)); d = [x for x in d if x]; assert [x['kind'] for x in d] == ['Role', 'RoleBinding'], d"]);
+    let out = common::output_with_stdin(&mut py, r.stdout.as_bytes());
+    assert!(out.status.success(), "{}", common::text(&out));
 }
 
 #[test]

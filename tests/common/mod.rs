@@ -143,6 +143,19 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// Run `cmd` with `input` on its standard input; its output (stdout and stderr captured).
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A TCP port nobody listens on right now (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
