@@ -130,17 +130,9 @@ fn a_job_is_waited_for_from_before_it_exists_to_complete_then_the_command_runs()
     c.args(["-t", "30s", "k8s://job/migrate", "--", "sh", "-c"])
         .arg(format!("echo ran > {}", marker.display()));
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(1000),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(1000));
     api.put(job("migrate", json!([])));
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     assert!(!marker.exists());
     let flipped = Instant::now();
     api.put(job("migrate", complete()));
@@ -165,11 +157,7 @@ fn a_failed_job_ends_the_wait_at_once_with_its_reason() {
     c.args(["-t", "60s", "k8s://shop/jobs/migrate", "--", "touch"])
         .arg(&marker);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     let started = Instant::now();
     api.put(job(
         "migrate",
@@ -226,19 +214,11 @@ fn pods_by_selector_with_a_count_or_all() {
     c.args(["-t", "30s", "k8s://pods?selector=app=api"]);
     let mut child = spawn(c);
     api.put(pod("api-2", "api", "Running", true));
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // An evicted pod (phase Failed) is not counted; its replacement is, once ready.
     api.put(pod("api-4", "api", "Pending", false));
     api.put(pod("api-3", "api", "Failed", false));
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     api.put(pod("api-4", "api", "Running", true));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -292,11 +272,7 @@ fn a_deployment_rolls_out_through_its_states_or_stalls() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://deploy/api"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(700),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.put(deployment(2, 2, 3, 3, 3, "NewReplicaSetAvailable"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -378,17 +354,9 @@ fn a_service_is_ready_with_ready_endpoints_in_its_endpointslices() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://svc/api"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(700),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.put(slice("api-abc", &[Some(false)]));
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(700),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(700));
     // An endpoint without conditions.ready counts as ready (the API's documented default).
     api.put(slice("api-def", &[None]));
     let r = wait_child(child, LIMIT);
@@ -458,11 +426,7 @@ fn custom_resources_conditions_jsonpath_exists_and_deleted() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://configmap/settings?deleted"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(700),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.send(&format!("delete v1 ConfigMap {NS} settings"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -504,11 +468,7 @@ fn a_forbidden_watch_falls_back_to_polling() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(2500),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(2500));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -610,20 +570,12 @@ fn in_cluster_the_token_is_read_again_as_it_rotates() {
     let mut c = in_cluster(&api);
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // The kubelet writes the new token; the server stops accepting the old one and ends the
     // watch, so the next request must carry the new token.
     std::fs::write(sa.join("token"), "token-two\n").unwrap();
     api.send("rotate token-two");
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -649,11 +601,7 @@ fn a_compacted_resource_version_is_listed_again() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "-v", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(800),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // History is compacted and the watch ended; the change happens before the client is back,
     // so only a re-list after "410 Gone" can see it.
     api.send("compact");
@@ -836,29 +784,17 @@ fn bookmarks_carry_the_resource_version_past_a_compaction() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(500),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(500));
     // Other Jobs move the resourceVersion on; the watch (by name) gets no event for them, only
     // a BOOKMARK (every second from the stand-in) with the newer version.
     for i in 0..3 {
         api.put(job(&format!("other-{i}"), json!([])));
     }
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(2500),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(2500));
     // Compacted up to now and the watch ended: resuming from the bookmark's version works
     // without a re-list; from the version of the last event it would get 410 and list again.
     api.send("compact-to-now");
-    common::still_waiting(
-        &mut child,
-        Duration::from_millis(500),
-        "the target was ready",
-    );
+    common::still_waiting(&mut child, Duration::from_millis(500));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());

@@ -125,12 +125,13 @@ pub fn wait_child(mut child: Child, limit: Duration) -> Run {
     }
 }
 
-/// After `d`, the spawned waiter `child` is still running: it did not take `what` for ready.
-pub fn still_waiting(child: &mut Child, d: Duration, what: &str) {
+/// After `d`, the spawned waiter `child` is still running: it did not take the target for
+/// ready before the test made it so.
+pub fn still_waiting(child: &mut Child, d: Duration) {
     std::thread::sleep(d);
     assert!(
         child.try_wait().unwrap().is_none(),
-        "wait-for ended before {what}"
+        "wait-for ended before the target was ready"
     );
 }
 
