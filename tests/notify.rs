@@ -97,6 +97,9 @@ fn notify() -> Command {
     c
 }
 
+/// A required notification with a short time box: the arguments of attempts that must fail.
+const MUST_FAIL: [&str; 5] = ["--required", "-m", "x", "--timeout", "3s"];
+
 fn go(c: &mut Command) -> Run {
     run(c, Duration::from_secs(60))
 }
@@ -762,9 +765,7 @@ fn https_with_a_private_ca_and_a_client_certificate() {
     assert!(got.s("body").contains("over mTLS"));
 
     // Verified by default: without the private CA the server is not trusted.
-    let r = go(notify()
-        .arg(&url)
-        .args(["--required", "-m", "x", "--timeout", "3s"]));
+    let r = go(notify().arg(&url).args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(
         r.stderr.to_lowercase().contains("certificate"),
@@ -772,13 +773,7 @@ fn https_with_a_private_ca_and_a_client_certificate() {
         r.stderr
     );
     // The server refuses a client without a certificate.
-    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!out.join("2.json").exists());
 }
@@ -1221,13 +1216,10 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
 
     // Trusted only through the system roots (SSL_CERT_FILE), it is still a CA used as a server
     // certificate: refused, with the named reason.
-    let r = go(notify().arg(&https).env("SSL_CERT_FILE", &cert).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let r = go(notify()
+        .arg(&https)
+        .env("SSL_CERT_FILE", &cert)
+        .args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(
         r.stderr.contains("presents a CA certificate"),
@@ -1236,13 +1228,11 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
     );
     // Pinned, but for another name: refused (name mismatch).
     let (other, _) = pki::self_signed(dir.path(), "other", "DNS:other.example");
-    let r = go(notify().arg(&https).arg("--ca-file").arg(&other).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let r = go(notify()
+        .arg(&https)
+        .arg("--ca-file")
+        .arg(&other)
+        .args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!https_out.join("2.json").exists());
 }
