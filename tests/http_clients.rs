@@ -309,6 +309,21 @@ fn capped(mut c: Command) -> Run {
     run(&mut c, LIMIT)
 }
 
+/// `fetch-secret` of one Vault secret from `vault` with a token, never writing its output.
+fn vault_fetch(vault: &Server) -> Command {
+    let mut c = applet("fetch-secret");
+    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
+        .env("VAULT_TOKEN", "root-token")
+        .args([
+            "--timeout",
+            "30s",
+            "--out",
+            "/nonexistent/initbox-never-written.json",
+            "x=ref+vault://secret/app#/password",
+        ]);
+    c
+}
+
 fn one_error_line(r: &Run, code: i32, needle: &str) {
     assert_eq!(r.code(), code, "exit code; output: {}", r.all());
     let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("ERROR")).collect();
@@ -353,31 +368,11 @@ fn endless_bodies_are_cut_at_their_documented_caps() {
             Reply::Endless(200)
         }
     });
-    let mut c = applet("fetch-secret");
-    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
-        .env("VAULT_TOKEN", "root-token")
-        .args([
-            "--timeout",
-            "30s",
-            "--out",
-            "/nonexistent/initbox-never-written.json",
-            "x=ref+vault://secret/app#/password",
-        ]);
-    let r = capped(c);
+    let r = capped(vault_fetch(&vault));
     one_error_line(&r, 3, "larger than the limit of 16 MiB");
     // ... and a login answer that never ends is cut the same way.
     let vault = Server::plain(|_| Reply::Endless(200));
-    let mut c = applet("fetch-secret");
-    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
-        .env("VAULT_TOKEN", "root-token")
-        .args([
-            "--timeout",
-            "30s",
-            "--out",
-            "/nonexistent/initbox-never-written.json",
-            "x=ref+vault://secret/app#/password",
-        ]);
-    let r = capped(c);
+    let r = capped(vault_fetch(&vault));
     one_error_line(
         &r,
         3,
