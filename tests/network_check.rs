@@ -9,12 +9,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::http::{Answer, HttpServer};
 use common::netns::{self, Netns, sh};
 use common::{assert_one_line_error, free_port, initbox, run};
 use serde_json::Value;
@@ -561,66 +562,31 @@ fn tls_expiry_thresholds_and_name_mismatch() {
     assert!(r.stdout.contains("unknown issuer"), "{}", r.stdout);
 }
 
-/// A small HTTP/1.1 server on loopback (root namespace), one thread per connection.
+/// The kit's HTTP server (tests/common/http.rs) on loopback (root namespace), answering by path.
 fn http_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || serve(s));
+    HttpServer::capture(|_, req| {
+        let auth = req
+            .headers
+            .get("authorization")
+            .map(|v| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        match req.target.as_str() {
+            "/health" => Answer::json(200, r#"{"status":"UP","checks":[{"db":true}]}"#),
+            "/down" => Answer::json(503, r#"{"status":"DOWN"}"#),
+            "/slow" => Answer::json(200, "late").after(Duration::from_secs(3)),
+            "/auth" if auth == "basic dxnlcjpzm2nyzxq=" => Answer::json(200, "welcome"),
+            "/auth" => Answer::json(401, "no"),
+            "/bearer" if auth == format!("bearer {}", BEARER.to_ascii_lowercase()) => {
+                Answer::json(200, "welcome")
+            }
+            "/bearer" => Answer::json(401, "no"),
+            // Redirects (goss follows them by default): relative, and a loop.
+            "/old" | "/moved" => Answer::json(301, "").header("Location", "/health"),
+            "/loop" => Answer::json(302, "").header("Location", "loop"),
+            _ => Answer::json(404, "nothing here"),
         }
-    });
-    port
-}
-
-fn serve(mut s: TcpStream) {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&b[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let (status, body) = match path.as_str() {
-        "/health" => (
-            "200 OK",
-            r#"{"status":"UP","checks":[{"db":true}]}"#.to_string(),
-        ),
-        "/down" => (
-            "503 Service Unavailable",
-            r#"{"status":"DOWN"}"#.to_string(),
-        ),
-        "/slow" => {
-            std::thread::sleep(Duration::from_secs(3));
-            ("200 OK", "late".to_string())
-        }
-        "/auth" if head.contains("authorization: basic dxnlcjpzm2nyzxq=") => {
-            ("200 OK", "welcome".to_string())
-        }
-        "/auth" => ("401 Unauthorized", "no".to_string()),
-        // The head is lowercased above: this is `Authorization: Bearer <BEARER>`.
-        "/bearer"
-            if head.contains(&format!(
-                "authorization: bearer {}\r\n",
-                BEARER.to_ascii_lowercase()
-            )) =>
-        {
-            ("200 OK", "welcome".to_string())
-        }
-        "/bearer" => ("401 Unauthorized", "no".to_string()),
-        // Redirects (goss follows them by default): relative, and a loop.
-        "/old" | "/moved" => ("301 Moved Permanently\r\nLocation: /health", String::new()),
-        "/loop" => ("302 Found\r\nLocation: loop", String::new()),
-        _ => ("404 Not Found", "nothing here".to_string()),
-    };
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    })
+    .port
 }
 
 #[test]
