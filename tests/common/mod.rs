@@ -1,5 +1,8 @@
 //! Shared helpers of the end-to-end tests: run the built `initbox` binary with a time bound,
-//! find free ports, and check that the real servers the tests need are up.
+//! find free ports, check that the real servers the tests need are up, start the throwaway ones
+//! several suites share (Redis, Mosquitto with a user) and wait for fixtures that report their
+//! port in a file. The servers and the PKI live in the modules below: one of each, used by every
+//! test file instead of a copy of its own.
 #![allow(dead_code)]
 
 pub mod canary;
