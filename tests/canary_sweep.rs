@@ -33,7 +33,10 @@ use std::time::{Duration, Instant};
 
 use common::canary;
 use common::echo::Echo;
-use common::pg::{as_postgres, pg_bin};
+use common::git::{Repo, basic, smart_http};
+use common::http::HttpServer;
+use common::pg::ScramCluster;
+use common::pki;
 
 /// Bound on one run (every probe uses `--timeout 2s` or `--once`).
 const LIMIT: Duration = Duration::from_secs(30);
@@ -59,6 +62,8 @@ enum Dest {
     File(PathBuf),
     /// The echo server received it (a header, a URL path or query, a Basic credential).
     Server,
+    /// The git smart HTTP server received it (git-checkout's token, as a Basic credential).
+    Git,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +137,10 @@ impl Probe {
 
 /// Servers and files the probes use; servers started here are stopped on drop.
 struct Fixtures {
+    /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
+    /// 5432 trusts every connection, so a password is never checked there). First, so it is
+    /// stopped before `dir`, which holds it, is removed.
+    pg: ScramCluster,
     dir: tempfile::TempDir,
     echo: Echo,
     redis_port: u16,
@@ -143,23 +152,14 @@ struct Fixtures {
     /// with the token it accepts, `bad` with another; both tokens are canaries.
     kube_ok: PathBuf,
     kube_bad: PathBuf,
-    /// A private PostgreSQL cluster with scram-sha-256 authentication (the shared server on
-    /// 5432 trusts every connection, so a password is never checked there).
-    pg_port: u16,
-    pg_data: PathBuf,
+    /// A real git smart HTTP server (git-http-backend over TLS, tests/common/git.rs) serving
+    /// `app.git` to `x-access-token:canary("gittok")` only; its CA is `git/ca.crt`.
+    git: HttpServer,
     children: Vec<Child>,
 }
 
 impl Drop for Fixtures {
     fn drop(&mut self) {
-        let _ = as_postgres(&[
-            pg_bin("pg_ctl").to_str().unwrap(),
-            "-D",
-            self.pg_data.to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -201,56 +201,6 @@ fn spawn(cmd: &mut Command, what: &str) -> Child {
         .unwrap_or_else(|e| panic!("{what}: {e} (bash tests/run-all.sh installs it)"))
 }
 
-/// initdb + start a scram-sha-256 cluster whose `postgres` user has `password`; returns
-/// (port, data directory).
-fn start_scram_cluster(dir: &Path, password: &str) -> (u16, PathBuf) {
-    let uid = common::pg::postgres_uid();
-    let base = dir.join("pg");
-    std::fs::create_dir_all(&base).unwrap();
-    // runuser as postgres must reach the directory.
-    common::pg::reachable(&base);
-    let pwfile = base.join("pwfile");
-    std::fs::write(&pwfile, format!("{password}\n")).unwrap();
-    std::os::unix::fs::chown(&base, Some(uid), Some(uid)).unwrap();
-    std::os::unix::fs::chown(&pwfile, Some(uid), Some(uid)).unwrap();
-    let data = base.join("data");
-    let o = as_postgres(&[
-        pg_bin("initdb").to_str().unwrap(),
-        "-D",
-        data.to_str().unwrap(),
-        "-U",
-        "postgres",
-        "-A",
-        "scram-sha-256",
-        "--pwfile",
-        pwfile.to_str().unwrap(),
-        "--no-sync",
-    ]);
-    assert!(o.status.success(), "initdb: {}", common::text(&o));
-    let port = common::free_port();
-    let mut conf = std::fs::OpenOptions::new()
-        .append(true)
-        .open(data.join("postgresql.conf"))
-        .unwrap();
-    writeln!(
-        conf,
-        "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off",
-        base.display()
-    )
-    .unwrap();
-    let o = as_postgres(&[
-        pg_bin("pg_ctl").to_str().unwrap(),
-        "-D",
-        data.to_str().unwrap(),
-        "-l",
-        base.join("log").to_str().unwrap(),
-        "-w",
-        "start",
-    ]);
-    assert!(o.status.success(), "pg_ctl start: {}", common::text(&o));
-    (port, data)
-}
-
 /// Start tests/fixtures/fetch-secret/standin.py in `mode` (vault, k8s); returns its port.
 fn start_standin(children: &mut Vec<Child>, dir: &Path, mode: &str, config: &Path) -> u16 {
     let port_file = dir.join(format!("{mode}.port"));
@@ -265,16 +215,7 @@ fn start_standin(children: &mut Vec<Child>, dir: &Path, mode: &str, config: &Pat
             .spawn()
             .expect("python3 runs the stand-in"),
     );
-    let start = Instant::now();
-    loop {
-        if let Ok(p) = std::fs::read_to_string(&port_file)
-            && let Ok(p) = p.trim().parse()
-        {
-            return p;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "{mode} stand-in");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_port_file(&port_file, &format!("the {mode} stand-in"))
 }
 
 fn mysql(sql: &str) {
@@ -294,18 +235,7 @@ fn setup() -> Fixtures {
 
     let redis_port = common::free_port();
     children.push(spawn(
-        Command::new("redis-server").args([
-            "--port",
-            &redis_port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--requirepass",
-            &canary("redisok"),
-        ]),
+        &mut common::redis_server(redis_port, &["--requirepass", &canary("redisok")]),
         "redis-server",
     ));
     let nats_port = common::free_port();
@@ -322,32 +252,9 @@ fn setup() -> Fixtures {
         ]),
         "nats-server",
     ));
-    let pwfile = dir.path().join("mosquitto.passwd");
-    let o = Command::new("mosquitto_passwd")
-        .args([
-            "-b",
-            "-c",
-            pwfile.to_str().unwrap(),
-            "app",
-            &canary("mqttok"),
-        ])
-        .output()
-        .expect("mosquitto_passwd");
-    assert!(o.status.success(), "{}", common::text(&o));
-    let mqtt_port = common::free_port();
-    let conf = dir.path().join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {mqtt_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            pwfile.display()
-        ),
-    )
-    .unwrap();
-    children.push(spawn(
-        Command::new("mosquitto").args(["-c", conf.to_str().unwrap()]),
-        "mosquitto",
-    ));
+    let (mut mosquitto, mqtt_port) =
+        common::mosquitto_with_user(dir.path(), "app", &canary("mqttok"));
+    children.push(spawn(&mut mosquitto, "mosquitto"));
 
     // The Vault stand-in: a KV v2 secret holding a canary, and a canary token.
     let vault_cfg = dir.path().join("vault.json");
@@ -380,6 +287,16 @@ fn setup() -> Fixtures {
 
     let (kube_ok, kube_bad) = start_kube_api(&mut children, dir.path());
 
+    let git_dir = dir.path().join("git");
+    std::fs::create_dir_all(&git_dir).unwrap();
+    let repo = Repo::new(&git_dir);
+    pki::ca_and_localhost(&git_dir, "git test CA");
+    let git = smart_http(
+        &repo.root,
+        Some(pki::server_config(&git_dir, "server")),
+        Some(basic("x-access-token", &canary("gittok"))),
+    );
+
     // MariaDB users whose password is a canary (the success paths).
     for (user, tag) in [("canary_url", "myok"), ("canary_env", "mypwd")] {
         let pw = canary(tag);
@@ -389,7 +306,9 @@ fn setup() -> Fixtures {
              GRANT ALL ON test.* TO '{user}'@'%';"
         ));
     }
-    let (pg_port, pg_data) = start_scram_cluster(dir.path(), &canary("pgok"));
+    let pg = ScramCluster::init(&dir.path().join("pg"), &canary("pgok"), "");
+    pg.pg_ctl(&["-w", "start"]);
+    let pg_port = pg.port;
     for port in [
         redis_port, nats_port, mqtt_port, vault_port, k8s_port, pg_port,
     ] {
@@ -405,8 +324,8 @@ fn setup() -> Fixtures {
         k8s_port,
         kube_ok,
         kube_bad,
-        pg_port,
-        pg_data,
+        pg,
+        git,
         children,
     }
 }
@@ -417,59 +336,14 @@ fn setup() -> Fixtures {
 fn start_kube_api(children: &mut Vec<Child>, dir: &Path) -> (PathBuf, PathBuf) {
     let d = dir.join("kube");
     std::fs::create_dir_all(&d).unwrap();
-    let ssl = |args: &[&str]| common::pki::openssl(&d, args);
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=kubernetes-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ]);
-    ssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=kube-apiserver",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "server.csr",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "cert.pem",
-    ]);
+    pki::ca_and_localhost(&d, "kubernetes-ca");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/k8s/apiserver.py");
     let mut child = Command::new("python3")
         .arg(script)
         .args(["--token", &canary("kubetok"), "--cert"])
-        .arg(d.join("cert.pem"))
+        .arg(d.join("server.pem"))
         .arg("--key")
-        .arg(d.join("key.pem"))
+        .arg(d.join("server.key"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -991,7 +865,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[5]),
     );
 
-    let pg = fx.pg_port;
+    let pg = fx.pg.port;
     let c = canary("pgok");
     v.push(
         probe(
@@ -1123,7 +997,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "tlspg",
             format!(
                 "postgres://postgres:{{}}@127.0.0.1:{}/postgres?sslmode=require",
-                fx.pg_port
+                fx.pg.port
             ),
         ),
     ] {
@@ -1241,7 +1115,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "run-migrations",
             &[
                 "--database-url",
-                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg.port),
                 "--dir",
                 &mig,
                 "--timeout",
@@ -2662,7 +2536,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
     let c = canary("runsteppw");
     let f = fx.file("run/steppw.yaml", &format!(
         "steps:\n  - name: db\n    applet: wait-for\n    args: [--timeout, 2s, \"postgres://postgres:{c}@127.0.0.1:{}/postgres\"]\n",
-        fx.pg_port
+        fx.pg.port
     ));
     v.push(
         probe(
@@ -2680,7 +2554,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
             "run-migrations",
             &[
                 "--database-url",
-                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg_port),
+                &format!("postgres://postgres:{c}@127.0.0.1:{}/postgres", fx.pg.port),
                 "--dir",
                 &fx.p("migrations"),
                 "--timeout",
@@ -2821,6 +2695,63 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         )
         .env("COPY_SECRET", &c)
         .codes(&[1]),
+    );
+
+    // ---- git-checkout: the token file, sent as Basic `x-access-token:TOKEN` to a real smart
+    // HTTP server (git-http-backend over TLS, tests/common/git.rs): accepted, refused, and named
+    // by its variable.
+    let git_url = fx.git.url_as("https", "/app.git");
+    let git_ca = fx.p("git/ca.crt");
+    let c = canary("gittok");
+    let ok_token = fx.file("git-ok.token", &format!("{c}\n"));
+    v.push(
+        probe(
+            "git-checkout/--token-file accepted/ok",
+            "git-checkout",
+            &[
+                &git_url,
+                "--to",
+                &fx.p("git-out/flag"),
+                "--token-file",
+                &ok_token,
+                "--ca-file",
+                &git_ca,
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[0]),
+    );
+    v.push(
+        probe(
+            "git-checkout/INITBOX_GIT_TOKEN_FILE accepted/ok",
+            "git-checkout",
+            &[&git_url, "--to", &fx.p("git-out/env"), "--ca-file", &git_ca],
+            &c,
+        )
+        .env("INITBOX_GIT_TOKEN_FILE", &ok_token)
+        .dest(Dest::Git)
+        .codes(&[0]),
+    );
+    let c = canary("gitbad");
+    let bad_token = fx.file("git-bad.token", &format!("{c}\n"));
+    v.push(
+        probe(
+            "git-checkout/--token-file refused/fail",
+            "git-checkout",
+            &[
+                &git_url,
+                "--to",
+                &fx.p("git-out/refused"),
+                "--token-file",
+                &bad_token,
+                "--ca-file",
+                &git_ca,
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[5]),
     );
 
     // ---- --help and -h with every INITBOX_* variable holding a canary (issue 12 item 1).
@@ -3016,9 +2947,13 @@ fn run_one(fx: &Fixtures, p: &Probe, variant: &str, slot: usize) -> Vec<String> 
                 ));
             }
         }
-        Dest::Server => {
-            if !fx
-                .echo
+        Dest::Server | Dest::Git => {
+            let server = if matches!(p.dest, Dest::Git) {
+                &fx.git
+            } else {
+                fx.echo.server()
+            };
+            if !server
                 .requests()
                 .iter()
                 .any(|req| !canary::find(primary, req).is_empty())

@@ -15,6 +15,7 @@
 mod common;
 mod moto;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,6 +23,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http::{Answer, HttpServer};
 use common::static_bin::static_binary;
 use common::{Run, free_port, pki, run};
 
@@ -708,25 +710,12 @@ impl Drop for Database {
     }
 }
 
-/// A CA, and a server certificate for vault.vault.svc (and 127.0.0.1) signed by it.
+/// The kit's test CA (tests/common/pki.rs, `ca.crt`), and a server certificate for
+/// vault.vault.svc (and 127.0.0.1) signed by it (`vault.crt`, `vault.key`).
 fn make_vault_tls(dir: &Path) {
-    let sh = format!(
-        "set -e; cd {d}; \
-         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
-           -subj '/CN=initbox pods test CA' -addext basicConstraints=critical,CA:TRUE \
-           -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null; \
-         openssl req -newkey rsa:2048 -nodes -keyout vault.key -out vault.csr \
-           -subj '/CN=vault.vault.svc' 2>/dev/null; \
-         printf 'subjectAltName=DNS:vault.vault.svc,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf; \
-         openssl x509 -req -in vault.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
-           -out vault.crt -days 2 -extfile ext.cnf 2>/dev/null",
-        d = dir.display()
-    );
-    let r = run(
-        Command::new("bash").args(["-c", &sh]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(r.code(), 0, "openssl: {}", r.all());
+    pki::ca_and_localhost(dir, "initbox pods test CA");
+    let (cert, _key) = pki::leaf(dir, "vault", "DNS:vault.vault.svc,IP:127.0.0.1");
+    std::fs::copy(cert, dir.join("vault.crt")).unwrap();
 }
 
 /// The stand-in Vault (tests/fixtures/fetch-secret/standin.py: Vault's documented HTTP API,
@@ -772,28 +761,27 @@ fn vault_standin(dir: &Path, vault: &serde_json::Value, jwt: &str) -> (Server, u
     panic!("the stand-in Vault did not start");
 }
 
-/// A webhook receiver: every request body, one per line, appended to `out`.
-fn webhook_receiver(out: &Path) -> (Server, u16) {
-    let port = free_port();
-    let script = format!(
-        "import http.server\n\
-         class H(http.server.BaseHTTPRequestHandler):\n\
-         \x20   def do_POST(self):\n\
-         \x20       body = self.rfile.read(int(self.headers.get('Content-Length') or 0))\n\
-         \x20       with open('{out}', 'ab') as f: f.write(body.replace(b'\\n', b' ') + b'\\n')\n\
-         \x20       self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()\n\
-         \x20   def log_message(self, *a): pass\n\
-         http.server.ThreadingHTTPServer(('127.0.0.1', {port}), H).serve_forever()\n",
-        out = out.display()
-    );
-    let mut child = Command::new("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3");
-    wait_listening(&mut child, ("127.0.0.1", port), "the webhook receiver");
-    (Server(child), port)
+/// The kit's capture server (tests/common/http.rs) as the webhook receiver: each POST body is
+/// appended to `out` as one line (newlines in it made spaces); answers 200.
+fn webhook_receiver(out: &Path) -> HttpServer {
+    let out = out.to_path_buf();
+    HttpServer::capture(move |_, req| {
+        if req.method == "POST" {
+            let mut line: Vec<u8> = req
+                .body
+                .iter()
+                .map(|&b| if b == b'\n' { b' ' } else { b })
+                .collect();
+            line.push(b'\n');
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&out)
+                .unwrap();
+            f.write_all(&line).unwrap();
+        }
+        Answer::bare(200, "")
+    })
 }
 
 /// An HTTPS file server (the test CA's certificate for 127.0.0.1) serving `files` (path ->
@@ -905,6 +893,8 @@ struct Cluster {
     dir: tempfile::TempDir,
     db: Database,
     notify_log: PathBuf,
+    /// The webhook receiver notify posts to.
+    _notify: HttpServer,
     _servers: Vec<Server>,
     vars: serde_json::Value,
     s3: Option<S3Bucket>,
@@ -1021,8 +1011,8 @@ impl Cluster {
             git_port = port;
         }
         let notify_log = dir.path().join("notify.log");
-        let (server, notify_port) = webhook_receiver(&notify_log);
-        servers.push(server);
+        let notify = webhook_receiver(&notify_log);
+        let notify_port = notify.port;
         let db = Database::new(tag);
         let s3 = python_json(&["s3", KUBE_OVERRIDES, key]);
         let s3 = (!s3.is_null()).then(|| S3Bucket::start(&s3, dir.path()));
@@ -1047,6 +1037,7 @@ impl Cluster {
             dir,
             db,
             notify_log,
+            _notify: notify,
             _servers: servers,
             vars,
             s3,
@@ -1102,6 +1093,40 @@ fn play(p: &Podman, cluster: &Cluster, adapt_args: &[&str]) -> Option<Played> {
 }
 
 /// Now, for `podman events --since`.
+/// A manifest's variant (`key`, `FILE.yaml#variant` in the overrides) played in a cluster of
+/// its own.
+fn play_variant(p: &Podman, manifest: &str, key: &str, tag: &str) -> (Cluster, Played) {
+    let cluster = Cluster::new(key, tag);
+    let played = play(p, &cluster, &["manifest", manifest, KUBE_OVERRIDES, key])
+        .unwrap_or_else(|| panic!("the variant {key} is played"));
+    (cluster, played)
+}
+
+/// The containers named `prefix*` that started since `played` began, in order, and all the
+/// events (for failure messages).
+fn started(p: &Podman, played: &Played, prefix: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let ev = events(p, &played.since);
+    let started = ev
+        .iter()
+        .filter(|(n, st)| st == "start" && n.starts_with(prefix))
+        .map(|(n, _)| n.clone())
+        .collect();
+    (started, ev)
+}
+
+/// The application container `name` is not running.
+fn assert_app_down(p: &Podman, name: &str, context: &str) {
+    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", name]);
+    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+}
+
+/// The last line of container `name`'s log, and the whole `podman logs` run.
+fn last_log_line(p: &Podman, name: &str) -> (String, Run) {
+    let logs = p.run(&["logs", name], Duration::from_secs(30));
+    let last = logs.all().lines().last().unwrap_or("").to_string();
+    (last, logs)
+}
+
 fn now_utc() -> String {
     let r = run(
         Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"]),
@@ -1321,28 +1346,18 @@ impl Drop for Down<'_> {
 
 /// The init container names of `pod` in the adapted YAML, in order (podman names them POD-NAME).
 fn init_names(yaml: &str, pod: &str) -> Vec<String> {
-    let mut child = Command::new("python3")
-        .args([
+    let mut py = Command::new("python3");
+    py.args([
             "-c",
             "import sys, yaml, json\n\
              for d in yaml.safe_load_all(sys.stdin):\n\
              \x20   if d and d.get('kind') == 'Pod' and d['metadata']['name'] == sys.argv[1]:\n\
              \x20       print(json.dumps([c['name'] for c in d['spec'].get('initContainers', [])]))\n",
             pod,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(yaml.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).expect("init container names")
+        ]);
+    let out = common::output_with_stdin(&mut py, yaml.as_bytes());
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("init container names ({e}): {}", common::text(&out)))
 }
 
 #[test]
@@ -1375,19 +1390,12 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
     let (s, _guard) = shared();
     let _kube = kube_lock();
     let p = &s.podman;
-    let key = "prepare-volume.yaml#tampered";
-    let cluster = Cluster::new(key, "tampered");
-    let played = play(
+    let (_cluster, played) = play_variant(
         p,
-        &cluster,
-        &[
-            "manifest",
-            "examples/kubernetes/prepare-volume.yaml",
-            KUBE_OVERRIDES,
-            key,
-        ],
-    )
-    .expect("the tampered variant is played");
+        "examples/kubernetes/prepare-volume.yaml",
+        "prepare-volume.yaml#tampered",
+        "tampered",
+    );
     let _down = Down(p, &played);
     let context = format!("kube play: {}", played.play.all());
     // The verification failure is exit 1, reported by kube play for the download container.
@@ -1396,12 +1404,7 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
         played.play.all().contains("exited with code 1"),
         "{context}"
     );
-    let ev = events(p, &played.since);
-    let started: Vec<&str> = ev
-        .iter()
-        .filter(|(n, st)| st == "start" && n.starts_with("site-"))
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let (started, ev) = started(p, &played, "site-");
     assert_eq!(
         started,
         ["site-prepare-volume", "site-download"],
@@ -1409,11 +1412,9 @@ fn a_download_that_does_not_verify_keeps_the_checkout_and_the_app_from_starting(
     );
     // (podman removes an init container that succeeded: the download starting says it did.)
     assert_eq!(exit_code(p, "site-download"), 1);
-    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "site-app"]);
-    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    assert_app_down(p, "site-app", &context);
     // The last line names the expected digest (the manifest's) and what arrived.
-    let logs = p.run(&["logs", "site-download"], Duration::from_secs(30));
-    let last = logs.all().lines().last().unwrap_or("").to_string();
+    let (last, logs) = last_log_line(p, "site-download");
     assert!(
         last.contains("ERROR")
             && last.contains("ef2be9ca2c963b3a78df5029167f9233faca5cb9cb51834bae80a1a2f3e11115"),
@@ -1464,19 +1465,12 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
     let (s, _guard) = shared();
     let _kube = kube_lock();
     let p = &s.podman;
-    let key = "init-containers.yaml#fails";
-    let cluster = Cluster::new(key, "fail");
-    let played = play(
+    let (cluster, played) = play_variant(
         p,
-        &cluster,
-        &[
-            "manifest",
-            "examples/kubernetes/init-containers.yaml",
-            KUBE_OVERRIDES,
-            key,
-        ],
+        "examples/kubernetes/init-containers.yaml",
+        "init-containers.yaml#fails",
+        "fail",
     );
-    let played = played.expect("the failure variant is played");
     let _down = Down(p, &played);
     let context = format!("kube play: {}", played.play.all());
     let closed = cluster.vars["CLOSED_PORT"].as_u64().unwrap();
@@ -1487,21 +1481,14 @@ fn a_failing_init_container_keeps_the_app_from_starting() {
         "{context}"
     );
     // Nothing after it started: not the later init containers, not the app.
-    let ev = events(p, &played.since);
-    let started: Vec<&str> = ev
-        .iter()
-        .filter(|(n, st)| st == "start" && n.starts_with("shop-"))
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let (started, ev) = started(p, &played, "shop-");
     assert_eq!(started, ["shop-wait-for-database"], "{context}; {ev:?}");
-    let state = p.ok(&["inspect", "--format", "{{.State.Status}}", "shop-app"]);
-    assert_ne!(state.trim(), "running", "the app stays down: {context}");
+    assert_app_down(p, "shop-app", &context);
     assert_eq!(exit_code(p, "shop-wait-for-database"), 124);
     // The reason. podman has no terminationMessagePath (/dev/termination-log is not mounted, so
     // initbox writes none): the closest equivalent, what `kubectl logs` shows with
     // terminationMessagePolicy: FallbackToLogsOnError, is the container's last log line.
-    let logs = p.run(&["logs", "shop-wait-for-database"], Duration::from_secs(30));
-    let last = logs.all().lines().last().unwrap_or("").to_string();
+    let (last, logs) = last_log_line(p, "shop-wait-for-database");
     assert!(
         last.contains("ERROR") && last.contains(&format!("127.0.0.1:{closed}")),
         "the last line names the target and the failure: {}",

@@ -85,6 +85,12 @@ fn download(args: &[&str]) -> common::Run {
     run(initbox().arg("download").args(args), LIMIT)
 }
 
+/// `initbox download URL --to TO --sha256 SUM EXTRA...`: the call most tests make.
+fn fetch(url: &str, to: &Path, sum: &str, extra: &[&str]) -> common::Run {
+    let to = to.to_str().unwrap();
+    download(&[&[url, "--to", to, "--sha256", sum], extra].concat())
+}
+
 /// `.initbox-*` leftovers in `dir` (partial files, staging directories).
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -109,20 +115,17 @@ fn https_download_is_verified_installed_and_not_fetched_again() {
     let to = tmp.path().join("vol/models/model.bin");
 
     // TLS is verified by default: the test CA is not trusted without --ca-file.
-    let r = download(&[&url, "--to", to.to_str().unwrap(), "--sha256", &sum]);
+    let r = fetch(&url, &to, &sum, &[]);
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(r.stderr.contains("certificate"), "{}", r.stderr);
     assert!(!to.exists());
 
-    let r = download(&[
+    let r = fetch(
         &url,
-        "--to",
-        to.to_str().unwrap(),
-        "--sha256",
+        &to,
         &format!("sha256:{sum}"),
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+        &["--ca-file", ca.to_str().unwrap()],
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(std::fs::read(&to).unwrap(), *body);
     assert_eq!(std::fs::metadata(&to).unwrap().mode() & 0o777, 0o644);
@@ -135,15 +138,7 @@ fn https_download_is_verified_installed_and_not_fetched_again() {
 
     // A restarted pod: the file is there and verifies, nothing is requested.
     let hits = server.hits();
-    let r = download(&[
-        &url,
-        "--to",
-        to.to_str().unwrap(),
-        "--sha256",
-        &sum,
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+    let r = fetch(&url, &to, &sum, &["--ca-file", ca.to_str().unwrap()]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(
         server.hits(),
@@ -152,15 +147,13 @@ fn https_download_is_verified_installed_and_not_fetched_again() {
     );
     assert!(r.stderr.contains("nothing to do"), "{}", r.stderr);
     // A directory as --to: the file lands there under its own name (as with curl -O).
-    let r = download(&[
+    let dir = format!("{}/", to.parent().unwrap().display());
+    let r = fetch(
         &url,
-        "--to",
-        &format!("{}/", to.parent().unwrap().display()),
-        "--sha256",
+        Path::new(&dir),
         &sum,
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+        &["--ca-file", ca.to_str().unwrap()],
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(
         server.hits(),
@@ -250,15 +243,12 @@ fn a_transfer_cut_mid_way_is_resumed_with_range() {
         }
     });
     let to = tmp.path().join("out/data.bin");
-    let r = download(&[
+    let r = fetch(
         &https_url(&server, "/data.bin"),
-        "--to",
-        to.to_str().unwrap(),
-        "--sha256",
+        &to,
         &sha256_of(&body),
-        "--ca-file",
-        tmp.path().join("ca.crt").to_str().unwrap(),
-    ]);
+        &["--ca-file", tmp.path().join("ca.crt").to_str().unwrap()],
+    );
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(std::fs::read(&to).unwrap(), *body);
     let reqs = server.requests();
@@ -348,13 +338,7 @@ fn a_partial_file_from_another_version_is_started_over() {
     let b = Arc::clone(&body);
     let server = HttpServer::start(move |_, req| ranged(&b, req));
     let to = out.join("data.bin");
-    let r = download(&[
-        &server.url("/data.bin"),
-        "--to",
-        to.to_str().unwrap(),
-        "--sha256",
-        &sum,
-    ]);
+    let r = fetch(&server.url("/data.bin"), &to, &sum, &[]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(std::fs::read(&to).unwrap(), *body);
     assert!(r.stderr.contains("starting over"), "{}", r.stderr);
@@ -374,13 +358,7 @@ fn a_bad_checksum_fails_with_exit_1_and_leaves_nothing() {
     // The version in place stays as it is.
     std::fs::write(out.join("data.bin"), b"the old version").unwrap();
     let wrong = sha256_of(b"something else");
-    let r = download(&[
-        &server.url("/data.bin"),
-        "--to",
-        out.join("data.bin").to_str().unwrap(),
-        "--sha256",
-        &wrong,
-    ]);
+    let r = fetch(&server.url("/data.bin"), &out.join("data.bin"), &wrong, &[]);
     assert_one_line_error(&r, 1, "does not match --sha256");
     assert!(r.stderr.contains(&wrong), "{}", r.stderr);
     assert_eq!(
@@ -789,34 +767,16 @@ fn server_errors_are_retried_and_refusals_are_not() {
         }
     });
     let to = tmp.path().join("out/f.bin");
-    let r = download(&[
-        &server.url("/flaky.bin"),
-        "--to",
-        to.to_str().unwrap(),
-        "--sha256",
-        &sum,
-    ]);
+    let r = fetch(&server.url("/flaky.bin"), &to, &sum, &[]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert_eq!(std::fs::read(&to).unwrap(), *body);
     assert_eq!(server.hits(), 3);
     // 404 and 403 are answers, not accidents: no retry; 403 is exit 5.
     let hits = server.hits();
     let other = tmp.path().join("out/other.bin");
-    let r = download(&[
-        &server.url("/gone.bin"),
-        "--to",
-        other.to_str().unwrap(),
-        "--sha256",
-        &sum,
-    ]);
+    let r = fetch(&server.url("/gone.bin"), &other, &sum, &[]);
     assert_one_line_error(&r, 1, "HTTP 404");
-    let r = download(&[
-        &server.url("/private.bin"),
-        "--to",
-        other.to_str().unwrap(),
-        "--sha256",
-        &sum,
-    ]);
+    let r = fetch(&server.url("/private.bin"), &other, &sum, &[]);
     assert_one_line_error(&r, 5, "HTTP 403");
     assert_eq!(server.hits(), hits + 2);
     assert!(!other.exists());

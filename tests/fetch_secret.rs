@@ -9,6 +9,7 @@
 //! (tests/setup/20-fetch-secret.sh installs it).
 
 mod common;
+mod moto;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_one_line_error, free_port, initbox, run};
+use moto::Moto;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "Canary-7f3a9c-SECRET-value";
@@ -55,20 +57,10 @@ impl StandIn {
             cmd.arg("--tls")
                 .arg(c.dir.path().join("server.pem"))
                 .arg(c.dir.path().join("server.key"))
-                .arg(c.dir.path().join("ca.pem"));
+                .arg(c.dir.path().join("ca.crt"));
         }
         let child = cmd.spawn().expect("python3 runs the stand-in");
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = common::wait_port_file(&port_file, "the stand-in");
         StandIn {
             child,
             port,
@@ -443,7 +435,7 @@ fn cert_login_over_tls_with_custom_ca_and_client_certificate() {
     let c = |n: &str| certs.dir.path().join(n).to_str().unwrap().to_string();
     let r = run(
         fetch(&v)
-            .args(["--vault-auth=cert", "--vault-ca-file", &c("ca.pem")])
+            .args(["--vault-auth=cert", "--vault-ca-file", &c("ca.crt")])
             .args([
                 "--vault-client-cert",
                 &c("client.pem"),
@@ -1027,53 +1019,10 @@ fn kubernetes_secrets_through_the_api_server() {
     assert_one_line_error(&r, 5, "service-account token was refused (HTTP 401");
 }
 
-/// The real moto emulator in server mode, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto is installed (tests/setup/20-fetch-secret.sh)");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Moto { child, port }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seed(&self) {
-        let script = format!(
-            r#"
+/// The secrets moto (the kit's server, tests/moto) holds for these tests.
+fn seed(moto: &Moto) {
+    let script = format!(
+        r#"
 import base64, boto3, json
 kw = dict(endpoint_url="{ep}", region_name="eu-west-1", aws_access_key_id="AKIDSEED", aws_secret_access_key="seed")
 sm = boto3.client("secretsmanager", **kw)
@@ -1091,21 +1040,20 @@ ssm.put_parameter(Name="/app/db/user", Value="ssm-db-user", Type="String")
 for i in range(12):
     ssm.put_parameter(Name=f"/app/flags/f{{i}}", Value=f"on{{i}}", Type="String")
 "#,
-            ep = self.endpoint()
-        );
-        let o = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "seeding moto: {}", common::text(&o));
-    }
+        ep = moto.endpoint()
+    );
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "seeding moto: {}", common::text(&o));
 }
 
 #[test]
 fn aws_secrets_manager_and_ssm_with_every_credential_source() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let aws = |out: &str| {
         let mut c = initbox();
@@ -1272,17 +1220,7 @@ impl AwsMeta {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("python3 runs the stand-in");
-        let start = Instant::now();
-        let port = loop {
-            if let Ok(p) = std::fs::read_to_string(&port_file) {
-                break p.trim().parse().unwrap();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "stand-in did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let port = common::wait_port_file(&port_file, "the stand-in");
         AwsMeta {
             child,
             port,
@@ -1305,8 +1243,8 @@ impl AwsMeta {
 /// token from the environment, the SDKs' host rule for FULL_URI, and IMDSv2.
 #[test]
 fn aws_container_endpoint_and_imds_credentials() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("eks-pod-identity-token");
     std::fs::write(&token_file, "pod-token-1\n").unwrap();
@@ -1459,8 +1397,8 @@ fn aws_container_endpoint_and_imds_credentials() {
 /// web_identity_token_file; plus the region of the profile (item 3).
 #[test]
 fn aws_shared_config_profiles() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let process = d.join("creds.sh");
@@ -1552,8 +1490,8 @@ fn aws_shared_config_profiles() {
 /// source, and AWS_DEFAULT_REGION works.
 #[test]
 fn aws_missing_secret_key_and_region_are_named() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let r = run(
         aws_fetch(&moto, dir.path())
@@ -1593,8 +1531,8 @@ fn aws_missing_secret_key_and_region_are_named() {
 /// selects; SSM parameter ARNs; SSM paths as a map (recursive, decrypted, every page).
 #[test]
 fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let aws = |out: &str| {
@@ -1675,8 +1613,8 @@ fn aws_binary_secrets_decode_then_select_ssm_arns_and_paths() {
 /// mode=singleparam are accepted with vals' meaning; other modes are refused with the reason.
 #[test]
 fn aws_vals_parameters() {
-    let moto = Moto::start();
-    moto.seed();
+    let moto = Moto::start(None);
+    seed(&moto);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let config = d.join("config");
@@ -1725,7 +1663,8 @@ fn aws_vals_parameters() {
     assert_one_line_error(&r, 3, "mode=recursive is not supported");
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl.
+/// The kit's test PKI (tests/common/pki.rs): a CA (`ca.crt`), a server certificate for
+/// 127.0.0.1 and localhost (`server.pem`) and a client certificate with CN `app` (`client.pem`).
 struct Certs {
     dir: tempfile::TempDir,
 }
@@ -1733,29 +1672,8 @@ struct Certs {
 impl Certs {
     fn new() -> Certs {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let sh = |script: &str| {
-            let o = Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .current_dir(d)
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "openssl: {}", common::text(&o));
-        };
-        sh(
-            "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null",
-        );
-        sh(
-            "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > server.ext && \
-            openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null && \
-            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null",
-        );
-        sh(
-            "printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > client.ext && \
-            openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=app 2>/dev/null && \
-            openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null",
-        );
+        common::pki::ca_and_localhost(dir.path(), "test-ca");
+        common::pki::client_cert(dir.path(), "client", "app");
         Certs { dir }
     }
 }

@@ -8,9 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine;
-use common::git::{Daemon, Repo, git, smart_http, tree};
-use common::pki::{openssl, server_config};
+use common::git::{Daemon, Repo, basic, git, smart_http, tree};
+use common::pki::{self, server_config};
 use common::{initbox, run};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -38,36 +37,23 @@ fn reference_clone(base: &Path, url: &str, branch: Option<&str>) -> PathBuf {
     to
 }
 
-/// A self-signed certificate for 127.0.0.1 (`self.pem`, `self.key`) in `dir`.
+/// A self-signed certificate for 127.0.0.1 (`self.pem`, `self.key`) in `dir`: the kit's.
 fn self_signed(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "self.key",
-            "-out",
-            "self.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ],
-    );
+    pki::self_signed(dir, "self", "IP:127.0.0.1");
 }
 
-fn basic(user: &str, token: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+/// The test repository served over smart HTTPS (a self-signed certificate, `self.pem` in `dir`)
+/// to the token [`TOKEN`] only; returns the repository, the server and `https://…/app.git`.
+fn token_server(dir: &Path) -> (Repo, common::http::HttpServer, String) {
+    let repo = Repo::new(dir);
+    self_signed(dir);
+    let server = smart_http(
+        &repo.root,
+        Some(server_config(dir, "self")),
+        Some(basic("x-access-token", TOKEN)),
+    );
+    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    (repo, server, url)
 }
 
 /// The `git-upload-pack` POSTs (negotiation and pack) among the requests: none when only the
@@ -82,14 +68,7 @@ fn pack_requests(requests: &[String]) -> usize {
 #[test]
 fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follows_the_branch() {
     let t = tempfile::tempdir().unwrap();
-    let repo = Repo::new(t.path());
-    self_signed(t.path());
-    let server = smart_http(
-        &repo.root,
-        Some(server_config(t.path(), "self")),
-        Some(basic("x-access-token", TOKEN)),
-    );
-    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    let (repo, server, url) = token_server(t.path());
     let token_file = t.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let ca = t.path().join("self.pem");
@@ -170,14 +149,7 @@ fn https_with_a_token_checks_out_what_git_clone_does_then_is_a_no_op_then_follow
 #[test]
 fn a_missing_or_wrong_token_is_exit_5_and_leaves_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let repo = Repo::new(t.path());
-    self_signed(t.path());
-    let server = smart_http(
-        &repo.root,
-        Some(server_config(t.path(), "self")),
-        Some(basic("x-access-token", TOKEN)),
-    );
-    let url = format!("https://127.0.0.1:{}/app.git", server.port);
+    let (_repo, _server, url) = token_server(t.path());
     let ca = t.path().join("self.pem");
     let wrong = t.path().join("wrong");
     std::fs::write(&wrong, "ghp_wrongTOKENvalue42\n").unwrap();

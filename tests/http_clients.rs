@@ -24,27 +24,16 @@ use std::thread;
 use std::time::Duration;
 
 use common::http::{Answer, HttpServer};
-use common::pki::{openssl, server_config};
+use common::pki::{self, server_config};
 use common::{Run, initbox, run};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const CANARY: &str = "Canary-http-5e1d7a-SECRET";
 
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
-
 /// `initbox APPLET` without proxies or Vault settings from the caller's environment.
 fn applet(name: &str) -> Command {
     let mut c = initbox();
-    for v in PROXY_VARS {
+    for v in common::PROXY_VARS {
         c.env_remove(v);
     }
     for v in [
@@ -120,119 +109,16 @@ fn assert_no_credential(c: &Server, what: &str) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PKI: the openssl CLI makes a CA, leaves signed by it, a self-signed CA:TRUE certificate (as
-// `openssl req -x509` makes), a leaf for another name and an expired leaf.
+// PKI (the kit's, tests/common/pki.rs): a CA and leaves signed by it (127.0.0.1/localhost, another
+// name, an expired one), and a self-signed CA:TRUE certificate (as `openssl req -x509` makes).
 // ---------------------------------------------------------------------------------------------
 
-const EC: [&str; 4] = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-
+/// `ca.crt`, `server` (127.0.0.1, localhost), `other` (other.example), `expired` and `self`.
 fn pki(dir: &Path) {
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(EC);
-    ca.extend([
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=initbox http test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    openssl(dir, &ca);
-    // What a user makes with one command: self-signed, CA:TRUE, for 127.0.0.1.
-    let mut selfsigned = vec!["req", "-x509"];
-    selfsigned.extend(EC);
-    selfsigned.extend([
-        "-nodes",
-        "-keyout",
-        "self.key",
-        "-out",
-        "self.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-    ]);
-    openssl(dir, &selfsigned);
-    for (name, san) in [
-        ("leaf", "IP:127.0.0.1,DNS:localhost"),
-        ("other", "DNS:other.example"),
-    ] {
-        std::fs::write(
-            dir.join(format!("{name}.ext")),
-            format!(
-                "subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
-            ),
-        )
-        .unwrap();
-        let mut req = vec!["req"];
-        req.extend(EC);
-        let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
-        req.extend(["-nodes", "-keyout", &key, "-out", &csr, "-subj", "/CN=leaf"]);
-        openssl(dir, &req);
-        let (pem, ext) = (format!("{name}.pem"), format!("{name}.ext"));
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &pem,
-                "-extfile",
-                &ext,
-            ],
-        );
-    }
-    // Expired: `openssl ca` takes explicit dates (OpenSSL 3.0's x509 does not).
-    std::fs::write(dir.join("index.txt"), "").unwrap();
-    std::fs::write(dir.join("serial"), "1000\n").unwrap();
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nserial=serial\nnew_certs_dir=.\n\
-         certificate=ca.pem\nprivate_key=ca.key\ndefault_md=sha256\npolicy=p\n\
-         copy_extensions=none\nunique_subject=no\n[p]\ncommonName=supplied\n\
-         [x]\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "ca",
-            "-batch",
-            "-config",
-            "ca.cnf",
-            "-extensions",
-            "x",
-            "-in",
-            "leaf.csr",
-            "-out",
-            "expired.pem",
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200102000000Z",
-        ],
-    );
-    std::fs::copy(dir.join("leaf.key"), dir.join("expired.key")).unwrap();
+    pki::ca_and_localhost(dir, "initbox http test CA");
+    pki::leaf(dir, "other", "DNS:other.example");
+    pki::expired_leaf(dir, "expired");
+    pki::self_signed(dir, "self", "IP:127.0.0.1");
 }
 
 fn tls_server(
@@ -251,11 +137,11 @@ fn tls_server(
 fn wait_for_sends_no_credential_to_another_origin_or_down_to_http() {
     let dir = tempfile::tempdir().unwrap();
     pki(dir.path());
-    let ca = dir.path().join("ca.pem");
+    let ca = dir.path().join("ca.crt");
     let c = capture();
     let other = format!("http://127.0.0.1:{}/health", c.port);
     let to = other.clone();
-    let https = tls_server(dir.path(), "leaf", move |_| Reply::Redirect(to.clone()));
+    let https = tls_server(dir.path(), "server", move |_| Reply::Redirect(to.clone()));
     let to = other.clone();
     let http = Server::plain(move |_| Reply::Redirect(to.clone()));
     let key = format!("X-Api-Key: {CANARY}");
@@ -322,7 +208,7 @@ fn vault_token_never_follows_a_redirect_off_origin_or_down_to_http() {
     let c = capture();
     let to = format!("http://127.0.0.1:{}/v1/auth/token/lookup-self", c.port);
     let t = to.clone();
-    let https = tls_server(dir.path(), "leaf", move |_| Reply::Redirect(t.clone()));
+    let https = tls_server(dir.path(), "server", move |_| Reply::Redirect(t.clone()));
     let t = to.clone();
     let http = Server::plain(move |_| Reply::Redirect(t.clone()));
     for (addr, needle) in [
@@ -339,7 +225,7 @@ fn vault_token_never_follows_a_redirect_off_origin_or_down_to_http() {
             applet("fetch-secret")
                 .env("VAULT_ADDR", &addr)
                 .env("VAULT_TOKEN", CANARY)
-                .env("VAULT_CACERT", dir.path().join("ca.pem"))
+                .env("VAULT_CACERT", dir.path().join("ca.crt"))
                 .env("INITBOX_TIMEOUT", "10s")
                 .args([
                     "--out",
@@ -423,6 +309,21 @@ fn capped(mut c: Command) -> Run {
     run(&mut c, LIMIT)
 }
 
+/// `fetch-secret` of one Vault secret from `vault` with a token, never writing its output.
+fn vault_fetch(vault: &Server) -> Command {
+    let mut c = applet("fetch-secret");
+    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
+        .env("VAULT_TOKEN", "root-token")
+        .args([
+            "--timeout",
+            "30s",
+            "--out",
+            "/nonexistent/initbox-never-written.json",
+            "x=ref+vault://secret/app#/password",
+        ]);
+    c
+}
+
 fn one_error_line(r: &Run, code: i32, needle: &str) {
     assert_eq!(r.code(), code, "exit code; output: {}", r.all());
     let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("ERROR")).collect();
@@ -467,31 +368,11 @@ fn endless_bodies_are_cut_at_their_documented_caps() {
             Reply::Endless(200)
         }
     });
-    let mut c = applet("fetch-secret");
-    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
-        .env("VAULT_TOKEN", "root-token")
-        .args([
-            "--timeout",
-            "30s",
-            "--out",
-            "/nonexistent/initbox-never-written.json",
-            "x=ref+vault://secret/app#/password",
-        ]);
-    let r = capped(c);
+    let r = capped(vault_fetch(&vault));
     one_error_line(&r, 3, "larger than the limit of 16 MiB");
     // ... and a login answer that never ends is cut the same way.
     let vault = Server::plain(|_| Reply::Endless(200));
-    let mut c = applet("fetch-secret");
-    c.env("VAULT_ADDR", format!("http://127.0.0.1:{}", vault.port))
-        .env("VAULT_TOKEN", "root-token")
-        .args([
-            "--timeout",
-            "30s",
-            "--out",
-            "/nonexistent/initbox-never-written.json",
-            "x=ref+vault://secret/app#/password",
-        ]);
-    let r = capped(c);
+    let r = capped(vault_fetch(&vault));
     one_error_line(
         &r,
         3,
@@ -552,10 +433,10 @@ fn every_tls_failure_is_a_named_reason_that_says_what_to_do() {
     pki(d);
     let ok = |_: &str| Reply::Json(200, "{}".into());
     let self_signed = tls_server(d, "self", ok);
-    let leaf = tls_server(d, "leaf", ok);
+    let leaf = tls_server(d, "server", ok);
     let other = tls_server(d, "other", ok);
     let expired = tls_server(d, "expired", ok);
-    let ca = d.join("ca.pem");
+    let ca = d.join("ca.crt");
     let selfpem = d.join("self.pem");
     let wait = |port: u16, ca: &Path| {
         run(

@@ -6,14 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::http::{Answer, HttpServer};
 use common::{Run, assert_one_line_error, initbox, run};
 
 /// 1 GiB of address space: plenty for initbox, far below what an unbounded read reaches.
@@ -198,43 +196,12 @@ fn large_data_files_templates_and_migrations_are_refused_and_the_flag_raises_the
     assert_too_large(&r, "001_big.sql");
 }
 
-/// One HTTP request captured: its request line and headers.
-fn capture_one() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let s2 = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-                s2.lock().unwrap().push(line.trim_end().to_string());
-            }
-            let mut body = vec![0; len];
-            let _ = reader.read_exact(&mut body);
-            let mut stream = stream;
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    (port, seen)
-}
-
 /// issue 12.9: a token file written with a trailing newline (as Kubernetes and Docker secrets
 /// are) works through `fetch-secret --exec` into notify's `token_env`.
 #[test]
 fn a_secret_file_loses_one_newline_from_fetch_secret_to_notify() {
-    let (port, seen) = capture_one();
+    let cap = HttpServer::capture(|_, _| Answer::bare(200, "ok"));
+    let port = cap.port;
     let dir = tempdir();
     let token = dir.path().join("token");
     std::fs::write(&token, "tok-Zq81-value\n").unwrap();
@@ -253,12 +220,13 @@ fn a_secret_file_loses_one_newline_from_fetch_secret_to_notify() {
         LIMIT,
     );
     assert_eq!(r.code(), 0, "{}", r.all());
-    let headers = seen.lock().unwrap().clone();
+    let received = cap.received();
     assert!(
-        headers
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case("authorization: Bearer tok-Zq81-value")),
-        "{headers:?}"
+        received.iter().any(|q| q
+            .headers
+            .get("authorization")
+            .is_some_and(|v| v.eq_ignore_ascii_case("Bearer tok-Zq81-value"))),
+        "{received:?}"
     );
 }
 

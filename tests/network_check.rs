@@ -9,47 +9,21 @@
 
 mod common;
 
-use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::http::{Answer, HttpServer};
+use common::netns::{self, Netns, sh};
 use common::{assert_one_line_error, free_port, initbox, run};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args.join(" ")));
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn sh_stdin(args: &[&str], input: &str) {
-    let mut child = Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::output_with_stdin(Command::new(args[0]).args(&args[1..]), input.as_bytes());
     assert!(
         out.status.success(),
         "{} failed: {}",
@@ -58,25 +32,16 @@ fn sh_stdin(args: &[&str], input: &str) {
     );
 }
 
-fn require_root() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(
-        unsafe { libc::geteuid() },
-        0,
-        "these tests create network namespaces and need root"
-    );
-}
-
-static LABS: AtomicU32 = AtomicU32::new(0);
-
-/// Two network namespaces joined by a veth pair: the client (where initbox runs) at 10.213.1.1,
-/// the server at 10.213.1.2 (reachable) and 10.213.1.3 (every packet to it dropped by nftables).
-/// In the client, 10.213.9.9 has a `prohibit` route and 10.213.9.10 an `unreachable` one.
-/// Both namespaces (and with them the veth pair) are deleted on drop.
+/// Two network namespaces joined by a veth pair (the kit's, tests/common/netns.rs): the client
+/// (where initbox runs) at 10.213.1.1, the server at 10.213.1.2 (reachable) and 10.213.1.3
+/// (every packet to it dropped by nftables). In the client, 10.213.9.9 has a `prohibit` route
+/// and 10.213.9.10 an `unreachable` one. Both namespaces (and with them the veth pair) are
+/// deleted on drop.
 struct Lab {
-    client: String,
-    server: String,
+    /// First, so they are closed before the namespaces go.
     listeners: Vec<TcpListener>,
+    client: Netns,
+    server: Netns,
 }
 
 const REACHABLE: &str = "10.213.1.2";
@@ -86,102 +51,40 @@ const UNREACHABLE: &str = "10.213.9.10";
 
 impl Lab {
     fn new() -> Lab {
-        require_root();
-        let id = format!(
-            "{}x{}",
-            std::process::id() % 100_000,
-            LABS.fetch_add(1, Ordering::SeqCst)
+        let (client, server) = netns::pair(
+            "nc",
+            &["10.213.1.1/24"],
+            &["10.213.1.2/24", "10.213.1.3/24"],
         );
-        let lab = Lab {
-            client: format!("ncc{id}"),
-            server: format!("ncs{id}"),
-            listeners: Vec::new(),
-        };
-        let (a, b) = (format!("nca{id}"), format!("ncb{id}"));
-        sh(&["ip", "netns", "add", &lab.client]);
-        sh(&["ip", "netns", "add", &lab.server]);
-        sh(&[
-            "ip",
-            "link",
-            "add",
-            &a,
-            "netns",
-            &lab.client,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &b,
-            "netns",
-            &lab.server,
-        ]);
-        for (ns, dev, addrs) in [
-            (&lab.client, &a, vec!["10.213.1.1/24"]),
-            (&lab.server, &b, vec!["10.213.1.2/24", "10.213.1.3/24"]),
-        ] {
-            for addr in addrs {
-                sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
-            }
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        for (kind, to) in [("prohibit", PROHIBITED), ("unreachable", UNREACHABLE)] {
+            sh(&["ip", "-n", &client.name, "route", "add", kind, to]);
         }
-        sh(&[
-            "ip",
-            "-n",
-            &lab.client,
-            "route",
-            "add",
-            "prohibit",
-            PROHIBITED,
-        ]);
-        sh(&[
-            "ip",
-            "-n",
-            &lab.client,
-            "route",
-            "add",
-            "unreachable",
-            UNREACHABLE,
-        ]);
         sh_stdin(
-            &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+            &["ip", "netns", "exec", &server.name, "nft", "-f", "-"],
             &format!(
                 "table inet initbox_test {{\n chain input_drop {{\n  type filter hook input priority 0;\n  ip daddr {DROPPED} drop\n }}\n}}\n"
             ),
         );
-        lab
+        Lab {
+            listeners: Vec::new(),
+            client,
+            server,
+        }
     }
 
     /// A listener inside the server namespace.
     fn listen(&mut self, addr: &str) {
-        let path = format!("/run/netns/{}", self.server);
         let addr = addr.to_string();
-        let l = std::thread::spawn(move || {
-            let ns = File::open(&path).unwrap();
-            // SAFETY: setns on this thread only; the fd is valid for the call.
-            let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-            assert_eq!(rc, 0, "setns {path}");
-            TcpListener::bind(&addr).unwrap()
-        })
-        .join()
-        .unwrap();
+        let l = self
+            .server
+            .within(move || TcpListener::bind(&addr).unwrap());
         self.listeners.push(l);
     }
 
     /// `initbox network-check ARGS` run inside the client namespace.
     fn check(&self, args: &[&str]) -> Command {
-        let bin = initbox().get_program().to_owned();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.client])
-            .arg(bin)
-            .arg("network-check")
-            .args(args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("INITBOX_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.stdin(Stdio::null());
+        let mut cmd = self.client.command(initbox().get_program());
+        cmd.arg("network-check").args(args);
         cmd
     }
 
@@ -190,7 +93,7 @@ impl Lab {
             "ip",
             "netns",
             "exec",
-            &self.client,
+            &self.client.name,
             "sysctl",
             "-qw",
             &format!("net.ipv4.ping_group_range={range}"),
@@ -199,32 +102,12 @@ impl Lab {
 
     /// As [`Lab::check`], but as the unprivileged user 65534 (no capabilities).
     fn check_unprivileged(&self, args: &[&str]) -> Command {
-        let bin = initbox().get_program().to_owned();
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.client])
-            .args([
-                "setpriv",
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-            ])
-            .arg(bin)
+        let mut cmd = self.client.command("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(initbox().get_program())
             .arg("network-check")
             .args(args);
-        cmd.stdin(Stdio::null());
         cmd
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.listeners.clear();
-        for ns in [&self.client, &self.server] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
     }
 }
 
@@ -389,18 +272,11 @@ fn a_rejecting_firewall_in_front_of_a_listener_is_reported_as_what_came_back() {
     for port in [8080, 8082, 8083] {
         lab.listen(&format!("{REACHABLE}:{port}"));
     }
-    let path = format!("/run/netns/{}", lab.server);
-    let _udp = std::thread::spawn(move || {
-        let ns = File::open(&path).unwrap();
-        // SAFETY: setns on this thread only; the fd is valid for the call.
-        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
-        UdpSocket::bind(format!("{REACHABLE}:5300")).unwrap()
-    })
-    .join()
-    .unwrap();
+    let _udp = lab
+        .server
+        .within(|| UdpSocket::bind(format!("{REACHABLE}:5300")).unwrap());
     sh_stdin(
-        &["ip", "netns", "exec", &lab.server, "nft", "-f", "-"],
+        &["ip", "netns", "exec", &lab.server.name, "nft", "-f", "-"],
         &format!(
             "table inet initbox_reject {{\n chain input {{\n  type filter hook input priority -10;\n  \
              ip daddr {REACHABLE} tcp dport 8082 reject with tcp reset\n  \
@@ -521,8 +397,8 @@ fn icmp_with_raw_and_ping_sockets_and_the_not_permitted_path() {
     assert!(r.all().contains("CAP_NET_RAW"));
 }
 
-/// Test certificates made with the openssl CLI: a CA, and leaves for localhost/127.0.0.1 that
-/// expire in 3 days, 20 days and a year, and one for the wrong name.
+/// The kit's test CA (tests/common/pki.rs, `ca.crt`) and leaves for localhost/127.0.0.1 signed
+/// by it that expire in 3 days, 20 days and a year, and one for the wrong name.
 struct Certs {
     dir: tempfile::TempDir,
 }
@@ -530,72 +406,15 @@ struct Certs {
 impl Certs {
     fn new() -> Certs {
         let dir = tempfile::tempdir().unwrap();
-        let p = |f: &str| dir.path().join(f).to_string_lossy().into_owned();
-        sh(&[
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &p("ca.key"),
-            "-out",
-            &p("ca.pem"),
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=initbox test CA",
-        ]);
+        let d = dir.path();
+        common::pki::ca_and_localhost(d, "initbox test CA");
         for (name, days, san) in [
-            ("d3", "3", "DNS:localhost,IP:127.0.0.1"),
-            ("d20", "20", "DNS:localhost,IP:127.0.0.1"),
-            ("d365", "365", "DNS:localhost,IP:127.0.0.1"),
-            ("wrong", "365", "DNS:other.example"),
+            ("d3", 3, "DNS:localhost,IP:127.0.0.1"),
+            ("d20", 20, "DNS:localhost,IP:127.0.0.1"),
+            ("d365", 365, "DNS:localhost,IP:127.0.0.1"),
+            ("wrong", 365, "DNS:other.example"),
         ] {
-            std::fs::write(
-                p(&format!("{name}.ext")),
-                format!(
-                    "subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
-                ),
-            )
-            .unwrap();
-            sh(&[
-                "openssl",
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &p(&format!("{name}.key")),
-                "-out",
-                &p(&format!("{name}.csr")),
-                "-subj",
-                "/CN=localhost",
-            ]);
-            sh(&[
-                "openssl",
-                "x509",
-                "-req",
-                "-in",
-                &p(&format!("{name}.csr")),
-                "-CA",
-                &p("ca.pem"),
-                "-CAkey",
-                &p("ca.key"),
-                "-CAcreateserial",
-                "-days",
-                days,
-                "-out",
-                &p(&format!("{name}.pem")),
-                "-extfile",
-                &p(&format!("{name}.ext")),
-            ]);
+            common::pki::leaf_for_days(d, name, san, days);
         }
         Certs { dir }
     }
@@ -656,7 +475,7 @@ fn tls_expiry_thresholds_and_name_mismatch() {
     let d20 = TlsServer::start(&certs, "d20");
     let d365 = TlsServer::start(&certs, "d365");
     let wrong = TlsServer::start(&certs, "wrong");
-    let ca = certs.path("ca.pem");
+    let ca = certs.path("ca.crt");
     let r = run(
         initbox()
             .args(["network-check", "-o", "json", "--ca-file"])
@@ -743,66 +562,31 @@ fn tls_expiry_thresholds_and_name_mismatch() {
     assert!(r.stdout.contains("unknown issuer"), "{}", r.stdout);
 }
 
-/// A small HTTP/1.1 server on loopback (root namespace), one thread per connection.
+/// The kit's HTTP server (tests/common/http.rs) on loopback (root namespace), answering by path.
 fn http_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || serve(s));
+    HttpServer::capture(|_, req| {
+        let auth = req
+            .headers
+            .get("authorization")
+            .map(|v| v.to_ascii_lowercase())
+            .unwrap_or_default();
+        match req.target.as_str() {
+            "/health" => Answer::json(200, r#"{"status":"UP","checks":[{"db":true}]}"#),
+            "/down" => Answer::json(503, r#"{"status":"DOWN"}"#),
+            "/slow" => Answer::json(200, "late").after(Duration::from_secs(3)),
+            "/auth" if auth == "basic dxnlcjpzm2nyzxq=" => Answer::json(200, "welcome"),
+            "/auth" => Answer::json(401, "no"),
+            "/bearer" if auth == format!("bearer {}", BEARER.to_ascii_lowercase()) => {
+                Answer::json(200, "welcome")
+            }
+            "/bearer" => Answer::json(401, "no"),
+            // Redirects (goss follows them by default): relative, and a loop.
+            "/old" | "/moved" => Answer::json(301, "").header("Location", "/health"),
+            "/loop" => Answer::json(302, "").header("Location", "loop"),
+            _ => Answer::json(404, "nothing here"),
         }
-    });
-    port
-}
-
-fn serve(mut s: TcpStream) {
-    let mut buf = Vec::new();
-    let mut b = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&b[..n]),
-        }
-    }
-    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let (status, body) = match path.as_str() {
-        "/health" => (
-            "200 OK",
-            r#"{"status":"UP","checks":[{"db":true}]}"#.to_string(),
-        ),
-        "/down" => (
-            "503 Service Unavailable",
-            r#"{"status":"DOWN"}"#.to_string(),
-        ),
-        "/slow" => {
-            std::thread::sleep(Duration::from_secs(3));
-            ("200 OK", "late".to_string())
-        }
-        "/auth" if head.contains("authorization: basic dxnlcjpzm2nyzxq=") => {
-            ("200 OK", "welcome".to_string())
-        }
-        "/auth" => ("401 Unauthorized", "no".to_string()),
-        // The head is lowercased above: this is `Authorization: Bearer <BEARER>`.
-        "/bearer"
-            if head.contains(&format!(
-                "authorization: bearer {}\r\n",
-                BEARER.to_ascii_lowercase()
-            )) =>
-        {
-            ("200 OK", "welcome".to_string())
-        }
-        "/bearer" => ("401 Unauthorized", "no".to_string()),
-        // Redirects (goss follows them by default): relative, and a loop.
-        "/old" | "/moved" => ("301 Moved Permanently\r\nLocation: /health", String::new()),
-        "/loop" => ("302 Found\r\nLocation: loop", String::new()),
-        _ => ("404 Not Found", "nothing here".to_string()),
-    };
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    })
+    .port
 }
 
 #[test]
@@ -924,7 +708,7 @@ fn https_is_verified_and_timed_per_phase() {
     let r = run(
         initbox()
             .args(["network-check", "-o", "json", "--ca-file"])
-            .arg(certs.path("ca.pem"))
+            .arg(certs.path("ca.crt"))
             .args([
                 format!("https://localhost:{}/,name=good", good.port),
                 format!("https://localhost:{}/,name=soon", soon.port),
@@ -1433,7 +1217,7 @@ fn watch_keeps_checking_and_logs_changes() {
 fn strict_warnings_fail_in_every_report_and_the_exit_code() {
     let certs = Certs::new();
     let d20 = TlsServer::start(&certs, "d20");
-    let ca = certs.path("ca.pem");
+    let ca = certs.path("ca.crt");
     let check = format!("tls:localhost:{},name=soon", d20.port);
     let dir = tempfile::tempdir().unwrap();
     let strict = |format: &str| {

@@ -1,22 +1,21 @@
 //! End-to-end tests of `initbox notify` against real parts:
-//! - a local HTTP capture server (below) stands in for each service's endpoint: there is no
+//! - the kit's HTTP capture server (tests/common/http.rs) stands in for each service's endpoint: there is no
 //!   Slack, Teams, Discord, Telegram, ntfy, PagerDuty... on loopback, so it records the exact
 //!   request each service would get and the tests check it against the service's documented API;
-//! - a real SMTP server (Python's aiosmtpd, tests/fixtures/notify/smtp_server.py) with STARTTLS,
-//!   implicit TLS and AUTH, behind a test CA made with the openssl CLI.
+//! - a real SMTP server (Python's aiosmtpd, started by tests/common/smtp.rs) with STARTTLS,
+//!   implicit TLS and AUTH, behind the kit's test CA (tests/common/pki.rs, the openssl CLI).
 
 mod common;
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::pki::openssl;
+use common::http::{Answer, HttpServer, Request};
+use common::pki;
+use common::smtp::{self, https_server, smtp_server};
 use common::{Run, assert_one_line_error, initbox, run};
 use serde_json::Value;
 
@@ -60,138 +59,23 @@ impl J {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The HTTP capture server.
+// The HTTP capture server is the kit's (tests/common/http.rs): `HttpServer::capture` records
+// each request as a `Request` (method, target, headers, body, arrival time).
 
-#[derive(Debug, Clone)]
-struct Req {
-    method: String,
-    /// Path and query as sent.
-    target: String,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
-    at: Instant,
+/// A captured request's body as JSON.
+trait JsonBody {
+    fn json(&self) -> J;
 }
 
-impl Req {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no header {name} in {:?}", self.headers))
-    }
+impl JsonBody for Request {
     fn json(&self) -> J {
         J::parse(std::str::from_utf8(&self.body).unwrap())
     }
 }
 
-struct Resp {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-fn ok() -> Resp {
-    Resp {
-        status: 200,
-        headers: vec![],
-        body: "ok".into(),
-    }
-}
-
-type Responder = dyn Fn(&Req, usize) -> Resp + Send + Sync;
-
-struct Capture {
-    port: u16,
-    reqs: Arc<Mutex<Vec<Req>>>,
-}
-
-impl Capture {
-    /// `respond(request, n)` answers the n-th (0-based) request.
-    fn start(respond: impl Fn(&Req, usize) -> Resp + Send + Sync + 'static) -> Capture {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let reqs: Arc<Mutex<Vec<Req>>> = Arc::default();
-        let respond: Arc<Responder> = Arc::new(respond);
-        let r2 = Arc::clone(&reqs);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let reqs = Arc::clone(&r2);
-                let respond = Arc::clone(&respond);
-                std::thread::spawn(move || serve(stream, &reqs, &*respond));
-            }
-        });
-        Capture { port, reqs }
-    }
-    fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}{path}", self.port)
-    }
-    fn all(&self) -> Vec<Req> {
-        self.reqs.lock().unwrap().clone()
-    }
-    fn to(&self, prefix: &str) -> Vec<Req> {
-        self.all()
-            .into_iter()
-            .filter(|r| r.target.starts_with(prefix))
-            .collect()
-    }
-    fn one(&self, prefix: &str) -> Req {
-        let v = self.to(prefix);
-        assert_eq!(v.len(), 1, "one request to {prefix}, got {v:?}");
-        v.into_iter().next().unwrap()
-    }
-}
-
-fn serve(stream: TcpStream, reqs: &Mutex<Vec<Req>>, respond: &Responder) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = h.trim_end().split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    let _ = reader.read_exact(&mut body);
-    let req = Req {
-        method,
-        target,
-        headers,
-        body,
-        at: Instant::now(),
-    };
-    let n = {
-        let mut all = reqs.lock().unwrap();
-        all.push(req.clone());
-        all.len() - 1
-    };
-    let resp = respond(&req, n);
-    let mut out = format!(
-        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
-        resp.status,
-        resp.body.len()
-    );
-    for (k, v) in &resp.headers {
-        out.push_str(&format!("{k}: {v}\r\n"));
-    }
-    out.push_str("\r\n");
-    out.push_str(&resp.body);
-    let mut stream = stream;
-    let _ = stream.write_all(out.as_bytes());
+/// 200 `ok`, no Content-Type.
+fn ok() -> Answer {
+    Answer::bare(200, "ok")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,16 +90,15 @@ fn notify() -> Command {
         "NODE_NAME",
         "POD_IP",
         "POD_UID",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
     ] {
         c.env_remove(v);
     }
+    common::without_proxies(&mut c);
     c
 }
+
+/// A required notification with a short time box: the arguments of attempts that must fail.
+const MUST_FAIL: [&str; 5] = ["--required", "-m", "x", "--timeout", "3s"];
 
 fn go(c: &mut Command) -> Run {
     run(c, Duration::from_secs(60))
@@ -263,7 +146,7 @@ fn assert_rfc3339(s: &str) {
 
 #[test]
 fn each_service_gets_its_documented_request() {
-    let cap = Capture::start(|_, _| ok());
+    let cap = HttpServer::capture(|_, _| ok());
     let dir = tempdir();
     let data = dir.path().join("release.json");
     std::fs::write(&data, r#"{"version": "v1.2.3", "owners": ["a", "b"]}"#).unwrap();
@@ -276,14 +159,14 @@ fn each_service_gets_its_documented_request() {
         .env("POD_NAMESPACE", "prod")
         .env("NODE_NAME", "node-1")
         .args([
-            &cap.url("slack+http", "/services/T0/B0/SLACKTOKEN123"),
+            &cap.url_as("slack+http", "/services/T0/B0/SLACKTOKEN123"),
             &format!("mattermost://bot@127.0.0.1:{p}/mmtoken123?scheme=http"),
-            &cap.url(
+            &cap.url_as(
                 "teams+http",
                 "/workflows/wf1/triggers/manual/paths/invoke?api-version=2016-06-01&sig=SIGVALUE99",
             ),
             &format!("discord://dtoken12345@424242?endpoint=http://127.0.0.1:{p}"),
-            &cap.url("googlechat+http", "/v1/spaces/AAA/messages?key=k1&token=t1"),
+            &cap.url_as("googlechat+http", "/v1/spaces/AAA/messages?key=k1&token=t1"),
             &format!(
                 "telegram://123456:TGSECRET99@telegram?chats=@chan,42&endpoint=http://127.0.0.1:{p}"
             ),
@@ -293,7 +176,7 @@ fn each_service_gets_its_documented_request() {
             &format!(
                 "pagerduty:///PDROUTINGKEY0123?endpoint=http://127.0.0.1:{p}&severity=critical"
             ),
-            &cap.url("webhook+http", "/generic"),
+            &cap.url_as("webhook+http", "/generic"),
         ])
         .args(["--event", "failure", "--data"])
         .arg(format!("release={}", data.display()))
@@ -378,7 +261,7 @@ fn each_service_gets_its_documented_request() {
 
     // ntfy JSON publishing: POST / with topic, Basic auth.
     let n = cap
-        .all()
+        .received()
         .into_iter()
         .find(|r| r.target == "/")
         .expect("ntfy request");
@@ -412,7 +295,7 @@ fn each_service_gets_its_documented_request() {
     assert_eq!(j.s("id"), w.header("idempotency-key"));
     assert_uuid(j.s("id"));
 
-    assert_eq!(cap.all().len(), 10, "{:?}", cap.all());
+    assert_eq!(cap.received().len(), 10, "{:?}", cap.received());
     // Tokens in URLs never reach the log.
     for secret in [
         "SLACKTOKEN123",
@@ -429,7 +312,7 @@ fn each_service_gets_its_documented_request() {
 
 #[test]
 fn webhook_signs_the_exact_body_and_renders_nested_templates() {
-    let cap = Capture::start(|_, _| ok());
+    let cap = HttpServer::capture(|_, _| ok());
     let dir = tempdir();
     let secret = dir.path().join("hook-secret");
     std::fs::write(&secret, "It's a Secret to Everybody\n").unwrap();
@@ -444,13 +327,13 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
         .env("STD_SECRET", std_secret)
         .arg(format!(
             "{}?method=PUT&@X-Env=prod&sign=github&secret_file={}&token_file={}&keep=1",
-            cap.url("webhook+http", "/hook"),
+            cap.url_as("webhook+http", "/hook"),
             secret.display(),
             token.display()
         ))
         .arg(format!(
             "{}?sign=standard-webhooks&secret_env=STD_SECRET",
-            cap.url("webhook+http", "/std")
+            cap.url_as("webhook+http", "/std")
         ))
         .args([
             "-vv",
@@ -508,16 +391,12 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
 
 #[test]
 fn cloudevents_structured_and_binary() {
-    let cap = Capture::start(|_, _| Resp {
-        status: 202,
-        headers: vec![],
-        body: String::new(),
-    });
+    let cap = HttpServer::capture(|_, _| Answer::bare(202, ""));
     let r = go(notify()
         .env("POD_NAME", "web-0")
         .env("POD_NAMESPACE", "prod")
-        .arg(cap.url("cloudevents+http", "/structured"))
-        .arg(cap.url(
+        .arg(cap.url_as("cloudevents+http", "/structured"))
+        .arg(cap.url_as(
             "cloudevents+http",
             "/binary?mode=binary&type=com.example.init",
         ))
@@ -568,18 +447,14 @@ fn cloudevents_structured_and_binary() {
 
 #[test]
 fn retry_after_on_429_is_honoured_then_delivered() {
-    let cap = Capture::start(|_, n| {
-        if n == 0 {
-            Resp {
-                status: 429,
-                headers: vec![("Retry-After", "1".into())],
-                body: "slow down".into(),
-            }
+    let cap = HttpServer::capture(|n, _| {
+        if n == 1 {
+            Answer::bare(429, "slow down").header("Retry-After", "1")
         } else {
             ok()
         }
     });
-    let r = go(notify().arg(cap.url("webhook+http", "/rate")).args([
+    let r = go(notify().arg(cap.url_as("webhook+http", "/rate")).args([
         "-m",
         "hello",
         "--required",
@@ -603,12 +478,8 @@ fn retry_after_on_429_is_honoured_then_delivered() {
 
 #[test]
 fn server_errors_forever_best_effort_exits_0_required_exits_1_within_the_time_box() {
-    let cap = Capture::start(|_, _| Resp {
-        status: 500,
-        headers: vec![],
-        body: "boom".into(),
-    });
-    let url = cap.url("webhook+http", "/down");
+    let cap = HttpServer::capture(|_, _| Answer::bare(500, "boom"));
+    let url = cap.url_as("webhook+http", "/down");
     let r = go(notify().arg(&url).args(["-m", "x", "--timeout", "2s"]));
     assert_eq!(r.code(), 0, "best effort: {}", r.all());
     assert!(r.stderr.contains("not delivered"), "{}", r.stderr);
@@ -634,13 +505,9 @@ fn server_errors_forever_best_effort_exits_0_required_exits_1_within_the_time_bo
     assert!(cap.to("/down").len() >= first + 2);
 
     // 4xx other than 408/425/429 is not retried.
-    let cap = Capture::start(|_, _| Resp {
-        status: 400,
-        headers: vec![],
-        body: "invalid_payload".into(),
-    });
+    let cap = HttpServer::capture(|_, _| Answer::bare(400, "invalid_payload"));
     let r = go(notify()
-        .arg(cap.url("webhook+http", "/bad"))
+        .arg(cap.url_as("webhook+http", "/bad"))
         .args(["-m", "x", "--required"]));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(r.stderr.contains("invalid_payload"), "{}", r.stderr);
@@ -649,7 +516,7 @@ fn server_errors_forever_best_effort_exits_0_required_exits_1_within_the_time_bo
 
 #[test]
 fn dedupe_across_three_runs_sends_once_then_resolves() {
-    let cap = Capture::start(|_, _| ok());
+    let cap = HttpServer::capture(|_, _| ok());
     let dir = tempdir();
     let state = dir.path().join("state/notify.json");
     let marker = dir.path().join("fixed");
@@ -663,7 +530,7 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
         c.env("POD_NAME", "web-0")
             .env("POD_NAMESPACE", "prod")
             .arg("run")
-            .arg(cap.url("webhook+http", "/hook"))
+            .arg(cap.url_as("webhook+http", "/hook"))
             .arg(format!(
                 "pagerduty:///PDKEY123456?endpoint=http://127.0.0.1:{p}"
             ))
@@ -687,7 +554,7 @@ fn dedupe_across_three_runs_sends_once_then_resolves() {
 
     let r2 = step();
     assert_eq!(r2.code(), 3, "{}", r2.all());
-    assert_eq!(cap.all().len(), 2, "the crash loop sends nothing new");
+    assert_eq!(cap.received().len(), 2, "the crash loop sends nothing new");
     assert!(r2.stderr.contains("not sent"), "{}", r2.stderr);
 
     std::fs::write(&marker, "").unwrap();
@@ -768,12 +635,8 @@ fn run_passes_the_exit_code_through() {
     assert_eq!(r.stdout, "", "success not in --on: nothing sent");
 
     // A failed notification never changes the command's code; --required fails a success.
-    let cap = Capture::start(|_, _| Resp {
-        status: 500,
-        headers: vec![],
-        body: String::new(),
-    });
-    let url = cap.url("webhook+http", "/x");
+    let cap = HttpServer::capture(|_, _| Answer::bare(500, ""));
+    let url = cap.url_as("webhook+http", "/x");
     let r = go(notify().args(["run", &url, "--timeout", "1s", "--", "sh", "-c", "exit 4"]));
     assert_eq!(r.code(), 4, "{}", r.all());
     let r = go(notify().args(["run", &url, "--timeout", "1s", "--required", "--", "true"]));
@@ -860,174 +723,30 @@ fn malformed_urls_and_unknown_schemes_exit_2_with_secrets_redacted() {
 // ---------------------------------------------------------------------------------------------
 // SMTP against aiosmtpd.
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A test CA and a server certificate for 127.0.0.1 / localhost signed by it.
+/// The kit's test CA (tests/common/pki.rs) with a server certificate for 127.0.0.1 and
+/// localhost: (CA, server certificate, server key).
 fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=initbox notify test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
+    pki::ca_and_localhost(dir, "initbox notify test CA");
     (
-        dir.join("ca.pem"),
+        dir.join("ca.crt"),
         dir.join("server.pem"),
         dir.join("server.key"),
     )
 }
 
-/// A client certificate (CN=initbox-client) signed by the test CA in `dir`.
-fn make_client_cert(dir: &Path) -> (PathBuf, PathBuf) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
-            "/CN=initbox-client",
-        ],
-    );
-    std::fs::write(
-        dir.join("client.cnf"),
-        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "client.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "client.cnf",
-        ],
-    );
-    (dir.join("client.pem"), dir.join("client.key"))
-}
-
-fn python_server(script: &str, args: &[&OsStr]) -> Server {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/notify")
-        .join(script);
-    let mut child = Command::new("python3")
-        .arg(&script)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server(child);
-    assert_eq!(
-        line.trim(),
-        "ready",
-        "{script:?} did not start (tests/setup/20-notify.sh installs aiosmtpd)"
-    );
-    server
+/// The n-th message (from 1) the SMTP server (or the HTTPS fixture) wrote to `dir`.
+fn wait_for_mail(dir: &Path, n: usize) -> J {
+    J(smtp::wait_for_mail(dir, n))
 }
 
 #[test]
 fn https_with_a_private_ca_and_a_client_certificate() {
     let dir = tempdir();
     let (ca, cert, key) = make_certs(dir.path());
-    let (client_cert, client_key) = make_client_cert(dir.path());
+    let (client_cert, client_key) = pki::client_cert(dir.path(), "client", "initbox-client");
     let out = dir.path().join("https");
     std::fs::create_dir(&out).unwrap();
-    let port = common::free_port();
-    let port_s = port.to_string();
-    let _server = python_server(
-        "https_server.py",
-        &[
-            port_s.as_ref(),
-            cert.as_os_str(),
-            key.as_os_str(),
-            ca.as_os_str(),
-            out.as_os_str(),
-        ],
-    );
+    let (_server, port) = https_server(&cert, &key, Some(&ca), &out);
     let url = format!("webhook+https://127.0.0.1:{port}/secure");
 
     let r = go(notify()
@@ -1046,9 +765,7 @@ fn https_with_a_private_ca_and_a_client_certificate() {
     assert!(got.s("body").contains("over mTLS"));
 
     // Verified by default: without the private CA the server is not trusted.
-    let r = go(notify()
-        .arg(&url)
-        .args(["--required", "-m", "x", "--timeout", "3s"]));
+    let r = go(notify().arg(&url).args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(
         r.stderr.to_lowercase().contains("certificate"),
@@ -1056,46 +773,9 @@ fn https_with_a_private_ca_and_a_client_certificate() {
         r.stderr
     );
     // The server refuses a client without a certificate.
-    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let r = go(notify().arg(&url).arg("--ca-file").arg(&ca).args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!out.join("2.json").exists());
-}
-
-fn smtp_server(mode: &str, cert: &Path, key: &Path, out: &Path) -> (Server, u16) {
-    let port = common::free_port();
-    let port_s = port.to_string();
-    let server = python_server(
-        "smtp_server.py",
-        &[
-            mode.as_ref(),
-            port_s.as_ref(),
-            cert.as_os_str(),
-            key.as_os_str(),
-            out.as_os_str(),
-            "notify".as_ref(),
-            "S3cret/pw@x".as_ref(),
-        ],
-    );
-    (server, port)
-}
-
-fn wait_for_mail(dir: &Path, n: usize) -> J {
-    let path = dir.join(format!("{n}.json"));
-    let start = Instant::now();
-    while !path.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "no mail {n} received"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    J::parse(&std::fs::read_to_string(path).unwrap())
 }
 
 #[test]
@@ -1192,19 +872,19 @@ fn smtp_starttls_and_implicit_tls_with_auth_and_a_private_ca() {
 #[test]
 fn proxies_from_the_environment_with_no_proxy() {
     // The capture server plays an HTTP proxy: it receives the absolute-form request.
-    let proxy = Capture::start(|_, _| ok());
-    let direct = Capture::start(|_, _| ok());
+    let proxy = HttpServer::capture(|_, _| ok());
+    let direct = HttpServer::capture(|_, _| ok());
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
     let r = go(notify()
         .env("HTTP_PROXY", &proxy_url)
         .env("NO_PROXY", "127.0.0.1,.cluster.local")
         .args([
             "webhook+http://hooks.example.invalid/via-proxy",
-            &direct.url("webhook+http", "/direct"),
+            &direct.url_as("webhook+http", "/direct"),
         ])
         .args(["-m", "x", "--required"]));
     assert_eq!(r.code(), 0, "{}", r.all());
-    let p = proxy.all();
+    let p = proxy.received();
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].target, "http://hooks.example.invalid/via-proxy");
     assert_eq!(
@@ -1224,14 +904,15 @@ fn proxies_from_the_environment_with_no_proxy() {
 /// the server's error body echoes the URL back; the target is shown as scheme://host:port.
 #[test]
 fn webhook_path_and_query_are_secret_everywhere() {
-    let cap = Capture::start(|req, _| Resp {
-        status: 400,
-        headers: vec![],
-        body: format!(
-            "invalid payload for webhook http://127.0.0.1{} (path {})",
-            req.target,
-            req.target.split('?').next().unwrap_or_default()
-        ),
+    let cap = HttpServer::capture(|_, req| {
+        Answer::bare(
+            400,
+            format!(
+                "invalid payload for webhook http://127.0.0.1{} (path {})",
+                req.target,
+                req.target.split('?').next().unwrap_or_default()
+            ),
+        )
     });
     let secrets = [
         "lowercasepathtokenvalue",
@@ -1239,11 +920,11 @@ fn webhook_path_and_query_are_secret_everywhere() {
         "B0BBBBcanary",
     ];
     let targets = [
-        cap.url(
+        cap.url_as(
             "webhook+http",
             "/hooks/lowercasepathtokenvalue?apikey2=querycanaryvalue42",
         ),
-        cap.url("slack+http", "/services/T0AAAAAA/B0BBBBcanary/xyzzy"),
+        cap.url_as("slack+http", "/services/T0AAAAAA/B0BBBBcanary/xyzzy"),
     ];
     let r = go(notify()
         .args(["-vv", "--required", "-m", "x"])
@@ -1258,7 +939,7 @@ fn webhook_path_and_query_are_secret_everywhere() {
     for s in secrets {
         assert!(!r.all().contains(s), "{s} leaked: {}", r.all());
     }
-    let sent = cap.all();
+    let sent = cap.received();
     assert_eq!(sent.len(), 2, "{sent:?}");
     assert!(sent.iter().any(|q| q.target.contains("querycanaryvalue42")));
 
@@ -1358,19 +1039,8 @@ print(json.dumps({
     "defects": len(msg.defects),
 }))
 "#;
-    let mut child = Command::new("python3")
-        .args(["-c", code])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(data.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out =
+        common::output_with_stdin(Command::new("python3").args(["-c", code]), data.as_bytes());
     assert!(out.status.success(), "{}", common::text(&out));
     J::parse(&String::from_utf8(out.stdout).unwrap())
 }
@@ -1501,39 +1171,10 @@ fn smtp_refuses_clear_text_auth_unless_loopback_or_allowed() {
     assert_eq!(*m.at("starttls"), Value::Bool(false));
 }
 
-/// A self-signed certificate as `openssl req -x509` makes it (basicConstraints CA:TRUE) for
-/// `san`, written to `name.pem` / `name.key`.
-fn self_signed(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
-    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &pem,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=initbox self-signed",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            &format!("subjectAltName={san}"),
-        ],
-    );
-    (dir.join(pem), dir.join(key))
-}
-
 #[test]
 fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https() {
     let dir = tempdir();
-    let (cert, key) = self_signed(dir.path(), "self", "IP:127.0.0.1,DNS:localhost");
+    let (cert, key) = pki::self_signed(dir.path(), "self", "IP:127.0.0.1,DNS:localhost");
     let starttls_out = dir.path().join("starttls");
     let implicit_out = dir.path().join("implicit");
     let https_out = dir.path().join("https");
@@ -1542,18 +1183,7 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
     }
     let (_s1, p1) = smtp_server("starttls", &cert, &key, &starttls_out);
     let (_s2, p2) = smtp_server("implicit", &cert, &key, &implicit_out);
-    let hport = common::free_port();
-    let hport_s = hport.to_string();
-    let _h = python_server(
-        "https_server.py",
-        &[
-            hport_s.as_ref(),
-            cert.as_os_str(),
-            key.as_os_str(),
-            "-".as_ref(),
-            https_out.as_os_str(),
-        ],
-    );
+    let (_h, hport) = https_server(&cert, &key, None, &https_out);
     let mail = |scheme: &str, port: u16| {
         format!(
             "{scheme}://notify:S3cret%2Fpw%40x@127.0.0.1:{port}/?from=init@example.com&to=ops@example.com"
@@ -1586,13 +1216,10 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
 
     // Trusted only through the system roots (SSL_CERT_FILE), it is still a CA used as a server
     // certificate: refused, with the named reason.
-    let r = go(notify().arg(&https).env("SSL_CERT_FILE", &cert).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let r = go(notify()
+        .arg(&https)
+        .env("SSL_CERT_FILE", &cert)
+        .args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(
         r.stderr.contains("presents a CA certificate"),
@@ -1600,22 +1227,20 @@ fn a_self_signed_certificate_pinned_with_ca_file_is_accepted_for_smtp_and_https(
         r.stderr
     );
     // Pinned, but for another name: refused (name mismatch).
-    let (other, _) = self_signed(dir.path(), "other", "DNS:other.example");
-    let r = go(notify().arg(&https).arg("--ca-file").arg(&other).args([
-        "--required",
-        "-m",
-        "x",
-        "--timeout",
-        "3s",
-    ]));
+    let (other, _) = pki::self_signed(dir.path(), "other", "DNS:other.example");
+    let r = go(notify()
+        .arg(&https)
+        .arg("--ca-file")
+        .arg(&other)
+        .args(MUST_FAIL));
     assert_eq!(r.code(), 1, "{}", r.all());
     assert!(!https_out.join("2.json").exists());
 }
 
 #[test]
 fn vv_traces_http_request_lines_and_the_smtp_dialogue_without_secrets() {
-    let cap = Capture::start(|_, _| ok());
-    let url = cap.url("webhook+http", "/hooks/Tr4cePathSecret");
+    let cap = HttpServer::capture(|_, _| ok());
+    let url = cap.url_as("webhook+http", "/hooks/Tr4cePathSecret");
     let r = go(notify()
         .arg(&url)
         .args(["--required", "-vv", "-m", "traced"]));
@@ -1671,7 +1296,7 @@ fn vv_traces_http_request_lines_and_the_smtp_dialogue_without_secrets() {
 
 /// Run the real apprise (PyPI) on `url`, its requests redirected to `cap` (the host apprise
 /// meant is in the `x-apprise-host` header).
-fn apprise(cap: &Capture, url: &str, title: &str, body: &str, kind: &str) {
+fn apprise(cap: &HttpServer, url: &str, title: &str, body: &str, kind: &str) {
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify/apprise_send.py");
     let out = Command::new("python3")
@@ -1697,23 +1322,20 @@ fn initbox_sends(urls: &[String]) -> Run {
 }
 
 /// Slack's answers: "ok" from a webhook, `{"ok": true}` from the Web API (and JSON elsewhere).
-fn slack_ok(req: &Req) -> Resp {
+fn slack_ok(req: &Request) -> Answer {
     if req.target.starts_with("/services/") {
         return ok();
     }
-    Resp {
-        status: 200,
-        headers: vec![("Content-Type", "application/json".into())],
-        body: r#"{"ok":true,"channel":"C1","ts":"1.2"}"#.into(),
-    }
+    Answer::bare(200, r#"{"ok":true,"channel":"C1","ts":"1.2"}"#)
+        .header("Content-Type", "application/json")
 }
 
 /// apprise's json://, form:// and xml:// bodies are what the receiver parses: initbox sends
 /// the same bytes (JSON: the same document), path, query and Content-Type as real apprise.
 #[test]
 fn apprise_json_form_xml_bodies_match_real_apprise() {
-    let a = Capture::start(|_, _| ok());
-    let b = Capture::start(|_, _| ok());
+    let a = HttpServer::capture(|_, _| ok());
+    let b = HttpServer::capture(|_, _| ok());
     let paths = [
         "json://127.0.0.1:{p}/j/hook?:message=text&:team=ops&-room=blue&method=PUT",
         "json://127.0.0.1:{p}/j/plain",
@@ -1779,7 +1401,7 @@ fn apprise_json_form_xml_bodies_match_real_apprise() {
 /// (template=json, titlekey/messagekey, $extra); webhook+ picks any of the bodies by template=.
 #[test]
 fn generic_webhook_sends_shoutrrr_and_apprise_bodies() {
-    let cap = Capture::start(|_, _| ok());
+    let cap = HttpServer::capture(|_, _| ok());
     let p = cap.port;
     let r = initbox_sends(&[
         format!("generic://127.0.0.1:{p}/plain?disabletls=yes"),
@@ -1820,8 +1442,8 @@ fn generic_webhook_sends_shoutrrr_and_apprise_bodies() {
 /// reach the same endpoints.
 #[test]
 fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
-    let a = Capture::start(|req, _| slack_ok(req));
-    let b = Capture::start(|req, _| slack_ok(req));
+    let a = HttpServer::capture(|_, req| slack_ok(req));
+    let b = HttpServer::capture(|_, req| slack_ok(req));
     let ep = format!("endpoint=http://127.0.0.1:{}", b.port);
     let (ap, bp) = (a.port, b.port);
     let hook = "T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ";
@@ -1855,7 +1477,7 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
         format!("discord://DiscordTok3n@123456?{ep}"),
     ]);
     assert_eq!(r.code(), 0, "{}", r.all());
-    let channels = |c: &Capture, prefix: &str| -> Vec<String> {
+    let channels = |c: &HttpServer, prefix: &str| -> Vec<String> {
         let mut v: Vec<String> = c
             .to(prefix)
             .iter()
@@ -1890,7 +1512,7 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
             .any(|r| r.json().has("username") && r.json().s("username") == "bot")
     );
     // ntfy://TOPIC is the topic on ntfy.sh; tk_ user information is an access token.
-    let n: Vec<Req> = a
+    let n: Vec<Request> = a
         .to("/")
         .into_iter()
         .filter(|r| {
@@ -1901,7 +1523,7 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
         .collect();
     assert_eq!(n.len(), 1);
     assert_eq!(n[0].json().s("topic"), "mytopic");
-    let topic = |r: &Req| -> String {
+    let topic = |r: &Request| -> String {
         serde_json::from_slice::<Value>(&r.body)
             .ok()
             .and_then(|v| v.get("topic").and_then(Value::as_str).map(String::from))
@@ -1909,7 +1531,11 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
     };
     assert!(b.to("/").iter().any(|r| topic(r) == "mytopic"));
     for c in [&a, &b] {
-        let t2 = c.all().into_iter().find(|r| topic(r) == "t2").expect("t2");
+        let t2 = c
+            .received()
+            .into_iter()
+            .find(|r| topic(r) == "t2")
+            .expect("t2");
         assert_eq!(t2.header("authorization"), "Bearer tk_NtfyTok3n");
     }
     // Mattermost (mmost://, http) and Rocket.Chat webhooks (rocket://A/B@HOST).
@@ -1938,7 +1564,7 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
     // shoutrrr's Slack tokens.
     let h = b.one("/services/WNA3PBYV6/F20DUQND3RQ/Webc4MAvoacrpPakR8phF0zi");
     assert!(!h.json().has("channel"));
-    let api: Vec<Req> = b.to("/api/chat.postMessage");
+    let api: Vec<Request> = b.to("/api/chat.postMessage");
     let bot = api
         .iter()
         .find(|r| r.json().s("channel") == "C001CH4NN3L")
@@ -1964,14 +1590,16 @@ fn shoutrrr_and_apprise_chat_and_paging_urls_reach_the_same_endpoints() {
 /// a rejected token is exit 5.
 #[test]
 fn slack_web_api_ok_false_is_a_failure() {
-    let cap = Capture::start(|req, _| Resp {
-        status: 200,
-        headers: vec![("Content-Type", "application/json".into())],
-        body: if req.header("authorization").contains("BAD") {
-            r#"{"ok":false,"error":"invalid_auth"}"#.into()
-        } else {
-            r#"{"ok":false,"error":"channel_not_found"}"#.into()
-        },
+    let cap = HttpServer::capture(|_, req| {
+        Answer::bare(
+            200,
+            if req.header("authorization").contains("BAD") {
+                r#"{"ok":false,"error":"invalid_auth"}"#
+            } else {
+                r#"{"ok":false,"error":"channel_not_found"}"#
+            },
+        )
+        .header("Content-Type", "application/json")
     });
     let ep = format!("endpoint=http://127.0.0.1:{}", cap.port);
     let r = go(notify().args([

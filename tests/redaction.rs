@@ -5,12 +5,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::http::{Answer, HttpServer};
 use common::{initbox, run};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -175,36 +173,16 @@ fn fetch_secret_available_keys_never_list_file_lines() {
     }
 }
 
-/// An HTTP server that answers 400 with the request's head in the body, credential headers
-/// first (as some services do in their error bodies). Returns its port and the heads it saw.
-fn echo_server() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let seen2 = Arc::clone(&seen);
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut lines = Vec::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                lines.push(line.trim_end().to_string());
-            }
-            seen2.lock().unwrap().push(lines.join("\n"));
-            lines.sort_by_key(|l| !l.to_ascii_lowercase().starts_with("authorization"));
-            let body = format!("bad request: {}", lines.join(" | "));
-            let mut stream = stream;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (port, seen)
+/// The kit's HTTP server (tests/common/http.rs) answering 400 with the request's head in the
+/// body, credential headers first (as some services do in their error bodies); it records every
+/// request.
+fn echo_server() -> HttpServer {
+    HttpServer::capture(|_, req| {
+        let head = req.text.split("\r\n\r\n").next().unwrap_or_default();
+        let mut lines: Vec<&str> = head.lines().map(str::trim_end).collect();
+        lines.sort_by_key(|l| !l.to_ascii_lowercase().starts_with("authorization"));
+        Answer::bare(400, format!("bad request: {}", lines.join(" | ")))
+    })
 }
 
 /// 21.4: Basic credentials echoed back by a server are masked whatever the length of the user
@@ -212,7 +190,8 @@ fn echo_server() -> (u16, Arc<Mutex<Vec<String>>>) {
 #[test]
 fn basic_credentials_echoed_by_a_server_are_masked() {
     use base64::Engine;
-    let (port, seen) = echo_server();
+    let server = echo_server();
+    let port = server.port;
     let pw = "basic-canary-Rt5x9Q";
     for user in ["u", "us", "usr"] {
         let url = format!("json://{user}:{pw}@127.0.0.1:{port}/hook");
@@ -242,8 +221,8 @@ fn basic_credentials_echoed_by_a_server_are_masked() {
         assert!(!r.all().contains(pw));
     }
     assert!(
-        seen.lock()
-            .unwrap()
+        server
+            .requests()
             .iter()
             .any(|h| h.to_ascii_lowercase().contains("authorization: basic")),
         "Basic auth was sent"
@@ -254,7 +233,8 @@ fn basic_credentials_echoed_by_a_server_are_masked() {
 /// headers in its error body shows none of them in initbox's output, at any verbosity.
 #[test]
 fn notify_header_values_are_secrets() {
-    let (port, seen) = echo_server();
+    let server = echo_server();
+    let port = server.port;
     let url = format!(
         "webhook+http://127.0.0.1:{port}/hook?@X-Api-Key=hdr-canary-Wp48&@Authorization=Bearer+tok-canary-Lm27"
     );
@@ -276,7 +256,7 @@ fn notify_header_values_are_secrets() {
             assert!(!r.all().contains(s), "{verbosity:?} shows {s}: {}", r.all());
         }
     }
-    let heads = seen.lock().unwrap();
+    let heads = server.requests();
     assert!(
         heads.iter().any(|h| h
             .to_ascii_lowercase()

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,27 +12,17 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http::{Answer, HttpServer};
-use common::pki::openssl;
+use common::pg::{ScramCluster, postgres_uid};
+use common::pki;
 use common::{assert_one_line_error, free_port, initbox, require_service, run, wait_child};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-const PROXY_VARS: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-];
 
 /// `initbox wait-for`, with no proxy from the caller's environment (tests talk to 127.0.0.1).
 fn cmd() -> Command {
     let mut c = initbox();
     // Neither proxies nor the services' password variables from the caller's environment.
-    for v in PROXY_VARS
+    for v in common::PROXY_VARS
         .iter()
         .chain(&["PGPASSWORD", "MYSQL_PWD", "REDISCLI_AUTH"])
     {
@@ -334,81 +323,11 @@ fn vv_traces_the_request_line_and_status_without_secrets() {
 // TLS with a test CA: openssl makes the CA and the certificates, openssl s_server serves.
 // ---------------------------------------------------------------------------------------------
 
-/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate.
+/// A CA (`ca.crt`), a server certificate for 127.0.0.1/localhost (`server.pem`) and a client
+/// certificate (`client.pem`) signed by it: the kit's PKI (tests/common/pki.rs).
 fn test_pki(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=initbox test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign",
-        ],
-    );
-    for (name, ext) in [
-        (
-            "server",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE",
-        ),
-        (
-            "client",
-            "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE",
-        ),
-    ] {
-        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &format!("{name}.pem"),
-                "-extfile",
-                &format!("{name}.ext"),
-            ],
-        );
-    }
+    pki::ca_and_localhost(dir, "initbox test CA");
+    pki::client_cert(dir, "client", "client");
 }
 
 fn s_server(dir: &Path, port: u16, extra: &[&str]) -> Server {
@@ -443,7 +362,7 @@ fn https_is_verified_against_system_roots_plus_the_ca_file() {
     let port = free_port();
     let _srv = s_server(&dir, port, &[]);
     let u = format!("https://127.0.0.1:{port}/ready");
-    let ca = dir.join("ca.pem");
+    let ca = dir.join("ca.crt");
 
     let r = wait_for(&["--once", &u]);
     assert_eq!(
@@ -486,9 +405,9 @@ fn https_with_a_client_certificate() {
     let dir = tmpdir("mtls");
     test_pki(&dir);
     let port = free_port();
-    let _srv = s_server(&dir, port, &["-Verify", "1", "-CAfile", "ca.pem"]);
+    let _srv = s_server(&dir, port, &["-Verify", "1", "-CAfile", "ca.crt"]);
     let u = format!("https://localhost:{port}/ready");
-    let ca = dir.join("ca.pem");
+    let ca = dir.join("ca.crt");
     let r = wait_for(&["--once", "--ca-file", ca.to_str().unwrap(), &u]);
     assert_eq!(r.code(), 1, "no client certificate, no answer: {}", r.all());
     let r = wait_for(&[
@@ -511,120 +430,25 @@ fn https_with_a_client_certificate() {
 // the test wants, then promoted) for the rest.
 // ---------------------------------------------------------------------------------------------
 
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is installed (tests/setup/10-services.sh)")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    versions.sort_by_key(|p| {
-        p.file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u32>().ok())
-            .unwrap_or(0)
-    });
-    versions.last().unwrap().join("bin").join(tool)
+/// The kit's private scram-sha-256 cluster (tests/common/pg.rs), hot_standby off.
+fn pg_cluster(password: &str) -> ScramCluster {
+    ScramCluster::init(&tmpdir("pg"), password, "hot_standby = off")
 }
 
-fn as_postgres(args: &[&str]) -> std::process::Output {
-    Command::new("runuser")
-        .args(["-u", "postgres", "--"])
-        .args(args)
-        .output()
-        .expect("runuser")
-}
-
-struct PgCluster {
-    dir: PathBuf,
-    port: u16,
-}
-
-impl PgCluster {
-    fn init(password: &str) -> PgCluster {
-        let dir = tmpdir("pg");
-        let pwfile = dir.join("pwfile");
-        std::fs::write(&pwfile, format!("{password}\n")).unwrap();
-        let uid = uid_of("postgres");
-        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).unwrap();
-        std::os::unix::fs::chown(&pwfile, Some(uid), Some(uid)).unwrap();
-        let data = dir.join("data");
-        let o = as_postgres(&[
-            pg_bin("initdb").to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-U",
-            "postgres",
-            "-A",
-            "scram-sha-256",
-            "--pwfile",
-            pwfile.to_str().unwrap(),
-            "--no-sync",
-        ]);
-        assert!(o.status.success(), "initdb: {}", common::text(&o));
-        let port = free_port();
-        let mut conf = std::fs::OpenOptions::new()
-            .append(true)
-            .open(data.join("postgresql.conf"))
-            .unwrap();
-        writeln!(
-            conf,
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nhot_standby = off\nfsync = off",
-            dir.display()
-        )
-        .unwrap();
-        PgCluster { dir, port }
-    }
-
-    fn pg_ctl(&self, args: &[&str]) {
-        let data = self.dir.join("data");
-        let log = self.dir.join("log");
-        let mut full = vec![
-            pg_bin("pg_ctl").to_str().unwrap().to_string(),
-            "-D".into(),
-            data.to_str().unwrap().into(),
-            "-l".into(),
-            log.to_str().unwrap().into(),
-        ];
-        full.extend(args.iter().map(|s| s.to_string()));
-        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
-        let o = as_postgres(&refs);
-        assert!(o.status.success(), "pg_ctl {args:?}: {}", common::text(&o));
-    }
-
-    /// Start as a standby that refuses connections (57P03) until promoted.
-    fn start_as_standby(&self) {
-        let signal = self.dir.join("data").join("standby.signal");
-        std::fs::write(&signal, "").unwrap();
-        let uid = uid_of("postgres");
-        std::os::unix::fs::chown(&signal, Some(uid), Some(uid)).unwrap();
-        self.pg_ctl(&["-W", "start"]);
-        wait_listening(self.port);
-    }
-}
-
-impl Drop for PgCluster {
-    fn drop(&mut self) {
-        let data = self.dir.join("data");
-        let _ = as_postgres(&[
-            pg_bin("pg_ctl").to_str().unwrap(),
-            "-D",
-            data.to_str().unwrap(),
-            "-m",
-            "immediate",
-            "stop",
-        ]);
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn uid_of(user: &str) -> u32 {
-    let o = Command::new("id").args(["-u", user]).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+/// Start `pg` as a standby that refuses connections (57P03) until promoted.
+fn start_as_standby(pg: &ScramCluster) {
+    let signal = pg.data().join("standby.signal");
+    std::fs::write(&signal, "").unwrap();
+    let uid = postgres_uid();
+    std::os::unix::fs::chown(&signal, Some(uid), Some(uid)).unwrap();
+    pg.pg_ctl(&["-W", "start"]);
+    wait_listening(pg.port);
 }
 
 #[test]
 fn postgres_starting_up_is_not_ready_then_promotion_makes_it_ready() {
     let password = "pg-canary-Zx81";
-    let pg = PgCluster::init(password);
+    let pg = pg_cluster(password);
     let u = format!(
         "postgres://postgres:{password}@127.0.0.1:{}/postgres",
         pg.port
@@ -642,7 +466,7 @@ fn postgres_starting_up_is_not_ready_then_promotion_makes_it_ready() {
         "echo follow-up ran",
     ]);
     thread::sleep(Duration::from_millis(500));
-    pg.start_as_standby();
+    start_as_standby(&pg);
 
     // While it is a standby with hot_standby off, a one-shot check says "not ready", with why.
     let r = wait_for(&["--once", &u]);
@@ -870,20 +694,7 @@ fn redis_ping_auth_and_late_start() {
     let child = spawn_wait_for(&["-vv", "--timeout", "30s", &u]);
     thread::sleep(Duration::from_millis(500));
     let _srv = Server(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--requirepass",
-                pw,
-            ])
-            .stdout(Stdio::null())
+        common::redis_server(port, &["--requirepass", pw])
             .spawn()
             .expect("redis-server"),
     );
@@ -978,36 +789,8 @@ fn mqtt_connack_and_credentials() {
     assert!(r.stderr.contains("CONNACK accepted"), "{}", r.stderr);
 
     let dir = tmpdir("mqtt");
-    let pwfile = dir.join("passwd");
-    let o = Command::new("mosquitto_passwd")
-        .args([
-            "-b",
-            "-c",
-            pwfile.to_str().unwrap(),
-            "app",
-            "mqtt-canary-pw",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", common::text(&o));
-    let port = free_port();
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-            pwfile.display()
-        ),
-    )
-    .unwrap();
-    let _srv = Server(
-        Command::new("mosquitto")
-            .args(["-c", conf.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto"),
-    );
+    let (mut mosquitto, port) = common::mosquitto_with_user(&dir, "app", "mqtt-canary-pw");
+    let _srv = Server(mosquitto.spawn().expect("mosquitto"));
     wait_listening(port);
     let pw = dir.join("pw");
     std::fs::write(&pw, "mqtt-canary-pw").unwrap();
@@ -1263,7 +1046,7 @@ fn rediss_is_verified_with_the_ca_file() {
                 "--tls-key-file",
                 &file("server.key"),
                 "--tls-ca-cert-file",
-                &file("ca.pem"),
+                &file("ca.crt"),
                 "--tls-auth-clients",
                 "no",
                 "--save",
@@ -1280,7 +1063,7 @@ fn rediss_is_verified_with_the_ca_file() {
     let r = wait_for(&["--once", &u]);
     assert_eq!(r.code(), 1, "unknown CA: {}", r.all());
     assert!(r.stderr.contains("TLS handshake"), "{}", r.stderr);
-    let r = wait_for(&["--once", "--ca-file", &file("ca.pem"), &u]);
+    let r = wait_for(&["--once", "--ca-file", &file("ca.crt"), &u]);
     assert_eq!(r.code(), 0, "{}", r.all());
     assert!(r.stderr.contains("PONG"), "{}", r.stderr);
     let _ = std::fs::remove_dir_all(dir);
@@ -1351,7 +1134,7 @@ fn assert_no_fragment(r: &common::Run, fragments: &[&str]) {
 #[test]
 fn postgres_password_with_reserved_characters_and_from_variables() {
     let admin = "pg-admin-canary-41";
-    let pg = PgCluster::init(admin);
+    let pg = pg_cluster(admin);
     pg.pg_ctl(&["-w", "start"]);
     wait_listening(pg.port);
     let port = pg.port.to_string();

@@ -56,15 +56,6 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
-/// The waiter is still running after `d`: it did not take NOT_SERVING for ready.
-fn still_waiting(child: &mut Child, d: Duration) {
-    std::thread::sleep(d);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "wait-for ended before the server was SERVING"
-    );
-}
-
 #[test]
 fn waits_until_the_server_flips_to_serving_then_execs() {
     let mut s = Server::start(&[]);
@@ -80,7 +71,7 @@ fn waits_until_the_server_flips_to_serving_then_execs() {
         "-c",
         &format!("echo ran > {}", marker.display()),
     ]);
-    still_waiting(&mut child, Duration::from_millis(1500));
+    common::still_waiting(&mut child, Duration::from_millis(1500));
     assert!(
         !marker.exists(),
         "the command ran before the server was ready"
@@ -102,9 +93,9 @@ fn a_named_service_is_asked_about_by_name() {
     let url = s.url("grpc", "/shop.Orders");
     // Unknown to the server (NOT_FOUND) then NOT_SERVING: both "not yet".
     let mut child = spawn(&["-t", "30s", "--progress-interval", "200ms", &url]);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     s.set("shop.Orders", "NOT_SERVING");
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     s.set("shop.Orders", "SERVING");
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -162,27 +153,8 @@ fn the_deadline_names_the_last_status() {
 #[test]
 fn grpcs_verifies_the_server_with_the_toolkit_ca_handling() {
     let dir = tmpdir("tls");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let o = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl");
-    assert!(o.status.success(), "{}", common::text(&o));
+    // A self-signed certificate, as `openssl req -x509` makes it: the kit's.
+    let (cert, key) = common::pki::self_signed(&dir, "cert", "DNS:localhost,IP:127.0.0.1");
     let mut s = Server::start(&["--tls", cert.to_str().unwrap(), key.to_str().unwrap()]);
     s.set("-", "SERVING");
     let url = s.url("grpcs", "");

@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -32,70 +31,12 @@ impl Api {
         let dir = std::env::temp_dir().join(format!("initbox-k8s-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sa")).unwrap();
-        // A cluster CA and a serving certificate it signed, as a real cluster has.
-        let (ca, cert, key) = (
-            dir.join("sa/ca.crt"),
-            dir.join("cert.pem"),
-            dir.join("key.pem"),
-        );
-        let openssl = |args: &[&str]| {
-            let o = Command::new("openssl")
-                .current_dir(&dir)
-                .args(args)
-                .output()
-                .expect("openssl");
-            assert!(o.status.success(), "openssl {args:?}: {}", common::text(&o));
-        };
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=kubernetes-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "sa/ca.crt",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-        ]);
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n",
-        )
-        .unwrap();
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "sa/ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "cert.pem",
-        ]);
-        let _ = &ca;
+        // A cluster CA and a serving certificate it signed, as a real cluster has: the kit's
+        // (tests/common/pki.rs).
+        common::pki::ca_and_localhost(&dir, "kubernetes-ca");
+        let (cert, key) =
+            common::pki::leaf(&dir, "apiserver", "IP:127.0.0.1,DNS:kubernetes.default.svc");
+        std::fs::copy(dir.join("ca.crt"), dir.join("sa/ca.crt")).unwrap();
         std::fs::write(dir.join("sa/token"), "token-one\n").unwrap();
         std::fs::write(dir.join("sa/namespace"), NS).unwrap();
         let server = Fixture::start(
@@ -136,11 +77,10 @@ impl Api {
             "KUBECONFIG",
             "KUBERNETES_SERVICE_HOST",
             "KUBERNETES_SERVICE_PORT",
-            "HTTPS_PROXY",
-            "https_proxy",
         ] {
             c.env_remove(v);
         }
+        common::without_proxies(&mut c);
         c.arg("wait-for")
             .arg("--kubeconfig")
             .arg(self.dir.join("kubeconfig"));
@@ -160,14 +100,6 @@ fn spawn(mut c: Command) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn still_waiting(child: &mut Child, d: Duration) {
-    std::thread::sleep(d);
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "wait-for ended before the target was ready"
-    );
 }
 
 fn meta(name: &str) -> Value {
@@ -198,9 +130,9 @@ fn a_job_is_waited_for_from_before_it_exists_to_complete_then_the_command_runs()
     c.args(["-t", "30s", "k8s://job/migrate", "--", "sh", "-c"])
         .arg(format!("echo ran > {}", marker.display()));
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(1000));
+    common::still_waiting(&mut child, Duration::from_millis(1000));
     api.put(job("migrate", json!([])));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     assert!(!marker.exists());
     let flipped = Instant::now();
     api.put(job("migrate", complete()));
@@ -225,7 +157,7 @@ fn a_failed_job_ends_the_wait_at_once_with_its_reason() {
     c.args(["-t", "60s", "k8s://shop/jobs/migrate", "--", "touch"])
         .arg(&marker);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     let started = Instant::now();
     api.put(job(
         "migrate",
@@ -282,11 +214,11 @@ fn pods_by_selector_with_a_count_or_all() {
     c.args(["-t", "30s", "k8s://pods?selector=app=api"]);
     let mut child = spawn(c);
     api.put(pod("api-2", "api", "Running", true));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // An evicted pod (phase Failed) is not counted; its replacement is, once ready.
     api.put(pod("api-4", "api", "Pending", false));
     api.put(pod("api-3", "api", "Failed", false));
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     api.put(pod("api-4", "api", "Running", true));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -340,7 +272,7 @@ fn a_deployment_rolls_out_through_its_states_or_stalls() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://deploy/api"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.put(deployment(2, 2, 3, 3, 3, "NewReplicaSetAvailable"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -422,9 +354,9 @@ fn a_service_is_ready_with_ready_endpoints_in_its_endpointslices() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://svc/api"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.put(slice("api-abc", &[Some(false)]));
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(&mut child, Duration::from_millis(700));
     // An endpoint without conditions.ready counts as ready (the API's documented default).
     api.put(slice("api-def", &[None]));
     let r = wait_child(child, LIMIT);
@@ -494,7 +426,7 @@ fn custom_resources_conditions_jsonpath_exists_and_deleted() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://configmap/settings?deleted"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(700));
+    common::still_waiting(&mut child, Duration::from_millis(700));
     api.send(&format!("delete v1 ConfigMap {NS} settings"));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -536,7 +468,7 @@ fn a_forbidden_watch_falls_back_to_polling() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(2500));
+    common::still_waiting(&mut child, Duration::from_millis(2500));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -614,17 +546,10 @@ fn a_forbidden_list_names_the_verb_and_resource_and_prints_the_role() {
         r.stdout
     );
     // The YAML is well-formed: Python's yaml reads it as two documents.
-    let mut py = Command::new("python3")
-        .args(["-c", "import sys, yaml; d = list(yaml.safe_load_all(sys.stdin)); d = [x for x in d if x]; assert [x['kind'] for x in d] == ['Role', 'RoleBinding'], d"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    py.stdin
-        .take()
-        .unwrap()
-        .write_all(r.stdout.as_bytes())
-        .unwrap();
-    assert!(py.wait().unwrap().success());
+    let mut py = Command::new("python3");
+    py.args(["-c", "import sys, yaml; d = list(yaml.safe_load_all(sys.stdin)); d = [x for x in d if x]; assert [x['kind'] for x in d] == ['Role', 'RoleBinding'], d"]);
+    let out = common::output_with_stdin(&mut py, r.stdout.as_bytes());
+    assert!(out.status.success(), "{}", common::text(&out));
 }
 
 #[test]
@@ -645,12 +570,12 @@ fn in_cluster_the_token_is_read_again_as_it_rotates() {
     let mut c = in_cluster(&api);
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // The kubelet writes the new token; the server stops accepting the old one and ends the
     // watch, so the next request must carry the new token.
     std::fs::write(sa.join("token"), "token-two\n").unwrap();
     api.send("rotate token-two");
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());
@@ -676,7 +601,7 @@ fn a_compacted_resource_version_is_listed_again() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "-v", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(800));
+    common::still_waiting(&mut child, Duration::from_millis(800));
     // History is compacted and the watch ended; the change happens before the client is back,
     // so only a re-list after "410 Gone" can see it.
     api.send("compact");
@@ -859,17 +784,17 @@ fn bookmarks_carry_the_resource_version_past_a_compaction() {
     let mut c = api.wait_for();
     c.args(["-t", "30s", "k8s://job/migrate"]);
     let mut child = spawn(c);
-    still_waiting(&mut child, Duration::from_millis(500));
+    common::still_waiting(&mut child, Duration::from_millis(500));
     // Other Jobs move the resourceVersion on; the watch (by name) gets no event for them, only
     // a BOOKMARK (every second from the stand-in) with the newer version.
     for i in 0..3 {
         api.put(job(&format!("other-{i}"), json!([])));
     }
-    still_waiting(&mut child, Duration::from_millis(2500));
+    common::still_waiting(&mut child, Duration::from_millis(2500));
     // Compacted up to now and the watch ended: resuming from the bookmark's version works
     // without a re-list; from the version of the last event it would get 410 and list again.
     api.send("compact-to-now");
-    still_waiting(&mut child, Duration::from_millis(500));
+    common::still_waiting(&mut child, Duration::from_millis(500));
     api.put(job("migrate", complete()));
     let r = wait_child(child, LIMIT);
     assert_eq!(r.code(), 0, "{}", r.all());

@@ -40,6 +40,11 @@ impl Echo {
         self.server.authority()
     }
 
+    /// The underlying server.
+    pub fn server(&self) -> &HttpServer {
+        &self.server
+    }
+
     /// Every request received so far, as text (request line, headers, body).
     pub fn requests(&self) -> Vec<String> {
         self.server.requests()

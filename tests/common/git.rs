@@ -96,6 +96,12 @@ impl Repo {
     }
 }
 
+/// `base64("USER:TOKEN")`: the Basic credential git sends for a token.
+pub fn basic(user: &str, token: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))
+}
+
 /// Smart HTTP by Debian's `git-http-backend` for every repository under `root`; with
 /// `basic`, requests without exactly that `Authorization: Basic` value get a 401.
 pub fn smart_http(
@@ -104,32 +110,22 @@ pub fn smart_http(
     basic: Option<String>,
 ) -> HttpServer {
     let root = root.to_path_buf();
-    HttpServer::start_tls(tls, move |_, request| {
-        let (head, body) = request.split_once("\r\n\r\n").unwrap_or((request, ""));
-        let mut lines = head.lines();
-        let mut first = lines.next().unwrap_or_default().split(' ');
-        let method = first.next().unwrap_or_default().to_string();
-        let target = first.next().unwrap_or_default().to_string();
-        let header = |name: &str| {
-            head.lines().skip(1).find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_string())
-            })
-        };
+    HttpServer::capture_tls(tls, move |_, request| {
+        let (method, target) = (&request.method, &request.target);
+        let body = &request.body;
+        let header = |name: &str| request.headers.get(name).cloned();
         if let Some(want) = &basic
             && header("authorization").as_deref() != Some(&format!("Basic {want}"))
         {
             return Answer::new(401, "text/plain", "authentication required")
                 .header("WWW-Authenticate", "Basic realm=\"git\"");
         }
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut cgi = Command::new("/usr/lib/git-core/git-http-backend");
         cgi.env_clear()
             .env("GIT_PROJECT_ROOT", &root)
             .env("GIT_HTTP_EXPORT_ALL", "1")
-            .env("REQUEST_METHOD", &method)
+            .env("REQUEST_METHOD", method)
             .env("PATH_INFO", path)
             .env("QUERY_STRING", query)
             .env("REMOTE_ADDR", "127.0.0.1")
@@ -144,12 +140,7 @@ pub fn smart_http(
             cgi.env("HTTP_GIT_PROTOCOL", p);
         }
         let mut child = cgi.spawn().expect("git-http-backend");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(body.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(body).unwrap();
         let out = child.wait_with_output().unwrap();
         let split = out
             .stdout

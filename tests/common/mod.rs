@@ -1,5 +1,8 @@
 //! Shared helpers of the end-to-end tests: run the built `initbox` binary with a time bound,
-//! find free ports, and check that the real servers the tests need are up.
+//! find free ports, check that the real servers the tests need are up, start the throwaway ones
+//! several suites share (Redis, Mosquitto with a user) and wait for fixtures that report their
+//! port in a file. The servers and the PKI live in the modules below: one of each, used by every
+//! test file instead of a copy of its own.
 #![allow(dead_code)]
 
 pub mod canary;
@@ -13,6 +16,7 @@ pub mod http;
 pub mod netns;
 pub mod pg;
 pub mod pki;
+pub mod smtp;
 pub mod static_bin;
 
 use std::io::Read;
@@ -31,6 +35,27 @@ pub fn initbox() -> Command {
     }
     c.stdin(Stdio::null());
     c
+}
+
+/// The proxy variables HTTP clients read. The tests talk to 127.0.0.1: a developer's or CI's
+/// proxy must not reach them ([`without_proxies`]); a test about proxies sets its own.
+pub const PROXY_VARS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+];
+
+/// `cmd` without the caller's [`PROXY_VARS`].
+pub fn without_proxies(cmd: &mut Command) -> &mut Command {
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd
 }
 
 /// The result of a bounded run.
@@ -103,6 +128,16 @@ pub fn wait_child(mut child: Child, limit: Duration) -> Run {
     }
 }
 
+/// After `d`, the spawned waiter `child` is still running: it did not take the target for
+/// ready before the test made it so.
+pub fn still_waiting(child: &mut Child, d: Duration) {
+    std::thread::sleep(d);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "wait-for ended before the target was ready"
+    );
+}
+
 /// Output of a plain `Command::output()`, as text.
 pub fn text(o: &Output) -> String {
     format!(
@@ -112,6 +147,19 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// Run `cmd` with `input` on its standard input; its output (stdout and stderr captured).
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A TCP port nobody listens on right now (bound then released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -119,6 +167,61 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A throwaway `redis-server` on 127.0.0.1:`port` that keeps nothing on disk (no RDB saves, no
+/// AOF), with `extra` arguments (`--requirepass PW`...), output discarded; the caller spawns it.
+pub fn redis_server(port: u16, extra: &[&str]) -> Command {
+    let mut c = Command::new("redis-server");
+    c.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .args(extra)
+        .stdout(Stdio::null());
+    c
+}
+
+/// A `mosquitto` on a free port of 127.0.0.1 that admits only `user` with `password` (a
+/// password file and a configuration written to `dir`), output discarded; the caller spawns
+/// the command. Returns it and the port.
+pub fn mosquitto_with_user(dir: &std::path::Path, user: &str, password: &str) -> (Command, u16) {
+    let pwfile = dir.join("mosquitto.passwd");
+    let o = Command::new("mosquitto_passwd")
+        .args(["-b", "-c", pwfile.to_str().unwrap(), user, password])
+        .output()
+        .expect("mosquitto_passwd");
+    assert!(o.status.success(), "{}", text(&o));
+    let port = free_port();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            pwfile.display()
+        ),
+    )
+    .unwrap();
+    let mut c = Command::new("mosquitto");
+    c.args(["-c", conf.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    (c, port)
+}
+
+/// The port a fixture server wrote to `port_file` once it listens (within 20 s).
+pub fn wait_port_file(port_file: &std::path::Path, what: &str) -> u16 {
+    let start = Instant::now();
+    loop {
+        if let Ok(p) = std::fs::read_to_string(port_file)
+            && let Ok(p) = p.trim().parse()
+        {
+            return p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{what} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Fail the test with a clear message if a real server the test needs is not reachable.

@@ -1,7 +1,8 @@
-//! Test PKI with the real openssl CLI (CAs, leaves, client certificates), and rustls server
-//! configurations for [`super::http::HttpServer::start_tls`].
+//! The one test PKI, made with the real openssl CLI (a CA, leaves, client certificates, an
+//! expired leaf, self-signed certificates), and rustls server configurations for
+//! [`super::http::HttpServer::start_tls`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -37,9 +38,10 @@ pub fn server_config(dir: &Path, name: &str) -> Arc<rustls::ServerConfig> {
     Arc::new(cfg)
 }
 
-/// A CA (`ca.crt`, `ca.key`, CN `ca_name`) and a server certificate for 127.0.0.1 signed by it
-/// (`server.pem` = `server.crt`, `server.key`): what [`https_ok`] serves. `ca.crt` is
-/// world-readable, so a non-root container can read it through a bind mount.
+/// A CA (`ca.crt`, `ca.key`, CN `ca_name`, valid 10 years so it outlives every leaf) and a server certificate for 127.0.0.1 and
+/// localhost signed by it (`server.pem` = `server.crt`, `server.key`): what [`https_ok`] serves.
+/// `ca.crt` is world-readable, so a non-root container can read it through a bind mount.
+/// [`leaf`], [`client_cert`] and [`expired_leaf`] sign more certificates with the same CA.
 pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
     openssl(
         dir,
@@ -54,7 +56,7 @@ pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
             "-out",
             "ca.crt",
             "-days",
-            "2",
+            "3650",
             "-subj",
             &format!("/CN={ca_name}"),
             "-addext",
@@ -63,6 +65,14 @@ pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
+    leaf(dir, "server", "IP:127.0.0.1,DNS:localhost");
+    std::fs::copy(dir.join("server.pem"), dir.join("server.crt")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("ca.crt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+/// A key and CSR `NAME.key`, `NAME.csr` (RSA 2048) with CN `cn`, in `dir`.
+fn key_and_csr(dir: &Path, name: &str, cn: &str) {
     openssl(
         dir,
         &[
@@ -71,41 +81,111 @@ pub fn ca_and_localhost(dir: &Path, ca_name: &str) {
             "rsa:2048",
             "-nodes",
             "-keyout",
-            "server.key",
+            &format!("{name}.key"),
             "-out",
-            "server.csr",
+            &format!("{name}.csr"),
             "-subj",
-            "/CN=127.0.0.1",
+            &format!("/CN={cn}"),
         ],
     );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
+}
+
+/// `NAME.pem` / `NAME.key` with CN `cn`, valid `days` days, signed by the CA
+/// [`ca_and_localhost`] made in `dir`, with the extensions `ext` (one per line, as in an openssl
+/// extfile).
+pub fn signed(dir: &Path, name: &str, cn: &str, days: u32, ext: &str) -> (PathBuf, PathBuf) {
+    key_and_csr(dir, name, cn);
+    let ext_file = format!("{name}.ext");
+    std::fs::write(dir.join(&ext_file), ext).unwrap();
     openssl(
         dir,
         &[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &format!("{name}.csr"),
             "-CA",
             "ca.crt",
             "-CAkey",
             "ca.key",
             "-CAcreateserial",
             "-out",
-            "server.crt",
+            &format!("{name}.pem"),
             "-days",
-            "2",
+            &days.to_string(),
             "-extfile",
-            "ext.cnf",
+            &ext_file,
         ],
     );
-    std::fs::copy(dir.join("server.crt"), dir.join("server.pem")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("ca.crt"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    )
+}
+
+/// A server certificate for `san` (`IP:127.0.0.1,DNS:localhost`) signed by the CA in `dir`,
+/// valid 2 days.
+pub fn leaf(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    leaf_for_days(dir, name, san, 2)
+}
+
+/// The same, valid `days` days (a certificate close to its expiry).
+pub fn leaf_for_days(dir: &Path, name: &str, san: &str, days: u32) -> (PathBuf, PathBuf) {
+    signed(
+        dir,
+        name,
+        "127.0.0.1",
+        days,
+        &format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
+    )
+}
+
+/// A client certificate with CN `cn`, signed by the CA in `dir`, as `NAME.pem` / `NAME.key`.
+pub fn client_cert(dir: &Path, name: &str, cn: &str) -> (PathBuf, PathBuf) {
+    signed(
+        dir,
+        name,
+        cn,
+        2,
+        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    )
+}
+
+/// A server certificate for 127.0.0.1 signed by the CA in `dir` that expired on 2020-01-02
+/// (`openssl ca` takes explicit dates, OpenSSL 3.0's x509 does not), as `NAME.pem` / `NAME.key`.
+pub fn expired_leaf(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    key_and_csr(dir, name, "127.0.0.1");
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "1000\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca=d\n[d]\ndatabase=index.txt\nserial=serial\nnew_certs_dir=.\n\
+         certificate=ca.crt\nprivate_key=ca.key\ndefault_md=sha256\npolicy=p\n\
+         copy_extensions=none\nunique_subject=no\n[p]\ncommonName=supplied\n\
+         [x]\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let (csr, pem) = (format!("{name}.csr"), format!("{name}.pem"));
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            "ca.cnf",
+            "-extensions",
+            "x",
+            "-in",
+            &csr,
+            "-out",
+            &pem,
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+        ],
+    );
+    (dir.join(pem), dir.join(format!("{name}.key")))
 }
 
 /// An HTTPS server on 127.0.0.1 with the certificate [`ca_and_localhost`] made in `dir`,
@@ -118,7 +198,14 @@ pub fn https_ok(dir: &Path) -> super::http::HttpServer {
 
 /// What a user makes with one `openssl req -x509`: a self-signed CA:TRUE certificate for
 /// 127.0.0.1 (P-256), in `dir`; returns (certificate, key) paths.
-pub fn self_signed_loopback(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn self_signed_loopback(dir: &Path) -> (PathBuf, PathBuf) {
+    self_signed(dir, "loopback", "IP:127.0.0.1")
+}
+
+/// The same for `san` (`IP:127.0.0.1,DNS:localhost`, `DNS:other.example`), as `NAME.pem` /
+/// `NAME.key` in `dir`.
+pub fn self_signed(dir: &Path, name: &str, san: &str) -> (PathBuf, PathBuf) {
+    let (pem, key) = (format!("{name}.pem"), format!("{name}.key"));
     openssl(
         dir,
         &[
@@ -130,18 +217,18 @@ pub fn self_signed_loopback(dir: &Path) -> (std::path::PathBuf, std::path::PathB
             "ec_paramgen_curve:P-256",
             "-nodes",
             "-keyout",
-            "loopback.key",
+            &key,
             "-out",
-            "loopback.pem",
+            &pem,
             "-days",
             "2",
             "-subj",
             "/CN=127.0.0.1",
             "-addext",
-            "subjectAltName=IP:127.0.0.1",
+            &format!("subjectAltName={san}"),
             "-addext",
             "basicConstraints=critical,CA:TRUE",
         ],
     );
-    (dir.join("loopback.pem"), dir.join("loopback.key"))
+    (dir.join(pem), dir.join(key))
 }
