@@ -24,7 +24,7 @@ use initbox_aws::AwsArgs;
 use initbox_aws::s3::S3Args;
 use initbox_fsutil::swap::{self, Layout, Old, data_entries};
 use initbox_repository::{Manifest, Marker, Store};
-use initbox_runtime::child::{self, Output};
+use initbox_runtime::child;
 use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, duration};
 use tracing::{info, warn};
 
@@ -197,14 +197,7 @@ async fn run_check(args: &Args, dir: &Path) -> Result<Result<(), String>, Failur
     let Some(line) = &args.check else {
         return Ok(Ok(()));
     };
-    let argv = shlex::split(line)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| Failure::usage("--check: not a command line (unbalanced quotes?)"))?;
-    let cmd = child::Command::new(argv)
-        .current_dir(dir)
-        .envs([("INITBOX_DATA_DIR", dir.as_os_str())])
-        .stdout(Output::Tail)
-        .stderr(Output::Tail);
+    let cmd = initbox_repository::data_dir_command("--check", line, dir)?;
     let running = cmd.spawn()?;
     let finished = match tokio::time::timeout(args.check_timeout, running.wait()).await {
         Ok(f) => f?,
