@@ -2064,6 +2064,46 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
         .codes(&[1]),
     );
 
+    // ---- download: --header values (inline and from a file) are refused over plain http,
+    // before any request, without showing them (the https path is tests/download.rs's).
+    let c = canary("dlhdr");
+    v.push(
+        probe(
+            "download/--header Authorization over http/usage",
+            "download",
+            &[
+                &e("/ok"),
+                "--to",
+                &out("dl.bin"),
+                "--sha256",
+                &"0".repeat(64),
+                "--header",
+                &format!("Authorization: Bearer {c}"),
+            ],
+            &c,
+        )
+        .codes(&[2]),
+    );
+    let c = canary("dlhdrfile");
+    std::fs::write(fx.path("dl-key"), format!("{c}\n")).unwrap();
+    v.push(
+        probe(
+            "download/--header X-Api-Key: @FILE over http/usage",
+            "download",
+            &[
+                &e("/ok"),
+                "--to",
+                &out("dl.bin"),
+                "--sha256",
+                &"0".repeat(64),
+                "-H",
+                &format!("X-Api-Key: @{}", fx.p("dl-key")),
+            ],
+            &c,
+        )
+        .codes(&[2]),
+    );
+
     // ---- notify: webhook paths and queries, headers, Basic, token files, dry runs.
     let c = canary("nfpath");
     v.push(

@@ -489,6 +489,18 @@ fn sh(dir: &Path, script: &str) {
     assert!(o.status.success(), "{script}: {}", common::text(&o));
 }
 
+/// A plain HTTP server of the files in `dir`, honouring `Range`.
+fn serve_dir(dir: &Path) -> HttpServer {
+    let dir = dir.to_path_buf();
+    HttpServer::start(move |_, req| {
+        let path = req.split_whitespace().nth(1).unwrap_or("/");
+        match std::fs::read(dir.join(path.trim_start_matches('/'))) {
+            Ok(b) => ranged(&b, req),
+            Err(_) => Answer::new(404, "text/plain", "no"),
+        }
+    })
+}
+
 #[test]
 fn archives_are_unpacked_into_the_directory() {
     let tmp = tempfile::tempdir().unwrap();
@@ -499,14 +511,7 @@ fn archives_are_unpacked_into_the_directory() {
         &src,
         "tar --zstd -cf ../app.tar.zst app && tar czf ../app.tgz app && zip -qry ../app.zip app",
     );
-    let pub_dir = tmp.path().to_path_buf();
-    let server = HttpServer::start(move |_, req| {
-        let path = req.split_whitespace().nth(1).unwrap_or("/");
-        match std::fs::read(pub_dir.join(path.trim_start_matches('/'))) {
-            Ok(b) => ranged(&b, req),
-            Err(_) => Answer::new(404, "text/plain", "no"),
-        }
-    });
+    let server = serve_dir(tmp.path());
     for archive in ["app.tar.zst", "app.tgz", "app.zip"] {
         let dir = tmp.path().join(format!("vol-{archive}"));
         let sum = sha256sum(&tmp.path().join(archive));
@@ -780,4 +785,302 @@ fn server_errors_are_retried_and_refusals_are_not() {
     assert_one_line_error(&r, 5, "HTTP 403");
     assert_eq!(server.hits(), hits + 2);
     assert!(!other.exists());
+}
+
+/// Every entry below `root` as `path type detail` (file: mode and content digest; link: its
+/// target), sorted; initbox's own `.initbox-*` entries left out.
+fn describe_tree(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            if rel.starts_with(".initbox-") {
+                continue;
+            }
+            let m = std::fs::symlink_metadata(&path).unwrap();
+            if m.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                out.push(format!("{rel} link {}", target.display()));
+            } else if m.is_dir() {
+                out.push(format!("{rel} dir"));
+                walk(root, &path, out);
+            } else {
+                out.push(format!(
+                    "{rel} file {:o} {}",
+                    m.mode() & 0o777,
+                    sha256sum(&path)
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn strip_components_unpacks_what_gnu_tar_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    // A release archive: one top directory, nested files, a relative symlink, a hard link, and
+    // a top-level file with too few components for N = 1.
+    tree(&src.join("tool-1.2"));
+    std::fs::create_dir_all(src.join("tool-1.2/bin")).unwrap();
+    std::fs::write(src.join("tool-1.2/bin/tool"), "#!/bin/sh\n").unwrap();
+    std::fs::hard_link(
+        src.join("tool-1.2/bin/tool"),
+        src.join("tool-1.2/bin/tool-alias"),
+    )
+    .unwrap();
+    std::fs::write(src.join("README"), "top\n").unwrap();
+    sh(
+        &src,
+        "tar czf ../rel.tgz ./tool-1.2 README && tar cf ../rel.tar tool-1.2 README && zip -qry ../rel.zip tool-1.2 README",
+    );
+    let server = serve_dir(tmp.path());
+    for n in ["1", "2", "3"] {
+        for archive in ["rel.tgz", "rel.tar", "rel.zip"] {
+            // What GNU tar itself unpacks with the option (from the tar of the same tree for
+            // the zip; rel.tgz names its entries ./tool-1.2/…, where `.` is a component too).
+            let reference = tmp.path().join(format!("ref-{n}-{archive}"));
+            std::fs::create_dir_all(&reference).unwrap();
+            let tar_of = if archive == "rel.zip" {
+                "rel.tar"
+            } else {
+                archive
+            };
+            sh(
+                &reference,
+                &format!("tar xf ../{tar_of} --strip-components {n}"),
+            );
+            let want = describe_tree(&reference);
+            assert!(!want.is_empty(), "{n} {archive}: GNU tar unpacked nothing");
+            let dir = tmp.path().join(format!("vol-{n}-{archive}"));
+            let r = download(&[
+                &server.url(&format!("/{archive}")),
+                "--to",
+                dir.to_str().unwrap(),
+                "--unpack",
+                "--strip-components",
+                n,
+                "--sha256",
+                &sha256sum(&tmp.path().join(archive)),
+            ]);
+            assert_eq!(r.code(), 0, "{n} {archive}: {}", r.all());
+            // zip has no hard links: there the alias is a copy, the same content and mode.
+            assert_eq!(
+                describe_tree(&dir),
+                want,
+                "{archive} --strip-components {n}"
+            );
+        }
+    }
+    // The variable says the same.
+    let dir = tmp.path().join("vol-env");
+    let r = run(
+        initbox()
+            .env("INITBOX_DOWNLOAD_STRIP_COMPONENTS", "1")
+            .args(["download", &server.url("/rel.tar"), "--to"])
+            .arg(&dir)
+            .args([
+                "--unpack",
+                "--sha256",
+                &sha256sum(&tmp.path().join("rel.tar")),
+            ]),
+        LIMIT,
+    );
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert!(dir.join("bin/tool").exists() && !dir.join("README").exists());
+}
+
+#[test]
+fn strip_components_keeps_the_escape_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    // `top/../../x` is harmless-looking before stripping one component, `../x` after;
+    // `top/sub/../../../y` the same at two.
+    let py = format!(
+        "import tarfile, io\n\
+         t = tarfile.open('{d}/sneaky.tar', 'w')\n\
+         i = tarfile.TarInfo('top/ok.txt'); i.size = 2; t.addfile(i, io.BytesIO(b'ok'))\n\
+         i = tarfile.TarInfo('top/../../escaped.txt'); i.size = 4; t.addfile(i, io.BytesIO(b'evil'))\n\
+         t.close()\n\
+         t = tarfile.open('{d}/link.tar', 'w')\n\
+         i = tarfile.TarInfo('top/out'); i.type = tarfile.SYMTYPE; i.linkname = '../..'; t.addfile(i)\n\
+         t.close()\n",
+        d = tmp.path().display()
+    );
+    let o = Command::new("python3").arg("-c").arg(&py).output().unwrap();
+    assert!(o.status.success(), "{}", common::text(&o));
+    for (archive, needle) in [
+        ("sneaky.tar", "entry ../../escaped.txt: contains '..'"),
+        (
+            "link.tar",
+            "entry out: a symbolic link to ../.. leaves the target",
+        ),
+    ] {
+        let path = tmp.path().join(archive);
+        let dir = tmp.path().join(format!("vol-{archive}"));
+        let r = download(&[
+            &format!("file://{}", path.display()),
+            "--to",
+            dir.to_str().unwrap(),
+            "--unpack",
+            "tar",
+            "--strip-components",
+            "1",
+            "--sha256",
+            &sha256sum(&path),
+        ]);
+        assert_eq!(r.code(), 3, "{archive}: {}", r.all());
+        let errors: Vec<&str> = r.stderr.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(errors.len(), 1, "{}", r.stderr);
+        assert!(errors[0].contains(needle), "{}", errors[0]);
+        assert!(!tmp.path().join("escaped.txt").exists());
+        assert!(
+            describe_tree(&dir).is_empty(),
+            "{archive}: {:?}",
+            describe_tree(&dir)
+        );
+    }
+    // Without --unpack the option is a usage error.
+    let r = download(&[
+        "file:///nonexistent",
+        "--to",
+        tmp.path().join("f").to_str().unwrap(),
+        "--strip-components",
+        "1",
+        "--sha256",
+        &"0".repeat(64),
+    ]);
+    assert_eq!(r.code(), 2, "{}", r.all());
+}
+
+/// The value of request header `name` (case-insensitive) in a recorded request.
+fn header_of(req: &str, name: &str) -> Option<String> {
+    req.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| v.trim().to_string())
+    })
+}
+
+#[test]
+fn private_sources_get_the_headers_on_their_origin_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let body = Arc::new(data(200_000, 31));
+    let sum = sha256_of(&body);
+    const TOKEN: &str = "tok-Canary-7f3a9c1e5b";
+    const KEY: &str = "key-Canary-2d8e4b6a0c";
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    // Another origin (another port) that a redirect leads to, like a release's CDN.
+    common::pki::ca_and_localhost(tmp.path(), "initbox download test CA");
+    let b = Arc::clone(&body);
+    let cdn = HttpServer::start_tls(
+        Some(common::pki::server_config(tmp.path(), "server")),
+        move |_, req| ranged(&b, req),
+    );
+    let cdn_url = https_url(&cdn, "/blob/f.bin");
+    let b = Arc::clone(&body);
+    let origin = HttpServer::start_tls(
+        Some(common::pki::server_config(tmp.path(), "server")),
+        move |_, req| {
+            let path = req.split_whitespace().nth(1).unwrap_or("/");
+            let authorized = header_of(req, "authorization") == Some(format!("Bearer {TOKEN}"))
+                && header_of(req, "x-api-key").as_deref() == Some(KEY);
+            match path {
+                _ if !authorized => Answer::new(401, "text/plain", "who are you"),
+                "/private.bin" => ranged(&b, req),
+                "/same-origin.bin" => Answer::redirect("/private.bin"),
+                "/release.bin" => Answer::redirect(&cdn_url),
+                _ => Answer::new(404, "text/plain", "no"),
+            }
+        },
+    );
+    let ca = tmp.path().join("ca.crt");
+    let token_header = format!("Authorization: Bearer @{}", token_file.display());
+    let key_header = format!("X-Api-Key: {KEY}");
+    // At -v -v (every request line logged) unless `quiet`: the one-line error check.
+    let get_as = |quiet: bool, path: &str, to: &str, headers: &[&str]| {
+        let mut args = vec![
+            https_url(&origin, path),
+            "--to".into(),
+            tmp.path().join(to).display().to_string(),
+            "--sha256".into(),
+            sum.clone(),
+            "--ca-file".into(),
+            ca.display().to_string(),
+        ];
+        if !quiet {
+            args.extend(["-v".into(), "-v".into()]);
+        }
+        for h in headers {
+            args.push("--header".into());
+            args.push(h.to_string());
+        }
+        download(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let get = |path: &str, to: &str, headers: &[&str]| get_as(false, path, to, headers);
+    let leaks = |r: &common::Run| {
+        for secret in [TOKEN, KEY, &TOKEN[4..16], &KEY[4..16]] {
+            assert!(!r.all().contains(secret), "{secret} leaked: {}", r.all());
+        }
+    };
+
+    // The headers arrive (one read from a file), and the file is installed.
+    let r = get("/private.bin", "a.bin", &[&token_header, &key_header]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(std::fs::read(tmp.path().join("a.bin")).unwrap(), *body);
+    leaks(&r);
+
+    // A redirect on the same origin keeps them.
+    let r = get("/same-origin.bin", "b.bin", &[&token_header, &key_header]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    leaks(&r);
+
+    // A redirect to another origin is followed without them, as curl does.
+    let r = get("/release.bin", "c.bin", &[&token_header, &key_header]);
+    assert_eq!(r.code(), 0, "{}", r.all());
+    assert_eq!(std::fs::read(tmp.path().join("c.bin")).unwrap(), *body);
+    let at_cdn = cdn.requests();
+    assert_eq!(at_cdn.len(), 1, "{at_cdn:?}");
+    assert_eq!(
+        header_of(&at_cdn[0], "authorization"),
+        None,
+        "{}",
+        at_cdn[0]
+    );
+    assert_eq!(header_of(&at_cdn[0], "x-api-key"), None, "{}", at_cdn[0]);
+    leaks(&r);
+
+    // A wrong token is refused by the server: exit 5, one line, no value in it.
+    let wrong = tmp.path().join("wrong");
+    std::fs::write(&wrong, "tok-Wrong-Canary-99\n").unwrap();
+    let wrong_header = format!("Authorization: Bearer @{}", wrong.display());
+    let r = get_as(true, "/private.bin", "d.bin", &[&wrong_header, &key_header]);
+    assert_one_line_error(&r, 5, "HTTP 401");
+    assert!(!r.all().contains("tok-Wrong-Canary-99"), "{}", r.all());
+    leaks(&r);
+    let r = get("/private.bin", "d.bin", &[&wrong_header, &key_header]);
+    assert_eq!(r.code(), 5, "{}", r.all());
+    assert!(!r.all().contains("tok-Wrong-Canary-99"), "{}", r.all());
+    leaks(&r);
+    assert!(!tmp.path().join("d.bin").exists());
+
+    // Headers are never sent over plain http: a usage error before any request.
+    let plain = HttpServer::start(|_, _| Answer::new(200, "text/plain", "x"));
+    let r = download(&[
+        &plain.url("/f"),
+        "--to",
+        tmp.path().join("e.bin").to_str().unwrap(),
+        "--sha256",
+        &sum,
+        "--header",
+        &token_header,
+    ]);
+    assert_one_line_error(&r, 2, "--header is sent over https only");
+    assert_eq!(plain.hits(), 0);
+    leaks(&r);
 }

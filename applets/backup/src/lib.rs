@@ -24,7 +24,6 @@ use initbox_repository::lease::Lease;
 use initbox_repository::retention::{self, Policy};
 use initbox_repository::store::{PART_SIZE, PartWriter};
 use initbox_repository::{FORMAT, Manifest, Marker, Store};
-use initbox_runtime::child::{self, Output};
 use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, duration};
 use tracing::{info, warn};
 
@@ -157,14 +156,7 @@ impl Args {
 }
 
 async fn run_pre(line: &str, dir: &Path, limit: Duration) -> Result<(), Failure> {
-    let argv = shlex::split(line)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| Failure::usage("--pre: not a command line (unbalanced quotes?)"))?;
-    let cmd = child::Command::new(argv)
-        .current_dir(dir)
-        .envs([("INITBOX_DATA_DIR", dir.as_os_str())])
-        .stdout(Output::Tail)
-        .stderr(Output::Tail);
+    let cmd = initbox_repository::data_dir_command("--pre", line, dir)?;
     let shown = cmd.shown();
     let running = cmd.spawn()?;
     let finished = tokio::time::timeout(limit, running.wait())

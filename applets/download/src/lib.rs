@@ -14,7 +14,10 @@
 //! - Installed atomically: fsync, mode and owner, rename over PATH, fsync of the directory. A
 //!   PATH that already holds the expected content is left alone (a restarted pod re-downloads
 //!   nothing).
-//! - `--unpack` unpacks the verified archive into the directory PATH instead ([`unpack`]).
+//! - `--unpack` unpacks the verified archive into the directory PATH instead ([`unpack`]);
+//!   `--strip-components N` drops the first N components of each entry's path, as GNU tar does.
+//! - `--header` (the toolkit's one header flag, `@PATH` values from files) reaches private
+//!   https sources: sent to the URL's origin only, never over plain http, never logged.
 
 mod checksums;
 mod part;
@@ -107,6 +110,28 @@ pub struct Args {
     #[arg(long, value_name = "SPEC", value_parser = Chmod::parse, allow_hyphen_values = true, env = "INITBOX_DOWNLOAD_CHMOD", requires = "unpack")]
     pub chmod: Option<Chmod>,
 
+    /// With --unpack: drop the first N components of every entry's path, as GNU tar does; entries with no more are skipped.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        env = initbox_runtime::env::DOWNLOAD_STRIP_COMPONENTS,
+        requires = "unpack"
+    )]
+    pub strip_components: usize,
+
+    /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
+    /// (a mounted Secret), `Authorization: Bearer @PATH` the token. Sent over https only, and
+    /// only to the URL's origin (not after a redirect to another); never logged.
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        env = initbox_runtime::env::HTTP_HEADERS,
+        value_delimiter = '\n'
+    )]
+    pub headers: Vec<String>,
+
     /// Resumed attempts after a failure that received nothing new (a cut connection, a 5xx).
     #[arg(
         long,
@@ -162,6 +187,30 @@ fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
         args.signature.as_ref(),
     ];
     let any = |p: &str| urls.iter().flatten().any(|u| u.starts_with(p));
+    let url_password = urls
+        .iter()
+        .flatten()
+        .any(|u| reqwest::Url::parse(u).is_ok_and(|u| u.password().is_some()));
+    let headers = initbox_runtime::http::parse_headers(&args.headers)?;
+    let auth = if headers.is_empty() {
+        None
+    } else {
+        let origin = reqwest::Url::parse(&args.url)
+            .ok()
+            .filter(|u| u.scheme() == "https")
+            .map(|u| u.origin().ascii_serialization())
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "{}: --header is sent over https only; give an https:// URL",
+                    initbox_runtime::url::display(&args.url)
+                ))
+            })?;
+        Some(Arc::new(source::Auth {
+            origin,
+            headers,
+            url_password,
+        }))
+    };
     let http = if any("http://") || any("https://") {
         let tls = initbox_runtime::tls::client_config(&args.tls)?;
         let mut opts = initbox_runtime::http::ClientOptions::new(
@@ -172,10 +221,11 @@ fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
         );
         opts.connect_timeout = Duration::from_secs(10);
         // A password in the URL keeps redirects on its origin.
-        opts.credentials = urls
-            .iter()
-            .flatten()
-            .any(|u| reqwest::Url::parse(u).is_ok_and(|u| u.password().is_some()));
+        opts.credentials = url_password;
+        if auth.is_some() {
+            // Followed by the source itself, sending the headers to their origin only.
+            opts.redirects = initbox_runtime::http::Redirects::Never;
+        }
         Some(initbox_runtime::http::client(opts)?)
     } else {
         None
@@ -186,7 +236,7 @@ fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
     } else {
         None
     };
-    Ok(Clients { http, s3 })
+    Ok(Clients { http, s3, auth })
 }
 
 /// A checksums or signature source: a URL, or a plain path.
@@ -388,6 +438,7 @@ async fn download(mut args: Args) -> Result<(), Failure> {
             let opts = UnpackOptions {
                 owner: args.owner,
                 chmod: args.chmod.unwrap_or_default(),
+                strip_components: args.strip_components,
             };
             let marker = unpack::Marker {
                 sha256: written.sha256.clone(),

@@ -19,6 +19,8 @@ pub enum Source {
     Http {
         client: reqwest::Client,
         url: reqwest::Url,
+        /// `--header`s: the client then follows redirects here, not by itself.
+        auth: Option<Arc<Auth>>,
     },
     S3 {
         s3: Arc<S3>,
@@ -89,6 +91,18 @@ impl From<Failure> for OpenError {
 pub struct Clients {
     pub http: Option<reqwest::Client>,
     pub s3: Option<Arc<S3>>,
+    pub auth: Option<Arc<Auth>>,
+}
+
+/// The `--header`s and the one origin (the download URL's, https) they are sent to. As curl
+/// does, a redirect to another origin is followed without them: the client follows no
+/// redirect itself, [`Source::open`] does, within the toolkit's policy.
+pub struct Auth {
+    /// `scheme://host:port`, as `Url::origin().ascii_serialization()` gives it.
+    pub origin: String,
+    pub headers: reqwest::header::HeaderMap,
+    /// The download URL carries a password: redirects stay on its origin (the policy's rule).
+    pub url_password: bool,
 }
 
 impl Source {
@@ -105,6 +119,7 @@ impl Source {
             Ok(Source::Http {
                 client,
                 url: parsed,
+                auth: clients.auth.clone(),
             })
         } else if url.starts_with("s3://") {
             let (bucket, key) = initbox_aws::s3::parse_url(url)?;
@@ -162,12 +177,13 @@ impl Source {
     /// default `NAME.minisig`).
     pub fn beside(&self, suffix: &str) -> Source {
         match self {
-            Source::Http { client, url } => {
+            Source::Http { client, url, auth } => {
                 let mut u = url.clone();
                 u.set_path(&format!("{}{suffix}", url.path()));
                 Source::Http {
                     client: client.clone(),
                     url: u,
+                    auth: auth.clone(),
                 }
             }
             Source::S3 { s3, bucket, key } => Source::S3 {
@@ -222,29 +238,24 @@ impl Source {
                     Err(f) => Err(OpenError::Fatal(f)),
                 }
             }
-            Source::Http { client, url } => {
-                let mut req = client.get(url.clone());
-                if offset > 0 {
-                    req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+            Source::Http { client, url, auth } => {
+                let resp = match auth {
+                    None => get(client, url, None, offset, deadline).await,
+                    Some(a) => follow(client, url, a, offset, deadline, &what).await?,
                 }
-                if let Some(left) = deadline.remaining() {
-                    req = req.timeout(left);
-                }
-                let resp = initbox_runtime::http::send(req, initbox_runtime::http::Show::Url)
-                    .await
-                    .map_err(|e| {
-                        let why = initbox_runtime::http::describe(&e, "--ca-file");
-                        if e.is_connect() || e.is_timeout() || e.is_request() {
-                            // A TLS verification failure is not worth repeating.
-                            if why.contains("certificate") {
-                                OpenError::Fatal(Failure::failed(format!("GET {what}: {why}")))
-                            } else {
-                                OpenError::Transient(why)
-                            }
-                        } else {
+                .map_err(|e| {
+                    let why = initbox_runtime::http::describe(&e, "--ca-file");
+                    if e.is_connect() || e.is_timeout() || e.is_request() {
+                        // A TLS verification failure is not worth repeating.
+                        if why.contains("certificate") {
                             OpenError::Fatal(Failure::failed(format!("GET {what}: {why}")))
+                        } else {
+                            OpenError::Transient(why)
                         }
-                    })?;
+                    } else {
+                        OpenError::Fatal(Failure::failed(format!("GET {what}: {why}")))
+                    }
+                })?;
                 let status = resp.status().as_u16();
                 match status {
                     200..=299 => http_body(resp, offset, &what),
@@ -294,6 +305,72 @@ impl Source {
             Ok(out)
         })
         .await
+    }
+}
+
+/// One GET of `url` from `offset`, with `headers`.
+async fn get(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: Option<&reqwest::header::HeaderMap>,
+    offset: u64,
+    deadline: &Deadline,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut req = client.get(url.clone());
+    if let Some(h) = headers {
+        req = req.headers(h.clone());
+    }
+    if offset > 0 {
+        req = req.header(reqwest::header::RANGE, format!("bytes={offset}-"));
+    }
+    if let Some(left) = deadline.remaining() {
+        req = req.timeout(left);
+    }
+    initbox_runtime::http::send(req, initbox_runtime::http::Show::Url).await
+}
+
+/// GET with `--header`s, following redirects here: the headers go to their origin only (a
+/// redirect to another origin is followed without them, as curl does), each hop judged by the
+/// toolkit's policy (never down to plain http, at most 10 hops).
+async fn follow(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    auth: &Auth,
+    offset: u64,
+    deadline: &Deadline,
+    what: &str,
+) -> Result<Result<reqwest::Response, reqwest::Error>, OpenError> {
+    let mut chain = vec![url.clone()];
+    loop {
+        let at = chain.last().cloned().unwrap_or_else(|| url.clone());
+        let headers = (at.origin().ascii_serialization() == auth.origin).then_some(&auth.headers);
+        let resp = match get(client, &at, headers, offset, deadline).await {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        let location = resp
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok());
+        let next = match (resp.status().as_u16(), location) {
+            (301 | 302 | 303 | 307 | 308, Some(l)) => at.join(l).map_err(|e| {
+                OpenError::Fatal(Failure::failed(format!(
+                    "GET {what}: a redirect to a bad URL: {e}"
+                )))
+            })?,
+            _ => return Ok(Ok(resp)),
+        };
+        initbox_runtime::http::judge(
+            &chain,
+            &next,
+            initbox_runtime::http::MAX_REDIRECTS,
+            auth.url_password,
+        )
+        .map_err(|r| OpenError::Fatal(Failure::failed(format!("GET {what}: {r}"))))?;
+        if next.origin().ascii_serialization() != auth.origin {
+            tracing::debug!(to = %initbox_runtime::url::display_origin(next.as_str()), "download: a redirect to another origin: the headers are not sent there");
+        }
+        chain.push(next);
     }
 }
 

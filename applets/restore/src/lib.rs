@@ -15,8 +15,6 @@
 //! journal (`.initbox-swap.json`) of renames: a kill at any moment is completed by the next
 //! run before anything else, so the application never starts on half of each.
 
-mod swap;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,8 +22,9 @@ use clap::{Parser, ValueEnum};
 use initbox_archive::{Chmod, Compression, HashingReader, UnpackOptions};
 use initbox_aws::AwsArgs;
 use initbox_aws::s3::S3Args;
+use initbox_fsutil::swap::{self, Layout, Old, data_entries};
 use initbox_repository::{Manifest, Marker, Store};
-use initbox_runtime::child::{self, Output};
+use initbox_runtime::child;
 use initbox_runtime::{Applet, Deadline, Failure, LogArgs, Outcome, duration};
 use tracing::{info, warn};
 
@@ -184,39 +183,21 @@ struct Candidate {
     digest_from: &'static str,
 }
 
-/// Entries of DIR that count as data (not `lost+found`, not initbox's own).
-pub fn data_entries(dir: &Path) -> Result<Vec<std::ffi::OsString>, Failure> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Failure::env_refused(format!(
-                "cannot list {}: {e}",
-                dir.display()
-            )));
-        }
-    };
-    let mut v: Vec<_> = rd
-        .filter_map(|e| e.ok().map(|e| e.file_name()))
-        .filter(|n| n != "lost+found" && !initbox_archive::is_initbox_name(n))
-        .collect();
-    v.sort();
-    Ok(v)
-}
+/// restore's lock and swap journal in DIR (see `initbox_fsutil::swap`).
+const LAYOUT: Layout = Layout {
+    applet: "restore",
+    lock: ".initbox-lock",
+    journal: ".initbox-swap.json",
+    staging_holds: "unpack",
+    old_data: "data",
+};
 
 /// The outcome of `--check` in `dir`: `Ok(())` passes, `Err(reason)` fails.
 async fn run_check(args: &Args, dir: &Path) -> Result<Result<(), String>, Failure> {
     let Some(line) = &args.check else {
         return Ok(Ok(()));
     };
-    let argv = shlex::split(line)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| Failure::usage("--check: not a command line (unbalanced quotes?)"))?;
-    let cmd = child::Command::new(argv)
-        .current_dir(dir)
-        .envs([("INITBOX_DATA_DIR", dir.as_os_str())])
-        .stdout(Output::Tail)
-        .stderr(Output::Tail);
+    let cmd = initbox_repository::data_dir_command("--check", line, dir)?;
     let running = cmd.spawn()?;
     let finished = match tokio::time::timeout(args.check_timeout, running.wait()).await {
         Ok(f) => f?,
@@ -268,10 +249,10 @@ async fn restore(args: Args) -> Result<(), Failure> {
     let deadline = Deadline::after((!args.timeout.is_zero()).then_some(args.timeout));
     let dir = args.to.clone();
     initbox_runtime::atomic::create_dirs(&dir, 0o755, args.owner)?;
-    let _lock = swap::lock(&dir)?;
+    let _lock = LAYOUT.lock(&dir)?;
     // A swap a kill interrupted is finished first: the directory then holds that version.
-    swap::resume(&dir, args.owner)?;
-    swap::remove_stale_staging(&dir);
+    LAYOUT.resume(&dir, |m: &Marker| m.write(&dir, args.owner))?;
+    LAYOUT.remove_stale_staging(&dir);
 
     let state = decide(&args, &dir).await?;
     let act = match (&state, args.when) {
@@ -357,7 +338,15 @@ async fn restore(args: Args) -> Result<(), Failure> {
         }
         match try_version(&args, &store, &dir, c, &deadline).await? {
             Ok(staging) => {
-                let aside = !matches!(state, State::Empty);
+                let aside_name = format!(
+                    ".initbox-failed-{}",
+                    initbox_repository::version_id(SystemTime::now())
+                );
+                let old = if matches!(state, State::Empty) {
+                    Old::Leave
+                } else {
+                    Old::Aside(&aside_name)
+                };
                 let marker = Marker {
                     version: c.id.clone(),
                     sha256: c.sha256.clone().unwrap_or_default(),
@@ -365,7 +354,9 @@ async fn restore(args: Args) -> Result<(), Failure> {
                     by: "restore".into(),
                     repository: store.display(),
                 };
-                let kept = swap::swap(&dir, &staging, aside, &marker, args.owner)?;
+                let kept = LAYOUT.swap(&dir, &staging, old, Some(marker), |m| {
+                    m.write(&dir, args.owner)
+                })?;
                 if let Some(k) = kept {
                     warn!(kept_aside = %k.display(), "restore: the previous data is kept aside (initbox never deletes it)");
                 }
@@ -506,7 +497,7 @@ async fn try_version(
     let Some(reader) = store.reader(&c.archive, args.stall_timeout).await? else {
         return Ok(Err(format!("its archive {} is missing", c.archive)));
     };
-    let staging = dir.join(format!(".initbox-staging-{}", sanitize(&c.id)));
+    let staging = dir.join(format!("{}{}", swap::STAGING, sanitize(&c.id)));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir(&staging)
         .map_err(|e| Failure::env_refused(format!("cannot create {}: {e}", staging.display())))?;
@@ -514,6 +505,7 @@ async fn try_version(
     let opts = UnpackOptions {
         owner: args.owner,
         chmod: args.chmod.clone().unwrap_or_default(),
+        strip_components: 0,
     };
     let size = c.size;
     let staging2 = staging.clone();

@@ -308,7 +308,15 @@ pub const SHORT_HELP: &[(&str, &[&str])] = &[
     ),
     (
         "download",
-        &["to", "sha256", "sha256sums", "unpack", "owner", "timeout"],
+        &[
+            "to",
+            "sha256",
+            "sha256sums",
+            "unpack",
+            "header",
+            "owner",
+            "timeout",
+        ],
     ),
     (
         "git-checkout",
@@ -772,6 +780,7 @@ pub const DOWNLOAD_MODE: &str = "INITBOX_DOWNLOAD_MODE";
 pub const DOWNLOAD_OWNER: &str = "INITBOX_DOWNLOAD_OWNER";
 pub const DOWNLOAD_CHMOD: &str = "INITBOX_DOWNLOAD_CHMOD";
 pub const DOWNLOAD_RETRIES: &str = "INITBOX_DOWNLOAD_RETRIES";
+pub const DOWNLOAD_STRIP_COMPONENTS: &str = "INITBOX_DOWNLOAD_STRIP_COMPONENTS";
 
 pub const GIT_URL: &str = "INITBOX_GIT_URL";
 pub const GIT_TO: &str = "INITBOX_GIT_TO";
@@ -2281,6 +2290,12 @@ pub const VOCABULARY: &[Var] = &[
         name: DOWNLOAD_RETRIES,
         flag: "--retries",
         meaning: "Resumed attempts after a failure that received nothing new (a cut connection, a 5xx)",
+        read_directly: false,
+    },
+    Var {
+        name: DOWNLOAD_STRIP_COMPONENTS,
+        flag: "--strip-components",
+        meaning: "With --unpack: drop the first N components of every entry's path, as GNU tar does; entries with no more are skipped",
         read_directly: false,
     },
     Var {

@@ -238,6 +238,62 @@ pub fn judge(
     Ok(())
 }
 
+/// The `--header` values of wait-for's HTTP probes and download (`Name: value`, repeatable;
+/// blank ones ignored) as a header map. `Name: @PATH` reads the value from a file (a mounted
+/// Secret) and `Name: Scheme @PATH` the token after the scheme (`Authorization: Bearer @PATH`);
+/// a value read from a file, and every value of a credential header
+/// ([`is_credential_header`]), is registered with the scrubber and marked sensitive. A
+/// malformed header is a usage error (exit 2) that never shows its value.
+pub fn parse_headers(lines: &[String]) -> Result<reqwest::header::HeaderMap, Failure> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let mut headers = HeaderMap::new();
+    for h in lines.iter().filter(|h| !h.trim().is_empty()) {
+        let Some((name, value)) = h.split_once(':') else {
+            return Err(Failure::usage(format!(
+                "--header '{}': expected 'Name: value'",
+                redact::scrub(h)
+            )));
+        };
+        let name = name.trim();
+        let hn = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Failure::usage(format!("--header: '{name}' is not a header name")))?;
+        let what = format!("--header {name}");
+        let value = value.trim();
+        let from_file = |v: &str| -> Result<String, Failure> {
+            let path = std::path::Path::new(v.trim_start_matches('@'));
+            crate::input::read_secret(path, &format!("{what} {}", path.display()), false)
+        };
+        // `Name: @PATH` (the whole value) or `Name: Bearer @PATH` (a scheme, then the token).
+        let (value, secret) = match value.split_once(' ') {
+            Some((scheme, file))
+                if !value.starts_with('@')
+                    && file.trim().len() > 1
+                    && file.trim().starts_with('@') =>
+            {
+                (format!("{scheme} {}", from_file(file.trim())?), true)
+            }
+            _ if value.len() > 1 && value.starts_with('@') => (from_file(value)?, true),
+            _ => (value.to_string(), false),
+        };
+        let secret = secret || is_credential_header(name);
+        if secret {
+            redact::register(&value);
+            // `Bearer xyz`, `Basic xyz`: the token alone too.
+            if let Some((_, token)) = value.split_once(' ') {
+                redact::register(token.trim());
+            }
+        }
+        let mut hv = HeaderValue::from_str(&value).map_err(|_| {
+            Failure::usage(format!(
+                "--header {name}: the value contains characters not allowed in a header"
+            ))
+        })?;
+        hv.set_sensitive(secret);
+        headers.append(hn, hv);
+    }
+    Ok(headers)
+}
+
 /// Header names whose values are credentials (case-insensitive, by part of the name): they are
 /// redacted, and a client whose requests carry one follows same-origin redirects only.
 pub fn is_credential_header(name: &str) -> bool {

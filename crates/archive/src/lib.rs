@@ -104,6 +104,9 @@ pub struct UnpackOptions {
     /// Owner of every entry; `None`: the archive's when running as root, else the caller.
     pub owner: Option<(u32, u32)>,
     pub chmod: Chmod,
+    /// Drop this many leading components of every entry's path, as GNU tar's
+    /// `--strip-components` does (hard link targets too); entries with no more are skipped.
+    pub strip_components: usize,
 }
 
 /// Counts of a pack or unpack.
@@ -209,6 +212,29 @@ pub fn decoder<'a, R: Read + 'a>(r: R, compression: Compression) -> io::Result<B
     })
 }
 
+/// `name` without its first `n` components, counted as GNU tar's `--strip-components` counts
+/// them (leading and repeated slashes fold, `.` is a component); `None` when nothing is left
+/// (the entry is skipped). The path-escape rules apply to what remains.
+fn strip_components(name: &[u8], n: usize) -> Option<&[u8]> {
+    let mut rest = name;
+    for _ in 0..n {
+        let start = rest.iter().position(|&b| b != b'/')?;
+        rest = &rest[start..];
+        let end = rest.iter().position(|&b| b == b'/')?;
+        rest = &rest[end..];
+    }
+    let start = rest.iter().position(|&b| b != b'/')?;
+    Some(&rest[start..])
+}
+
+/// The entry's path after `--strip-components`: `None` to skip it.
+fn stripped(raw: &Path, n: usize) -> Option<PathBuf> {
+    if n == 0 {
+        return Some(raw.to_path_buf());
+    }
+    strip_components(raw.as_os_str().as_bytes(), n).map(|b| PathBuf::from(OsStr::from_bytes(b)))
+}
+
 /// Whether a path inside an archive stays inside its target: relative, no `..`; `.` parts
 /// are dropped. The cleaned relative path, or `None` for the root itself.
 fn clean(path: &Path) -> Result<Option<PathBuf>, String> {
@@ -299,6 +325,9 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         let raw = entry.path().map_err(read_err)?.into_owned();
+        let Some(raw) = stripped(&raw, opts.strip_components) else {
+            continue;
+        };
         let rel = match clean(&raw) {
             Ok(Some(r)) => r,
             Ok(None) => continue,
@@ -404,6 +433,14 @@ pub fn unpack<R: Read>(reader: R, root: &Path, opts: &UnpackOptions) -> Result<S
                     .map_err(read_err)?
                     .map(|t| t.into_owned())
                     .unwrap_or_default();
+                // A hard link names an entry of the archive: stripped like the entries.
+                let Some(target) = stripped(&target, opts.strip_components) else {
+                    return Err(refused(format!(
+                        "entry {}: a hard link to {}, an entry --strip-components removes",
+                        rel.display(),
+                        target.display()
+                    )));
+                };
                 let Ok(Some(t)) = clean(&target) else {
                     return Err(refused(format!(
                         "entry {}: a hard link to {} outside the target; refusing it",
@@ -672,13 +709,31 @@ fn sync_each(root: &Path) -> io::Result<()> {
 }
 
 /// Whether a name is hidden from listings of a data directory (`.initbox-*`).
-pub fn is_initbox_name(name: &OsStr) -> bool {
-    name.as_bytes().starts_with(b".initbox-")
-}
+pub use initbox_fsutil::swap::is_initbox_name;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_components_counts_as_gnu_tar_does() {
+        let cases: &[(&str, usize, Option<&str>)] = &[
+            ("a/b/c", 1, Some("b/c")),
+            ("a/b/c", 2, Some("c")),
+            ("a/b/c", 3, None),
+            ("a/b/", 2, None),
+            ("a", 1, None),
+            ("./a/b", 1, Some("a/b")),
+            ("/a//b", 1, Some("b")),
+            ("a/../../x", 1, Some("../../x")),
+            ("a/b", 0, Some("a/b")),
+        ];
+        for (name, n, want) in cases {
+            let got = strip_components(name.as_bytes(), *n)
+                .map(|b| String::from_utf8_lossy(b).into_owned());
+            assert_eq!(got.as_deref(), *want, "{name} {n}");
+        }
+    }
     use std::os::unix::fs::MetadataExt;
 
     fn tar_with(entries: &[(&str, tar::EntryType, &[u8], Option<&str>)]) -> Vec<u8> {
@@ -751,6 +806,7 @@ mod tests {
         let opts = UnpackOptions {
             owner: None,
             chmod: Chmod::parse("D0750,F0640").unwrap(),
+            strip_components: 0,
         };
         let s = unpack(
             decoder(&bytes[..], Compression::Zstd).unwrap(),
@@ -781,6 +837,7 @@ mod tests {
         let opts = UnpackOptions {
             owner: None,
             chmod: Chmod::parse("u=rwX,g=rX,o=").unwrap(),
+            strip_components: 0,
         };
         unpack(
             decoder(&bytes[..], Compression::Zstd).unwrap(),

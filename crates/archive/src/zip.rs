@@ -30,6 +30,10 @@ pub fn unpack(file: File, root: &Path, opts: &UnpackOptions) -> Result<Stats, Er
         if raw.contains('\0') {
             return Err(refused(format!("entry {raw:?}: NUL in its name")));
         }
+        let Some(raw) = super::stripped(Path::new(&raw), opts.strip_components) else {
+            continue;
+        };
+        let raw = raw.to_string_lossy().into_owned();
         let rel = match clean(Path::new(&raw)) {
             Ok(Some(r)) => r,
             Ok(None) => continue,

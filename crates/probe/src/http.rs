@@ -32,7 +32,7 @@ use initbox_runtime::tls::{self, TlsArgs};
 use initbox_runtime::wait::{NotReady, Probe, ProbeFuture};
 use regex::Regex;
 use reqwest::Method;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// At most this much of a body is read for matching (a health page is small; a 1 GiB download
@@ -447,8 +447,6 @@ fn parse_method(s: &str) -> Result<Method, String> {
     Method::from_bytes(up.as_bytes()).map_err(|_| format!("'{s}' is not an HTTP method"))
 }
 
-use initbox_runtime::http::is_credential_header;
-
 /// `@PATH` → the file's content (one trailing newline dropped, the toolkit's secret-file
 /// rule); anything else as is. Header values are read as secret files (1 MiB); `--data`
 /// bodies as inputs (16 MiB by default).
@@ -489,40 +487,7 @@ impl HttpArgs {
 
     /// Method, headers (values from files read and credentials registered) and body.
     pub fn request(&self) -> Result<RequestSpec, Failure> {
-        let mut headers = HeaderMap::new();
-        for h in self.headers.iter().filter(|h| !h.trim().is_empty()) {
-            let Some((name, value)) = h.split_once(':') else {
-                return Err(Failure::usage(format!(
-                    "--header '{}': expected 'Name: value'",
-                    redact::scrub(h)
-                )));
-            };
-            let name = name.trim();
-            let hn = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| Failure::usage(format!("--header: '{name}' is not a header name")))?;
-            let what = format!("--header {name}");
-            let value = value.trim();
-            // `Name: @PATH` (the whole value) or `Name: Bearer @PATH` (a scheme, then the token).
-            let value = match value.split_once(' ') {
-                Some((scheme, file)) if !value.starts_with('@') && file.trim().starts_with('@') => {
-                    format!("{scheme} {}", value_or_file(file.trim(), &what)?)
-                }
-                _ => value_or_file(value, &what)?,
-            };
-            if is_credential_header(name) {
-                redact::register(&value);
-                // `Bearer xyz`, `Basic xyz`: the token alone too.
-                if let Some((_, token)) = value.split_once(' ') {
-                    redact::register(token.trim());
-                }
-            }
-            let hv = HeaderValue::from_str(&value).map_err(|_| {
-                Failure::usage(format!(
-                    "--header {name}: the value contains characters not allowed in a header"
-                ))
-            })?;
-            headers.append(hn, hv);
-        }
+        let headers = rt_http::parse_headers(&self.headers)?;
         let body = self
             .data
             .as_deref()

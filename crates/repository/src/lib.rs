@@ -165,6 +165,28 @@ pub fn open(
     }
 }
 
+/// The command of backup's `--pre` and restore's `--check`: a shell-like command line (split
+/// as a shell would, never run by one), run in the data directory `dir` with
+/// `INITBOX_DATA_DIR` set to it, its output kept as a bounded tail. `flag` names the line in
+/// the usage error of one that does not split (unbalanced quotes, empty).
+pub fn data_dir_command(
+    flag: &str,
+    line: &str,
+    dir: &Path,
+) -> Result<initbox_runtime::child::Command, Failure> {
+    use initbox_runtime::child::{Command, Output};
+    let argv = shlex::split(line)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            Failure::usage(format!("{flag}: not a command line (unbalanced quotes?)"))
+        })?;
+    Ok(Command::new(argv)
+        .current_dir(dir)
+        .envs([("INITBOX_DATA_DIR", dir.as_os_str())])
+        .stdout(Output::Tail)
+        .stderr(Output::Tail))
+}
+
 /// Now as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
