@@ -50,7 +50,9 @@ pub use unpack::Format;
                   Examples:\n  \
                   initbox download https://example.com/model.bin --to /models/model.bin --sha256 sha256:9f86d0…\n  \
                   initbox download https://example.com/app-1.2.tar.gz --sha256sums https://example.com/SHA256SUMS --to /opt/app --unpack\n  \
-                  initbox download s3://artifacts/data.zip --sha256 … --to /data --unpack --owner 65532:65532"
+                  initbox download s3://artifacts/data.zip --sha256 … --to /data --unpack --owner 65532:65532\n\n\
+                  --header is sent over https only and to the URL's origin only: a redirect to another origin is \
+                  followed without it, as curl does. Its values are never logged."
 )]
 pub struct Args {
     /// What to download: http(s)://, s3://BUCKET/KEY or file:///PATH.
@@ -120,17 +122,10 @@ pub struct Args {
     )]
     pub strip_components: usize,
 
-    /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
-    /// (a mounted Secret), `Authorization: Bearer @PATH` the token. Sent over https only, and
-    /// only to the URL's origin (not after a redirect to another); never logged.
-    #[arg(
-        short = 'H',
-        long = "header",
-        value_name = "NAME: VALUE",
-        env = initbox_runtime::env::HTTP_HEADERS,
-        value_delimiter = '\n'
-    )]
-    pub headers: Vec<String>,
+    // `--header`: sent over https only, to the URL's origin only (not after a redirect to
+    // another), never logged (after_help says so).
+    #[command(flatten)]
+    pub headers: initbox_runtime::http::HeaderArgs,
 
     /// Resumed attempts after a failure that received nothing new (a cut connection, a 5xx).
     #[arg(
@@ -191,7 +186,7 @@ fn clients(args: &Args, deadline: Deadline) -> Result<Clients, Failure> {
         .iter()
         .flatten()
         .any(|u| reqwest::Url::parse(u).is_ok_and(|u| u.password().is_some()));
-    let headers = initbox_runtime::http::parse_headers(&args.headers)?;
+    let headers = args.headers.parse()?;
     let auth = if headers.is_empty() {
         None
     } else {

@@ -238,6 +238,35 @@ pub fn judge(
     Ok(())
 }
 
+/// The toolkit's one `--header` flag (wait-for's HTTP probes, download), for
+/// `#[command(flatten)]`; [`HeaderArgs::parse`] reads it into headers.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HeaderArgs {
+    /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
+    /// (a mounted Secret), `Authorization: Bearer @PATH` the token. Values of credential headers are redacted from every log line.
+    #[arg(
+        short = 'H',
+        long = "header",
+        value_name = "NAME: VALUE",
+        env = crate::env::HTTP_HEADERS,
+        value_delimiter = '\n'
+    )]
+    pub headers: Vec<String>,
+}
+
+impl HeaderArgs {
+    /// The headers (see [`parse_headers`]).
+    pub fn parse(&self) -> Result<reqwest::header::HeaderMap, Failure> {
+        parse_headers(&self.headers)
+    }
+
+    /// Whether any header is given (the requests then carry credentials, for the redirect
+    /// policy).
+    pub fn any(&self) -> bool {
+        self.headers.iter().any(|h| !h.trim().is_empty())
+    }
+}
+
 /// The `--header` values of wait-for's HTTP probes and download (`Name: value`, repeatable;
 /// blank ones ignored) as a header map. `Name: @PATH` reads the value from a file (a mounted
 /// Secret) and `Name: Scheme @PATH` the token after the scheme (`Authorization: Bearer @PATH`);

@@ -392,16 +392,8 @@ pub struct HttpArgs {
           env = initbox_runtime::env::HTTP_METHOD)]
     pub method: Method,
 
-    /// Request header `Name: value`, repeatable; `Name: @PATH` reads the value from a file
-    /// (a mounted Secret), `Authorization: Bearer @PATH` the token. Values of credential headers are redacted from every log line.
-    #[arg(
-        short = 'H',
-        long = "header",
-        value_name = "NAME: VALUE",
-        env = initbox_runtime::env::HTTP_HEADERS,
-        value_delimiter = '\n'
-    )]
-    pub headers: Vec<String>,
+    #[command(flatten)]
+    pub headers: rt_http::HeaderArgs,
 
     /// Request body (sent with the method given; `@PATH` reads it from a file).
     #[arg(long, value_name = "BODY", env = initbox_runtime::env::HTTP_DATA)]
@@ -422,7 +414,7 @@ impl Default for HttpArgs {
             body_regex: None,
             json: Vec::new(),
             method: Method::GET,
-            headers: Vec::new(),
+            headers: rt_http::HeaderArgs::default(),
             data: None,
             no_redirect: false,
             tls: TlsArgs::default(),
@@ -487,7 +479,7 @@ impl HttpArgs {
 
     /// Method, headers (values from files read and credentials registered) and body.
     pub fn request(&self) -> Result<RequestSpec, Failure> {
-        let headers = rt_http::parse_headers(&self.headers)?;
+        let headers = self.headers.parse()?;
         let body = self
             .data
             .as_deref()
@@ -507,7 +499,7 @@ impl HttpArgs {
         attempt_timeout: Duration,
         url_credentials: bool,
     ) -> Result<reqwest::Client, Failure> {
-        let credentials = url_credentials || self.headers.iter().any(|h| !h.trim().is_empty());
+        let credentials = url_credentials || self.headers.any();
         client(&self.tls, !self.no_redirect, credentials, attempt_timeout)
     }
 }
@@ -748,11 +740,13 @@ mod tests {
         let f = dir.join("token");
         std::fs::write(&f, "tok-canary-8812\n").unwrap();
         let args = HttpArgs {
-            headers: vec![
-                format!("Authorization: Bearer @{}", f.display()),
-                format!("X-Api-Key: @{}", f.display()),
-                "Accept: application/json".into(),
-            ],
+            headers: rt_http::HeaderArgs {
+                headers: vec![
+                    format!("Authorization: Bearer @{}", f.display()),
+                    format!("X-Api-Key: @{}", f.display()),
+                    "Accept: application/json".into(),
+                ],
+            },
             ..Default::default()
         };
         let spec = args.request().unwrap();
@@ -761,7 +755,9 @@ mod tests {
         assert_eq!(spec.headers["accept"], "application/json");
         assert!(!redact::scrub("tok-canary-8812").contains("canary"));
         let bad = HttpArgs {
-            headers: vec!["NoColon".into()],
+            headers: rt_http::HeaderArgs {
+                headers: vec!["NoColon".into()],
+            },
             ..Default::default()
         };
         assert_eq!(
@@ -769,7 +765,9 @@ mod tests {
             initbox_runtime::Code::USAGE
         );
         let missing = HttpArgs {
-            headers: vec!["X-Token: @/nonexistent/initbox/token".into()],
+            headers: rt_http::HeaderArgs {
+                headers: vec!["X-Token: @/nonexistent/initbox/token".into()],
+            },
             ..Default::default()
         };
         let e = missing.request().unwrap_err();
