@@ -11,17 +11,16 @@
 # - getrandom uses the getrandom(2) system call, never /dev/urandom (absent from scratch images).
 # - Output goes to target/static/ (its own cargo lock, so it can run beside `cargo test`).
 # - Leaner (issue 19, measured with bench/lean.sh --before):
-#   `-z pack-relative-relocs` stores the static-pie's ~100 000 relative relocations as DT_RELR
-#   (glibc >= 2.36, binutils >= 2.38) instead of an 844 KiB .rela.dyn that the start-up code
+#   `-z pack-relative-relocs` stores the static-pie's ~36 000 relative relocations as DT_RELR
+#   (glibc >= 2.36; rust-lld, or GNU ld >= 2.38) instead of an 844 KiB .rela.dyn that the start-up code
 #   reads in full on every run: fewer bytes in the file and fewer pages faulted in at start.
-#   `force-unwind-tables=no`: with panic = "abort" nothing unwinds, so our crates need no
-#   .eh_frame (std's prebuilt objects keep theirs; a RUST_BACKTRACE backtrace of our frames is
-#   shallower). The binary stays a static-pie (ASLR).
+#   The binary stays a static-pie (ASLR). Measured and not kept: `-C force-unwind-tables=no`
+#   leaves .eh_frame at 1242 KiB (fat LTO merges std's bitcode, whose uwtable module flag wins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="$(uname -m)-unknown-linux-gnu"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target/static}"
 export RUSTFLAGS="-C target-feature=+crt-static --cfg getrandom_backend=\"linux_getrandom\" \
--C link-arg=-Wl,-z,pack-relative-relocs -C force-unwind-tables=no ${RUSTFLAGS:-}"
+-C link-arg=-Wl,-z,pack-relative-relocs ${RUSTFLAGS:-}"
 cargo build --release --locked --target "$target" "$@" >&2
 echo "$CARGO_TARGET_DIR/$target/release/initbox"
