@@ -9,6 +9,16 @@
 
 Wall times are medians (and p95) of --runs runs, peak RSS from GNU time (%M). It is a benchmark,
 not a test: it prints a table.
+
+Peak RSS of a static binary is mostly its file-backed pages (text, .rodata, relocations), and how
+many pages one touch maps depends on the page cache: the kernel maps a whole large folio, or a
+64 KiB fault-around window, per fault, and the folios' sizes come from how the file was read in (a
+freshly copied or linked binary sits in the cache as the writer left it, one read by exec through
+readahead as the host's read_ahead_kb decides). So before its RSS is taken each binary is dropped
+from the page cache (posix_fadvise DONTNEED, no root needed) and run once, so the before and after
+binaries are measured from the same state: cached by one cold exec, as a pod's first start does.
+Without this a binary copied a minute ago measured 10.2 MiB and the same file read in by exec 8.3.
+The section sizes that decide those pages are printed under the table (readelf).
 """
 import argparse
 import os
@@ -57,7 +67,19 @@ def timed(argv, runs, env=None):
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
+def drop_from_cache(path):
+    """Evict `path` from the page cache, so the next exec reads it in cold (see the docstring)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
 def peak_rss(argv, env=None):
+    if os.path.sep in argv[0]:
+        drop_from_cache(argv[0])
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     out = subprocess.run(["/usr/bin/time", "-f", "%M"] + argv, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, env=env)
     return int(out.stderr.strip().splitlines()[-1]) / 1024
@@ -70,10 +92,73 @@ def row(name, argv, runs, env=None):
     return med, rss
 
 
+SECTIONS = [".text", ".rodata", ".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".rela.dyn",
+            ".relr.dyn", ".data.rel.ro"]
+
+
+def sections(path):
+    """Sizes of the sections that make up the binary's resident pages, from `readelf -SW`."""
+    out = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        f = line.replace("[ ", "[").split()
+        if len(f) > 6 and f[1] in SECTIONS:
+            sizes[f[1]] = int(f[5], 16)
+    return sizes
+
+
+def print_sections(versions):
+    if not shutil.which("readelf"):
+        return
+    table = [(tag, sections(b)) for tag, b in versions]
+    print("\n| section (KiB) | " + " | ".join(f"initbox{tag}" for tag, _ in table) + " |")
+    print("|---|" + "---|" * len(table))
+    for name in SECTIONS:
+        print(f"| {name} | " + " | ".join(f"{s.get(name, 0) / 1024:.0f}" for _, s in table) + " |")
+
+
+def linked_versions(tree):
+    """Every crate version linked into the binary, by name: `cargo tree` over the normal
+    dependencies for this target in the checkout at `tree` (build scripts and proc macros, which
+    never reach the binary, left out)."""
+    target = f"{os.uname().machine}-unknown-linux-gnu"
+    out = subprocess.run(["cargo", "tree", "-e", "normal,no-proc-macro", "--target", target,
+                          "--prefix", "none", "--locked", "--offline"], cwd=tree,
+                         capture_output=True, text=True)
+    names = {}
+    for line in out.stdout.splitlines():
+        f = line.split()
+        if len(f) >= 2 and f[1].startswith("v"):
+            names.setdefault(f[0], set()).add(f[1])
+    return names
+
+
+def print_duplicates(before_rev):
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not shutil.which("cargo"):
+        return
+    now = linked_versions(here)
+    dups = {n: sorted(v) for n, v in now.items() if len(v) > 1}
+    print(f"\ncrates linked in more than one version: {len(dups)}: "
+          + ", ".join(f"{n} {'/'.join(v)}" for n, v in sorted(dups.items())))
+    if before_rev:
+        with tempfile.TemporaryDirectory() as old:
+            archive = subprocess.run(["git", "-C", here, "archive", before_rev],
+                                     capture_output=True, check=True).stdout
+            subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+            then = linked_versions(old)
+        was = sum(1 for v in then.values() if len(v) > 1)
+        gone = [f"{n} {v}" for n in sorted(then) if len(then[n]) > 1 for v in sorted(then[n])
+                if v not in now.get(n, ())]
+        print(f"at {before_rev}: {was}; versions no longer linked: " + (", ".join(gone) or "none"))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--initbox", required=True)
     ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--before-rev", help="a git revision (the one --before was built from): "
+                    "the duplicate crate versions removed since are listed")
     ap.add_argument("--image-tar", help="an image archive (podman save) to report the size of")
     ap.add_argument("--before", help="an earlier initbox binary: its rows are printed beside, "
                     "marked (before), so a cut shows as before/after figures of one run")
@@ -106,11 +191,13 @@ def main():
     print("| command | median | p95 | peak RSS |")
     print("|---|---|---|---|")
     versions = [("", ib)] + ([(" (before)", a.before)] if a.before else [])
+    waits, notifies = {}, {}
     for tag, b in versions:
         row(f"`initbox --version` (start-up alone){tag}", [b, "--version"], a.runs, env)
     for tag, b in reversed(versions):
         probe = row(f"`initbox wait-for-tcp --once` (open port){tag}",
                     [b, "wait-for-tcp", "--once", f"127.0.0.1:{port}"], a.runs, env)
+        waits[tag] = probe[1]
         if not tag:
             ib_probe, ib_rss = probe
     bb = shutil.which("busybox")
@@ -129,6 +216,7 @@ def main():
         notify = row(f"`initbox notify` (one webhook){tag}",
                      [b, "notify", f"webhook+http://127.0.0.1:{http_port}/hook", "-m", "hi"],
                      a.runs, env)
+        notifies[tag] = notify[1]
         if not tag:
             _, notify_rss = notify
     if shutil.which("curl"):
@@ -137,12 +225,19 @@ def main():
     if shutil.which("apprise"):
         row("apprise (one json:// POST)", ["apprise", "-b", "hi", f"json://127.0.0.1:{http_port}/hook"],
             max(3, a.runs // 20), env)
+    print_sections(versions)
+    print_duplicates(a.before_rev)
     print()
     if bb_probe:
         print(f"one probe: {ib_probe / bb_probe:.2f}x busybox nc (goal <= 2x)")
     print(f"peak RSS: wait {ib_rss:.1f} MiB, notify {notify_rss:.1f} MiB (goal <= 8 MiB)")
+    if a.before:
+        print(f"peak RSS before: wait {waits[' (before)']:.1f} MiB, "
+              f"notify {notifies[' (before)']:.1f} MiB")
     print(f"binary: {os.path.getsize(ib) / 1048576:.2f} MiB (the image holds it and a few "
           f"KiB of files; goal <= 10 MiB uncompressed)")
+    if a.before:
+        print(f"binary before: {os.path.getsize(a.before) / 1048576:.2f} MiB")
     if a.image_tar:
         print(f"image archive: {os.path.getsize(a.image_tar) / 1048576:.2f} MiB")
 

@@ -12,7 +12,7 @@ use initbox_runtime::child::{self, Output, Stream, orphans};
 use initbox_runtime::duration::human;
 use initbox_runtime::retry::RetryPolicy;
 use initbox_runtime::{Code, Failure, Outcome, inprocess, memory, signals};
-use rand::Rng;
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
