@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
 
-use crate::tree::{Error, Status, io_error};
+use crate::tree::{Error, Status, io_error, open_dir};
 
 /// What to do with an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,31 +116,6 @@ fn names(fd: &OwnedFd, path: &Path) -> Result<Vec<CString>, Error> {
     Ok(out)
 }
 
-/// Open the directory `name` of `dirfd` without following a link, checked to be `id`.
-fn open_dir(
-    dirfd: BorrowedFd<'_>,
-    name: &CStr,
-    id: (u64, u64),
-    path: &Path,
-) -> Result<OwnedFd, Error> {
-    let fd = rustix::fs::openat(
-        dirfd,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(io_error("cannot open the directory", path))?;
-    let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
-    if opened.id() != id {
-        return Err(Error::Io {
-            action: "refusing",
-            path: path.to_path_buf(),
-            source: std::io::Error::other("it was replaced during the walk (by a symbolic link?)"),
-        });
-    }
-    Ok(fd)
-}
-
 impl Pruner<'_> {
     fn directory(&mut self, fd: OwnedFd, rel: &mut PathBuf) -> Result<(), Error> {
         let here = self.root.join(&*rel);
@@ -173,7 +148,7 @@ impl Pruner<'_> {
                 if st.dev() != self.dev {
                     return Ok(());
                 }
-                let fd = open_dir(dirfd, name, st.id(), &path)?;
+                let (fd, _) = open_dir(dirfd, name, st.id(), &path)?;
                 self.directory(fd, rel)
             }
             Verdict::Delete => {
@@ -215,7 +190,7 @@ pub fn remove_at(
         r.deleted += 1;
         return Ok(r);
     }
-    let fd = open_dir(dirfd, name, st.id(), path)?;
+    let (fd, _) = open_dir(dirfd, name, st.id(), path)?;
     for child in names(&fd, path)? {
         path.push(OsStr::from_bytes(child.to_bytes()));
         let sub = remove_at(fd.as_fd(), &child, path, dev, dry_run);

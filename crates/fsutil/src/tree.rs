@@ -268,17 +268,7 @@ impl Walker<'_> {
             return Ok(());
         }
         if st.kind() == FileType::Directory {
-            let fd = rustix::fs::openat(
-                dirfd,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(io_error("cannot open the directory", path))?;
-            let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
-            if opened.id() != st.id() {
-                return Err(replaced(path));
-            }
+            let (fd, opened) = open_dir(dirfd, name, st.id(), path)?;
             return self.directory(fd, &opened, path);
         }
         self.count()?;
@@ -349,6 +339,28 @@ impl Walker<'_> {
         }
         chmod_entry(dirfd, name, st, m, path)
     }
+}
+
+/// Open the directory `name` of `dirfd` without following a link, checked to be the entry `id`
+/// (device, inode) that was looked at; its descriptor and status.
+pub(crate) fn open_dir(
+    dirfd: BorrowedFd<'_>,
+    name: &CStr,
+    id: (u64, u64),
+    path: &Path,
+) -> Result<(OwnedFd, Stat), Error> {
+    let fd = rustix::fs::openat(
+        dirfd,
+        name,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io_error("cannot open the directory", path))?;
+    let opened = rustix::fs::fstat(&fd).map_err(io_error("cannot read", path))?;
+    if opened.id() != id {
+        return Err(replaced(path));
+    }
+    Ok((fd, opened))
 }
 
 fn replaced(path: &Path) -> Error {
