@@ -108,21 +108,10 @@ fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
 
-fn python(code: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
-        .args(args)
-        .output()
-        .expect("python3");
-    assert!(out.status.success(), "{}", common::text(&out));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 fn hmac_sha256_hex(key: &str, body: &[u8], dir: &Path) -> String {
     let f = dir.join("signed-body");
     std::fs::write(&f, body).unwrap();
-    python(
+    common::python(
         "import hmac,hashlib,sys;print(hmac.new(sys.argv[1].encode(),open(sys.argv[2],'rb').read(),hashlib.sha256).hexdigest())",
         &[key, f.to_str().unwrap()],
     )
@@ -374,7 +363,7 @@ fn webhook_signs_the_exact_body_and_renders_nested_templates() {
     assert_eq!(id, s.header("idempotency-key"));
     let f = dir.path().join("std-body");
     std::fs::write(&f, &s.body).unwrap();
-    let want = python(
+    let want = common::python(
         "import hmac,hashlib,base64,sys;k=base64.b64decode(sys.argv[1][6:]);m=(sys.argv[2]+'.'+sys.argv[3]+'.').encode()+open(sys.argv[4],'rb').read();print('v1,'+base64.b64encode(hmac.new(k,m,hashlib.sha256).digest()).decode())",
         &[std_secret, &id, &ts, f.to_str().unwrap()],
     );
@@ -1281,7 +1270,7 @@ fn vv_traces_http_request_lines_and_the_smtp_dialogue_without_secrets() {
         assert!(r.stderr.contains(needle), "{needle}: {}", r.stderr);
     }
     // No AUTH payload (base64 of "\0notify\0S3cret/pw@x") and no body text.
-    let payload = python(
+    let payload = common::python(
         "import base64,sys; print(base64.b64encode(b'\\0notify\\0S3cret/pw@x').decode())",
         &[],
     );

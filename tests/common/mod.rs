@@ -138,6 +138,18 @@ pub fn still_waiting(child: &mut Child, d: Duration) {
     );
 }
 
+/// `python3 -c CODE ARGS…`, which must succeed; its standard output, trimmed.
+pub fn python(code: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
 /// Output of a plain `Command::output()`, as text.
 pub fn text(o: &Output) -> String {
     format!(

@@ -136,26 +136,11 @@ impl Netns {
     /// `ask_udp` as `uid` (a separate process: bash's /dev/udp, one datagram read by dd);
     /// `None` when no answer comes.
     pub fn ask_udp_as(&self, uid: u32, host: &str, port: u16, text: &str) -> Option<String> {
-        let out = self
-            .command("setpriv")
-            .args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={uid}"),
-                "--clear-groups",
-                "timeout",
-                "5",
-                "bash",
-                "-c",
-                "exec 3<>/dev/udp/$0/$1 && printf %s \"$2\" >&3 && dd bs=512 count=1 status=none <&3",
-                host,
-                &port.to_string(),
-                text,
-            ])
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        self.bash_as(
+            uid,
+            "exec 3<>/dev/udp/$0/$1 && printf %s \"$2\" >&3 && dd bs=512 count=1 status=none <&3",
+            &[host, &port.to_string(), text],
+        )
     }
 
     /// Connect from this namespace (as root) and read the answer; `Err` with the error kind
@@ -182,6 +167,16 @@ impl Netns {
     /// Connect from this namespace as `uid` (a separate process, bash's /dev/tcp) and read the
     /// answer; `None` when the connection fails.
     pub fn fetch_as(&self, uid: u32, host: &str, port: u16) -> Option<String> {
+        self.bash_as(
+            uid,
+            "exec 3<>/dev/tcp/$0/$1 && cat <&3",
+            &[host, &port.to_string()],
+        )
+    }
+
+    /// `script` run by bash in this namespace as `uid` (its gid the same, no supplementary
+    /// groups), with `args` as `$0…`, bounded by 5 s; its trimmed output, `None` when it fails.
+    fn bash_as(&self, uid: u32, script: &str, args: &[&str]) -> Option<String> {
         let out = self
             .command("setpriv")
             .args([
@@ -192,10 +187,9 @@ impl Netns {
                 "5",
                 "bash",
                 "-c",
-                "exec 3<>/dev/tcp/$0/$1 && cat <&3",
-                host,
-                &port.to_string(),
+                script,
             ])
+            .args(args)
             .output()
             .unwrap();
         out.status

@@ -799,21 +799,26 @@ mod tests {
         fs::write(src.path().join("a/b/f"), b"hello").unwrap();
         std::os::unix::fs::symlink("b/f", src.path().join("a/l")).unwrap();
         fs::write(src.path().join(".initbox-marker"), b"m").unwrap();
-        let mut enc = Encoder::new(Vec::new(), Compression::Zstd).unwrap();
-        pack(src.path(), &mut enc, &|p| is_initbox_name(p.as_os_str())).unwrap();
-        let bytes = enc.finish().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let opts = UnpackOptions {
-            owner: None,
-            chmod: Chmod::parse("D0750,F0640").unwrap(),
-            strip_components: 0,
+        // `src` packed as a backup packs it, then unpacked into a new directory with `chmod`.
+        let round_trip = |chmod: &str| {
+            let mut enc = Encoder::new(Vec::new(), Compression::Zstd).unwrap();
+            pack(src.path(), &mut enc, &|p| is_initbox_name(p.as_os_str())).unwrap();
+            let bytes = enc.finish().unwrap();
+            let dst = tempfile::tempdir().unwrap();
+            let opts = UnpackOptions {
+                owner: None,
+                chmod: Chmod::parse(chmod).unwrap(),
+                strip_components: 0,
+            };
+            let s = unpack(
+                decoder(&bytes[..], Compression::Zstd).unwrap(),
+                dst.path(),
+                &opts,
+            )
+            .unwrap();
+            (dst, s)
         };
-        let s = unpack(
-            decoder(&bytes[..], Compression::Zstd).unwrap(),
-            dst.path(),
-            &opts,
-        )
-        .unwrap();
+        let (dst, s) = round_trip("D0750,F0640");
         assert_eq!(s.bytes, 5);
         assert_eq!(fs::read(dst.path().join("a/l")).unwrap(), b"hello");
         assert!(!dst.path().join(".initbox-marker").exists());
@@ -830,21 +835,7 @@ mod tests {
             fs::Permissions::from_mode(0o666),
         )
         .unwrap();
-        let mut enc = Encoder::new(Vec::new(), Compression::Zstd).unwrap();
-        pack(src.path(), &mut enc, &|p| is_initbox_name(p.as_os_str())).unwrap();
-        let bytes = enc.finish().unwrap();
-        let dst = tempfile::tempdir().unwrap();
-        let opts = UnpackOptions {
-            owner: None,
-            chmod: Chmod::parse("u=rwX,g=rX,o=").unwrap(),
-            strip_components: 0,
-        };
-        unpack(
-            decoder(&bytes[..], Compression::Zstd).unwrap(),
-            dst.path(),
-            &opts,
-        )
-        .unwrap();
+        let (dst, _) = round_trip("u=rwX,g=rX,o=");
         let mode = |p: &str| fs::metadata(dst.path().join(p)).unwrap().mode() & 0o7777;
         assert_eq!(
             (mode("a/b/f"), mode("a/plain"), mode("a/b")),
