@@ -2065,7 +2065,7 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
     );
 
     // ---- download: --header values (inline and from a file) are refused over plain http,
-    // before any request, without showing them (the https path is tests/download.rs's).
+    // before any request, without showing them (the https path is swept with the git server below).
     let c = canary("dlhdr");
     v.push(
         probe(
@@ -2787,6 +2787,52 @@ fn probes(fx: &Fixtures) -> Vec<Probe> {
                 &bad_token,
                 "--ca-file",
                 &git_ca,
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[5]),
+    );
+
+    // ---- download: --header values sent over https to the source's origin (the git server
+    // above, which refuses anything but its Basic credential: exit 5), inline and from a file.
+    let c = canary("dlhdrtls");
+    v.push(
+        probe(
+            "download/--header X-Api-Key over https, refused/fail",
+            "download",
+            &[
+                &format!("{git_url}/info/refs"),
+                "--to",
+                &out("dl-tls.bin"),
+                "--sha256",
+                &"0".repeat(64),
+                "--ca-file",
+                &git_ca,
+                "--header",
+                &format!("X-Api-Key: {c}"),
+            ],
+            &c,
+        )
+        .dest(Dest::Git)
+        .codes(&[5]),
+    );
+    let c = canary("dlhdrtlsfile");
+    let bearer = fx.file("dl-bearer", &format!("{c}\n"));
+    v.push(
+        probe(
+            "download/--header Authorization: Bearer @FILE over https, refused/fail",
+            "download",
+            &[
+                &format!("{git_url}/info/refs"),
+                "--to",
+                &out("dl-tls.bin"),
+                "--sha256",
+                &"0".repeat(64),
+                "--ca-file",
+                &git_ca,
+                "-H",
+                &format!("Authorization: Bearer @{bearer}"),
             ],
             &c,
         )
